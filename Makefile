@@ -1,0 +1,37 @@
+# cislens: `make demo` runs the main job on built-in simulated data, `make test` runs the tests.
+# Both create .venv when missing, install torch==2.13.0 (CPU build) first, then the package.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+CONSTRAINTS := -c constraints.txt
+# Re-install whenever the package metadata changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install torch==2.13.0
+	$(PIP) install $(CONSTRAINTS) -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cislens -v demo --out demo_out
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

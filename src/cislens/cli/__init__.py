@@ -1,0 +1,1 @@
+"""The ``cislens`` command line (placeholder until the CLI module lands)."""

@@ -1,0 +1,22 @@
+"""DNA sequences as one-hot arrays: encoding, decoding, reverse complements, FASTA and BED."""
+
+from cislens.sequence.alphabet import ALPHABET, IUPAC_CODES
+from cislens.sequence.onehot import (
+    check_one_hot,
+    decode,
+    one_hot_encode,
+    one_hot_from_tokens,
+    reverse_complement,
+    tokens_from_one_hot,
+)
+
+__all__ = [
+    "ALPHABET",
+    "IUPAC_CODES",
+    "check_one_hot",
+    "decode",
+    "one_hot_encode",
+    "one_hot_from_tokens",
+    "reverse_complement",
+    "tokens_from_one_hot",
+]
