@@ -1,1 +1,62 @@
-"""The ``cislens`` command line (placeholder until the CLI module lands)."""
+"""The ``cislens`` command line: one subcommand per stage, each a thin shell over the library.
+
+Bad input prints one line on stderr (``cislens: error: ...``) and exits with code 2; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from cislens.cli._app import app, state
+from cislens.errors import CislensError
+
+# Subcommand modules, imported for their @app.command() side effect, in the order of --help.
+COMMAND_MODULES = [
+    "cislens.cli.data",
+    "cislens.cli.demo",
+]
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module)
+
+# Errors that mean "bad input": one line on stderr and exit code 2.
+USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, PermissionError, CislensError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
+
+    Examples
+    --------
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    cislens ...
+    0
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        app(args=args, prog_name="cislens", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.exceptions.Abort:
+        print("cislens: aborted", file=sys.stderr)
+        return 130
+    except click.ClickException as error:
+        error.show()
+        return 2
+    except USER_ERRORS as error:
+        if debug or state.debug:
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        if isinstance(error, KeyError):
+            message = f"not found: {message}"
+        print(f"cislens: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+__all__ = ["app", "main"]

@@ -1,6 +1,15 @@
 """DNA sequences as one-hot arrays: encoding, decoding, reverse complements, FASTA and BED."""
 
 from cislens.sequence.alphabet import ALPHABET, IUPAC_CODES
+from cislens.sequence.fasta import (
+    FastaRecord,
+    extract_intervals,
+    iter_fasta,
+    iter_fasta_batches,
+    read_bed,
+    read_fasta,
+    write_fasta,
+)
 from cislens.sequence.onehot import (
     check_one_hot,
     decode,
@@ -13,6 +22,13 @@ from cislens.sequence.onehot import (
 __all__ = [
     "ALPHABET",
     "IUPAC_CODES",
+    "FastaRecord",
+    "extract_intervals",
+    "iter_fasta",
+    "iter_fasta_batches",
+    "read_bed",
+    "read_fasta",
+    "write_fasta",
     "check_one_hot",
     "decode",
     "one_hot_encode",

@@ -114,7 +114,7 @@ def one_hot_encode(
     >>> X[0, :, 4].tolist()
     [0.0, 0.0, 0.0, 0.0]
     >>> one_hot_encode("ACGTACGT", length=4)[0].argmax(0).tolist()
-    [1, 2, 3, 0]
+    [2, 3, 0, 1]
     """
     if ambiguous not in _AMBIGUOUS_MODES:
         raise ValueError(f"ambiguous must be one of {_AMBIGUOUS_MODES}; got {ambiguous!r}.")

@@ -1,0 +1,336 @@
+"""FASTA files and genomic intervals: streaming reads, writes, and BED + genome extraction.
+
+``iter_fasta`` streams records one at a time (plain or gzip, detected from the file's first
+bytes), so files larger than memory can be encoded chunk by chunk. ``extract_intervals`` cuts
+fixed-length windows centred on BED intervals out of an indexed genome (pyfaidx).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+
+from cislens.sequence.onehot import decode, one_hot_encode, reverse_complement
+
+_GZIP_MAGIC = b"\x1f\x8b"
+BED_COLUMNS = ["chrom", "start", "end", "name", "score", "strand"]
+
+
+class FastaRecord(NamedTuple):
+    """One FASTA record: the header's first word as ``name``, the full header, the sequence."""
+
+    name: str
+    sequence: str
+    description: str = ""
+
+
+def _open_text(path, mode: str = "rt"):
+    path = Path(path)
+    if "r" in mode:
+        if not path.exists():
+            raise FileNotFoundError(f"FASTA file not found: {path}")
+        with open(path, "rb") as handle:
+            magic = handle.read(2)
+        if magic == _GZIP_MAGIC:
+            return gzip.open(path, mode, encoding="ascii", errors="replace")
+        return open(path, mode, encoding="ascii", errors="replace")
+    if path.suffix == ".gz":
+        return gzip.open(path, mode, encoding="ascii")
+    return open(path, mode, encoding="ascii")
+
+
+def iter_fasta(path) -> Iterator[FastaRecord]:
+    """Stream the records of a FASTA file (plain or gzip) without loading it whole.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file. Gzip is detected from its content, not its name.
+
+    Yields
+    ------
+    FastaRecord
+        ``(name, sequence, description)``; line breaks and whitespace inside sequences removed.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        A missing file, or sequence text before the first ``>`` header (with the line number).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.fa"
+    >>> _ = path.write_text(">s1 first\\nACGT\\nAC\\n>s2\\nGG\\n")
+    >>> [(r.name, r.sequence) for r in iter_fasta(path)]
+    [('s1', 'ACGTAC'), ('s2', 'GG')]
+    """
+    with _open_text(path) as handle:
+        header = None
+        chunks: list[str] = []
+        for line_number, line in enumerate(handle, start=1):
+            line = line.strip()
+            if not line or line.startswith(";"):
+                continue
+            if line.startswith(">"):
+                if header is not None:
+                    yield _record(header, chunks)
+                header, chunks = line[1:].strip(), []
+            elif header is None:
+                raise ValueError(
+                    f"{path}: line {line_number} has sequence text before any '>' header; "
+                    "is this a FASTA file?"
+                )
+            else:
+                chunks.append("".join(line.split()))
+        if header is not None:
+            yield _record(header, chunks)
+
+
+def _record(header: str, chunks: list[str]) -> FastaRecord:
+    name = header.split()[0] if header.split() else ""
+    return FastaRecord(name, "".join(chunks), header)
+
+
+def read_fasta(path) -> dict[str, str]:
+    """Read a whole FASTA file into an ordered ``{name: sequence}`` dict.
+
+    Raises ``ValueError`` on duplicate names (use :func:`iter_fasta` to keep them).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.fa"
+    >>> _ = path.write_text(">a\\nAC\\n>b\\nGT\\n")
+    >>> read_fasta(path)
+    {'a': 'AC', 'b': 'GT'}
+    """
+    records: dict[str, str] = {}
+    for record in iter_fasta(path):
+        if record.name in records:
+            raise ValueError(
+                f"{path}: the name {record.name!r} appears twice; names must be unique "
+                "(use iter_fasta to read records with repeated names)."
+            )
+        records[record.name] = record.sequence
+    return records
+
+
+def iter_fasta_batches(
+    path, *, batch_size: int = 1024, length: int | None = None
+) -> Iterator[tuple[list[str], torch.Tensor]]:
+    """Stream a FASTA file as one-hot batches: ``(names, X)`` with X of shape (B, 4, L).
+
+    Memory stays bounded by ``batch_size`` however large the file. Sequences of different lengths
+    need ``length`` (centre-trim or N-pad, as in :func:`one_hot_encode`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.fa"
+    >>> _ = path.write_text(">a\\nACGT\\n>b\\nGGTT\\n>c\\nAAAA\\n")
+    >>> [(names, tuple(X.shape)) for names, X in iter_fasta_batches(path, batch_size=2)]
+    [(['a', 'b'], (2, 4, 4)), (['c'], (1, 4, 4))]
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+    names: list[str] = []
+    seqs: list[str] = []
+    for record in iter_fasta(path):
+        names.append(record.name)
+        seqs.append(record.sequence)
+        if len(seqs) == batch_size:
+            yield names, one_hot_encode(seqs, length=length)
+            names, seqs = [], []
+    if seqs:
+        yield names, one_hot_encode(seqs, length=length)
+
+
+def write_fasta(path, sequences, *, names: Iterable[str] | None = None, line_width: int = 60):
+    """Write sequences to a FASTA file (gzip when the name ends in ``.gz``).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file.
+    sequences : dict, list of str, or one-hot array (N, 4, L)
+        A ``{name: sequence}`` dict, a list of strings, or a one-hot batch (decoded, N for
+        all-zero columns).
+    names : iterable of str, optional
+        Record names for list or array input; default ``seq0``, ``seq1``, ...
+    line_width : int
+        Bases per line; 0 writes each sequence on one line.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.fa"
+    >>> write_fasta(path, ["ACGT", "TTNA"], names=["a", "b"])
+    >>> read_fasta(path)
+    {'a': 'ACGT', 'b': 'TTNA'}
+    """
+    if isinstance(sequences, dict):
+        if names is not None:
+            raise ValueError("names must not be given when sequences is a dict (it has names).")
+        items = list(sequences.items())
+    else:
+        if isinstance(sequences, (np.ndarray, torch.Tensor)):
+            sequences = decode(sequences)
+        elif isinstance(sequences, str):
+            sequences = [sequences]
+        sequences = list(sequences)
+        names = [f"seq{i}" for i in range(len(sequences))] if names is None else list(names)
+        if len(names) != len(sequences):
+            raise ValueError(
+                f"names has {len(names)} entries but there are {len(sequences)} sequences."
+            )
+        items = list(zip(names, sequences))
+    if line_width < 0:
+        raise ValueError(f"line_width must be >= 0; got {line_width}.")
+    with _open_text(path, "wt") as handle:
+        for name, seq in items:
+            handle.write(f">{name}\n")
+            if line_width == 0 or len(seq) <= line_width:
+                handle.write(f"{seq}\n")
+            else:
+                for offset in range(0, len(seq), line_width):
+                    handle.write(f"{seq[offset : offset + line_width]}\n")
+
+
+def read_bed(bed) -> pd.DataFrame:
+    """Read BED intervals into a DataFrame with columns chrom, start, end[, name, score, strand].
+
+    Accepts a path (plain or gzip; ``track``/``browser``/``#`` lines skipped) or a DataFrame with
+    at least chrom, start and end columns. Coordinates are 0-based, end-exclusive.
+
+    Examples
+    --------
+    >>> read_bed(pd.DataFrame({"chrom": ["chr1"], "start": [10], "end": [20]})).shape
+    (1, 3)
+    """
+    if isinstance(bed, pd.DataFrame):
+        frame = bed.copy()
+    else:
+        path = Path(bed)
+        if not path.exists():
+            raise FileNotFoundError(f"BED file not found: {path}")
+        with _open_text(path) as handle:
+            lines = [
+                line
+                for line in handle
+                if line.strip() and not line.startswith(("#", "track", "browser"))
+            ]
+        if not lines:
+            raise ValueError(f"{path}: no intervals found in the BED file.")
+        frame = pd.read_csv(io.StringIO("".join(lines)), sep="\t", header=None, dtype=str)
+        frame = frame.iloc[:, : len(BED_COLUMNS)]
+        frame.columns = BED_COLUMNS[: frame.shape[1]]
+        for column in ("start", "end"):
+            try:
+                frame[column] = frame[column].astype(np.int64)
+            except ValueError as error:
+                raise ValueError(f"{path}: BED column {column!r} must hold integers.") from error
+    missing = {"chrom", "start", "end"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"BED intervals need columns chrom, start, end; missing {sorted(missing)}.")
+    bad = frame.index[(frame["end"] <= frame["start"]) | (frame["start"] < 0)]
+    if len(bad):
+        row = frame.loc[bad[0]]
+        raise ValueError(
+            f"BED interval {bad[0]} ({row['chrom']}:{row['start']}-{row['end']}) is invalid: "
+            "start must be >= 0 and end > start."
+        )
+    return frame.reset_index(drop=True)
+
+
+def extract_intervals(
+    genome_fasta, bed, *, length: int, pad_with_n: bool = False, use_strand: bool = True
+) -> torch.Tensor:
+    """One-hot windows of ``length`` bp centred on BED intervals of an indexed genome.
+
+    The window of an interval [start, end) starts at ``(start + end) // 2 - length // 2``.
+    Intervals on the minus strand (BED column 6 is "-") are reverse-complemented, so every window
+    reads 5' to 3' on the interval's strand.
+
+    Parameters
+    ----------
+    genome_fasta : str or Path
+        The genome FASTA (uncompressed or bgzip); pyfaidx builds the ``.fai`` index if missing.
+    bed : str, Path or pandas.DataFrame
+        Intervals (see :func:`read_bed`).
+    length : int
+        Window length L.
+    pad_with_n : bool
+        A window that runs off a chromosome end raises ``ValueError`` by default; with
+        ``pad_with_n=True`` the missing part is N (all-zero columns).
+    use_strand : bool
+        Reverse-complement minus-strand intervals (default True).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (n_intervals, 4, length), float32.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> genome = pathlib.Path(tempfile.mkdtemp()) / "g.fa"
+    >>> _ = genome.write_text(">chr1\\nAAAACCCCGGGGTTTT\\n")
+    >>> bed = pd.DataFrame({"chrom": ["chr1", "chr1"], "start": [4, 4], "end": [8, 8],
+    ...                     "name": ["a", "b"], "score": [0, 0], "strand": ["+", "-"]})
+    >>> decode(extract_intervals(genome, bed, length=6))
+    ['ACCCCG', 'CGGGGT']
+    """
+    import pyfaidx
+
+    if not isinstance(length, (int, np.integer)) or length <= 0:
+        raise ValueError(f"length must be a positive int; got {length!r}.")
+    intervals = read_bed(bed)
+    if not os.path.exists(genome_fasta):
+        raise FileNotFoundError(f"genome FASTA not found: {genome_fasta}")
+    sequences = []
+    with pyfaidx.Fasta(str(genome_fasta), as_raw=True, sequence_always_upper=True) as genome:
+        for row_index, row in enumerate(intervals.itertuples(index=False)):
+            chrom = str(row.chrom)
+            if chrom not in genome:
+                raise ValueError(
+                    f"BED interval {row_index}: chromosome {chrom!r} is not in {genome_fasta}."
+                )
+            chrom_length = len(genome[chrom])
+            begin = (int(row.start) + int(row.end)) // 2 - length // 2
+            stop = begin + length
+            if begin < 0 or stop > chrom_length:
+                if not pad_with_n:
+                    raise ValueError(
+                        f"BED interval {row_index} ({chrom}:{row.start}-{row.end}): the "
+                        f"{length} bp window {begin}-{stop} runs off {chrom} (length "
+                        f"{chrom_length}). Pass pad_with_n=True to pad with N, or drop it."
+                    )
+                left_pad, right_pad = max(0, -begin), max(0, stop - chrom_length)
+                seq = "N" * left_pad + genome[chrom][max(0, begin) : min(stop, chrom_length)]
+                seq += "N" * right_pad
+            else:
+                seq = genome[chrom][begin:stop]
+            if use_strand and getattr(row, "strand", "+") == "-":
+                seq = reverse_complement(seq)
+            sequences.append(seq)
+    return one_hot_encode(sequences)
+
+
+__all__ = [
+    "FastaRecord",
+    "extract_intervals",
+    "iter_fasta",
+    "iter_fasta_batches",
+    "read_bed",
+    "read_fasta",
+    "write_fasta",
+]
