@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
+import typer
 
 from cislens.cli._app import app, state
 from cislens.errors import CislensError
@@ -17,7 +17,6 @@ from cislens.errors import CislensError
 # Subcommand modules, imported for their @app.command() side effect, in the order of --help.
 COMMAND_MODULES = [
     "cislens.cli.data",
-    "cislens.cli.demo",
 ]
 
 for _module in COMMAND_MODULES:
@@ -25,6 +24,15 @@ for _module in COMMAND_MODULES:
 
 # Errors that mean "bad input": one line on stderr and exit code 2.
 USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, PermissionError, CislensError)
+
+
+def _is_usage_error(error: Exception) -> bool:
+    """Click-style usage errors (bad options, missing arguments), raised by Typer's parser.
+
+    Detected by their interface rather than their class because Typer versions differ in whether
+    they vendor click.
+    """
+    return callable(getattr(error, "show", None)) and hasattr(error, "exit_code")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,16 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     try:
         app(args=args, prog_name="cislens", standalone_mode=False)
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return done.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("cislens: aborted", file=sys.stderr)
         return 130
-    except click.ClickException as error:
-        error.show()
-        return 2
-    except USER_ERRORS as error:
-        if debug or state.debug:
+    except Exception as error:
+        if _is_usage_error(error):
+            error.show()
+            return 2
+        if not isinstance(error, USER_ERRORS) or debug or state.debug:
             raise
         message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         if isinstance(error, KeyError):
