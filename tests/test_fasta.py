@@ -21,7 +21,10 @@ from cislens.sequence import (
 @pytest.fixture
 def genome(tmp_path):
     rng = np.random.default_rng(0)
-    chroms = {"chr1": "".join(rng.choice(list("ACGT"), 500)), "chr2": "".join(rng.choice(list("ACGT"), 120))}
+    chroms = {
+        "chr1": "".join(rng.choice(list("ACGT"), 500)),
+        "chr2": "".join(rng.choice(list("ACGT"), 120)),
+    }
     path = tmp_path / "genome.fa"
     write_fasta(path, chroms, line_width=50)
     return path, chroms
@@ -54,7 +57,7 @@ def test_iter_fasta_keeps_descriptions_and_handles_crlf_and_blank_lines(tmp_path
 
 
 def test_fasta_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.fa"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.fa"):
         read_fasta(tmp_path / "missing.fa")
     bad = tmp_path / "bad.fa"
     bad.write_text("ACGT\n>s\nAC\n")
@@ -123,7 +126,7 @@ def test_extract_intervals_centres_windows_and_reverse_complements_minus(genome)
 def test_extract_intervals_off_the_end_raises_or_pads(genome):
     path, chroms = genome
     bed = pd.DataFrame({"chrom": ["chr2"], "start": [110], "end": [118]})
-    with pytest.raises(ValueError, match="runs off chr2 .*pad_with_n=True"):
+    with pytest.raises(ValueError, match=r"runs off chr2 .*pad_with_n=True"):
         extract_intervals(path, bed, length=20)
     seq = decode(extract_intervals(path, bed, length=20, pad_with_n=True))[0]
     assert seq == chroms["chr2"][104:120] + "NNNN"

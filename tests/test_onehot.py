@@ -54,7 +54,7 @@ def test_iupac_fraction_and_error_modes():
     assert X[0, :, 0].tolist() == [0.5, 0.0, 0.5, 0.0]
     with pytest.raises(ValueError, match=r"IUPAC ambiguity code 'R' at position 1"):
         one_hot_encode(["AR"], ambiguous="error")
-    with pytest.raises(ValueError, match="not binary|only 0 and 1"):
+    with pytest.raises(ValueError, match=r"not binary|only 0 and 1"):
         check_one_hot(X)
 
 
@@ -118,9 +118,9 @@ def test_check_one_hot_rejects_bad_inputs(X, message):
 
 def test_check_one_hot_names_the_parameter_and_checks_n_and_length():
     X = one_hot_encode(["ACNT"])
-    with pytest.raises(ValueError, match="^references must not contain unknown bases"):
+    with pytest.raises(ValueError, match=r"^references must not contain unknown bases"):
         check_one_hot(X, name="references", allow_N=False)
-    with pytest.raises(ValueError, match="length L=5"):
+    with pytest.raises(ValueError, match=r"length L=5"):
         check_one_hot(X, length=5)
 
 

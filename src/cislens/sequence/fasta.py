@@ -192,7 +192,7 @@ def write_fasta(path, sequences, *, names: Iterable[str] | None = None, line_wid
             raise ValueError(
                 f"names has {len(names)} entries but there are {len(sequences)} sequences."
             )
-        items = list(zip(names, sequences))
+        items = list(zip(names, sequences, strict=True))
     if line_width < 0:
         raise ValueError(f"line_width must be >= 0; got {line_width}.")
     with _open_text(path, "wt") as handle:
@@ -240,7 +240,9 @@ def read_bed(bed) -> pd.DataFrame:
                 raise ValueError(f"{path}: BED column {column!r} must hold integers.") from error
     missing = {"chrom", "start", "end"} - set(frame.columns)
     if missing:
-        raise ValueError(f"BED intervals need columns chrom, start, end; missing {sorted(missing)}.")
+        raise ValueError(
+            f"BED intervals need columns chrom, start, end; missing {sorted(missing)}."
+        )
     bad = frame.index[(frame["end"] <= frame["start"]) | (frame["start"] < 0)]
     if len(bad):
         row = frame.loc[bad[0]]
