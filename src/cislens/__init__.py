@@ -23,6 +23,7 @@ from cislens.sequence import (
     one_hot_encode,
     reverse_complement,
 )
+from cislens.shuffle import dinucleotide_shuffle
 
 __all__ = [
     "ALPHABET",
@@ -37,6 +38,7 @@ __all__ = [
     "__version__",
     "check_one_hot",
     "decode",
+    "dinucleotide_shuffle",
     "load_attributions",
     "load_dataset",
     "one_hot_encode",

@@ -1,0 +1,263 @@
+"""Plumbing shared by every attribution method: targets, batches, borrowing the user's model.
+
+Each method has the signature ``method(model, X, *, target=None, batch_size=..., device=None,
+random_state=None, verbose=False, **options) -> Tensor (N, 4, L)`` (float32, CPU). This module
+holds the parts that must behave identically everywhere:
+
+- ``resolve_target``: ``target`` is an int output index, a callable on the model output
+  ``(B, T) -> (B,)``, or None, which is only allowed when the model has a single output (never a
+  silent choice of output 0, never an average).
+- ``batch_slices``: ``batch_size`` counts forward-pass rows.
+- ``borrowed_model``: run the model on a device and dtype in eval mode, then put it back exactly
+  as it was (device, dtype, train/eval mode of every submodule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from cislens.sequence.onehot import check_one_hot
+from cislens.utils.device import model_device, resolve_device
+
+TargetLike = "int | Callable[[torch.Tensor], torch.Tensor] | None"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved target: which scalar of the model output an attribution explains.
+
+    ``index`` is set for integer targets, ``function`` for callables. ``select(output)`` maps a
+    model output of shape (B, T) (or (B,)) to the (B,) scalars to explain.
+    """
+
+    index: int | None
+    function: Callable[[torch.Tensor], torch.Tensor] | None
+    n_outputs: int
+
+    def select(self, output: torch.Tensor) -> torch.Tensor:
+        if output.ndim == 1:
+            output = output[:, None]
+        if self.function is not None:
+            selected = self.function(output)
+            if not isinstance(selected, torch.Tensor) or selected.shape != output.shape[:1]:
+                shape = getattr(selected, "shape", type(selected).__name__)
+                raise ValueError(
+                    f"a callable target must map the model output of shape {tuple(output.shape)}"
+                    f" to one value per example, shape ({output.shape[0]},); got {shape}."
+                )
+            return selected
+        return output[:, self.index]
+
+    @property
+    def label(self) -> int | str:
+        """What is recorded in output files: the index, or the callable's name."""
+        if self.index is not None:
+            return self.index
+        return getattr(self.function, "__name__", "callable")
+
+
+def count_outputs(output: torch.Tensor) -> int:
+    """Number of model outputs T for an output of shape (B, T) or (B,)."""
+    if output.ndim == 1:
+        return 1
+    if output.ndim != 2:
+        raise ValueError(
+            f"the model must map (N, 4, L) to (N, T); its output has shape {tuple(output.shape)}."
+            " Wrap profile models so they return one scalar per task."
+        )
+    return int(output.shape[1])
+
+
+def resolve_target(target, n_outputs: int) -> Target:
+    """Check ``target`` against a model with ``n_outputs`` outputs.
+
+    Examples
+    --------
+    >>> resolve_target(1, 3).index
+    1
+    >>> resolve_target(None, 1).index
+    0
+    >>> resolve_target(None, 3)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: target must be given for a model with 3 outputs: an int in [0, 3) or ...
+    """
+    if callable(target):
+        return Target(None, target, n_outputs)
+    if target is None:
+        if n_outputs == 1:
+            return Target(0, None, 1)
+        raise ValueError(
+            f"target must be given for a model with {n_outputs} outputs: an int in "
+            f"[0, {n_outputs}) or a callable on the output; got None."
+        )
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        if not 0 <= target < n_outputs:
+            raise ValueError(
+                f"target must be an int in [0, {n_outputs}) for a model with {n_outputs} "
+                f"outputs; got {target}."
+            )
+        return Target(int(target), None, n_outputs)
+    raise TypeError(
+        f"target must be an int, a callable or None; got {type(target).__name__}."
+    )
+
+
+def check_batch_size(batch_size, *, name: str = "batch_size") -> int:
+    """Validate a positive integer batch size (forward-pass rows).
+
+    Examples
+    --------
+    >>> check_batch_size(64)
+    64
+    """
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool):
+        raise TypeError(f"{name} must be a positive int; got {type(batch_size).__name__}.")
+    if batch_size < 1:
+        raise ValueError(f"{name} must be a positive int; got {batch_size}.")
+    return int(batch_size)
+
+
+def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
+    """Consecutive slices covering ``range(n)`` in chunks of ``batch_size``.
+
+    Examples
+    --------
+    >>> list(batch_slices(5, 2))
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+def prepare_inputs(X, *, name: str = "X", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Validate one-hot ``X`` (N, 4, L) and return it as a CPU tensor of ``dtype``."""
+    check_one_hot(X, name=name)
+    if isinstance(X, np.ndarray):
+        X = torch.from_numpy(np.ascontiguousarray(X))
+    return X.detach().to(device="cpu", dtype=dtype)
+
+
+def resolve_baselines(
+    baselines, X: torch.Tensor, *, n_baselines: int | None, random_state=None, name="baselines"
+) -> torch.Tensor:
+    """Turn the ``baselines`` option into a (N, B, 4, L) tensor of X's dtype on the CPU.
+
+    Parameters
+    ----------
+    baselines : str, callable, tensor or array
+        A reference name from :data:`cislens.shuffle.REFERENCES` ("zeros", "frequencies",
+        "dinucleotide", "shuffle"); a callable ``(X, n, random_state) -> (N, n, 4, L)``; a tensor
+        of shape (N, B, 4, L) (per-example references), (B, 4, L) or (4, L) (shared by all).
+    X : torch.Tensor
+        The inputs (N, 4, L).
+    n_baselines : int or None
+        How many references a name or callable makes per example (None: the maker's default).
+    random_state : int, Generator or None
+        Passed to the maker.
+
+    Examples
+    --------
+    >>> X = torch.zeros(2, 4, 5); X[:, 0] = 1
+    >>> resolve_baselines("zeros", X, n_baselines=3).shape
+    torch.Size([2, 3, 4, 5])
+    >>> resolve_baselines(torch.zeros(4, 5), X, n_baselines=None).shape
+    torch.Size([2, 1, 4, 5])
+    """
+    from cislens.shuffle.references import get_reference_function
+
+    n_examples, _, length = X.shape
+    if isinstance(baselines, str):
+        baselines = get_reference_function(baselines)
+    if callable(baselines):
+        if n_baselines is None:
+            made = baselines(X, random_state=random_state)
+        else:
+            if not isinstance(n_baselines, (int, np.integer)) or n_baselines < 1:
+                raise ValueError(f"n_baselines must be a positive int; got {n_baselines!r}.")
+            made = baselines(X, int(n_baselines), random_state)
+        refs = torch.as_tensor(made)
+    elif isinstance(baselines, (torch.Tensor, np.ndarray)):
+        refs = torch.as_tensor(baselines)
+        if refs.ndim == 2:
+            refs = refs[None, None]
+        elif refs.ndim == 3:
+            refs = refs[None]
+        if refs.ndim == 4 and refs.shape[0] == 1 and n_examples > 1:
+            refs = refs.expand(n_examples, *refs.shape[1:])
+    else:
+        raise TypeError(
+            f"{name} must be a reference name, a callable (X, n, random_state) -> (N, n, 4, L), "
+            f"or a tensor; got {type(baselines).__name__}."
+        )
+    expected = f"(N={n_examples}, B, 4, L={length})"
+    if refs.ndim != 4 or refs.shape[0] != n_examples or refs.shape[2:] != (4, length):
+        raise ValueError(f"{name} must have shape {expected}; got {tuple(refs.shape)}.")
+    if refs.shape[1] == 0:
+        raise ValueError(f"{name} must hold at least one reference per example; got 0.")
+    if not torch.isfinite(refs).all():
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return refs.detach().to(device="cpu", dtype=X.dtype)
+
+
+@contextmanager
+def borrowed_model(
+    model: nn.Module, *, device=None, dtype: torch.dtype = torch.float32
+) -> Iterator[tuple[nn.Module, torch.device]]:
+    """Run ``model`` in eval mode on ``device`` with parameters of ``dtype``; restore on exit.
+
+    Restores the original device, the dtype of every floating parameter and buffer, and each
+    submodule's train/eval flag, even when the block raises. Writes no attributes on the model.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(2, 1)).train()
+    >>> with borrowed_model(net, device="cpu", dtype=torch.float64) as (m, dev):
+    ...     m[0].weight.dtype, m.training
+    (torch.float64, False)
+    >>> net[0].weight.dtype, net.training
+    (torch.float32, True)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
+    target_device = resolve_device(device)
+    original_device = model_device(model)
+    modes = {module: module.training for module in model.modules()}
+    dtypes = {
+        name: tensor.dtype
+        for name, tensor in [*model.named_parameters(), *model.named_buffers()]
+        if tensor.is_floating_point()
+    }
+    try:
+        model.to(device=target_device)
+        if dtypes:
+            model.to(dtype=dtype)
+        model.eval()
+        yield model, target_device
+    finally:
+        model.to(device=original_device)
+        tensors = dict([*model.named_parameters(), *model.named_buffers()])
+        for name, original_dtype in dtypes.items():
+            tensor = tensors[name]
+            if tensor.dtype != original_dtype:
+                tensor.data = tensor.data.to(original_dtype)
+        for module, mode in modes.items():
+            module.training = mode
+
+
+__all__ = [
+    "Target",
+    "batch_slices",
+    "borrowed_model",
+    "check_batch_size",
+    "count_outputs",
+    "prepare_inputs",
+    "resolve_baselines",
+    "resolve_target",
+]
