@@ -1,0 +1,33 @@
+"""DeepLIFT engine: DeepLIFT (Rescale, RevealCancel, genomics default) and DeepLiftShap.
+
+The model is traced with :mod:`torch.fx` into an explicit graph (:mod:`.graph`), so every
+nonlinearity call is known with the layer that feeds it, reused module instances and functional
+calls (``F.relu``, ``torch.sigmoid``) are separate graph nodes handled exactly, and anything
+without an exact rule is refused with :class:`~cislens.errors.UnsupportedModelError` naming it.
+
+Supported operations: Conv1d, Linear (modules and ``F.conv1d`` / ``F.linear`` / ``@`` with a
+constant), eval-mode BatchNorm1d, the elementwise nonlinearities ReLU, ReLU6, LeakyReLU,
+PReLU, ELU, SELU, CELU, GELU, SiLU, Mish, Softplus, Sigmoid, Tanh, Hardtanh, Hardsigmoid,
+Hardswish, LogSigmoid, Softsign, exp, log, sqrt, abs, square, clamp, powers by constants (module
+or functional form), MaxPool1d and AdaptiveMaxPool1d (DeepSHAP max rule), AvgPool1d,
+AdaptiveAvgPool1d, padding, Flatten, Dropout, residual additions and subtractions,
+concatenation, and tensor plumbing (view, reshape, flatten, permute, transpose, squeeze,
+unsqueeze, slicing, sums and means over non-batch dimensions, multiplication or division by a
+constant, addition of a constant). A final sigmoid or softmax is explained at its logits.
+
+Every example-reference pair is checked for summation-to-delta before averaging and
+projection (:mod:`.checks`); :func:`summation_deltas` returns the diagnostics.
+"""
+
+from cislens.attribution.deeplift.checks import SummationDeltas, SummationToDeltaError
+from cislens.attribution.deeplift.engine import deeplift, deeplift_shap, summation_deltas
+from cislens.attribution.deeplift.rules import NEAR_ZERO
+
+__all__ = [
+    "NEAR_ZERO",
+    "SummationDeltas",
+    "SummationToDeltaError",
+    "deeplift",
+    "deeplift_shap",
+    "summation_deltas",
+]

@@ -1,0 +1,265 @@
+"""Batching over example-reference pairs, pre-flight checks, and the raw-multiplier entry point.
+
+Batching. The work is a sequence of *rows*: for each example its input x, then its J
+references. ``batch_size`` rows at a time go through one forward pass; the activations of an x
+are computed once and paired with all of its references, also with references in later batches
+(the x activations of an example that straddles two batches are carried over, not recomputed).
+Every pair is computed from its own example and reference only, and the average over references
+adds the pairs of an example in reference order, so results do not depend on ``batch_size`` or on
+which other examples are in the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from cislens.attribution._common import (
+    borrowed_model,
+    check_batch_size,
+    count_outputs,
+    resolve_target,
+)
+from cislens.attribution.deeplift import checks
+from cislens.attribution.deeplift.graph import build_graph
+from cislens.attribution.deeplift.ops import CONST, NONLINEAR, OUTPUT_ACT, RULES, refuse
+from cislens.attribution.deeplift.propagate import propagate, run_real
+from cislens.errors import UnsupportedModelError
+
+logger = logging.getLogger(__name__)
+
+DTYPES = (torch.float32, torch.float64)
+FAILURE_MODES = ("raise", "warn")
+
+
+# --- the pair iterator ---------------------------------------------------------------------------
+
+
+def _constants(graph) -> dict:
+    consts: dict = {}
+
+    def lookup(n):
+        return consts[n]
+
+    with torch.no_grad():
+        for op in graph.ops:
+            if op.kind == CONST:
+                value = op.real(lookup)
+                consts[op.node] = value.detach() if isinstance(value, torch.Tensor) else value
+    return consts
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape:
+        return False
+    rtol = 1e-4  # gross mismatches only: casts such as .float() are identity in the engine
+    a, b = a.double(), b.double()
+    scale = max(1.0, float(a.abs().max()) if a.numel() else 1.0)
+    return bool(torch.allclose(a, b, rtol=rtol, atol=rtol * scale))
+
+
+def _preflight(graph, consts, model, rows: torch.Tensor, target):
+    """Check the traced graph against the model on two rows; resolve the target."""
+    with torch.no_grad():
+        direct = model(rows)
+    full = run_real(graph, consts, rows, strip=False)
+    traced = full[graph.logits]
+    if not isinstance(direct, torch.Tensor) or not _close(traced, direct):
+        raise UnsupportedModelError(
+            "DeepLIFT: the model traced with torch.fx does not reproduce the model's own output "
+            "(forward hooks, or Python control flow that tracing fixed to one branch?). Remove "
+            "the hooks or make forward traceable."
+        )
+    single = run_real(graph, consts, rows[:1], strip=False)[graph.logits]
+    if traced.shape[:1] != rows.shape[:1] or not _close(traced[:1], single):
+        raise UnsupportedModelError(
+            "DeepLIFT: the model's output for one sequence depends on the other sequences in "
+            "the batch, or the model changes the batch size (batch statistics, a reduction or "
+            "concatenation over the batch dimension). DeepLIFT needs each output to depend on "
+            "its own input only."
+        )
+    for op in graph.ops:
+        if op.kind == NONLINEAR and full[op.node].shape != full[op.var_inputs[0]].shape:
+            raise refuse(
+                op.label,
+                "it is not elementwise (its output shape differs from its "
+                "input shape), so no single-input DeepLIFT rule applies",
+            )
+        if op.kind == OUTPUT_ACT and op.activation == "softmax":
+            if traced.ndim != 2 or op.dim not in (1, -1):
+                raise refuse(
+                    op.label,
+                    "only a final softmax over the outputs of an (N, T) model is supported",
+                )
+    logits = run_real(graph, consts, rows, strip=True)[graph.logits]
+    resolved = resolve_target(target, count_outputs(logits))
+    if graph.activation is not None:
+        logger.info("DeepLIFT explains the logits before the final %s.", graph.activation)
+    return resolved
+
+
+def iterate_pairs(
+    model,
+    X,
+    R,
+    *,
+    target=None,
+    rule="rescale",
+    batch_size=128,
+    device=None,
+    dtype=torch.float32,
+    verbose=False,
+):
+    """Yield ``(examples, references, PairResult)`` for all pairs, in order, on the CPU.
+
+    ``X`` is (N, ...) and ``R`` (N, J, ...), any float values (the one-hot checks are done by
+    the public functions). Multipliers have X's trailing shape.
+    """
+    n_examples, n_refs = R.shape[:2]
+    total = n_examples * (n_refs + 1)
+    with borrowed_model(model, device=device, dtype=dtype) as (net, dev):
+        graph = build_graph(net, rule)
+        consts = _constants(graph)
+        rows = torch.cat([X[:1], R[:1, 0]]).to(dev)
+        resolved = _preflight(graph, consts, net, rows, target)
+        bank: dict = {}
+        cached: list[int] = []
+        starts = range(0, total, batch_size)
+        for start in tqdm(starts, disable=not verbose, desc="deeplift", unit="batch"):
+            stop = min(total, start + batch_size)
+            index = torch.arange(start, stop)
+            example, slot = index // (n_refs + 1), index % (n_refs + 1)
+            is_x = slot == 0
+            x_examples = example[is_x]
+            pair_examples, pair_refs = example[~is_x], slot[~is_x] - 1
+            bank_examples = torch.cat([torch.tensor(cached, dtype=torch.long), x_examples])
+            pair_bank = torch.searchsorted(bank_examples, pair_examples)
+            rows = torch.cat([X[x_examples], R[pair_examples, pair_refs]]).to(dev)
+            result, xbank = propagate(
+                graph, consts, rows, int(is_x.sum()), bank, pair_bank.to(dev), resolved
+            )
+            if stop < total and stop % (n_refs + 1):
+                bank = {node: value[-1:] for node, value in xbank.items()}
+                cached = [int(bank_examples[-1])]
+            else:
+                bank, cached = {}, []
+            if result is not None:
+                result.multipliers = result.multipliers.cpu()
+                result.output = result.output.cpu()
+                result.reference_output = result.reference_output.cpu()
+                yield pair_examples, pair_refs, result
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+
+def check_options(rule, dtype, tolerance, on_check_failure, hypothetical=False):
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}; got {rule!r}.")
+    if dtype not in DTYPES:
+        raise ValueError(
+            f"dtype must be torch.float32 or torch.float64; got {dtype!r}. Use torch.float64 "
+            "for strict summation checks."
+        )
+    if (
+        isinstance(tolerance, bool)
+        or not isinstance(tolerance, int | float | np.floating)
+        or not (math.isfinite(tolerance) and tolerance > 0)
+    ):
+        raise ValueError(f"tolerance must be a positive number; got {tolerance!r}.")
+    if on_check_failure not in FAILURE_MODES:
+        raise ValueError(
+            f"on_check_failure must be one of {FAILURE_MODES}; got {on_check_failure!r}."
+        )
+    if not isinstance(hypothetical, bool):
+        raise TypeError(f"hypothetical must be True or False; got {hypothetical!r}.")
+
+
+class Recorder:
+    """Collects the per-pair sums for the summation check."""
+
+    def __init__(self, n_examples: int, n_refs: int, dtype):
+        shape = (n_examples, n_refs)
+        self.sums = torch.zeros(shape, dtype=dtype)
+        self.l1 = torch.zeros(shape, dtype=dtype)
+        self.outputs = torch.zeros(n_examples, dtype=dtype)
+        self.ref_outputs = torch.zeros(shape, dtype=dtype)
+
+    def add(self, examples, refs, result, contributions):
+        flat = contributions.flatten(1)
+        self.sums[examples, refs] = flat.sum(1)
+        self.l1[examples, refs] = flat.abs().sum(1)
+        self.outputs[examples] = result.output.to(self.outputs.dtype)
+        self.ref_outputs[examples, refs] = result.reference_output.to(self.outputs.dtype)
+
+    def result(self, tolerance) -> checks.SummationDeltas:
+        return checks.summarize(self.sums, self.l1, self.outputs, self.ref_outputs, tolerance)
+
+
+def deeplift_pairs(
+    model,
+    inputs,
+    references,
+    *,
+    target=None,
+    rule="rescale",
+    batch_size=128,
+    device=None,
+    dtype=torch.float32,
+    tolerance=1e-3,
+    verbose=False,
+):
+    """The engine on arbitrary float inputs: multipliers of every example-reference pair.
+
+    Parameters
+    ----------
+    inputs : Tensor (N, ...)
+        Model inputs (any shape the model takes; not checked to be one-hot).
+    references : Tensor (N, J, ...)
+        J references per input.
+
+    Returns
+    -------
+    (Tensor (N, J, ...), SummationDeltas)
+        The multipliers ``m`` (contributions are ``m * (x - r)``) in ``dtype`` on the CPU, and
+        the summation diagnostics (never raised here).
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.ReLU())
+    >>> m, deltas = deeplift_pairs(net, torch.ones(1, 2), torch.zeros(1, 1, 2))
+    >>> m.shape, deltas.all_passed
+    (torch.Size([1, 1, 2]), True)
+    """
+    check_options(rule, dtype, tolerance, "raise")
+    batch_size = check_batch_size(batch_size)
+    X = torch.as_tensor(inputs).detach().to("cpu", dtype)
+    R = torch.as_tensor(references).detach().to("cpu", dtype)
+    if X.ndim < 1 or R.shape[:1] != X.shape[:1] or R.shape[2:] != X.shape[1:] or not X.shape[0]:
+        raise ValueError(
+            f"references must have shape (N, J, ...) matching inputs {tuple(X.shape)}; got "
+            f"{tuple(R.shape)}."
+        )
+    multipliers = torch.zeros(R.shape, dtype=dtype)
+    recorder = Recorder(R.shape[0], R.shape[1], dtype)
+    for examples, refs, result in iterate_pairs(
+        model,
+        X,
+        R,
+        target=target,
+        rule=rule,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        verbose=verbose,
+    ):
+        multipliers[examples, refs] = result.multipliers
+        recorder.add(examples, refs, result, result.multipliers * (X[examples] - R[examples, refs]))
+    return multipliers, recorder.result(tolerance)
+
+
+__all__ = ["Recorder", "check_options", "deeplift_pairs", "iterate_pairs"]

@@ -1,0 +1,159 @@
+"""DeepLIFT multipliers of single operations: Rescale, RevealCancel, the max rule.
+
+All functions take the activations of the actual input (``x_*``) and of the reference
+(``r_*``) for a batch of example-reference pairs and return per-element multipliers; none of
+them is differentiated (the engine treats the multipliers as constants).
+
+Near-zero handling (algorithms.md sections 1.3 and 10.4). A difference ``dx`` counts as zero when
+``|dx| <= atol + rtol * max(|x|, |r|)``, with ``(atol, rtol)`` chosen by dtype:
+
+=========  ==========  ==========
+dtype      atol        rtol
+=========  ==========  ==========
+float64    1e-12       1e-10
+float32    1e-6        1e-5
+=========  ==========  ==========
+
+Below the threshold the secant ``(f(x) - f(r)) / (x - r)`` is mostly rounding noise, so it is
+replaced by the derivative at the midpoint, ``f'((x + r) / 2)`` (the best local estimate of the
+secant; deeplift uses ``f'(r)``, captum and tangermeme ``f'(x)``). The substitution changes a
+contribution by at most ``|dx| * |secant - f'|``, i.e. below the threshold times the slope range.
+The max rule routes to the input's argmax there (the gradient), and RevealCancel uses the limit of
+its own formula, ``m+ -> (f'(r) + f'(r + dx-)) / 2`` (and symmetrically for ``m-``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+NEAR_ZERO = {torch.float64: (1e-12, 1e-10), torch.float32: (1e-6, 1e-5)}
+"""(atol, rtol) of the near-zero test by dtype."""
+
+Fn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def near_zero(delta: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
+    """Boolean mask of the differences ``delta`` too small for a stable ratio.
+
+    Examples
+    --------
+    >>> d = torch.tensor([0.0, 1e-13, 1e-3], dtype=torch.float64)
+    >>> near_zero(d, torch.ones(3, dtype=torch.float64)).tolist()
+    [True, True, False]
+    """
+    atol, rtol = NEAR_ZERO.get(delta.dtype, NEAR_ZERO[torch.float32])
+    scale = torch.zeros_like(delta)
+    for value in values:
+        scale = torch.maximum(scale, value.abs())
+    return delta.abs() <= atol + rtol * scale
+
+
+def derivative(f: Fn, z: torch.Tensor) -> torch.Tensor:
+    """Elementwise derivative of the elementwise function ``f`` at ``z`` (by autograd)."""
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(f(z).sum(), z, allow_unused=True)
+    return torch.zeros_like(z) if grad is None else grad.detach()
+
+
+def _ratio(numerator, denominator, small):
+    return numerator / torch.where(small, torch.ones_like(denominator), denominator)
+
+
+def rescale(f: Fn, x_in, r_in, x_out, r_out) -> torch.Tensor:
+    """Rescale multipliers ``(f(x) - f(r)) / (x - r)``, the midpoint derivative near zero.
+
+    Examples
+    --------
+    >>> x, r = torch.tensor([4.0, -1.0, 2.0]), torch.tensor([-4.0, -3.0, 2.0])
+    >>> rescale(torch.relu, x, r, torch.relu(x), torch.relu(r)).tolist()
+    [0.5, 0.0, 1.0]
+    """
+    delta = x_in - r_in
+    small = near_zero(delta, x_in, r_in)
+    m = _ratio(x_out - r_out, delta, small)
+    if bool(small.any()):
+        m = torch.where(small, derivative(f, (x_in + r_in) / 2), m)
+    return m
+
+
+def reveal_cancel(f: Fn, x_in, r_in, x_out, r_out, d_pos, d_neg):
+    """RevealCancel multipliers ``(m+, m-)`` for the positive and negative input parts.
+
+    ``d_pos + d_neg = x_in - r_in``. The output parts are the two-player Shapley values
+    ``dy+ = [f(r + d+) - f(r)] / 2 + [f(x) - f(r + d-)] / 2`` (and symmetrically ``dy-``), so
+    ``dy+ + dy- = f(x) - f(r)`` exactly; ``m+ = dy+ / d+`` and ``m- = dy- / d-``.
+
+    Examples
+    --------
+    >>> r, dp, dn = torch.zeros(1), torch.tensor([10.0]), torch.tensor([-6.0])
+    >>> x = r + dp + dn
+    >>> m_pos, m_neg = reveal_cancel(torch.relu, x, r, torch.relu(x), torch.relu(r), dp, dn)
+    >>> round(m_pos.item(), 6), round(m_neg.item(), 6)  # dy+ = 7, dy- = -3
+    (0.7, 0.5)
+    """
+    f_pos, f_neg = f(r_in + d_pos), f(r_in + d_neg)
+    dy_pos = 0.5 * (f_pos - r_out) + 0.5 * (x_out - f_neg)
+    dy_neg = 0.5 * (f_neg - r_out) + 0.5 * (x_out - f_pos)
+    small_pos = near_zero(d_pos, x_in, r_in)
+    small_neg = near_zero(d_neg, x_in, r_in)
+    m_pos = _ratio(dy_pos, d_pos, small_pos)
+    m_neg = _ratio(dy_neg, d_neg, small_neg)
+    if bool(small_pos.any() or small_neg.any()):
+        g_ref = derivative(f, r_in)
+        m_pos = torch.where(small_pos, 0.5 * (g_ref + derivative(f, r_in + d_neg)), m_pos)
+        m_neg = torch.where(small_neg, 0.5 * (g_ref + derivative(f, r_in + d_pos)), m_neg)
+    return m_pos, m_neg
+
+
+def max_rule(x_in, r_in, y_x, i_x, y_r, i_r):
+    """Coefficients of the DeepSHAP max rule for one max-pooling layer.
+
+    Per window with input maximum ``y_x`` at ``i_x`` and reference maximum ``y_r`` at ``i_r``
+    (positions along the last axis) and ``M = max(y_x, y_r)``: the input's argmax receives
+    ``M - y_r`` and the reference's argmax ``y_x - M``, so a window's credits sum to
+    ``y_x - y_r`` whatever the two argmaxes are. Returned as coefficients on the input
+    differences at those positions: ``dy = c_x * dx[i_x] + c_r * dx[i_r]``.
+
+    Examples
+    --------
+    >>> x, r = torch.tensor([[3.0, 1.0]]), torch.tensor([[0.0, 5.0]])
+    >>> c_x, c_r = max_rule(x, r, torch.tensor([[3.0]]), torch.tensor([[0]]),
+    ...                     torch.tensor([[5.0]]), torch.tensor([[1]]))
+    >>> c_x.item() * 3.0 + c_r.item() * (1.0 - 5.0)  # equals y_x - y_r
+    -2.0
+    """
+    delta = x_in - r_in
+    d_x, d_r = delta.gather(-1, i_x), delta.gather(-1, i_r)
+    top = torch.maximum(y_x, y_r)
+    small_x = near_zero(d_x, x_in.gather(-1, i_x), r_in.gather(-1, i_x))
+    small_r = near_zero(d_r, x_in.gather(-1, i_r), r_in.gather(-1, i_r))
+    c_x = torch.where(small_x, torch.ones_like(d_x), _ratio(top - y_r, d_x, small_x))
+    c_r = torch.where(small_r, torch.zeros_like(d_r), _ratio(y_x - top, d_r, small_r))
+    return c_x, c_r
+
+
+def sign_masks(d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masks of the positive and negative parts of ``d``; zeros count half to each.
+
+    Examples
+    --------
+    >>> [m.tolist() for m in sign_masks(torch.tensor([2.0, 0.0, -1.0]))]
+    [[1.0, 0.5, 0.0], [0.0, 0.5, 1.0]]
+    """
+    d = d.detach()
+    pos = (d > 0).to(d.dtype) + 0.5 * (d == 0).to(d.dtype)
+    return pos, 1.0 - pos
+
+
+__all__ = [
+    "NEAR_ZERO",
+    "derivative",
+    "max_rule",
+    "near_zero",
+    "rescale",
+    "reveal_cancel",
+    "sign_masks",
+]
