@@ -1,1 +1,67 @@
-"""Attribution methods: which bases of an input drive a model's prediction (see METHODS)."""
+"""Attribution methods: which bases of an input drive a model's prediction (see METHODS).
+
+Every method is a plain function with one signature::
+
+    method(model, X, *, target=None, batch_size=..., device=None, random_state=None,
+           verbose=False, **options) -> Tensor (N, 4, L), float32, on the CPU
+
+==========================  ==================================================================
+``ism``                     exact in-silico saturation mutagenesis
+``saliency``                input gradient
+``grad_x_input``            gradient x input
+``integrated_gradients``    integrated gradients / expected gradients
+``deeplift``                DeepLIFT (Rescale, RevealCancel) against references
+``deeplift_shap``           DeepLIFT over dinucleotide-shuffled references
+``gradcam``                 GradCAM at a convolutional layer
+``guided_backprop``         guided backpropagation
+``guided_gradcam``          guided backprop x GradCAM
+==========================  ==================================================================
+
+:data:`METHODS` maps these names to records with capability flags; :func:`attribute` runs one
+by name and :func:`attribution_set` packages the result for the attribution store.
+"""
+
+from cislens.attribution.gradcam import gradcam
+from cislens.attribution.gradients import grad_x_input, saliency
+from cislens.attribution.guided import guided_backprop, guided_gradcam
+from cislens.attribution.integrated_gradients import (
+    IGCompleteness,
+    integrated_gradients,
+    integrated_gradients_completeness,
+)
+from cislens.attribution.ism import ism
+from cislens.attribution.registry import (
+    METHODS,
+    AttributionMethod,
+    attribute,
+    attribution_set,
+    get_method,
+)
+
+# The DeepLIFT engine is a subpackage named like its main function. Import it here, before the
+# names are bound, so that a later ``import cislens.attribution.deeplift`` cannot rebind
+# ``cislens.attribution.deeplift`` from the function to the module. Until the engine is
+# installed, the registry's wrappers (which import it on first call) stand in.
+try:
+    from cislens.attribution.deeplift import deeplift, deeplift_shap
+except ImportError:
+    from cislens.attribution.registry import deeplift, deeplift_shap
+
+__all__ = [
+    "METHODS",
+    "AttributionMethod",
+    "IGCompleteness",
+    "attribute",
+    "attribution_set",
+    "deeplift",
+    "deeplift_shap",
+    "get_method",
+    "grad_x_input",
+    "gradcam",
+    "guided_backprop",
+    "guided_gradcam",
+    "integrated_gradients",
+    "integrated_gradients_completeness",
+    "ism",
+    "saliency",
+]

@@ -1,0 +1,374 @@
+"""Input-gradient attributions: saliency and gradient x input, with optional gradient correction.
+
+Both explain one scalar per example (``target``) with the gradient ``g = d f / d x`` taken at the
+input itself:
+
+- :func:`saliency` returns ``g`` on all four channels (captum ``Saliency(abs=False)``).
+- :func:`grad_x_input` returns ``x * g`` (captum ``InputXGradient``): DeepLIFT with an all-zero
+  reference and gradient multipliers. Its hypothetical form (``hypothetical=True``) is ``g``.
+
+``gradient_correction=True`` subtracts the per-position mean over the four bases from ``g``
+(Majdandzic et al.): the component of the gradient that points off the one-hot simplex, which a
+one-hot input can never move along, is removed.
+
+This module also holds the plumbing shared by the gradient-based methods of this package
+(:mod:`~cislens.attribution.integrated_gradients`, :mod:`~cislens.attribution.gradcam`,
+:mod:`~cislens.attribution.guided`) and by :mod:`~cislens.attribution.ism`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from cislens.attribution._common import (
+    Target,
+    batch_slices,
+    borrowed_model,
+    check_batch_size,
+    count_outputs,
+    prepare_inputs,
+    resolve_target,
+)
+from cislens.utils.random import check_random_state
+
+DEFAULT_BATCH_SIZE = 128
+"""Forward-pass rows per batch for every method of this package (``batch_size=``)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared plumbing
+
+
+def check_dtype(dtype) -> torch.dtype:
+    """Validate the compute ``dtype`` option (a floating torch dtype)."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(
+            f"dtype must be a floating torch dtype such as torch.float32 or torch.float64; "
+            f"got {dtype!r}."
+        )
+    return dtype
+
+
+def check_random_state_arg(random_state) -> None:
+    """Validate ``random_state`` for methods that accept it but draw no random numbers."""
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return
+    check_random_state(random_state)
+
+
+def check_choice(value, choices: Sequence[str], *, name: str) -> str:
+    """Return ``value`` if it is one of ``choices``; otherwise raise naming the valid ones."""
+    if not isinstance(value, str) or value not in choices:
+        valid = ", ".join(repr(choice) for choice in choices)
+        raise ValueError(f"{name} must be one of {valid}; got {value!r}.")
+    return value
+
+
+def check_bool(value, *, name: str) -> bool:
+    """Return ``value`` if it is a bool (or NumPy bool); raise a TypeError otherwise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}.")
+    return bool(value)
+
+
+class LazyTarget:
+    """``target`` resolved against the model on the first output it sees.
+
+    The number of outputs is read from the first real forward pass, so no extra pass is spent
+    on finding it; an invalid ``target`` raises there, before any further work.
+    """
+
+    def __init__(self, target):
+        self.target = target
+        self.resolved: Target | None = None
+
+    def select(self, output) -> torch.Tensor:
+        if self.resolved is None:
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(
+                    f"the model must return one tensor of shape (N, T); it returned "
+                    f"{type(output).__name__}. Wrap it so that it returns one scalar per task."
+                )
+            self.resolved = resolve_target(self.target, count_outputs(output))
+        return self.resolved.select(output)
+
+
+@contextmanager
+def running_model(
+    model: nn.Module, target, *, device=None, dtype=torch.float32
+) -> Iterator[tuple[nn.Module, torch.device, LazyTarget]]:
+    """Borrow ``model`` (eval mode, ``device``, ``dtype``) and wrap ``target`` to be resolved.
+
+    Everything is restored on exit (see :func:`~cislens.attribution._common.borrowed_model`).
+    """
+    if callable(target) or target is None:
+        pass
+    elif not isinstance(target, (int, np.integer)) or isinstance(target, bool):
+        resolve_target(target, 1)  # raises the TypeError for a wrong type before any work
+    with borrowed_model(model, device=device, dtype=dtype) as (net, dev):
+        yield net, dev, LazyTarget(target)
+
+
+def selected_output(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
+    """The (B,) scalars ``target`` picks from ``model(x)``."""
+    return target.select(model(x))
+
+
+def input_gradients(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
+    """Gradient of each example's target scalar with respect to its own input row.
+
+    ``x`` is a (B, 4, L) batch on the model's device; the sum over the batch is differentiated,
+    which gives per-example gradients for any model without cross-example coupling (eval mode).
+    The user's parameters are not touched: no ``.grad`` is accumulated on them.
+    """
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        y = selected_output(model, x, target)
+        if not y.requires_grad:
+            return torch.zeros_like(x)
+        (grad,) = torch.autograd.grad(y.sum(), x, allow_unused=True)
+    if grad is None:
+        return torch.zeros_like(x)
+    return grad.detach()
+
+
+def row_batches(counts: Sequence[int], batch_size: int) -> Iterator[list[tuple[int, int, int]]]:
+    """Split the rows of several examples into batches of at most ``batch_size`` rows.
+
+    Example ``i`` owns ``counts[i]`` rows, in order. Each batch is a list of segments
+    ``(example, start, stop)`` (rows ``start:stop`` of that example); every batch but the last
+    holds exactly ``batch_size`` rows.
+
+    Examples
+    --------
+    >>> list(row_batches([3, 2], 2))
+    [[(0, 0, 2)], [(0, 2, 3), (1, 0, 1)], [(1, 1, 2)]]
+    """
+    batch: list[tuple[int, int, int]] = []
+    free = batch_size
+    for example, count in enumerate(counts):
+        start = 0
+        while start < count:
+            stop = min(count, start + free)
+            batch.append((example, start, stop))
+            free -= stop - start
+            start = stop
+            if free == 0:
+                yield batch
+                batch, free = [], batch_size
+    if batch:
+        yield batch
+
+
+def progress(total: int, *, verbose: bool, desc: str):
+    """A tqdm progress bar over forward rows, shown only when ``verbose``."""
+    return tqdm(total=total, disable=not verbose, desc=desc, unit="rows", leave=False)
+
+
+def finish(values: torch.Tensor) -> torch.Tensor:
+    """Attributions as returned to users: float32 on the CPU, contiguous."""
+    return values.detach().to(device="cpu", dtype=torch.float32).contiguous()
+
+
+def _per_example_gradients(
+    model, X, target, *, batch_size, device, dtype, verbose, desc
+) -> torch.Tensor:
+    """Input gradients (N, 4, L) of the target for every example, in ``dtype`` on the CPU."""
+    batch_size = check_batch_size(batch_size)
+    grads = torch.empty_like(X)
+    with running_model(model, target, device=device, dtype=dtype) as (net, dev, resolved):
+        with progress(X.shape[0], verbose=verbose, desc=desc) as bar:
+            for rows in batch_slices(X.shape[0], batch_size):
+                batch = X[rows].to(device=dev, dtype=dtype)
+                grads[rows] = input_gradients(net, batch, resolved).to("cpu", dtype)
+                bar.update(rows.stop - rows.start)
+    return grads
+
+
+def correct_gradients(grads: torch.Tensor) -> torch.Tensor:
+    """Subtract the per-position mean over the four bases (Majdandzic et al. correction).
+
+    Examples
+    --------
+    >>> g = torch.tensor([[[1.0], [2.0], [3.0], [6.0]]])
+    >>> correct_gradients(g)[0, :, 0].tolist()
+    [-2.0, -1.0, 0.0, 3.0]
+    """
+    return grads - grads.mean(dim=1, keepdim=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public methods
+
+
+def saliency(
+    model: nn.Module,
+    X,
+    *,
+    target=None,
+    gradient_correction: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device=None,
+    random_state=None,
+    verbose: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Saliency: the gradient of the target output with respect to the input, on all 4 channels.
+
+    Signed (captum ``Saliency`` with ``abs=False``). Taking absolute values, if wanted, is left to
+    the caller; the sign is what says which base helps.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps one-hot (N, 4, L) to outputs (N, T). Borrowed in eval mode and restored afterwards.
+    X : torch.Tensor or numpy.ndarray
+        One-hot sequences (N, 4, L), channels A, C, G, T; all-zero columns (N) allowed.
+    target : int, callable or None
+        The output explained: an index in [0, T), a callable mapping the output (B, T) to (B,),
+        or None for a single-output model (None on a multi-output model raises).
+    gradient_correction : bool
+        Subtract the per-position mean over the four bases from the gradient (default False).
+    batch_size : int
+        Forward-pass rows per batch (here: sequences); results do not depend on it. Default 128.
+    device : str, torch.device or None
+        Where to run; None picks CUDA when available. Results come back on the CPU.
+    random_state : int, numpy.random.Generator or None
+        Accepted for the common signature; unused (the method is deterministic).
+    verbose : bool
+        Show a progress bar.
+    dtype : torch.dtype
+        Compute dtype of the model and inputs (default float32; float64 for exact checks).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (N, 4, L), float32, on the CPU: ``d target / d X``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Invalid ``X``, ``target`` (None on a multi-output model, out of range), ``batch_size``.
+
+    References
+    ----------
+    Simonyan K, Vedaldi A, Zisserman A. Deep inside convolutional networks (2013).
+    Majdandzic A, Rajesh C, Koo PK. Correcting gradient-based interpretations of deep neural
+    networks for genomics. Genome Biology 24, 109 (2023).
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Conv1d(4, 1, 3), nn.Flatten(), nn.Linear(4, 1))
+    >>> X = torch.eye(4)[torch.tensor([[0, 1, 2, 3, 0, 1]])].transpose(1, 2)
+    >>> saliency(net, X).shape
+    torch.Size([1, 4, 6])
+    >>> bool(saliency(net, X, gradient_correction=True).sum(1).abs().max() < 1e-6)
+    True
+    """
+    check_dtype(dtype)
+    check_random_state_arg(random_state)
+    gradient_correction = check_bool(gradient_correction, name="gradient_correction")
+    X = prepare_inputs(X, dtype=dtype)
+    grads = _per_example_gradients(
+        model,
+        X,
+        target,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        verbose=verbose,
+        desc="saliency",
+    )
+    if gradient_correction:
+        grads = correct_gradients(grads)
+    return finish(grads)
+
+
+def grad_x_input(
+    model: nn.Module,
+    X,
+    *,
+    target=None,
+    hypothetical: bool = False,
+    gradient_correction: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device=None,
+    random_state=None,
+    verbose: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Gradient x input: ``X * d target / d X`` (captum ``InputXGradient``).
+
+    The hypothetical scores are the gradient itself (the projection ``H = g - sum_b g_b r_b`` of
+    an all-zero reference ``r``), and the projected scores ``hypothetical * X`` keep the gradient
+    of the observed base at each position.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps one-hot (N, 4, L) to outputs (N, T). Borrowed in eval mode and restored afterwards.
+    X : torch.Tensor or numpy.ndarray
+        One-hot sequences (N, 4, L), channels A, C, G, T; all-zero columns (N) allowed.
+    target : int, callable or None
+        The output explained: an index in [0, T), a callable mapping the output (B, T) to (B,),
+        or None for a single-output model (None on a multi-output model raises).
+    hypothetical : bool
+        False (default): projected scores ``g * X``. True: the gradient on all four channels.
+    gradient_correction : bool
+        Use the corrected gradient ``g - mean_b g`` (per position) in both forms (default False).
+    batch_size : int
+        Forward-pass rows per batch (here: sequences); results do not depend on it. Default 128.
+    device : str, torch.device or None
+        Where to run; None picks CUDA when available. Results come back on the CPU.
+    random_state : int, numpy.random.Generator or None
+        Accepted for the common signature; unused (the method is deterministic).
+    verbose : bool
+        Show a progress bar.
+    dtype : torch.dtype
+        Compute dtype of the model and inputs (default float32; float64 for exact checks).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (N, 4, L), float32, on the CPU.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Invalid ``X``, ``target``, ``batch_size``.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(12, 1))
+    >>> X = torch.eye(4)[torch.tensor([[0, 1, 3]])].transpose(1, 2)
+    >>> attr = grad_x_input(net, X)
+    >>> bool(torch.allclose(attr, X * net[1].weight.view(1, 4, 3)))
+    True
+    """
+    check_dtype(dtype)
+    check_random_state_arg(random_state)
+    hypothetical = check_bool(hypothetical, name="hypothetical")
+    gradient_correction = check_bool(gradient_correction, name="gradient_correction")
+    X = prepare_inputs(X, dtype=dtype)
+    grads = _per_example_gradients(
+        model,
+        X,
+        target,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        verbose=verbose,
+        desc="grad_x_input",
+    )
+    if gradient_correction:
+        grads = correct_gradients(grads)
+    return finish(grads if hypothetical else grads * X)
+
+
+__all__ = ["correct_gradients", "grad_x_input", "saliency"]

@@ -1,0 +1,280 @@
+"""Guided backpropagation and guided GradCAM.
+
+Guided backprop (Springenberg et al.) is the input gradient with every ``nn.ReLU`` module's
+backward pass replaced: the gradient passes only where the ReLU's forward input was positive
+*and* the incoming gradient is positive, ``relu(grad) * 1[input > 0]`` (captum
+``GuidedBackprop``). Other layers, including other nonlinearities, keep their ordinary gradient.
+
+Guided GradCAM multiplies the guided-backprop map (N, 4, L) by the upsampled GradCAM map
+(N, 1, L) of a convolutional layer, computed with ``relu=True`` (captum ``GuidedGradCam``).
+
+The override is installed with forward hooks on the ``nn.ReLU`` modules that are removed in
+``finally``; nothing is written onto the user's modules. ReLUs called as functions
+(``torch.relu``, ``F.relu``, ``Tensor.relu``) cannot be overridden that way, so they are
+detected during the forward pass and raise :class:`~cislens.errors.UnsupportedModelError`
+instead of giving a silently ordinary gradient.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from cislens.attribution._common import batch_slices, check_batch_size, prepare_inputs
+from cislens.attribution.gradcam import gradcam_maps
+from cislens.attribution.gradients import (
+    DEFAULT_BATCH_SIZE,
+    check_dtype,
+    check_random_state_arg,
+    finish,
+    input_gradients,
+    progress,
+    running_model,
+)
+from cislens.errors import UnsupportedModelError
+
+_FUNCTIONAL_RELUS = {torch.relu, torch.relu_, F.relu, F.relu_, torch.Tensor.relu}
+_FUNCTIONAL_RELUS.add(torch.Tensor.relu_)
+
+
+class _GuidedReLU(torch.autograd.Function):
+    """ReLU forward; backward ``relu(grad) * 1[input > 0]``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = x.clamp(min=0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad.clamp(min=0) * (out > 0).to(grad.dtype)
+
+
+class _FunctionalReluGuard(TorchFunctionMode):
+    """Raise when a ReLU is called as a function outside an ``nn.ReLU`` module."""
+
+    def __init__(self, depth: list[int]):
+        super().__init__()
+        self.depth = depth
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _FUNCTIONAL_RELUS and self.depth[0] == 0:
+            raise UnsupportedModelError(
+                f"guided backprop found a functional ReLU ({getattr(func, '__name__', func)}) "
+                "called outside an nn.ReLU module; its gradient cannot be guided. Use nn.ReLU "
+                "modules in the model's forward."
+            )
+        return func(*args, **(kwargs or {}))
+
+
+@contextmanager
+def guided_relus(model: nn.Module):
+    """Within the block, every ``nn.ReLU`` of ``model`` backpropagates the guided gradient.
+
+    Hooks are removed on exit, even on error; functional ReLUs raise during the forward pass.
+    """
+    depth = [0]
+
+    def enter(module, inputs):
+        depth[0] += 1
+
+    def leave(module, inputs, output):
+        depth[0] -= 1
+        return _GuidedReLU.apply(inputs[0])
+
+    handles = []
+    try:
+        for module in model.modules():
+            if isinstance(module, nn.ReLU):
+                handles.append(module.register_forward_pre_hook(enter))
+                handles.append(module.register_forward_hook(leave))
+        with _FunctionalReluGuard(depth):
+            yield model
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _guided_gradients(model, X, target, *, batch_size, device, dtype, verbose, desc):
+    batch_size = check_batch_size(batch_size)
+    grads = torch.empty_like(X)
+    with running_model(model, target, device=device, dtype=dtype) as (net, dev, resolved):
+        with progress(X.shape[0], verbose=verbose, desc=desc) as bar:
+            for rows in batch_slices(X.shape[0], batch_size):
+                batch = X[rows].to(device=dev, dtype=dtype)
+                with guided_relus(net):
+                    grads[rows] = input_gradients(net, batch, resolved).to("cpu", dtype)
+                bar.update(rows.stop - rows.start)
+    return grads
+
+
+def guided_backprop(
+    model: nn.Module,
+    X,
+    *,
+    target=None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device=None,
+    random_state=None,
+    verbose: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Guided backpropagation: the input gradient with guided ReLU backward passes.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps one-hot (N, 4, L) to outputs (N, T); its ReLUs must be ``nn.ReLU`` modules.
+        Borrowed in eval mode and restored afterwards (hooks removed).
+    X : torch.Tensor or numpy.ndarray
+        One-hot sequences (N, 4, L), channels A, C, G, T; all-zero columns (N) allowed.
+    target : int, callable or None
+        The output explained: an index in [0, T), a callable mapping the output (B, T) to (B,),
+        or None for a single-output model (None on a multi-output model raises).
+    batch_size : int
+        Forward-pass rows per batch (sequences); results do not depend on it. Default 128.
+    device : str, torch.device or None
+        Where to run; None picks CUDA when available. Results come back on the CPU.
+    random_state : int, numpy.random.Generator or None
+        Accepted for the common signature; unused (the method is deterministic).
+    verbose : bool
+        Show a progress bar.
+    dtype : torch.dtype
+        Compute dtype of the model and inputs (default float32).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (N, 4, L), float32, on the CPU: the guided gradient on all four channels (like
+        :func:`~cislens.attribution.saliency`, it is not multiplied by the input).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Invalid ``X``, ``target``, ``batch_size``.
+    cislens.errors.UnsupportedModelError
+        The model calls a ReLU as a function.
+
+    References
+    ----------
+    Springenberg JT, Dosovitskiy A, Brox T, Riedmiller M. Striving for simplicity: the all
+    convolutional net. ICLR workshop (2015).
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Conv1d(4, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 1))
+    >>> X = torch.eye(4)[torch.tensor([[0, 1, 2, 3, 0, 1]])].transpose(1, 2)
+    >>> guided_backprop(net, X).shape
+    torch.Size([1, 4, 6])
+    """
+    check_dtype(dtype)
+    check_random_state_arg(random_state)
+    X = prepare_inputs(X, dtype=dtype)
+    grads = _guided_gradients(
+        model,
+        X,
+        target,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        verbose=verbose,
+        desc="guided_backprop",
+    )
+    return finish(grads)
+
+
+def guided_gradcam(
+    model: nn.Module,
+    X,
+    *,
+    target=None,
+    layer=None,
+    interpolation: str = "linear",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device=None,
+    random_state=None,
+    verbose: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Guided GradCAM: guided backprop times the upsampled, rectified GradCAM map.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps one-hot (N, 4, L) to outputs (N, T); its ReLUs must be ``nn.ReLU`` modules.
+    X : torch.Tensor or numpy.ndarray
+        One-hot sequences (N, 4, L), channels A, C, G, T; all-zero columns (N) allowed.
+    target : int, callable or None
+        The output explained: an index in [0, T), a callable mapping the output (B, T) to (B,),
+        or None for a single-output model (None on a multi-output model raises).
+    layer : torch.nn.Module, str or None
+        The GradCAM layer (default: the last ``nn.Conv1d``), see
+        :func:`~cislens.attribution.gradcam`.
+    interpolation : {"linear", "nearest"}
+        Upsampling of the GradCAM map (default "linear"; captum's ``GuidedGradCam`` default is
+        "nearest").
+    batch_size : int
+        Forward-pass rows per batch (sequences); results do not depend on it. Default 128.
+    device : str, torch.device or None
+        Where to run; None picks CUDA when available. Results come back on the CPU.
+    random_state : int, numpy.random.Generator or None
+        Accepted for the common signature; unused (the method is deterministic).
+    verbose : bool
+        Show a progress bar.
+    dtype : torch.dtype
+        Compute dtype of the model and inputs (default float32).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (N, 4, L), float32, on the CPU: ``guided_backprop * relu(GradCAM)`` on all four
+        channels.
+
+    Raises
+    ------
+    ValueError, TypeError, cislens.errors.UnsupportedModelError
+        As :func:`guided_backprop` and :func:`~cislens.attribution.gradcam`.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Conv1d(4, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 1))
+    >>> X = torch.eye(4)[torch.tensor([[0, 1, 2, 3, 0, 1]])].transpose(1, 2)
+    >>> guided_gradcam(net, X).shape
+    torch.Size([1, 4, 6])
+    """
+    check_dtype(dtype)
+    check_random_state_arg(random_state)
+    X = prepare_inputs(X, dtype=dtype)
+    maps = gradcam_maps(
+        model,
+        X,
+        target,
+        layer=layer,
+        relu=True,
+        interpolation=interpolation,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        verbose=verbose,
+        desc="guided_gradcam (map)",
+    )
+    grads = _guided_gradients(
+        model,
+        X,
+        target,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        verbose=verbose,
+        desc="guided_gradcam (guided backprop)",
+    )
+    return finish(grads * maps[:, None, :])
+
+
+__all__ = ["guided_backprop", "guided_gradcam", "guided_relus"]

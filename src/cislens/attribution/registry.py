@@ -1,0 +1,381 @@
+"""The attribution-method registry: ``METHODS``, :func:`get_method`, :func:`attribute`.
+
+Every method has the signature ``method(model, X, *, target=None, batch_size=..., device=None,
+random_state=None, verbose=False, **options) -> Tensor (N, 4, L)`` (float32, CPU). The command
+line and the benchmark read :data:`METHODS`; each record carries the capability flags:
+
+- ``gradient_based``: computed by backpropagation (needs a differentiable model);
+- ``completeness``: the projected scores sum to ``f(x) - mean_j f(r_j)`` (IG up to its
+  quadrature error);
+- ``needs_baselines``: takes the ``baselines`` option (references);
+- ``supports_hypothetical``: takes ``hypothetical=`` and returns ``hypothetical * X`` by default;
+  methods without it return a map on all four channels (a gradient) that is stored as is;
+- ``stochastic``: with its default options the result depends on ``random_state``.
+
+The DeepLIFT engine (:mod:`cislens.attribution.deeplift`) is imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from cislens._version import __version__
+from cislens.attribution.gradcam import gradcam
+from cislens.attribution.gradients import grad_x_input, saliency
+from cislens.attribution.guided import guided_backprop, guided_gradcam
+from cislens.attribution.integrated_gradients import integrated_gradients
+from cislens.attribution.ism import ism
+from cislens.utils.random import resolve_seed
+
+_ENGINE = "cislens.attribution.deeplift"
+
+
+def _engine_function(name: str) -> Callable:
+    try:
+        module = importlib.import_module(_ENGINE)
+    except ModuleNotFoundError as error:
+        if error.name not in (_ENGINE, "cislens.attribution.deeplift"):
+            raise
+        raise ImportError(
+            f"{name} needs the DeepLIFT engine {_ENGINE}, which is not part of this "
+            "installation of cislens."
+        ) from None
+    return getattr(module, name)
+
+
+def deeplift(model: nn.Module, X, **options) -> torch.Tensor:
+    """DeepLIFT (Rescale or RevealCancel) against one or several references.
+
+    Imports and calls :func:`cislens.attribution.deeplift.deeplift`; see its documentation for
+    the options (``baselines``, ``rule``, ``hypothetical``, ``tolerance``, ...).
+    """
+    return _engine_function("deeplift")(model, X, **options)
+
+
+def deeplift_shap(model: nn.Module, X, **options) -> torch.Tensor:
+    """DeepLiftShap: DeepLIFT averaged over dinucleotide-shuffled references.
+
+    Imports and calls :func:`cislens.attribution.deeplift.deeplift_shap`; see its
+    documentation for the options (``n_shuffles``, ``baselines``, ``rule``, ``hypothetical``,
+    ...).
+    """
+    return _engine_function("deeplift_shap")(model, X, **options)
+
+
+@dataclass(frozen=True)
+class AttributionMethod:
+    """A registered attribution method and what it can do.
+
+    Calling the record calls the method: ``METHODS["ism"](model, X, target=0)``.
+    """
+
+    name: str
+    function: Callable
+    description: str
+    gradient_based: bool
+    completeness: bool
+    needs_baselines: bool
+    supports_hypothetical: bool
+    stochastic: bool
+
+    def __call__(self, model: nn.Module, X, **options) -> torch.Tensor:
+        return self.function(model, X, **options)
+
+    def resolve(self) -> Callable:
+        """The implementing function (imports the DeepLIFT engine for its methods)."""
+        if self.function in (deeplift, deeplift_shap):
+            return _engine_function(self.name)
+        return self.function
+
+    def defaults(self) -> dict:
+        """The method's keyword options and their default values (from its signature)."""
+        signature = inspect.signature(self.resolve())
+        return {
+            name: parameter.default
+            for name, parameter in signature.parameters.items()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+            and parameter.default is not inspect.Parameter.empty
+        }
+
+
+def _record(function, description, **flags) -> AttributionMethod:
+    return AttributionMethod(function.__name__, function, description, **flags)
+
+
+METHODS: dict[str, AttributionMethod] = {
+    record.name: record
+    for record in (
+        _record(
+            ism,
+            "in-silico saturation mutagenesis: every single-base substitution (exact)",
+            gradient_based=False,
+            completeness=False,
+            needs_baselines=False,
+            supports_hypothetical=True,
+            stochastic=False,
+        ),
+        _record(
+            saliency,
+            "input gradient on all four channels",
+            gradient_based=True,
+            completeness=False,
+            needs_baselines=False,
+            supports_hypothetical=False,
+            stochastic=False,
+        ),
+        _record(
+            grad_x_input,
+            "gradient x input",
+            gradient_based=True,
+            completeness=False,
+            needs_baselines=False,
+            supports_hypothetical=True,
+            stochastic=False,
+        ),
+        _record(
+            integrated_gradients,
+            "integrated gradients (expected gradients with several refs)",
+            gradient_based=True,
+            completeness=True,
+            needs_baselines=True,
+            supports_hypothetical=True,
+            stochastic=False,
+        ),
+        _record(
+            deeplift,
+            "DeepLIFT against a reference (default: base frequencies)",
+            gradient_based=True,
+            completeness=True,
+            needs_baselines=True,
+            supports_hypothetical=True,
+            stochastic=False,
+        ),
+        _record(
+            deeplift_shap,
+            "DeepLIFT averaged over dinucleotide-shuffled references",
+            gradient_based=True,
+            completeness=True,
+            needs_baselines=True,
+            supports_hypothetical=True,
+            stochastic=True,
+        ),
+        _record(
+            gradcam,
+            "GradCAM at a convolutional layer, upsampled to the input length",
+            gradient_based=True,
+            completeness=False,
+            needs_baselines=False,
+            supports_hypothetical=True,
+            stochastic=False,
+        ),
+        _record(
+            guided_backprop,
+            "guided backpropagation (guided ReLU gradients)",
+            gradient_based=True,
+            completeness=False,
+            needs_baselines=False,
+            supports_hypothetical=False,
+            stochastic=False,
+        ),
+        _record(
+            guided_gradcam,
+            "guided backprop x rectified GradCAM",
+            gradient_based=True,
+            completeness=False,
+            needs_baselines=False,
+            supports_hypothetical=False,
+            stochastic=False,
+        ),
+    )
+}
+"""Attribution methods by name, each an :class:`AttributionMethod` record."""
+
+
+def get_method(name: str) -> AttributionMethod:
+    """Return the :class:`AttributionMethod` registered under ``name``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> get_method("ism").supports_hypothetical
+    True
+    >>> get_method("shap")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown attribution method 'shap'; valid names are 'deeplift', ...
+    """
+    if isinstance(name, str) and name in METHODS:
+        return METHODS[name]
+    valid = ", ".join(repr(key) for key in sorted(METHODS))
+    raise ValueError(f"unknown attribution method {name!r}; valid names are {valid}.")
+
+
+def attribute(model: nn.Module, X, *, method: str, **options) -> torch.Tensor:
+    """Run the attribution method named ``method``: ``METHODS[method](model, X, **options)``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps one-hot (N, 4, L) to outputs (N, T).
+    X : torch.Tensor or numpy.ndarray
+        One-hot sequences (N, 4, L).
+    method : str
+        A name in :data:`METHODS`.
+    **options
+        The method's options (``target``, ``batch_size``, ``device``, ``random_state``,
+        ``verbose``, ``hypothetical``, ...).
+
+    Returns
+    -------
+    torch.Tensor
+        (N, 4, L), float32, on the CPU.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(8, 2))
+    >>> X = torch.eye(4)[torch.tensor([[0, 2]])].transpose(1, 2)
+    >>> attribute(net, X, method="saliency", target=1).shape
+    torch.Size([1, 4, 2])
+    """
+    return get_method(method)(model, X, **options)
+
+
+def _json_value(value):
+    """A JSON-ready version of an option value, or None when it has none (tensors, callables)."""
+    if isinstance(value, torch.dtype):
+        return str(value).replace("torch.", "")
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, tuple):
+        value = list(value)
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return value
+
+
+def attribution_set(
+    model: nn.Module,
+    X,
+    *,
+    method: str,
+    target=None,
+    hypothetical: bool = False,
+    random_state=None,
+    example_index=None,
+    task_names=None,
+    **options,
+):
+    """Run a method and package its result with its settings as an ``AttributionSet``.
+
+    What ``cislens attribute`` calls. The projected scores are always stored; with
+    ``hypothetical=True`` (methods that support it) the hypothetical scores are stored too, and
+    the projected ones are computed from them as ``hypothetical * X``. ``params`` records the
+    method's options with their defaults (values that are not JSON, such as tensors of
+    references or callables, are recorded as their type name).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps one-hot (N, 4, L) to outputs (N, T).
+    X : torch.Tensor or numpy.ndarray
+        One-hot sequences (N, 4, L).
+    method : str
+        A name in :data:`METHODS`.
+    target : int, callable or None
+        As for every method.
+    hypothetical : bool
+        Also compute and store the hypothetical scores.
+    random_state : int, numpy.random.Generator or None
+        Resolved to one int seed (None draws one), given to the method and recorded, so every
+        stored result can be reproduced.
+    example_index : array (N,), optional
+        Rows of the source data, recorded.
+    task_names : list of str, optional
+        The model's task names, recorded.
+    **options
+        Further options of the method (``batch_size``, ``device``, ``verbose``, ``n_steps``...).
+
+    Returns
+    -------
+    cislens.io.AttributionSet
+
+    Raises
+    ------
+    ValueError
+        ``hypothetical=True`` for a method without hypothetical scores, and the method's errors.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(8, 2))
+    >>> X = torch.eye(4)[torch.tensor([[0, 2]])].transpose(1, 2)
+    >>> result = attribution_set(net, X, method="grad_x_input", target=1, hypothetical=True)
+    >>> result.method, result.target, result.hypothetical.shape
+    ('grad_x_input', 1, (1, 4, 2))
+    """
+    from cislens.attribution._common import prepare_inputs
+    from cislens.io.attributions import AttributionSet
+
+    record = get_method(method)
+    if hypothetical and not record.supports_hypothetical:
+        able = sorted(name for name, rec in METHODS.items() if rec.supports_hypothetical)
+        raise ValueError(
+            f"method {method!r} has no hypothetical scores (it returns a map on all four "
+            f"channels); drop hypothetical=True, or use one of {able}."
+        )
+    X = prepare_inputs(X)
+    seed = resolve_seed(random_state)
+    call = dict(options, target=target, random_state=seed)
+    if hypothetical:
+        hyp = record(model, X, hypothetical=True, **call)
+        attributions = hyp * X
+    else:
+        hyp = None
+        attributions = record(model, X, **call)
+    params = {}
+    skipped = {"target", "random_state", "verbose", "device", "hypothetical"}
+    for name, value in {**record.defaults(), **options}.items():
+        if name in skipped:
+            continue
+        ready = _json_value(value)
+        params[name] = ready if ready is not None or value is None else type(value).__name__
+    if callable(target):
+        label = getattr(target, "__name__", "callable")
+    else:
+        label = target
+    return AttributionSet(
+        X=X,
+        attributions=attributions,
+        method=method,
+        hypothetical=hyp,
+        target=label,
+        params=params,
+        random_state=seed,
+        cislens_version=__version__,
+        example_index=example_index,
+        task_names=task_names,
+    )
+
+
+__all__ = [
+    "METHODS",
+    "AttributionMethod",
+    "attribute",
+    "attribution_set",
+    "deeplift",
+    "deeplift_shap",
+    "get_method",
+]

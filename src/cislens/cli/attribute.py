@@ -1,0 +1,206 @@
+"""``cislens attribute``: attribution maps of a model on one split of a dataset, to the store.
+
+A thin shell over :func:`cislens.attribution.attribution_set` (which runs a method from
+:data:`cislens.attribution.METHODS` and packages the result) and
+:func:`cislens.io.save_attributions`.
+
+Output naming: with one method the file is exactly ``--out``; with several
+(``--methods a,b,c`` or ``--methods all``) each goes to ``--out`` with the method name inserted
+before the suffix: ``--out attr.h5`` writes ``attr.a.h5``, ``attr.b.h5``, ``attr.c.h5``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from cislens.cli._app import app, echo, state
+
+
+def _parse_json_object(text: str | None, option: str) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{option} must be a JSON object such as '{{\"n_steps\": 20}}'; got {text!r} ({error})."
+        ) from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{option} must be a JSON object; got {type(value).__name__}.")
+    return value
+
+
+def _parse_methods(text: str) -> list[str]:
+    from cislens.attribution import METHODS, get_method
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if names == ["all"]:
+        return list(METHODS)
+    if not names:
+        raise ValueError(f"--method must name at least one method; valid: {sorted(METHODS)}.")
+    for name in names:
+        get_method(name)  # raises, listing the valid names
+    if len(set(names)) != len(names):
+        raise ValueError(f"--methods lists a method twice: {text!r}.")
+    return names
+
+
+def _parse_target(text: str | None, task_names: list[str]) -> int | None:
+    if text is None:
+        return None
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if text in task_names:
+        return task_names.index(text)
+    raise ValueError(
+        f"--target must be an output index or a task name; {text!r} is neither (tasks: "
+        f"{task_names})."
+    )
+
+
+def output_paths(out: Path, methods: list[str]) -> dict[str, Path]:
+    """Where each method's file goes: ``out`` for one method, ``out`` + ``.<method>`` otherwise.
+
+    Examples
+    --------
+    >>> output_paths(Path("attr.h5"), ["ism"])
+    {'ism': PosixPath('attr.h5')}
+    >>> output_paths(Path("run/attr.npz"), ["ism", "saliency"])["saliency"]
+    PosixPath('run/attr.saliency.npz')
+    """
+    if len(methods) == 1:
+        return {methods[0]: out}
+    return {name: out.with_name(f"{out.stem}.{name}{out.suffix}") for name in methods}
+
+
+@app.command("attribute")
+def attribute_command(
+    model: str = typer.Option(
+        ..., "--model", help="Checkpoint directory, or module.py:ClassName with --weights."
+    ),
+    data: Path = typer.Option(..., "--data", help="Dataset HDF5."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output file (.h5 or .npz); several methods: OUT.<method>.h5."
+    ),
+    method: str = typer.Option(
+        ..., "--method", "--methods", help="Method name, a comma list, or 'all'."
+    ),
+    split: str = typer.Option("test", "--split", help="Split to explain: train, valid or test."),
+    target: str = typer.Option(
+        None, "--target", help="Output index or task name (required for multi-task models)."
+    ),
+    n_examples: int = typer.Option(None, "--n-examples", help="Explain the first N rows only."),
+    positives_only: bool = typer.Option(
+        False, "--positives-only", help="Only rows whose label for the target is 1."
+    ),
+    hypothetical: bool = typer.Option(
+        False, "--hypothetical", help="Also store hypothetical scores (all four bases)."
+    ),
+    batch_size: int = typer.Option(
+        None, "--batch-size", help="Forward-pass rows per batch (default: the method's)."
+    ),
+    seed: int = typer.Option(None, "--seed", help="random_state (default: drawn and recorded)."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: auto)."),
+    method_args: str = typer.Option(
+        None, "--method-args", help="Method options as JSON, e.g. '{\"n_steps\": 20}'."
+    ),
+    weights: Path = typer.Option(
+        None, "--weights", help="State dict (.safetensors or torch file) for a class spec."
+    ),
+    model_args: str = typer.Option(
+        None, "--model-args", help="Constructor arguments (JSON) for a class spec."
+    ),
+) -> None:
+    """Attribute a model's predictions on one split; write the attribution store.
+
+    Each file holds X, the projected attributions (and the hypothetical
+    scores with --hypothetical), the method, target, options, random_state,
+    cislens version, the rows' indices in the split and the task names.
+    """
+    from cislens.attribution import attribution_set
+    from cislens.io.attributions import SUFFIXES, save_attributions
+    from cislens.io.dataset import load_dataset
+    from cislens.models import load_model_from_spec
+    from cislens.utils.random import resolve_seed
+
+    methods = _parse_methods(method)
+    options = _parse_json_object(method_args, "--method-args")
+    for key in ("target", "hypothetical", "random_state", "batch_size", "device", "verbose"):
+        if key in options:
+            raise ValueError(f"--method-args must not set {key!r}; use its own option.")
+    if Path(out).suffix.lower() not in SUFFIXES:
+        raise ValueError(f"--out must end in one of {list(SUFFIXES)}; got {str(out)!r}.")
+    if n_examples is not None and n_examples < 1:
+        raise ValueError(f"--n-examples must be a positive int; got {n_examples}.")
+    if hypothetical:
+        from cislens.attribution import METHODS
+
+        lacking = [name for name in methods if not METHODS[name].supports_hypothetical]
+        if lacking:
+            raise ValueError(
+                f"--hypothetical: {lacking} have no hypothetical scores (they return a map on "
+                "all four channels); drop --hypothetical or those methods."
+            )
+
+    dataset = load_dataset(data)
+    if split not in dataset.X:
+        raise ValueError(f"--split {split!r} is not in {data}; it has {dataset.splits}.")
+    net = load_model_from_spec(
+        model, weights=weights, model_args=_parse_json_object(model_args, "--model-args")
+    )
+    task_names = list(dataset.task_names)
+    model_tasks = getattr(net, "task_names", None)
+    if model_tasks is not None and list(model_tasks) != task_names:
+        raise ValueError(
+            f"the model was trained on tasks {list(model_tasks)} but {data} has tasks "
+            f"{task_names}; attribute it on data with the same tasks in that order."
+        )
+    target_index = _parse_target(target, task_names)
+
+    X = np.asarray(dataset.X[split])
+    rows = np.arange(X.shape[0])
+    if positives_only:
+        if target_index is None:
+            raise ValueError("--positives-only needs --target (whose label selects the rows).")
+        labels = np.asarray(dataset.Y[split])
+        if not 0 <= target_index < labels.shape[1]:
+            raise ValueError(
+                f"--target {target_index} is out of range for {labels.shape[1]} tasks."
+            )
+        rows = rows[labels[:, target_index] == 1]
+        if rows.size == 0:
+            raise ValueError(
+                f"--positives-only: no row of split {split!r} has label 1 for task "
+                f"{task_names[target_index]!r}."
+            )
+    if n_examples is not None:
+        rows = rows[:n_examples]
+
+    random_state = resolve_seed(seed)
+    extra = {"verbose": state.verbose}
+    if batch_size is not None:
+        extra["batch_size"] = batch_size
+    if device is not None:
+        extra["device"] = device
+    for name, path in output_paths(Path(out), methods).items():
+        result = attribution_set(
+            net,
+            X[rows],
+            method=name,
+            target=target_index,
+            hypothetical=hypothetical,
+            random_state=random_state,
+            example_index=rows,
+            task_names=task_names,
+            **extra,
+            **options,
+        )
+        save_attributions(path, result)
+        echo(
+            f"wrote {path} ({name}, {len(rows)} sequences of split {split!r}, target "
+            f"{target_index}, random_state {random_state})"
+        )
