@@ -16,6 +16,11 @@ from cislens.errors import CislensError
 
 # Subcommand modules, imported for their @app.command() side effect, in the order of --help.
 COMMAND_MODULES = [
+    "cislens.cli.demo",
+    "cislens.cli.simulate",
+    "cislens.cli.train",
+    "cislens.cli.attribute",
+    "cislens.cli.gia",
     "cislens.cli.data",
 ]
 

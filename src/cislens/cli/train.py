@@ -1,0 +1,172 @@
+"""Model subcommands: ``cislens train`` (fit and save a checkpoint) and ``cislens evaluate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from cislens.cli._app import app, echo, state
+
+# Defaults live in the library; these mirror cislens.train.fit (checked by the tests).
+_EPOCHS, _BATCH_SIZE, _LR, _PATIENCE = 10, 300, 1e-3, 5
+_EVAL_BATCH_SIZE = 256
+
+
+def _parse_model_args(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"--model-args must be a JSON object such as '{{\"dropout\": 0.2}}'; got {text!r} "
+            f"({error})."
+        ) from None
+    if not isinstance(value, dict):
+        raise ValueError(f"--model-args must be a JSON object; got {type(value).__name__}.")
+    return value
+
+
+def _format_table(table) -> str:
+    return table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="nan")
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(..., "--data", help="Dataset HDF5 (from `cislens simulate`)."),
+    model: str = typer.Option(
+        ..., "--model", help="Architecture: labcnn, deepbind, basset, beluga or bpnet."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Checkpoint directory to write."),
+    model_args: str = typer.Option(
+        None, "--model-args", help="Hyperparameters as JSON, e.g. '{\"dropout\": 0.2}'."
+    ),
+    epochs: int = typer.Option(_EPOCHS, "--epochs", help="Maximum epochs."),
+    batch_size: int = typer.Option(_BATCH_SIZE, "--batch-size", help="Sequences per step."),
+    lr: float = typer.Option(_LR, "--lr", help="Learning rate (Adam)."),
+    patience: int = typer.Option(
+        _PATIENCE, "--patience", help="Epochs without improvement before stopping (0: never)."
+    ),
+    monitor: str = typer.Option(
+        "valid_loss", "--monitor", help="valid_loss, valid_auprc or valid_auroc."
+    ),
+    max_batches: int = typer.Option(None, "--max-batches", help="Limit steps per epoch."),
+    rc_augment: bool = typer.Option(
+        False, "--rc-augment", help="Reverse-complement augmentation (p = 1/2 per sequence)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of initialisation, shuffling, dropout."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: auto)."),
+) -> None:
+    """Train a model on a dataset's train split, early-stopping on valid; save a checkpoint.
+
+    Writes OUT/weights.safetensors, OUT/config.json (with the training summary) and
+    OUT/history.csv; when the dataset has a test split, also prints the test metrics and writes
+    OUT/metrics_test.csv.
+    """
+    from cislens.io.dataset import load_dataset
+    from cislens.models import build_model, save_model
+    from cislens.train import evaluate, fit, format_epoch
+
+    hyperparameters = _parse_model_args(model_args)
+    for key in ("name", "n_tasks"):
+        if key in hyperparameters:
+            raise ValueError(f"--model-args must not set {key!r}: it comes from --model / --data.")
+    dataset = load_dataset(data)
+    config = {"input_length": dataset.length, **hyperparameters}
+    config.update(name=model, n_tasks=dataset.n_tasks)
+    net = build_model(config, random_state=seed)
+    echo(
+        f"training {model} on {data} ({dataset.X['train'].shape[0]} train sequences, "
+        f"{dataset.n_tasks} tasks, {dataset.length} bp)"
+    )
+    history = fit(
+        net,
+        dataset,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        monitor=monitor,
+        patience=patience if patience > 0 else None,
+        max_batches=max_batches,
+        reverse_complement=rc_augment,
+        callback=lambda record: echo(format_epoch(record)),
+        random_state=seed,
+        device=device,
+        verbose=state.verbose,
+    )
+    summary = {
+        "history": history.to_dict(),
+        "init_random_state": seed,
+        "data": {
+            "path": str(data),
+            "preset": dataset.attrs.get("preset"),
+            "random_state": dataset.attrs.get("random_state"),
+        },
+    }
+    save_model(net, out, task_names=dataset.task_names, training_summary=summary)
+    history.to_frame().to_csv(Path(out) / "history.csv", index=False)
+    echo(
+        f"saved {model} to {out} (best epoch {history.best_epoch} of {history.n_epochs}, "
+        f"{history.monitor} {history.best_score:.4f}, {history.total_time:.0f}s)"
+    )
+    if "test" in dataset.X:
+        table = evaluate(
+            net,
+            dataset.X["test"],
+            dataset.Y["test"],
+            task_names=dataset.task_names,
+            batch_size=batch_size,
+            device=device,
+        )
+        table.to_csv(Path(out) / "metrics_test.csv", index=False)
+        echo("test metrics:\n" + _format_table(table))
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: str = typer.Option(
+        ..., "--model", help="Checkpoint directory, or module.py:ClassName with --weights."
+    ),
+    data: Path = typer.Option(..., "--data", help="Dataset HDF5."),
+    split: str = typer.Option("test", "--split", help="Split to score: train, valid or test."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the table as CSV here."),
+    weights: Path = typer.Option(
+        None, "--weights", help="State dict (.safetensors or torch file) for a class spec."
+    ),
+    model_args: str = typer.Option(
+        None, "--model-args", help="Constructor arguments (JSON) for a class spec."
+    ),
+    batch_size: int = typer.Option(_EVAL_BATCH_SIZE, "--batch-size", help="Rows per pass."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: auto)."),
+) -> None:
+    """Per-task auROC, auPRC, accuracy and positives fraction of a model on one split."""
+    from cislens.io.dataset import load_dataset
+    from cislens.models import load_model_from_spec
+    from cislens.train import evaluate
+
+    net = load_model_from_spec(model, weights=weights, model_args=_parse_model_args(model_args))
+    dataset = load_dataset(data)
+    if split not in dataset.X:
+        raise ValueError(f"--split {split!r} is not in {data}; it has {dataset.splits}.")
+    model_tasks = getattr(net, "task_names", None)
+    if model_tasks is not None and list(model_tasks) != list(dataset.task_names):
+        raise ValueError(
+            f"the model was trained on tasks {list(model_tasks)} but {data} has tasks "
+            f"{list(dataset.task_names)}; evaluate it on data with the same tasks in that order."
+        )
+    table = evaluate(
+        net,
+        dataset.X[split],
+        dataset.Y[split],
+        task_names=dataset.task_names,
+        batch_size=batch_size,
+        device=device,
+        verbose=state.verbose,
+    )
+    typer.echo(_format_table(table))  # the result itself: printed even with --quiet
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+        echo(f"wrote {out}")

@@ -1,0 +1,153 @@
+"""``Basset``: three convolution blocks with batch norm, two dense layers of 1,000 units."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from cislens.models._base import (
+    SequenceModel,
+    check_int_list,
+    check_length,
+    check_padding,
+    check_positive_int,
+    check_rate,
+    conv_length,
+    pool_length,
+)
+
+
+def _stack_lengths(length: int, widths, pools, padding: str) -> list[int]:
+    out = []
+    for width, pool in zip(widths, pools, strict=True):
+        length = conv_length(length, width, padding=padding)
+        out.append(length)
+        length = pool_length(length, pool, pool) if length > 0 else 0
+        out.append(length)
+    return out
+
+
+class Basset(SequenceModel):
+    """The Basset architecture (Kelley et al. 2016).
+
+    Three blocks Conv1d -> BatchNorm -> ReLU -> MaxPool with 300 / 200 / 200 filters of widths
+    19 / 11 / 7 and pools 3 / 4 / 4, then two dense blocks Linear(1000) -> BatchNorm -> ReLU ->
+    Dropout(0.3), then Linear(-> T). With unpadded convolutions a 600 bp input ends in 200 x 10
+    features (2,000), as in the original.
+
+    Parameters
+    ----------
+    n_tasks : int
+        Number of outputs T.
+    input_length : int
+        Sequence length L (default 600); the first dense layer's size depends on it.
+    n_filters, filter_widths, pool_sizes : list of 3 ints
+        Defaults (300, 200, 200), (19, 11, 7) and (3, 4, 4).
+    n_hidden : list of ints
+        Units of the dense layers (default (1000, 1000)).
+    dropout : float
+        Dropout rate after each dense layer (default 0.3).
+    padding : {"valid", "same"} or None
+        Convolution padding. None (default) picks "valid" when ``input_length`` is long enough
+        for it (>= 168 bp with the default widths and pools), else "same"; the choice is
+        recorded in ``hparams``.
+    random_state : int, numpy.random.Generator or None
+        Seed of the weight initialisation.
+
+    References
+    ----------
+    Kelley DR, Snoek J, Rinn JL. Basset: learning the regulatory code of the accessible genome
+    with deep convolutional neural networks. Genome Res 26, 990-999 (2016).
+
+    Examples
+    --------
+    >>> model = Basset(n_tasks=2, input_length=600, random_state=0).eval()
+    >>> model.feature_lengths[-1], model.dense1.in_features
+    (10, 2000)
+    >>> small = Basset(n_tasks=2, input_length=60, n_filters=[8, 8, 8], n_hidden=[16, 16])
+    >>> small.hparams["padding"], small.eval()(torch.zeros(2, 4, 60)).shape
+    ('same', torch.Size([2, 2]))
+    """
+
+    name = "basset"
+    fixed_length = True
+
+    def __init__(
+        self,
+        n_tasks: int,
+        input_length: int = 600,
+        *,
+        n_filters=(300, 200, 200),
+        filter_widths=(19, 11, 7),
+        pool_sizes=(3, 4, 4),
+        n_hidden=(1000, 1000),
+        dropout: float = 0.3,
+        padding: str | None = None,
+        random_state=None,
+    ) -> None:
+        super().__init__()
+        owner = "Basset"
+        self.hparams = {
+            "n_tasks": check_positive_int(n_tasks, "n_tasks", owner),
+            "input_length": check_length(input_length, owner, required=True),
+            "n_filters": check_int_list(n_filters, "n_filters", owner, 3),
+            "filter_widths": check_int_list(filter_widths, "filter_widths", owner, 3),
+            "pool_sizes": check_int_list(pool_sizes, "pool_sizes", owner, 3),
+            "n_hidden": check_int_list(n_hidden, "n_hidden", owner),
+            "dropout": check_rate(dropout, "dropout", owner),
+            "padding": check_padding(padding, owner),
+        }
+        h = self.hparams
+        if h["padding"] is None:
+            valid = _stack_lengths(h["input_length"], h["filter_widths"], h["pool_sizes"], "valid")
+            h["padding"] = "valid" if min(valid) >= 1 else "same"
+        lengths = self.feature_lengths
+        if min(lengths) < 1:
+            raise ValueError(
+                f"Basset: input_length={h['input_length']} is too short for padding="
+                f"{h['padding']!r}, widths {h['filter_widths']} and pools {h['pool_sizes']} "
+                f"(layer lengths {lengths}); use longer sequences, padding='same' or smaller pools."
+            )
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        with torch.device("meta"):
+            in_channels = 4
+            for i, (filters, width, pool) in enumerate(
+                zip(h["n_filters"], h["filter_widths"], h["pool_sizes"], strict=True), start=1
+            ):
+                layers[f"conv{i}"] = nn.Conv1d(in_channels, filters, width, padding=h["padding"])
+                layers[f"bn{i}"] = nn.BatchNorm1d(filters)
+                layers[f"relu{i}"] = nn.ReLU()
+                layers[f"pool{i}"] = nn.MaxPool1d(pool)
+                in_channels = filters
+            self.conv = nn.Sequential(layers)
+            self.flatten = nn.Flatten()
+            dense: OrderedDict[str, nn.Module] = OrderedDict()
+            features = in_channels * lengths[-1]
+            for i, units in enumerate(h["n_hidden"], start=1):
+                dense[f"linear{i}"] = nn.Linear(features, units)
+                dense[f"bn{i}"] = nn.BatchNorm1d(units)
+                dense[f"relu{i}"] = nn.ReLU()
+                dense[f"dropout{i}"] = nn.Dropout(h["dropout"])
+                features = units
+            self.dense = nn.Sequential(dense)
+            self.out = nn.Linear(features, h["n_tasks"])
+        self._initialize(random_state)
+
+    @property
+    def dense1(self) -> nn.Linear:
+        """The first dense layer (its ``in_features`` is the flattened size)."""
+        return self.dense.linear1
+
+    @property
+    def feature_lengths(self) -> list[int]:
+        """Lengths after each convolution and each pool, e.g. [582, 194, 184, 46, 40, 10]."""
+        h = self.hparams
+        return _stack_lengths(h["input_length"], h["filter_widths"], h["pool_sizes"], h["padding"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dense(self.flatten(self.conv(x))))
+
+
+__all__ = ["Basset"]

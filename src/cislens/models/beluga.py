@@ -1,0 +1,156 @@
+"""``DeepSEABeluga``: the DeepSEA "Beluga" layout, scaled to the input length."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from cislens.models._base import (
+    SequenceModel,
+    check_int_list,
+    check_length,
+    check_padding,
+    check_positive_int,
+    check_rate,
+    conv_length,
+    pool_length,
+)
+
+
+def _beluga_lengths(length: int, width: int, pool: int, padding: str) -> list[int]:
+    out = []
+    for stage in range(3):
+        for _ in range(2):
+            length = conv_length(length, width, padding=padding) if length > 0 else 0
+            out.append(length)
+        if stage < 2:
+            length = pool_length(length, pool, pool) if length > 0 else 0
+            out.append(length)
+    return out
+
+
+class DeepSEABeluga(SequenceModel):
+    """The Beluga layout (Zhou et al. 2018) with the dense layer sized for the input length.
+
+    Three stages of two Conv1d + ReLU each, with 320 / 480 / 640 filters of width 8; Dropout(0.2)
+    and MaxPool(4) after the first two stages; then Flatten, Dropout(0.5), Linear(-> n_hidden) +
+    ReLU, Linear(-> T). For the original 2,000 bp input the flattened size is 640 x 106 = 67,840.
+
+    Parameters
+    ----------
+    n_tasks : int
+        Number of outputs T.
+    input_length : int
+        Sequence length L (default 2000).
+    n_filters : list of 3 ints
+        Filters per stage (default (320, 480, 640)).
+    filter_width : int
+        Width of every convolution (default 8).
+    pool_size : int
+        Max-pool size after stages 1 and 2 (default 4).
+    n_hidden : int or None
+        Units of the hidden dense layer. None (default) uses ``max(64, n_tasks + 1)``; Beluga used
+        n_tasks + 1 (2,003 units for 2,002 tasks).
+    dropout, dense_dropout : float
+        Dropout after stages 1 and 2 (default 0.2) and before the dense layer (default 0.5).
+    padding : {"valid", "same"} or None
+        None (default) picks "valid" (as Beluga) when the input is long enough (>= 310 bp with the
+        default widths), else "same"; the choice is recorded in ``hparams``.
+    random_state : int, numpy.random.Generator or None
+        Seed of the weight initialisation.
+
+    References
+    ----------
+    Zhou J, Theesfeld CL, Yao K, Chen KM, Wong AK, Troyanskaya OG. Deep learning sequence-based
+    ab initio prediction of variant effects on expression and disease risk. Nat Genet 50,
+    1171-1179 (2018).
+
+    Examples
+    --------
+    >>> model = DeepSEABeluga(n_tasks=2, input_length=2000, n_filters=[4, 4, 4], n_hidden=8)
+    >>> model.feature_lengths[-1]
+    106
+    >>> model.eval()(torch.zeros(2, 4, 2000)).shape
+    torch.Size([2, 2])
+    """
+
+    name = "beluga"
+    fixed_length = True
+
+    def __init__(
+        self,
+        n_tasks: int,
+        input_length: int = 2000,
+        *,
+        n_filters=(320, 480, 640),
+        filter_width: int = 8,
+        pool_size: int = 4,
+        n_hidden: int | None = None,
+        dropout: float = 0.2,
+        dense_dropout: float = 0.5,
+        padding: str | None = None,
+        random_state=None,
+    ) -> None:
+        super().__init__()
+        owner = "DeepSEABeluga"
+        n_tasks = check_positive_int(n_tasks, "n_tasks", owner)
+        self.hparams = {
+            "n_tasks": n_tasks,
+            "input_length": check_length(input_length, owner, required=True),
+            "n_filters": check_int_list(n_filters, "n_filters", owner, 3),
+            "filter_width": check_positive_int(filter_width, "filter_width", owner),
+            "pool_size": check_positive_int(pool_size, "pool_size", owner),
+            "n_hidden": max(64, n_tasks + 1)
+            if n_hidden is None
+            else check_positive_int(n_hidden, "n_hidden", owner),
+            "dropout": check_rate(dropout, "dropout", owner),
+            "dense_dropout": check_rate(dense_dropout, "dense_dropout", owner),
+            "padding": check_padding(padding, owner),
+        }
+        h = self.hparams
+        if h["padding"] is None:
+            valid = _beluga_lengths(h["input_length"], h["filter_width"], h["pool_size"], "valid")
+            h["padding"] = "valid" if min(valid) >= 1 else "same"
+        lengths = self.feature_lengths
+        if min(lengths) < 1:
+            raise ValueError(
+                f"DeepSEABeluga: input_length={h['input_length']} is too short for padding="
+                f"{h['padding']!r}, filter_width={h['filter_width']} and pool_size="
+                f"{h['pool_size']} (layer lengths {lengths}); use longer sequences, "
+                "padding='same' or a smaller pool_size."
+            )
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        with torch.device("meta"):
+            in_channels = 4
+            for stage, filters in enumerate(h["n_filters"], start=1):
+                for sub in "ab":
+                    layers[f"conv{stage}{sub}"] = nn.Conv1d(
+                        in_channels, filters, h["filter_width"], padding=h["padding"]
+                    )
+                    layers[f"relu{stage}{sub}"] = nn.ReLU()
+                    in_channels = filters
+                if stage < 3:
+                    layers[f"dropout{stage}"] = nn.Dropout(h["dropout"])
+                    layers[f"pool{stage}"] = nn.MaxPool1d(h["pool_size"])
+            self.conv = nn.Sequential(layers)
+            self.flatten = nn.Flatten()
+            self.dense_dropout = nn.Dropout(h["dense_dropout"])
+            self.dense = nn.Linear(in_channels * lengths[-1], h["n_hidden"])
+            self.relu_dense = nn.ReLU()
+            self.out = nn.Linear(h["n_hidden"], n_tasks)
+        self._initialize(random_state)
+
+    @property
+    def feature_lengths(self) -> list[int]:
+        """Lengths after each convolution and pool (8 entries; the last is the flattened length)."""
+        h = self.hparams
+        return _beluga_lengths(h["input_length"], h["filter_width"], h["pool_size"], h["padding"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.dense_dropout(self.flatten(self.conv(x)))
+        return self.out(self.relu_dense(self.dense(x)))
+
+
+__all__ = ["DeepSEABeluga"]

@@ -1,0 +1,144 @@
+"""``LabCNN``: the two-convolution, two-dense network of genomics teaching labs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cislens.models._base import (
+    SequenceModel,
+    check_int_list,
+    check_length,
+    check_positive_int,
+    check_rate,
+    conv_length,
+    pool_length,
+)
+
+_POOLS = ("max", "subsample")
+
+
+class LabCNN(SequenceModel):
+    """Conv(4->32, w19)+ReLU, pool 4, Conv(32->16, w8)+ReLU, pool 8, Dense(128)+ReLU, Dense(T).
+
+    The classic lab model: for L=200 and T=3 the lengths go 200 -> 182 (conv) -> 46 (pool) -> 39
+    (conv) -> 5 (pool), the flattened features number 16 x 5 = 80 and the model has exactly 17,331
+    parameters. Convolutions are unpadded ("valid").
+
+    Parameters
+    ----------
+    n_tasks : int
+        Number of outputs T (default 3).
+    input_length : int
+        Sequence length L (default 200); the dense layer's size depends on it.
+    n_filters, filter_widths, pool_sizes : list of 2 ints
+        Defaults (32, 16), (19, 8) and (4, 8).
+    n_hidden : int
+        Units of the hidden dense layer (default 128).
+    pool : {"max", "subsample"}
+        "max" (default): true max-pooling with stride = size and ceil mode. "subsample": pool
+        size 1 with stride = size, i.e. keep every 4th / 8th position, which is what the classic
+        Keras code's ``MaxPooling2D(1, 4)`` did; use it to reproduce that model exactly. Both give
+        the same shapes.
+    dropout : float
+        Dropout rate before the output layer (default 0: the classic model has none).
+    random_state : int, numpy.random.Generator or None
+        Seed of the weight initialisation.
+
+    Notes
+    -----
+    Keras flattens channels-last (position-major) while ``nn.Flatten`` here is channel-major;
+    to port Keras dense weights, permute the 80 input columns accordingly.
+
+    Examples
+    --------
+    >>> from cislens.models import count_parameters
+    >>> model = LabCNN(n_tasks=3, input_length=200, random_state=0)
+    >>> count_parameters(model)
+    17331
+    >>> model.feature_lengths
+    [182, 46, 39, 5]
+    >>> model(torch.zeros(2, 4, 200)).shape
+    torch.Size([2, 3])
+    """
+
+    name = "labcnn"
+    fixed_length = True
+
+    def __init__(
+        self,
+        n_tasks: int = 3,
+        input_length: int = 200,
+        *,
+        n_filters=(32, 16),
+        filter_widths=(19, 8),
+        pool_sizes=(4, 8),
+        n_hidden: int = 128,
+        pool: str = "max",
+        dropout: float = 0.0,
+        random_state=None,
+    ) -> None:
+        super().__init__()
+        owner = "LabCNN"
+        if pool not in _POOLS:
+            raise ValueError(f"LabCNN: pool must be one of {_POOLS}; got {pool!r}.")
+        self.hparams = {
+            "n_tasks": check_positive_int(n_tasks, "n_tasks", owner),
+            "input_length": check_length(input_length, owner, required=True),
+            "n_filters": check_int_list(n_filters, "n_filters", owner, 2),
+            "filter_widths": check_int_list(filter_widths, "filter_widths", owner, 2),
+            "pool_sizes": check_int_list(pool_sizes, "pool_sizes", owner, 2),
+            "n_hidden": check_positive_int(n_hidden, "n_hidden", owner),
+            "pool": pool,
+            "dropout": check_rate(dropout, "dropout", owner),
+        }
+        lengths = self.feature_lengths
+        if min(lengths) < 1:
+            raise ValueError(
+                f"LabCNN: input_length={input_length} is too short for filter widths "
+                f"{self.hparams['filter_widths']} and pools {self.hparams['pool_sizes']} "
+                f"(layer lengths {lengths}); use longer sequences or smaller widths/pools."
+            )
+        f1, f2 = self.hparams["n_filters"]
+        w1, w2 = self.hparams["filter_widths"]
+        p1, p2 = self.hparams["pool_sizes"]
+        with torch.device("meta"):
+            self.conv1 = nn.Conv1d(4, f1, w1)
+            self.relu1 = nn.ReLU()
+            self.pool1 = self._make_pool(p1)
+            self.conv2 = nn.Conv1d(f1, f2, w2)
+            self.relu2 = nn.ReLU()
+            self.pool2 = self._make_pool(p2)
+            self.flatten = nn.Flatten()
+            self.dense = nn.Linear(f2 * lengths[-1], self.hparams["n_hidden"])
+            self.relu3 = nn.ReLU()
+            self.dropout = nn.Dropout(self.hparams["dropout"])
+            self.out = nn.Linear(self.hparams["n_hidden"], self.hparams["n_tasks"])
+        self._initialize(random_state)
+
+    def _make_pool(self, size: int) -> nn.Module:
+        if self.hparams["pool"] == "max":
+            return nn.MaxPool1d(size, stride=size, ceil_mode=True)
+        return nn.MaxPool1d(1, stride=size)
+
+    @property
+    def feature_lengths(self) -> list[int]:
+        """Lengths after conv1, pool1, conv2, pool2 (e.g. [182, 46, 39, 5] for L=200)."""
+        w1, w2 = self.hparams["filter_widths"]
+        p1, p2 = self.hparams["pool_sizes"]
+        ceil = self.hparams["pool"] == "max"
+        kernel1, kernel2 = (p1, p2) if ceil else (1, 1)
+        c1 = conv_length(self.hparams["input_length"], w1)
+        q1 = pool_length(c1, kernel1, p1, ceil_mode=ceil) if c1 > 0 else 0
+        c2 = conv_length(q1, w2)
+        q2 = pool_length(c2, kernel2, p2, ceil_mode=ceil) if c2 > 0 else 0
+        return [c1, q1, c2, q2]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool1(self.relu1(self.conv1(x)))
+        x = self.pool2(self.relu2(self.conv2(x)))
+        x = self.relu3(self.dense(self.flatten(x)))
+        return self.out(self.dropout(x))
+
+
+__all__ = ["LabCNN"]

@@ -1,0 +1,189 @@
+"""Instance contents, embedding, and the clean-up that makes the recorded truth complete.
+
+1. Each instance is drawn from its motif's PWM (``mode: sample``; draws below the match
+   threshold are re-drawn, so every instance is a match) or is the consensus, reverse
+   complemented on the - strand, and written over the background.
+2. The whole batch is scanned for matches of every motif on both strands
+   (:meth:`MatchModel.scan`). A match is *accounted for* when it overlaps a recorded instance
+   of the same motif by at least ``scan.overlap`` (default 50 %) of the motif's width: the
+   instance itself, or a shifted echo of it.
+3. For every other match, the background bases inside the window are re-drawn (from the
+   background model, given their left context). If fewer than half of the window's bases are
+   background, or after three rounds, the instances overlapping the window are also re-drawn
+   from their PWMs (positions, strands and labels do not change). Only the changed sequences
+   are scanned again; this repeats until no unaccounted match is left.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from cislens.errors import ConfigError
+from cislens.simulate.matching import MatchModel, unaccounted_hits
+
+logger = logging.getLogger(__name__)
+
+
+class InstanceSampler:
+    """Draws instance tokens that reach the match threshold."""
+
+    def __init__(self, motifs: dict, modes: dict, match: MatchModel, wheres: dict):
+        self.names = list(motifs)
+        self.cumulative = [np.cumsum(m.probabilities, axis=0)[:3] for m in motifs.values()]
+        self.consensus = [m.probabilities.argmax(axis=0).astype(np.uint8) for m in motifs.values()]
+        self.modes = [modes[name] for name in self.names]
+        self.wheres = [wheres.get(name, f"motifs.{name}") for name in self.names]
+        self.match = match
+
+    def _raw(self, motif: int, n: int, rng) -> np.ndarray:
+        if self.modes[motif] == "consensus":
+            return np.repeat(self.consensus[motif][None], n, axis=0)
+        cum = self.cumulative[motif]
+        u = rng.random((n, 1, cum.shape[1]))
+        return (u > cum[None]).sum(axis=1).astype(np.uint8)
+
+    def draw(self, motif: int, minus: np.ndarray, rng) -> np.ndarray:
+        """(n, W) tokens for n instances of ``motif`` (``minus``: on the - strand)."""
+        minus = np.asarray(minus, dtype=bool)
+        width = self.match.widths[motif]
+        out = np.empty((len(minus), width), dtype=np.uint8)
+        todo = np.arange(len(minus))
+        for _ in range(100_000):
+            tok = self._raw(motif, len(todo), rng)
+            flip = minus[todo]
+            tok[flip] = 3 - tok[flip][:, ::-1]
+            ok = np.empty(len(todo), dtype=bool)
+            for strand, rows in ((0, ~flip), (1, flip)):
+                scores = self.match.score_tokens(tok[rows], motif, strand)
+                ok[rows] = scores >= self.match.thresholds[motif, strand]
+            out[todo[ok]] = tok[ok]
+            todo = todo[~ok]
+            if not len(todo):
+                return out
+        raise ConfigError(  # pragma: no cover - check_acceptance catches this first
+            f"{self.wheres[motif]}: sampled instances never reach the match threshold."
+        )
+
+    def check_acceptance(self, rng, *, n: int = 4000, minimum: float = 1e-3) -> dict:
+        """Fraction of PWM draws reaching the threshold, per motif; fail when below ``minimum``."""
+        rates = {}
+        for motif, name in enumerate(self.names):
+            tok = self._raw(motif, n, rng)
+            rate = float(
+                np.mean(self.match.score_tokens(tok, motif, 0) >= self.match.thresholds[motif, 0])
+            )
+            rates[name] = rate
+            if rate < minimum:
+                raise ConfigError(
+                    f"{self.wheres[motif]}: only {rate:.2%} of instances sampled from the PWM "
+                    f"reach the match threshold ({self.match.threshold_bits(motif, 0):.1f} "
+                    "bits); the motif is too weak to sample. Use mode: consensus, or lower "
+                    "scan.max_fraction / raise scan.p_value."
+                )
+        return rates
+
+
+def _write(tokens, rows, starts, inst_tokens):
+    width = inst_tokens.shape[1]
+    tokens[rows[:, None], starts[:, None] + np.arange(width)] = inst_tokens
+
+
+def embed_instances(tokens, seq, motif, start, minus, sampler: InstanceSampler, rng):
+    """Draw every instance and write it into ``tokens`` (in place)."""
+    for m in np.unique(motif):
+        idx = np.flatnonzero(motif == m)
+        _write(tokens, seq[idx], start[idx], sampler.draw(int(m), minus[idx], rng))
+
+
+def clean_matches(tokens, seq, motif, start, minus, sampler, match, background, scan, rng):
+    """Remove every unaccounted match (see the module docstring); returns the number of rounds.
+
+    Parameters
+    ----------
+    tokens : (N, L) uint8, modified in place
+    seq, motif, start, minus : instance arrays (row, motif index, start, on the - strand)
+    """
+    n, length = tokens.shape
+    widths = match.widths
+    end = start + widths[motif]
+    coverage = np.zeros((n, length), dtype=bool)
+    for m in np.unique(motif):
+        idx = np.flatnonzero(motif == m)
+        coverage[seq[idx][:, None], start[idx][:, None] + np.arange(widths[m])] = True
+    order = np.argsort(seq, kind="stable")
+    ptr = np.searchsorted(seq[order], np.arange(n + 1))
+    o_motif, o_start, o_end = motif[order], start[order], end[order]
+    segments = (None, None, None)  # first round: everything
+    for round_ in range(scan.max_rounds):
+        h_row, h_pos, h_motif, _, _ = match.scan(
+            tokens, *segments[:1], lo=segments[1], hi=segments[2]
+        )
+        bad = unaccounted_hits(
+            h_row, h_pos, h_motif, widths, ptr, o_motif, o_start, o_end, float(scan.overlap)
+        )
+        if not bad.any():
+            return round_
+        h_row, h_pos, h_motif = h_row[bad], h_pos[bad], h_motif[bad]
+        logger.debug("round %d: %d unrecorded matches re-drawn", round_ + 1, len(h_row))
+        w = widths[h_motif]
+        rr = np.repeat(h_row, w)
+        cc = np.repeat(h_pos, w) + (np.arange(w.sum()) - np.repeat(np.cumsum(w) - w, w))
+        window = np.zeros((n, length), dtype=bool)
+        window[rr, cc] = True
+        free = window & ~coverage
+        n_free = np.add.reduceat(free[rr, cc].astype(np.int64), np.cumsum(w) - w)
+        stuck = (n_free * 2 < w) | (round_ >= 3)
+        resample = set()
+        for r, p, q in zip(h_row[stuck], h_pos[stuck], h_pos[stuck] + w[stuck], strict=True):
+            for i in range(ptr[r], ptr[r + 1]):
+                if o_start[i] < q and o_end[i] > p:
+                    resample.add(int(order[i]))
+        changeable = {i for i in resample if sampler.modes[motif[i]] == "sample"}
+        if (n_free == 0).any() and not changeable:
+            h = int(np.flatnonzero(n_free == 0)[0])
+            raise ConfigError(
+                f"motifs.{match.names[h_motif[h]]}: an unrecorded match lies entirely inside "
+                "embedded consensus instances, so it cannot be removed; use mode: sample or "
+                "give these motifs room (they are too similar for a complete ground truth)."
+            )
+        affected = np.unique(h_row)
+        sub = tokens[affected]
+        background.redraw(sub, free[affected], rng)
+        tokens[affected] = sub
+        seg_row, seg_lo, seg_hi = [h_row], [h_pos], [h_pos + w]
+        if changeable:
+            idx = np.array(sorted(changeable), dtype=np.int64)
+            for m in np.unique(motif[idx]):
+                group = idx[motif[idx] == m]
+                _write(tokens, seq[group], start[group], sampler.draw(int(m), minus[group], rng))
+            seg_row.append(seq[idx])
+            seg_lo.append(start[idx])
+            seg_hi.append(end[idx])
+        # only windows overlapping a changed stretch can change: scan just those next round
+        segments = tuple(np.concatenate(x) for x in (seg_row, seg_lo, seg_hi))
+    names = sorted({match.names[m] for m in h_motif})
+    raise ConfigError(
+        f"scan: {len(h_row)} unrecorded matches of {names} remained after {scan.max_rounds} "
+        "rounds of re-drawing; the motifs are too similar to each other or too common in the "
+        "background. Make matches stricter (lower scan.p_value, raise scan.max_fraction) or "
+        "drop one of the similar motifs."
+    )
+
+
+def instance_scores(tokens, seq, motif, start, minus, match: MatchModel) -> np.ndarray:
+    """Binned log-odds score (bits) of each embedded instance on its own strand."""
+    scores = np.empty(len(seq))
+    for m in np.unique(motif):
+        for strand in (0, 1):
+            idx = np.flatnonzero((motif == m) & (minus == bool(strand)))
+            if not len(idx):
+                continue
+            cols = start[idx][:, None] + np.arange(match.widths[m])
+            window = tokens[seq[idx][:, None], cols]
+            scores[idx] = match.score_tokens(window, int(m), strand) * match.bin_size
+    return scores
+
+
+__all__ = ["InstanceSampler", "clean_matches", "embed_instances", "instance_scores"]

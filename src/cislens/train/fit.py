@@ -1,0 +1,467 @@
+"""Training: :func:`fit` trains a model on a dataset and returns a :class:`History`."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from cislens.errors import CislensWarning
+from cislens.models._base import SequenceModel
+from cislens.train._data import (
+    TrainingData,
+    as_training_data,
+    batch_tensor,
+    check_batch_size,
+    resolve_task_types,
+)
+from cislens.train.evaluate import binary_metrics, predict_array
+from cislens.train.history import History, format_epoch
+from cislens.utils.device import resolve_device, using_model
+from cislens.utils.random import derive_seed, resolve_seed
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EPOCHS = 10
+DEFAULT_BATCH_SIZE = 300
+DEFAULT_LR = 1e-3
+DEFAULT_PATIENCE = 5
+OPTIMIZERS = ("adam", "adamw", "sgd")
+MONITORS = {"valid_loss": "min", "valid_auprc": "max", "valid_auroc": "max"}
+
+
+def _make_optimizer(name: str, parameters, lr: float, weight_decay: float):
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=weight_decay)
+
+
+def _pos_weights(Y: np.ndarray, task_types, class_weight, task_names) -> list[float]:
+    weights = []
+    empty = []
+    for t, kind in enumerate(task_types):
+        if kind != "binary" or class_weight is None:
+            weights.append(1.0)
+            continue
+        positives = float(np.mean(Y[:, t]))
+        if positives in (0.0, 1.0):
+            empty.append(task_names[t])
+            weights.append(1.0)
+        else:
+            weights.append((1.0 - positives) / positives)
+    if empty:
+        warnings.warn(
+            f"task(s) {empty} have a single class in Y_train; they cannot be learned and get no "
+            "class weighting.",
+            CislensWarning,
+            stacklevel=3,
+        )
+    return weights
+
+
+def _loss(logits, y, binary_mask, pos_weight, all_binary: bool):
+    bce = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight, reduction="none")
+    if all_binary:
+        return bce.mean()
+    return torch.where(binary_mask, bce, (logits - y) ** 2).mean()
+
+
+def _validate_args(
+    epochs, lr, optimizer, weight_decay, class_weight, monitor, patience, max_batches, callback
+) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int; got {epochs!r}.")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise ValueError(f"lr must be a positive float; got {lr!r}.")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {optimizer!r}.")
+    if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
+        raise ValueError(f"weight_decay must be a float >= 0; got {weight_decay!r}.")
+    if class_weight not in ("balanced", None):
+        raise ValueError(f"class_weight must be 'balanced' or None; got {class_weight!r}.")
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {sorted(MONITORS)}; got {monitor!r}.")
+    if patience is not None and (
+        isinstance(patience, bool) or not isinstance(patience, int) or patience < 1
+    ):
+        raise ValueError(
+            f"patience must be a positive int or None (no early stop); got {patience!r}."
+        )
+    if max_batches is not None and (
+        isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1
+    ):
+        raise ValueError(f"max_batches must be a positive int or None (all); got {max_batches!r}.")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None; got {type(callback).__name__}.")
+
+
+def _probe_model(model: nn.Module, data: TrainingData, device) -> None:
+    """Run two training sequences through the model to check its input and output shapes."""
+    expected = data.n_tasks
+    if isinstance(model, SequenceModel) and model.n_tasks != expected:
+        raise ValueError(
+            f"the model has n_tasks={model.n_tasks} outputs but the labels have {expected} tasks; "
+            f"build the model with n_tasks={expected}."
+        )
+    if (
+        isinstance(model, SequenceModel)
+        and model.fixed_length
+        and (model.input_length != data.length)
+    ):
+        raise ValueError(
+            f"the model was built for input_length={model.input_length} but the training "
+            f"sequences have length {data.length}; build it with input_length={data.length}."
+        )
+    with using_model(model, device=device, training=False), torch.no_grad():
+        try:
+            out = model(batch_tensor(data.X_train, slice(0, 2)).to(device))
+        except RuntimeError as error:
+            raise ValueError(
+                f"the model failed on training input of shape (2, 4, {data.length}): {error}"
+            ) from error
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] != expected:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"the model must return (N, T) with T={expected} (the number of label columns); it "
+            f"returned {shape} for 2 sequences."
+        )
+
+
+def fit(
+    model: nn.Module,
+    data,
+    *,
+    epochs: int = DEFAULT_EPOCHS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    lr: float = DEFAULT_LR,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    task_type=None,
+    class_weight: str | None = "balanced",
+    monitor: str = "valid_loss",
+    patience: int | None = DEFAULT_PATIENCE,
+    max_batches: int | None = None,
+    reverse_complement: bool = False,
+    callback: Callable[[dict], None] | None = None,
+    random_state=None,
+    device=None,
+    verbose: bool = False,
+) -> History:
+    """Train ``model`` in place; keep the weights of the best validation epoch.
+
+    Binary tasks (labels in {0, 1}) use binary cross-entropy on the logits, with the positive
+    class weighted by (1 - p) / p where p is its fraction in the training labels; regression
+    tasks use the squared error; the loss is the mean over sequences and tasks. After each epoch
+    the model is scored on the validation split; training stops when ``monitor`` has not improved
+    for ``patience`` epochs, and the model is given the weights of its best epoch.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps (N, 4, L) to (N, T) logits. Its device and train/eval mode are restored at the end.
+    data : Dataset, dict or tuple
+        A ``cislens.io.dataset.Dataset`` (splits "train" and "valid"), a dict with keys
+        ``X_train, Y_train, X_valid, Y_valid`` (and optionally ``task_names``), or a tuple
+        ``(X_train, Y_train, X_valid, Y_valid)``. X is (N, 4, L) one-hot, Y is (N, T).
+    epochs : int
+        Maximum number of passes over the training data (default 10).
+    batch_size : int
+        Training rows per step (default 300); validation uses the same size.
+    lr : float
+        Learning rate (default 1e-3).
+    optimizer : {"adam", "adamw", "sgd"}
+        Optimizer (SGD with momentum 0.9). Default "adam".
+    weight_decay : float
+        L2 penalty passed to the optimizer (default 0).
+    task_type : {"binary", "regression"}, list of those, or None
+        None (default) treats tasks whose labels are all 0 or 1 as binary.
+    class_weight : {"balanced", None}
+        "balanced" (default) weights positives of each binary task by (1 - p) / p.
+    monitor : {"valid_loss", "valid_auprc", "valid_auroc"}
+        What picks the best epoch and drives early stopping (default "valid_loss").
+    patience : int or None
+        Epochs without improvement before stopping (default 5); None never stops early.
+    max_batches : int or None
+        Limit the training steps per epoch (default None: the whole training split).
+    reverse_complement : bool
+        Augment: replace each training sequence by its reverse complement with probability 1/2
+        (labels unchanged). Default False.
+    callback : callable or None
+        Called after each epoch with a dict (epoch, train_loss, valid_loss, valid_auroc,
+        valid_auprc, time, best).
+    random_state : int, numpy.random.Generator or None
+        Seeds the shuffling, the augmentation and dropout. With the same model initialisation,
+        data and seed, training on the CPU gives identical weights.
+    device : str, torch.device or None
+        None (default): CUDA if available, else CPU.
+    verbose : bool
+        Show a progress bar per epoch.
+
+    Returns
+    -------
+    History
+        Per-epoch losses and metrics, best epoch, timings and parameters.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad data (wrong shapes, NaN labels, empty splits), a model whose outputs do not match
+        the number of tasks or whose input length does not match the data, bad arguments.
+
+    Notes
+    -----
+    Dropout draws from torch's global generator (``nn.Dropout`` takes no generator): ``fit``
+    runs inside ``torch.random.fork_rng``, seeds that generator from ``random_state`` and the
+    caller's generator state is restored afterwards. A final batch of one sequence is skipped
+    when the model has batch-norm layers (they cannot train on a single example).
+
+    Examples
+    --------
+    >>> from cislens.models import DeepBind
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (40, 30))].transpose(0, 2, 1)
+    >>> Y = (X[:, 0].sum(1, keepdims=True) > 7).astype(np.float32)
+    >>> model = DeepBind(n_tasks=1, filter_width=4, random_state=0)
+    >>> history = fit(model, (X[:30], Y[:30], X[30:], Y[30:]), epochs=2, batch_size=10,
+    ...               random_state=0)
+    >>> history.n_epochs, history.best_epoch in (1, 2)
+    (2, True)
+    """
+    start_time = time.perf_counter()
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
+    _validate_args(
+        epochs, lr, optimizer, weight_decay, class_weight, monitor, patience, max_batches, callback
+    )
+    batch_size = check_batch_size(batch_size)
+    train_data = as_training_data(data)
+    task_names = train_data.task_names or [f"task_{t}" for t in range(train_data.n_tasks)]
+    task_types = resolve_task_types(train_data.Y_train, task_type)
+    valid_types = resolve_task_types(train_data.Y_valid, task_type)
+    for t, (kind, valid_kind) in enumerate(zip(task_types, valid_types, strict=True)):
+        if kind == "binary" and valid_kind != "binary":
+            raise ValueError(
+                f"task {task_names[t]!r} is binary in Y_train but Y_valid has values other than "
+                "0 and 1; make the labels consistent or pass task_type='regression'."
+            )
+    if monitor != "valid_loss" and "binary" not in task_types:
+        raise ValueError(f"monitor={monitor!r} needs at least one binary task; use 'valid_loss'.")
+    device = resolve_device(device)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("model has no trainable parameters (requires_grad=True).")
+    _probe_model(model, train_data, device)
+
+    seed = resolve_seed(random_state)
+    pos_weight = _pos_weights(train_data.Y_train, task_types, class_weight, task_names)
+    single_valid = [
+        name
+        for name, kind, y in zip(task_names, task_types, train_data.Y_valid.T, strict=True)
+        if kind == "binary" and np.unique(y).size < 2
+    ]
+    if single_valid:
+        warnings.warn(
+            f"task(s) {single_valid} have a single class in Y_valid; their validation auROC and "
+            "auPRC are NaN and left out of the averages.",
+            CislensWarning,
+            stacklevel=2,
+        )
+    params = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": float(lr),
+        "optimizer": optimizer,
+        "weight_decay": float(weight_decay),
+        "task_type": task_type,
+        "class_weight": class_weight,
+        "monitor": monitor,
+        "patience": patience,
+        "max_batches": max_batches,
+        "reverse_complement": bool(reverse_complement),
+        "random_state": seed,
+        "device": str(device),
+        "n_train": len(train_data.X_train),
+        "n_valid": len(train_data.X_valid),
+        "input_length": train_data.length,
+    }
+    history = History(
+        monitor=monitor,
+        task_names=task_names,
+        task_types=task_types,
+        pos_weight=pos_weight,
+        params=params,
+    )
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    with (
+        torch.random.fork_rng(devices=fork_devices),
+        using_model(model, device=device, training=True),
+    ):
+        torch.default_generator.manual_seed(derive_seed(seed, 1))
+        if device.type == "cuda":
+            torch.cuda.default_generators[device.index or 0].manual_seed(derive_seed(seed, 2))
+        _train_loop(
+            model,
+            train_data,
+            history,
+            device=device,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            patience=patience,
+            max_batches=max_batches,
+            reverse_complement=reverse_complement,
+            callback=callback,
+            generator=torch.Generator().manual_seed(derive_seed(seed, 0)),
+            verbose=verbose,
+        )
+    if isinstance(model, SequenceModel):
+        model.task_names = list(task_names)
+    history.total_time = time.perf_counter() - start_time
+    return history
+
+
+def _train_loop(
+    model,
+    data: TrainingData,
+    history: History,
+    *,
+    device,
+    epochs,
+    batch_size,
+    lr,
+    optimizer,
+    weight_decay,
+    patience,
+    max_batches,
+    reverse_complement,
+    callback,
+    generator,
+    verbose,
+) -> None:
+    task_types = history.task_types
+    binary_mask = torch.tensor([kind == "binary" for kind in task_types], device=device)
+    all_binary = bool(binary_mask.all())
+    pos_weight = torch.tensor(history.pos_weight, dtype=torch.float32, device=device)
+    opt = _make_optimizer(
+        optimizer, [p for p in model.parameters() if p.requires_grad], lr, weight_decay
+    )
+    has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    n_train = len(data.X_train)
+    n_batches = math.ceil(n_train / batch_size)
+    if max_batches is not None:
+        n_batches = min(n_batches, max_batches)
+    mode = MONITORS[history.monitor]
+    best_state, since_best = None, 0
+    Y_valid_t = torch.from_numpy(data.Y_valid).to(device)
+    binary_cols = [t for t, kind in enumerate(task_types) if kind == "binary"]
+
+    for epoch in range(1, epochs + 1):
+        epoch_start = time.perf_counter()
+        model.train()
+        order = torch.randperm(n_train, generator=generator).numpy()
+        losses, sizes = [], []
+        bar = tqdm(
+            range(n_batches), disable=not verbose, desc=f"epoch {epoch}/{epochs}", leave=False
+        )
+        for b in bar:
+            index = order[b * batch_size : (b + 1) * batch_size]
+            if len(index) == 1 and has_batchnorm:
+                continue
+            xb = batch_tensor(data.X_train, index)
+            if reverse_complement:
+                flip = torch.rand(len(index), generator=generator) < 0.5
+                xb = torch.where(flip[:, None, None], xb.flip(1, 2), xb)
+            yb = torch.from_numpy(data.Y_train[index]).to(device)
+            opt.zero_grad(set_to_none=True)
+            loss = _loss(model(xb.to(device)), yb, binary_mask, pos_weight, all_binary)
+            if not torch.isfinite(loss):
+                raise ValueError(
+                    f"the training loss became {loss.item()} at epoch {epoch}, batch {b + 1}; "
+                    "lower the learning rate (lr)."
+                )
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            sizes.append(len(index))
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        train_loss = float(np.average(losses, weights=sizes)) if losses else float("nan")
+
+        model.eval()
+        logits = predict_array(model, data.X_valid, batch_size=batch_size, device=device)
+        with torch.no_grad():
+            valid_loss = float(
+                _loss(
+                    torch.from_numpy(logits).to(device),
+                    Y_valid_t,
+                    binary_mask,
+                    pos_weight,
+                    all_binary,
+                )
+            )
+        aurocs, auprcs = [], []
+        for t in binary_cols:
+            auroc, auprc, _ = binary_metrics(data.Y_valid[:, t], logits[:, t])
+            aurocs.append(auroc)
+            auprcs.append(auprc)
+        valid_auroc = _nanmean(aurocs)
+        valid_auprc = _nanmean(auprcs)
+
+        history.train_loss.append(train_loss)
+        history.valid_loss.append(valid_loss)
+        history.valid_auroc.append(valid_auroc)
+        history.valid_auprc.append(valid_auprc)
+        score = {"valid_loss": valid_loss, "valid_auroc": valid_auroc, "valid_auprc": valid_auprc}[
+            history.monitor
+        ]
+        improved = best_state is None or (
+            math.isfinite(score)
+            and (
+                not math.isfinite(history.best_score)
+                or (score < history.best_score if mode == "min" else score > history.best_score)
+            )
+        )
+        if improved:
+            history.best_epoch, history.best_score, since_best = epoch, score, 0
+            best_state = {
+                key: value.detach().clone().cpu() for key, value in model.state_dict().items()
+            }
+        else:
+            since_best += 1
+        history.epoch_time.append(time.perf_counter() - epoch_start)
+        record = {
+            "epoch": epoch,
+            "epochs": epochs,
+            "train_loss": train_loss,
+            "valid_loss": valid_loss,
+            "valid_auroc": valid_auroc,
+            "valid_auprc": valid_auprc,
+            "time": history.epoch_time[-1],
+            "best": improved,
+        }
+        logger.debug(format_epoch(record))
+        if callback is not None:
+            callback(record)
+        if patience is not None and since_best >= patience and epoch < epochs:
+            history.stopped_early = True
+            logger.info("early stop after epoch %d; best epoch %d", epoch, history.best_epoch)
+            break
+    model.load_state_dict(best_state)
+
+
+def _nanmean(values) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+__all__ = ["fit"]
