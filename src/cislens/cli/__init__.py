@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "cislens.cli.simulate",
     "cislens.cli.train",
     "cislens.cli.attribute",
+    "cislens.cli.motifs",
     "cislens.cli.gia",
     "cislens.cli.data",
 ]

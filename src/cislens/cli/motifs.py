@@ -1,0 +1,152 @@
+"""``cislens motifs``, ``cislens instances`` and ``cislens filters``: thin shells over
+:mod:`cislens.motifs`.
+
+- ``motifs --attributions attr.h5 --out motifs/``: :func:`discover_motifs` on an attribution
+  store with hypothetical scores; writes ``motifs.h5`` (cislens layout), ``modisco.h5``
+  (modisco-lite layout), ``motifs.meme`` (PFMs), ``seqlets.tsv`` and ``annotation.tsv``
+  (TOMTOM against JASPAR CORE vertebrates, or ``--database file.meme``; ``--no-annotate`` skips).
+- ``instances --motifs motifs/motifs.h5 --attributions attr.h5 --out hits.tsv``:
+  :func:`call_instances` (``--method cwm`` on the contribution tracks, ``pwm`` on the sequence).
+- ``filters --model runs/x --data data.h5 --out filters/``: :func:`filter_motifs` on one split;
+  writes ``filters.meme`` and ``annotation.tsv``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cislens.cli._app import app, echo, state
+
+
+def _load_attributions(path: Path):
+    from cislens.io import load_attributions
+
+    attributions = load_attributions(path)
+    if attributions.hypothetical is None:
+        raise ValueError(
+            f"'{path}' has no hypothetical scores; motif discovery needs them. Recompute with "
+            "a method that has them, e.g. 'cislens attribute --method deeplift_shap "
+            "--params '{\"hypothetical\": true}''."
+        )
+    return attributions
+
+
+@app.command("motifs")
+def motifs_command(
+    attributions: Path = typer.Option(
+        ..., "--attributions", "-a", help="Attribution store (.h5/.npz) with hypothetical scores."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (created when missing)."),
+    window_size: int = typer.Option(21, help="Seqlet core width."),
+    flank: int = typer.Option(10, help="Seqlet flank width."),
+    target_fdr: float = typer.Option(0.2, help="Seqlet FDR target."),
+    max_seqlets: int = typer.Option(20_000, help="Max seqlets per metacluster."),
+    n_leiden_runs: int = typer.Option(10, help="Leiden runs (best modularity kept)."),
+    min_cluster_size: int = typer.Option(20, help="Smallest pattern, in seqlets."),
+    strand_specific: bool = typer.Option(
+        False, "--strand-specific", help="Do not merge reverse complements."
+    ),
+    database: str = typer.Option("jaspar", help="'jaspar', 'jaspar:RELEASE' or a MEME file."),
+    annotate_patterns: bool = typer.Option(
+        True, "--annotate/--no-annotate", help="Run TOMTOM on the patterns."
+    ),
+    seed: int = typer.Option(0, "--seed", help="random_state."),
+) -> None:
+    """Discover motifs (TF-MoDISco style) from hypothetical attributions."""
+    from cislens.motifs import (
+        annotate,
+        discover_motifs,
+        export_modisco_h5,
+        save_motifs,
+        write_patterns_meme,
+    )
+
+    store = _load_attributions(attributions)
+    result = discover_motifs(
+        store.X,
+        store.hypothetical,
+        window_size=window_size,
+        flank=flank,
+        target_fdr=target_fdr,
+        max_seqlets_per_metacluster=max_seqlets,
+        n_leiden_runs=n_leiden_runs,
+        min_cluster_size=min_cluster_size,
+        revcomp=not strand_specific,
+        random_state=seed,
+        verbose=state.verbose,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    save_motifs(out / "motifs.h5", result)
+    result.seqlets.to_csv(out / "seqlets.tsv", sep="\t", index=False)
+    echo(result.summary())
+    if result.patterns:
+        export_modisco_h5(out / "modisco.h5", result, store.X, store.hypothetical)
+        write_patterns_meme(out / "motifs.meme", result.patterns)
+        if annotate_patterns:
+            matches = annotate(result.patterns, database=database)
+            matches.to_csv(out / "annotation.tsv", sep="\t", index=False)
+            best = matches[matches["rank"] == 1]
+            for row in best.itertuples():
+                echo(f"{row.pattern}: {row.target_id} {row.target_name} (q={row.q_value:.2g})")
+    echo(f"wrote {out}/")
+
+
+@app.command("instances")
+def instances_command(
+    motifs: Path = typer.Option(..., "--motifs", "-m", help="motifs.h5 from 'cislens motifs'."),
+    attributions: Path = typer.Option(
+        ..., "--attributions", "-a", help="Attribution store with the sequences to scan."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Hit table (.tsv)."),
+    method: str = typer.Option("cwm", help="'cwm' (contribution tracks) or 'pwm' (FIMO)."),
+    p_threshold: float = typer.Option(1e-4, help="FIMO p-value threshold (--method pwm)."),
+) -> None:
+    """Call motif instances with the discovered patterns."""
+    from cislens.io import load_attributions
+    from cislens.motifs import call_instances, load_motifs
+
+    result = load_motifs(motifs)
+    if not result.patterns:
+        raise ValueError(f"'{motifs}' holds no patterns; there is nothing to scan for.")
+    store = load_attributions(attributions)
+    scores = store.hypothetical if store.hypothetical is not None else store.attributions
+    hits = call_instances(result.patterns, store.X, scores, method=method, p_threshold=p_threshold)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    hits.to_csv(out, sep="\t", index=False)
+    echo(
+        f"{len(hits)} hits of {len(result.patterns)} patterns in {store.n_examples} sequences; "
+        f"wrote {out}"
+    )
+
+
+@app.command("filters")
+def filters_command(
+    model: Path = typer.Option(..., "--model", help="Model checkpoint folder."),
+    data: Path = typer.Option(..., "--data", help="Dataset HDF5."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    split: str = typer.Option("test", help="Split whose sequences are used."),
+    threshold: float = typer.Option(0.5, help="Fraction of the filter's max activation."),
+    database: str = typer.Option("jaspar", help="'jaspar', 'jaspar:RELEASE' or a MEME file."),
+) -> None:
+    """First-layer filters as PFMs (activation-aligned windows), annotated with TOMTOM."""
+    from cislens.io import load_dataset
+    from cislens.models import load_model
+    from cislens.motifs import annotate, filter_motifs
+    from cislens.pwm import write_meme
+
+    network = load_model(model)
+    dataset = load_dataset(data, splits=[split])
+    motifs = filter_motifs(network, dataset.X[split], threshold=threshold)
+    out.mkdir(parents=True, exist_ok=True)
+    if not motifs:
+        echo("no filter has activating windows.")
+        return
+    write_meme(out / "filters.meme", motifs)
+    matches = annotate(motifs, database=database)
+    matches.to_csv(out / "annotation.tsv", sep="\t", index=False)
+    best = matches[matches["rank"] == 1]
+    for row in best.itertuples():
+        echo(f"{row.pattern}: {row.target_id} {row.target_name} (q={row.q_value:.2g})")
+    echo(f"wrote {out}/")

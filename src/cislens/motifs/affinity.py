@@ -1,0 +1,388 @@
+"""Seqlet similarity: a gapped k-mer coarse filter, then continuous Jaccard over alignments.
+
+Coarse step (:func:`gapped_kmer_embedding`, :func:`coarse_neighbors`): each seqlet becomes a
+sparse vector of contribution-weighted gapped k-mers built from its ``top_n`` most important
+positions; k-mers and their reverse complements share one (canonical) key, so the cosine of two
+embeddings does not depend on strand. Each seqlet keeps its ``n_neighbors`` most similar seqlets,
+found in chunks: memory is O(chunk x N), never N x N.
+
+Fine step (:func:`continuous_jaccard`, :func:`pairwise_jaccard`): for each neighbour pair, the
+continuous Jaccard similarity of their L1-normalised ``[hypothetical | contrib]`` tracks,
+maximised over every offset with at least ``min_overlap`` of the shorter track overlapping and
+over both strands of the neighbour. Positions covered by only one of the two tracks count in the
+denominator (the union), so partial overlaps are penalised symmetrically.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+
+def continuous_jaccard(a, b) -> float:
+    """Continuous Jaccard similarity of two arrays of the same shape.
+
+    ``J(a, b) = sum(min(|a|, |b|) * sign(a) * sign(b)) / sum(max(|a|, |b|))``, in [-1, 1];
+    0 when both are all zero. Unlike Pearson correlation it weighs every entry by its
+    magnitude, so one large shared entry does not dominate.
+
+    Examples
+    --------
+    >>> u = [-1, -1, -2, 4, -1, -1, -1]
+    >>> round(continuous_jaccard(u, [0, 0, 0, 4, 0, 0, 0]) * 11, 6)
+    4.0
+    >>> round(continuous_jaccard(u, [-1, -1, -2, 0, -1, -1, -1]) * 11, 6)
+    7.0
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape; got {a.shape} and {b.shape}.")
+    union = np.maximum(np.abs(a), np.abs(b)).sum()
+    if union == 0:
+        return 0.0
+    return float((np.minimum(np.abs(a), np.abs(b)) * np.sign(a) * np.sign(b)).sum() / union)
+
+
+def l1_tracks(hypothetical: np.ndarray, contrib: np.ndarray) -> np.ndarray:
+    """``[hyp / sum|hyp| ; contrib / sum|contrib|]`` per seqlet: (n, 4, W) x 2 -> (n, 8, W)."""
+
+    def norm(values):
+        total = np.abs(values).sum(axis=(1, 2), keepdims=True)
+        return values / np.where(total > 0, total, 1.0)
+
+    return np.concatenate([norm(hypothetical), norm(contrib)], axis=1).astype(np.float32)
+
+
+def reverse_tracks(data: np.ndarray) -> np.ndarray:
+    """Reverse complement of (n, 4k, W) tracks: flip positions and, per 4-channel block, bases."""
+    n_blocks = data.shape[1] // 4
+    flipped = data[:, :, ::-1]
+    parts = [flipped[:, 4 * i : 4 * i + 4][:, ::-1] for i in range(n_blocks)]
+    return np.ascontiguousarray(np.concatenate(parts, axis=1))
+
+
+@numba.njit(cache=True)
+def _total(a):
+    total = 0.0
+    for k in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            total += abs(a[k, i])
+    return total
+
+
+@numba.njit(cache=True, fastmath=True)
+def _jaccard_at(a, b, offset, total_a, total_b):
+    """Union continuous Jaccard with b's position 0 placed at a's position ``offset``.
+
+    Uses ``max(|x|, |y|) = |x| + |y| - min(|x|, |y|)``: the denominator is
+    ``total_a + total_b - sum(min)``, which also counts the non-overlapping parts.
+    """
+    c, la, lb = a.shape[0], a.shape[1], b.shape[1]
+    lo = max(offset, 0)
+    hi = min(offset + lb, la)
+    shared = 0.0
+    num = 0.0
+    for k in range(c):
+        for i in range(lo, hi):
+            x = a[k, i]
+            y = b[k, i - offset]
+            # branch-free: min(|x|,|y|) sign(x y) = (|x + y| - |x - y|) / 2
+            shared += abs(x) + abs(y) - abs(abs(x) - abs(y))
+            num += abs(x + y) - abs(x - y)
+    den = total_a + total_b - 0.5 * shared
+    return 0.5 * num / den if den > 0 else 0.0
+
+
+@numba.njit(cache=True)
+def _best_offset(a, b, min_overlap):
+    """Best (similarity, offset) of b slid along a with at least ``min_overlap`` positions."""
+    la, lb = a.shape[1], b.shape[1]
+    total_a = _total(a)
+    total_b = _total(b)
+    best = -2.0
+    best_offset = 0
+    for offset in range(min_overlap - lb, la - min_overlap + 1):
+        s = _jaccard_at(a, b, offset, total_a, total_b)
+        if s > best:
+            best = s
+            best_offset = offset
+    return best, best_offset
+
+
+def min_overlap_positions(length_a: int, length_b: int, min_overlap: float) -> int:
+    """Positions two tracks must share: ``ceil(min_overlap * min(length_a, length_b))``."""
+    return max(1, math.ceil(min_overlap * min(length_a, length_b) - 1e-9))
+
+
+@numba.njit(parallel=True, cache=True)
+def _pair_kernel(fwd, rev, rows, cols, min_overlap, use_rc, out_sim, out_offset, out_rc):
+    for p in numba.prange(rows.size):
+        a = fwd[rows[p]]
+        s, o = _best_offset(a, fwd[cols[p]], min_overlap)
+        out_sim[p], out_offset[p], out_rc[p] = s, o, False
+        if use_rc:
+            s2, o2 = _best_offset(a, rev[cols[p]], min_overlap)
+            if s2 > s:
+                out_sim[p], out_offset[p], out_rc[p] = s2, o2, True
+
+
+def pairwise_jaccard(data, rows, cols, *, min_overlap: float = 0.7, revcomp: bool = True):
+    """Best-alignment continuous Jaccard of pairs (rows[p], cols[p]) of (n, C, W) tracks.
+
+    Returns (similarity, offset, is_revcomp) arrays of the length of ``rows``: the offset of
+    seqlet ``cols[p]`` (reverse-complemented when ``is_revcomp``) within ``rows[p]``.
+
+    Examples
+    --------
+    >>> data = np.zeros((2, 4, 6), dtype=np.float32)
+    >>> data[0, 0, 2] = data[1, 0, 3] = 1.0
+    >>> sim, offset, rc = pairwise_jaccard(data, np.array([0]), np.array([1]), min_overlap=0.5)
+    >>> float(sim[0]), int(offset[0]), bool(rc[0])
+    (1.0, -1, False)
+    """
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    rev = reverse_tracks(data) if revcomp else data
+    width = data.shape[2]
+    sim = np.empty(rows.size, dtype=np.float32)
+    offset = np.empty(rows.size, dtype=np.int64)
+    rc = np.empty(rows.size, dtype=np.bool_)
+    _pair_kernel(
+        data,
+        rev,
+        rows,
+        cols,
+        min_overlap_positions(width, width, min_overlap),
+        revcomp,
+        sim,
+        offset,
+        rc,
+    )
+    return sim, offset, rc
+
+
+# --- coarse: gapped k-mers -------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def _seqlet_kmers(positions, bases, weights, min_k, max_k, max_span, revcomp, keys, values):
+    """Enumerate gapped k-mers over sorted ``positions``; write (key, weight) pairs, return n.
+
+    For each first position, every subset (a bitmask) of the later positions within
+    ``max_span`` bases completes a k-mer when it holds ``min_k - 1`` to ``max_k - 1`` of them.
+    """
+    m = positions.size
+    count = 0
+    for first in range(m):
+        last = first
+        while last + 1 < m and positions[last + 1] - positions[first] < max_span:
+            last += 1
+        n_cand = last - first
+        for mask in range(1 << n_cand):
+            bits = 0
+            x = mask
+            while x:
+                bits += x & 1
+                x >>= 1
+            if bits < min_k - 1 or bits > max_k - 1:
+                continue
+            top = first
+            for t in range(n_cand):
+                if (mask >> t) & 1:
+                    top = first + 1 + t
+            span = positions[top] - positions[first]
+            key = (bases[first] + 1) * 5**0
+            rkey = (4 - bases[first]) * 5**span
+            total = weights[first]
+            for t in range(n_cand):
+                if (mask >> t) & 1:
+                    j = first + 1 + t
+                    off = positions[j] - positions[first]
+                    key += (bases[j] + 1) * 5**off
+                    rkey += (4 - bases[j]) * 5 ** (span - off)
+                    total += weights[j]
+            if revcomp and rkey < key:
+                key = rkey
+            if count < keys.size:
+                keys[count] = key
+                values[count] = total / (bits + 1)
+            count += 1
+    return count
+
+
+def gapped_kmer_embedding(
+    X_seqlets: np.ndarray,
+    contrib_seqlets: np.ndarray,
+    *,
+    sign: int = 1,
+    top_n: int = 20,
+    min_k: int = 4,
+    max_k: int = 6,
+    max_span: int = 15,
+    max_entries: int = 500,
+    revcomp: bool = True,
+) -> sp.csr_matrix:
+    """Sparse, L2-normalised gapped k-mer embeddings of (n, 4, W) seqlets: (n, n_kmers) CSR.
+
+    For each seqlet, the ``top_n`` positions with the largest ``sign * contribution`` (and a
+    known base) are kept in order; every subset of ``min_k``..``max_k`` of them spanning fewer
+    than ``max_span`` bases is a gapped k-mer (bases at their offsets, gaps as wildcards) worth
+    the mean contribution of its positions. A seqlet keeps its ``max_entries`` strongest k-mers.
+
+    Examples
+    --------
+    >>> X = np.eye(4, dtype=np.float32)[np.array([[0, 1, 2, 3, 0, 1]] * 2)].transpose(0, 2, 1)
+    >>> emb = gapped_kmer_embedding(X, X.copy(), top_n=6, min_k=2, max_k=3)
+    >>> round(float((emb @ emb.T).toarray()[0, 1]), 6)
+    1.0
+    """
+    n, _, width = X_seqlets.shape
+    per_pos = (contrib_seqlets.sum(axis=1) * sign).astype(np.float64)
+    known = X_seqlets.max(axis=1) > 0
+    bases = X_seqlets.argmax(axis=1)
+    per_pos = np.where(known, per_pos, -np.inf)
+    top_n = min(top_n, width)
+    all_keys, all_values = [], []
+    counts = np.zeros(n, dtype=np.int64)
+    capacity = 200_000
+    keys = np.empty(capacity, dtype=np.int64)
+    values = np.empty(capacity, dtype=np.float64)
+    for i in range(n):
+        top = np.argpartition(-per_pos[i], top_n - 1)[:top_n]
+        top = np.sort(top[np.isfinite(per_pos[i, top])])
+        while True:
+            count = _seqlet_kmers(
+                top.astype(np.int64),
+                bases[i, top].astype(np.int64),
+                per_pos[i, top],
+                min_k,
+                max_k,
+                max_span,
+                revcomp,
+                keys,
+                values,
+            )
+            if count <= keys.size:
+                break
+            keys = np.empty(count, dtype=np.int64)
+            values = np.empty(count, dtype=np.float64)
+        if count == 0:
+            continue
+        unique, inverse = np.unique(keys[:count], return_inverse=True)
+        summed = np.bincount(inverse, weights=values[:count])
+        if unique.size > max_entries:
+            keep = np.argpartition(-np.abs(summed), max_entries - 1)[:max_entries]
+            unique, summed = unique[keep], summed[keep]
+        summed = summed.astype(np.float32)
+        norm = float(np.sqrt((summed.astype(np.float64) ** 2).sum()))
+        counts[i] = unique.size
+        all_keys.append(unique)
+        all_values.append(summed / norm if norm > 0 else summed)
+    if not all_keys:
+        return sp.csr_matrix((n, 1), dtype=np.float32)
+    # Rows are already grouped, so the CSR arrays are built directly (no COO copies).
+    columns, key_index = np.unique(np.concatenate(all_keys), return_inverse=True)
+    del all_keys
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return sp.csr_matrix(
+        (np.concatenate(all_values), key_index.astype(np.int32), indptr),
+        shape=(n, columns.size),
+    )
+
+
+def coarse_neighbors(embedding: sp.csr_matrix, *, n_neighbors: int = 100, chunk_size: int = 512):
+    """Top ``n_neighbors`` cosine neighbours of each row (itself excluded), chunk by chunk.
+
+    Returns ``(indices, similarities)``, both (n, k) with k = min(n_neighbors, n - 1), sorted by
+    decreasing similarity. Peak memory is O(chunk_size x n).
+
+    Examples
+    --------
+    >>> emb = sp.csr_matrix(np.array([[1.0, 0], [0.9, 0.1], [0, 1.0]], dtype=np.float32))
+    >>> idx, sim = coarse_neighbors(emb, n_neighbors=1)
+    >>> idx.ravel().tolist()
+    [1, 0, 1]
+    """
+    n = embedding.shape[0]
+    k = min(n_neighbors, n - 1)
+    indices = np.zeros((n, max(k, 0)), dtype=np.int64)
+    similarities = np.zeros((n, max(k, 0)), dtype=np.float32)
+    if k <= 0:
+        return indices, similarities
+    transposed = embedding.T.tocsc()
+    for lo in range(0, n, chunk_size):
+        hi = min(lo + chunk_size, n)
+        block = (embedding[lo:hi] @ transposed).toarray()
+        block[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf
+        part = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        values = np.take_along_axis(block, part, axis=1)
+        order = np.argsort(-values, axis=1, kind="stable")
+        indices[lo:hi] = np.take_along_axis(part, order, axis=1)
+        similarities[lo:hi] = np.take_along_axis(values, order, axis=1)
+    return indices, similarities
+
+
+@numba.njit(parallel=True, cache=True)
+def _align_kernel(target, fwd, rev, min_overlap, use_rc, out_sim, out_offset, out_rc):
+    for m in numba.prange(fwd.shape[0]):
+        s, o = _best_offset(target, fwd[m], min_overlap)
+        out_sim[m], out_offset[m], out_rc[m] = s, o, False
+        if use_rc:
+            s2, o2 = _best_offset(target, rev[m], min_overlap)
+            if s2 > s:
+                out_sim[m], out_offset[m], out_rc[m] = s2, o2, True
+
+
+@numba.njit(cache=True)
+def _align_serial(target, fwd, rev, min_overlap, use_rc, out_sim, out_offset, out_rc):
+    for m in range(fwd.shape[0]):
+        s, o = _best_offset(target, fwd[m], min_overlap)
+        out_sim[m], out_offset[m], out_rc[m] = s, o, False
+        if use_rc:
+            s2, o2 = _best_offset(target, rev[m], min_overlap)
+            if s2 > s:
+                out_sim[m], out_offset[m], out_rc[m] = s2, o2, True
+
+
+def align_to_target(target, data, *, min_overlap: float = 0.7, revcomp: bool = True):
+    """Best offset and strand of each (C, W) track of ``data`` (n, C, W) within ``target`` (C, F).
+
+    Returns (similarity, offset, is_revcomp): position 0 of the (possibly reverse-complemented)
+    track lies at ``target`` position ``offset``.
+
+    Examples
+    --------
+    >>> target = np.zeros((4, 8), dtype=np.float32); target[0, 5] = 1.0
+    >>> data = np.zeros((1, 4, 4), dtype=np.float32); data[0, 3, 1] = 1.0  # T: A on the - strand
+    >>> sim, offset, rc = align_to_target(target, data, min_overlap=1.0)
+    >>> float(sim[0]), int(offset[0]), bool(rc[0])
+    (1.0, 3, True)
+    """
+    target = np.ascontiguousarray(target, dtype=np.float32)
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    rev = reverse_tracks(data) if revcomp else data
+    n = data.shape[0]
+    sim = np.empty(n, dtype=np.float32)
+    offset = np.empty(n, dtype=np.int64)
+    rc = np.empty(n, dtype=np.bool_)
+    overlap = min_overlap_positions(target.shape[1], data.shape[2], min_overlap)
+    kernel = _align_kernel if n >= 64 else _align_serial
+    kernel(target, data, rev, overlap, revcomp, sim, offset, rc)
+    return sim, offset, rc
+
+
+__all__ = [
+    "align_to_target",
+    "coarse_neighbors",
+    "continuous_jaccard",
+    "gapped_kmer_embedding",
+    "l1_tracks",
+    "min_overlap_positions",
+    "pairwise_jaccard",
+    "reverse_tracks",
+]

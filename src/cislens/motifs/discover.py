@@ -1,0 +1,451 @@
+"""``discover_motifs``: TF-MoDISco-style motif discovery from hypothetical contributions.
+
+Stages (per metacluster: positive and negative seqlets separately), each with a progress bar
+when ``verbose``:
+
+1. seqlets (:func:`cislens.motifs.extract_seqlets`), capped at the ``max_seqlets_per_metacluster``
+   strongest;
+2. coarse gapped k-mer neighbours, then continuous Jaccard over alignments for those pairs only
+   (a sparse k-nearest-neighbour graph; memory O(n k));
+3. density-adaptive affinities and Leiden clustering (best modularity of ``n_leiden_runs``);
+4. aggregation of each cluster into a pattern; large patterns are split by subclustering their
+   aligned seqlets, and similar patterns are merged (:mod:`cislens.motifs.refine`; similarity
+   of their cores within each other's ``[hCWM ; CWM]`` at least ``merge_threshold``);
+5. patterns smaller than ``min_cluster_size`` are dropped, and every remaining pattern must pass
+   the significance test of :mod:`cislens.motifs.significance` against null patterns built
+   from permuted seqlet windows.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from cislens._version import __version__
+from cislens.errors import CislensWarning
+from cislens.motifs.affinity import (
+    coarse_neighbors,
+    gapped_kmer_embedding,
+    l1_tracks,
+    pairwise_jaccard,
+)
+from cislens.motifs.aggregate import (
+    Pattern,
+    SeqletSource,
+    information_content,
+)
+from cislens.motifs.clustering import leiden_clusters
+from cislens.motifs.density import density_adapted_affinity
+from cislens.motifs.refine import aggregate_rows, merge_patterns, split_pattern
+from cislens.motifs.seqlets import extract_seqlets
+from cislens.motifs.significance import (
+    pattern_seqlet_similarity,
+    permuted_source,
+    test_patterns,
+)
+from cislens.utils.random import check_random_state, resolve_seed
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class MotifDiscoveryResult:
+    """Patterns found by :func:`discover_motifs`, with their seqlets and the settings used.
+
+    Attributes
+    ----------
+    patterns : list of Pattern
+        Significant patterns: positive metacluster first, each by decreasing seqlet count.
+    seqlets : pandas.DataFrame
+        Every seqlet called: ``example, start, end, strand, score, metacluster`` and
+        ``pattern`` (the name of the pattern it ended in, "" if none).
+    rejected : list of Pattern
+        Patterns that failed the significance test (for diagnostics; not reported).
+    thresholds : dict
+        Seqlet-calling thresholds (see :class:`cislens.motifs.SeqletCalls`).
+    params : dict
+        Every parameter of the call.
+    random_state : int
+        The seed actually used.
+    cislens_version : str
+    """
+
+    patterns: list
+    seqlets: pd.DataFrame
+    rejected: list = field(default_factory=list)
+    thresholds: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    random_state: int | None = None
+    cislens_version: str = __version__
+
+    def pattern(self, name: str) -> Pattern:
+        """The pattern called ``name``."""
+        for pattern in self.patterns + self.rejected:
+            if pattern.name == name:
+                return pattern
+        names = [p.name for p in self.patterns]
+        raise KeyError(f"no pattern named {name!r}; the patterns are {names}.")
+
+    def to_motifs(self, *, kind: str = "pfm", trim: float | None = 0.3) -> list:
+        """The patterns as :class:`cislens.pwm.Motif` objects (see :meth:`Pattern.to_motif`)."""
+        return [p.to_motif(kind=kind, trim=trim) for p in self.patterns]
+
+    def summary(self) -> str:
+        """A short text table of the patterns."""
+        lines = [
+            f"{len(self.seqlets)} seqlets, {len(self.patterns)} significant patterns "
+            f"({len(self.rejected)} rejected)"
+        ]
+        for p in self.patterns + self.rejected:
+            start, end = p.trim_bounds()
+            from cislens.sequence.alphabet import ALPHABET
+
+            core = "".join(ALPHABET[i] for i in p.sequence[:, start:end].argmax(axis=0))
+            lines.append(
+                f"  {p.name:10s} n={p.n_seqlets:5d} {core:30s} "
+                f"median_sim={p.stats.get('median_similarity', np.nan):.3f} "
+                f"null_q95={p.stats.get('null_q95', np.nan):.3f} "
+                f"p_adj={p.stats.get('p_adjusted', np.nan):.2g}"
+                + ("" if p.stats.get("significant", True) else "  REJECTED")
+            )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"MotifDiscoveryResult(n_patterns={len(self.patterns)}, "
+            f"n_seqlets={len(self.seqlets)}, rejected={len(self.rejected)})"
+        )
+
+
+def _as_array(values, name):
+    array = np.asarray(getattr(values, "numpy", lambda: values)(), dtype=np.float32)
+    if array.ndim != 3 or array.shape[1] != 4:
+        raise ValueError(
+            f"{name} must be an (N, 4, L) array; got shape {array.shape}. "
+            "Convert (N, L, 4) arrays with .transpose(0, 2, 1) first."
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty; pass at least one sequence.")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return array
+
+
+def _fine_graph(data, neighbors, *, min_overlap, revcomp, verbose, desc):
+    n, k = neighbors.shape
+    rows = np.repeat(np.arange(n), k)
+    cols = neighbors.ravel()
+    # The similarity is symmetric: compute each unordered pair once.
+    keys, inverse = np.unique(
+        np.minimum(rows, cols) * n + np.maximum(rows, cols), return_inverse=True
+    )
+    first, second = keys // n, keys % n
+    sims = np.empty(keys.size, dtype=np.float32)
+    step = 50_000
+    for lo in tqdm(range(0, keys.size, step), disable=not verbose, desc=desc, leave=False):
+        sims[lo : lo + step] = pairwise_jaccard(
+            data,
+            first[lo : lo + step],
+            second[lo : lo + step],
+            min_overlap=min_overlap,
+            revcomp=revcomp,
+        )[0]
+    return sims[inverse].reshape(n, k)
+
+
+def _cluster(onehot, hyp, sign, p, rng, verbose, label):
+    """Labels of the seqlets (n, 4, W) from the coarse + fine graph and Leiden."""
+    contrib = onehot * hyp
+    data = l1_tracks(hyp, contrib)
+    embedding = gapped_kmer_embedding(onehot, contrib, sign=sign, revcomp=p["revcomp"])
+    neighbors, _ = coarse_neighbors(embedding, n_neighbors=p["n_neighbors"])
+    sims = _fine_graph(
+        data,
+        neighbors,
+        min_overlap=p["min_overlap"],
+        revcomp=p["revcomp"],
+        verbose=verbose,
+        desc=f"{label}: similarities",
+    )
+    affinity = density_adapted_affinity(neighbors, sims, perplexity=p["perplexity"])
+    labels = leiden_clusters(affinity, n_runs=p["n_leiden_runs"], random_state=rng, verbose=verbose)
+    return labels, data
+
+
+def _passes_filters(pattern, p, sign):
+    if pattern.n_seqlets < p["min_cluster_size"]:
+        return False
+    if np.sign(pattern.contrib.sum()) != sign:
+        return False
+    ic = information_content(pattern.sequence, p["background"])
+    window = min(6, ic.size)
+    return float(np.convolve(ic, np.ones(window), mode="valid").max()) >= p["min_ic_in_window"]
+
+
+def _metacluster_patterns(source, table, sign, p, rng, verbose, label, *, refine=True):
+    """Patterns of one metacluster (table rows all of one width); source_rows are positions."""
+    table = table.reset_index(drop=True)
+    width = int(table["end"].iloc[0] - table["start"].iloc[0])
+    onehot, hyp, _ = source.windows(
+        table["example"].to_numpy(),
+        table["start"].to_numpy(),
+        np.zeros(len(table), dtype=bool),
+        width,
+    )
+    labels, data = _cluster(onehot, hyp, sign, p, rng, verbose, label)
+    metacluster = "pos" if sign > 0 else "neg"
+    patterns = []
+    clusters = [c for c in range(labels.max() + 1) if (labels == c).sum() >= p["min_cluster_size"]]
+    for c in tqdm(clusters, disable=not verbose, desc=f"{label}: aggregation", leave=False):
+        pattern = aggregate_rows(
+            source, table, data, np.flatnonzero(labels == c), p, f"{metacluster}_{c}", metacluster
+        )
+        if pattern is not None:
+            patterns.append(pattern)
+    if refine:
+        split = []
+        for pattern in tqdm(patterns, disable=not verbose, desc=f"{label}: splitting", leave=False):
+            split.extend(split_pattern(pattern, source, table, data, p, rng, metacluster))
+        patterns = merge_patterns(split, source, table, data, p, metacluster)
+    return [q for q in patterns if _passes_filters(q, p, sign)]
+
+
+def discover_motifs(
+    X,
+    hypothetical,
+    *,
+    window_size: int = 21,
+    flank: int = 10,
+    target_fdr: float = 0.2,
+    max_seqlets_per_metacluster: int = 20_000,
+    n_neighbors: int = 150,
+    min_overlap: float = 0.7,
+    perplexity: float = 10.0,
+    n_leiden_runs: int = 10,
+    min_cluster_size: int = 20,
+    split_min_size: int = 100,
+    subcluster_perplexity: float = 50.0,
+    merge_threshold: float = 0.4,
+    trim_width: int = 30,
+    min_ic_in_window: float = 0.6,
+    revcomp: bool = True,
+    alpha: float = 0.01,
+    null_max_seqlets: int = 3000,
+    random_state=None,
+    verbose: bool = False,
+) -> MotifDiscoveryResult:
+    """Discover motifs (patterns) from hypothetical contribution scores.
+
+    Parameters
+    ----------
+    X : array (N, 4, L)
+        One-hot sequences (A, C, G, T).
+    hypothetical : array (N, 4, L)
+        Hypothetical contributions (e.g. ``deeplift_shap(..., hypothetical=True)``); the
+        projected scores ``X * hypothetical`` are used for seqlet calling.
+    window_size, flank, target_fdr
+        Seqlet calling (:func:`extract_seqlets`): core 21 bp, flanks 10 bp, FDR 0.2.
+    max_seqlets_per_metacluster : int
+        Keep at most this many of the strongest seqlets per metacluster (default 20,000); this
+        bounds memory and time.
+    n_neighbors : int
+        Coarse (gapped k-mer) neighbours per seqlet for which the fine similarity is computed
+        (default 150).
+    min_overlap : float
+        Minimum overlap of two aligned tracks, as a fraction of the shorter (default 0.7).
+    perplexity : float
+        Target perplexity of the density-adapted affinities (default 10).
+    n_leiden_runs : int
+        Leiden runs with different seeds; the best modularity is kept (default 10).
+    min_cluster_size : int
+        Smallest cluster / pattern reported, in seqlets (default 20).
+    split_min_size, subcluster_perplexity
+        Patterns with at least ``split_min_size`` seqlets (default 100) are subclustered at this
+        perplexity (default 50) to split spurious merges.
+    merge_threshold : float
+        Patterns whose similarity (:func:`pattern_similarity`) is at least this are merged
+        (default 0.4).
+    trim_width : int
+        Width of the information-content window each pattern is trimmed to (default 30).
+    min_ic_in_window : float
+        A pattern needs a 6-bp window with at least this much information, in bits (0.6).
+    revcomp : bool
+        Treat reverse complements as the same motif (default True); False is strand-specific.
+    alpha : float
+        Family-wise level of the significance test (default 0.01).
+    null_max_seqlets : int
+        Seqlets per metacluster used to build the null patterns (default 3,000).
+    random_state : int, Generator or None
+        Seed; the one used is recorded in the result.
+    verbose : bool
+        Progress bars and log lines.
+
+    Returns
+    -------
+    MotifDiscoveryResult
+        Always returned; when nothing is found (no seqlet passes, all-zero attributions, too few
+        seqlets) it has no patterns and a :class:`cislens.errors.CislensWarning` says why.
+
+    Examples
+    --------
+    >>> X = np.eye(4, dtype=np.float32)[np.zeros((3, 60), dtype=int)].transpose(0, 2, 1)
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     result = discover_motifs(X, np.zeros_like(X), random_state=0)
+    >>> len(result.patterns), "zero" in str(caught[0].message)
+    (0, True)
+    """
+    X = _as_array(X, "X")
+    H = _as_array(hypothetical, "hypothetical")
+    if X.shape != H.shape:
+        raise ValueError(f"hypothetical must have the shape of X {X.shape}; got {H.shape}.")
+    seed = resolve_seed(random_state)
+    rng = check_random_state(seed)
+    params = dict(
+        window_size=window_size,
+        flank=flank,
+        target_fdr=target_fdr,
+        max_seqlets_per_metacluster=max_seqlets_per_metacluster,
+        n_neighbors=n_neighbors,
+        min_overlap=min_overlap,
+        perplexity=perplexity,
+        n_leiden_runs=n_leiden_runs,
+        min_cluster_size=min_cluster_size,
+        split_min_size=split_min_size,
+        subcluster_perplexity=subcluster_perplexity,
+        merge_threshold=merge_threshold,
+        trim_width=trim_width,
+        min_ic_in_window=min_ic_in_window,
+        revcomp=bool(revcomp),
+        alpha=alpha,
+        null_max_seqlets=null_max_seqlets,
+    )
+    for name in ("n_neighbors", "min_cluster_size", "trim_width", "max_seqlets_per_metacluster"):
+        value = params[name]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive int; got {value!r}.")
+    for name in ("min_overlap", "merge_threshold", "alpha"):
+        if not 0.0 < float(params[name]) <= 1.0:
+            raise ValueError(f"{name} must be in (0, 1]; got {params[name]!r}.")
+    contrib = X * H
+    calls = extract_seqlets(
+        contrib, window_size=window_size, flank=flank, target_fdr=target_fdr, random_state=seed
+    )
+    table = calls.table.copy()
+    table["pattern"] = ""
+    result = MotifDiscoveryResult([], table, [], calls.thresholds, params, seed)
+    if np.abs(contrib).max() == 0:
+        warnings.warn(
+            "all projected attributions (X * hypothetical) are zero: no seqlets, no "
+            "motifs. Check that the attributions were computed.",
+            CislensWarning,
+            stacklevel=2,
+        )
+        return result
+    if table.empty:
+        warnings.warn("no seqlet passed the threshold: no motifs.", CislensWarning, stacklevel=2)
+        return result
+    composition = X.sum(axis=(0, 2)) / max(X.sum(), 1.0)
+    p = dict(params, background=tuple(np.clip(composition, 1e-3, 1)))
+    source = SeqletSource(X, H)
+    messages = []
+    for metacluster, sign in (("pos", 1), ("neg", -1)):
+        sub = table[table["metacluster"] == metacluster].head(max_seqlets_per_metacluster)
+        label = f"{metacluster} metacluster"
+        if len(sub) < max(min_cluster_size, 2):
+            if len(sub):
+                messages.append(
+                    f"the {metacluster} metacluster has {len(sub)} seqlets, fewer "
+                    f"than min_cluster_size={min_cluster_size}; skipped"
+                )
+            continue
+        logger.info("%s: %d seqlets", label, len(sub))
+        patterns = _metacluster_patterns(source, sub, sign, p, rng, verbose, label)
+        if not patterns:
+            messages.append(
+                f"the {metacluster} metacluster ({len(sub)} seqlets) gave no pattern "
+                f"of >= {min_cluster_size} seqlets"
+            )
+            continue
+        null_values = _null_similarities(source, sub, sign, p, rng, verbose, label)
+        passed, failed = test_patterns(source, patterns, null_values, alpha=alpha)
+        for group in (passed, failed):
+            group.sort(key=lambda q: -q.n_seqlets)
+        for rank, pattern in enumerate(passed):
+            pattern.name = f"{metacluster}_{rank}"
+        for rank, pattern in enumerate(failed):
+            pattern.name = f"{metacluster}_rejected_{rank}"
+        for pattern in passed:
+            rows = pattern.stats.pop("source_rows")
+            table.loc[sub.index[rows], "pattern"] = pattern.name
+            _instance_thresholds(source, pattern)
+        for pattern in failed:
+            pattern.stats.pop("source_rows", None)
+        result.patterns.extend(passed)
+        result.rejected.extend(failed)
+    if messages and not result.patterns:
+        warnings.warn("no motifs: " + "; ".join(messages) + ".", CislensWarning, stacklevel=2)
+    elif messages:
+        logger.info("; ".join(messages))
+    return result
+
+
+def _null_similarities(source, table, sign, p, rng, verbose, label):
+    """Pooled leave-one-out similarities of the seqlets of null patterns."""
+    if len(table) > p["null_max_seqlets"]:
+        table = table.iloc[np.sort(rng.choice(len(table), p["null_max_seqlets"], replace=False))]
+    null, table = permuted_source(source, table, random_state=rng)
+    null_p = dict(p, n_leiden_runs=max(1, p["n_leiden_runs"] // 5))
+    patterns = _metacluster_patterns(
+        null,
+        table,
+        sign,
+        dict(null_p, min_ic_in_window=0.0),
+        rng,
+        verbose,
+        f"{label} (null)",
+        refine=False,
+    )
+    values = [pattern_seqlet_similarity(null, q) for q in patterns]
+    if not values:  # no null cluster: one null pattern of all the null seqlets
+        pattern = aggregate_rows(
+            null,
+            table,
+            l1_tracks(*_windows(null, table)),
+            np.arange(len(table)),
+            p,
+            "null",
+            "pos" if sign > 0 else "neg",
+        )
+        values = [pattern_seqlet_similarity(null, pattern)] if pattern is not None else []
+    return np.concatenate(values) if values else np.zeros(0)
+
+
+def _windows(source, table):
+    width = int(table["end"].iloc[0] - table["start"].iloc[0])
+    onehot, hyp, _ = source.windows(
+        table["example"].to_numpy(),
+        table["start"].to_numpy(),
+        np.zeros(len(table), dtype=bool),
+        width,
+    )
+    return hyp, onehot * hyp
+
+
+def _instance_thresholds(source, pattern, quantile: float = 0.05, trim: float = 0.3):
+    """Similarity / contribution of the pattern's own seqlets, for instance calling."""
+    from cislens.motifs.instances import seqlet_scores
+
+    similarity, contribution = seqlet_scores(source, pattern, trim=trim)
+    pattern.stats["similarity_threshold"] = float(np.quantile(similarity, quantile))
+    pattern.stats["contribution_threshold"] = float(np.quantile(contribution, quantile))
+    pattern.stats["threshold_quantile"] = quantile
+
+
+__all__ = ["MotifDiscoveryResult", "discover_motifs"]
