@@ -33,5 +33,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
+# Peer tools for side-by-side timings (modisco-lite pins its own leidenalg; benchmarks only).
+bench: $(STAMP)
+	$(PIP) install $(CONSTRAINTS) -e '.[dev,peers]'
+	$(BIN)/python benchmarks/shuffle.py
+	$(BIN)/python benchmarks/attribution.py
+
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache
