@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "cislens.cli.attribute",
     "cislens.cli.motifs",
     "cislens.cli.gia",
+    "cislens.cli.benchmark",
     "cislens.cli.data",
 ]
 

@@ -16,14 +16,20 @@ def demo(
     n_sequences: int = typer.Option(
         None, "--n-sequences", "-n", help="Scale the preset down to this many sequences."
     ),
-    epochs: int = typer.Option(20, "--epochs", help="Maximum training epochs."),
+    epochs: int = typer.Option(8, "--epochs", help="Maximum training epochs."),
+    n_examples: int = typer.Option(
+        100, "--n-examples", help="Test positives per task explained by each method."
+    ),
+    ism_examples: int = typer.Option(20, "--ism-examples", help="Of those, how many for ISM."),
+    methods: str = typer.Option("all", "--methods", help="'all' or comma-separated names."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same numbers)."),
     resume: bool = typer.Option(False, "--resume", help="Reuse finished stages' outputs."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, ... (default: auto)."),
 ) -> None:
-    """Simulate data with ground truth, train a model on it, and evaluate it."""
+    """Simulate data with ground truth, train, attribute, find motifs, benchmark, report."""
     from cislens.demo import run_demo
 
     result = run_demo(out, preset=preset, n_sequences=n_sequences, epochs=epochs,
+                      n_examples=n_examples, ism_examples=ism_examples, methods=methods,
                       random_state=seed, resume=resume, device=device, verbose=state.verbose)
     echo(result.summary())

@@ -1,0 +1,210 @@
+"""One self-contained HTML report (images embedded as base64 PNG, opens offline).
+
+:func:`render_report` takes the pieces a run produced (every one optional) and writes a single
+file. All text, including sequence, task and file names, goes through Jinja2 autoescaping.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cislens._version import __version__
+from cislens.report.figures import figure_to_base64, plot_logo
+
+SECTIONS = ("data", "tracks", "benchmark", "motifs", "gia", "ig-path", "parameters")
+"""The ``id`` of every ``<section>`` of the report, in order."""
+
+
+def _cell(value):
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return {"value": "", "text": False}
+        text = f"{value:.3g}" if abs(value) < 1e-3 and value != 0 else f"{value:.3f}"
+        return {"value": text, "text": False}
+    if isinstance(value, (int, np.integer, bool, np.bool_)):
+        return {"value": str(value), "text": False}
+    return {"value": "" if value is None else str(value), "text": True}
+
+
+def table_context(frame, *, index: bool = False, columns=None):
+    """A DataFrame as ``{"columns": [...], "rows": [[{"value", "text"}, ...]]}`` for the
+    template (None for None)."""
+    if frame is None:
+        return None
+    if isinstance(frame, dict):
+        frame = pd.DataFrame({"name": list(frame), "value": [str(v) for v in frame.values()]})
+    frame = frame.reset_index() if index else frame
+    if columns is not None:
+        frame = frame[[c for c in columns if c in frame.columns]]
+    return {
+        "columns": [str(c) for c in frame.columns],
+        "rows": [[_cell(v) for v in row] for row in frame.itertuples(index=False)],
+    }
+
+
+def image_context(figure, caption: str) -> dict:
+    """A matplotlib figure (closed afterwards) or PNG base64 text, with its caption."""
+    png = figure if isinstance(figure, str) else figure_to_base64(figure)
+    return {"png": png, "caption": caption}
+
+
+def _pattern_contexts(patterns, matches, motif_benchmark, max_patterns):
+    import matplotlib.pyplot as plt
+
+    truth = getattr(motif_benchmark, "pattern_truth", {}) or {}
+    items = []
+    for pattern in list(patterns)[:max_patterns]:
+        fig, axes = plt.subplots(2, 1, figsize=(max(3.0, 0.22 * pattern.width), 2.8))
+        plot_logo(pattern.contrib, ax=axes[0], title="CWM (mean contribution)")
+        plot_logo(pattern.sequence, ax=axes[1], title="PFM (information, bits)",
+                  information=True)
+        fig.tight_layout()
+        rows = None
+        if matches is not None and len(matches):
+            rows = matches[matches["pattern"] == pattern.name]
+            rows = table_context(rows, columns=["rank", "target_id", "target_name", "p_value",
+                                                "q_value", "strand"])
+        items.append({
+            "name": pattern.name,
+            "n_seqlets": pattern.n_seqlets,
+            "truth": truth.get(pattern.name, ""),
+            "images": [image_context(fig, f"{pattern.name}: CWM and PFM")],
+            "matches": rows,
+        })
+    return items
+
+
+def render_report(
+    path,
+    *,
+    title: str = "cislens report",
+    summary: str | None = None,
+    metrics: pd.DataFrame | None = None,
+    tracks=None,
+    benchmark=None,
+    patterns=None,
+    matches: pd.DataFrame | None = None,
+    motif_benchmark=None,
+    filters: pd.DataFrame | None = None,
+    gia_table: pd.DataFrame | None = None,
+    gia_figures=None,
+    ig_figures=None,
+    params: dict | None = None,
+    timings: dict | None = None,
+    random_state=None,
+    max_patterns: int = 12,
+) -> Path:
+    """Write one self-contained HTML report and return its path.
+
+    Parameters
+    ----------
+    path : str or Path
+        The HTML file to write (its folder is created).
+    title : str
+        Page title.
+    summary : str, optional
+        Dataset summary text.
+    metrics : pandas.DataFrame, optional
+        Per-task test metrics (index: task names).
+    tracks : list of (caption, Figure), optional
+        Attribution-track figures (see :func:`cislens.report.figures.plot_track`).
+    benchmark : AttributionBenchmark or pandas.DataFrame, optional
+        Its summary is shown sorted by auROC, the best row highlighted.
+    patterns : list of Pattern, optional
+        Discovered patterns (CWM and PFM logos, seqlet counts).
+    matches : pandas.DataFrame, optional
+        :func:`cislens.motifs.annotate` output (top JASPAR matches with q-values).
+    motif_benchmark : MotifBenchmark, optional
+        Recovery of the simulated motifs and instance-call precision / recall.
+    filters : pandas.DataFrame, optional
+        First-layer filter summary.
+    gia_table : pandas.DataFrame, optional
+        GIA effects.
+    gia_figures, ig_figures : list of (caption, Figure), optional
+        GIA plots; predictions along the integrated-gradients path.
+    params : dict, optional
+        Parameters of the run (shown as a table).
+    timings : dict, optional
+        Stage -> seconds.
+    random_state : int, optional
+        The seed of the run.
+    max_patterns : int
+        Show at most this many patterns (default 12).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> out = render_report(os.path.join(tempfile.mkdtemp(), "r.html"), title="<b>x</b>")
+    >>> "&lt;b&gt;x&lt;/b&gt;" in out.read_text()
+    True
+    """
+    import jinja2
+
+    from cislens.report._template import TEMPLATE
+
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    template = environment.from_string(TEMPLATE)
+    bench_table, bench_note = None, ""
+    if benchmark is not None:
+        frame = getattr(benchmark, "summary", benchmark)
+        frame = frame.sort_values("auroc", ascending=False, kind="stable", na_position="last")
+        bench_table = table_context(frame, columns=[
+            "method", "n_sequences", "auroc", "auroc_ci_low", "auroc_ci_high", "auprc",
+            "auroc_abs", "auprc_abs", "snr", "decoy_ratio", "seconds_per_sequence"])
+        bench_note = (
+            "Per-sequence auROC / auPRC of the per-position score (projected score summed over "
+            "channels, signed: the headline; _abs: its absolute value) against positions inside "
+            "recorded, task-relevant instances, on positive test sequences; means with 95 % "
+            "t-intervals. snr: median (mean inside - mean outside) / sd outside. decoy_ratio: "
+            "on negatives, mean |score| inside irrelevant instances / outside any instance. "
+            "Best method highlighted.")
+    recovery = instances = None
+    motif_note = ""
+    if motif_benchmark is not None:
+        recovery = table_context(motif_benchmark.motifs)
+        if len(motif_benchmark.instances):
+            instances = table_context(motif_benchmark.instances)
+        motif_note = (f"TOMTOM q < 0.05 against JASPAR plus the simulated matrices; "
+                      f"{motif_benchmark.n_recovered} of {len(motif_benchmark.motifs)} "
+                      f"recovered; {motif_benchmark.n_spurious} spurious pattern(s).")
+    timing_table = None
+    if timings:
+        timing_table = table_context(pd.DataFrame(
+            {"stage": list(timings), "seconds": [float(v) for v in timings.values()]}))
+    context = {
+        "title": title,
+        "version": __version__,
+        "seed": "" if random_state is None else random_state,
+        "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "summary": summary,
+        "metrics": table_context(metrics, index=True) if metrics is not None else None,
+        "tracks": [image_context(fig, cap) for cap, fig in (tracks or [])],
+        "benchmark": bench_table,
+        "benchmark_note": bench_note,
+        "motif_recovery": recovery,
+        "motif_note": motif_note,
+        "instances": instances,
+        "patterns": _pattern_contexts(patterns or [], matches, motif_benchmark, max_patterns),
+        "filters": table_context(filters),
+        "gia_table": table_context(gia_table),
+        "gia": [image_context(fig, cap) for cap, fig in (gia_figures or [])],
+        "ig_path": [image_context(fig, cap) for cap, fig in (ig_figures or [])],
+        "timings": timing_table,
+        "params": table_context(dict(params or {})),
+    }
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(template.render(**context), encoding="utf-8")
+    return out
+
+
+__all__ = ["SECTIONS", "image_context", "render_report", "table_context"]

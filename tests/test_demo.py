@@ -1,0 +1,65 @@
+"""The end-to-end demo at toy scale: every stage runs, the report is written, resume skips."""
+
+import json
+
+import pytest
+
+import cislens.cli.benchmark  # noqa: F401  (registers `benchmark` and `report`)
+from cislens.cli import main
+from cislens.demo import STAGES, run_demo
+
+# At toy scale discovery finds too few seqlets for a pattern, and says so.
+pytestmark = pytest.mark.filterwarnings("ignore:no motifs:cislens.errors.CislensWarning")
+
+FAST = dict(n_sequences=240, epochs=1, n_examples=3, ism_examples=2,
+            methods=["saliency", "integrated_gradients", "deeplift_shap", "ism"],
+            random_state=0)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    return out, run_demo(out, **FAST)
+
+
+def test_every_stage_runs_and_writes_its_outputs(first_run):
+    out, result = first_run
+    assert list(result.timings) == list(STAGES)
+    assert result.resumed == []
+    for name in ("data.h5", "model/config.json", "metrics.csv", "attributions/timings.json",
+                 "motifs.h5", "matches.csv", "hits.csv", "filters.csv", "gia.csv",
+                 "benchmark.csv", "motif_recovery.csv", "report.html"):
+        assert (out / name).exists(), name
+    assert set(result.benchmark["method"]) == set(FAST["methods"])
+    assert len(result.motif_recovery) == 3
+    html = (out / "report.html").read_text()
+    assert '<section id="benchmark">' in html and "deeplift_shap" in html
+    assert "stages:" in result.summary() and "report:" in result.summary()
+    print(result.timings)
+
+
+def test_resume_skips_finished_stages(first_run):
+    out, _ = first_run
+    before = (out / "benchmark.csv").read_text()
+    again = run_demo(out, resume=True, **FAST)
+    assert again.resumed == [s for s in STAGES if s != "report"]
+    assert (out / "benchmark.csv").read_text() == before
+    params = json.loads((out / "attribute.params.json").read_text())
+    assert params["n_examples"] == 3
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers(first_run, tmp_path):
+    _, result = first_run
+    other = run_demo(tmp_path, **{**FAST, "methods": ["saliency", "deeplift_shap"]})
+    mine = result.benchmark.set_index("method").loc["saliency", "auroc"]
+    theirs = other.benchmark.set_index("method").loc["saliency", "auroc"]
+    assert mine == pytest.approx(theirs, abs=0)
+
+
+@pytest.mark.slow
+def test_cli_report_rerenders(first_run, tmp_path, capsys):
+    out, _ = first_run
+    target = tmp_path / "again.html"
+    assert main(["report", str(out), "--out", str(target)]) == 0
+    assert '<section id="tracks">' in target.read_text()
