@@ -193,11 +193,11 @@ def run_demo(
     model.eval()
 
     if stages.done("evaluate", train_params, "metrics.csv"):
-        metrics = pd.read_csv(out / "metrics.csv", index_col=0)
+        metrics = pd.read_csv(out / "metrics.csv")
     else:
         metrics = evaluate(model, dataset.X["test"], dataset.Y["test"],
                            task_names=dataset.task_names, device=device)
-        metrics.to_csv(out / "metrics.csv")
+        metrics.to_csv(out / "metrics.csv", index=False)
     stages.finish("evaluate", train_params)
 
     names = resolve_methods(methods)
