@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from cislens.sequence.onehot import check_one_hot
+from cislens.utils.batching import batch_slices, check_batch_size
 from cislens.utils.device import model_device, resolve_device
 
 TargetLike = "int | Callable[[torch.Tensor], torch.Tensor] | None"
@@ -107,33 +108,6 @@ def resolve_target(target, n_outputs: int) -> Target:
     raise TypeError(
         f"target must be an int, a callable or None; got {type(target).__name__}."
     )
-
-
-def check_batch_size(batch_size, *, name: str = "batch_size") -> int:
-    """Validate a positive integer batch size (forward-pass rows).
-
-    Examples
-    --------
-    >>> check_batch_size(64)
-    64
-    """
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool):
-        raise TypeError(f"{name} must be a positive int; got {type(batch_size).__name__}.")
-    if batch_size < 1:
-        raise ValueError(f"{name} must be a positive int; got {batch_size}.")
-    return int(batch_size)
-
-
-def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
-    """Consecutive slices covering ``range(n)`` in chunks of ``batch_size``.
-
-    Examples
-    --------
-    >>> list(batch_slices(5, 2))
-    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
-    """
-    for start in range(0, n, batch_size):
-        yield slice(start, min(start + batch_size, n))
 
 
 def prepare_inputs(X, *, name: str = "X", dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -16,6 +16,7 @@ import torch
 
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
+from cislens.utils.batching import batch_slices, check_batch_size
 
 TASK_TYPES = ("binary", "regression")
 _KEYS = ("X_train", "Y_train", "X_valid", "Y_valid")
@@ -188,22 +189,6 @@ def resolve_task_types(Y: np.ndarray, task_type=None) -> list[str]:
 def batch_tensor(X: np.ndarray, index) -> torch.Tensor:
     """Rows ``index`` of ``X`` as a float32 CPU tensor."""
     return torch.from_numpy(np.ascontiguousarray(X[index], dtype=np.float32))
-
-
-def batch_slices(n: int, batch_size: int):
-    """``slice`` objects covering range(n) in chunks of ``batch_size``."""
-    return [slice(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
-
-
-def check_batch_size(batch_size, name: str = "batch_size") -> int:
-    """Return ``batch_size`` after checking it is a positive int."""
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or (batch_size < 1)
-    ):
-        raise ValueError(f"{name} must be a positive int; got {batch_size!r}.")
-    return int(batch_size)
 
 
 __all__ = [

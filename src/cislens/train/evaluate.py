@@ -71,7 +71,8 @@ def predict_array(
     """Logits (N, T) of ``model`` in eval mode (no checks; ``model`` already on ``device``)."""
     outputs = []
     with torch.no_grad():
-        for part in tqdm(batch_slices(len(X), batch_size), disable=not verbose, desc="predict"):
+        parts = list(batch_slices(len(X), batch_size))
+        for part in tqdm(parts, disable=not verbose, desc="predict"):
             out = model(batch_tensor(X, part).to(device))
             if not isinstance(out, torch.Tensor) or out.ndim != 2:
                 shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
