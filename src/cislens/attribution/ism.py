@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from cislens.attribution._common import batch_slices, check_batch_size, prepare_inputs
+from cislens.attribution.fast_ism import choose_fast, fast_ism_deltas
 from cislens.attribution.gradients import (
     DEFAULT_BATCH_SIZE,
     check_bool,
@@ -81,6 +82,7 @@ def ism(
     random_state=None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
+    fast: bool | None = None,
 ) -> torch.Tensor:
     """In-silico saturation mutagenesis: the effect of every single-base substitution.
 
@@ -122,6 +124,10 @@ def ism(
         Show a progress bar over forward rows.
     dtype : torch.dtype
         Compute dtype of the model and inputs (default float32; float64 for exact checks).
+    fast : bool or None
+        Window-restricted ISM (:mod:`cislens.attribution.fast_ism`), equal to the naive one up to
+        rounding. None (default): used when the model's structure allows it (the log says which
+        path ran and why); True: required (raises naming the unsupported layer); False: naive.
 
     Returns
     -------
@@ -181,30 +187,37 @@ def ism(
     with running_model(model, target, device=device, dtype=dtype) as (net, dev, resolved):
         with progress(n_examples + sum(counts), verbose=verbose, desc="ism") as bar:
             reference = torch.empty(n_examples, dtype=dtype)
-            with torch.no_grad():
-                for rows in batch_slices(n_examples, batch_size):
-                    batch = X[rows].to(device=dev, dtype=dtype)
-                    reference[rows] = selected_output(net, batch, resolved).to("cpu", dtype)
-                    bar.update(rows.stop - rows.start)
-                for segments in row_batches(counts, batch_size):
-                    parts, where = [], []
-                    for example, lo, hi in segments:
-                        positions, bases = (edit[lo:hi] for edit in edits_of(example))
-                        where.append((example, positions, bases))
-                        rows = X[example].expand(hi - lo, -1, -1).clone()
-                        index = torch.arange(hi - lo)
-                        rows[index, :, positions] = 0
-                        rows[index, bases, positions] = 1
-                        parts.append(rows)
-                    batch = torch.cat(parts).to(device=dev, dtype=dtype)
-                    outputs = selected_output(net, batch, resolved).to("cpu", dtype)
-                    offset = 0
-                    for example, positions, bases in where:
-                        size = len(positions)
-                        values = outputs[offset : offset + size] - reference[example]
-                        delta[example, bases, positions - first] = values
-                        offset += size
-                    bar.update(offset)
+            plan = choose_fast(net, fast)
+            if plan is not None:
+                fast_ism_deltas(
+                    plan, X, first=first, stop=stop, batch_size=batch_size, device=dev,
+                    dtype=dtype, resolved=resolved, bar=bar, delta=delta,
+                )
+            else:
+                with torch.no_grad():
+                    for rows in batch_slices(n_examples, batch_size):
+                        batch = X[rows].to(device=dev, dtype=dtype)
+                        reference[rows] = selected_output(net, batch, resolved).to("cpu", dtype)
+                        bar.update(rows.stop - rows.start)
+                    for segments in row_batches(counts, batch_size):
+                        parts, where = [], []
+                        for example, lo, hi in segments:
+                            positions, bases = (edit[lo:hi] for edit in edits_of(example))
+                            where.append((example, positions, bases))
+                            rows = X[example].expand(hi - lo, -1, -1).clone()
+                            index = torch.arange(hi - lo)
+                            rows[index, :, positions] = 0
+                            rows[index, bases, positions] = 1
+                            parts.append(rows)
+                        batch = torch.cat(parts).to(device=dev, dtype=dtype)
+                        outputs = selected_output(net, batch, resolved).to("cpu", dtype)
+                        offset = 0
+                        for example, positions, bases in where:
+                            size = len(positions)
+                            values = outputs[offset : offset + size] - reference[example]
+                            delta[example, bases, positions - first] = values
+                            offset += size
+                        bar.update(offset)
 
     if scores == "delta":
         H = delta
