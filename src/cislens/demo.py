@@ -116,7 +116,8 @@ def run_demo(
     *,
     preset: str = DEFAULT_PRESET,
     n_sequences: int | None = None,
-    epochs: int = 8,
+    epochs: int = 25,
+    train_batch_size: int = 100,
     n_examples: int = 100,
     ism_examples: int = 20,
     methods="all",
@@ -136,7 +137,9 @@ def run_demo(
     n_sequences : int, optional
         Scale the preset down to this many sequences (split proportions kept).
     epochs : int
-        Maximum training epochs (early stopping on the validation loss; default 8).
+        Maximum training epochs (early stopping on the validation loss, patience 5; default 25).
+    train_batch_size : int
+        Training rows per optimiser step (default 100).
     n_examples : int
         Test positives per task explained by each attribution method (default 100).
     ism_examples : int
@@ -179,13 +182,15 @@ def run_demo(
     dataset = load_dataset(out / "data.h5")  # always work on exactly what is on disk
     stages.finish("simulate", params, params_name="data")
 
-    train_params = {**params, "model": "labcnn", "epochs": epochs}
+    train_params = {**params, "model": "labcnn", "epochs": epochs,
+                    "train_batch_size": train_batch_size}
     if stages.done("train", train_params, "model/config.json", params_name="model"):
         model = load_model(out / "model")
     else:
         model = LabCNN(n_tasks=dataset.n_tasks, input_length=dataset.length,
                        random_state=random_state)
-        history = fit(model, dataset, epochs=epochs, random_state=random_state, device=device,
+        history = fit(model, dataset, epochs=epochs, batch_size=train_batch_size,
+                      random_state=random_state, device=device,
                       verbose=verbose, callback=_log_epoch)
         save_model(model, out / "model", task_names=dataset.task_names,
                    training_summary=history)

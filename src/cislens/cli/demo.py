@@ -16,7 +16,7 @@ def demo(
     n_sequences: int = typer.Option(
         None, "--n-sequences", "-n", help="Scale the preset down to this many sequences."
     ),
-    epochs: int = typer.Option(8, "--epochs", help="Maximum training epochs."),
+    epochs: int = typer.Option(25, "--epochs", help="Maximum training epochs."),
     n_examples: int = typer.Option(
         100, "--n-examples", help="Test positives per task explained by each method."
     ),
