@@ -9,7 +9,9 @@ Usage::
 Acceptance target: test auROC >= 0.90 on each of the three tasks (CTCF, ARID3A, MAFK), training
 on 2 CPU cores in under 10 minutes. The script prints the per-task table, the simulation,
 training and evaluation times, and whether the targets are met; ``--out`` also writes them as
-JSON together with the parameters, the seed and the versions.
+JSON together with the parameters, the seed and the versions. On a machine shared with other
+jobs pass ``--threads 1`` (two OpenMP threads fighting other processes for two cores can be ten
+times slower).
 """
 
 from __future__ import annotations
