@@ -63,10 +63,13 @@ def same_weights(a: nn.Module, b: nn.Module) -> bool:
 
 
 def test_fit_learns_the_planted_motifs():
-    data, (X_test, Y_test) = toy_split(n=900)
-    model = small_deepbind()
-    history = fit(model, data, epochs=12, batch_size=32, lr=1e-2, random_state=0)
+    data, (X_test, Y_test) = toy_split(n=1200)
+    model = DeepBind(
+        n_tasks=2, n_filters=16, filter_width=8, n_hidden=16, dropout=0.0, random_state=0
+    )
+    history = fit(model, data, epochs=8, batch_size=50, lr=1e-2, random_state=0)
     table = evaluate(model, X_test, Y_test, task_names=MOTIFS)
+    # min auROC over 6 seeds of this setup was 0.93; random 6-mers in the negatives cap it < 1
     assert (table["auroc"] > 0.9).all(), table
     assert history.valid_auroc[history.best_epoch - 1] > 0.9
     assert history.train_loss[-1] < history.train_loss[0]
@@ -92,7 +95,7 @@ def test_same_seed_gives_identical_weights_and_leaves_global_rng_alone():
 
 
 def test_batchnorm_model_is_deterministic_and_tolerates_a_final_batch_of_one():
-    data, _ = toy_split(n=300)  # 210 training sequences: the last batch of 11 has 1
+    data, _ = toy_split(n=300)  # 210 training sequences: the last batch of 19 has 1
     config = {
         "name": "basset",
         "n_tasks": 2,
@@ -104,7 +107,7 @@ def test_batchnorm_model_is_deterministic_and_tolerates_a_final_batch_of_one():
     }
     a, b = build_model(config, random_state=0), build_model(config, random_state=0)
     for model in (a, b):
-        fit(model, data, epochs=1, batch_size=11, random_state=0)
+        fit(model, data, epochs=1, batch_size=19, random_state=0)
     assert same_weights(a, b)
 
 
