@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cislens.attribution._common import batch_slices, check_batch_size, prepare_inputs
+from cislens.attribution._docs import shared_parameters
 from cislens.attribution.gradients import (
     DEFAULT_BATCH_SIZE,
     check_bool,
@@ -154,6 +155,7 @@ def gradcam_maps(
     return maps
 
 
+@shared_parameters
 def gradcam(
     model: nn.Module,
     X,
@@ -173,13 +175,9 @@ def gradcam(
 
     Parameters
     ----------
-    model : torch.nn.Module
-        Maps one-hot (N, 4, L) to outputs (N, T). Borrowed in eval mode and restored afterwards.
-    X : torch.Tensor or numpy.ndarray
-        One-hot sequences (N, 4, L), channels A, C, G, T; all-zero columns (N) allowed.
-    target : int, callable or None
-        The output explained: an index in [0, T), a callable mapping the output (B, T) to (B,),
-        or None for a single-output model (None on a multi-output model raises).
+    {model}
+    {X}
+    {target}
     layer : torch.nn.Module, str or None
         The layer whose output (N, C, L') is explained: a submodule, its qualified name, or None
         (default) for the model's last ``nn.Conv1d``. It must run once per forward pass.
@@ -191,16 +189,11 @@ def gradcam(
     hypothetical : bool
         False (default): the map on the observed base (``map * X``). True: the map broadcast
         over all four channels.
-    batch_size : int
-        Forward-pass rows per batch (sequences); results do not depend on it. Default 128.
-    device : str, torch.device or None
-        Where to run; None picks CUDA when available. Results come back on the CPU.
-    random_state : int, numpy.random.Generator or None
-        Accepted for the common signature; unused (the method is deterministic).
-    verbose : bool
-        Show a progress bar.
-    dtype : torch.dtype
-        Compute dtype of the model and inputs (default float32; float64 for exact checks).
+    {batch_size}
+    {device}
+    {random_state_unused}
+    {verbose}
+    {dtype}
 
     Returns
     -------

@@ -19,7 +19,7 @@ This module also holds the plumbing shared by the gradient-based methods of this
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from cislens.attribution._common import (
     prepare_inputs,
     resolve_target,
 )
+from cislens.attribution._docs import shared_parameters
 from cislens.utils.random import check_random_state
 
 DEFAULT_BATCH_SIZE = 128
@@ -177,16 +178,22 @@ def finish(values: torch.Tensor) -> torch.Tensor:
 
 
 def _per_example_gradients(
-    model, X, target, *, batch_size, device, dtype, verbose, desc
+    model, X, target, *, batch_size, device, dtype, verbose, desc, backward_rules=None
 ) -> torch.Tensor:
-    """Input gradients (N, 4, L) of the target for every example, in ``dtype`` on the CPU."""
+    """Input gradients (N, 4, L) of the target for every example, in ``dtype`` on the CPU.
+
+    ``backward_rules``, if given, maps the borrowed model to a context manager that is active
+    while each batch's gradient is taken (guided backprop swaps the ReLU backward rule there).
+    """
     batch_size = check_batch_size(batch_size)
     grads = torch.empty_like(X)
     with running_model(model, target, device=device, dtype=dtype) as (net, dev, resolved):
         with progress(X.shape[0], verbose=verbose, desc=desc) as bar:
             for rows in batch_slices(X.shape[0], batch_size):
                 batch = X[rows].to(device=dev, dtype=dtype)
-                grads[rows] = input_gradients(net, batch, resolved).to("cpu", dtype)
+                rules = nullcontext() if backward_rules is None else backward_rules(net)
+                with rules:
+                    grads[rows] = input_gradients(net, batch, resolved).to("cpu", dtype)
                 bar.update(rows.stop - rows.start)
     return grads
 
@@ -207,6 +214,7 @@ def correct_gradients(grads: torch.Tensor) -> torch.Tensor:
 # Public methods
 
 
+@shared_parameters
 def saliency(
     model: nn.Module,
     X,
@@ -226,25 +234,16 @@ def saliency(
 
     Parameters
     ----------
-    model : torch.nn.Module
-        Maps one-hot (N, 4, L) to outputs (N, T). Borrowed in eval mode and restored afterwards.
-    X : torch.Tensor or numpy.ndarray
-        One-hot sequences (N, 4, L), channels A, C, G, T; all-zero columns (N) allowed.
-    target : int, callable or None
-        The output explained: an index in [0, T), a callable mapping the output (B, T) to (B,),
-        or None for a single-output model (None on a multi-output model raises).
+    {model}
+    {X}
+    {target}
     gradient_correction : bool
         Subtract the per-position mean over the four bases from the gradient (default False).
-    batch_size : int
-        Forward-pass rows per batch (here: sequences); results do not depend on it. Default 128.
-    device : str, torch.device or None
-        Where to run; None picks CUDA when available. Results come back on the CPU.
-    random_state : int, numpy.random.Generator or None
-        Accepted for the common signature; unused (the method is deterministic).
-    verbose : bool
-        Show a progress bar.
-    dtype : torch.dtype
-        Compute dtype of the model and inputs (default float32; float64 for exact checks).
+    {batch_size}
+    {device}
+    {random_state_unused}
+    {verbose}
+    {dtype}
 
     Returns
     -------
@@ -290,6 +289,7 @@ def saliency(
     return finish(grads)
 
 
+@shared_parameters
 def grad_x_input(
     model: nn.Module,
     X,
@@ -311,27 +311,18 @@ def grad_x_input(
 
     Parameters
     ----------
-    model : torch.nn.Module
-        Maps one-hot (N, 4, L) to outputs (N, T). Borrowed in eval mode and restored afterwards.
-    X : torch.Tensor or numpy.ndarray
-        One-hot sequences (N, 4, L), channels A, C, G, T; all-zero columns (N) allowed.
-    target : int, callable or None
-        The output explained: an index in [0, T), a callable mapping the output (B, T) to (B,),
-        or None for a single-output model (None on a multi-output model raises).
+    {model}
+    {X}
+    {target}
     hypothetical : bool
         False (default): projected scores ``g * X``. True: the gradient on all four channels.
     gradient_correction : bool
         Use the corrected gradient ``g - mean_b g`` (per position) in both forms (default False).
-    batch_size : int
-        Forward-pass rows per batch (here: sequences); results do not depend on it. Default 128.
-    device : str, torch.device or None
-        Where to run; None picks CUDA when available. Results come back on the CPU.
-    random_state : int, numpy.random.Generator or None
-        Accepted for the common signature; unused (the method is deterministic).
-    verbose : bool
-        Show a progress bar.
-    dtype : torch.dtype
-        Compute dtype of the model and inputs (default float32; float64 for exact checks).
+    {batch_size}
+    {device}
+    {random_state_unused}
+    {verbose}
+    {dtype}
 
     Returns
     -------

@@ -24,16 +24,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from cislens.attribution._common import batch_slices, check_batch_size, prepare_inputs
+from cislens.attribution._common import prepare_inputs
+from cislens.attribution._docs import shared_parameters
 from cislens.attribution.gradcam import gradcam_maps
 from cislens.attribution.gradients import (
     DEFAULT_BATCH_SIZE,
+    _per_example_gradients,
     check_dtype,
     check_random_state_arg,
     finish,
-    input_gradients,
-    progress,
-    running_model,
 )
 from cislens.errors import UnsupportedModelError
 
@@ -101,19 +100,7 @@ def guided_relus(model: nn.Module):
             handle.remove()
 
 
-def _guided_gradients(model, X, target, *, batch_size, device, dtype, verbose, desc):
-    batch_size = check_batch_size(batch_size)
-    grads = torch.empty_like(X)
-    with running_model(model, target, device=device, dtype=dtype) as (net, dev, resolved):
-        with progress(X.shape[0], verbose=verbose, desc=desc) as bar:
-            for rows in batch_slices(X.shape[0], batch_size):
-                batch = X[rows].to(device=dev, dtype=dtype)
-                with guided_relus(net):
-                    grads[rows] = input_gradients(net, batch, resolved).to("cpu", dtype)
-                bar.update(rows.stop - rows.start)
-    return grads
-
-
+@shared_parameters
 def guided_backprop(
     model: nn.Module,
     X,
@@ -132,21 +119,13 @@ def guided_backprop(
     model : torch.nn.Module
         Maps one-hot (N, 4, L) to outputs (N, T); its ReLUs must be ``nn.ReLU`` modules.
         Borrowed in eval mode and restored afterwards (hooks removed).
-    X : torch.Tensor or numpy.ndarray
-        One-hot sequences (N, 4, L), channels A, C, G, T; all-zero columns (N) allowed.
-    target : int, callable or None
-        The output explained: an index in [0, T), a callable mapping the output (B, T) to (B,),
-        or None for a single-output model (None on a multi-output model raises).
-    batch_size : int
-        Forward-pass rows per batch (sequences); results do not depend on it. Default 128.
-    device : str, torch.device or None
-        Where to run; None picks CUDA when available. Results come back on the CPU.
-    random_state : int, numpy.random.Generator or None
-        Accepted for the common signature; unused (the method is deterministic).
-    verbose : bool
-        Show a progress bar.
-    dtype : torch.dtype
-        Compute dtype of the model and inputs (default float32).
+    {X}
+    {target}
+    {batch_size}
+    {device}
+    {random_state_unused}
+    {verbose}
+    {dtype}
 
     Returns
     -------
@@ -176,7 +155,7 @@ def guided_backprop(
     check_dtype(dtype)
     check_random_state_arg(random_state)
     X = prepare_inputs(X, dtype=dtype)
-    grads = _guided_gradients(
+    grads = _per_example_gradients(
         model,
         X,
         target,
@@ -185,10 +164,12 @@ def guided_backprop(
         dtype=dtype,
         verbose=verbose,
         desc="guided_backprop",
+        backward_rules=guided_relus,
     )
     return finish(grads)
 
 
+@shared_parameters
 def guided_gradcam(
     model: nn.Module,
     X,
@@ -208,27 +189,19 @@ def guided_gradcam(
     ----------
     model : torch.nn.Module
         Maps one-hot (N, 4, L) to outputs (N, T); its ReLUs must be ``nn.ReLU`` modules.
-    X : torch.Tensor or numpy.ndarray
-        One-hot sequences (N, 4, L), channels A, C, G, T; all-zero columns (N) allowed.
-    target : int, callable or None
-        The output explained: an index in [0, T), a callable mapping the output (B, T) to (B,),
-        or None for a single-output model (None on a multi-output model raises).
+    {X}
+    {target}
     layer : torch.nn.Module, str or None
         The GradCAM layer (default: the last ``nn.Conv1d``), see
         :func:`~cislens.attribution.gradcam`.
     interpolation : {"linear", "nearest"}
         Upsampling of the GradCAM map (default "linear"; captum's ``GuidedGradCam`` default is
         "nearest").
-    batch_size : int
-        Forward-pass rows per batch (sequences); results do not depend on it. Default 128.
-    device : str, torch.device or None
-        Where to run; None picks CUDA when available. Results come back on the CPU.
-    random_state : int, numpy.random.Generator or None
-        Accepted for the common signature; unused (the method is deterministic).
-    verbose : bool
-        Show a progress bar.
-    dtype : torch.dtype
-        Compute dtype of the model and inputs (default float32).
+    {batch_size}
+    {device}
+    {random_state_unused}
+    {verbose}
+    {dtype}
 
     Returns
     -------
@@ -264,7 +237,7 @@ def guided_gradcam(
         verbose=verbose,
         desc="guided_gradcam (map)",
     )
-    grads = _guided_gradients(
+    grads = _per_example_gradients(
         model,
         X,
         target,
@@ -273,6 +246,7 @@ def guided_gradcam(
         dtype=dtype,
         verbose=verbose,
         desc="guided_gradcam (guided backprop)",
+        backward_rules=guided_relus,
     )
     return finish(grads * maps[:, None, :])
 

@@ -53,6 +53,7 @@ from cislens.attribution._common import (
     prepare_inputs,
     resolve_baselines,
 )
+from cislens.attribution._docs import shared_parameters
 from cislens.attribution.gradients import (
     DEFAULT_BATCH_SIZE,
     check_bool,
@@ -241,6 +242,7 @@ def _prepare(X, baselines, n_baselines, random_state, dtype):
     return X, _References(baselines, X, n_baselines, random_state)
 
 
+@shared_parameters
 def integrated_gradients(
     model: nn.Module,
     X,
@@ -267,11 +269,8 @@ def integrated_gradients(
     model : torch.nn.Module
         Maps one-hot (N, 4, L) to outputs (N, T); use logits for classifiers. Borrowed in eval
         mode and restored afterwards.
-    X : torch.Tensor or numpy.ndarray
-        One-hot sequences (N, 4, L), channels A, C, G, T; all-zero columns (N) allowed.
-    target : int, callable or None
-        The output explained: an index in [0, T), a callable mapping the output (B, T) to (B,),
-        or None for a single-output model (None on a multi-output model raises).
+    {X}
+    {target}
     baselines : str, callable, tensor or array
         The references: a name from :data:`cislens.shuffle.REFERENCES` ("zeros" (default, the
         all-N sequence: then the output equals captum's IG), "frequencies", "dinucleotide",
@@ -291,8 +290,7 @@ def integrated_gradients(
     batch_size : int
         Forward-pass rows per batch: interpolation points, across examples and references.
         Results do not depend on it. Default 128.
-    device : str, torch.device or None
-        Where to run; None picks CUDA when available. Results come back on the CPU.
+    {device}
     random_state : int, numpy.random.Generator or None
         Seed of the shuffled references, resolved to one int seed (a Generator gives one draw,
         None fresh entropy). Each sequence's shuffles depend only on it and on the sequence,
@@ -300,8 +298,7 @@ def integrated_gradients(
         callable ``baselines`` is called once per block with that int seed.
     verbose : bool
         Show a progress bar over forward rows.
-    dtype : torch.dtype
-        Compute dtype of the model and inputs (default float32; float64 for exact checks).
+    {dtype}
 
     Returns
     -------
