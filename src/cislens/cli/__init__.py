@@ -17,6 +17,7 @@ from cislens.errors import CislensError
 # Subcommand modules, imported for their @app.command() side effect, in the order of --help.
 COMMAND_MODULES = [
     "cislens.cli.demo",
+    "cislens.cli.run",
     "cislens.cli.simulate",
     "cislens.cli.train",
     "cislens.cli.attribute",

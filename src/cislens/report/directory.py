@@ -152,6 +152,13 @@ def gia_figures(out: Path):
     return figures
 
 
+def _report_title(out: Path, dataset) -> str:
+    """"cislens run: <folder>" for a ``cislens run`` folder, else "cislens demo: <preset>"."""
+    if (out / "run.params.json").exists():
+        return f"cislens run: {out.name}"
+    return f"cislens demo: {dataset.attrs.get('preset', out.name)}"
+
+
 def render_demo_report(out_dir, *, output=None, timings=None, model=None, dataset=None,
                        device=None) -> Path:
     """Write ``report.html`` (or ``output``) from a demo output folder; return its path.
@@ -197,7 +204,7 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
         params["explained_sequences_per_method"] = json.dumps(counts)
     return render_report(
         out / "report.html" if output is None else output,
-        title=f"cislens demo: {dataset.attrs.get('preset', out.name)}",
+        title=_report_title(out, dataset),
         summary=dataset.summary(),
         metrics=metrics,
         tracks=track_figures(sets, dataset, model, device=device),

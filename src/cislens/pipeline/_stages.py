@@ -1,0 +1,315 @@
+"""The stages shared by ``cislens demo`` and ``cislens run``, and their resume bookkeeping.
+
+Each stage function takes a :class:`Stages` book, the parameters that define its output (the
+upstream stages' parameters included, so a changed input recomputes everything after it), and
+the objects it works on. With ``resume=True`` a stage whose files exist and whose recorded
+parameters (``<stage>.params.json``) match is loaded instead of recomputed.
+
+Attributions are computed on (and rows refer to) the ``test`` split of the dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+MOTIF_METHOD = "deeplift_shap"
+"""The method whose hypothetical scores feed motif discovery by default."""
+
+
+def _stage_params_match(path: Path, params: dict) -> bool:
+    if not path.exists():
+        return False
+    return json.loads(path.read_text()) == params
+
+
+class Stages:
+    """Bookkeeping: which stages can be resumed or are skipped, their timings and params files.
+
+    Parameters
+    ----------
+    out : Path
+        The output folder.
+    resume : bool
+        Whether finished stages with matching parameters are loaded instead of recomputed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> book = Stages(Path(tempfile.mkdtemp()), resume=True)
+    >>> book.skip("benchmark", "the data has no ground truth", "benchmark.csv")
+    >>> book.skipped
+    {'benchmark': 'the data has no ground truth'}
+    """
+
+    def __init__(self, out: Path, resume: bool):
+        self.out, self.resume = Path(out), resume
+        self.timings: dict[str, float] = {}
+        self.resumed: list[str] = []
+        self.skipped: dict[str, str] = {}
+        self._started = 0.0
+
+    def done(self, name: str, params: dict, *files, params_name: str | None = None) -> bool:
+        """Start the clock of stage ``name``; True when it can be resumed from its files."""
+        self._started = time.perf_counter()
+        record = self.out / f"{params_name or name}.params.json"
+        ok = (self.resume and all((self.out / f).exists() for f in files)
+              and _stage_params_match(record, params))
+        if ok:
+            self.resumed.append(name)
+            logger.info("%s: resumed from %s", name, self.out)
+        else:
+            logger.info("%s: running", name)
+        return ok
+
+    def finish(self, name: str, params: dict | None = None, *,
+               params_name: str | None = None) -> None:
+        """Record the stage's parameters (when given) and its time."""
+        if params is not None:
+            record = self.out / f"{params_name or name}.params.json"
+            record.write_text(json.dumps(params))
+        self.timings[name] = time.perf_counter() - self._started
+        logger.info("%s: %.1f s", name, self.timings[name])
+
+    def skip(self, name: str, reason: str, *files, params_name: str | None = None) -> None:
+        """Skip stage ``name``, logging why, and remove its outputs from an earlier run (so the
+        report never shows results that do not belong to this run)."""
+        self.skipped[name] = reason
+        logger.info("%s: skipped (%s)", name, reason)
+        for file in (*files, f"{params_name or name}.params.json"):
+            path = self.out / file
+            if path.is_file():
+                path.unlink()
+
+
+def attribute_stage(stages, params, model, dataset, names, rows, *, motif_method=MOTIF_METHOD,
+                    batch_size=None, device=None, verbose=False):
+    """Attribute ``rows`` (task name -> test rows) with every method in ``names``; ISM gets the
+    first ``params["ism_examples"]`` rows. Writes ``attributions/<method>_t<task>.npz`` and
+    ``attributions/timings.json``; returns {method: [AttributionSet, ...]}."""
+    from cislens.benchmark.run import attribute_examples
+    from cislens.io import load_attributions, save_attributions
+
+    folder = stages.out / "attributions"
+    files = [f"attributions/{m}_t{t}.npz" for m in names for t in range(dataset.n_tasks)]
+    if stages.done("attribute", params, "attributions/timings.json"):
+        sets = {m: [load_attributions(stages.out / f"attributions/{m}_t{t}.npz")
+                    for t in range(dataset.n_tasks)
+                    if (stages.out / f"attributions/{m}_t{t}.npz").exists()] for m in names}
+        stages.finish("attribute")
+        return sets
+    folder.mkdir(exist_ok=True)
+    for stale in [*files, *(p.relative_to(stages.out) for p in folder.glob("*_t*.npz"))]:
+        (stages.out / stale).unlink(missing_ok=True)
+    # batch_size changes no number (every method is batch-invariant), only memory and speed.
+    options = {} if batch_size is None else {"batch_size": int(batch_size)}
+    sets, timings = {}, {}
+    for method in names:
+        use = rows
+        if method == "ism":
+            use = {task: r[: params["ism_examples"]] for task, r in rows.items()}
+        logger.info("attribute: %s", method)
+        sets[method], timings[method] = attribute_examples(
+            model, dataset, method, use, options=options, hypothetical=method == motif_method,
+            random_state=params["random_state"], device=device, verbose=verbose)
+        for result in sets[method]:
+            save_attributions(folder / f"{method}_t{int(result.target)}.npz", result)
+    (folder / "timings.json").write_text(json.dumps(timings))
+    stages.finish("attribute", params)
+    return sets
+
+
+MOTIF_FILES = ("motifs.h5", "matches.csv", "filters.csv", "hits.csv")
+
+
+def motif_stage(stages, params, model, dataset, sets, *, motif_method=MOTIF_METHOD,
+                annotate_matches=True, filters=True, device=None, verbose=False):
+    """Discover motifs on ``motif_method``'s hypothetical scores (all tasks pooled), summarise the
+    first-layer filters, match both against JASPAR, and call CWM instances."""
+    from cislens.motifs import (
+        annotate,
+        call_instances,
+        discover_motifs,
+        load_motifs,
+        save_motifs,
+    )
+
+    if stages.done("motifs", params, *MOTIF_FILES):
+        discovery = load_motifs(stages.out / "motifs.h5")
+        matches = pd.read_csv(stages.out / "matches.csv")
+        hits = pd.read_csv(stages.out / "hits.csv")
+        stages.finish("motifs")
+        return discovery, matches, hits
+    X, hyp, _ = pooled(sets.get(motif_method, []))
+    if X is None:
+        raise ValueError(f"motif discovery needs {motif_method!r} among the methods, with at "
+                         "least one explained sequence.")
+    discovery = discover_motifs(X, hyp, random_state=params["random_state"], verbose=verbose)
+    save_motifs(stages.out / "motifs.h5", discovery)
+    table = pd.DataFrame(columns=["filter", "n_sites", "consensus"])
+    if filters:
+        table = _filter_table(model, dataset, annotate_matches, device)
+    table.to_csv(stages.out / "filters.csv", index=False)
+    if annotate_matches:
+        matches = annotate(discovery.patterns, n_matches=3)
+    else:
+        matches = pd.DataFrame(columns=["pattern", "target_name", "q_value"])
+    matches.to_csv(stages.out / "matches.csv", index=False)
+    if discovery.patterns:
+        hits = call_instances(discovery.patterns, X, hyp)
+    else:
+        from cislens.motifs import HIT_COLUMNS
+
+        hits = pd.DataFrame(columns=list(HIT_COLUMNS))
+    hits.to_csv(stages.out / "hits.csv", index=False)
+    stages.finish("motifs", params)
+    return discovery, matches, hits
+
+
+def _filter_table(model, dataset, annotate_matches, device):
+    from cislens.motifs import annotate, filter_motifs
+
+    try:
+        found = filter_motifs(model, dataset.X["test"][:2000], device=device)
+    except (TypeError, ValueError) as error:
+        # A user model without a first Conv1d on the one-hot input has no filter motifs.
+        logger.info("motifs: no first-layer filter motifs (%s)", error)
+        found = []
+    table = pd.DataFrame({
+        "filter": [f.name for f in found],
+        "n_sites": [int(f.counts[:, 0].sum()) if f.counts is not None else 0 for f in found],
+        "consensus": [f.consensus for f in found],
+    })
+    matches = annotate(found, n_matches=1) if found and annotate_matches else pd.DataFrame()
+    if len(matches):
+        best = matches.set_index("pattern")
+        table["best_match"] = table["filter"].map(best["target_name"])
+        table["q_value"] = table["filter"].map(best["q_value"])
+    return table
+
+
+def pooled(results):
+    """Concatenate the X, hypothetical scores and example indices of several sets."""
+    if not results:
+        return None, None, None
+    X = np.concatenate([r.X for r in results])
+    hyp = np.concatenate([r.hypothetical for r in results])
+    index = np.concatenate([np.asarray(r.example_index) for r in results])
+    return X, hyp, index
+
+
+GIA_FILES = ("gia.csv", "gia_spacing.csv")
+
+
+def gia_stage(stages, params, model, dataset, discovery, *, device=None, verbose=False):
+    """Marginal effect of each of the first four positive patterns on every task, embedded in
+    dinucleotide-shuffled test sequences, and the spacing curve of the top two."""
+    from cislens.gia import marginalize, null_backgrounds, spacing
+    from cislens.pwm import Motif
+
+    if stages.done("gia", params, "gia.csv"):
+        stages.finish("gia")
+        return
+    patterns = [p for p in discovery.patterns if p.metacluster == "pos"][:4]
+    rows, seed = [], params["random_state"]
+    if patterns:
+        backgrounds = null_backgrounds("dinucleotide_shuffle", dataset.X["test"][:1000], n=200,
+                                       random_state=seed)
+        for pattern in patterns:
+            motif = Motif(pattern.name, trimmed(pattern))
+            result = marginalize(model, backgrounds, motif, device=device, random_state=seed,
+                                 verbose=verbose)
+            frame = result.to_frame()
+            frame["target"] = [dataset.task_names[int(t)] if str(t).isdigit() else t
+                               for t in frame["target"]]
+            frame.insert(0, "pattern", pattern.name)
+            rows.append(frame)
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["pattern", "target", "effect", "ci_low", "ci_high", "p_value"])
+    table.to_csv(stages.out / "gia.csv", index=False)
+    spacing_file = stages.out / "gia_spacing.csv"
+    spacing_file.unlink(missing_ok=True)
+    if len(patterns) >= 2:
+        a, b = (Motif(p.name, trimmed(p)) for p in patterns[:2])
+        room = dataset.length - a.width - b.width
+        gaps = [g for g in (0, 2, 5, 10, 20, 40) if g <= room]
+        if gaps:
+            frame = spacing(model, backgrounds, a, b, gaps, device=device, random_state=seed,
+                            verbose=verbose)
+            frame.to_csv(spacing_file, index=False)
+    stages.finish("gia", params)
+
+
+def trimmed(pattern, fraction: float = 0.3) -> np.ndarray:
+    """The pattern's PFM trimmed to the columns with |CWM| >= fraction * max."""
+    energy = np.abs(pattern.contrib).sum(0)
+    keep = np.flatnonzero(energy >= fraction * energy.max()) if energy.max() > 0 else []
+    if len(keep) == 0:
+        return pattern.sequence
+    return pattern.sequence[:, keep[0]: keep[-1] + 1]
+
+
+BENCHMARK_FILES = ("benchmark.csv", "benchmark_per_sequence.csv", "motif_recovery.csv",
+                   "instance_recovery.csv", "motif_benchmark.json")
+
+
+def benchmark_stage(stages, params, dataset, sets, discovery, hits, *,
+                    motif_method=MOTIF_METHOD):
+    """Score the attributions and (when discovery ran) the motifs against the ground truth."""
+    from cislens.benchmark import benchmark_attributions, benchmark_motifs
+
+    files = ("benchmark.csv",) + (("motif_recovery.csv",) if discovery is not None else ())
+    if stages.done("benchmark", params, *files):
+        stages.finish("benchmark")
+        recovery = stages.out / "motif_recovery.csv"
+        return (pd.read_csv(stages.out / "benchmark.csv"),
+                pd.read_csv(recovery) if discovery is not None else None)
+    for stale in BENCHMARK_FILES:
+        (stages.out / stale).unlink(missing_ok=True)
+    truth = dataset.ground_truth
+    timings = json.loads((stages.out / "attributions" / "timings.json").read_text())
+    flat = [s for results in sets.values() for s in results]
+    bench = benchmark_attributions(flat, truth, timings=timings)
+    bench.summary.to_csv(stages.out / "benchmark.csv", index=False)
+    bench.per_sequence.to_csv(stages.out / "benchmark_per_sequence.csv", index=False)
+    recovery = None
+    if discovery is not None:
+        _, _, index = pooled(sets.get(motif_method, []))
+        motif_bench = benchmark_motifs(discovery.patterns, truth, hits=hits, example_index=index)
+        motif_bench.motifs.to_csv(stages.out / "motif_recovery.csv", index=False)
+        motif_bench.instances.to_csv(stages.out / "instance_recovery.csv", index=False)
+        (stages.out / "motif_benchmark.json").write_text(json.dumps({
+            "n_spurious": motif_bench.n_spurious, "pattern_truth": motif_bench.pattern_truth}))
+        recovery = motif_bench.motifs
+    stages.finish("benchmark", params)
+    return bench.summary, recovery
+
+
+def report_stage(stages, *, model, dataset, device=None) -> Path:
+    """Write ``report.html`` from everything in the output folder (always re-rendered)."""
+    from cislens.report.directory import render_demo_report
+
+    stages.done("report", {})
+    report = render_demo_report(stages.out, timings=dict(stages.timings), model=model,
+                                dataset=dataset, device=device)
+    stages.finish("report")
+    return report
+
+
+def log_epoch(record: dict) -> None:
+    """Training callback: one log line per epoch."""
+    from cislens.train import format_epoch
+
+    logger.info(format_epoch(record))
+
+
+__all__ = ["BENCHMARK_FILES", "GIA_FILES", "MOTIF_FILES", "MOTIF_METHOD", "Stages",
+           "attribute_stage", "benchmark_stage", "gia_stage", "log_epoch", "motif_stage",
+           "pooled", "report_stage", "trimmed"]

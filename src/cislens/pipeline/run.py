@@ -1,0 +1,325 @@
+"""``cislens run config.yaml``: the demo's pipeline on a user's own data and model.
+
+Stages (outputs under ``out``, the same layout as the demo's, so ``cislens report`` re-renders
+it):
+
+=============  ==================================================================================
+``data``       the HDF5 dataset, or FASTA / BED + genome windows with their labels -> ``data.h5``
+               (and ``sequences.tsv``: split, row, name)
+``train``      only for ``model.architecture``: fit on the train split -> ``model/``
+``evaluate``   only with labels: per-task metrics on the test split -> ``metrics.csv``
+``attribute``  the chosen methods on ``n_examples`` test sequences per task: positives when
+               labels are given, else the sequences the model scores highest
+``motifs``     discovery, filter motifs, JASPAR annotation, instance calls (``motifs: false``
+               skips it)
+``gia``        marginal effects and spacing of the discovered patterns (needs motifs)
+``benchmark``  only with ground truth (a simulated cislens dataset)
+``report``     ``report.html``
+=============  ==================================================================================
+
+A stage that lacks what it needs is skipped, with the reason logged and kept in
+``RunResult.skipped``; its outputs from an earlier run in the same folder are removed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cislens._version import __version__
+from cislens.errors import ConfigError
+from cislens.pipeline._data import build_dataset, fingerprint
+from cislens.pipeline._stages import (
+    BENCHMARK_FILES,
+    GIA_FILES,
+    MOTIF_FILES,
+    Stages,
+    attribute_stage,
+    benchmark_stage,
+    gia_stage,
+    log_epoch,
+    motif_stage,
+    report_stage,
+)
+from cislens.pipeline.config import RunConfig, load_run_config, parse_run_config
+
+logger = logging.getLogger(__name__)
+
+RUN_STAGES = ("data", "train", "evaluate", "attribute", "motifs", "gia", "benchmark", "report")
+
+
+@dataclass
+class RunResult:
+    """What ``cislens run`` produced: outputs, metrics (None without labels), stage timings,
+    resumed and skipped stages (with the reasons), and the benchmark tables when run."""
+
+    out_dir: Path
+    dataset_summary: str
+    metrics: pd.DataFrame | None
+    timings: dict[str, float] = field(default_factory=dict)
+    resumed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    benchmark: pd.DataFrame | None = None
+    motif_recovery: pd.DataFrame | None = None
+    report: Path | None = None
+
+    def summary(self) -> str:
+        lines = [self.dataset_summary]
+        if self.metrics is not None:
+            lines += ["", "test metrics:", self.metrics.to_string(index=False)]
+        if self.benchmark is not None:
+            cols = ["method", "auroc", "auprc", "seconds_per_sequence"]
+            lines += ["", "attribution benchmark (per-sequence means):",
+                      self.benchmark[cols].to_string(index=False, float_format="%.3f")]
+        if self.motif_recovery is not None:
+            lines += ["", "simulated motifs:", self.motif_recovery.to_string(index=False)]
+        lines += ["", "stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items())]
+        for name, reason in self.skipped.items():
+            lines.append(f"skipped {name}: {reason}")
+        if self.resumed:
+            lines.append(f"resumed (loaded, not recomputed): {', '.join(self.resumed)}")
+        if self.report is not None:
+            lines.append(f"report: {self.report}")
+        lines.append(f"outputs in {self.out_dir}")
+        return "\n".join(lines)
+
+
+def _as_config(config) -> RunConfig:
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, dict):
+        return parse_run_config(config)
+    if isinstance(config, (str, Path)):
+        return load_run_config(config)
+    raise TypeError(f"config must be a RunConfig, a dict or a path to a YAML file; got "
+                    f"{type(config).__name__}.")
+
+
+def _given_model(config):
+    """Load a trained model named by the config (None when the pipeline trains one)."""
+    from cislens.models import load_model, load_user_model
+
+    spec = config.model
+    if spec.kind == "checkpoint":
+        return load_model(spec.checkpoint)
+    if spec.kind == "class":
+        return load_user_model(spec.class_spec, spec.weights, **spec.args)
+    return None
+
+
+def _model_record(config) -> dict:
+    spec = config.model
+    record = {k: v for k, v in config.to_dict()["model"].items() if v not in (None, {})}
+    if spec.kind != "architecture":  # training settings do not apply to a given model
+        for key in ("epochs", "train_batch_size", "lr", "patience"):
+            record.pop(key)
+    if spec.kind == "checkpoint":
+        record["files"] = fingerprint(*sorted(Path(spec.checkpoint).glob("*")))
+    elif spec.kind == "class":
+        module = spec.class_spec.rsplit(":", 1)[0]
+        record["files"] = fingerprint(spec.weights, module if module.endswith(".py") else None)
+    return record
+
+
+def _task_indices(config, dataset) -> list[int]:
+    if config.tasks is None:
+        return list(range(dataset.n_tasks))
+    indices = []
+    for i, task in enumerate(config.tasks):
+        if isinstance(task, int):
+            if task >= dataset.n_tasks:
+                raise ConfigError(f"tasks[{i}]: output index {task} is out of range for "
+                                  f"{dataset.n_tasks} tasks {dataset.task_names}; use 0 to "
+                                  f"{dataset.n_tasks - 1} or a task name.")
+            indices.append(task)
+        elif task in dataset.task_names:
+            indices.append(dataset.task_names.index(task))
+        else:
+            raise ConfigError(f"tasks[{i}]: {task!r} is not a task of the data; tasks are "
+                              f"{dataset.task_names}.")
+    return sorted(set(indices))
+
+
+def _rows(dataset, tasks: list[int], n_examples: int) -> dict[str, np.ndarray]:
+    """Test rows to explain per task (an empty array for tasks not chosen)."""
+    from cislens.benchmark.run import select_positives
+
+    if dataset.attrs.get("labels", "given") == "given":
+        rows = select_positives(dataset, n_examples=n_examples)
+    else:
+        # Y holds predictions here: explain the sequences the model scores highest.
+        Y = np.asarray(dataset.Y["test"])
+        rows = {task: np.argsort(-Y[:, t], kind="stable")[:n_examples]
+                for t, task in enumerate(dataset.task_names)}
+    return {task: (r if t in tasks else r[:0]) for t, (task, r) in enumerate(rows.items())}
+
+
+def _check_model_outputs(model, dataset, batch_size, device) -> None:
+    from cislens.train import predict
+
+    n_out = predict(model, dataset.X["test"][:2], batch_size=batch_size, device=device).shape[1]
+    if n_out != dataset.n_tasks:
+        raise ConfigError(f"model: it has {n_out} outputs but the data has {dataset.n_tasks} "
+                          f"tasks {dataset.task_names}; the labels must have one column per "
+                          "model output, in the same order.")
+    names = getattr(model, "task_names", None)
+    if names and dataset.attrs.get("labels", "given") == "given" \
+            and list(names) != list(dataset.task_names):
+        logger.warning("the model's task names %s differ from the data's %s; outputs are "
+                       "matched by position.", list(names), dataset.task_names)
+
+
+def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = False) -> RunResult:
+    """Run the pipeline of a ``cislens run`` config on the user's data and model.
+
+    Parameters
+    ----------
+    config : RunConfig, dict or path
+        A validated config, a mapping to validate, or a YAML file (see ``docs/run.md``).
+    out : str or Path, optional
+        Output folder; overrides the config's ``out``.
+    resume : bool
+        Reuse the outputs of finished stages with the same parameters.
+    verbose : bool
+        Progress bars.
+
+    Returns
+    -------
+    RunResult
+
+    Examples
+    --------
+    >>> result = run_pipeline("config.yaml", resume=True)  # doctest: +SKIP
+    """
+    from cislens.io import load_dataset, save_dataset
+    from cislens.models import build_model, load_model, save_model
+    from cislens.train import evaluate, fit
+
+    config = _as_config(config)
+    out = Path(config.out if out is None else out)
+    out.mkdir(parents=True, exist_ok=True)
+    stages = Stages(out, resume)
+    device, seed = config.device, config.seed
+    (out / "run_config.json").write_text(json.dumps(
+        {"cislens_version": __version__, **config.to_dict()}, indent=2))
+
+    model = _given_model(config)
+    labelled = config.data.kind == "hdf5" or bool(config.data.labels or config.data.label_columns)
+    data_record = {k: v for k, v in config.to_dict()["data"].items() if v is not None}
+    data_params = {"data": data_record, "random_state": seed,
+                   "cislens_version": __version__, "train_split": model is None,
+                   "files": fingerprint(config.data.path, config.data.genome, config.data.labels)}
+    if not labelled:  # the model's predictions stand in for labels
+        data_params["model"] = _model_record(config)
+    if not stages.done("data", data_params, "data.h5"):
+        dataset, names = build_dataset(config.data, model=model, need_train=model is None,
+                                       random_state=seed, batch_size=config.batch_size,
+                                       device=device)
+        save_dataset(out / "data.h5", dataset)
+        (out / "sequences.tsv").unlink(missing_ok=True)
+        if names is not None:
+            names.to_csv(out / "sequences.tsv", sep="\t", index=False)
+    dataset = load_dataset(out / "data.h5")  # always work on exactly what is on disk
+    stages.finish("data", data_params)
+    if "test" not in dataset.X:
+        raise ConfigError(f"data: {config.data.path} has no 'test' split (splits: "
+                          f"{dataset.splits}); the pipeline explains the test sequences. Add "
+                          "one, e.g. with `cislens simulate` or a 'split' column in the labels.")
+    if config.benchmark == "true" and dataset.ground_truth is None:
+        raise ConfigError("benchmark: true needs ground truth (a simulated cislens dataset); "
+                          f"{config.data.path} has none. Set benchmark: auto or false.")
+
+    model_params = {**data_params, "model": _model_record(config)}
+    if model is None:
+        if stages.done("train", model_params, "model/config.json", params_name="model"):
+            model = load_model(out / "model")
+        else:
+            hyper = {"input_length": dataset.length, **config.model.args,
+                     "name": config.model.architecture, "n_tasks": dataset.n_tasks}
+            model = build_model(hyper, random_state=seed)
+            history = fit(model, dataset, epochs=config.model.epochs,
+                          batch_size=config.model.train_batch_size, lr=config.model.lr,
+                          patience=config.model.patience or None, random_state=seed,
+                          device=device, verbose=verbose, callback=log_epoch)
+            save_model(model, out / "model", task_names=dataset.task_names,
+                       training_summary=history)
+        stages.finish("train", model_params, params_name="model")
+    else:
+        stages.skip("train", f"a trained model was given (model.{config.model.kind})",
+                    params_name="model")
+    model.eval()
+    _check_model_outputs(model, dataset, config.batch_size, device)
+
+    metrics = None
+    if dataset.attrs.get("labels", "given") != "given":
+        stages.skip("evaluate", "the data has no labels", "metrics.csv")
+    elif stages.done("evaluate", model_params, "metrics.csv"):
+        metrics = pd.read_csv(out / "metrics.csv")
+        stages.finish("evaluate")
+    else:
+        metrics = evaluate(model, dataset.X["test"], dataset.Y["test"],
+                           task_names=dataset.task_names, batch_size=config.batch_size,
+                           device=device)
+        metrics.to_csv(out / "metrics.csv", index=False)
+        stages.finish("evaluate", model_params)
+
+    tasks = _task_indices(config, dataset)
+    rows = _rows(dataset, tasks, config.n_examples)
+    motif_method = config.motifs.method if config.motifs.enabled else None
+    attr_params = {**model_params, "methods": config.methods, "n_examples": config.n_examples,
+                   "ism_examples": config.ism_examples, "tasks": tasks,
+                   "motif_method": motif_method}
+    if not any(len(r) for r in rows.values()):
+        chosen = [dataset.task_names[t] for t in tasks]
+        raise ValueError(f"no test sequence to explain for tasks {chosen}: the test split has "
+                         "no positives for them. Choose other tasks (tasks: [...]).")
+    sets = attribute_stage(stages, attr_params, model, dataset, config.methods, rows,
+                           motif_method=motif_method, batch_size=config.batch_size,
+                           device=device, verbose=verbose)
+
+    discovery = hits = None
+    motif_params = {**attr_params, "motifs": config.to_dict()["motifs"]}
+    if not config.motifs.enabled:
+        stages.skip("motifs", "motifs: false in the config", *MOTIF_FILES)
+    else:
+        discovery, _, hits = motif_stage(stages, motif_params, model, dataset, sets,
+                                         motif_method=motif_method,
+                                         annotate_matches=config.motifs.annotate,
+                                         filters=config.motifs.filters, device=device,
+                                         verbose=verbose)
+    if not config.gia:
+        stages.skip("gia", "gia: false in the config", *GIA_FILES)
+    elif discovery is None:
+        stages.skip("gia", "GIA embeds the discovered motifs, and motif discovery did not run",
+                    *GIA_FILES)
+    else:
+        gia_stage(stages, {**motif_params, "stage": "gia"}, model, dataset, discovery,
+                  device=device, verbose=verbose)
+
+    bench = recovery = None
+    if dataset.ground_truth is None:
+        stages.skip("benchmark", "the data has no ground truth", *BENCHMARK_FILES)
+    elif config.benchmark == "false":
+        stages.skip("benchmark", "benchmark: false in the config", *BENCHMARK_FILES)
+    else:
+        bench, recovery = benchmark_stage(stages, motif_params, dataset, sets, discovery, hits,
+                                          motif_method=motif_method)
+    # Shown in the report's parameter table: what was skipped and why, and where labels came from.
+    (out / "run.params.json").write_text(json.dumps({
+        "skipped_stages": "; ".join(f"{k}: {v}" for k, v in stages.skipped.items()) or "none",
+        "labels": dataset.attrs.get("labels", "given"),
+        "data_source": dataset.attrs.get("source", str(config.data.path))}))
+    report = report_stage(stages, model=model, dataset=dataset, device=device)
+    summary = dataset.summary()
+    if dataset.attrs.get("labels", "given") != "given":
+        summary += "\n(no labels given: the values are the model's mean predicted probabilities)"
+    return RunResult(out, summary, metrics, stages.timings, stages.resumed,
+                     stages.skipped, bench, recovery, report)
+
+
+__all__ = ["RUN_STAGES", "RunResult", "run_pipeline"]
