@@ -174,6 +174,8 @@ def test_fasta_without_labels_explains_the_top_predictions(inputs, tmp_path, cap
     assert "CTCF&lt;b&gt;" in html and "CTCF<b>" not in html
     assert "the data has no ground truth" in html  # the skips are listed in the parameters
     assert f"<title>cislens run: {out.name}</title>" in html
+    # the given checkpoint is kept beside the results, so `cislens report` can re-render them
+    assert (out / "model" / "config.json").exists()
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,6 +125,19 @@ def _model_record(config) -> dict:
         module = spec.class_spec.rsplit(":", 1)[0]
         record["files"] = fingerprint(spec.weights, module if module.endswith(".py") else None)
     return record
+
+
+def _keep_given_checkpoint(config, out: Path) -> None:
+    """Copy a given checkpoint to ``out/model`` so that ``cislens report out`` can re-render.
+
+    A user class is not copied (its code lives elsewhere); a stale ``model/`` from an earlier
+    run that trained one is removed so the report never shows another model's tracks.
+    """
+    target = out / "model"
+    if target.exists():
+        shutil.rmtree(target)
+    if config.model.kind == "checkpoint":
+        shutil.copytree(config.model.checkpoint, target)
 
 
 def _task_indices(config, dataset) -> list[int]:
@@ -252,6 +266,7 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
     else:
         stages.skip("train", f"a trained model was given (model.{config.model.kind})",
                     params_name="model")
+        _keep_given_checkpoint(config, out)
     model.eval()
     _check_model_outputs(model, dataset, config.batch_size, device)
 
