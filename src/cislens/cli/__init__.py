@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "cislens.cli.gia",
     "cislens.cli.benchmark",
     "cislens.cli.data",
+    "cislens.cli.variants",
 ]
 
 for _module in COMMAND_MODULES:

@@ -7,6 +7,11 @@ A thin shell over :func:`cislens.attribution.attribution_set` (which runs a meth
 Output naming: with one method the file is exactly ``--out``; with several
 (``--methods a,b,c`` or ``--methods all``) each goes to ``--out`` with the method name inserted
 before the suffix: ``--out attr.h5`` writes ``attr.a.h5``, ``attr.b.h5``, ``attr.c.h5``.
+
+An ``--out`` ending in ``.zarr`` runs the chunked, resumable engine of :mod:`cislens.scale`
+instead (:func:`cislens.scale.attribute_to_zarr`): inputs from ``--data`` (HDF5), ``--fasta``
+or ``--bed`` + ``--genome``, streamed in ``--chunk-size`` blocks on a local Dask cluster
+(``--workers``) or an existing one (``--scheduler``); see ``docs/scale.md``.
 """
 
 from __future__ import annotations
@@ -82,9 +87,13 @@ def attribute_command(
     model: str = typer.Option(
         ..., "--model", help="Checkpoint directory, or module.py:ClassName with --weights."
     ),
-    data: Path = typer.Option(..., "--data", help="Dataset HDF5."),
+    data: Path = typer.Option(None, "--data", help="Dataset HDF5."),
     out: Path = typer.Option(
-        ..., "--out", "-o", help="Output file (.h5 or .npz); several methods: OUT.<method>.h5."
+        ...,
+        "--out",
+        "-o",
+        help="Output file (.h5, .npz, or .zarr for a chunked run); several methods: "
+        "OUT.<method>.h5.",
     ),
     method: str = typer.Option(
         ..., "--method", "--methods", help="Method name, a comma list, or 'all'."
@@ -114,6 +123,21 @@ def attribute_command(
     model_args: str = typer.Option(
         None, "--model-args", help="Constructor arguments (JSON) for a class spec."
     ),
+    fasta: Path = typer.Option(None, "--fasta", help="Input FASTA (with a .zarr --out)."),
+    bed: Path = typer.Option(None, "--bed", help="Input BED intervals (with --genome, .zarr)."),
+    genome: Path = typer.Option(None, "--genome", help="Genome FASTA for --bed."),
+    length: int = typer.Option(
+        None, "--length", help="Window length: --bed (default: the model's), --fasta (trim/pad)."
+    ),
+    chunk_size: int = typer.Option(
+        1024, "--chunk-size", help="Sequences per chunk (task and Zarr chunk) of a .zarr run."
+    ),
+    scheduler: str = typer.Option(
+        None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (.zarr runs)."
+    ),
+    workers: int = typer.Option(
+        None, "--workers", help="Local Dask worker processes (.zarr runs; default: CPU cores)."
+    ),
 ) -> None:
     """Attribute a model's predictions on one split; write the attribution store.
 
@@ -132,8 +156,41 @@ def attribute_command(
     for key in ("target", "hypothetical", "random_state", "batch_size", "device", "verbose"):
         if key in options:
             raise ValueError(f"--method-args must not set {key!r}; use its own option.")
+    if Path(out).suffix.lower() == ".zarr":
+        if n_examples is not None or positives_only:
+            raise ValueError(
+                "--n-examples and --positives-only are not available with a .zarr --out (the "
+                "chunked engine streams whole inputs); subset the input file instead."
+            )
+        _attribute_chunked(
+            model,
+            weights,
+            _parse_json_object(model_args, "--model-args"),
+            methods,
+            options,
+            out=Path(out),
+            data=data,
+            split=split,
+            fasta=fasta,
+            bed=bed,
+            genome=genome,
+            length=length,
+            target=target,
+            hypothetical=hypothetical,
+            batch_size=batch_size,
+            seed=seed,
+            device=device,
+            chunk_size=chunk_size,
+            scheduler=scheduler,
+            workers=workers,
+        )
+        return
+    if fasta is not None or bed is not None:
+        raise ValueError("--fasta and --bed inputs need a chunked run: give --out a .zarr path.")
+    if data is None:
+        raise ValueError("--data (a dataset HDF5) is required; or give a .zarr --out with --fasta.")
     if Path(out).suffix.lower() not in SUFFIXES:
-        raise ValueError(f"--out must end in one of {list(SUFFIXES)}; got {str(out)!r}.")
+        raise ValueError(f"--out must end in one of {[*SUFFIXES, '.zarr']}; got {str(out)!r}.")
     if n_examples is not None and n_examples < 1:
         raise ValueError(f"--n-examples must be a positive int; got {n_examples}.")
     if hypothetical:
@@ -203,4 +260,49 @@ def attribute_command(
         echo(
             f"wrote {path} ({name}, {len(rows)} sequences of split {split!r}, target "
             f"{target_index}, random_state {random_state})"
+        )
+
+
+def _attribute_chunked(model, weights, model_args, methods, options, *, out, **settings) -> None:
+    """``--out *.zarr``: one resumable chunked store per method (cislens.scale)."""
+    from cislens.models import load_model_from_spec
+    from cislens.scale import attribute_to_zarr, open_source
+
+    net = load_model_from_spec(model, weights=weights, model_args=model_args)
+    length = settings["length"]
+    if length is None and (settings["bed"] is not None):
+        length = getattr(net, "input_length", None)
+    source = open_source(
+        data=settings["data"],
+        split=settings["split"],
+        fasta=settings["fasta"],
+        bed=settings["bed"],
+        genome=settings["genome"],
+        length=length,
+    )
+    task_names = list(getattr(net, "task_names", None) or [])
+    target_index = _parse_target(settings["target"], task_names)
+    for name, path in output_paths(out, methods).items():
+        report = attribute_to_zarr(
+            model,
+            source,
+            path,
+            method=name,
+            target=target_index,
+            hypothetical=settings["hypothetical"],
+            chunk_size=settings["chunk_size"],
+            random_state=settings["seed"],
+            batch_size=settings["batch_size"],
+            device=settings["device"],
+            weights=weights,
+            model_args=model_args,
+            scheduler=settings["scheduler"],
+            n_workers=settings["workers"],
+            verbose=state.verbose,
+            **options,
+        )
+        echo(
+            f"wrote {path} ({name}, {source.n} sequences in {report.n_blocks} chunks: "
+            f"{len(report.computed)} computed, {len(report.skipped)} already done; "
+            f"{report.seconds:.1f} s)"
         )
