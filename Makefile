@@ -34,10 +34,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 # Peer tools for side-by-side timings (modisco-lite pins its own leidenalg; benchmarks only).
+# One table (ISM, DeepLiftShap, grad x input vs tangermeme/captum), CSV in benchmarks/results/;
+# sizes and device via BENCH_ARGS, e.g. make bench BENCH_ARGS="--dls-seqs 8 --device cuda".
+# The single-topic scripts (benchmarks/shuffle.py, attribution.py, ism.py, deeplift.py) run alone.
 bench: $(STAMP)
 	$(PIP) install $(CONSTRAINTS) -e '.[dev,peers]'
-	$(BIN)/python benchmarks/shuffle.py
-	$(BIN)/python benchmarks/attribution.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

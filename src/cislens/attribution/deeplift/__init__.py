@@ -17,6 +17,12 @@ constant, addition of a constant). A final sigmoid or softmax is explained at it
 
 Every example-reference pair is checked for summation-to-delta before averaging and
 projection (:mod:`.checks`); :func:`summation_deltas` returns the diagnostics.
+
+Two exact paths compute the multipliers. When every nonlinearity uses Rescale (``rule="rescale"``
+or a model without dense-fed nonlinearities under ``"genomics_default"``), the fast path
+(:mod:`.fast`) runs one real forward pass per input and per reference and applies the
+multipliers in the backward pass; otherwise the difference network (:mod:`.propagate`) runs.
+``fast=False`` forces the difference network; the log says which path ran.
 """
 
 from cislens.attribution.deeplift.checks import SummationDeltas, SummationToDeltaError

@@ -75,7 +75,7 @@ def _classify_module(c: Call, module: nn.Module) -> Op:
         return _batchnorm(c, x, lambda lookup: (module.running_var, module.weight, module.eps))
     if isinstance(module, O.NONLINEAR_MODULES):
         activation = "sigmoid_candidate" if isinstance(module, nn.Sigmoid) else None
-        return c.op(NONLINEAR, activation=activation)
+        return c.op(NONLINEAR, activation=activation, relu=type(module) is nn.ReLU)
     if isinstance(module, O.IDENTITY_MODULES):
         return c.identity()
     if isinstance(module, O.CONSTANT_PAD_MODULES):
@@ -147,7 +147,7 @@ def _classify_method(c: Call) -> Op:
     if name in O.NONLINEAR_METHODS:
         c.first()
         activation = "sigmoid_candidate" if name.rstrip("_") == "sigmoid" else None
-        return c.op(NONLINEAR, activation=activation)
+        return c.op(NONLINEAR, activation=activation, relu=name in ("relu", "relu_"))
     if name in O.SOFTMAX_METHODS:
         return _softmax(c, c.arg(1, "dim"))
     if name in O.IDENTITY_METHODS:
@@ -184,6 +184,9 @@ _ARITH_FUNCTIONS = {
 }
 
 
+_RELU_FUNCTIONS = O._fn(F, "relu", "relu_") + O._fn(torch, "relu", "relu_")
+
+
 def _classify_function(c: Call, deps) -> Op:
     target = c.node.target
     if target is O.GETATTR:
@@ -194,7 +197,7 @@ def _classify_function(c: Call, deps) -> Op:
     if target in O.SIGMOID_FUNCTIONS or target in O.NONLINEAR_FUNCTIONS:
         c.first()
         activation = "sigmoid_candidate" if target in O.SIGMOID_FUNCTIONS else None
-        return c.op(NONLINEAR, activation=activation)
+        return c.op(NONLINEAR, activation=activation, relu=target in _RELU_FUNCTIONS)
     if target in O.SOFTMAX_FUNCTIONS:
         return _softmax(c, c.arg(1, "dim"))
     if target in O.MIXING_FUNCTIONS:

@@ -57,6 +57,13 @@ _PARAMETERS = {
     "on_check_failure": """on_check_failure : {"raise", "warn"}
         What a failed check does: raise :class:`SummationToDeltaError` (default, listing the
         worst pairs) or warn with :class:`~cislens.errors.CislensWarning`.""",
+    "fast": """fast : bool or None
+        None (default): the fast path (one real forward pass per input and per reference, the
+        multipliers applied in the backward pass; see :mod:`cislens.attribution.deeplift.fast`)
+        whenever every nonlinearity uses Rescale, else the difference-network path; the log
+        says which ran. True: require the fast path (raises naming the operation that
+        prevents it). False: the difference network. Both agree up to rounding and both check
+        every pair.""",
 }
 
 
@@ -84,6 +91,7 @@ _COMMON = (
     "dtype",
     "tolerance",
     "on_check_failure",
+    "fast",
 )
 
 
@@ -104,6 +112,7 @@ def _run(
     tolerance,
     on_check_failure,
     method,
+    fast=None,
     accumulate=True,
 ):
     check_options(rule, dtype, tolerance, on_check_failure, hypothetical)
@@ -123,6 +132,7 @@ def _run(
         device=device,
         dtype=dtype,
         verbose=verbose,
+        fast=fast,
     ):
         m, r = result.multipliers, R[examples, refs]
         recorder.add(examples, refs, result, m * (X[examples] - r))
@@ -158,6 +168,7 @@ def deeplift(
     dtype=torch.float32,
     tolerance=1e-3,
     on_check_failure="raise",
+    fast=None,
 ) -> torch.Tensor:
     """DeepLIFT attributions (Shrikumar et al. 2017) against fixed references.
 
@@ -222,6 +233,7 @@ def deeplift(
         tolerance=tolerance,
         on_check_failure=on_check_failure,
         method="deeplift",
+        fast=fast,
     )
     return out
 
@@ -243,6 +255,7 @@ def deeplift_shap(
     dtype=torch.float32,
     tolerance=1e-3,
     on_check_failure="raise",
+    fast=None,
 ) -> torch.Tensor:
     """DeepLiftShap: DeepLIFT averaged over shuffled references of each sequence.
 
@@ -300,11 +313,12 @@ def deeplift_shap(
         tolerance=tolerance,
         on_check_failure=on_check_failure,
         method="deeplift_shap",
+        fast=fast,
     )
     return out
 
 
-@_doc("rule", "batch_size", "device", "random_state", "verbose", "dtype", "tolerance")
+@_doc("rule", "batch_size", "device", "random_state", "verbose", "dtype", "tolerance", "fast")
 def summation_deltas(
     model,
     X,
@@ -319,6 +333,7 @@ def summation_deltas(
     verbose=False,
     dtype=torch.float32,
     tolerance=1e-3,
+    fast=None,
 ) -> checks.SummationDeltas:
     """Summation-to-delta diagnostics of every example-reference pair (never raises for them).
 
@@ -365,6 +380,7 @@ def summation_deltas(
         tolerance=tolerance,
         on_check_failure="raise",
         method="summation_deltas",
+        fast=fast,
         accumulate=False,
     )
     return deltas

@@ -377,6 +377,7 @@ class Op:
     rule: str | None = None
     split_out: bool = False
     keep_x: bool = False
+    relu: bool = False  # a plain ReLU: its derivative is the step (z > 0), no autograd needed
 
 
 def refuse(label: str, why: str) -> UnsupportedModelError:

@@ -25,6 +25,7 @@ from cislens.attribution._common import (
     resolve_target,
 )
 from cislens.attribution.deeplift import checks
+from cislens.attribution.deeplift.fast import fast_blocker, propagate_fast
 from cislens.attribution.deeplift.graph import build_graph
 from cislens.attribution.deeplift.ops import CONST, NONLINEAR, OUTPUT_ACT, RULES, refuse
 from cislens.attribution.deeplift.propagate import propagate, run_real
@@ -95,8 +96,8 @@ def _preflight(graph, consts, model, rows: torch.Tensor, target):
                     op.label,
                     "only a final softmax over the outputs of an (N, T) model is supported",
                 )
-    logits = run_real(graph, consts, rows, strip=True)[graph.logits]
-    resolved = resolve_target(target, count_outputs(logits))
+    # the explained logits (final sigmoid dropped, softmax centred) have the output's shape
+    resolved = resolve_target(target, count_outputs(traced))
     if graph.activation is not None:
         logger.info("DeepLIFT explains the logits before the final %s.", graph.activation)
     return resolved
@@ -113,11 +114,13 @@ def iterate_pairs(
     device=None,
     dtype=torch.float32,
     verbose=False,
+    fast=None,
 ):
     """Yield ``(examples, references, PairResult)`` for all pairs, in order, on the CPU.
 
     ``X`` is (N, ...) and ``R`` (N, J, ...), any float values (the one-hot checks are done by
-    the public functions). Multipliers have X's trailing shape.
+    the public functions). Multipliers have X's trailing shape. ``fast``: see
+    :func:`choose_path`.
     """
     n_examples, n_refs = R.shape[:2]
     total = n_examples * (n_refs + 1)
@@ -126,6 +129,7 @@ def iterate_pairs(
         consts = _constants(graph)
         rows = torch.cat([X[:1], R[:1, 0]]).to(dev)
         resolved = _preflight(graph, consts, net, rows, target)
+        step = propagate_fast if choose_path(graph, fast) else propagate
         bank: dict = {}
         cached: list[int] = []
         starts = range(0, total, batch_size)
@@ -139,7 +143,7 @@ def iterate_pairs(
             bank_examples = torch.cat([torch.tensor(cached, dtype=torch.long), x_examples])
             pair_bank = torch.searchsorted(bank_examples, pair_examples)
             rows = torch.cat([X[x_examples], R[pair_examples, pair_refs]]).to(dev)
-            result, xbank = propagate(
+            result, xbank = step(
                 graph, consts, rows, int(is_x.sum()), bank, pair_bank.to(dev), resolved
             )
             if stop < total and stop % (n_refs + 1):
@@ -152,6 +156,32 @@ def iterate_pairs(
                 result.output = result.output.cpu()
                 result.reference_output = result.reference_output.cpu()
                 yield pair_examples, pair_refs, result
+
+
+def choose_path(graph, fast) -> bool:
+    """Whether the fast path (:mod:`.fast`) runs: chosen by the graph's structure, logged.
+
+    ``fast=None``: fast whenever every nonlinearity uses Rescale (no positive/negative split);
+    ``True``: required (raises naming the operation that prevents it); ``False``: the
+    difference network of :mod:`.propagate`. Both give the same multipliers up to rounding.
+    """
+    if fast is not None and not isinstance(fast, bool):
+        raise TypeError(f"fast must be None, True or False; got {fast!r}.")
+    if fast is False:
+        logger.info("DeepLIFT: difference-network path (fast=False).")
+        return False
+    blocker = fast_blocker(graph)
+    if blocker is None:
+        logger.info("DeepLIFT: fast path (gradient overrides on the real forward pass).")
+        return True
+    if fast:
+        raise UnsupportedModelError(
+            f"DeepLIFT fast=True needs Rescale at every nonlinearity and no positive/negative "
+            f"split, but {blocker}. Use fast=None (picks the difference-network path here) or "
+            "rule='rescale'."
+        )
+    logger.info("DeepLIFT: difference-network path, since %s.", blocker)
+    return False
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -212,6 +242,7 @@ def deeplift_pairs(
     dtype=torch.float32,
     tolerance=1e-3,
     verbose=False,
+    fast=None,
 ):
     """The engine on arbitrary float inputs: multipliers of every example-reference pair.
 
@@ -256,10 +287,11 @@ def deeplift_pairs(
         device=device,
         dtype=dtype,
         verbose=verbose,
+        fast=fast,
     ):
         multipliers[examples, refs] = result.multipliers
         recorder.add(examples, refs, result, result.multipliers * (X[examples] - R[examples, refs]))
     return multipliers, recorder.result(tolerance)
 
 
-__all__ = ["Recorder", "check_options", "deeplift_pairs", "iterate_pairs"]
+__all__ = ["Recorder", "check_options", "choose_path", "deeplift_pairs", "iterate_pairs"]

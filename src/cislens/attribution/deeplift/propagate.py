@@ -267,7 +267,8 @@ def _nonlinear(op: Op, x, stream: Stream, sur_lookup, xs, rs) -> Stream:
     with torch.no_grad():
         x_in, r_in, x_out, r_out = xs(x), rs(x), xs(op.node), rs(op.node)
         if op.rule == RESCALE:
-            m = rules.rescale(f, x_in, r_in, x_out, r_out)
+            slope = rules.relu_derivative if op.relu else None
+            m = rules.rescale(f, x_in, r_in, x_out, r_out, slope)
         else:
             stream = _split(stream)
             m_pos, m_neg = rules.reveal_cancel(

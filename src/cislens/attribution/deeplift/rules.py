@@ -18,8 +18,12 @@ Below the threshold the secant ``(f(x) - f(r)) / (x - r)`` is mostly rounding no
 replaced by the derivative at the midpoint, ``f'((x + r) / 2)`` (the best local estimate of the
 secant; deeplift uses ``f'(r)``, captum and tangermeme ``f'(x)``). The substitution changes a
 contribution by at most ``|dx| * |secant - f'|``, i.e. below the threshold times the slope range.
-The max rule routes to the input's argmax there (the gradient), and RevealCancel uses the limit of
-its own formula, ``m+ -> (f'(r) + f'(r + dx-)) / 2`` (and symmetrically for ``m-``).
+RevealCancel uses the limit of its own formula, ``m+ -> (f'(r) + f'(r + dx-)) / 2`` (and
+symmetrically for ``m-``). The max rule needs no threshold: its coefficients are ratios of
+differences of the same values that always lie in [0, 1] (see :func:`max_rule`), so rounding
+cannot blow them up, and a threshold would change an O(1) multiplier on a difference that is
+only rounding-small in float32 (float32 results then departed from float64 ones by percent).
+Only an exactly zero difference (0 / 0) falls back to the gradient routing.
 """
 
 from __future__ import annotations
@@ -44,10 +48,32 @@ def near_zero(delta: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
     [True, True, False]
     """
     atol, rtol = NEAR_ZERO.get(delta.dtype, NEAR_ZERO[torch.float32])
-    scale = torch.zeros_like(delta)
-    for value in values:
+    if not values:
+        return delta.abs() <= atol
+    scale = values[0].abs()
+    for value in values[1:]:
         scale = torch.maximum(scale, value.abs())
-    return delta.abs() <= atol + rtol * scale
+    return delta.abs() <= scale.mul_(rtol).add_(atol)
+
+
+def _apart(delta: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
+    """``1.0`` where ``delta`` is *not* near zero, ``0.0`` where it is (float, not bool).
+
+    Exactly ``~near_zero(delta, *values)`` as numbers: ``|delta| - threshold > 0`` has the sign
+    of ``|delta| > threshold`` in IEEE arithmetic. Float masks keep the rules on the fast
+    elementwise kernels (boolean masks and ``torch.where`` are several times slower on CPU).
+    """
+    atol, rtol = NEAR_ZERO.get(delta.dtype, NEAR_ZERO[torch.float32])
+    scale = values[0].abs()
+    for value in values[1:]:
+        scale = torch.maximum(scale, value.abs())
+    gap = delta.abs().sub_(scale.mul_(rtol).add_(atol))
+    return gap.clamp_min_(0).sign_()
+
+
+def _secant(numerator, delta, apart):
+    """``numerator / delta`` where ``apart`` is 1, ``numerator`` where it is 0."""
+    return numerator / torch.addcmul(1 - apart, delta, apart)
 
 
 def derivative(f: Fn, z: torch.Tensor) -> torch.Tensor:
@@ -59,11 +85,25 @@ def derivative(f: Fn, z: torch.Tensor) -> torch.Tensor:
 
 
 def _ratio(numerator, denominator, small):
-    return numerator / torch.where(small, torch.ones_like(denominator), denominator)
+    return numerator / torch.where(small, 1.0, denominator)
 
 
-def rescale(f: Fn, x_in, r_in, x_out, r_out) -> torch.Tensor:
+def relu_derivative(z: torch.Tensor) -> torch.Tensor:
+    """The derivative of ReLU as autograd defines it (0 at 0), without autograd.
+
+    Examples
+    --------
+    >>> relu_derivative(torch.tensor([-1.0, 0.0, 2.0])).tolist()
+    [0.0, 0.0, 1.0]
+    """
+    return z.clamp_min(0).sign_()
+
+
+def rescale(f: Fn, x_in, r_in, x_out, r_out, slope: Fn | None = None) -> torch.Tensor:
     """Rescale multipliers ``(f(x) - f(r)) / (x - r)``, the midpoint derivative near zero.
+
+    ``slope``, when given, is the derivative of ``f`` in closed form, finite everywhere (e.g.
+    :func:`relu_derivative`); otherwise autograd computes it.
 
     Examples
     --------
@@ -72,10 +112,13 @@ def rescale(f: Fn, x_in, r_in, x_out, r_out) -> torch.Tensor:
     [0.5, 0.0, 1.0]
     """
     delta = x_in - r_in
-    small = near_zero(delta, x_in, r_in)
-    m = _ratio(x_out - r_out, delta, small)
-    if bool(small.any()):
-        m = torch.where(small, derivative(f, (x_in + r_in) / 2), m)
+    apart = _apart(delta, x_in, r_in)
+    m = _secant(x_out - r_out, delta, apart)
+    if float(apart.min()) < 1:  # some differences are near zero
+        mid = (x_in + r_in) / 2
+        if slope is None:  # torch.where: an autograd derivative may be infinite elsewhere
+            return torch.where(apart == 0, derivative(f, mid), m)
+        return m.mul_(apart).add_(slope(mid).mul_(1 - apart))  # m where apart, else slope
     return m
 
 
@@ -117,6 +160,10 @@ def max_rule(x_in, r_in, y_x, i_x, y_r, i_r):
     ``y_x - y_r`` whatever the two argmaxes are. Returned as coefficients on the input
     differences at those positions: ``dy = c_x * dx[i_x] + c_r * dx[i_r]``.
 
+    Both lie in [0, 1]: ``c_x = (M - y_r) / (y_x - r[i_x])`` with ``y_r >= r[i_x]``, and
+    ``c_r = (y_x - M) / (x[i_r] - y_r)`` with ``x[i_r] <= y_x``; a zero difference has a zero
+    numerator and gets the gradient routing (``c_x = 1``, ``c_r = 0``).
+
     Examples
     --------
     >>> x, r = torch.tensor([[3.0, 1.0]]), torch.tensor([[0.0, 5.0]])
@@ -125,13 +172,15 @@ def max_rule(x_in, r_in, y_x, i_x, y_r, i_r):
     >>> c_x.item() * 3.0 + c_r.item() * (1.0 - 5.0)  # equals y_x - y_r
     -2.0
     """
-    delta = x_in - r_in
-    d_x, d_r = delta.gather(-1, i_x), delta.gather(-1, i_r)
+    # gather first, subtract at the pooled size (the same values as gathering x - r)
+    x_ix, r_ix = x_in.gather(-1, i_x), r_in.gather(-1, i_x)
+    x_ir, r_ir = x_in.gather(-1, i_r), r_in.gather(-1, i_r)
+    d_x, d_r = x_ix - r_ix, x_ir - r_ir
     top = torch.maximum(y_x, y_r)
-    small_x = near_zero(d_x, x_in.gather(-1, i_x), r_in.gather(-1, i_x))
-    small_r = near_zero(d_r, x_in.gather(-1, i_r), r_in.gather(-1, i_r))
-    c_x = torch.where(small_x, torch.ones_like(d_x), _ratio(top - y_r, d_x, small_x))
-    c_r = torch.where(small_r, torch.zeros_like(d_r), _ratio(y_x - top, d_r, small_r))
+    apart_x, apart_r = d_x.abs().sign(), d_r.abs().sign()  # 0 only for an exact zero
+    # a zero difference: c_x = 1 (the gradient's routing) and c_r = 0 (the secants are 0 / 1)
+    c_x = _secant(top - y_r, d_x, apart_x).mul_(apart_x).add_(1 - apart_x)
+    c_r = _secant(y_x - top, d_r, apart_r).mul_(apart_r)
     return c_x, c_r
 
 
@@ -153,6 +202,7 @@ __all__ = [
     "derivative",
     "max_rule",
     "near_zero",
+    "relu_derivative",
     "rescale",
     "reveal_cancel",
     "sign_masks",

@@ -1,0 +1,231 @@
+"""The fast DeepLIFT path (gradient overrides on the real forward) against the difference network.
+
+The two paths share the rules but not the computation: the fast one differentiates the real
+forward pass of the references with each nonlinearity's backward replaced by its multiplier, the
+exact one builds and differentiates the difference network. In float64 their multipliers must
+agree to rounding on every supported structure the fast path accepts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cislens.attribution.deeplift import (
+    SummationToDeltaError,
+    deeplift,
+    deeplift_shap,
+    rules,
+    summation_deltas,
+)
+from cislens.attribution.deeplift.fast import fast_blocker
+from cislens.attribution.deeplift.graph import build_graph
+from cislens.attribution.deeplift.pairs import deeplift_pairs
+from cislens.errors import UnsupportedModelError
+from cislens.models import Basset, BPNetLike, LabCNN
+from cislens.shuffle import dinucleotide_shuffle
+
+F64 = torch.float64
+L = 60
+
+
+def onehot(n: int, length: int = L, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return F.one_hot(torch.randint(0, 4, (n, length), generator=g), 4).permute(0, 2, 1).float()
+
+
+class Residual(nn.Module):
+    """Functional ReLU reused, a residual sum, average and functional max pooling, eval batch
+    norm with negative scales, a sigmoid output (explained at its logit)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv1d(4, 6, 5, padding=2)
+        self.bn = nn.BatchNorm1d(6)
+        self.conv2 = nn.Conv1d(6, 6, 3, padding=2, dilation=2)
+        self.dense = nn.Linear(6 * 10, 3)
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-0.5, 0.5)
+            self.bn.running_var.uniform_(0.5, 2.0)
+            self.bn.weight.uniform_(-1.0, 1.5)
+
+    def forward(self, x):
+        h = F.relu(self.bn(self.conv1(x)))
+        h = h + torch.relu(self.conv2(h))
+        h = F.avg_pool1d(h, 2)
+        h = F.max_pool1d(h, 3).flatten(1)
+        return torch.sigmoid(self.dense(h).mul(2.0))
+
+
+def models():
+    torch.manual_seed(0)
+    return {
+        "labcnn": LabCNN(n_tasks=2, input_length=L, n_filters=(8, 8), filter_widths=(9, 4),
+                         pool_sizes=(2, 4), n_hidden=16, random_state=0),
+        "basset": Basset(n_tasks=2, input_length=L, n_filters=(8, 8, 8), filter_widths=(7, 5, 3),
+                         pool_sizes=(2, 2, 2), n_hidden=(16, 16), dropout=0.0, random_state=0),
+        "bpnet": BPNetLike(n_tasks=2, n_filters=8, n_layers=3, random_state=0),
+        "residual": Residual(),
+        "elu_softmax": nn.Sequential(
+            nn.Conv1d(4, 5, 7), nn.ELU(), nn.MaxPool1d(3, ceil_mode=True), nn.Flatten(),
+            nn.Linear(5 * 18, 4), nn.Tanh(), nn.Linear(4, 3), nn.Softmax(dim=-1),
+        ),
+    }
+
+
+MODELS = models()
+
+
+@pytest.fixture(scope="module")
+def data():
+    X = onehot(3)
+    return X, dinucleotide_shuffle(X, n=4, random_state=0)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_fast_multipliers_equal_difference_network(name, data):
+    X, R = data
+    model = MODELS[name].eval()
+    assert fast_blocker(build_graph(model, "rescale")) is None
+    kwargs = dict(target=1, rule="rescale", dtype=F64, device="cpu", batch_size=7)
+    m_fast, d_fast = deeplift_pairs(model, X, R, fast=True, **kwargs)
+    m_exact, d_exact = deeplift_pairs(model, X, R, fast=False, **kwargs)
+    assert m_fast.abs().max() > 0
+    scale = float(m_exact.abs().max())
+    assert torch.allclose(m_fast, m_exact, rtol=1e-9, atol=1e-12 * scale)
+    assert torch.allclose(d_fast.contributions, d_exact.contributions, rtol=1e-9, atol=1e-12)
+    # f(r) comes from batches of other composition: equal up to rounding
+    assert torch.allclose(d_fast.deltas, d_exact.deltas, rtol=1e-10, atol=1e-14)
+    assert d_fast.all_passed and d_fast.max_relative_error < 1e-9
+
+
+def test_public_functions_agree_and_do_not_depend_on_batch_size(data):
+    X, _ = data
+    model = MODELS["basset"]
+    kwargs = dict(target=0, n_shuffles=5, random_state=2, device="cpu")
+    exact = deeplift_shap(model, X, fast=False, dtype=F64, **kwargs)
+    outs = [
+        deeplift_shap(model, X, fast=True, dtype=F64, batch_size=b, **kwargs)
+        for b in (1, 4, 9, 128)
+    ]
+    for out in outs:
+        assert torch.equal(out, outs[0])  # CPU float64: bitwise independent of batch_size
+    assert torch.allclose(outs[0], exact, rtol=1e-6, atol=1e-9)
+    hyp = deeplift_shap(model, X, fast=True, hypothetical=True, **kwargs)
+    hyp_exact = deeplift_shap(model, X, fast=False, hypothetical=True, **kwargs)
+    assert torch.allclose(hyp, hyp_exact, rtol=1e-4, atol=1e-6)
+    single = deeplift(model, X, baselines="zeros", target=0, dtype=F64, fast=True)
+    with torch.no_grad():
+        delta = model.double()(X.double())[:, 0] - model(torch.zeros(1, 4, L, dtype=F64))[:, 0]
+        model.float()
+    assert torch.allclose(single.double().sum((1, 2)), delta, rtol=1e-5, atol=1e-6)
+
+
+def test_path_choice_is_structural_and_logged(data, caplog):
+    X, _ = data
+    model = MODELS["basset"]
+    with caplog.at_level(logging.INFO, logger="cislens.attribution.deeplift.pairs"):
+        deeplift(model, X[:1], target=0, rule="rescale")
+    assert "fast path" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="cislens.attribution.deeplift.pairs"):
+        deeplift(model, X[:1], target=0, rule="genomics_default")  # RevealCancel in the dense part
+    assert "difference-network path, since" in caplog.text and "RevealCancel" in caplog.text
+    with pytest.raises(UnsupportedModelError, match="fast=True needs Rescale"):
+        deeplift(model, X[:1], target=0, rule="reveal_cancel", fast=True)
+    with pytest.raises(TypeError, match="fast must be None, True or False"):
+        deeplift(model, X[:1], target=0, fast="yes")
+
+
+def test_fast_path_still_checks_every_pair(data):
+    X, R = data
+    model = MODELS["labcnn"]
+
+    def squared(out):  # not linear in the logits: summation-to-delta must fail
+        return out[:, 0] ** 2
+
+    deltas = summation_deltas(model, X, target=squared, baselines=R, fast=True, dtype=F64)
+    assert deltas.relative_errors.shape == (3, 4)
+    assert not deltas.all_passed
+    with pytest.raises(SummationToDeltaError):
+        deeplift_shap(model, X, target=squared, baselines=R, fast=True, dtype=F64)
+
+
+def test_relu_flag_marks_plain_relus_only():
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(4, 2, 3)
+            self.act = nn.ReLU()
+            self.leaky = nn.LeakyReLU(0.1)
+            self.out = nn.Linear(2, 1)
+
+        def forward(self, x):
+            h = self.leaky(F.relu(self.act(self.conv(x)).relu()))
+            return self.out(torch.relu(h).sum(-1))
+
+    graph = build_graph(Mixed(), "rescale")
+    flags = {op.label.split(" ")[0]: op.relu for op in graph.ops if op.kind == "nonlinear"}
+    expected = {"act": True, "Tensor.relu()": True, "F.relu": True, "leaky": False}
+    assert flags == {**expected, "torch.relu": True}
+
+
+def _where_rescale(f, x_in, r_in, x_out, r_out):
+    """The rule written with boolean masks and torch.where (the definition)."""
+    delta = x_in - r_in
+    small = rules.near_zero(delta, x_in, r_in)
+    m = (x_out - r_out) / torch.where(small, torch.ones_like(delta), delta)
+    return torch.where(small, rules.derivative(f, (x_in + r_in) / 2), m)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_float_mask_rules_equal_boolean_definition(dtype):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4000, generator=g, dtype=dtype)
+    atol, rtol = rules.NEAR_ZERO[dtype]
+    threshold = atol + rtol * x.abs()
+    kind = torch.randint(0, 5, x.shape, generator=g)
+    r = torch.randn(x.shape, generator=g, dtype=dtype)
+    r = torch.where(kind == 0, x, r)  # equal
+    r = torch.where(kind == 1, x - threshold, r)  # exactly at the threshold (up to rounding)
+    r = torch.where(kind == 2, x + 2 * threshold * torch.rand(x.shape, generator=g, dtype=dtype), r)
+    r = torch.where(kind == 3, -x * 1e-7, r)  # straddling zero
+    for f, slope in [(torch.relu, rules.relu_derivative), (torch.relu, None), (torch.tanh, None)]:
+        got = rules.rescale(f, x, r, f(x), f(r), slope)
+        assert torch.equal(got, _where_rescale(f, x, r, f(x), f(r))), (f, slope)
+    # an infinite autograd derivative away from the near-zero elements must not leak
+    xs, rs = x.abs(), torch.where(kind == 4, torch.zeros_like(x), r.abs())
+    got = rules.rescale(torch.sqrt, xs, rs, xs.sqrt(), rs.sqrt())
+    want = _where_rescale(torch.sqrt, xs, rs, xs.sqrt(), rs.sqrt())
+    assert torch.equal(got.isfinite(), want.isfinite())
+    assert torch.equal(got[want.isfinite()], want[want.isfinite()])
+    # max rule: coefficients in [0, 1]; only exactly zero differences take the gradient routing
+    X, Rr = x.view(40, 100), r.view(40, 100)
+    y_x, i_x = F.max_pool1d_with_indices(X, 4)
+    y_r, i_r = F.max_pool1d_with_indices(Rr, 4)
+    c_x, c_r = rules.max_rule(X, Rr, y_x, i_x, y_r, i_r)
+    d_x = X.gather(-1, i_x) - Rr.gather(-1, i_x)
+    d_r = X.gather(-1, i_r) - Rr.gather(-1, i_r)
+    top = torch.maximum(y_x, y_r)
+    zero_x, zero_r = d_x == 0, d_r == 0
+    want_x = torch.where(zero_x, 1.0, (top - y_r) / torch.where(zero_x, 1.0, d_x))
+    want_r = torch.where(zero_r, 0.0, (y_x - top) / torch.where(zero_r, 1.0, d_r))
+    assert torch.equal(c_x, want_x) and torch.equal(c_r, want_r)
+    assert bool(zero_x.any()) and bool((~zero_x).any())
+    assert bool(((c_x >= 0) & (c_x <= 1) & (c_r >= 0) & (c_r <= 1)).all())
+    assert torch.allclose(c_x * d_x + c_r * d_r, y_x - y_r, rtol=1e-5, atol=1e-6)
+
+
+def test_float32_maxpool_multipliers_follow_float64():
+    """Rounding-small (not zero) differences at a max pool keep their exact coefficient, so
+    float32 DeepLiftShap stays close to float64 (a near-zero threshold there moved it by %)."""
+    model = LabCNN(n_tasks=3, input_length=100, random_state=0).eval()
+    X = onehot(8, 100)
+    R = dinucleotide_shuffle(X, n=20, random_state=0)
+    f64 = deeplift_shap(model, X, target=0, baselines=R, dtype=F64)
+    f32 = deeplift_shap(model, X, target=0, baselines=R)
+    assert float((f32.double() - f64.double()).abs().max()) < 1e-4 * float(f64.abs().max())
