@@ -498,3 +498,15 @@ def test_tangermeme_shuffles_are_valid_but_reach_fewer_outcomes():
     assert theirs <= support
     assert ours == support
     assert len(theirs) < len(ours)  # tangermeme issue #27: 9 of 27
+
+
+@pytest.mark.parametrize("shuffler", [dinucleotide_shuffle, shuffle])
+def test_shuffles_keep_the_callers_torch_thread_count(shuffler):
+    # numba's OpenMP layer would otherwise reset torch to all cores after each parallel kernel
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        shuffler(one_hot_encode(["ACGTTGCAAC" * 6] * 3), n=4, random_state=0)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -32,6 +32,7 @@ from numba import njit, prange
 
 from cislens.shuffle._prng import hash_tokens, permute_inplace, randbelow, seed_for, seed_state
 from cislens.shuffle.mononucleotide import _output_from_tokens, _prepare
+from cislens.utils.threads import torch_threads_kept
 
 _TOKEN_N = 4
 
@@ -214,7 +215,8 @@ def dinucleotide_shuffle(
     {'AAAAAAAAAAAA'}
     """
     tokens, n, base_seed, lo, hi = _prepare(X, n, random_state, start, end)
-    return _output_from_tokens(_dinucleotide_tokens(tokens, n, base_seed, lo, hi), X)
+    with torch_threads_kept():  # numba's OpenMP layer resets torch's threads
+        return _output_from_tokens(_dinucleotide_tokens(tokens, n, base_seed, lo, hi), X)
 
 
 __all__ = ["dinucleotide_shuffle"]

@@ -24,6 +24,7 @@ from numba import njit, prange
 from cislens.sequence.onehot import check_one_hot, tokens_from_one_hot
 from cislens.shuffle._prng import hash_tokens, permute_inplace, seed_for, seed_state
 from cislens.utils.random import resolve_seed
+from cislens.utils.threads import torch_threads_kept
 
 _TOKEN_N = 4
 
@@ -205,7 +206,8 @@ def shuffle(X, *, n: int = 20, random_state=None, start: int | None = None, end:
     True
     """
     tokens, n, base_seed, lo, hi = _prepare(X, n, random_state, start, end)
-    return _output_from_tokens(_shuffle_tokens(tokens, n, base_seed, lo, hi), X)
+    with torch_threads_kept():  # numba's OpenMP layer resets torch's threads
+        return _output_from_tokens(_shuffle_tokens(tokens, n, base_seed, lo, hi), X)
 
 
 __all__ = ["shuffle"]
