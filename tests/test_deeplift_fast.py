@@ -74,6 +74,12 @@ def models():
             nn.Conv1d(4, 5, 7), nn.ELU(), nn.MaxPool1d(3, ceil_mode=True), nn.Flatten(),
             nn.Linear(5 * 18, 4), nn.Tanh(), nn.Linear(4, 3), nn.Softmax(dim=-1),
         ),
+        # a ReLU and a max pool right at the input: their backward hands workspace buffers on
+        # as the input gradient (ties x == r at most positions: the near-zero fix-ups)
+        "input_relu": nn.Sequential(nn.ReLU(), nn.Conv1d(4, 3, 3), nn.ReLU(), nn.Flatten(),
+                                    nn.Linear(3 * (L - 2), 2)),
+        "input_pool": nn.Sequential(nn.MaxPool1d(2), nn.Conv1d(4, 3, 3), nn.ReLU(),
+                                    nn.MaxPool1d(2), nn.Flatten(), nn.Linear(3 * 14, 2)),
     }
 
 
@@ -229,3 +235,33 @@ def test_float32_maxpool_multipliers_follow_float64():
     f64 = deeplift_shap(model, X, target=0, baselines=R, dtype=F64)
     f32 = deeplift_shap(model, X, target=0, baselines=R)
     assert float((f32.double() - f64.double()).abs().max()) < 1e-4 * float(f64.abs().max())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_closed_form_rules_equal_generic_rules(dtype):
+    """The fast path's ReLU Rescale and max rule (fewer passes) give the generic rules' values
+    element by element, near-zero and tied cases included."""
+    g = torch.Generator().manual_seed(5)
+    atol, rtol = rules.NEAR_ZERO[dtype]
+    x = torch.randn(6, 2000, generator=g, dtype=dtype)
+    kind = torch.randint(0, 6, x.shape, generator=g)
+    r = torch.randn(x.shape, generator=g, dtype=dtype)
+    r = torch.where(kind == 0, x, r)  # equal: 0 / 0
+    r = torch.where(kind == 1, x - (atol + rtol * x.abs()), r)  # at the threshold
+    tiny = atol * torch.rand(x.shape, generator=g, dtype=dtype)
+    x = torch.where(kind == 2, tiny, x)  # opposite signs, both tiny: the midpoint slope
+    r = torch.where(kind == 2, -0.5 * tiny * torch.rand(x.shape, generator=g, dtype=dtype), r)
+    r = torch.where(kind == 3, -x * 1e-3, r)  # opposite signs, well apart
+    for x_in in (x, x[:1]):  # x[:1]: one input broadcast against its references
+        want = rules.rescale(torch.relu, x_in, r, torch.relu(x_in), torch.relu(r),
+                             rules.relu_derivative)
+        got = rules.relu_rescale(x_in, r, torch.relu(x_in), torch.relu(r))
+        assert torch.equal(got + 0.0, want + 0.0)  # + 0.0: the sign of a zero may differ
+    assert bool((want > 0).any() and (want < 1).any())  # fractional secants were exercised
+    # max rule on pooled windows, with ties (kind 0: x == r) and exact zero differences
+    y_x, i_x = F.max_pool1d_with_indices(x, 4)
+    y_r, i_r = F.max_pool1d_with_indices(r, 4)
+    want_x, want_r = rules.max_rule(x, r, y_x, i_x, y_r, i_r)
+    got_x, got_r = rules.max_rule_pooled(x, r, y_x, i_x, y_r, i_r)
+    assert torch.equal(got_x + 0.0, want_x + 0.0) and torch.equal(got_r + 0.0, want_r + 0.0)
+    assert bool((want_x == 1).any() and (want_r > 0).any())

@@ -95,6 +95,26 @@ _COMMON = (
 )
 
 
+def _accumulate(total: torch.Tensor, examples: torch.Tensor, values: torch.Tensor) -> None:
+    """``total[e] += v`` for each pair, each example's pairs added one by one in order.
+
+    The pairs come grouped by example in reference order, so round ``k`` adds the k-th pair of
+    every example in the batch (one ``index_add_`` with distinct rows, hence exactly
+    ``total[e] + v``): every example's sum is the same left fold over its references whatever
+    the batches, so results do not depend on ``batch_size``.
+    """
+    _, counts = torch.unique_consecutive(examples, return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    rounds = [starts[counts > k] + k for k in range(int(counts.max()))]
+    order = torch.cat(rounds)  # round-major: one gather, then contiguous slices per round
+    rows, ordered = examples[order], values[order]
+    first = 0
+    for chosen in rounds:
+        last = first + chosen.numel()
+        total.index_add_(0, rows[first:last], ordered[first:last])
+        first = last
+
+
 def _run(
     model,
     X,
@@ -139,9 +159,7 @@ def _run(
         if total is None:
             continue
         hyp = m - (m * r).sum(1, keepdim=True)  # H = m_k - sum_b m_b r_b (section 2.3)
-        for j in torch.unique(refs).tolist():  # references in order: batch-size independent
-            chosen = refs == j
-            total[examples[chosen]] += hyp[chosen]
+        _accumulate(total, examples, hyp)
     deltas = recorder.result(tolerance)
     if total is None:
         return None, deltas

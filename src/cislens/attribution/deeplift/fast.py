@@ -11,7 +11,10 @@ multiplication with its DeepLIFT multiplier and each max pool's backward by the 
   additions, padding, average pooling, a final sigmoid dropped or softmax centred) is affine in
   its varying inputs, so the real op's Jacobian is the difference network's ``W_k``;
 - the multipliers are computed from the real activations of x and r exactly as in
-  :mod:`.propagate` (the same :func:`.rules.rescale` and :func:`.rules.max_rule`).
+  :mod:`.propagate` (the same :func:`.rules.rescale` and :func:`.rules.max_rule`, or their
+  equal closed forms :func:`.rules.relu_rescale` and :func:`.rules.max_rule_pooled`, which
+  take a few passes instead of a dozen: on small models the rules cost as much as the
+  forward pass). Per-batch buffers are reused across batches (fewer page faults).
 
 So the cost is one forward pass over the inputs x (without autograd), one over the references
 and one backward pass over the references: the difference network's own forward pass, which
@@ -81,7 +84,9 @@ class _Multiply(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (m,) = ctx.saved_tensors
-        return grad * m, None, None
+        # m is this op's own buffer, used once: multiplying in place saves an allocation and a
+        # pass (the fast path runs each backward exactly once)
+        return m.mul_(grad), None, None
 
 
 class _Route(torch.autograd.Function):
@@ -89,18 +94,18 @@ class _Route(torch.autograd.Function):
     gradient of ``c_x * z[i_x] + c_r * z[i_r]`` (gathers along the last axis)."""
 
     @staticmethod
-    def forward(ctx, z, y, c_x, i_x, c_r, i_r):
+    def forward(ctx, z, y, c_x, i_x, c_r, i_r, zeros):
         ctx.save_for_backward(c_x, i_x, c_r, i_r)
-        ctx.input_shape = z.shape
+        ctx.zeros = zeros  # a buffer of the input's shape, zeroed in the backward
         return y.view_as(y)
 
     @staticmethod
     def backward(ctx, grad):
         c_x, i_x, c_r, i_r = ctx.saved_tensors
-        out = grad.new_zeros(ctx.input_shape)
-        out.scatter_add_(-1, i_x, grad * c_x)
-        out.scatter_add_(-1, i_r, grad * c_r)
-        return out, None, None, None, None, None
+        out = ctx.zeros.zero_()
+        out.scatter_add_(-1, i_x, c_x.mul_(grad))  # in place: the coefficients are used once
+        out.scatter_add_(-1, i_r, c_r.mul_(grad))
+        return out, None, None, None, None, None, None
 
 
 def _forward_x(graph: OpGraph, consts: dict, x_rows: torch.Tensor, bank: dict) -> dict:
@@ -137,28 +142,52 @@ times faster on large activations); every element is computed exactly as in one 
 
 
 def _chunks(pair_bank: torch.Tensor, row_numel: int):
-    """``(pairs, rows)``: chunks of about :data:`CHUNK_ELEMENTS` elements. ``rows`` is the bank
-    row of the chunk's x when all its pairs share one example (broadcast without a copy), else
-    the bank rows of its pairs (gathered; only for small activations)."""
+    """``(pairs, rows)``: chunks of at most about :data:`CHUNK_ELEMENTS` elements. ``rows`` is
+    the bank row of the chunk's x when all its pairs share one example (broadcast without a
+    copy), else the bank rows of its pairs (gathered). Pairs come grouped by example, so a
+    chunk that would straddle examples is cut at the boundary unless the whole batch fits in
+    one chunk (small activations: one gathered pass beats many tiny ones)."""
     n_pairs = int(pair_bank.numel())
     if pair_bank.device.type != "cpu":  # accelerators: one launch per op beats cache-sized chunks
         yield slice(0, n_pairs), pair_bank
         return
     step = max(1, CHUNK_ELEMENTS // max(1, row_numel))
-    for first in range(0, n_pairs, step):
-        part = slice(first, min(n_pairs, first + step))
-        rows = pair_bank[part]
-        yield part, (int(rows[0]) if bool(rows[0] == rows[-1]) else rows)
+    if n_pairs <= step:
+        first, last = int(pair_bank[0]), int(pair_bank[-1])
+        yield slice(0, n_pairs), (first if first == last else pair_bank)
+        return
+    rows, counts = torch.unique_consecutive(pair_bank, return_counts=True)
+    start = 0
+    for row, count in zip(rows.tolist(), counts.tolist(), strict=True):
+        for first in range(start, start + count, step):
+            yield slice(first, min(start + count, first + step)), row
+        start += count
 
 
-def _one(bank: torch.Tensor, rows, like: torch.Tensor) -> torch.Tensor:
-    """The x activations of a chunk of pairs, shaped like ``like`` (see :func:`_chunks`)."""
+def _one(bank: torch.Tensor, rows, like: torch.Tensor, broadcast: bool = False) -> torch.Tensor:
+    """The x activations of a chunk of pairs, shaped like ``like`` (see :func:`_chunks`); with
+    ``broadcast``, a single example's row is returned as (1, ...) for broadcasting."""
     if isinstance(rows, int):
-        return bank[rows : rows + 1].expand_as(like)
+        one = bank[rows : rows + 1]
+        return one if broadcast else one.expand_as(like)
     return bank[rows]
 
 
-def _rescale(op, z_r: torch.Tensor, lookup, x_in, x_out, pair_bank):
+def _buffer(workspace: dict, key, like: torch.Tensor, dtype=None) -> torch.Tensor:
+    """An uninitialised tensor shaped like ``like``, reused from the previous batch when it fits.
+
+    The multiplier and coefficient buffers of a batch are dead once its backward pass is done,
+    so the next batch writes into the same memory: fresh large allocations cost page faults
+    that, on small models, take as long as the arithmetic.
+    """
+    dtype = like.dtype if dtype is None else dtype
+    buf = workspace.get(key)
+    if buf is None or buf.shape != like.shape or buf.dtype != dtype or buf.device != like.device:
+        buf = workspace[key] = torch.empty(like.shape, dtype=dtype, device=like.device)
+    return buf
+
+
+def _rescale(op, z_r: torch.Tensor, lookup, x_in, x_out, pair_bank, workspace):
     """The real output of a nonlinearity at the references and its Rescale multipliers.
 
     ``x_in`` and ``x_out`` are the banked activations of the inputs x (one row per example).
@@ -171,29 +200,35 @@ def _rescale(op, z_r: torch.Tensor, lookup, x_in, x_out, pair_bank):
     slope = rules.relu_derivative if op.relu else None
     with torch.no_grad():
         y = f(z_r)
-        m = torch.empty_like(y)
+        m = _buffer(workspace, (op.node, "m"), y)
         for part, row in _chunks(pair_bank, z_r[:1].numel()):
             r_in, r_out = z_r[part], y[part]
+            if op.relu:  # the closed form: a few passes instead of the generic rule's dozen
+                rules.relu_rescale(
+                    _one(x_in, row, r_in, True), r_in, _one(x_out, row, r_out, True), r_out,
+                    out=m[part],
+                )
+                continue
             m[part] = rules.rescale(
                 f, _one(x_in, row, r_in), r_in, _one(x_out, row, r_out), r_out, slope
             )
     return y, m
 
 
-def _max_rule(op, z_r: torch.Tensor, x_in, pair_bank):
+def _max_rule(op, z_r: torch.Tensor, x_in, pair_bank, workspace):
     """The real max-pool output at the references and the max-rule coefficients and indices."""
     with torch.no_grad():
         y_r, i_r = op.pool(z_r)
         y_bank, i_bank = op.pool(x_in)
-        i_x = i_bank[pair_bank]
-        c_x, c_r = torch.empty_like(y_r), torch.empty_like(y_r)
+        i_x = torch.index_select(i_bank, 0, pair_bank, out=_buffer(workspace, (op.node, "i"), i_r))
+        c_x, c_r = _buffer(workspace, (op.node, "x"), y_r), _buffer(workspace, (op.node, "r"), y_r)
         for part, row in _chunks(pair_bank, z_r[:1].numel()):
             r_in, y_part = z_r[part], y_r[part]
-            c_x[part], c_r[part] = rules.max_rule(
-                _one(x_in, row, r_in), r_in, _one(y_bank, row, y_part), i_x[part], y_part,
-                i_r[part],
+            rules.max_rule_pooled(  # fewer passes, equal to rules.max_rule
+                _one(x_in, row, r_in, True), r_in, _one(y_bank, row, y_part, True), i_x[part],
+                y_part, i_r[part], out=(c_x[part], c_r[part]),
             )
-    return y_r, c_x, i_x, c_r, i_r
+    return y_r, c_x, i_x, c_r, i_r, _buffer(workspace, (op.node, "0"), z_r)
 
 
 def propagate_fast(
@@ -204,8 +239,14 @@ def propagate_fast(
     bank: dict,
     pair_bank: torch.Tensor,
     target,
+    workspace: dict | None = None,
 ) -> tuple[PairResult | None, dict]:
-    """The fast equivalent of :func:`.propagate.propagate` (same arguments and results)."""
+    """The fast equivalent of :func:`.propagate.propagate` (same arguments and results).
+
+    ``workspace``: a dict kept across the batches of one call, holding buffers reused from
+    batch to batch (see :func:`_buffer`); None: fresh buffers.
+    """
+    workspace = {} if workspace is None else workspace
     xbank = _forward_x(graph, consts, rows[:n_x], bank)
     n_pairs = int(pair_bank.numel())
     if not n_pairs:
@@ -228,11 +269,15 @@ def propagate_fast(
                 real[node] = d_in
             elif op.kind == NONLINEAR:
                 (x,) = op.var_inputs
-                y, m = _rescale(op, real[x].detach(), lookup, xbank[x], xbank[node], pair_bank)
+                y, m = _rescale(
+                    op, real[x].detach(), lookup, xbank[x], xbank[node], pair_bank, workspace
+                )
                 real[node] = _Multiply.apply(real[x], y, m)
             elif op.kind == MAXPOOL:
                 (x,) = op.var_inputs
-                y, *coefficients = _max_rule(op, real[x].detach(), xbank[x], pair_bank)
+                y, *coefficients = _max_rule(
+                    op, real[x].detach(), xbank[x], pair_bank, workspace
+                )
                 real[node] = _Route.apply(real[x], y, *coefficients)
             else:
                 real[node] = real_value(op, lookup, strip=True)
@@ -243,7 +288,9 @@ def propagate_fast(
         x_logits = xs(graph.logits)
         explained = _seed(target, logits, x_logits)
         (grad,) = torch.autograd.grad(explained.sum(), d_in, allow_unused=True)
-    multipliers = torch.zeros_like(d_in) if grad is None else grad.detach()
+    # a copy: with a nonlinearity or max pool right at the input, the gradient is a workspace
+    # buffer that the next batch overwrites
+    multipliers = torch.zeros_like(d_in) if grad is None else grad.detach().clone()
     with torch.no_grad():
         result = PairResult(multipliers, target.select(x_logits), target.select(logits.detach()))
     return result, xbank

@@ -11,6 +11,7 @@ which other examples are in the call.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 
@@ -129,7 +130,9 @@ def iterate_pairs(
         consts = _constants(graph)
         rows = torch.cat([X[:1], R[:1, 0]]).to(dev)
         resolved = _preflight(graph, consts, net, rows, target)
-        step = propagate_fast if choose_path(graph, fast) else propagate
+        step = propagate
+        if choose_path(graph, fast):  # buffers reused across this call's batches
+            step = functools.partial(propagate_fast, workspace={})
         bank: dict = {}
         cached: list[int] = []
         starts = range(0, total, batch_size)
