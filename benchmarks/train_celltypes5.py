@@ -9,15 +9,15 @@ Usage::
 Target: per-task test auROC >= 0.85. Basset (about 5.6 million parameters at 1,000 bp) trains at
 roughly 80 sequences per second on 2 idle CPU cores, so the defaults (10 epochs of 150 batches of
 32, i.e. 48,000 sequences; best epoch picked by validation auPRC) take about 15-17 minutes on such
-a machine. That is not enough for Basset to reach the target on every task. Measured with
-seed 0 on the current preset (``benchmarks/results/train_celltypes5_basset.json``, ``--threads
-1`` on a heavily shared machine): test auROC erythroid 0.64, myeloid 0.88, lymphoid 0.90,
-hepatocyte 0.83, neural 0.82, validation auROC still rising at the last epoch. The erythroid
-task (a GATA1-KLF1 pair at 4-12 bp, with decoys at other spacings) is the hardest. On a GPU pass
-``--max-batches 0`` (whole epochs) and more epochs. On a machine shared with other jobs pass ``--threads 1``: two OpenMP
-threads competing with other processes for two cores can be many times slower than one. The
-script prints the per-task table, times (wall and CPU) and whether the target is met; ``--out``
-writes the figures as JSON with the parameters and versions.
+a machine. That is not enough for Basset to reach the target on every task. Measured with seed 0 on
+the current preset (``benchmarks/results/train_celltypes5_basset.json``, ``--threads 1`` on a
+heavily shared machine): test auROC erythroid 0.64, myeloid 0.88, lymphoid 0.90, hepatocyte 0.83,
+neural 0.82, validation auROC still rising at the last epoch. The erythroid task (a GATA1-KLF1 pair
+at 4-12 bp, with decoys at other spacings) is the hardest. On a GPU pass ``--max-batches 0`` (whole
+epochs) and more epochs. On a machine shared with other jobs pass ``--threads 1``: two OpenMP
+threads competing with other processes for two cores can be many times slower than one. The script
+prints the per-task table, times (wall and CPU) and whether the target is met; ``--out`` writes the
+figures as JSON with the parameters and versions.
 """
 
 from __future__ import annotations
