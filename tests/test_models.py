@@ -287,7 +287,7 @@ def test_config_round_trip(name):
 
 
 def test_registry_names_and_lookup():
-    assert sorted(MODELS) == ["basset", "beluga", "bpnet", "deepbind", "labcnn"]
+    assert sorted(MODELS) == ["argminn", "basset", "beluga", "bpnet", "deepbind", "labcnn"]
     assert get_model_class("LabCNN") is LabCNN
     assert get_model_class("DeepSEABeluga") is DeepSEABeluga
     assert get_model_class("BPNetLike") is BPNetLike

@@ -37,7 +37,7 @@ def _format_table(table) -> str:
 def train(
     data: Path = typer.Option(..., "--data", help="Dataset HDF5 (from `cislens simulate`)."),
     model: str = typer.Option(
-        ..., "--model", help="Architecture: labcnn, deepbind, basset, beluga or bpnet."
+        ..., "--model", help="Architecture: labcnn, deepbind, basset, beluga, bpnet or argminn."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint directory to write."),
     model_args: str = typer.Option(

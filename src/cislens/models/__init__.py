@@ -11,9 +11,12 @@ attribution methods need). Checkpoints: :func:`save_model` / :func:`load_model` 
 - ``deepbind``: :class:`DeepBind`, 1 conv, global max + average pooling, a small MLP;
 - ``basset``: :class:`Basset`, 3 conv blocks with batch norm, 2 dense layers of 1,000;
 - ``beluga``: :class:`DeepSEABeluga`, DeepSEA Beluga: 3 stages of 2 convs, 1 hidden dense;
-- ``bpnet``: :class:`BPNetLike`, a dilated residual stack, one scalar head per task.
+- ``bpnet``: :class:`BPNetLike`, a dilated residual stack, one scalar head per task;
+- ``argminn``: :class:`cislens.argminn.ARGMINN`, a motif scanner and an attention memory
+  stream whose filters are the motifs (readout and regularisers in :mod:`cislens.argminn`).
 """
 
+from cislens.argminn.model import ARGMINN
 from cislens.models._base import SequenceModel, initialize_parameters
 from cislens.models.basset import Basset
 from cislens.models.beluga import DeepSEABeluga
@@ -38,6 +41,7 @@ from cislens.models.registry import (
 from cislens.models.utils import count_parameters
 
 __all__ = [
+    "ARGMINN",
     "MODELS",
     "BPNetLike",
     "Basset",

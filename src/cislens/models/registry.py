@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 
+from cislens.argminn.model import ARGMINN
 from cislens.errors import ConfigError
 from cislens.models._base import SequenceModel
 from cislens.models.basset import Basset
@@ -19,7 +20,7 @@ from cislens.models.deepbind import DeepBind
 from cislens.models.labcnn import LabCNN
 
 MODELS: dict[str, type[SequenceModel]] = {
-    cls.name: cls for cls in (LabCNN, DeepBind, Basset, DeepSEABeluga, BPNetLike)
+    cls.name: cls for cls in (LabCNN, DeepBind, Basset, DeepSEABeluga, BPNetLike, ARGMINN)
 }
 """Registry name -> architecture class."""
 

@@ -198,7 +198,7 @@ def fit(
         (labels unchanged). Default False.
     callback : callable or None
         Called after each epoch with a dict (epoch, train_loss, valid_loss, valid_auroc,
-        valid_auprc, time, best).
+        valid_auprc, time, best; regularization_loss for models with the hook below).
     random_state : int, numpy.random.Generator or None
         Seeds the shuffling, the augmentation and dropout. With the same model initialisation,
         data and seed, training on the CPU gives identical weights.
@@ -220,6 +220,13 @@ def fit(
 
     Notes
     -----
+    Models with built-in regularisers (e.g. ARGMINN) define ``regularization_loss(epoch)``: a
+    scalar tensor from the model's last training forward pass, added to every step's loss.
+    ``train_loss`` stays the task loss; the epoch means of the regulariser are in
+    ``history.params["regularization_loss"]``. When the model also defines
+    ``regularization_settled_epoch`` (its regulariser weights change until then), earlier epochs
+    are neither chosen as best nor counted for ``patience``.
+
     Dropout draws from torch's global generator (``nn.Dropout`` takes no generator): ``fit``
     runs inside ``torch.random.fork_rng``, seeds that generator from ``random_state`` and the
     caller's generator state is restored afterwards. A final batch of one sequence is skipped
@@ -363,6 +370,15 @@ def _train_loop(
         n_batches = min(n_batches, max_batches)
     mode = MONITORS[history.monitor]
     best_state, since_best = None, 0
+    # Generic regularisation hook: a model may define regularization_loss(epoch) -> scalar
+    # tensor (computed from its last training forward pass), added to the task loss of every
+    # training step. Its objective may change with the epoch (warm-up schedules); epochs before
+    # model.regularization_settled_epoch neither become the best epoch nor count for patience.
+    regularizer = getattr(model, "regularization_loss", None)
+    regularizer = regularizer if callable(regularizer) else None
+    first_eligible = min(int(getattr(model, "regularization_settled_epoch", 1)), epochs)
+    if regularizer is not None:
+        history.params["regularization_loss"] = []
     Y_valid_t = torch.from_numpy(data.Y_valid).to(device)
     binary_cols = [t for t, kind in enumerate(task_types) if kind == "binary"]
 
@@ -370,7 +386,7 @@ def _train_loop(
         epoch_start = time.perf_counter()
         model.train()
         order = torch.randperm(n_train, generator=generator).numpy()
-        losses, sizes = [], []
+        losses, sizes, reg_losses = [], [], []
         bar = tqdm(
             range(n_batches), disable=not verbose, desc=f"epoch {epoch}/{epochs}", leave=False
         )
@@ -384,7 +400,11 @@ def _train_loop(
                 xb = torch.where(flip[:, None, None], xb.flip(1, 2), xb)
             yb = torch.from_numpy(data.Y_train[index]).to(device)
             opt.zero_grad(set_to_none=True)
-            loss = _loss(model(xb.to(device)), yb, binary_mask, pos_weight, all_binary)
+            task_loss = _loss(model(xb.to(device)), yb, binary_mask, pos_weight, all_binary)
+            loss = task_loss
+            if regularizer is not None:
+                loss = task_loss + regularizer(epoch)
+                reg_losses.append(float(loss.detach()) - float(task_loss.detach()))
             if not torch.isfinite(loss):
                 raise ValueError(
                     f"the training loss became {loss.item()} at epoch {epoch}, batch {b + 1}; "
@@ -392,10 +412,13 @@ def _train_loop(
                 )
             loss.backward()
             opt.step()
-            losses.append(loss.item())
+            losses.append(task_loss.item())
             sizes.append(len(index))
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
         train_loss = float(np.average(losses, weights=sizes)) if losses else float("nan")
+        if regularizer is not None:
+            reg_loss = float(np.average(reg_losses, weights=sizes)) if reg_losses else float("nan")
+            history.params["regularization_loss"].append(reg_loss)
 
         model.eval()
         logits = predict_array(model, data.X_valid, batch_size=batch_size, device=device)
@@ -424,11 +447,14 @@ def _train_loop(
         score = {"valid_loss": valid_loss, "valid_auroc": valid_auroc, "valid_auprc": valid_auprc}[
             history.monitor
         ]
-        improved = best_state is None or (
-            math.isfinite(score)
-            and (
-                not math.isfinite(history.best_score)
-                or (score < history.best_score if mode == "min" else score > history.best_score)
+        improved = epoch >= first_eligible and (
+            best_state is None
+            or (
+                math.isfinite(score)
+                and (
+                    not math.isfinite(history.best_score)
+                    or (score < history.best_score if mode == "min" else score > history.best_score)
+                )
             )
         )
         if improved:
@@ -436,7 +462,7 @@ def _train_loop(
             best_state = {
                 key: value.detach().clone().cpu() for key, value in model.state_dict().items()
             }
-        else:
+        elif epoch >= first_eligible:
             since_best += 1
         history.epoch_time.append(time.perf_counter() - epoch_start)
         record = {
@@ -449,6 +475,8 @@ def _train_loop(
             "time": history.epoch_time[-1],
             "best": improved,
         }
+        if regularizer is not None:
+            record["regularization_loss"] = history.params["regularization_loss"][-1]
         logger.debug(format_epoch(record))
         if callback is not None:
             callback(record)

@@ -1,0 +1,212 @@
+"""ARGMINN on the interpretable-architecture presets, next to a standard CNN trained the same way.
+
+Usage::
+
+    python benchmarks/argminn_presets.py                          # all six presets, full size
+    python benchmarks/argminn_presets.py --presets spi1,rest --n 4000 --out /tmp/argminn
+    python benchmarks/argminn_presets.py --combine a.json b.json   # merge runs of parts
+
+For each preset (``spi1, tal_gata, e2f6_max, jund_tead, rest, spi1_ctcf``; 14,000 / 2,000 /
+4,000 sequences of 500 bp) the dataset is simulated with ``--seed``, then
+
+- **ARGMINN** (``cislens.argminn.ARGMINN`` with its defaults: 8 filters of 15 bp reading both
+  strands, token batch norm, 1 attention layer of 4 heads, 3 warm-up epochs, a 6-epoch ramp of
+  the overlap and L1 weights, 3 epochs at the final weights) and
+- a **standard CNN** of similar size (the layout of the ARGMINN paper's baseline: 3
+  convolutions of widths 10/5/5, max-pool 40, dense 10 -> 5 -> T; with ``--cnn-filters 32``
+  filters per layer instead of the paper's 8, so it has ~16k parameters like ARGMINN's ~13.5k)
+
+are trained with the same ``cislens.train.fit`` call: Adam, lr 1e-3, batch 128, ``--epochs``
+epochs, reverse-complement augmentation, best validation-loss epoch kept (for ARGMINN only from
+the first epoch at the final regulariser weights). Reported per preset: test auROC of both,
+training time, the filter <-> motif matching of the passing filters (TOMTOM q < 0.05 against
+JASPAR CORE vertebrates plus the simulated matrices, ``cislens.benchmark.benchmark_motifs``;
+*one-to-one* = every simulated motif matched by exactly one passing filter and no passing
+filter unmatched), and the instance calls of ``argminn_instances`` on the test split against the
+recorded instances (overlap >= 50 % of the shorter interval; hits of passing filters that match
+no simulated motif count as false positives). Training time is reported as wall-clock seconds
+and as CPU seconds of the process (``--threads`` torch threads, default 1; on a shared machine
+the CPU time is the fairer figure). Results: a table on stdout and
+``OUT.csv`` / ``OUT.json`` (default ``benchmarks/results/argminn_presets``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+PRESETS = ("spi1", "tal_gata", "e2f6_max", "jund_tead", "rest", "spi1_ctcf")
+UNMATCHED = "<unmatched>"
+
+
+class StandardCNN(nn.Module):
+    """The ARGMINN paper's baseline CNN: conv 10/5/5 (8 filters), max-pool 40, dense 10/5."""
+
+    def __init__(self, n_tasks: int, length: int, n_filters: int = 8) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(4, n_filters, 10), nn.ReLU(),
+            nn.Conv1d(n_filters, n_filters, 5), nn.ReLU(),
+            nn.Conv1d(n_filters, n_filters, 5), nn.ReLU(),
+            nn.MaxPool1d(40, 40), nn.Flatten(),
+        )
+        pooled = (length - 9 - 4 - 4) // 40
+        self.head = nn.Sequential(
+            nn.Linear(n_filters * pooled, 10), nn.ReLU(), nn.Linear(10, 5), nn.ReLU(),
+            nn.Linear(5, n_tasks),
+        )
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def _train(model, data, args):
+    from cislens.train import evaluate, fit
+
+    start, cpu_start = time.perf_counter(), time.process_time()
+    history = fit(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=1e-3,
+                  patience=None, reverse_complement=True, random_state=args.seed)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    table = evaluate(model, data.X["test"], data.Y["test"], task_names=data.task_names)
+    return float(table["auroc"].mean()), (seconds, cpu_seconds), history
+
+
+def _instances(hits, truth, pattern_truth):
+    from cislens.motifs import instance_recovery
+
+    known = truth.instances
+    known = known[(known["split"] == "test") & (known["role"].astype(str) != "background")]
+    labelled = pd.DataFrame({
+        "sequence": hits["example"].to_numpy(dtype=int),
+        "start": hits["start"].to_numpy(dtype=int),
+        "end": hits["end"].to_numpy(dtype=int),
+        "motif": [pattern_truth.get(p, UNMATCHED) for p in hits["pattern"]],
+    })
+    table = instance_recovery(labelled, known[["sequence", "start", "end", "motif"]],
+                              motifs=[*truth.motifs, UNMATCHED])
+    n_hits = table["n_hits"].sum()
+    true_hits = (table["precision"].fillna(0) * table["n_hits"]).sum()
+    found = (table["recall"].fillna(0) * table["n_true"]).sum()
+    precision = float(true_hits / n_hits) if n_hits else float("nan")
+    return precision, float(found / table["n_true"].sum()), int(n_hits), table
+
+
+def run_preset(preset: str, args) -> dict:
+    from cislens.argminn import ARGMINN, argminn_instances, argminn_motifs
+    from cislens.benchmark.motifs import benchmark_motifs
+    from cislens.models import count_parameters
+    from cislens.simulate import simulate
+
+    data = simulate(preset, n=args.n, random_state=args.seed)
+    argminn = ARGMINN(n_tasks=data.n_tasks, input_length=data.length, random_state=args.seed,
+                      **json.loads(args.model_args))
+    auroc, seconds, history = _train(argminn, data, args)
+    cnn = StandardCNN(data.n_tasks, data.length, n_filters=args.cnn_filters)
+    from cislens.models import initialize_parameters
+
+    initialize_parameters(cnn, random_state=args.seed)
+    cnn_auroc, cnn_seconds, cnn_history = _train(cnn, data, args)
+
+    if args.save_models:
+        from cislens.models import save_model
+
+        save_model(argminn, Path(args.save_models) / preset, task_names=data.task_names)
+    start = time.perf_counter()
+    motifs = argminn_motifs(argminn, data.X["test"], annotate=False)
+    bench = benchmark_motifs(motifs.motifs, data.ground_truth, q_threshold=0.05)
+    hits = argminn_instances(argminn, data.X["test"], motifs=motifs)
+    readout_seconds = time.perf_counter() - start
+    per_motif = {m: sorted(p for p, t in bench.pattern_truth.items() if t == m)
+                 for m in data.ground_truth.motifs}
+    one_to_one = all(len(p) == 1 for p in per_motif.values()) and bench.n_spurious == 0
+    precision, recall, n_hits, _ = _instances(hits, data.ground_truth, bench.pattern_truth)
+    return {
+        "preset": preset,
+        "argminn_auroc": auroc,
+        "cnn_auroc": cnn_auroc,
+        "auroc_delta": auroc - cnn_auroc,
+        "n_motifs": len(data.ground_truth.motifs),
+        "n_passing": len(motifs.motifs),
+        "one_to_one": bool(one_to_one),
+        "matches": "; ".join(f"{m}:{','.join(p) or '-'}" for m, p in per_motif.items()),
+        "n_unmatched": int(bench.n_spurious),
+        "precision": precision,
+        "recall": recall,
+        "n_hits": n_hits,
+        "argminn_train_s": seconds[0],
+        "argminn_train_cpu_s": seconds[1],
+        "cnn_train_s": cnn_seconds[0],
+        "cnn_train_cpu_s": cnn_seconds[1],
+        "readout_s": readout_seconds,
+        "argminn_best_epoch": history.best_epoch,
+        "cnn_best_epoch": cnn_history.best_epoch,
+        "argminn_params": count_parameters(argminn),
+        "cnn_params": count_parameters(cnn),
+        "filters": motifs.filters.to_dict(orient="records"),
+    }
+
+
+def main(argv=None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--presets", default=",".join(PRESETS))
+    parser.add_argument("--n", type=int, default=None, help="Sequences per dataset (default: "
+                        "the preset's 20,000).")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--model-args", default="{}",
+                        help="ARGMINN hyperparameters as JSON, e.g. '{\"overlap_weight\": 1e4}'.")
+    parser.add_argument("--cnn-filters", type=int, default=32,
+                        help="Filters per CNN layer (32: ~16k parameters, ARGMINN's ~13.5k; the "
+                        "paper's baseline used 8).")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default="benchmarks/results/argminn_presets")
+    parser.add_argument("--save-models", default=None,
+                        help="Folder for the trained ARGMINN checkpoints (one per preset).")
+    parser.add_argument("--combine", nargs="+", default=None, metavar="JSON",
+                        help="Only merge the rows of earlier runs' JSON files into --out "
+                        "(to run the presets in several processes).")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from cislens._version import __version__
+
+    rows = []
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.combine:
+        parts = [json.loads(Path(path).read_text()) for path in args.combine]
+        rows = [row for part in parts for row in part["rows"]]
+        document = {"cislens_version": __version__, "params": [p["params"] for p in parts],
+                    "torch_threads": [p["torch_threads"] for p in parts], "rows": rows}
+        out.with_suffix(".json").write_text(json.dumps(document, indent=2, default=float))
+    for preset in [] if args.combine else args.presets.split(","):
+        row = run_preset(preset.strip(), args)
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "filters"}), flush=True)
+        document = {"cislens_version": __version__, "params": vars(args),
+                    "torch_threads": torch.get_num_threads(), "rows": rows}
+        out.with_suffix(".json").write_text(json.dumps(document, indent=2, default=float))
+        pd.DataFrame([{k: v for k, v in r.items() if k != "filters"} for r in rows]).to_csv(
+            out.with_suffix(".csv"), index=False)
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "filters"} for r in rows])
+    table.to_csv(out.with_suffix(".csv"), index=False)
+    columns = ["preset", "argminn_auroc", "cnn_auroc", "auroc_delta", "n_passing", "one_to_one",
+               "matches", "precision", "recall", "argminn_train_s", "argminn_train_cpu_s",
+               "cnn_train_s"]
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"one-to-one on {int(table['one_to_one'].sum())}/{len(table)}; "
+          f"auROC within 0.02 of the CNN on {int((table['auroc_delta'] >= -0.02).sum())}/"
+          f"{len(table)}; precision >= 0.9 on {int((table['precision'] >= 0.9).sum())}/"
+          f"{len(table)}")
+    return table
+
+
+if __name__ == "__main__":
+    main()

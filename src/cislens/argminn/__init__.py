@@ -1,0 +1,50 @@
+"""ARGMINN: a mechanistically interpretable architecture whose weights are the motifs.
+
+ARGMINN (Tseng, Eraslan, Biancalani, Scalia 2024, arXiv:2410.06211) is a motif scanner (one
+convolution, one filter per motif) followed by a memory stream that attends over the scanner's
+activations. Motifs, their instances and the syntax are read from one forward pass instead of
+from post-hoc importance scores. A clean-room implementation from ``docs/algorithms.md``
+section 7; the reference code was not read.
+
+- :class:`ARGMINN`: the model (registered as ``"argminn"``: ``build_model``, ``save_model`` /
+  ``load_model``, ``cislens train --model argminn`` work as for the other architectures);
+- :func:`filter_overlap_penalty`, :func:`filter_l1`, :func:`attention_entropy`,
+  :class:`RegularizationSchedule`: the regularisers and their per-epoch weights
+  (:func:`cislens.train.fit` adds ``model.regularization_loss(epoch)`` to the task loss);
+- :func:`argminn_motifs`, :func:`argminn_instances`, :func:`argminn_syntax`: the readout.
+"""
+
+# Import the model zoo first: its registry imports cislens.argminn.model, which needs
+# cislens.models._base; starting from the zoo keeps that import order acyclic.
+import cislens.models  # noqa: F401, I001
+
+from cislens.argminn.losses import (
+    attention_entropy,
+    column_mass,
+    filter_l1,
+    filter_overlap_penalty,
+)
+from cislens.argminn.model import ARGMINN, ARGMINNOutput, positional_encoding
+from cislens.argminn.readout import (
+    ArgminnMotifs,
+    argminn_instances,
+    argminn_motifs,
+    argminn_syntax,
+)
+from cislens.argminn.schedule import RegularizationSchedule, ramp_weight
+
+__all__ = [
+    "ARGMINN",
+    "ARGMINNOutput",
+    "ArgminnMotifs",
+    "RegularizationSchedule",
+    "argminn_instances",
+    "argminn_motifs",
+    "argminn_syntax",
+    "attention_entropy",
+    "column_mass",
+    "filter_l1",
+    "filter_overlap_penalty",
+    "positional_encoding",
+    "ramp_weight",
+]
