@@ -4,16 +4,36 @@ Usage::
 
     python benchmarks/motifs_vs_modisco.py --attributions lab3_motifs/attributions.h5
     python benchmarks/motifs_vs_modisco.py --attributions attr.h5 --out vs_modisco.json
+    # 4 planted motifs in whole 1 kb sequences (synthetic attributions; see make_planted)
+    python benchmarks/motifs_vs_modisco.py --make-planted 6200 --attributions planted20k.h5
+    python benchmarks/motifs_vs_modisco.py --attributions planted20k.h5 --tools modisco \
+        --repeats 1 --out modisco20k.json
+    python benchmarks/motifs_vs_modisco.py --attributions planted20k.h5 --tools cislens \
+        --previous modisco20k.json --out vs20k.json
 
-Each tool runs in its own fresh Python process (twice: the first run warms numba's caches and
-is discarded), so wall time and peak resident memory (``ru_maxrss``) are measured cleanly; the
-memory figure reported is the peak minus the resident size just before the tool starts (data
-and the tool's imports excluded). Both get the same one-hot sequences and hypothetical scores
-and their API defaults (window 21, flank 10, FDR 0.2, 20,000 seqlets per metacluster), except
-that modisco-lite gets the (N, L, 4) layout it expects. Patterns of both are annotated with the
-same TOMTOM (memelite) against JASPAR CORE vertebrates; a motif is "recovered" when it is the
-best match (q < 0.05) of some pattern. Targets: same or better recovery, >= 2x faster, <= half
-the peak memory, no noise-only patterns.
+Each tool runs in its own fresh Python process (twice by default: the first run warms numba's
+caches and is discarded; modisco-lite keeps no numba cache, so one run is enough for it).
+
+Speed: wall time of the call, and ``cpu_seconds``, the user + system CPU time of the call
+(threads and reaped children included); on a shared, loaded machine the CPU time is the steadier
+figure. Memory is measured the same way for both tools, two ways:
+
+- ``peak_minus_base_mb``: the worker's own peak resident size (``ru_maxrss``) minus its resident
+  size just before the tool is called (data loaded and the tool imported, so neither counts);
+- ``tree_peak_minus_base_mb``: the driver samples (every 0.25 s) the anonymous proportional
+  set size (``Pss_Anon`` of ``/proc/PID/smaps_rollup``: heap, arrays, JIT code; shared pages
+  split between the processes sharing them) summed over the worker and all its descendants,
+  and reports the peak minus the sum at the moment the worker announces the call. This one
+  counts modisco-lite's forked workers (which ``ru_maxrss`` of the worker misses) without
+  counting their copy-on-write pages twice, and leaves out shared library pages (whose PSS
+  moves with the other processes on the machine).
+
+Both get the same one-hot sequences and hypothetical scores and their API defaults (window 21,
+flank 10, FDR 0.2, 20,000 seqlets per metacluster), except that modisco-lite gets the (N, L, 4)
+layout it expects. Patterns of both are annotated with the same TOMTOM (memelite) against JASPAR
+CORE vertebrates; a motif is "recovered" when it is the best match (q < 0.05) of some pattern;
+every other pattern counts as noise-only ("unexpected"). Targets: same or better recovery,
+>= 2x faster, <= half the peak memory, no noise-only patterns.
 """
 
 from __future__ import annotations
@@ -23,12 +43,66 @@ import json
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 EXPECTED = {"CTCF": "MA0139", "ARID3A": "MA0151", "MAFK": "MA0496"}
+PLANTED = {"CTCF": "MA0139", "MAFK": "MA0496", "SPI1": "MA0080", "YY1": "MA0095"}
+
+
+def make_planted(
+    path: str,
+    n: int,
+    *,
+    length: int = 1000,
+    per_sequence: float = 1.0,
+    noise: float = 0.02,
+    strength: float = 0.05,
+    seed: int = 0,
+) -> None:
+    """Synthetic attributions: 4 JASPAR motifs planted in uniform random ``length``-bp sequences.
+
+    Each sequence gets Poisson(``per_sequence``) instances (random motif, strand and slot of
+    50 bp), each base drawn from the PFM. Hypothetical scores are Laplace noise (scale
+    ``noise``) everywhere plus ``strength * U(0.5, 1.5) * log2(PFM / 0.25)`` (clipped at -3) over
+    each instance, so the whole sequences hold many noise seqlets besides the real ones - the
+    regime where modisco-lite reports noise-only patterns. About 3.2 seqlets per sequence
+    (2 positive, 1.2 negative) at the defaults.
+    """
+    from cislens.io import AttributionSet, save_attributions
+    from cislens.pwm import load_jaspar_motif
+
+    rng = np.random.default_rng(seed)
+    motifs = [load_jaspar_motif(m) for m in PLANTED.values()]
+    tokens = rng.integers(0, 4, size=(n, length))
+    H = rng.laplace(0.0, noise, size=(n, 4, length)).astype(np.float32)
+    slot = 50
+    n_slots = length // slot
+    for i in range(n):
+        for s in rng.choice(n_slots, size=min(rng.poisson(per_sequence), n_slots), replace=False):
+            motif = motifs[rng.integers(len(motifs))]
+            if rng.random() < 0.5:
+                motif = motif.reverse_complement()
+            width = motif.width
+            pos = s * slot + rng.integers(0, slot - width + 1)
+            tokens[i, pos : pos + width] = motif.sample(1, random_state=rng)[0].argmax(0)
+            weight = strength * rng.uniform(0.5, 1.5)
+            H[i, :, pos : pos + width] += weight * np.clip(motif.log_odds(), -3, None)
+    X = np.zeros((n, 4, length), dtype=np.float32)
+    X[np.arange(n)[:, None], tokens, np.arange(length)[None, :]] = 1.0
+    params = dict(planted=PLANTED, per_sequence=per_sequence, noise=noise, strength=strength, n=n)
+    attr = AttributionSet(
+        X=X,
+        attributions=X * H,
+        hypothetical=H,
+        method="synthetic",
+        params=params,
+        random_state=seed,
+    )
+    save_attributions(path, attr)
 
 
 def _rss_mb() -> float:
@@ -56,6 +130,71 @@ def _queries_from_modisco(results):
     return queries
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process, its threads and its finished children."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        queue.extend(parents.get(current, []))
+    return found
+
+
+def _tree_pss_mb(pid: int) -> float:
+    """Anonymous proportional set size of ``pid`` and its descendants in MB."""
+    total = 0.0
+    for child in _descendants(pid):
+        try:
+            for line in Path(f"/proc/{child}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss_Anon:"):
+                    total += int(line.split()[1]) / 1024
+                    break
+        except OSError:
+            continue
+    return total
+
+
+def _run_worker(command: list[str]) -> tuple[str, float | None]:
+    """Run a worker; return its stdout and its tree-PSS peak minus the PSS at its START line."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    state = {"base": None, "peak": 0.0}
+
+    def reader():
+        for line in process.stdout:
+            if line.startswith("START") and state["base"] is None:
+                state["base"] = _tree_pss_mb(process.pid)
+            lines.append(line)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    while process.poll() is None:
+        if state["base"] is not None and not any(x.startswith("RESULT ") for x in lines):
+            state["peak"] = max(state["peak"], _tree_pss_mb(process.pid))
+        time.sleep(0.25)
+    thread.join()
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, command)
+    base = state["base"]
+    return "".join(lines), (None if base is None else max(state["peak"] - base, 0.0))
+
+
 def run_tool(tool: str, path: str, seed: int) -> dict:
     """Run one tool in this process; return time, memory, patterns and their annotation."""
     from cislens.io import load_attributions
@@ -63,15 +202,24 @@ def run_tool(tool: str, path: str, seed: int) -> dict:
 
     store = load_attributions(path)
     X, H = store.X, store.hypothetical
+    expected = store.params.get("planted", EXPECTED)
+    del store
     if tool == "cislens":  # import the tool (and what modisco-lite imports eagerly) first
         import igraph  # noqa: F401
         import leidenalg  # noqa: F401
+        import numba
         import sklearn.isotonic  # noqa: F401
 
         import cislens.motifs.discover  # noqa: F401
+
+        # Importing modiscolite starts numba's compiler (~40 MB, before the baseline); cislens
+        # compiles lazily, so start numba the same way here, or its first kernel would count it.
+        numba.njit(lambda x: x + 1)(1)
     else:
         import modiscolite.tfmodisco  # noqa: F401
     base = _rss_mb()
+    print("START", flush=True)  # the driver's memory sampler takes its baseline now
+    cpu_start = _cpu_seconds()
     start = time.perf_counter()
     if tool == "cislens":
         from cislens.motifs import discover_motifs
@@ -80,6 +228,9 @@ def run_tool(tool: str, path: str, seed: int) -> dict:
         elapsed = time.perf_counter() - start
         queries = [(p.to_motif(kind="pfm"), p.n_seqlets) for p in result.patterns]
         n_seqlets = int((result.seqlets["pattern"] != "").sum())
+        counts = result.seqlets["metacluster"].value_counts()
+        print(f"Using {int(counts.get('pos', 0))} positive seqlets")
+        print(f"Extracted {int(counts.get('neg', 0))} negative seqlets")
     else:
         from modiscolite.tfmodisco import TFMoDISco
 
@@ -87,14 +238,17 @@ def run_tool(tool: str, path: str, seed: int) -> dict:
             one_hot=X.transpose(0, 2, 1).astype(np.float32),
             hypothetical_contribs=H.transpose(0, 2, 1).astype(np.float32),
             max_seqlets_per_metacluster=20_000,
+            verbose=True,  # prints the seqlet counts (parsed by main)
         )
         elapsed = time.perf_counter() - start
         queries = _queries_from_modisco({"pos": pos, "neg": neg})
         n_seqlets = sum(len(p.seqlets) for p in (pos or []) + (neg or []))
+    cpu = _cpu_seconds() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     record = {
         "tool": tool,
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "peak_rss_mb": peak,
         "peak_minus_base_mb": peak - base,
         "n_patterns": len(queries),
@@ -113,14 +267,14 @@ def run_tool(tool: str, path: str, seed: int) -> dict:
                 }
             )
     recovered = {}
-    for tf, prefix in EXPECTED.items():
+    for tf, prefix in expected.items():
         hits = [
             p for p in record["patterns"] if p["best"].startswith(prefix) and p["q_value"] < 0.05
         ]
         recovered[tf] = min((p["q_value"] for p in hits), default=None)
     record["recovered"] = recovered
     record["n_unexpected_patterns"] = sum(
-        not any(p["best"].startswith(x) and p["q_value"] < 0.05 for x in EXPECTED.values())
+        not any(p["best"].startswith(x) and p["q_value"] < 0.05 for x in expected.values())
         for p in record["patterns"]
     )
     return record
@@ -134,11 +288,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", choices=["cislens", "modisco"], help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--tools", default="cislens,modisco", help="comma-separated subset")
+    parser.add_argument(
+        "--make-planted",
+        type=int,
+        metavar="N",
+        help="write N synthetic 1 kb sequences with 4 planted motifs to --attributions and stop",
+    )
+    parser.add_argument(
+        "--previous",
+        action="append",
+        default=[],
+        help="a JSON written by --out: reuse its records (repeatable; --tools none: combine only)",
+    )
     args = parser.parse_args(argv)
+    if args.make_planted:
+        make_planted(args.attributions, args.make_planted, seed=args.seed)
+        return 0
     if args.worker:
         print("RESULT " + json.dumps(run_tool(args.worker, args.attributions, args.seed)))
         return 0
     records = {}
+    for previous in args.previous:
+        records.update(json.loads(Path(previous).read_text())["records"])
     tools = [t for t in ("cislens", "modisco") if t in args.tools.split(",")]
     for tool in tools:
         for _ in range(args.repeats):  # the last run counts; earlier ones warm numba's caches
@@ -152,16 +323,38 @@ def main(argv: list[str] | None = None) -> int:
                 "--worker",
                 tool,
             ]
-            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-            line = [x for x in output.splitlines() if x.startswith("RESULT ")][-1]
+            output, tree_peak = _run_worker(command)
+            lines = output.splitlines()
+            line = [x for x in lines if x.startswith("RESULT ")][-1]
             records[tool] = json.loads(line[len("RESULT ") :])
+            records[tool]["tree_peak_minus_base_mb"] = tree_peak
+            for key, prefix in (("pos", "Using "), ("neg", "Extracted ")):
+                found = [x for x in lines if x.startswith(prefix) and x.endswith(" seqlets")]
+                if found:
+                    records[tool][f"n_seqlets_{key}"] = int(found[-1].split()[1])
             print(tool, json.dumps(records[tool], indent=1), flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps({"records": records}, indent=1))
     if len(records) < 2:
         return 0
     ours, theirs = records["cislens"], records["modisco"]
     summary = {
         "speedup": theirs["seconds"] / ours["seconds"],
+        "speedup_cpu": (
+            theirs["cpu_seconds"] / ours["cpu_seconds"]
+            if ours.get("cpu_seconds") and theirs.get("cpu_seconds")
+            else None
+        ),
         "memory_ratio": ours["peak_minus_base_mb"] / max(theirs["peak_minus_base_mb"], 1e-9),
+        "memory_ratio_tree_pss": (
+            ours["tree_peak_minus_base_mb"] / max(theirs["tree_peak_minus_base_mb"], 1e-9)
+            if ours.get("tree_peak_minus_base_mb") and theirs.get("tree_peak_minus_base_mb")
+            else None
+        ),
+        "seqlets": {
+            tool: [records[tool].get("n_seqlets_pos"), records[tool].get("n_seqlets_neg")]
+            for tool in ("cislens", "modisco")
+        },
         "patterns": {"cislens": ours["n_patterns"], "modisco": theirs["n_patterns"]},
         "recovered": {"cislens": ours["recovered"], "modisco": theirs["recovered"]},
         "unexpected_patterns": {

@@ -5,6 +5,10 @@
   store with hypothetical scores; writes ``motifs.h5`` (cislens layout), ``modisco.h5``
   (modisco-lite layout), ``motifs.meme`` (PFMs), ``seqlets.tsv`` and ``annotation.tsv``
   (TOMTOM against JASPAR CORE vertebrates, or ``--database file.meme``; ``--no-annotate`` skips).
+- ``motifs --from-model runs/argminn --data data.h5 --out motifs/``: an ARGMINN's readout
+  (:func:`cislens.argminn.argminn_motifs`, :func:`cislens.argminn.argminn_instances`) on one
+  split; writes ``filters.tsv`` (every filter, passing or not), ``motifs.meme`` (passing
+  filters' PFMs), ``instances.tsv`` and ``annotation.tsv``.
 - ``instances --motifs motifs/motifs.h5 --attributions attr.h5 --out hits.tsv``:
   :func:`call_instances` (``--method cwm`` on the contribution tracks, ``pwm`` on the sequence).
 - ``filters --model runs/x --data data.h5 --out filters/``: :func:`filter_motifs` on one split;
@@ -23,6 +27,10 @@ from cislens.cli._app import app, echo, state
 def _load_attributions(path: Path):
     from cislens.io import load_attributions
 
+    if path.is_dir():  # a Zarr store: read in chunks by discovery, never loaded whole
+        from cislens.motifs.source import open_zarr_attributions
+
+        return open_zarr_attributions(path)
     attributions = load_attributions(path)
     if attributions.hypothetical is None:
         raise ValueError(
@@ -36,9 +44,18 @@ def _load_attributions(path: Path):
 @app.command("motifs")
 def motifs_command(
     attributions: Path = typer.Option(
-        ..., "--attributions", "-a", help="Attribution store (.h5/.npz) with hypothetical scores."
+        None,
+        "--attributions",
+        "-a",
+        help="Attribution store (.h5/.npz, or a Zarr store: arrays sequences, hypothetical) "
+        "with hypothetical scores.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created when missing)."),
+    from_model: Path = typer.Option(
+        None, "--from-model", help="Read the motifs of an ARGMINN checkpoint instead (with --data)."
+    ),
+    data: Path = typer.Option(None, "--data", help="Dataset HDF5 for --from-model."),
+    split: str = typer.Option("test", help="Split whose sequences --from-model reads."),
     window_size: int = typer.Option(21, help="Seqlet core width."),
     flank: int = typer.Option(10, help="Seqlet flank width."),
     target_fdr: float = typer.Option(0.2, help="Seqlet FDR target."),
@@ -54,7 +71,8 @@ def motifs_command(
     ),
     seed: int = typer.Option(0, "--seed", help="random_state."),
 ) -> None:
-    """Discover motifs (TF-MoDISco style) from hypothetical attributions."""
+    """Discover motifs (TF-MoDISco style) from hypothetical attributions, or read them from an
+    ARGMINN model's filters (``--from-model runs/argminn --data data.h5``)."""
     from cislens.motifs import (
         annotate,
         discover_motifs,
@@ -63,6 +81,14 @@ def motifs_command(
         write_patterns_meme,
     )
 
+    if (attributions is None) == (from_model is None):
+        raise ValueError(
+            "pass exactly one of --attributions (TF-MoDISco-style discovery) and --from-model "
+            "(an ARGMINN checkpoint, with --data)."
+        )
+    if from_model is not None:
+        _argminn_motifs(from_model, data, split, out, database, annotate_patterns)
+        return
     store = _load_attributions(attributions)
     result = discover_motifs(
         store.X,
@@ -88,6 +114,42 @@ def motifs_command(
             matches = annotate(result.patterns, database=database)
             matches.to_csv(out / "annotation.tsv", sep="\t", index=False)
             best = matches[matches["rank"] == 1]
+            for row in best.itertuples():
+                echo(f"{row.pattern}: {row.target_id} {row.target_name} (q={row.q_value:.2g})")
+    echo(f"wrote {out}/")
+
+
+def _argminn_motifs(model_path, data, split, out, database, annotate_patterns) -> None:
+    """``motifs --from-model``: ARGMINN's readout (filters, instances) written to ``out``."""
+    from cislens.argminn import argminn_instances, argminn_motifs
+    from cislens.io import load_dataset
+    from cislens.models import load_model
+    from cislens.pwm import write_meme
+
+    if data is None:
+        raise ValueError(
+            "--from-model needs --data (a dataset HDF5) whose sequences activate the filters."
+        )
+    network = load_model(model_path)
+    dataset = load_dataset(data, splits=[split])
+    result = argminn_motifs(
+        network,
+        dataset.X[split],
+        annotate=annotate_patterns,
+        database=database,
+        verbose=state.verbose,
+    )
+    hits = argminn_instances(network, dataset.X[split], motifs=result, verbose=state.verbose)
+    out.mkdir(parents=True, exist_ok=True)
+    result.filters.to_csv(out / "filters.tsv", sep="\t", index=False)
+    hits.to_csv(out / "instances.tsv", sep="\t", index=False)
+    passing = result.filters[result.filters["passing"]]
+    echo(f"{len(passing)} of {len(result.filters)} filters pass; {len(hits)} instances")
+    if result.motifs:
+        write_meme(out / "motifs.meme", result.motifs)
+        if annotate_patterns:
+            result.annotation.to_csv(out / "annotation.tsv", sep="\t", index=False)
+            best = result.annotation[result.annotation["rank"] == 1]
             for row in best.itertuples():
                 echo(f"{row.pattern}: {row.target_id} {row.target_name} (q={row.q_value:.2g})")
     echo(f"wrote {out}/")

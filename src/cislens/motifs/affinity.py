@@ -21,6 +21,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from cislens.utils.threads import torch_threads_kept
+
 
 def continuous_jaccard(a, b) -> float:
     """Continuous Jaccard similarity of two arrays of the same shape.
@@ -152,17 +154,9 @@ def pairwise_jaccard(data, rows, cols, *, min_overlap: float = 0.7, revcomp: boo
     sim = np.empty(rows.size, dtype=np.float32)
     offset = np.empty(rows.size, dtype=np.int64)
     rc = np.empty(rows.size, dtype=np.bool_)
-    _pair_kernel(
-        data,
-        rev,
-        rows,
-        cols,
-        min_overlap_positions(width, width, min_overlap),
-        revcomp,
-        sim,
-        offset,
-        rc,
-    )
+    overlap = min_overlap_positions(width, width, min_overlap)
+    with torch_threads_kept():  # numba's OpenMP layer resets torch's threads
+        _pair_kernel(data, rev, rows, cols, overlap, revcomp, sim, offset, rc)
     return sim, offset, rc
 
 
@@ -215,6 +209,80 @@ def _seqlet_kmers(positions, bases, weights, min_k, max_k, max_span, revcomp, ke
     return count
 
 
+@numba.njit(cache=True)
+def _top_positions(per_pos, top_n):
+    """Indices of the ``top_n`` largest finite entries, ties by position, in position order."""
+    order = np.argsort(-per_pos, kind="mergesort")
+    count = 0
+    keep = np.empty(min(top_n, per_pos.size), dtype=np.int64)
+    for j in order[: keep.size]:
+        if np.isfinite(per_pos[j]):
+            keep[count] = j
+            count += 1
+    return np.sort(keep[:count])
+
+
+@numba.njit(cache=True)
+def _embed_all(per_pos, bases, top_n, min_k, max_k, max_span, max_entries, revcomp, counts):
+    """Per seqlet: its gapped k-mers, summed by key, the ``max_entries`` strongest, L2-normed.
+
+    Returns flat (keys, values) arrays, rows one after the other, ``counts[i]`` entries each;
+    within a row keys are ordered by decreasing ``|value|`` (ties: smaller key first).
+    """
+    n = per_pos.shape[0]
+    capacity = 4096
+    keys = np.empty(capacity, dtype=np.int64)
+    values = np.empty(capacity, dtype=np.float64)
+    out_keys = np.empty(n * max_entries, dtype=np.int64)
+    out_values = np.empty(n * max_entries, dtype=np.float32)
+    filled = 0
+    for i in range(n):
+        top = _top_positions(per_pos[i], top_n)
+        row_bases = np.empty(top.size, dtype=np.int64)
+        row_weights = np.empty(top.size, dtype=np.float64)
+        for t in range(top.size):
+            row_bases[t] = bases[i, top[t]]
+            row_weights[t] = per_pos[i, top[t]]
+        count = _seqlet_kmers(
+            top, row_bases, row_weights, min_k, max_k, max_span, revcomp, keys, values
+        )
+        if count > keys.size:
+            keys = np.empty(count, dtype=np.int64)
+            values = np.empty(count, dtype=np.float64)
+            count = _seqlet_kmers(
+                top, row_bases, row_weights, min_k, max_k, max_span, revcomp, keys, values
+            )
+        if count == 0:
+            counts[i] = 0
+            continue
+        # Sum the weights of equal keys, in enumeration order (a stable sort keeps it).
+        order = np.argsort(keys[:count], kind="mergesort")
+        unique = np.empty(count, dtype=np.int64)
+        summed = np.zeros(count, dtype=np.float64)
+        m = -1
+        for j in order:
+            if m < 0 or keys[j] != unique[m]:
+                m += 1
+                unique[m] = keys[j]
+            summed[m] += values[j]
+        m += 1
+        # Strongest max_entries: sort by decreasing |value|, ties by key (unique is sorted).
+        rank = np.argsort(-np.abs(summed[:m]), kind="mergesort")
+        m_keep = min(m, max_entries)
+        norm2 = 0.0
+        for t in range(m_keep):
+            v32 = np.float32(summed[rank[t]])
+            norm2 += np.float64(v32) * np.float64(v32)
+        norm = np.float32(np.sqrt(norm2))
+        for t in range(m_keep):
+            out_keys[filled + t] = unique[rank[t]]
+            v32 = np.float32(summed[rank[t]])
+            out_values[filled + t] = v32 / norm if norm > 0 else v32
+        counts[i] = m_keep
+        filled += m_keep
+    return out_keys[:filled], out_values[:filled]
+
+
 def gapped_kmer_embedding(
     X_seqlets: np.ndarray,
     contrib_seqlets: np.ndarray,
@@ -230,9 +298,11 @@ def gapped_kmer_embedding(
     """Sparse, L2-normalised gapped k-mer embeddings of (n, 4, W) seqlets: (n, n_kmers) CSR.
 
     For each seqlet, the ``top_n`` positions with the largest ``sign * contribution`` (and a
-    known base) are kept in order; every subset of ``min_k``..``max_k`` of them spanning fewer
-    than ``max_span`` bases is a gapped k-mer (bases at their offsets, gaps as wildcards) worth
-    the mean contribution of its positions. A seqlet keeps its ``max_entries`` strongest k-mers.
+    known base; ties go to the leftmost position) are kept in order; every subset of
+    ``min_k``..``max_k`` of them spanning fewer than ``max_span`` bases is a gapped k-mer (bases
+    at their offsets, gaps as wildcards) worth the mean contribution of its positions. Equal
+    k-mers are summed, and a seqlet keeps its ``max_entries`` strongest k-mers (by ``|value|``,
+    ties to the smaller key). One compiled pass does all seqlets.
 
     Examples
     --------
@@ -244,55 +314,33 @@ def gapped_kmer_embedding(
     n, _, width = X_seqlets.shape
     per_pos = (contrib_seqlets.sum(axis=1) * sign).astype(np.float64)
     known = X_seqlets.max(axis=1) > 0
-    bases = X_seqlets.argmax(axis=1)
-    per_pos = np.where(known, per_pos, -np.inf)
-    top_n = min(top_n, width)
-    all_keys, all_values = [], []
+    bases = X_seqlets.argmax(axis=1).astype(np.int64)
+    per_pos = np.ascontiguousarray(np.where(known, per_pos, -np.inf))
     counts = np.zeros(n, dtype=np.int64)
-    capacity = 200_000
-    keys = np.empty(capacity, dtype=np.int64)
-    values = np.empty(capacity, dtype=np.float64)
-    for i in range(n):
-        top = np.argpartition(-per_pos[i], top_n - 1)[:top_n]
-        top = np.sort(top[np.isfinite(per_pos[i, top])])
-        while True:
-            count = _seqlet_kmers(
-                top.astype(np.int64),
-                bases[i, top].astype(np.int64),
-                per_pos[i, top],
-                min_k,
-                max_k,
-                max_span,
-                revcomp,
-                keys,
-                values,
-            )
-            if count <= keys.size:
-                break
-            keys = np.empty(count, dtype=np.int64)
-            values = np.empty(count, dtype=np.float64)
-        if count == 0:
-            continue
-        unique, inverse = np.unique(keys[:count], return_inverse=True)
-        summed = np.bincount(inverse, weights=values[:count])
-        if unique.size > max_entries:
-            keep = np.argpartition(-np.abs(summed), max_entries - 1)[:max_entries]
-            unique, summed = unique[keep], summed[keep]
-        summed = summed.astype(np.float32)
-        norm = float(np.sqrt((summed.astype(np.float64) ** 2).sum()))
-        counts[i] = unique.size
-        all_keys.append(unique)
-        all_values.append(summed / norm if norm > 0 else summed)
-    if not all_keys:
+    keys, values = _embed_all(
+        per_pos,
+        bases,
+        min(top_n, width),
+        min_k,
+        max_k,
+        max_span,
+        max_entries,
+        revcomp,
+        counts,
+    )
+    del per_pos, bases, known
+    if keys.size == 0:
         return sp.csr_matrix((n, 1), dtype=np.float32)
     # Rows are already grouped, so the CSR arrays are built directly (no COO copies).
-    columns, key_index = np.unique(np.concatenate(all_keys), return_inverse=True)
-    del all_keys
+    # Column ids: ranks of the sorted distinct keys, looked up in blocks straight into int32
+    # (np.unique's return_inverse would hold two more int64 copies of the keys).
+    columns = np.unique(keys)
+    key_index = np.empty(keys.size, dtype=np.int32)
+    for lo in range(0, keys.size, 1 << 20):
+        key_index[lo : lo + (1 << 20)] = np.searchsorted(columns, keys[lo : lo + (1 << 20)])
+    del keys
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return sp.csr_matrix(
-        (np.concatenate(all_values), key_index.astype(np.int32), indptr),
-        shape=(n, columns.size),
-    )
+    return sp.csr_matrix((values, key_index, indptr), shape=(n, columns.size))
 
 
 def coarse_neighbors(embedding: sp.csr_matrix, *, n_neighbors: int = 100, chunk_size: int = 512):
@@ -314,7 +362,8 @@ def coarse_neighbors(embedding: sp.csr_matrix, *, n_neighbors: int = 100, chunk_
     similarities = np.zeros((n, max(k, 0)), dtype=np.float32)
     if k <= 0:
         return indices, similarities
-    transposed = embedding.T.tocsc()
+    # CSR once: a CSR @ CSC product would convert the right factor to CSR for every chunk.
+    transposed = embedding.T.tocsr()
     for lo in range(0, n, chunk_size):
         hi = min(lo + chunk_size, n)
         block = (embedding[lo:hi] @ transposed).toarray()
@@ -372,7 +421,8 @@ def align_to_target(target, data, *, min_overlap: float = 0.7, revcomp: bool = T
     rc = np.empty(n, dtype=np.bool_)
     overlap = min_overlap_positions(target.shape[1], data.shape[2], min_overlap)
     kernel = _align_kernel if n >= 64 else _align_serial
-    kernel(target, data, rev, overlap, revcomp, sim, offset, rc)
+    with torch_threads_kept():
+        kernel(target, data, rev, overlap, revcomp, sim, offset, rc)
     return sim, offset, rc
 
 

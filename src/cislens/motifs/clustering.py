@@ -59,8 +59,10 @@ def leiden_clusters(
         raise ValueError(f"n_runs must be a positive int; got {n_runs!r}.")
     upper = sp.triu(affinity, k=1).tocoo()
     keep = upper.data > 0
-    edges = np.stack([upper.row[keep], upper.col[keep]], axis=1).tolist()
+    # An int32 array, not a list of Python pairs (which would take ~130 bytes per edge).
+    edges = np.stack([upper.row[keep], upper.col[keep]], axis=1).astype(np.int32)
     graph = igraph.Graph(n=n, edges=edges)
+    del edges
     graph.es["weight"] = upper.data[keep].astype(float).tolist()
     rng = check_random_state(random_state)
     seeds = rng.integers(0, 2**31 - 1, size=n_runs)

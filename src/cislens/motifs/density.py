@@ -83,7 +83,7 @@ def conditional_probabilities(
     >>> round(float(2 ** (-(p * np.log2(p)).sum())), 3)
     10.0
     """
-    distances = distances.tocsr().astype(np.float64)
+    distances = distances.tocsr().astype(np.float64, copy=False)
     distances.sort_indices()
     betas = np.zeros(distances.shape[0])
     target = np.log(perplexity)
@@ -143,14 +143,21 @@ def density_adapted_affinity(
     rows, cols = rows[valid], cols[valid]
     d = similarity_to_distance(np.asarray(similarities).ravel()[valid]) + 1e-9  # keep zeros
     forward = sp.csr_matrix((d, (rows, cols)), shape=(n, n))
+    del rows, cols, d, valid
     forward.sum_duplicates()
-    present = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
-    present.data[:] = 1.0
+    # Every stored distance is > 0, so forward's own pattern marks the pairs present.
+    present = sp.csr_matrix(
+        (np.ones(forward.data.size), forward.indices, forward.indptr), shape=(n, n)
+    )
     total = forward + forward.T
+    del forward
     count = present + present.T
     count.data = np.maximum(count.data, 1.0)
+    del present
     symmetric = total.multiply(count.power(-1)).tocsr()
+    del total, count
     conditional = conditional_probabilities(symmetric, perplexity=perplexity)
+    del symmetric
     affinity = conditional.multiply(conditional.T).sqrt().tocsr()
     affinity.data[affinity.data < min_affinity] = 0.0
     affinity.eliminate_zeros()

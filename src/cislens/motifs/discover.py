@@ -48,6 +48,7 @@ from cislens.motifs.significance import (
     permuted_source,
     test_patterns,
 )
+from cislens.motifs.source import WindowSource, check_array_like, is_in_memory, scan
 from cislens.utils.random import check_random_state, resolve_seed
 
 logger = logging.getLogger(__name__)
@@ -131,9 +132,12 @@ def _as_array(values, name):
         )
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty; pass at least one sequence.")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinite values.")
-    return array
+    return array  # finiteness is checked chunk by chunk in scan
+
+
+def _pad(window_size, flank):
+    """Bases kept on each side of a seqlet: two seqlet widths covers every aggregation frame."""
+    return 2 * (window_size + 2 * flank)
 
 
 def _fine_graph(data, neighbors, *, min_overlap, revcomp, verbose, desc):
@@ -236,6 +240,7 @@ def discover_motifs(
     revcomp: bool = True,
     alpha: float = 0.01,
     null_max_seqlets: int = 3000,
+    chunk_size: int = 1024,
     random_state=None,
     verbose: bool = False,
 ) -> MotifDiscoveryResult:
@@ -244,10 +249,12 @@ def discover_motifs(
     Parameters
     ----------
     X : array (N, 4, L)
-        One-hot sequences (A, C, G, T).
+        One-hot sequences (A, C, G, T): a NumPy array or torch tensor, or an array-like with
+        ``.shape`` and slicing along the first axis (a Zarr array, an h5py dataset), which is
+        read ``chunk_size`` sequences at a time and never loaded whole.
     hypothetical : array (N, 4, L)
-        Hypothetical contributions (e.g. ``deeplift_shap(..., hypothetical=True)``); the
-        projected scores ``X * hypothetical`` are used for seqlet calling.
+        Hypothetical contributions (e.g. ``deeplift_shap(..., hypothetical=True)``), of the same
+        kinds; the projected scores ``X * hypothetical`` are used for seqlet calling.
     window_size, flank, target_fdr
         Seqlet calling (:func:`extract_seqlets`): core 21 bp, flanks 10 bp, FDR 0.2.
     max_seqlets_per_metacluster : int
@@ -280,6 +287,10 @@ def discover_motifs(
         Family-wise level of the significance test (default 0.01).
     null_max_seqlets : int
         Seqlets per metacluster used to build the null patterns (default 3,000).
+    chunk_size : int
+        Sequences read (and multiplied) at a time (default 1,024). With array-like inputs only
+        the stretches of sequence around the seqlets are then kept in memory; the result is the
+        same as with the whole arrays in memory.
     random_state : int, Generator or None
         Seed; the one used is recorded in the result.
     verbose : bool
@@ -301,10 +312,19 @@ def discover_motifs(
     >>> len(result.patterns), "zero" in str(caught[0].message)
     (0, True)
     """
-    X = _as_array(X, "X")
-    H = _as_array(hypothetical, "hypothetical")
-    if X.shape != H.shape:
+    # NumPy arrays, tensors and nested lists are read whole; other array-likes in chunks.
+    in_memory = all(is_in_memory(v) or not hasattr(v, "shape") for v in (X, hypothetical))
+    if in_memory:
+        X = _as_array(X, "X")
+        H = _as_array(hypothetical, "hypothetical")
+    else:
+        X, H = check_array_like(X, "X"), check_array_like(hypothetical, "hypothetical")
+    if tuple(X.shape) != tuple(H.shape):
         raise ValueError(f"hypothetical must have the shape of X {X.shape}; got {H.shape}.")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
+        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}.")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}.")
     seed = resolve_seed(random_state)
     rng = check_random_state(seed)
     params = dict(
@@ -333,14 +353,15 @@ def discover_motifs(
     for name in ("min_overlap", "merge_threshold", "alpha"):
         if not 0.0 < float(params[name]) <= 1.0:
             raise ValueError(f"{name} must be in (0, 1]; got {params[name]!r}.")
-    contrib = X * H
+    scores, largest, counts = scan(X, H, chunk_size)
     calls = extract_seqlets(
-        contrib, window_size=window_size, flank=flank, target_fdr=target_fdr, random_state=seed
+        scores, window_size=window_size, flank=flank, target_fdr=target_fdr, random_state=seed
     )
+    del scores
     table = calls.table.copy()
     table["pattern"] = ""
     result = MotifDiscoveryResult([], table, [], calls.thresholds, params, seed)
-    if np.abs(contrib).max() == 0:
+    if largest == 0:
         warnings.warn(
             "all projected attributions (X * hypothetical) are zero: no seqlets, no "
             "motifs. Check that the attributions were computed.",
@@ -351,12 +372,27 @@ def discover_motifs(
     if table.empty:
         warnings.warn("no seqlet passed the threshold: no motifs.", CislensWarning, stacklevel=2)
         return result
-    composition = X.sum(axis=(0, 2)) / max(X.sum(), 1.0)
+    composition = counts / max(counts.sum(), 1.0)
     p = dict(params, background=tuple(np.clip(composition, 1e-3, 1)))
-    source = SeqletSource(X, H)
+    capped = {
+        metacluster: table[table["metacluster"] == metacluster].head(max_seqlets_per_metacluster)
+        for metacluster in ("pos", "neg")
+    }
+    if in_memory:
+        source = SeqletSource(X, H)
+    else:
+        # Keep only the stretches of sequence around the seqlets (see cislens.motifs.source).
+        source = WindowSource.from_chunks(
+            X,
+            H,
+            pd.concat(list(capped.values())),
+            pad=_pad(window_size, flank),
+            chunk_size=chunk_size,
+        )
+        logger.info("kept %.1f MB of windows around the seqlets", source.nbytes / 1e6)
     messages = []
     for metacluster, sign in (("pos", 1), ("neg", -1)):
-        sub = table[table["metacluster"] == metacluster].head(max_seqlets_per_metacluster)
+        sub = capped[metacluster]
         label = f"{metacluster} metacluster"
         if len(sub) < max(min_cluster_size, 2):
             if len(sub):
@@ -389,6 +425,8 @@ def discover_motifs(
             pattern.stats.pop("source_rows", None)
         result.patterns.extend(passed)
         result.rejected.extend(failed)
+    if getattr(source, "n_fallback", 0):
+        logger.info("%d windows read past the kept stretches", source.n_fallback)
     if messages and not result.patterns:
         warnings.warn("no motifs: " + "; ".join(messages) + ".", CislensWarning, stacklevel=2)
     elif messages:

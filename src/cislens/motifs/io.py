@@ -133,12 +133,25 @@ def export_modisco_h5(path, result: MotifDiscoveryResult, X, hypothetical) -> Pa
     ``contrib_scores`` and ``hypothetical_contribs`` (W, 4) and ``seqlets/{n_seqlets, start,
     end, example_idx, is_revcomp, sequence, contrib_scores, hypothetical_contribs}`` with the
     seqlet arrays (n, W, 4) in the pattern's orientation. ``X`` and ``hypothetical`` (N, 4, L)
-    are the arrays the result was computed from (needed for the per-seqlet arrays).
+    are the arrays the result was computed from (needed for the per-seqlet arrays); array-likes
+    (Zarr, h5py) are read in chunks, keeping only the patterns' seqlet windows.
     """
+    import pandas as pd
+
     from cislens.motifs.aggregate import SeqletSource, member_tracks
+    from cislens.motifs.source import WindowSource, is_in_memory
 
     path = as_path(path)
-    source = SeqletSource(np.asarray(X, dtype=np.float32), np.asarray(hypothetical, np.float32))
+    if is_in_memory(X) and is_in_memory(hypothetical):
+        source = SeqletSource(np.asarray(X, dtype=np.float32), np.asarray(hypothetical, np.float32))
+    else:
+        tables = [p.seqlets for p in result.patterns]
+        source = WindowSource.from_chunks(
+            X,
+            hypothetical,
+            pd.concat(tables) if tables else pd.DataFrame({"example": [], "start": [], "end": []}),
+            pad=0,
+        )
     with atomic_output(path) as temporary, h5py.File(temporary, "w") as handle:
         for metacluster in ("pos", "neg"):
             patterns = [p for p in result.patterns if p.metacluster == metacluster]

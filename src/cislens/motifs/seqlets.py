@@ -175,6 +175,23 @@ def _greedy_extract(window_sums, positive, negative, flank, suppress, out_exampl
     return count
 
 
+def _window_sums(scores: np.ndarray, window_size: int, chunk: int = 4096) -> np.ndarray:
+    """Sums of every ``window_size`` window of each row, (N, L - W + 1), by blocks of rows.
+
+    Row by row this is the same cumulative-sum difference as on the whole array, but only one
+    block's cumulative sums exist at a time (not two more (N, L) float64 arrays).
+    """
+    n, length = scores.shape
+    sums = np.empty((n, length - window_size + 1), dtype=np.float64)
+    for lo in range(0, n, chunk):
+        block = scores[lo : lo + chunk]
+        cumulative = np.concatenate(
+            [np.zeros((block.shape[0], 1)), np.cumsum(block, axis=1)], axis=1
+        )
+        sums[lo : lo + chunk] = cumulative[:, window_size:] - cumulative[:, :-window_size]
+    return sums
+
+
 def _check_int(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
@@ -260,8 +277,7 @@ def extract_seqlets(
             }
         )
     )
-    cumulative = np.concatenate([np.zeros((n, 1)), np.cumsum(scores, axis=1)], axis=1)
-    sums = cumulative[:, window_size:] - cumulative[:, :-window_size]
+    sums = _window_sums(scores, window_size)
     values = sums.ravel()
     rng = check_random_state(random_state)
     if values.size > max_windows:

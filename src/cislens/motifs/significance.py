@@ -62,34 +62,44 @@ def pattern_seqlet_similarity(source: SeqletSource, pattern: Pattern) -> np.ndar
     return leave_one_out_similarity(onehot, hyp)
 
 
-def permuted_source(source: SeqletSource, seqlets: pd.DataFrame, *, random_state=None):
+def permuted_source(source, seqlets: pd.DataFrame, *, random_state=None, pad: int | None = None):
     """Null tracks: columns permuted (one-hot and hypothetical together) within each seqlet.
 
-    Only the sequences that hold a seqlet are copied, so memory grows with the seqlets, not with
-    the input. Returns ``(null_source, null_seqlets)``: the seqlet table re-indexed to the rows of
-    the null source.
+    Only stretches around the seqlets (``pad`` bases on each side, default two seqlet widths)
+    are copied (a :class:`cislens.motifs.source.WindowSource` over ``source``), so memory grows
+    with the seqlets, not with the input; windows reaching further are read, unpermuted, from
+    ``source``. Returns ``(null_source, null_seqlets)`` (the seqlets keep their examples).
 
     Examples
     --------
     >>> X = np.eye(4, dtype=np.float32)[np.arange(8) % 4].T[None].repeat(2, 0)
     >>> src = SeqletSource(X, X * 2)
     >>> table = pd.DataFrame({"example": [1], "start": [2], "end": [6]})
-    >>> null, null_table = permuted_source(src, table, random_state=0)
-    >>> null.X.shape[0], int(null_table["example"].iloc[0])
-    (1, 0)
-    >>> bool((null.X[0, :, :2] == X[0, :, :2]).all()), float(null.X[0, :, 2:6].sum())
+    >>> null, null_table = permuted_source(src, table, random_state=0, pad=2)
+    >>> onehot, _, _ = null.windows([1], np.array([0]), [False], 8)
+    >>> bool((onehot[0, :, :2] == X[1, :, :2]).all()), float(onehot[0, :, 2:6].sum())
     (True, 4.0)
+    >>> bool((onehot[0, :, 2:6] == X[1, :, 2:6]).all())  # permuted
+    False
     """
+    from cislens.motifs.source import WindowSource
+
     rng = check_random_state(random_state)
-    examples, local = np.unique(seqlets["example"].to_numpy(), return_inverse=True)
-    X, H = source.X[examples].copy(), source.H[examples].copy()
     table = seqlets.copy()
-    table["example"] = local
-    for example, start, end in table[["example", "start", "end"]].itertuples(index=False):
-        order = start + rng.permutation(end - start)
-        X[example, :, start:end] = X[example][:, order]
-        H[example, :, start:end] = H[example][:, order]
-    return SeqletSource(X, H), table
+    if pad is None:
+        pad = 2 * int((table["end"] - table["start"]).max()) if len(table) else 0
+    length = int(getattr(source, "length", None) or source.X.shape[2])
+    null = WindowSource.from_source(source, table, pad=pad, length=length)
+    examples = table["example"].to_numpy()
+    starts, ends = table["start"].to_numpy(), table["end"].to_numpy()
+    segments = null.locate(examples, starts, ends)
+    # Same draws, in the same order, as permuting the full rows would take.
+    for segment, start, end in zip(segments, starts, ends, strict=True):
+        base = null.offsets[segment] - null.lo[segment]
+        order = base + start + rng.permutation(end - start)
+        null.X[:, base + start : base + end] = null.X[:, order]
+        null.H[:, base + start : base + end] = null.H[:, order]
+    return null, table
 
 
 def test_patterns(
