@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 import torch
+from _memory import reset_peak_rss, status_kib
 
 GRADCAM_LAYER = "conv3"  # Basset's last convolution
 
@@ -213,24 +214,8 @@ def find_job(name: str, tool: str):
 # Measuring one job in this process
 
 
-def _status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
-def _reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def measure(name: str, tool: str, args) -> dict:
@@ -250,8 +235,8 @@ def measure(name: str, tool: str, args) -> dict:
             torch.cuda.reset_peak_memory_stats()
             base = torch.cuda.memory_allocated()
         else:
-            reset = _reset_peak_rss()
-            base = _status_kib("VmRSS")
+            reset = reset_peak_rss()
+            base = status_kib("VmRSS")
         tic = time.perf_counter()
         out = run(model, X, args, device, layer)
         if device.type == "cuda":
@@ -261,7 +246,7 @@ def measure(name: str, tool: str, args) -> dict:
             if device.type == "cuda":
                 peak_mib = (torch.cuda.max_memory_allocated() - base) / 2**20
             elif reset and base is not None:
-                peak_mib = (_status_kib("VmHWM") - base) / 2**10
+                peak_mib = (status_kib("VmHWM") - base) / 2**10
         model.to("cpu")
         assert tuple(out.shape) == tuple(X.shape), (name, tool, tuple(out.shape))
     return {

@@ -34,26 +34,7 @@ import time
 import warnings
 
 import torch
-
-
-def _status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
+from _memory import reset_peak_rss, status_kib
 
 
 def make_data(args):
@@ -143,15 +124,15 @@ def measure(tool: str, rule: str, args) -> dict:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
             base = torch.cuda.memory_allocated()
-        elif _reset_peak():
-            base = _status_kib("VmRSS")
+        elif reset_peak_rss():
+            base = status_kib("VmRSS")
         start = time.perf_counter()
         attr = run_tool(tool, rule, model, X, R, args)
         if cuda:
             torch.cuda.synchronize()
             peak_mib = (torch.cuda.max_memory_allocated() - base) / 2**20
         elif base is not None:
-            peak_mib = (_status_kib("VmHWM") - base) / 2**10
+            peak_mib = (status_kib("VmHWM") - base) / 2**10
         best = min(best, time.perf_counter() - start)
     return {
         "tool": tool,

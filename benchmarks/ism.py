@@ -36,29 +36,14 @@ import time
 import warnings
 
 import torch
+from _memory import reset_peak_rss, status_kib
 
 TOOLS = ("cislens_fast", "cislens_naive", "tm_default", "tm_forced", "tm_naive")
 MODELS = ("basset", "bpnet", "labcnn")
 
 
-def _status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def make_model(name: str):
@@ -128,11 +113,11 @@ def main(argv=None) -> list[dict]:
         if "cislens_naive" in tools:  # the reference first
             tools = ["cislens_naive"] + [t for t in tools if t != "cislens_naive"]
         for tool in tools:
-            base = _status_kib("VmRSS") if _reset_peak() else None
+            base = status_kib("VmRSS") if reset_peak_rss() else None
             began = time.perf_counter()
             out = run_tool(tool, model, X, args.batch_size)
             seconds = (time.perf_counter() - began) / n
-            peak = _status_kib("VmHWM")
+            peak = status_kib("VmHWM")
             mib = (peak - base) / 1024 if base is not None and peak is not None else float("nan")
             if tool == "cislens_naive":
                 naive = out

@@ -50,6 +50,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from _memory import reset_peak_rss, status_kib
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("basset", "bpnet", "labcnn")
@@ -70,24 +71,8 @@ PLAN = {
 # --- measurement helpers ---------------------------------------------------------------------
 
 
-def _status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def make_model(name: str, length: int):
@@ -238,8 +223,8 @@ def measure(method: str, model_name: str, tool: str, args) -> dict:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
             base = torch.cuda.memory_allocated()
-        elif _reset_peak():
-            base = _status_kib("VmRSS")
+        elif reset_peak_rss():
+            base = status_kib("VmRSS")
         start = clock()
         out = call(X, R)
         if cuda:
@@ -248,7 +233,7 @@ def measure(method: str, model_name: str, tool: str, args) -> dict:
         if cuda:
             peak_mib = (torch.cuda.max_memory_allocated() - base) / 2**20
         elif base is not None:
-            peak_mib = (_status_kib("VmHWM") - base) / 2**10
+            peak_mib = (status_kib("VmHWM") - base) / 2**10
         best = min(best, elapsed)
     row = {"method": method, "model": model_name, "tool": tool, "n_seqs": n, "length": length,
            "s_per_seq": best / n, "peak_mib": peak_mib}
