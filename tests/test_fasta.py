@@ -139,3 +139,14 @@ def test_extract_intervals_unknown_chromosome(genome):
     bed = pd.DataFrame({"chrom": ["chrX"], "start": [0], "end": [10]})
     with pytest.raises(ValueError, match="chromosome 'chrX' is not in"):
         extract_intervals(path, bed, length=5)
+
+
+def test_iter_fasta_batches_start_skips_records(tmp_path):
+    path = tmp_path / "x.fa.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("".join(f">s{i}\n{'ACGT'[i % 4] * 6}\n" for i in range(7)))
+    batches = list(iter_fasta_batches(path, batch_size=2, start=3))
+    assert [names for names, _ in batches] == [["s3", "s4"], ["s5", "s6"]]
+    assert decode(batches[0][1])[0] == "TTTTTT"
+    with pytest.raises(ValueError, match="start"):
+        list(iter_fasta_batches(path, start=-1))

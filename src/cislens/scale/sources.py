@@ -224,18 +224,14 @@ class FastaSource:
 
     def iter_chunks(self, chunk_size: int, *, start: int = 0):
         """Stream ``(first_row, block)`` pairs of ``chunk_size`` records from row ``start`` on."""
-        from cislens.sequence.fasta import iter_fasta
+        from cislens.sequence.fasta import iter_fasta_batches
 
-        sequences, first = [], start
-        for row, record in enumerate(iter_fasta(self.path)):
-            if row < start:
-                continue
-            sequences.append(record.sequence)
-            if len(sequences) == chunk_size:
-                yield first, self._encode(sequences)
-                sequences, first = [], row + 1
-        if sequences:
-            yield first, self._encode(sequences)
+        first = start
+        batches = iter_fasta_batches(self.path, batch_size=chunk_size, length=self._fixed,
+                                     start=start)
+        for _, block in batches:
+            yield first, _as_int8(block)
+            first += block.shape[0]
 
     def example_ids(self, start: int, stop: int) -> list[str]:
         """The records' names (the header's first word)."""

@@ -11,6 +11,7 @@ import gzip
 import io
 import os
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import NamedTuple
 
@@ -125,12 +126,13 @@ def read_fasta(path) -> dict[str, str]:
 
 
 def iter_fasta_batches(
-    path, *, batch_size: int = 1024, length: int | None = None
+    path, *, batch_size: int = 1024, length: int | None = None, start: int = 0
 ) -> Iterator[tuple[list[str], torch.Tensor]]:
     """Stream a FASTA file as one-hot batches: ``(names, X)`` with X of shape (B, 4, L).
 
     Memory stays bounded by ``batch_size`` however large the file. Sequences of different lengths
-    need ``length`` (centre-trim or N-pad, as in :func:`one_hot_encode`).
+    need ``length`` (centre-trim or N-pad, as in :func:`one_hot_encode`). ``start`` skips the
+    first records (a resumed run that already holds them).
 
     Examples
     --------
@@ -142,9 +144,11 @@ def iter_fasta_batches(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+    if start < 0:
+        raise ValueError(f"start must be >= 0 (records to skip); got {start}.")
     names: list[str] = []
     seqs: list[str] = []
-    for record in iter_fasta(path):
+    for record in islice(iter_fasta(path), start, None):
         names.append(record.name)
         seqs.append(record.sequence)
         if len(seqs) == batch_size:
