@@ -51,6 +51,19 @@ def load_data(args):
     return dataset, time.perf_counter() - start
 
 
+def on_epoch(record, model, dataset, args) -> None:
+    """Print the epoch line; with ``--save-model``, also keep the latest weights (a long run cut
+    short can still be evaluated from ``<save-model>/last_epoch``)."""
+    print(format_epoch(record), flush=True)
+    if args.save_model:
+        save_model(
+            model,
+            f"{args.save_model}/last_epoch",
+            task_names=dataset.task_names,
+            training_summary={"epoch": record["epoch"]},
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="dataset HDF5 (default: simulate the celltypes5 preset)")
@@ -106,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         reverse_complement=args.rc_augment,
         random_state=args.seed,
         device=device,
-        callback=lambda record: print(format_epoch(record), flush=True),
+        callback=lambda record: on_epoch(record, model, dataset, args),
     )
     start = time.perf_counter()
     table = evaluate(

@@ -171,6 +171,14 @@ def _gather(win: _Win, padded: torch.Tensor, left: int, first: torch.Tensor, n: 
     windows = padded.as_strided((length - n + 1, channels, n), (1, length, 1))
     slab = windows.index_select(0, first + left)  # (B, C, n), a copy
     offset = win.start - first  # where each window starts in its slab
+    low, high = (int(v) for v in offset.aminmax())
+    if low >= 0 and high + win.width <= n:  # every window inside its slab
+        if low == high:  # one offset (convolutions): one slice copy
+            slab[:, :, low : low + win.width] = win.values
+        else:  # offsets differ (pools, whose slabs follow the stride grid): one scatter
+            index = offset[:, None] + torch.arange(win.width, device=first.device)
+            slab.scatter_(2, index[:, None, :].expand(-1, channels, -1), win.values)
+        return slab
     common = int(offset.mode().values)
     same = offset == common
     lo, hi = max(common, 0), min(common + win.width, n)
@@ -198,6 +206,27 @@ def _gather(win: _Win, padded: torch.Tensor, left: int, first: torch.Tensor, n: 
     return slab
 
 
+def _windows(ref: torch.Tensor, start: torch.Tensor, width: int) -> torch.Tensor:
+    """The slices ``ref[:, start_b : start_b + width]`` of a (C, L) tensor, as (B, C, width)."""
+    ref = ref.contiguous()
+    channels, length = ref.shape
+    view = ref.as_strided((length - width + 1, channels, width), (1, length, 1))
+    return view.index_select(0, start)
+
+
+def _taps(table, edit, start, left: int, span: int, d: int, width: int | None = None):
+    """First-layer change (B, C_out, width) of output windows at ``start`` from the per-tap
+    changes ``table`` (B, C_out, k) of single-column edits at ``edit`` (the general case)."""
+    k = table.shape[-1]
+    width = k if width is None else width
+    out_pos = start[:, None] + torch.arange(width, device=table.device)  # (B, width)
+    offset = edit[:, None] + left - out_pos  # kernel tap times d
+    valid = (offset >= 0) & (offset <= span) & (offset % d == 0)
+    tap = (offset // d).clamp(0, k - 1)
+    change = table.gather(2, tap[:, None, :].expand(-1, table.shape[1], -1))
+    return change * valid[:, None, :]
+
+
 def _materialize(value):
     if not isinstance(value, _Win):
         return value
@@ -220,16 +249,20 @@ def _conv(module: nn.Conv1d, win: _Win, ref_out: torch.Tensor, padded) -> _Win:
         left = module.padding[0]
     width = min(win.width + span, length_out)
     start = (win.start + left - span).clamp(0, length_out - width)
-    device = win.values.device
     if win.point_delta is not None and module.groups == 1:  # first layer: a table lookup
-        out_pos = start[:, None] + torch.arange(width, device=device)  # (B, width)
-        offset = win.start[:, None] + left - out_pos  # kernel tap times d
-        valid = (offset >= 0) & (offset <= span) & (offset % d == 0)
-        tap = (offset // d).clamp(0, k - 1)
+        base = _windows(ref_out[0], start, width)  # (B, C_out, width), a copy
+        if d == 1 and width == k:
+            # Away from the ends the output window starts `span` before the edit, so output
+            # position i uses kernel tap k - 1 - i: the change is the flipped tap table.
+            change = torch.einsum("ock,bc->bok", module.weight.flip(2), win.point_delta)
+            rows = (start != win.start + left - span).nonzero().squeeze(1)
+            if len(rows):  # windows shifted inside the sequence near its ends
+                table = change[rows].flip(2)
+                change[rows] = _taps(table, win.start[rows], start[rows], left, span, d)
+            return _Win(base.add_(change), start, ref_out)
         table = torch.einsum("ock,bc->bok", module.weight, win.point_delta)  # (B, C_out, k)
-        change = table.gather(2, tap[:, None, :].expand(-1, table.shape[1], -1))
-        base = ref_out[0][:, out_pos].permute(1, 0, 2)
-        return _Win(base + change * valid[:, None, :], start, ref_out)
+        change = _taps(table, win.start, start, left, span, d, width)
+        return _Win(base.add_(change), start, ref_out)
     slab = _gather(win, padded, left, start - left, width + span)
     values = F.conv1d(slab, module.weight, module.bias, 1, 0, d, module.groups)
     return _Win(values, start, ref_out)
@@ -368,7 +401,7 @@ class _Runner:
 def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved, bar, delta):
     """Fill ``delta`` (N, 4, stop - first) with ``f(edit) - f(x)`` using ``plan``."""
     eye = torch.eye(4, dtype=dtype, device=device)
-    with torch.no_grad():
+    with torch.inference_mode():
         for example in range(X.shape[0]):
             x = X[example : example + 1].to(device=device, dtype=dtype)
             runner = _Runner(plan, x)
