@@ -78,10 +78,14 @@ class Stages:
         self.timings[name] = time.perf_counter() - self._started
         logger.info("%s: %.1f s", name, self.timings[name])
 
-    def skip(self, name: str, reason: str, *files, params_name: str | None = None) -> None:
+    def skip(self, name: str, reason: str, *files, params_name: str | None = None,
+             listed: bool = True) -> None:
         """Skip stage ``name``, logging why, and remove its outputs from an earlier run (so the
-        report never shows results that do not belong to this run)."""
-        self.skipped[name] = reason
+        report never shows results that do not belong to this run). ``listed=False`` keeps it
+        out of :attr:`skipped` (a stage that does not apply to this kind of run, such as the
+        ARGMINN readout for another architecture)."""
+        if listed:
+            self.skipped[name] = reason
         logger.info("%s: skipped (%s)", name, reason)
         for file in (*files, f"{params_name or name}.params.json"):
             path = self.out / file

@@ -14,11 +14,15 @@ it):
                skips it)
 ``gia``        marginal effects and spacing of the discovered patterns (needs motifs)
 ``benchmark``  only with ground truth (a simulated cislens dataset)
+``argminn``    only for an ARGMINN model: its own readout (filters, instances, attention, and
+               recovery of the simulated motifs with ground truth) -> ``argminn/``
 ``report``     ``report.html``
 =============  ==================================================================================
 
 A stage that lacks what it needs is skipped, with the reason logged and kept in
-``RunResult.skipped``; its outputs from an earlier run in the same folder are removed.
+``RunResult.skipped``; its outputs from an earlier run in the same folder are removed. The
+``argminn`` stage does not apply to other architectures: for them the reason is logged but not
+listed.
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ import pandas as pd
 
 from cislens._version import __version__
 from cislens.errors import ConfigError
+from cislens.pipeline._argminn import (
+    ArgminnStageResult,
+    argminn_stage,
+    is_argminn,
+    skip_argminn_stage,
+)
 from cislens.pipeline._data import build_dataset, fingerprint
 from cislens.pipeline._stages import (
     BENCHMARK_FILES,
@@ -51,13 +61,15 @@ from cislens.pipeline.config import RunConfig, load_run_config, parse_run_config
 
 logger = logging.getLogger(__name__)
 
-RUN_STAGES = ("data", "train", "evaluate", "attribute", "motifs", "gia", "benchmark", "report")
+RUN_STAGES = ("data", "train", "evaluate", "attribute", "motifs", "gia", "benchmark", "argminn",
+              "report")
 
 
 @dataclass
 class RunResult:
     """What ``cislens run`` produced: outputs, metrics (None without labels), stage timings,
-    resumed and skipped stages (with the reasons), and the benchmark tables when run."""
+    resumed and skipped stages (with the reasons), the benchmark tables when run, and the
+    ARGMINN readout for an ARGMINN model."""
 
     out_dir: Path
     dataset_summary: str
@@ -68,6 +80,7 @@ class RunResult:
     benchmark: pd.DataFrame | None = None
     motif_recovery: pd.DataFrame | None = None
     report: Path | None = None
+    argminn: ArgminnStageResult | None = None
 
     def summary(self) -> str:
         lines = [self.dataset_summary]
@@ -79,6 +92,10 @@ class RunResult:
                       self.benchmark[cols].to_string(index=False, float_format="%.3f")]
         if self.motif_recovery is not None:
             lines += ["", "simulated motifs:", self.motif_recovery.to_string(index=False)]
+        if self.argminn is not None:
+            lines += ["", self.argminn.summary()]
+            if self.argminn.motif_recovery is not None:
+                lines.append(self.argminn.motif_recovery.to_string(index=False))
         lines += ["", "stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items())]
         for name, reason in self.skipped.items():
             lines.append(f"skipped {name}: {reason}")
@@ -324,6 +341,14 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
     else:
         bench, recovery = benchmark_stage(stages, motif_params, dataset, sets, discovery, hits,
                                           motif_method=motif_method)
+    readout = None
+    if not is_argminn(model):
+        skip_argminn_stage(stages, f"the model is a {type(model).__name__}, not an ARGMINN")
+    else:
+        readout = argminn_stage(stages, model_params, model, dataset,
+                                annotate=config.motifs.annotate,
+                                benchmark=config.benchmark != "false",
+                                batch_size=config.batch_size, device=device, verbose=verbose)
     # Shown in the report's parameter table: what was skipped and why, and where labels came from.
     (out / "run.params.json").write_text(json.dumps({
         "skipped_stages": "; ".join(f"{k}: {v}" for k, v in stages.skipped.items()) or "none",
@@ -334,7 +359,7 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
     if dataset.attrs.get("labels", "given") != "given":
         summary += "\n(no labels given: the values are the model's mean predicted probabilities)"
     return RunResult(out, summary, metrics, stages.timings, stages.resumed,
-                     stages.skipped, bench, recovery, report)
+                     stages.skipped, bench, recovery, report, readout)
 
 
 __all__ = ["RUN_STAGES", "RunResult", "run_pipeline"]

@@ -13,6 +13,7 @@ table { border-collapse: collapse; margin: .5em 0 1em; font-size: .85em; }
 th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; }
 th { background: #f3f3f3; } td.text { text-align: left; }
 tr.best td { background: #e6f4e6; font-weight: bold; }
+tr.pass td { background: #e6f4e6; }
 img { max-width: 100%; } .note { color: #666; font-size: .9em; }
 .missing { color: #a60; font-style: italic; }
 figure { margin: .5em 0 1.2em; } figcaption { font-size: .85em; color: #444; }
@@ -20,11 +21,11 @@ figure { margin: .5em 0 1.2em; } figcaption { font-size: .85em; color: #444; }
 </style>
 </head>
 <body>
-{% macro table(t, best=None) -%}
+{% macro table(t, best=None, marked=[]) -%}
 {% if t and t.rows %}
 <table>
 <tr>{% for c in t.columns %}<th>{{ c }}</th>{% endfor %}</tr>
-{% for row in t.rows %}<tr{% if best is not none and loop.index0 == best %} class="best"{% endif %}>
+{% for row in t.rows %}<tr{% if best is not none and loop.index0 == best %} class="best"{% elif loop.index0 in marked %} class="pass"{% endif %}>
 {% for v in row %}<td{% if v.text %} class="text"{% endif %}>{{ v.value }}</td>{% endfor %}</tr>
 {% endfor %}
 </table>
@@ -71,6 +72,21 @@ task-relevant instances are shaded.</p>
 {% else %}<p class="missing">No patterns were discovered.</p>{% endif %}
 {% if filters %}<h3>First-layer filters</h3>{{ table(filters) }}{% endif %}
 </section>
+
+{% if argminn %}
+<section id="argminn">
+<h2>ARGMINN: motifs and syntax read from the model</h2>
+<p class="note">{{ argminn.note }}</p>
+<h3>Filters</h3>
+{{ table(argminn.filters, marked=argminn.passing) }}
+{% if argminn.motif_recovery %}<h3>Recovery of the simulated motifs by the passing filters</h3>{{ table(argminn.motif_recovery) }}{% endif %}
+{% if argminn.instance_recovery %}<h3>Instance calls against the recorded instances</h3>
+<p class="note">Overlap of at least half the shorter interval; &lt;unmatched&gt;: calls of passing filters that match no simulated motif.</p>{{ table(argminn.instance_recovery) }}{% endif %}
+<h3>Instance calls per filter, layer and head</h3>
+{{ table(argminn.instances) }}
+{{ images(argminn.figures) }}
+</section>
+{% endif %}
 
 <section id="gia">
 <h2>Global importance analysis</h2>

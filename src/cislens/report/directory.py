@@ -1,7 +1,8 @@
 """Render ``report.html`` from a demo output folder (``cislens report``, the demo's last stage).
 
 The folder layout is the one :func:`cislens.demo.run_demo` writes; every file is optional
-except ``data.h5``, and a missing piece leaves its section marked as not available.
+except ``data.h5``, and a missing piece leaves its section marked as not available. The ARGMINN
+section appears only when the folder has ``argminn/filters.csv`` (an ARGMINN run).
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
     """
     from cislens.io import load_dataset
     from cislens.models import load_model
+    from cislens.report._argminn import load_argminn_report
     from cislens.report.html import render_report
 
     out = Path(out_dir)
@@ -216,6 +218,7 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
         gia_table=_read_csv(out / "gia.csv"),
         gia_figures=gia_figures(out),
         ig_figures=ig_path_figures(model, dataset, sets, device=device),
+        argminn=load_argminn_report(out / "argminn"),
         params=params,
         timings=timings,
         random_state=params.get("random_state"),

@@ -17,7 +17,10 @@ from cislens._version import __version__
 from cislens.report.figures import figure_to_base64, plot_logo
 
 SECTIONS = ("data", "tracks", "benchmark", "motifs", "gia", "ig-path", "parameters")
-"""The ``id`` of every ``<section>`` of the report, in order."""
+"""The ``id`` of every ``<section>`` the report always has, in order."""
+
+OPTIONAL_SECTIONS = ("argminn",)
+"""Sections shown only when their content is given (``argminn``: after ``motifs``)."""
 
 
 def _cell(value):
@@ -79,6 +82,22 @@ def _pattern_contexts(patterns, matches, motif_benchmark, max_patterns):
     return items
 
 
+def _argminn_context(report):
+    if report is None:
+        return None
+    filters = report.filters.reset_index(drop=True)
+    passing = [i for i, value in enumerate(filters.get("passing", [])) if bool(value)]
+    return {
+        "filters": table_context(filters),
+        "passing": passing,
+        "note": report.note,
+        "motif_recovery": table_context(report.motif_recovery),
+        "instance_recovery": table_context(report.instance_recovery),
+        "instances": table_context(report.instance_summary),
+        "figures": [image_context(fig, cap) for cap, fig in report.figures],
+    }
+
+
 def render_report(
     path,
     *,
@@ -94,6 +113,7 @@ def render_report(
     gia_table: pd.DataFrame | None = None,
     gia_figures=None,
     ig_figures=None,
+    argminn=None,
     params: dict | None = None,
     timings: dict | None = None,
     random_state=None,
@@ -127,6 +147,9 @@ def render_report(
         GIA effects.
     gia_figures, ig_figures : list of (caption, Figure), optional
         GIA plots; predictions along the integrated-gradients path.
+    argminn : ArgminnReport, optional
+        The ARGMINN readout (:func:`cislens.report._argminn.load_argminn_report`); the section
+        is left out when None.
     params : dict, optional
         Parameters of the run (shown as a table).
     timings : dict, optional
@@ -198,6 +221,7 @@ def render_report(
         "gia_table": table_context(gia_table),
         "gia": [image_context(fig, cap) for cap, fig in (gia_figures or [])],
         "ig_path": [image_context(fig, cap) for cap, fig in (ig_figures or [])],
+        "argminn": _argminn_context(argminn),
         "timings": timing_table,
         "params": table_context(dict(params or {})),
     }
@@ -207,4 +231,4 @@ def render_report(
     return out
 
 
-__all__ = ["SECTIONS", "image_context", "render_report", "table_context"]
+__all__ = ["OPTIONAL_SECTIONS", "SECTIONS", "image_context", "render_report", "table_context"]
