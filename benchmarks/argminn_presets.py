@@ -10,8 +10,9 @@ For each preset (``spi1, tal_gata, e2f6_max, jund_tead, rest, spi1_ctcf``; 14,00
 4,000 sequences of 500 bp) the dataset is simulated with ``--seed``, then
 
 - **ARGMINN** (``cislens.argminn.ARGMINN`` with its defaults: 8 filters of 15 bp reading both
-  strands, token batch norm, 1 attention layer of 4 heads, 3 warm-up epochs, a 6-epoch ramp of
-  the overlap and L1 weights, 3 epochs at the final weights) and
+  strands, token batch norm frozen once the regularisers start, 1 attention layer of 4 heads,
+  3 warm-up epochs, a 12-epoch ramp of the overlap (1e4 -> 1e6) and L1 (1e-3 -> 1e-2) weights,
+  9 epochs at the final weights) and
 - a **standard CNN** of similar size (the layout of the ARGMINN paper's baseline: 3
   convolutions of widths 10/5/5, max-pool 40, dense 10 -> 5 -> T; with ``--cnn-filters 32``
   filters per layer instead of the paper's 8, so it has ~16k parameters like ARGMINN's ~13.5k)
@@ -157,7 +158,7 @@ def main(argv=None) -> pd.DataFrame:
     parser.add_argument("--presets", default=",".join(PRESETS))
     parser.add_argument("--n", type=int, default=None, help="Sequences per dataset (default: "
                         "the preset's 20,000).")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=24)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--model-args", default="{}",
                         help="ARGMINN hyperparameters as JSON, e.g. '{\"overlap_weight\": 1e4}'.")

@@ -143,6 +143,45 @@ def test_overlap_penalty_gradients_flow_and_shapes_are_checked():
 # --- the schedule -----------------------------------------------------------------------------
 
 
+def test_overlap_penalty_pushes_the_other_filter_not_the_top_one():
+    weight = torch.zeros(2, 4, 3)
+    weight[:, 0, :] = 1.0  # both filters use every column: any co-firing overlaps
+    acts = torch.zeros(1, 2, 8)
+    acts[0, 0, 3], acts[0, 1, 3] = 2.0, 1.0  # filter 0 is the top filter at position 3
+    grads = {}
+    for top_gradient in (False, True):
+        leaf = acts.clone().requires_grad_(True)
+        filter_overlap_penalty(leaf, weight, scale_free=False, top_gradient=top_gradient).backward()
+        grads[top_gradient] = leaf.grad[0, :, 3]
+    assert float(grads[False][0]) == 0.0 and float(grads[False][1]) > 0.0
+    assert float(grads[True][0]) > 0.0  # with top_gradient=True the top filter is pushed too
+    assert torch.equal(grads[False][1], grads[True][1])
+
+
+def test_token_norm_is_frozen_after_the_warm_up():
+    model = tiny(warmup_epochs=2, ramp_epochs=1).train()
+    X = random_one_hot(16, 30)
+    for epoch in (1, 2):  # warm-up: batch statistics, running statistics updated
+        model.on_epoch_start(epoch)
+        before = model.token_norm.running_mean.clone()
+        model(X)
+        assert not torch.equal(before, model.token_norm.running_mean)
+    model.on_epoch_start(3)  # regularised: running statistics, frozen
+    frozen = model.token_norm.running_mean.clone()
+    train_out = model.forward_details(X)
+    assert torch.equal(frozen, model.token_norm.running_mean)
+    scale = 3.0  # a filter that shrinks now fades from the tokens (with live batch norm it
+    with torch.no_grad():  # would not change the logits at all)
+        model.scanner.weight.mul_(1 / scale)
+        model.scanner.bias.mul_(1 / scale)
+    assert not torch.allclose(model.forward_details(X).logits, train_out.logits)
+    unfrozen = tiny(warmup_epochs=2, ramp_epochs=1, freeze_token_norm=False).train()
+    unfrozen.on_epoch_start(3)
+    before = unfrozen.token_norm.running_mean.clone()
+    unfrozen(X)
+    assert not torch.equal(before, unfrozen.token_norm.running_mean)
+
+
 def test_schedule_warms_up_ramps_geometrically_then_holds():
     weights = [ramp_weight(e, start=10.0, final=1e4, warmup=3, ramp=4) for e in range(1, 10)]
     assert weights[:3] == [0.0, 0.0, 0.0]
@@ -244,7 +283,8 @@ def test_regularization_loss_follows_the_schedule():
     from cislens.argminn import attention_entropy
 
     expected = (
-        100.0 * filter_overlap_penalty(out.activations, model.scanner.weight, strands=out.strands)
+        100.0 * filter_overlap_penalty(out.activations, model.scanner.weight, strands=out.strands,
+                                       scale_free=False)  # the model's default
         + 1e-2 * filter_l1(model.scanner.weight)
         + 0.5 * attention_entropy(out.attention)
     )
@@ -323,6 +363,22 @@ def test_readout_of_a_hand_set_model_returns_its_filters():
     assert result.annotation.empty and "q_value" in result.annotation.columns
     again = argminn_motifs(model, X, annotate=False, min_sites=10, batch_size=60)
     pd.testing.assert_frame_equal(again.filters, result.filters)
+
+
+def test_a_filter_the_tokens_ignore_does_not_pass():
+    model = hand_set_model()
+    X, _ = planted_data()
+    with torch.no_grad():
+        model.tokenize.weight[:, 2] = 0.05  # filter 2 still matches, but barely reaches tokens
+    result = argminn_motifs(model, X, annotate=False, min_sites=10)
+    influence = result.filters.set_index("filter")["influence"]
+    assert influence[0] == 1.0 and influence[1] == 0.0
+    assert influence[2] == pytest.approx(0.05)  # same activations, 1/20 of the column norm
+    assert result.passing == [0]
+    assert argminn_motifs(model, X, annotate=False, min_sites=10, min_influence=0.0).passing == [
+        0, 2]
+    with pytest.raises(ValueError, match="min_influence"):
+        argminn_motifs(model, X, annotate=False, min_influence=2.0)
 
 
 def test_instances_of_a_hand_set_model_are_the_planted_sites():

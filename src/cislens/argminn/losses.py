@@ -55,6 +55,7 @@ def filter_overlap_penalty(
     *,
     strands: torch.Tensor | None = None,
     scale_free: bool = True,
+    top_gradient: bool = False,
 ) -> torch.Tensor:
     """The filter-overlap penalty of a batch of scanner activations (a scalar tensor).
 
@@ -69,6 +70,11 @@ def filter_overlap_penalty(
         strands); None: all forward.
     scale_free : bool
         Divide each filter's activations by their maximum over the batch first (default True).
+    top_gradient : bool
+        Let the gradient reach the top filter's activation (default False: the top activation
+        only weighs the term, so the penalty pushes down the *other* filters that fire on the
+        top filter's window, as in the reference, and the strongest detector of a motif is not
+        penalised for firing; both filters' column masses still get the gradient).
 
     Returns
     -------
@@ -99,6 +105,8 @@ def filter_overlap_penalty(
         peak = activations.amax((0, 2), keepdim=True)
         activations = activations / peak.clamp_min(torch.finfo(activations.dtype).tiny)
     top_value, top = activations.max(1, keepdim=True)  # the top filter at each placement
+    if not top_gradient:
+        top_value = top_value.detach()
     top_map = torch.zeros_like(activations).scatter(1, top, top_value)  # (N, F, P)
     if strands is None:
         oriented_top, oriented_acts, masses = top_map, activations, mass

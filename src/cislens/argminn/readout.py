@@ -5,6 +5,10 @@
   motifs) are those with at least ``min_sites`` activating windows, a trimmed length of at least
   ``min_length`` (5) and a mean IC of at least ``min_mean_ic`` (1.0 bit); IC is the KL
   divergence to a uniform background with pseudocount 0.001 (the reference's readout rule).
+  A passing filter must also be *used*: its ``influence`` (how far its activations can move the
+  tokens: the range of its activations times its token batch-norm scale times the norm of its
+  column in the token projection) must be at least ``min_influence`` (0.1) of the largest
+  filter's; a filter the model has faded out is not one of its motifs, whatever its PFM.
   The passing motifs are annotated with TOMTOM (:func:`cislens.motifs.annotate`).
 - :func:`argminn_instances`: placements where some layer and head puts attention above
   ``attention_threshold`` (0.9); at each, every filter whose activation exceeds its mean
@@ -33,6 +37,7 @@ FILTER_COLUMNS = (
     "length",
     "mean_ic",
     "weight_mass",
+    "influence",
     "passing",
 )
 """Columns of :attr:`ArgminnMotifs.filters` (``start``/``end``: trimmed span, filter columns)."""
@@ -176,6 +181,7 @@ def argminn_motifs(
     min_length: int = 5,
     min_mean_ic: float = 1.0,
     min_sites: int = 20,
+    min_influence: float = 0.1,
     annotate: bool = True,
     database=None,
     batch_size: int = 256,
@@ -198,6 +204,10 @@ def argminn_motifs(
         gaps of up to 2 columns allowed; see :func:`trim_span`).
     min_length, min_mean_ic, min_sites : int, float, int
         Passing criteria on the trimmed PFM (defaults 5 columns, 1.0 bit, 20 windows).
+    min_influence : float
+        Passing criterion on use (default 0.1): the filter's influence on the tokens, relative to
+        the most influential filter's (column ``influence``; see the module docstring). 0 turns
+        the criterion off.
     annotate : bool
         Run TOMTOM on the passing motifs (default True).
     database : None, str or list of Motif
@@ -230,11 +240,18 @@ def argminn_motifs(
     X, batch_size = _prepare(model, X, batch_size)
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1]; got {threshold!r}.")
+    if not 0.0 <= min_influence <= 1.0:
+        raise ValueError(
+            f"min_influence must be in [0, 1] (a fraction of the most influential filter's); "
+            f"got {min_influence!r}."
+        )
     n_filters, width = model.hparams["n_filters"], model.hparams["filter_width"]
     maxima = torch.full((n_filters,), -torch.inf)
+    minima = torch.full((n_filters,), torch.inf)
     for _, (acts, _) in _batches(model, X, batch_size, device, verbose, "ARGMINN maxima",
                                  scan_only=True):
         maxima = torch.maximum(maxima, acts.amax((0, 2)))
+        minima = torch.minimum(minima, acts.amin((0, 2)))
     counts = np.zeros((n_filters, 4, width))
     n_sites = np.zeros(n_filters, dtype=np.int64)
     cutoff = threshold * maxima
@@ -254,20 +271,43 @@ def argminn_motifs(
             counts[k] += picked.sum(0).double().numpy()
             n_sites[k] += int(hit.sum())
     return _summarise(
-        model, counts, n_sites, maxima.numpy(),
+        model, counts, n_sites, maxima.numpy(), (maxima - minima).numpy(),
         params={
             "threshold": threshold, "trim_ic": trim_ic, "min_length": min_length,
-            "min_mean_ic": min_mean_ic, "min_sites": min_sites, "n_sequences": int(X.shape[0]),
+            "min_mean_ic": min_mean_ic, "min_sites": min_sites, "min_influence": min_influence,
+            "n_sequences": int(X.shape[0]),
             "annotate": annotate, "cislens_version": __version__,
         },
         database=database,
     )
 
 
-def _summarise(model, counts, n_sites, maxima, *, params, database) -> ArgminnMotifs:
+def filter_influence(model, ranges) -> np.ndarray:
+    """Each filter's reach into the tokens, relative to the largest (F,), in [0, 1].
+
+    ``activation range x |token batch-norm scale| x ||token projection column||``: how far the
+    filter's activations can move the tokens (the only route to the prediction). ``ranges`` is
+    max - min of each filter's activations over the sequences read: a filter stuck at a
+    constant (e.g. weights faded to zero, a positive bias) has none.
+    """
+    n_filters = model.hparams["n_filters"]
+    column = model.tokenize.weight.detach().cpu().double()[:, :n_filters].norm(dim=0).numpy()
+    scale = np.ones(n_filters)
+    norm = model.token_norm
+    if norm is not None:
+        gamma = norm.weight.detach().cpu().double().numpy()
+        scale = np.abs(gamma) / np.sqrt(norm.running_var.detach().cpu().double().numpy()
+                                        + norm.eps)
+    reach = np.maximum(np.asarray(ranges, dtype=float), 0.0) * scale * column
+    top = reach.max() if len(reach) else 0.0
+    return reach / top if top > 0 else np.zeros(n_filters)
+
+
+def _summarise(model, counts, n_sites, maxima, ranges, *, params, database) -> ArgminnMotifs:
     from cislens.pwm import Motif
 
     weight = model.scanner.weight.detach().cpu().double().numpy()
+    influence = filter_influence(model, ranges)
     totals = counts.sum(1, keepdims=True)
     pfms = np.where(totals > 0, counts / np.maximum(totals, 1e-12), 0.25)
     rows, motifs = [], []
@@ -280,12 +320,14 @@ def _summarise(model, counts, n_sites, maxima, *, params, database) -> ArgminnMo
             n_sites[k] >= params["min_sites"]
             and length >= params["min_length"]
             and mean_ic >= params["min_mean_ic"]
+            and influence[k] >= params.get("min_influence", 0.0)
         )
         name = f"filter_{k}"
         rows.append({
             "filter": k, "name": name, "n_sites": int(n_sites[k]),
             "max_activation": float(maxima[k]), "start": start, "end": end, "length": length,
-            "mean_ic": mean_ic, "weight_mass": float(np.abs(weight[k]).sum()), "passing": passing,
+            "mean_ic": mean_ic, "weight_mass": float(np.abs(weight[k]).sum()),
+            "influence": float(influence[k]), "passing": passing,
         })
         if passing:
             trimmed = pfms[k][:, start:end] + 0.001
@@ -458,6 +500,7 @@ __all__ = [
     "argminn_instances",
     "argminn_motifs",
     "argminn_syntax",
+    "filter_influence",
     "information_content",
     "trim_span",
 ]

@@ -47,7 +47,7 @@ REQUIRED_FILES = tuple(f"{ARGMINN_DIR}/{name}" for name in (
     "readout.json"))
 
 READOUT_DEFAULTS = {"threshold": 0.5, "trim_ic": 0.3, "min_length": 5, "min_mean_ic": 1.0,
-                    "min_sites": 20, "attention_threshold": 0.9}
+                    "min_sites": 20, "min_influence": 0.1, "attention_threshold": 0.9}
 """The readout settings (those of :func:`cislens.argminn.argminn_motifs` and
 :func:`cislens.argminn.argminn_instances`) the pipeline uses unless told otherwise."""
 
@@ -188,7 +188,7 @@ def argminn_stage(stages, params, model, dataset, *, annotate=True, benchmark=Tr
     found = argminn_motifs(model, X, threshold=settings["threshold"],
                            trim_ic=settings["trim_ic"], min_length=settings["min_length"],
                            min_mean_ic=settings["min_mean_ic"], min_sites=settings["min_sites"],
-                           annotate=annotate, **options)
+                           min_influence=settings["min_influence"], annotate=annotate, **options)
     hits = argminn_instances(model, X, motifs=found,
                              attention_threshold=settings["attention_threshold"], **options)
     pattern_truth, motif_recovery, instance_recovery = {}, None, None

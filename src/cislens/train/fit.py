@@ -225,7 +225,8 @@ def fit(
     ``train_loss`` stays the task loss; the epoch means of the regulariser are in
     ``history.params["regularization_loss"]``. When the model also defines
     ``regularization_settled_epoch`` (its regulariser weights change until then), earlier epochs
-    are neither chosen as best nor counted for ``patience``.
+    are neither chosen as best nor counted for ``patience``. A model's ``on_epoch_start(epoch)``
+    (if defined) is called before each training epoch, numbered from 1.
 
     Dropout draws from torch's global generator (``nn.Dropout`` takes no generator): ``fit``
     runs inside ``torch.random.fork_rng``, seeds that generator from ``random_state`` and the
@@ -382,9 +383,14 @@ def _train_loop(
     Y_valid_t = torch.from_numpy(data.Y_valid).to(device)
     binary_cols = [t for t, kind in enumerate(task_types) if kind == "binary"]
 
+    # A model may also define on_epoch_start(epoch), called before each training epoch (e.g.
+    # ARGMINN freezes its token batch norm once its regularisers start).
+    epoch_hook = getattr(model, "on_epoch_start", None)
     for epoch in range(1, epochs + 1):
         epoch_start = time.perf_counter()
         model.train()
+        if callable(epoch_hook):
+            epoch_hook(epoch)
         order = torch.randperm(n_train, generator=generator).numpy()
         losses, sizes, reg_losses = [], [], []
         bar = tqdm(
