@@ -12,12 +12,15 @@ roughly 80 sequences per second on 2 idle CPU cores, so the defaults (10 epochs 
 a machine. That is not enough for Basset to reach the target on every task. Measured with seed 0 on
 the current preset (``benchmarks/results/train_celltypes5_basset.json``, ``--threads 1`` on a
 heavily shared machine): test auROC erythroid 0.64, myeloid 0.88, lymphoid 0.90, hepatocyte 0.83,
-neural 0.82, validation auROC still rising at the last epoch. The erythroid task (a GATA1-KLF1 pair
-at 4-12 bp, with decoys at other spacings) is the hardest. On a GPU pass ``--max-batches 0`` (whole
-epochs) and more epochs. On a machine shared with other jobs pass ``--threads 1``: two OpenMP
-threads competing with other processes for two cores can be many times slower than one. The script
-prints the per-task table, times (wall and CPU) and whether the target is met; ``--out`` writes the
-figures as JSON with the parameters and versions.
+neural 0.82, validation auROC still rising at the last epoch. Longer, with reverse-complement
+augmentation (``--epochs 20 --max-batches 300 --rc-augment``, stopped after epoch 11, i.e. about 5
+passes over the 21,000 training sequences; ``benchmarks/results/train_celltypes5_basset_rc.txt``):
+erythroid 0.79, myeloid 0.93, lymphoid 0.94, hepatocyte 0.92, neural 0.89. The erythroid task (a
+GATA1-KLF1 pair at 4-12 bp, with decoys at other spacings) is the hardest. On a GPU pass
+``--max-batches 0`` (whole epochs) and more epochs. On a machine shared with other jobs pass
+``--threads 1``: two OpenMP threads competing with other processes for two cores can be many times
+slower than one. The script prints the per-task table, times (wall and CPU) and whether the target
+is met; ``--out`` writes the figures as JSON with the parameters and versions.
 """
 
 from __future__ import annotations
