@@ -8,6 +8,7 @@ mid-run, and after an interrupted run is resumed.
 from __future__ import annotations
 
 import gzip
+import itertools
 import logging
 import shutil
 
@@ -315,6 +316,24 @@ def test_ism_from_bed_and_genome_equals_single_process(files, client):
     store = zarr.open_group(str(out), mode="r")
     np.testing.assert_allclose(store["attributions"][:], expected.attributions, atol=1e-6)
     assert list(store["example_ids"][:2]) == ["peak0", "peak1"]
+
+
+def test_threaded_worker_runs_blocks_one_at_a_time_with_exact_results(files, reference, tmp_path):
+    # Several threads in one worker share the model; DeepLIFT traces it with torch.fx, which
+    # patches nn.Module.__call__ process-wide. Blocks must not overlap in one process.
+    import distributed
+
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=3, processes=False,
+                                 dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster,
+        distributed.Client(cluster) as threaded,
+    ):
+        report = _deepliftshap(files, threaded, tmp_path / "threads.zarr")
+    assert report.computed == list(range(report.n_blocks))
+    store = zarr.open_group(str(tmp_path / "threads.zarr"), mode="r")
+    np.testing.assert_allclose(store["attributions"][:], reference.attributions, atol=1e-6)
+    spans = sorted((t["started"], t["started"] + t["seconds"]) for t in report.tasks)
+    assert all(end <= after + 1e-6 for (_, end), (after, _) in itertools.pairwise(spans))
 
 
 def test_clear_errors(files, tmp_path):

@@ -15,6 +15,7 @@ import logging
 import os
 import pickle
 import resource
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -117,6 +118,7 @@ def worker_stats(started: float, cpu_started: float) -> dict:
     """Facts a task reports: its process, wall and CPU seconds, the process's peak memory."""
     return {
         "pid": os.getpid(),
+        "started": started,  # time.perf_counter() of that process: compare within one pid only
         "seconds": time.perf_counter() - started,
         # CPU time of the whole worker process (all its threads) during the task: unlike wall
         # time it does not grow when other programs compete for the cores.
@@ -209,7 +211,8 @@ class RunReport:
     seconds : float
         Wall time of the run.
     tasks : list of dict
-        One per computed block: index, pid, seconds, cpu_seconds, peak_rss_mb, model_loaded.
+        One per computed block: index, pid, started (the worker process's perf_counter), seconds,
+        cpu_seconds, peak_rss_mb, model_loaded.
     """
 
     path: Path
@@ -301,11 +304,21 @@ def run_blocks(
     return reports
 
 
+# One block at a time per worker process. A worker with several threads shares one model
+# object between them, and the attribution code is not thread-safe: a method borrows the model in
+# eval mode and restores it afterwards, and torch.fx tracing (DeepLIFT, fast ISM) patches
+# nn.Module.__call__ process-wide while it runs, so a forward pass in another thread would be
+# recorded into the trace or fail. Parallelism comes from worker processes (one thread each,
+# the documented setup); extra threads of a worker wait here.
+_BLOCK_LOCK = threading.Lock()
+
+
 def _call(function, block: Block, task, data):
     # Scattered rows arrive here as the future's value; put them back on the block.
-    started, cpu_started = time.perf_counter(), time.process_time()
-    block.data = data
-    report = function(block, task)
+    with _BLOCK_LOCK:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        block.data = data
+        report = function(block, task)
     report.update(worker_stats(started, cpu_started), index=block.index)
     return report
 
