@@ -167,36 +167,23 @@ def _gather(win: _Win, padded: torch.Tensor, left: int, first: torch.Tensor, n: 
     """
     if n == win.width and torch.equal(first, win.start):
         return win.values
-    channels, length = padded.shape
-    windows = padded.as_strided((length - n + 1, channels, n), (1, length, 1))
-    slab = windows.index_select(0, first + left)  # (B, C, n), a copy
+    channels = padded.shape[0]
+    slab = _windows(padded, first + left, n)  # (B, C, n), a copy
     offset = win.start - first  # where each window starts in its slab
     low, high = (int(v) for v in offset.aminmax())
     if low >= 0 and high + win.width <= n:  # every window inside its slab
         if low == high:  # one offset (convolutions): one slice copy
             slab[:, :, low : low + win.width] = win.values
-        else:  # offsets differ (pools, whose slabs follow the stride grid): one scatter
-            index = offset[:, None] + torch.arange(win.width, device=first.device)
-            slab.scatter_(2, index[:, None, :].expand(-1, channels, -1), win.values)
-        return slab
-    common = int(offset.mode().values)
-    same = offset == common
-    lo, hi = max(common, 0), min(common + win.width, n)
-    if hi > lo:  # the usual case, one offset for the batch: a slice assignment
-        if bool(same.all()):
-            slab[:, :, lo:hi] = win.values[:, :, lo - common : hi - common]
-        else:
-            rows = same.nonzero().squeeze(1)
-            slab[rows, :, lo:hi] = win.values[rows, :, lo - common : hi - common]
-    rest = ~same if hi > lo else torch.ones_like(same)
-    fits = rest & (offset >= 0) & (offset + win.width <= n)
+            return slab
+        index = offset[:, None] + torch.arange(win.width, device=first.device)
+        return slab.scatter_(2, index[:, None, :].expand(-1, channels, -1), win.values)
+    fits = (offset >= 0) & (offset + win.width <= n)
     rows = fits.nonzero().squeeze(1)
-    if len(rows):  # windows wholly inside their slabs, at other offsets: a scatter
+    if len(rows):  # windows wholly inside their slabs (pools follow the stride grid): a scatter
         index = offset[rows, None] + torch.arange(win.width, device=first.device)
         index = index[:, None, :].expand(-1, channels, -1)
-        part = slab[rows]
-        slab[rows] = part.scatter_(2, index, win.values[rows])
-    rows = (rest & ~fits).nonzero().squeeze(1)
+        slab[rows] = slab[rows].scatter_(2, index, win.values[rows])
+    rows = (~fits).nonzero().squeeze(1)
     if len(rows):  # near the sequence ends, windows overlap their slabs' edges
         rel = torch.arange(n, device=first.device) - offset[rows, None]
         inside = (rel >= 0) & (rel < win.width)

@@ -82,6 +82,18 @@ def merged_segments(example, start, end, pad: int, length: int):
     return example[new], lo[new], seg_hi
 
 
+
+def _kept_segments(table, pad: int, length: int):
+    """The merged stretches around the seqlets of ``table`` (example, lo, hi), their offsets in
+    the kept buffers, and the zeroed (4, total) buffers for X and H."""
+    example, lo, hi = merged_segments(
+        table["example"].to_numpy(), table["start"].to_numpy(), table["end"].to_numpy(),
+        pad, length,
+    )
+    offsets = np.concatenate([[0], np.cumsum(hi - lo)]).astype(np.int64)
+    keep_x = np.zeros((4, int(offsets[-1])), dtype=np.float32)
+    return example, lo, hi, offsets, keep_x, np.zeros_like(keep_x)
+
 class WindowSource:
     """One-hot and hypothetical values kept only over given stretches of given sequences.
 
@@ -116,16 +128,7 @@ class WindowSource:
     def from_chunks(cls, X, H, table, *, pad: int, chunk_size: int = 1024):
         """Keep the stretches around the seqlets of ``table``, reading X and H in chunks."""
         length = int(X.shape[2])
-        example, lo, hi = merged_segments(
-            table["example"].to_numpy(),
-            table["start"].to_numpy(),
-            table["end"].to_numpy(),
-            pad,
-            length,
-        )
-        offsets = np.concatenate([[0], np.cumsum(hi - lo)]).astype(np.int64)
-        keep_x = np.zeros((4, int(offsets[-1])), dtype=np.float32)
-        keep_h = np.zeros_like(keep_x)
+        example, lo, hi, offsets, keep_x, keep_h = _kept_segments(table, pad, length)
         needed = np.unique(example)
         for begin in range(0, int(X.shape[0]), chunk_size):
             end = min(begin + chunk_size, int(X.shape[0]))
@@ -147,16 +150,7 @@ class WindowSource:
     @classmethod
     def from_source(cls, source, table, *, pad: int, length: int, batch: int = 256):
         """Keep the stretches around the seqlets of ``table``, read from another source."""
-        example, lo, hi = merged_segments(
-            table["example"].to_numpy(),
-            table["start"].to_numpy(),
-            table["end"].to_numpy(),
-            pad,
-            length,
-        )
-        offsets = np.concatenate([[0], np.cumsum(hi - lo)]).astype(np.int64)
-        keep_x = np.zeros((4, int(offsets[-1])), dtype=np.float32)
-        keep_h = np.zeros_like(keep_x)
+        example, lo, hi, offsets, keep_x, keep_h = _kept_segments(table, pad, length)
         for begin in range(0, example.size, batch):
             part = slice(begin, min(begin + batch, example.size))
             width = int((hi[part] - lo[part]).max())
