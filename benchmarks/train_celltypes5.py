@@ -34,7 +34,7 @@ import time
 import torch
 
 from cislens._version import __version__
-from cislens.models import Basset, count_parameters, save_model
+from cislens.models import Basset, count_parameters, load_model, save_model
 from cislens.train import evaluate, fit, format_epoch
 
 TARGET_AUROC = 0.85
@@ -95,6 +95,18 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
     )
     parser.add_argument("--save-model", help="also save the trained checkpoint to this directory")
+    parser.add_argument(
+        "--resume",
+        help="continue from the weights of this cislens checkpoint (e.g. <save-model>/last_epoch "
+        "of a run cut short); the optimizer state starts afresh",
+    )
+    parser.add_argument(
+        "--fit-seed",
+        type=int,
+        default=None,
+        help="seed of the batch order and augmentation (default: --seed; give a resumed run "
+        "another one so that it does not replay the first epochs' batches)",
+    )
     parser.add_argument("--out", help="write the figures as JSON here")
     args = parser.parse_args(argv)
     if args.threads:
@@ -105,7 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     cpu_start = time.process_time()
     print(f"data: {dataset!r} ({data_time:.1f}s)")
     print(dataset.summary())
-    model = Basset(n_tasks=dataset.n_tasks, input_length=dataset.length, random_state=args.seed)
+    if args.resume:
+        model = load_model(args.resume)
+        print(f"resumed from {args.resume}")
+    else:
+        model = Basset(
+            n_tasks=dataset.n_tasks, input_length=dataset.length, random_state=args.seed
+        )
     print(
         f"Basset: {count_parameters(model):,} parameters, padding "
         f"{model.hparams['padding']}, torch threads {torch.get_num_threads()}"
@@ -120,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         monitor=args.monitor,
         max_batches=args.max_batches or None,
         reverse_complement=args.rc_augment,
-        random_state=args.seed,
+        random_state=args.seed if args.fit_seed is None else args.fit_seed,
         device=device,
         callback=lambda record: on_epoch(record, model, dataset, args),
     )

@@ -20,7 +20,7 @@ from cislens.argminn import (
     ramp_weight,
 )
 from cislens.argminn.readout import information_content, trim_span
-from cislens.errors import UnsupportedModelError
+from cislens.errors import CislensWarning, UnsupportedModelError
 from cislens.models import build_model, load_model, model_config, save_model
 from cislens.sequence import one_hot_encode
 from cislens.train import fit
@@ -247,7 +247,7 @@ def test_registry_config_and_errors():
     assert isinstance(model, ARGMINN)
     config = model_config(model)
     assert config["name"] == "argminn" and config["n_filters"] == 8
-    assert config["filter_width"] == 15 and config["warmup_epochs"] == 3
+    assert config["filter_width"] == 15 and config["warmup_epochs"] == 12
     rebuilt = build_model(config, random_state=0)
     for key, value in model.state_dict().items():
         assert torch.equal(value, rebuilt.state_dict()[key])
@@ -311,6 +311,15 @@ def test_fit_adds_the_regulariser_and_picks_a_settled_epoch():
     assert [r["regularization_loss"] for r in records] == reg
     assert history.best_epoch >= model.regularization_settled_epoch == 4
     assert not any(r["best"] for r in records[:3])
+
+
+def test_fit_warns_when_training_stops_before_the_regularisers_settle():
+    X = random_one_hot(40, 30).numpy()
+    Y = (np.arange(40) % 2).astype(np.float32)[:, None]
+    model = ARGMINN(n_tasks=1, n_filters=2, filter_width=5, token_dim=8, stream_dim=8,
+                    n_heads=2, warmup_epochs=2, ramp_epochs=2, random_state=0)
+    with pytest.warns(CislensWarning, match=r"epoch 4, but epochs=2"):
+        fit(model, (X[:30], Y[:30], X[30:], Y[30:]), epochs=2, batch_size=10, random_state=0)
 
 
 # --- the readout on a hand-set model ----------------------------------------------------------

@@ -9,6 +9,7 @@ import pandas as pd
 
 import cislens.cli.motifs  # registers the subcommands
 import cislens.cli.train  # noqa: F401  (registers the subcommands)
+from cislens.argminn import ARGMINN
 from cislens.cli import main
 from cislens.io.dataset import Dataset, save_dataset
 from cislens.models import load_model, read_model_config
@@ -43,6 +44,8 @@ def test_train_argminn_then_read_its_motifs(tmp_path, capsys):
     assert config["hyperparameters"]["warmup_epochs"] == 1
     params = config["training_summary"]["history"]["params"]
     assert len(params["regularization_loss"]) == 3 and params["regularization_loss"][0] == 0.0
+    # --lr left out: ARGMINN's own training default, not the generic 1e-3
+    assert params["lr"] == ARGMINN.training_defaults["lr"] == 3e-3 and params["batch_size"] == 32
     assert config["training_summary"]["history"]["best_epoch"] >= 2  # settled from epoch 2
     assert load_model(run).hparams["n_filters"] == 3
 

@@ -43,9 +43,15 @@ def train(
     model_args: str = typer.Option(
         None, "--model-args", help="Hyperparameters as JSON, e.g. '{\"dropout\": 0.2}'."
     ),
-    epochs: int = typer.Option(_EPOCHS, "--epochs", help="Maximum epochs."),
-    batch_size: int = typer.Option(_BATCH_SIZE, "--batch-size", help="Sequences per step."),
-    lr: float = typer.Option(_LR, "--lr", help="Learning rate (Adam)."),
+    epochs: int = typer.Option(
+        None, "--epochs", help=f"Maximum epochs (default {_EPOCHS}; argminn: 28)."
+    ),
+    batch_size: int = typer.Option(
+        None, "--batch-size", help=f"Sequences per step (default {_BATCH_SIZE}; argminn: 128)."
+    ),
+    lr: float = typer.Option(
+        None, "--lr", help=f"Learning rate, Adam (default {_LR}; argminn: 3e-3)."
+    ),
     patience: int = typer.Option(
         _PATIENCE, "--patience", help="Epochs without improvement before stopping (0: never)."
     ),
@@ -77,6 +83,11 @@ def train(
     config = {"input_length": dataset.length, **hyperparameters}
     config.update(name=model, n_tasks=dataset.n_tasks)
     net = build_model(config, random_state=seed)
+    # An option left out takes the architecture's own training default, then the generic one.
+    preferred = getattr(net, "training_defaults", {})
+    epochs = epochs if epochs is not None else preferred.get("epochs", _EPOCHS)
+    batch_size = batch_size if batch_size is not None else preferred.get("batch_size", _BATCH_SIZE)
+    lr = lr if lr is not None else preferred.get("lr", _LR)
     echo(
         f"training {model} on {data} ({dataset.X['train'].shape[0]} train sequences, "
         f"{dataset.n_tasks} tasks, {dataset.length} bp)"

@@ -43,10 +43,15 @@ class SequenceModel(nn.Module):
         ``build_model({"name": model.name, **model.hparams})`` rebuilds the architecture.
     task_names : list of str or None
         Names of the T outputs, set by ``fit`` from the data or by ``load_model``.
+    training_defaults : dict
+        ``fit`` settings (``epochs``, ``lr``, ``batch_size``) that this architecture needs in
+        place of the generic defaults; ``cislens train`` uses them when the option is not given
+        (empty: the generic defaults suit it).
     """
 
     name: ClassVar[str] = ""
     fixed_length: ClassVar[bool] = False
+    training_defaults: ClassVar[dict] = {}
 
     def __init__(self) -> None:
         super().__init__()

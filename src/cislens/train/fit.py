@@ -377,7 +377,20 @@ def _train_loop(
     # model.regularization_settled_epoch neither become the best epoch nor count for patience.
     regularizer = getattr(model, "regularization_loss", None)
     regularizer = regularizer if callable(regularizer) else None
-    first_eligible = min(int(getattr(model, "regularization_settled_epoch", 1)), epochs)
+    settled_epoch = int(getattr(model, "regularization_settled_epoch", 1))
+    first_eligible = min(settled_epoch, epochs)
+    if epochs < settled_epoch:
+        # Not an error (a short run is a fine smoke test), but the model's regularisers never
+        # reach their final weights, so what it is meant to learn (e.g. ARGMINN: one motif per
+        # filter) is not what it learns.
+        warnings.warn(
+            f"fit: {type(model).__name__} reaches its final regulariser weights at epoch "
+            f"{settled_epoch}, but epochs={epochs}; the trained model is not (fully) "
+            f"regularised. Pass epochs >= {settled_epoch} (a few more to train under the final "
+            "objective).",
+            CislensWarning,
+            stacklevel=2,
+        )
     if regularizer is not None:
         history.params["regularization_loss"] = []
     Y_valid_t = torch.from_numpy(data.Y_valid).to(device)
