@@ -232,6 +232,29 @@ def test_reverse_complement_scanner_reads_both_strands():
     assert (acts >= one_strand.scan(X)[0]).all()  # max over strands >= the plus strand
 
 
+@pytest.mark.parametrize("strand_tokens", [True, False])
+def test_strand_tokens_tell_the_strands_apart(strand_tokens):
+    # one motif, on the plus strand or (same place) on the minus strand: the scanner's maximum is
+    # the same, so only strand tokens let the prediction depend on the orientation
+    model = tiny(strand_tokens=strand_tokens).eval()
+    assert model.n_token_channels == (6 if strand_tokens else 3)
+    assert model.tokenize.in_features == model.n_token_channels + 4
+    with torch.no_grad():
+        model.scanner.weight.zero_()
+        model.scanner.weight[0] = one_hot_encode(["GATAA"])[0] * 2.0
+        model.scanner.bias.fill_(-8.0)
+    plus = torch.zeros(1, 4, 30)
+    plus[0, 0] = 1.0  # poly-A
+    minus = plus.clone()
+    plus[0, :, 10:15] = one_hot_encode(["GATAA"])[0]
+    minus[0, :, 10:15] = one_hot_encode(["TTATC"])[0]
+    out_plus, out_minus = model.forward_details(plus), model.forward_details(minus)
+    torch.testing.assert_close(out_plus.activations, out_minus.activations)
+    assert out_minus.strands[0, 0, 10] and not out_plus.strands[0, 0, 10]
+    same = torch.allclose(out_plus.logits, out_minus.logits)
+    assert same != strand_tokens
+
+
 def test_eval_forward_is_example_independent_and_seeded():
     model = tiny().eval()
     X = random_one_hot(5, 50)
@@ -338,8 +361,11 @@ def hand_set_model() -> ARGMINN:
         for k, word in MOTIFS.items():
             model.scanner.weight[k] = one_hot_encode([word])[0] * 2.0
             model.scanner.bias[k] = -10.0  # fires (2.0) only on a perfect match (12 - 10)
-        model.tokenize.weight[:, 0] = 1.0  # every key dimension sums the activations
-        model.tokenize.weight[:, 2] = 1.0
+        # every key dimension sums the activations (token features: F forward-strand, then F
+        # reverse-strand activations)
+        n_filters = model.hparams["n_filters"]
+        for k in (0, 2, n_filters, n_filters + 2):
+            model.tokenize.weight[:, k] = 1.0
         model.layers[0].query.bias.fill_(100.0)
     return model.eval()
 
@@ -378,7 +404,8 @@ def test_a_filter_the_tokens_ignore_does_not_pass():
     model = hand_set_model()
     X, _ = planted_data()
     with torch.no_grad():
-        model.tokenize.weight[:, 2] = 0.05  # filter 2 still matches, but barely reaches tokens
+        # filter 2 still matches, but barely reaches the tokens (on either strand)
+        model.tokenize.weight[:, [2, model.hparams["n_filters"] + 2]] = 0.05
     result = argminn_motifs(model, X, annotate=False, min_sites=10)
     influence = result.filters.set_index("filter")["influence"]
     assert influence[0] == 1.0 and influence[1] == 0.0

@@ -8,7 +8,9 @@ syntax can be read from its weights and activations:
   filter reads both strands (the activation is the larger of the filter and its reverse
   complement), so a motif that occurs on both strands needs one filter, not two;
 - **tokens**: at each of the ``P = L - W + 1`` placements, the F activations (optionally
-  batch-normalised) and a sinusoidal positional encoding, projected to ``token_dim``. Tokens
+  batch-normalised) and a sinusoidal positional encoding, projected to ``token_dim``. With the
+  reverse-complement scanner the tokens carry each filter's two strands as two features
+  (``strand_tokens``, an extension), so orientation and order rules stay learnable. Tokens
   never attend to each other;
 - **syntax builder**: a *memory stream*, a vector initialised to ones (the same for every
   sequence), read and written by ``n_layers`` attention layers. Each layer makes one query per
@@ -138,6 +140,12 @@ class ARGMINN(SequenceModel):
         Scanner filters F and their width W (defaults 8 and 15, the reference notebook's).
     reverse_complement : bool
         Each filter reads both strands (default True; the reference reads one strand).
+    strand_tokens : bool
+        With ``reverse_complement``, the tokens get each filter's forward- and reverse-strand
+        activations as two features (2F in all) instead of their maximum (default True). The
+        maximum forgets the strand, so a rule on orientation or order (JUND then TEAD1 on one
+        strand; the two REST half-sites in order) cannot be told from its decoys. The
+        activations of the losses and the readout stay the per-filter maximum.
     token_batch_norm : bool
         BatchNorm on the scanner activations that form the tokens (default True; without it
         the small early activations barely move the attention and training stalls).
@@ -202,6 +210,7 @@ class ARGMINN(SequenceModel):
         n_filters: int = 8,
         filter_width: int = 15,
         reverse_complement: bool = True,
+        strand_tokens: bool = True,
         token_batch_norm: bool = True,
         freeze_token_norm: bool = True,
         overlap_scale_free: bool = False,
@@ -235,6 +244,7 @@ class ARGMINN(SequenceModel):
             )
         }
         for name, value in (("reverse_complement", reverse_complement),
+                            ("strand_tokens", strand_tokens),
                             ("token_batch_norm", token_batch_norm),
                             ("freeze_token_norm", freeze_token_norm),
                             ("overlap_scale_free", overlap_scale_free)):
@@ -262,6 +272,7 @@ class ARGMINN(SequenceModel):
             "n_filters": sizes["n_filters"],
             "filter_width": sizes["filter_width"],
             "reverse_complement": reverse_complement,
+            "strand_tokens": strand_tokens,
             "token_batch_norm": token_batch_norm,
             "freeze_token_norm": freeze_token_norm,
             "overlap_scale_free": overlap_scale_free,
@@ -280,11 +291,12 @@ class ARGMINN(SequenceModel):
             )
         self.schedule = schedule
         h = self.hparams
+        channels = self.n_token_channels
         with torch.device("meta"):
             self.scanner = nn.Conv1d(4, h["n_filters"], h["filter_width"])
             self.scanner_relu = nn.ReLU()
-            self.token_norm = nn.BatchNorm1d(h["n_filters"]) if token_batch_norm else None
-            self.tokenize = nn.Linear(h["n_filters"] + h["position_dim"], h["token_dim"])
+            self.token_norm = nn.BatchNorm1d(channels) if token_batch_norm else None
+            self.tokenize = nn.Linear(channels + h["position_dim"], h["token_dim"])
             self.layers = nn.ModuleList(
                 _AttentionLayer(h["stream_dim"], h["token_dim"], h["n_heads"])
                 for _ in range(h["n_layers"])
@@ -312,14 +324,26 @@ class ARGMINN(SequenceModel):
     def min_length(self) -> int:
         return int(self.hparams["filter_width"])
 
-    def scan(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scanner activations (N, F, P) after the ReLU and the winning strand (N, F, P)."""
+    @property
+    def n_token_channels(self) -> int:
+        """Scanner features per token: 2F with strand tokens (forward, reverse), else F."""
+        h = self.hparams
+        both = h["reverse_complement"] and h.get("strand_tokens", False)
+        return h["n_filters"] * (2 if both else 1)
+
+    def _scan_strands(self, x: torch.Tensor):
         forward = self.scanner(x)
         if not self.hparams["reverse_complement"]:
-            return self.scanner_relu(forward), torch.zeros_like(forward, dtype=torch.bool)
+            return forward, None
         # The reverse-complement filter: complement the bases (A<->T, C<->G is a flip of the
         # ACGT channel axis) and reverse the columns.
-        reverse = F.conv1d(x, self.scanner.weight.flip(1, 2), self.scanner.bias)
+        return forward, F.conv1d(x, self.scanner.weight.flip(1, 2), self.scanner.bias)
+
+    def scan(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scanner activations (N, F, P) after the ReLU and the winning strand (N, F, P)."""
+        forward, reverse = self._scan_strands(x)
+        if reverse is None:
+            return self.scanner_relu(forward), torch.zeros_like(forward, dtype=torch.bool)
         return self.scanner_relu(torch.maximum(forward, reverse)), reverse > forward
 
     def on_epoch_start(self, epoch: int) -> None:
@@ -340,8 +364,18 @@ class ARGMINN(SequenceModel):
 
     def forward_details(self, x: torch.Tensor) -> ARGMINNOutput:
         """Run the model and return the logits with the activations and attention maps."""
-        activations, strands = self.scan(x)
-        token_input = self._normalize_tokens(activations)
+        forward, reverse = self._scan_strands(x)
+        if reverse is None:
+            activations = self.scanner_relu(forward)
+            strands = torch.zeros_like(forward, dtype=torch.bool)
+        else:
+            activations = self.scanner_relu(torch.maximum(forward, reverse))
+            strands = reverse > forward
+        if self.n_token_channels == activations.shape[1]:
+            features = activations
+        else:  # strand tokens: (forward, reverse) activations of every filter
+            features = self.scanner_relu(torch.cat([forward, reverse], 1))
+        token_input = self._normalize_tokens(features)
         pe = positional_encoding(
             token_input.shape[2], self.hparams["position_dim"], device=x.device
         ).to(token_input.dtype)

@@ -291,14 +291,17 @@ def filter_influence(model, ranges) -> np.ndarray:
     constant (e.g. weights faded to zero, a positive bias) has none.
     """
     n_filters = model.hparams["n_filters"]
-    column = model.tokenize.weight.detach().cpu().double()[:, :n_filters].norm(dim=0).numpy()
-    scale = np.ones(n_filters)
+    channels = getattr(model, "n_token_channels", n_filters)  # 2F with strand tokens
+    column = model.tokenize.weight.detach().cpu().double()[:, :channels].norm(dim=0).numpy()
+    scale = np.ones(channels)
     norm = model.token_norm
     if norm is not None:
         gamma = norm.weight.detach().cpu().double().numpy()
         scale = np.abs(gamma) / np.sqrt(norm.running_var.detach().cpu().double().numpy()
                                         + norm.eps)
-    reach = np.maximum(np.asarray(ranges, dtype=float), 0.0) * scale * column
+    # A filter's strands are separate token features: it reaches as far as its stronger one.
+    per_channel = (scale * column).reshape(channels // n_filters, n_filters).max(0)
+    reach = np.maximum(np.asarray(ranges, dtype=float), 0.0) * per_channel
     top = reach.max() if len(reach) else 0.0
     return reach / top if top > 0 else np.zeros(n_filters)
 
