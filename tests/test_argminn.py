@@ -19,7 +19,7 @@ from cislens.argminn import (
     filter_overlap_penalty,
     ramp_weight,
 )
-from cislens.argminn.readout import information_content, trim_span
+from cislens.argminn.readout import filter_influence, information_content, trim_span
 from cislens.errors import CislensWarning, UnsupportedModelError
 from cislens.models import build_model, load_model, model_config, save_model
 from cislens.sequence import one_hot_encode
@@ -236,7 +236,7 @@ def test_reverse_complement_scanner_reads_both_strands():
 def test_strand_tokens_tell_the_strands_apart(strand_tokens):
     # one motif, on the plus strand or (same place) on the minus strand: the scanner's maximum is
     # the same, so only strand tokens let the prediction depend on the orientation
-    model = tiny(strand_tokens=strand_tokens).eval()
+    model = tiny(strand_tokens=strand_tokens).eval()  # (off by default)
     assert model.n_token_channels == (6 if strand_tokens else 3)
     assert model.tokenize.in_features == model.n_token_channels + 4
     with torch.no_grad():
@@ -253,6 +253,12 @@ def test_strand_tokens_tell_the_strands_apart(strand_tokens):
     assert out_minus.strands[0, 0, 10] and not out_plus.strands[0, 0, 10]
     same = torch.allclose(out_plus.logits, out_minus.logits)
     assert same != strand_tokens
+    # the readout's influence covers a filter's two strand features (the stronger one counts)
+    with torch.no_grad():
+        model.tokenize.weight[:, 1:model.n_token_channels].zero_()
+        model.tokenize.weight[:, model.n_token_channels - 1] = 1.0  # filter 2, last strand
+    influence = filter_influence(model, np.ones(3))
+    assert influence.shape == (3,) and influence[2] == 1.0 and influence[1] == 0.0
 
 
 def test_eval_forward_is_example_independent_and_seeded():
@@ -361,11 +367,8 @@ def hand_set_model() -> ARGMINN:
         for k, word in MOTIFS.items():
             model.scanner.weight[k] = one_hot_encode([word])[0] * 2.0
             model.scanner.bias[k] = -10.0  # fires (2.0) only on a perfect match (12 - 10)
-        # every key dimension sums the activations (token features: F forward-strand, then F
-        # reverse-strand activations)
-        n_filters = model.hparams["n_filters"]
-        for k in (0, 2, n_filters, n_filters + 2):
-            model.tokenize.weight[:, k] = 1.0
+        model.tokenize.weight[:, 0] = 1.0  # every key dimension sums the activations
+        model.tokenize.weight[:, 2] = 1.0
         model.layers[0].query.bias.fill_(100.0)
     return model.eval()
 
@@ -404,8 +407,7 @@ def test_a_filter_the_tokens_ignore_does_not_pass():
     model = hand_set_model()
     X, _ = planted_data()
     with torch.no_grad():
-        # filter 2 still matches, but barely reaches the tokens (on either strand)
-        model.tokenize.weight[:, [2, model.hparams["n_filters"] + 2]] = 0.05
+        model.tokenize.weight[:, 2] = 0.05  # filter 2 still matches, but barely reaches tokens
     result = argminn_motifs(model, X, annotate=False, min_sites=10)
     influence = result.filters.set_index("filter")["influence"]
     assert influence[0] == 1.0 and influence[1] == 0.0

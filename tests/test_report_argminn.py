@@ -54,10 +54,8 @@ def _model():
         model.scanner.bias.fill_(-4.5)
         model.tokenize.weight.zero_()
         model.tokenize.bias.zero_()
-        # head 0's keys: filter 0's activations, head 1's: filter 1's (token features: the 2
-        # forward-strand activations, then the 2 reverse-strand ones)
-        model.tokenize.weight[0:8, [0, 2]] = 10.0
-        model.tokenize.weight[8:16, [1, 3]] = 10.0
+        model.tokenize.weight[0:8, 0] = 10.0  # head 0's keys: filter 0's activation
+        model.tokenize.weight[8:16, 1] = 10.0  # head 1's keys: filter 1's activation
         model.layers[0].query.weight.zero_()
         model.layers[0].query.bias.fill_(1.0)
     return model
