@@ -74,6 +74,20 @@ def test_defaults_and_relative_paths(tmp_path):
         load_run_config(path)
 
 
+def test_training_defaults_follow_the_architecture():
+    def model(architecture, **train):
+        raw = {"data": {"hdf5": "data.h5"},
+               "model": {"architecture": architecture, **({"train": train} if train else {})}}
+        return parse_run_config(raw, base_dir=".").model
+
+    generic = model("labcnn")
+    assert (generic.epochs, generic.lr, generic.train_batch_size) == (25, 1e-3, 100)
+    argminn = model("argminn")  # its regularisation schedule needs 28 epochs at lr 3e-3
+    assert (argminn.epochs, argminn.lr, argminn.train_batch_size) == (28, 3e-3, 128)
+    assert model("argminn", epochs=40, lr=1e-3).epochs == 40
+    assert model("argminn", epochs=40, lr=1e-3).lr == 1e-3
+
+
 def test_documented_examples_are_valid():
     import re
     from pathlib import Path
