@@ -332,23 +332,27 @@ class ARGMINN(SequenceModel):
     def n_token_channels(self) -> int:
         """Scanner features per token: 2F with strand tokens (forward, reverse), else F."""
         h = self.hparams
-        both = h["reverse_complement"] and h.get("strand_tokens", False)
+        both = h["reverse_complement"] and h["strand_tokens"]
         return h["n_filters"] * (2 if both else 1)
 
-    def _scan_strands(self, x: torch.Tensor):
+    def _scan_parts(self, x: torch.Tensor):
+        """(activations, strands, forward, reverse): the maximum over strands after the ReLU,
+        where the reverse strand won, and the two strands' pre-ReLU scores (reverse is None for
+        a one-strand scanner)."""
         forward = self.scanner(x)
         if not self.hparams["reverse_complement"]:
-            return forward, None
+            strands = torch.zeros_like(forward, dtype=torch.bool)
+            return self.scanner_relu(forward), strands, forward, None
         # The reverse-complement filter: complement the bases (A<->T, C<->G is a flip of the
         # ACGT channel axis) and reverse the columns.
-        return forward, F.conv1d(x, self.scanner.weight.flip(1, 2), self.scanner.bias)
+        reverse = F.conv1d(x, self.scanner.weight.flip(1, 2), self.scanner.bias)
+        activations = self.scanner_relu(torch.maximum(forward, reverse))
+        return activations, reverse > forward, forward, reverse
 
     def scan(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scanner activations (N, F, P) after the ReLU and the winning strand (N, F, P)."""
-        forward, reverse = self._scan_strands(x)
-        if reverse is None:
-            return self.scanner_relu(forward), torch.zeros_like(forward, dtype=torch.bool)
-        return self.scanner_relu(torch.maximum(forward, reverse)), reverse > forward
+        activations, strands, _, _ = self._scan_parts(x)
+        return activations, strands
 
     def on_epoch_start(self, epoch: int) -> None:
         """Called by :func:`cislens.train.fit` before each training epoch (from 1): freezes
@@ -368,13 +372,7 @@ class ARGMINN(SequenceModel):
 
     def forward_details(self, x: torch.Tensor) -> ARGMINNOutput:
         """Run the model and return the logits with the activations and attention maps."""
-        forward, reverse = self._scan_strands(x)
-        if reverse is None:
-            activations = self.scanner_relu(forward)
-            strands = torch.zeros_like(forward, dtype=torch.bool)
-        else:
-            activations = self.scanner_relu(torch.maximum(forward, reverse))
-            strands = reverse > forward
+        activations, strands, forward, reverse = self._scan_parts(x)
         if self.n_token_channels == activations.shape[1]:
             features = activations
         else:  # strand tokens: (forward, reverse) activations of every filter
