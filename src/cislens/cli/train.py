@@ -84,10 +84,11 @@ def train(
     config.update(name=model, n_tasks=dataset.n_tasks)
     net = build_model(config, random_state=seed)
     # An option left out takes the architecture's own training default, then the generic one.
-    preferred = getattr(net, "training_defaults", {})
-    epochs = epochs if epochs is not None else preferred.get("epochs", _EPOCHS)
-    batch_size = batch_size if batch_size is not None else preferred.get("batch_size", _BATCH_SIZE)
-    lr = lr if lr is not None else preferred.get("lr", _LR)
+    settings = net.training_settings(
+        {"epochs": epochs, "batch_size": batch_size, "lr": lr},
+        {"epochs": _EPOCHS, "batch_size": _BATCH_SIZE, "lr": _LR},
+    )
+    epochs, batch_size, lr = settings["epochs"], settings["batch_size"], settings["lr"]
     echo(
         f"training {model} on {data} ({dataset.X['train'].shape[0]} train sequences, "
         f"{dataset.n_tasks} tasks, {dataset.length} bp)"

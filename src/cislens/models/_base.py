@@ -45,13 +45,30 @@ class SequenceModel(nn.Module):
         Names of the T outputs, set by ``fit`` from the data or by ``load_model``.
     training_defaults : dict
         ``fit`` settings (``epochs``, ``lr``, ``batch_size``) that this architecture needs in
-        place of the generic defaults; ``cislens train`` uses them when the option is not given
-        (empty: the generic defaults suit it).
+        place of the generic defaults; ``cislens train`` and ``cislens run`` use them (through
+        :meth:`training_settings`) when the option is not given (empty: the generic ones suit
+        it).
     """
 
     name: ClassVar[str] = ""
     fixed_length: ClassVar[bool] = False
     training_defaults: ClassVar[dict] = {}
+
+    @classmethod
+    def training_settings(cls, given: dict, generic: dict) -> dict:
+        """``fit`` settings: each key of ``generic`` from ``given`` when not None, else from the
+        architecture's :attr:`training_defaults`, else the generic default.
+
+        Examples
+        --------
+        >>> SequenceModel.training_settings({"lr": None, "epochs": 3}, {"lr": 1e-3, "epochs": 10})
+        {'lr': 0.001, 'epochs': 3}
+        """
+        return {
+            key: given[key] if given.get(key) is not None
+            else cls.training_defaults.get(key, fallback)
+            for key, fallback in generic.items()
+        }
 
     def __init__(self) -> None:
         super().__init__()

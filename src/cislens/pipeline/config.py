@@ -244,14 +244,13 @@ def _parse_model(raw, base: Path) -> ModelConfig:
         check_keys(train, TRAIN_FIELDS, "model.train")
         # Left out: the architecture's own training defaults (ARGMINN's schedule needs more
         # epochs and a larger lr), then the generic ones.
-        preferred = MODELS[config.architecture].training_defaults
-        config.epochs = integer(train.get("epochs", preferred.get("epochs", config.epochs)),
-                                "model.train.epochs", minimum=1)
-        config.train_batch_size = integer(
-            train.get("batch_size", preferred.get("batch_size", config.train_batch_size)),
-            "model.train.batch_size", minimum=1,
-        )
-        lr = train.get("lr", preferred.get("lr", config.lr))
+        settings = MODELS[config.architecture].training_settings(
+            train, {"epochs": config.epochs, "batch_size": config.train_batch_size,
+                    "lr": config.lr})
+        config.epochs = integer(settings["epochs"], "model.train.epochs", minimum=1)
+        config.train_batch_size = integer(settings["batch_size"], "model.train.batch_size",
+                                          minimum=1)
+        lr = settings["lr"]
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 10:
             raise fail("model.train.lr", f"expected a number in (0, 10); got {describe(lr)}.")
         config.lr = float(lr)
