@@ -206,3 +206,21 @@ def test_cli_errors(data_file, tmp_path, capsys):
     assert "too short" in capsys.readouterr().err
     assert main(["evaluate", "--model", str(tmp_path / "nothing"), "--data", str(data_file)]) == 2
     assert "neither a checkpoint directory" in capsys.readouterr().err
+
+
+def test_train_with_restarts_writes_the_race(data_file, tmp_path, capsys):
+    out = tmp_path / "raced"
+    args = ["train", "--data", str(data_file), "--model", "deepbind", "--out", str(out),
+            "--epochs", "3", "--batch-size", "32", "--seed", "3", "--device", "cpu",
+            "--restarts", "2", "--selection-epochs", "1",
+            "--model-args", '{"n_filters": 4, "filter_width": 5, "n_hidden": 8}']
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "racing 2 seeds for 1 epochs" in printed and "won the race" in printed
+    race = pd.read_csv(out / "restarts.csv")
+    assert len(race) == 2 and race["chosen"].sum() == 1
+    summary = read_model_config(out)["training_summary"]
+    chosen_seed = int(race.loc[race["chosen"], "seed"].iloc[0])
+    assert summary["init_random_state"] == chosen_seed
+    assert summary["history"]["params"]["random_state"] == chosen_seed
+    assert len(summary["history"]["params"]["restarts"]) == 2

@@ -62,6 +62,14 @@ def train(
     rc_augment: bool = typer.Option(
         False, "--rc-augment", help="Reverse-complement augmentation (p = 1/2 per sequence)."
     ),
+    restarts: int = typer.Option(
+        None, "--restarts", help="Seeds raced for --selection-epochs epochs; the best (by "
+        "--monitor) trains in full (default 1; argminn: 4)."
+    ),
+    selection_epochs: int = typer.Option(
+        None, "--selection-epochs", help="Epochs of each restart before they are compared "
+        "(default 4; argminn: 5)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, shuffling, dropout."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: auto)."),
 ) -> None:
@@ -69,11 +77,11 @@ def train(
 
     Writes OUT/weights.safetensors, OUT/config.json (with the training summary) and
     OUT/history.csv; when the dataset has a test split, also prints the test metrics and writes
-    OUT/metrics_test.csv.
+    OUT/metrics_test.csv. With --restarts > 1, also OUT/restarts.csv (the race of the seeds).
     """
     from cislens.io.dataset import load_dataset
     from cislens.models import build_model, save_model
-    from cislens.train import evaluate, fit, format_epoch
+    from cislens.train import evaluate, fit_restarts, format_epoch
 
     hyperparameters = _parse_model_args(model_args)
     for key in ("name", "n_tasks"):
@@ -82,20 +90,33 @@ def train(
     dataset = load_dataset(data)
     config = {"input_length": dataset.length, **hyperparameters}
     config.update(name=model, n_tasks=dataset.n_tasks)
-    net = build_model(config, random_state=seed)
+    architecture = type(build_model(config, random_state=seed))
     # An option left out takes the architecture's own training default, then the generic one.
-    settings = net.training_settings(
-        {"epochs": epochs, "batch_size": batch_size, "lr": lr},
-        {"epochs": _EPOCHS, "batch_size": _BATCH_SIZE, "lr": _LR},
+    settings = architecture.training_settings(
+        {"epochs": epochs, "batch_size": batch_size, "lr": lr, "restarts": restarts,
+         "selection_epochs": selection_epochs},
+        {"epochs": _EPOCHS, "batch_size": _BATCH_SIZE, "lr": _LR, "restarts": 1,
+         "selection_epochs": 4},
     )
     epochs, batch_size, lr = settings["epochs"], settings["batch_size"], settings["lr"]
+    if restarts is None and settings["restarts"] > 1 and settings["selection_epochs"] >= epochs:
+        # The architecture's race does not fit in a short run the user asked for: one seed.
+        echo(f"--epochs {epochs} leaves no room for {model}'s default race of "
+             f"{settings['restarts']} seeds over {settings['selection_epochs']} epochs; "
+             "training one seed (pass --restarts to choose)")
+        settings["restarts"] = 1
     echo(
         f"training {model} on {data} ({dataset.X['train'].shape[0]} train sequences, "
         f"{dataset.n_tasks} tasks, {dataset.length} bp)"
     )
-    history = fit(
-        net,
+    if settings["restarts"] > 1:
+        echo(f"racing {settings['restarts']} seeds for {settings['selection_epochs']} epochs "
+             f"each, then training the best for {epochs}")
+    net, history, race = fit_restarts(
+        lambda restart_seed: build_model(config, random_state=restart_seed),
         dataset,
+        restarts=settings["restarts"],
+        selection_epochs=settings["selection_epochs"],
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
@@ -110,7 +131,7 @@ def train(
     )
     summary = {
         "history": history.to_dict(),
-        "init_random_state": seed,
+        "init_random_state": int(race.loc[race["chosen"], "seed"].iloc[0]),
         "data": {
             "path": str(data),
             "preset": dataset.attrs.get("preset"),
@@ -119,6 +140,11 @@ def train(
     }
     save_model(net, out, task_names=dataset.task_names, training_summary=summary)
     history.to_frame().to_csv(Path(out) / "history.csv", index=False)
+    if settings["restarts"] > 1:
+        race.to_csv(Path(out) / "restarts.csv", index=False)
+        chosen = race[race["chosen"]].iloc[0]
+        echo(f"restart {chosen['restart']} (seed {chosen['seed']}) won the race: "
+             f"{monitor} {chosen[monitor]:.4f} after {settings['selection_epochs']} epochs")
     echo(
         f"saved {model} to {out} (best epoch {history.best_epoch} of {history.n_epochs}, "
         f"{history.monitor} {history.best_score:.4f}, {history.total_time:.0f}s)"

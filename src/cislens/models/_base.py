@@ -44,8 +44,9 @@ class SequenceModel(nn.Module):
     task_names : list of str or None
         Names of the T outputs, set by ``fit`` from the data or by ``load_model``.
     training_defaults : dict
-        ``fit`` settings (``epochs``, ``lr``, ``batch_size``) that this architecture needs in
-        place of the generic defaults; ``cislens train`` and ``cislens run`` use them (through
+        Training settings (``epochs``, ``lr``, ``batch_size`` of ``fit``; ``restarts`` and
+        ``selection_epochs`` of :func:`cislens.train.fit_restarts`) that this architecture
+        needs in place of the generic defaults; ``cislens train`` and ``cislens run`` use them (through
         :meth:`training_settings`) when the option is not given (empty: the generic ones suit
         it).
     """

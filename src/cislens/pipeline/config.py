@@ -30,7 +30,7 @@ DATA_FIELDS = ("hdf5", "fasta", "bed", "genome", "length", "pad_with_n", "use_st
                "label_columns", "task_names", "valid_fraction", "test_fraction")
 MODEL_KINDS = ("checkpoint", "architecture", "class")
 MODEL_FIELDS = ("checkpoint", "architecture", "args", "train", "class", "weights")
-TRAIN_FIELDS = ("epochs", "batch_size", "lr", "patience")
+TRAIN_FIELDS = ("epochs", "batch_size", "lr", "patience", "restarts", "selection_epochs")
 MOTIF_FIELDS = ("enabled", "method", "annotate", "filters")
 TOP_FIELDS = ("data", "model", "out", "seed", "device", "batch_size", "tasks", "methods",
               "n_examples", "ism_examples", "motifs", "gia", "benchmark")
@@ -67,6 +67,8 @@ class ModelConfig:
     train_batch_size: int = 100
     lr: float = 1e-3
     patience: int = 5
+    restarts: int = 1
+    selection_epochs: int = 4
 
 
 @dataclass
@@ -246,7 +248,8 @@ def _parse_model(raw, base: Path) -> ModelConfig:
         # epochs and a larger lr), then the generic ones.
         settings = MODELS[config.architecture].training_settings(
             train, {"epochs": config.epochs, "batch_size": config.train_batch_size,
-                    "lr": config.lr})
+                    "lr": config.lr, "restarts": config.restarts,
+                    "selection_epochs": config.selection_epochs})
         config.epochs = integer(settings["epochs"], "model.train.epochs", minimum=1)
         config.train_batch_size = integer(settings["batch_size"], "model.train.batch_size",
                                           minimum=1)
@@ -256,6 +259,16 @@ def _parse_model(raw, base: Path) -> ModelConfig:
         config.lr = float(lr)
         config.patience = integer(train.get("patience", config.patience),
                                   "model.train.patience", minimum=0)
+        config.restarts = integer(settings["restarts"], "model.train.restarts", minimum=1)
+        config.selection_epochs = integer(settings["selection_epochs"],
+                                          "model.train.selection_epochs", minimum=1)
+        if config.restarts > 1 and config.selection_epochs >= config.epochs:
+            if "restarts" in train:
+                raise fail("model.train.selection_epochs",
+                           f"must be below model.train.epochs ({config.epochs}) when restarts > "
+                           f"1 (the seeds race for that many epochs); got "
+                           f"{config.selection_epochs}. Lower it or set restarts: 1.")
+            config.restarts = 1  # the architecture's default race does not fit a short run
     return config
 
 

@@ -134,7 +134,8 @@ def _model_record(config) -> dict:
     spec = config.model
     record = {k: v for k, v in config.to_dict()["model"].items() if v not in (None, {})}
     if spec.kind != "architecture":  # training settings do not apply to a given model
-        for key in ("epochs", "train_batch_size", "lr", "patience"):
+        for key in ("epochs", "train_batch_size", "lr", "patience", "restarts",
+                    "selection_epochs"):
             record.pop(key)
     if spec.kind == "checkpoint":
         record["files"] = fingerprint(*sorted(Path(spec.checkpoint).glob("*")))
@@ -229,7 +230,7 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
     """
     from cislens.io import load_dataset, save_dataset
     from cislens.models import build_model, load_model, save_model
-    from cislens.train import evaluate, fit
+    from cislens.train import evaluate, fit_restarts
 
     config = _as_config(config)
     out = Path(config.out if out is None else out)
@@ -272,11 +273,12 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
         else:
             hyper = {"input_length": dataset.length, **config.model.args,
                      "name": config.model.architecture, "n_tasks": dataset.n_tasks}
-            model = build_model(hyper, random_state=seed)
-            history = fit(model, dataset, epochs=config.model.epochs,
-                          batch_size=config.model.train_batch_size, lr=config.model.lr,
-                          patience=config.model.patience or None, random_state=seed,
-                          device=device, verbose=verbose, callback=log_epoch)
+            model, history, _ = fit_restarts(
+                lambda restart_seed: build_model(hyper, random_state=restart_seed), dataset,
+                restarts=config.model.restarts, selection_epochs=config.model.selection_epochs,
+                epochs=config.model.epochs, batch_size=config.model.train_batch_size,
+                lr=config.model.lr, patience=config.model.patience or None, random_state=seed,
+                device=device, verbose=verbose, callback=log_epoch)
             save_model(model, out / "model", task_names=dataset.task_names,
                        training_summary=history)
         stages.finish("train", model_params, params_name="model")

@@ -1,0 +1,164 @@
+"""Training with restarts: several initialisations race for a few epochs, the best one trains.
+
+Some models get stuck in a poor optimum that their first epochs already show. ARGMINN is the
+case in point: on ``e2f6_max`` (E2F6 and MAX must both be present; both motifs contain a CpG)
+a seed either learns one filter per motif within 2-5 epochs (validation auROC 0.99) or one
+CpG-like filter that fires on both (auROC 0.88), and then stays there for all 28 epochs
+(seeds 0-4 of ``benchmarks/argminn_presets.py``'s setting: 3 of 5 found both motifs). The
+ARGMINN paper's table reports the best of several runs for the same reason.
+
+:func:`fit_restarts` trains ``restarts`` initialisations for ``selection_epochs`` epochs each,
+keeps the seed whose ``monitor`` value is best after those epochs, and trains that seed again
+from the start for the full ``epochs``. On the CPU, training is deterministic given the seed, so
+the full run repeats the winner's first epochs exactly (same batches, same optimizer state)
+instead of resuming from a saved state; the price is ``selection_epochs`` repeated epochs. The
+first restart uses ``random_state`` itself, so ``restarts=1`` is exactly one :func:`fit` call.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from cislens.errors import CislensWarning
+from cislens.train.fit import MONITORS, fit
+from cislens.train.history import History
+from cislens.utils.random import derive_seed, resolve_seed
+
+RESTART_COLUMNS = ("restart", "seed", "valid_loss", "valid_auroc", "valid_auprc", "chosen")
+"""Columns of the restarts table (one row per restart; metrics after ``selection_epochs``)."""
+
+_RESTART_STREAM = 7919  # derive_seed stream of restarts 1, 2, ... (restart 0 is the seed itself)
+
+
+def restart_seeds(random_state, restarts: int) -> list[int]:
+    """The seeds of the restarts: the resolved ``random_state``, then seeds derived from it.
+
+    Examples
+    --------
+    >>> seeds = restart_seeds(0, 3)
+    >>> seeds[0], len(set(seeds))
+    (0, 3)
+    """
+    seed = resolve_seed(random_state)
+    return [seed] + [derive_seed(seed, _RESTART_STREAM, r) for r in range(1, restarts)]
+
+
+def _check_counts(restarts, selection_epochs, epochs) -> None:
+    for name, value in (("restarts", restarts), ("selection_epochs", selection_epochs)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"fit_restarts: {name} must be an int >= 1; got {value!r}.")
+    if restarts > 1 and selection_epochs >= epochs:
+        raise ValueError(
+            f"fit_restarts: selection_epochs ({selection_epochs}) must be smaller than epochs "
+            f"({epochs}); the restarts are compared after the first selection_epochs epochs. "
+            "Lower selection_epochs or pass restarts=1."
+        )
+
+
+def fit_restarts(
+    build: Callable[[int], nn.Module],
+    data,
+    *,
+    restarts: int = 1,
+    selection_epochs: int = 4,
+    epochs: int = 10,
+    random_state=None,
+    callback=None,
+    **fit_options,
+) -> tuple[nn.Module, History, pd.DataFrame]:
+    """Race ``restarts`` initialisations for ``selection_epochs``, then fully train the best.
+
+    Parameters
+    ----------
+    build : callable
+        ``build(seed) -> model``: a freshly initialised model for an integer seed.
+    data : Dataset, dict or tuple
+        As for :func:`cislens.train.fit`.
+    restarts : int
+        Initialisations to compare (default 1: a plain ``fit`` with ``random_state``).
+    selection_epochs : int
+        Epochs each restart trains before they are compared (default 4; below ``epochs``).
+    epochs : int
+        Epochs of the full run of the chosen seed.
+    random_state : int, numpy.random.Generator or None
+        Seed of the first restart; the others derive from it (:func:`restart_seeds`). Each
+        restart uses its seed for both the initialisation and ``fit``.
+    callback : callable or None
+        ``fit``'s per-epoch callback, for the full run only.
+    **fit_options
+        Passed to :func:`cislens.train.fit` (``batch_size``, ``lr``, ``monitor``, ``patience``,
+        ``reverse_complement``, ``device``, ...). ``monitor`` (default "valid_loss") also picks
+        the restart; the selection runs use no early stopping.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        The chosen seed's model, trained for ``epochs`` (best epoch kept, as ``fit`` does).
+    history : History
+        Its full run; ``history.params["restarts"]`` holds the restarts table as records.
+    restarts : pandas.DataFrame
+        One row per restart, columns :data:`RESTART_COLUMNS` (metrics after
+        ``selection_epochs``; empty metrics when ``restarts=1``).
+
+    Examples
+    --------
+    >>> from cislens.models import DeepBind
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (40, 30))].transpose(0, 2, 1)
+    >>> Y = (X[:, 0].sum(1, keepdims=True) > 7).astype(np.float32)
+    >>> build = lambda seed: DeepBind(n_tasks=1, filter_width=4, random_state=seed)
+    >>> model, history, table = fit_restarts(build, (X[:30], Y[:30], X[30:], Y[30:]),
+    ...                                      restarts=2, selection_epochs=1, epochs=2,
+    ...                                      batch_size=10, random_state=0)
+    >>> len(table), int(table["chosen"].sum()), history.n_epochs
+    (2, 1, 2)
+    """
+    _check_counts(restarts, selection_epochs, epochs)
+    if not callable(build):
+        raise TypeError(f"fit_restarts: build must be callable (seed -> model); got {build!r}.")
+    monitor = fit_options.get("monitor", "valid_loss")
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {sorted(MONITORS)}; got {monitor!r}.")
+    seeds = restart_seeds(random_state, restarts)
+    rows = []
+    if restarts > 1:
+        selection_options = {**fit_options, "patience": None}
+        for restart, seed in enumerate(seeds):
+            with warnings.catch_warnings():
+                # The selection runs stop long before a scheduled regulariser settles, which
+                # fit warns about; here that is the point.
+                warnings.filterwarnings(
+                    "ignore", message=r"fit: .* final regulariser weights", category=CislensWarning
+                )
+                history = fit(build(seed), data, epochs=selection_epochs, random_state=seed,
+                              **selection_options)
+            rows.append({"restart": restart, "seed": seed,
+                         "valid_loss": history.valid_loss[-1],
+                         "valid_auroc": history.valid_auroc[-1],
+                         "valid_auprc": history.valid_auprc[-1]})
+        # Lower is better for every monitor once the maximised ones change sign; a NaN (a
+        # diverged restart, a metric without both classes) never wins.
+        sign = 1.0 if MONITORS[monitor] == "min" else -1.0
+        scores = sign * np.array([row[monitor] for row in rows], dtype=float)
+        winner = int(np.argmin(np.where(np.isfinite(scores), scores, np.inf)))
+    else:
+        rows.append({"restart": 0, "seed": seeds[0], "valid_loss": np.nan,
+                     "valid_auroc": np.nan, "valid_auprc": np.nan})
+        winner = 0
+    for row in rows:
+        row["chosen"] = row["restart"] == winner
+    table = pd.DataFrame(rows, columns=list(RESTART_COLUMNS))
+    model = build(seeds[winner])
+    history = fit(model, data, epochs=epochs, random_state=seeds[winner], callback=callback,
+                  **fit_options)
+    history.params["restarts"] = table.to_dict(orient="records")
+    history.params["selection_epochs"] = int(selection_epochs) if restarts > 1 else None
+    return model, history, table
+
+
+__all__ = ["RESTART_COLUMNS", "fit_restarts", "restart_seeds"]
