@@ -88,7 +88,7 @@ def test_training_defaults_follow_the_architecture():
     assert model("argminn", epochs=40, lr=1e-3).lr == 1e-3
     assert (generic.restarts, argminn.restarts, argminn.selection_epochs) == (1, 4, 5)
     assert model("argminn", epochs=3).restarts == 1  # the default race does not fit 3 epochs
-    with pytest.raises(ConfigError, match="model.train.selection_epochs: must be below"):
+    with pytest.raises(ConfigError, match=r"model\.train\.selection_epochs: must be below"):
         model("argminn", epochs=3, restarts=2)
     assert model("labcnn", restarts=3, selection_epochs=2).restarts == 3
 

@@ -46,9 +46,9 @@ class SequenceModel(nn.Module):
     training_defaults : dict
         Training settings (``epochs``, ``lr``, ``batch_size`` of ``fit``; ``restarts`` and
         ``selection_epochs`` of :func:`cislens.train.fit_restarts`) that this architecture
-        needs in place of the generic defaults; ``cislens train`` and ``cislens run`` use them (through
-        :meth:`training_settings`) when the option is not given (empty: the generic ones suit
-        it).
+        needs in place of the generic defaults; ``cislens train`` and ``cislens run`` use them
+        (through :meth:`training_settings`) when the option is not given (empty: the generic
+        ones suit it).
     """
 
     name: ClassVar[str] = ""
