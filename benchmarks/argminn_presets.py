@@ -25,8 +25,9 @@ find a second motif within the warm-up), batch 128, reverse-complement augmentat
 validation-loss epoch kept (for ARGMINN only from the first epoch at the final regulariser
 weights). The training time includes the race. Reported per preset: test auROC of both,
 training time, the filter <-> motif matching of the passing filters (TOMTOM q < 0.05 against
-JASPAR CORE vertebrates plus the simulated matrices, ``cislens.benchmark.benchmark_motifs``; *one-to-one* = every simulated motif matched
-by exactly one passing filter and no passing filter unmatched), and the instance calls of
+JASPAR CORE vertebrates plus the simulated matrices, ``cislens.benchmark.benchmark_motifs``;
+*one-to-one* = every simulated motif matched by exactly one passing filter and no passing filter
+unmatched), and the instance calls of
 ``argminn_instances`` on the test split against the recorded instances (overlap >= 50 % of the
 shorter interval; hits of passing filters that match no simulated motif count as false
 positives). Training time is reported as wall-clock seconds and as CPU seconds of the process
