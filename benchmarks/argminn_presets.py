@@ -136,6 +136,12 @@ def run_preset(preset: str, args) -> dict:
                  for m in data.ground_truth.motifs}
     one_to_one = all(len(p) == 1 for p in per_motif.values()) and bench.n_spurious == 0
     precision, recall, n_hits, _ = _instances(hits, data.ground_truth, bench.pattern_truth)
+    # The reference's call rule (activation >= the filter's mean positive activation), for
+    # comparison with the default (>= half the filter's maximum).
+    mean_rule = argminn_instances(argminn, data.X["test"], motifs=motifs,
+                                  activation_threshold=None)
+    mean_precision, mean_recall, mean_hits, _ = _instances(mean_rule, data.ground_truth,
+                                                           bench.pattern_truth)
     return {
         "preset": preset,
         "argminn_auroc": auroc,
@@ -149,6 +155,9 @@ def run_preset(preset: str, args) -> dict:
         "precision": precision,
         "recall": recall,
         "n_hits": n_hits,
+        "precision_mean_rule": mean_precision,
+        "recall_mean_rule": mean_recall,
+        "n_hits_mean_rule": mean_hits,
         "argminn_train_s": seconds[0],
         "argminn_train_cpu_s": seconds[1],
         "cnn_train_s": cnn_seconds[0],

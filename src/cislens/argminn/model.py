@@ -96,6 +96,20 @@ def positional_encoding(length: int, dim: int, *, device=None) -> torch.Tensor:
     return pe
 
 
+def guide_weight(epoch: int, guide_epochs: int) -> float:
+    """Weight of ARGMINN's training guide at ``epoch`` (from 1): ``1 - (epoch - 1) / G`` for
+    the first ``G = guide_epochs`` epochs, then 0.
+
+    Examples
+    --------
+    >>> [round(guide_weight(e, 4), 2) for e in range(1, 7)]
+    [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    """
+    if guide_epochs <= 0 or epoch > guide_epochs:
+        return 0.0
+    return 1.0 - (epoch - 1) / guide_epochs
+
+
 class _AttentionLayer(nn.Module):
     """One read of the tokens by the stream: query from the stream, keys = tokens."""
 
@@ -186,6 +200,19 @@ class ARGMINN(SequenceModel):
         is our benchmark's setting, with the best of 4 seeds after 5 epochs, see
         :func:`cislens.train.fit_restarts`; the reference notebook used 10 + 20 + 10 at lr
         1e-3).
+    guide_epochs : int or None
+        Epochs of the training guide (default None: half the warm-up, 6; 0: none; at most
+        ``warmup_epochs``). A
+        cislens extension: during the first ``guide_epochs`` epochs the logits get an extra
+        term, ``g * Linear(max over positions of each filter's activation)``, with ``g`` falling
+        linearly from 1 (epoch 1) to 0 (epoch ``guide_epochs + 1``; :func:`guide_weight`, set
+        by :meth:`on_epoch_start`). It gives every filter a direct gradient, as a CNN's pooling
+        does, while the attention is still near uniform and passes the filters almost none; by
+        the time the regularisers start it is gone and the model is plain ARGMINN (a model used
+        outside ``fit`` never applies it). Measured on ``e2f6_max`` (20,000 sequences, lr 3e-3):
+        seeds 0 and 1, which without the guide learned only MAX and stayed at validation auROC
+        0.88 for 28 epochs, reached 0.99 and 1.00 with it, without the guide's help from epoch
+        7 on.
     random_state : int, numpy.random.Generator or None
         Seed of the weight initialisation.
 
@@ -236,6 +263,7 @@ class ARGMINN(SequenceModel):
         entropy_weight: float = 0.0,
         warmup_epochs: int = 12,
         ramp_epochs: int = 10,
+        guide_epochs: int | None = None,
         random_state=None,
     ) -> None:
         super().__init__()
@@ -253,6 +281,15 @@ class ARGMINN(SequenceModel):
                 ("n_heads", n_heads),
             )
         }
+        if guide_epochs is None:  # the first half of the warm-up
+            guide_epochs = warmup_epochs // 2 if isinstance(warmup_epochs, int) else 0
+        if isinstance(guide_epochs, bool) or not isinstance(guide_epochs, int) or not (
+            0 <= guide_epochs <= warmup_epochs
+        ):
+            raise ValueError(
+                f"{owner}: guide_epochs must be an int in [0, warmup_epochs={warmup_epochs}] (the "
+                f"guide must be gone before the regularisers start); got {guide_epochs!r}."
+            )
         for name, value in (("reverse_complement", reverse_complement),
                             ("strand_tokens", strand_tokens),
                             ("token_batch_norm", token_batch_norm),
@@ -291,6 +328,7 @@ class ARGMINN(SequenceModel):
             "stream_dim": sizes["stream_dim"],
             "n_layers": sizes["n_layers"],
             "n_heads": sizes["n_heads"],
+            "guide_epochs": guide_epochs,
             **schedule.to_dict(),
         }
         length = self.hparams["input_length"]
@@ -313,8 +351,11 @@ class ARGMINN(SequenceModel):
             )
             self.final_norm = nn.LayerNorm(h["stream_dim"])
             self.head = nn.Linear(h["stream_dim"], h["n_tasks"])
+            # The training guide (see guide_epochs): a linear read of each filter's maximum.
+            self.guide = nn.Linear(h["n_filters"], h["n_tasks"]) if guide_epochs else None
         self._train_cache: ARGMINNOutput | None = None
         self._norm_frozen = False  # set by on_epoch_start (see freeze_token_norm)
+        self._guide_weight = 0.0  # set by on_epoch_start (see guide_epochs)
         self._initialize(random_state)
 
     def _initialize(self, random_state) -> None:
@@ -362,10 +403,12 @@ class ARGMINN(SequenceModel):
 
     def on_epoch_start(self, epoch: int) -> None:
         """Called by :func:`cislens.train.fit` before each training epoch (from 1): freezes
-        the token batch norm once the regularisers start (``freeze_token_norm``)."""
+        the token batch norm once the regularisers start (``freeze_token_norm``) and sets the
+        training guide's weight (``guide_epochs``)."""
         self._norm_frozen = bool(
             self.hparams["freeze_token_norm"] and epoch > self.schedule.warmup_epochs
         )
+        self._guide_weight = guide_weight(epoch, self.hparams["guide_epochs"])
 
     def _normalize_tokens(self, activations: torch.Tensor) -> torch.Tensor:
         norm = self.token_norm
@@ -395,6 +438,8 @@ class ARGMINN(SequenceModel):
             stream, attention = layer(stream, tokens)
             maps.append(attention)
         logits = self.head(self.final_norm(stream))
+        if self.guide is not None and self._guide_weight > 0.0:
+            logits = logits + self._guide_weight * self.guide(activations.amax(2))
         return ARGMINNOutput(logits, activations, strands, torch.stack(maps, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
