@@ -97,8 +97,9 @@ def graded_data():
 def test_calls_follow_the_activation_rule(threshold):
     model, X = graded_model(), graded_data()
     hits = argminn_instances(model, X, activation_threshold=threshold, batch_size=7)
-    acts = model.forward_details(X).activations[:, 0]
-    attention = model.forward_details(X).attention[:, 0, 0]
+    with torch.no_grad():
+        out = model.forward_details(X)
+    acts, attention = out.activations[:, 0], out.attention[:, 0, 0]
     positive = acts[acts > 0]
     floor = float(positive.mean()) if threshold is None else threshold * float(acts.max())
     expected = {(int(n), int(p)) for n, p in torch.nonzero((attention > 0.9) & (acts > 0)
