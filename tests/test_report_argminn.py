@@ -21,7 +21,8 @@ import pytest
 import torch
 
 from cislens.argminn import ARGMINN
-from cislens.argminn.readout import FILTER_COLUMNS, INSTANCE_COLUMNS
+from cislens.argminn.instances import INSTANCE_COLUMNS
+from cislens.argminn.readout import FILTER_COLUMNS
 from cislens.io import Dataset, GroundTruth, save_dataset
 from cislens.models import LabCNN, save_model
 from cislens.pipeline import run_pipeline

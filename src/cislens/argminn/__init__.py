@@ -24,13 +24,9 @@ from cislens.argminn.losses import (
     filter_l1,
     filter_overlap_penalty,
 )
+from cislens.argminn.instances import argminn_instances, argminn_syntax
 from cislens.argminn.model import ARGMINN, ARGMINNOutput, positional_encoding
-from cislens.argminn.readout import (
-    ArgminnMotifs,
-    argminn_instances,
-    argminn_motifs,
-    argminn_syntax,
-)
+from cislens.argminn.readout import ArgminnMotifs, argminn_motifs
 from cislens.argminn.schedule import RegularizationSchedule, ramp_weight
 
 __all__ = [

@@ -11,7 +11,7 @@ and ``docs/formats.md``):
 - ``filters.npz``: ``weights`` (F, 4, W), the mean-centred filter weights, and ``pfms`` (F, 4, W);
 - ``motifs.meme``: the passing filters' trimmed PFMs (only when at least one filter passes);
 - ``matches.csv``: TOMTOM matches of the passing filters (:data:`cislens.motifs.MATCH_COLUMNS`);
-- ``instances.csv``: :data:`cislens.argminn.readout.INSTANCE_COLUMNS`; ``example`` is the test
+- ``instances.csv``: :data:`cislens.argminn.instances.INSTANCE_COLUMNS`; ``example`` is the test
   row;
 - ``attention.npz``: ``attention`` (n, layers, heads, P), ``example_index`` (n,) test rows (the
   sequences with the most instance calls first), ``filter_width``;
