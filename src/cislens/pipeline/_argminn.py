@@ -47,7 +47,8 @@ REQUIRED_FILES = tuple(f"{ARGMINN_DIR}/{name}" for name in (
     "readout.json"))
 
 READOUT_DEFAULTS = {"threshold": 0.5, "trim_ic": 0.3, "min_length": 5, "min_mean_ic": 1.0,
-                    "min_sites": 20, "min_influence": 0.1, "attention_threshold": 0.9}
+                    "min_sites": 20, "min_influence": 0.1, "attention_threshold": 0.9,
+                    "activation_threshold": 0.5}
 """The readout settings (those of :func:`cislens.argminn.argminn_motifs` and
 :func:`cislens.argminn.argminn_instances`) the pipeline uses unless told otherwise."""
 
@@ -190,7 +191,8 @@ def argminn_stage(stages, params, model, dataset, *, annotate=True, benchmark=Tr
                            min_mean_ic=settings["min_mean_ic"], min_sites=settings["min_sites"],
                            min_influence=settings["min_influence"], annotate=annotate, **options)
     hits = argminn_instances(model, X, motifs=found,
-                             attention_threshold=settings["attention_threshold"], **options)
+                             attention_threshold=settings["attention_threshold"],
+                             activation_threshold=settings["activation_threshold"], **options)
     pattern_truth, motif_recovery, instance_recovery = {}, None, None
     if truth is not None:
         pattern_truth, motif_recovery = _motif_recovery(found.motifs, truth, database)
@@ -214,6 +216,7 @@ def argminn_stage(stages, params, model, dataset, *, annotate=True, benchmark=Tr
         "cislens_version": __version__, "random_state": params.get("random_state"),
         "split": "test", "n_sequences": len(X), "readout": found.params,
         "attention_threshold": settings["attention_threshold"],
+        "activation_threshold": settings["activation_threshold"],
         "pattern_truth": pattern_truth}, indent=2))
     stages.finish("argminn", record)
     result = load_argminn_result(folder)  # exactly what is on disk, as when resumed
