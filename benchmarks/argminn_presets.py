@@ -11,8 +11,8 @@ For each preset (``spi1, tal_gata, e2f6_max, jund_tead, rest, spi1_ctcf``; 14,00
 
 - **ARGMINN** (``cislens.argminn.ARGMINN`` with its defaults: 8 filters of 15 bp reading both
   strands, token batch norm frozen once the regularisers start, 1 attention layer of 4 heads,
-  12 warm-up epochs, a 10-epoch ramp of the overlap (1 -> 1e4) and L1 (1e-4 -> 1e-2) weights,
-  6 epochs at the final weights) and
+  12 warm-up epochs (the first 6 with the training guide), a 10-epoch ramp of the overlap
+  (1 -> 1e4) and L1 (1e-4 -> 1e-2) weights, 6 epochs at the final weights) and
 - a **standard CNN** of similar size (the layout of the ARGMINN paper's baseline: 3
   convolutions of widths 10/5/5, max-pool 40, dense 10 -> 5 -> T; with ``--cnn-filters 32``
   filters per layer instead of the paper's 8, so it has ~16k parameters like ARGMINN's ~13.5k)
@@ -30,7 +30,9 @@ JASPAR CORE vertebrates plus the simulated matrices, ``cislens.benchmark.benchma
 unmatched), and the instance calls of
 ``argminn_instances`` on the test split against the recorded instances (overlap >= 50 % of the
 shorter interval; hits of passing filters that match no simulated motif count as false
-positives). Training time is reported as wall-clock seconds and as CPU seconds of the process
+positives), with the default call rule (activation >= half the filter's maximum) and with the
+reference's (>= its mean positive activation; ``*_mean_rule`` columns). Training time is
+reported as wall-clock seconds and as CPU seconds of the process
 (``--threads`` torch threads, default 1; on a shared machine the CPU time is the fairer figure).
 Results: a table on stdout and ``OUT.csv`` / ``OUT.json`` (default
 ``benchmarks/results/argminn_presets``).
