@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from cislens.argminn import ARGMINN, argminn_instances
 from cislens.argminn.model import guide_weight
 from cislens.sequence import one_hot_encode
+from cislens.shuffle import dinucleotide_shuffle
 from cislens.train import fit
 
 
@@ -96,7 +98,8 @@ def graded_data():
 @pytest.mark.parametrize("threshold", [None, 0.5, 0.6, 1.0])
 def test_calls_follow_the_activation_rule(threshold):
     model, X = graded_model(), graded_data()
-    hits = argminn_instances(model, X, activation_threshold=threshold, batch_size=7)
+    hits = argminn_instances(model, X, activation_threshold=threshold, null_quantile=None,
+                             batch_size=7)
     with torch.no_grad():
         out = model.forward_details(X)
     acts, attention = out.activations[:, 0], out.attention[:, 0, 0]
@@ -111,3 +114,36 @@ def test_calls_follow_the_activation_rule(threshold):
     assert weak == (set(range(10, 20)) if threshold == 0.5 else set())  # 2.0 = 0.5 x 4.0
     with pytest.raises(ValueError, match="activation_threshold must be in"):
         argminn_instances(model, X, activation_threshold=0.0)
+    with pytest.raises(ValueError, match="null_quantile must be in"):
+        argminn_instances(model, X, null_quantile=1.0)
+
+
+def test_calls_must_beat_the_filter_in_shuffled_sequences():
+    """Uniform background: every sequence has near-matches of WORD; those without the motif are
+    still attended at their best near-match, which the chance floor rejects."""
+    model = graded_model()
+    rng = np.random.default_rng(8)
+    X = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (40, 80))].transpose(0, 2, 1).copy()
+    for i in range(0, 40, 2):  # the motif in every other sequence
+        X[i, :, 30:36] = one_hot_encode([WORD])[0].numpy()
+    X = torch.from_numpy(np.ascontiguousarray(X))
+    loose = argminn_instances(model, X, activation_threshold=0.1, null_quantile=None)
+    strict = argminn_instances(model, X, activation_threshold=0.1, null_quantile=0.9,
+                               random_state=3, batch_size=9)
+    with torch.no_grad():
+        out = model.forward_details(X)
+        shuffled = dinucleotide_shuffle(X, n=1, random_state=3)[:, 0]
+        chance = model.forward_details(shuffled).activations[:, 0].amax(1)
+    acts, attention = out.activations[:, 0], out.attention[:, 0, 0]
+    floor = 0.1 * float(acts.max())
+    beat = float(np.quantile(chance.double().numpy(), 0.9))  # a call must exceed it
+    expected = {(int(n), int(p)) for n, p in torch.nonzero(
+        (attention > 0.9) & (acts > 0) & (acts >= floor) & (acts.double() > beat)).tolist()}
+    assert set(zip(strict["example"], strict["start"], strict=True)) == expected
+    # One-mismatch windows (2.0) are common in shuffled sequences: only exact sites (4.0, the
+    # planted ones and rare chance ones) beat them; the loose rule also calls near-matches.
+    assert len(strict) >= 15 and (strict["activation"] == 4.0).all()
+    assert (loose["activation"] == 2.0).sum() >= 3
+    again = argminn_instances(model, X, activation_threshold=0.1, null_quantile=0.9,
+                              random_state=3, batch_size=40)
+    pd.testing.assert_frame_equal(again, strict)

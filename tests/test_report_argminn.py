@@ -1,7 +1,7 @@
 """The pipeline's ARGMINN readout stage and the report's ARGMINN section.
 
-The model is a tiny ARGMINN with hand-set weights: filter k is the one-hot of the 5-mer
-``MOTIFS[k]`` with bias -4.5 (activation 0.5 on an exact match, on either strand, else 0), and
+The model is a tiny ARGMINN with hand-set weights: filter k is the one-hot of the 8-mer
+``MOTIFS[k]`` with bias -7.5 (activation 0.5 on an exact match, on either strand, else 0), and
 the tokens are built so that head 0 attends to filter 0's activation and head 1 to filter 1's
 (heads 2 and 3 see nothing and stay uniform). The test sequences are rejection-sampled so that
 positives hold exactly one copy of each motif and negatives none, which makes every readout
@@ -37,8 +37,10 @@ from cislens.report import OPTIONAL_SECTIONS, render_report
 from cislens.report._argminn import load_argminn_report, plot_attention_maps
 from cislens.report.directory import render_demo_report
 
-MOTIFS = {"m0": "GATTC", "m1": "CCAGT"}
-LENGTH, WIDTH, N_POS, N_NEG = 60, 5, 24, 12
+# 8-mers: an exact match is rare enough by chance (about 0.2 % of shuffled 60 bp sequences)
+# that the calls beat argminn_instances' chance floor (null_quantile 0.99); 5-mers would not.
+MOTIFS = {"m0": "GATTCAGC", "m1": "CCAGTTGA"}
+LENGTH, WIDTH, N_POS, N_NEG = 60, 8, 24, 12
 EXTRA_COLUMNS = ("consensus", "best_match", "match_id", "match_q_value", "simulated_motif")
 
 
@@ -52,7 +54,7 @@ def _model():
     with torch.no_grad():
         for k, text in enumerate(MOTIFS.values()):
             model.scanner.weight[k] = torch.from_numpy(_one_hot(text))
-        model.scanner.bias.fill_(-4.5)
+        model.scanner.bias.fill_(-(WIDTH - 0.5))
         model.tokenize.weight.zero_()
         model.tokenize.bias.zero_()
         model.tokenize.weight[0:8, 0] = 10.0  # head 0's keys: filter 0's activation
@@ -131,7 +133,7 @@ def test_filter_table_and_motifs(stage):
     filters = pd.read_csv(out / "argminn/filters.csv")
     assert list(filters.columns) == [*FILTER_COLUMNS, *EXTRA_COLUMNS]
     pd.testing.assert_frame_equal(filters, result.filters, check_dtype=False)
-    # Each filter fires exactly on the planted copies of its motif: 24 sites, the full 5-mer.
+    # Each filter fires exactly on the planted copies of its motif: 24 sites, the full 8-mer.
     assert filters["passing"].tolist() == [True, True]
     assert filters["n_sites"].tolist() == [N_POS, N_POS]
     assert filters["consensus"].tolist() == list(MOTIFS.values())
@@ -177,6 +179,7 @@ def test_recovery_against_the_ground_truth(stage):
     assert readout["pattern_truth"] == {"filter_0": "m0", "filter_1": "m1"}
     assert readout["random_state"] == 5 and readout["cislens_version"]
     assert readout["readout"]["min_sites"] == 20 and readout["n_sequences"] == N_POS + N_NEG
+    assert (readout["activation_threshold"], readout["null_quantile"]) == (0.5, 0.99)
 
 
 def test_attention_maps(stage, inputs):
@@ -231,8 +234,8 @@ def test_report_section(stage):
     # both filters pass: their rows are highlighted, with their simulated match
     rows = re.findall(r'<tr class="pass">(.*?)</tr>', section, flags=re.S)
     assert len(rows) == 2
-    assert ">GATTC<" in rows[0] and ">m0<" in rows[0]
-    assert ">CCAGT<" in rows[1] and ">m1<" in rows[1]
+    assert ">GATTCAGC<" in rows[0] and ">m0<" in rows[0]
+    assert ">CCAGTTGA<" in rows[1] and ">m1<" in rows[1]
     assert "at least 20 activating" in section
     assert "&lt;unmatched&gt;" in section and "<unmatched>" not in section
     images = re.findall(r'src="([^"]*)"', section)

@@ -87,7 +87,7 @@ def motifs_command(
             "(an ARGMINN checkpoint, with --data)."
         )
     if from_model is not None:
-        _argminn_motifs(from_model, data, split, out, database, annotate_patterns)
+        _argminn_motifs(from_model, data, split, out, database, annotate_patterns, seed)
         return
     store = _load_attributions(attributions)
     result = discover_motifs(
@@ -119,7 +119,7 @@ def motifs_command(
     echo(f"wrote {out}/")
 
 
-def _argminn_motifs(model_path, data, split, out, database, annotate_patterns) -> None:
+def _argminn_motifs(model_path, data, split, out, database, annotate_patterns, seed) -> None:
     """``motifs --from-model``: ARGMINN's readout (filters, instances) written to ``out``."""
     from cislens.argminn import argminn_instances, argminn_motifs
     from cislens.io import load_dataset
@@ -139,7 +139,9 @@ def _argminn_motifs(model_path, data, split, out, database, annotate_patterns) -
         database=database,
         verbose=state.verbose,
     )
-    hits = argminn_instances(network, dataset.X[split], motifs=result, verbose=state.verbose)
+    # seed: the shuffles behind the calls' chance floor (argminn_instances' null_quantile)
+    hits = argminn_instances(network, dataset.X[split], motifs=result, random_state=seed,
+                             verbose=state.verbose)
     out.mkdir(parents=True, exist_ok=True)
     result.filters.to_csv(out / "filters.tsv", sep="\t", index=False)
     hits.to_csv(out / "instances.tsv", sep="\t", index=False)

@@ -48,7 +48,7 @@ REQUIRED_FILES = tuple(f"{ARGMINN_DIR}/{name}" for name in (
 
 READOUT_DEFAULTS = {"threshold": 0.5, "trim_ic": 0.3, "min_length": 5, "min_mean_ic": 1.0,
                     "min_sites": 20, "min_influence": 0.1, "attention_threshold": 0.9,
-                    "activation_threshold": 0.5}
+                    "activation_threshold": 0.5, "null_quantile": 0.99}
 """The readout settings (those of :func:`cislens.argminn.argminn_motifs` and
 :func:`cislens.argminn.argminn_instances`) the pipeline uses unless told otherwise."""
 
@@ -192,7 +192,9 @@ def argminn_stage(stages, params, model, dataset, *, annotate=True, benchmark=Tr
                            min_influence=settings["min_influence"], annotate=annotate, **options)
     hits = argminn_instances(model, X, motifs=found,
                              attention_threshold=settings["attention_threshold"],
-                             activation_threshold=settings["activation_threshold"], **options)
+                             activation_threshold=settings["activation_threshold"],
+                             null_quantile=settings["null_quantile"],
+                             random_state=params.get("random_state", 0), **options)
     pattern_truth, motif_recovery, instance_recovery = {}, None, None
     if truth is not None:
         pattern_truth, motif_recovery = _motif_recovery(found.motifs, truth, database)
@@ -217,6 +219,7 @@ def argminn_stage(stages, params, model, dataset, *, annotate=True, benchmark=Tr
         "split": "test", "n_sequences": len(X), "readout": found.params,
         "attention_threshold": settings["attention_threshold"],
         "activation_threshold": settings["activation_threshold"],
+        "null_quantile": settings["null_quantile"],
         "pattern_truth": pattern_truth}, indent=2))
     stages.finish("argminn", record)
     result = load_argminn_result(folder)  # exactly what is on disk, as when resumed
