@@ -48,7 +48,7 @@ REQUIRED_FILES = tuple(f"{ARGMINN_DIR}/{name}" for name in (
 
 READOUT_DEFAULTS = {"threshold": 0.5, "trim_ic": 0.3, "min_length": 5, "min_mean_ic": 1.0,
                     "min_sites": 20, "min_influence": 0.1, "attention_threshold": 0.9,
-                    "activation_threshold": 0.5, "null_quantile": 0.99}
+                    "activation_threshold": 0.5, "null_quantile": 0.9}
 """The readout settings (those of :func:`cislens.argminn.argminn_motifs` and
 :func:`cislens.argminn.argminn_instances`) the pipeline uses unless told otherwise."""
 
