@@ -109,8 +109,7 @@ def _instances(hits, truth, pattern_truth):
 
 
 def run_preset(preset: str, args) -> dict:
-    from cislens.argminn import ARGMINN, argminn_instances, argminn_motifs
-    from cislens.benchmark.motifs import benchmark_motifs
+    from cislens.argminn import ARGMINN
     from cislens.models import count_parameters, initialize_parameters
     from cislens.simulate import simulate
 
@@ -130,6 +129,32 @@ def run_preset(preset: str, args) -> dict:
         from cislens.models import save_model
 
         save_model(argminn, Path(args.save_models) / preset, task_names=data.task_names)
+    return {
+        "preset": preset,
+        "argminn_auroc": auroc,
+        "cnn_auroc": cnn_auroc,
+        "auroc_delta": auroc - cnn_auroc,
+        **_readout(argminn, data, args),
+        "argminn_train_s": seconds[0],
+        "argminn_train_cpu_s": seconds[1],
+        "cnn_train_s": cnn_seconds[0],
+        "cnn_train_cpu_s": cnn_seconds[1],
+        "argminn_best_epoch": history.best_epoch,
+        "cnn_best_epoch": cnn_history.best_epoch,
+        "argminn_params": count_parameters(argminn),
+        "cnn_params": count_parameters(cnn),
+        "argminn_restarts": restarts.to_dict(orient="records"),
+        "cnn_restarts": cnn_restarts.to_dict(orient="records"),
+        "argminn_valid_auroc": [round(v, 4) for v in history.valid_auroc],
+        "cnn_valid_auroc": [round(v, 4) for v in cnn_history.valid_auroc],
+    }
+
+
+def _readout(argminn, data, args) -> dict:
+    """The readout columns of a row: filters <-> motifs, and the instance calls on test."""
+    from cislens.argminn import argminn_instances, argminn_motifs
+    from cislens.benchmark.motifs import benchmark_motifs
+
     start = time.perf_counter()
     motifs = argminn_motifs(argminn, data.X["test"], annotate=False)
     bench = benchmark_motifs(motifs.motifs, data.ground_truth, q_threshold=0.05)
@@ -139,17 +164,13 @@ def run_preset(preset: str, args) -> dict:
                  for m in data.ground_truth.motifs}
     one_to_one = all(len(p) == 1 for p in per_motif.values()) and bench.n_spurious == 0
     precision, recall, n_hits, _ = _instances(hits, data.ground_truth, bench.pattern_truth)
-    # The reference's call rule (activation >= the filter's mean positive activation), for
-    # comparison with the default (>= half the filter's maximum).
+    # The reference's call rule (activation >= the filter's mean positive activation, no chance
+    # floor), for comparison with the default.
     mean_rule = argminn_instances(argminn, data.X["test"], motifs=motifs,
                                   activation_threshold=None, null_quantile=None)
     mean_precision, mean_recall, mean_hits, _ = _instances(mean_rule, data.ground_truth,
                                                            bench.pattern_truth)
     return {
-        "preset": preset,
-        "argminn_auroc": auroc,
-        "cnn_auroc": cnn_auroc,
-        "auroc_delta": auroc - cnn_auroc,
         "n_motifs": len(data.ground_truth.motifs),
         "n_passing": len(motifs.motifs),
         "one_to_one": bool(one_to_one),
@@ -161,21 +182,24 @@ def run_preset(preset: str, args) -> dict:
         "precision_mean_rule": mean_precision,
         "recall_mean_rule": mean_recall,
         "n_hits_mean_rule": mean_hits,
-        "argminn_train_s": seconds[0],
-        "argminn_train_cpu_s": seconds[1],
-        "cnn_train_s": cnn_seconds[0],
-        "cnn_train_cpu_s": cnn_seconds[1],
         "readout_s": readout_seconds,
-        "argminn_best_epoch": history.best_epoch,
-        "cnn_best_epoch": cnn_history.best_epoch,
-        "argminn_params": count_parameters(argminn),
-        "cnn_params": count_parameters(cnn),
         "filters": motifs.filters.to_dict(orient="records"),
-        "argminn_restarts": restarts.to_dict(orient="records"),
-        "cnn_restarts": cnn_restarts.to_dict(orient="records"),
-        "argminn_valid_auroc": [round(v, 4) for v in history.valid_auroc],
-        "cnn_valid_auroc": [round(v, 4) for v in cnn_history.valid_auroc],
     }
+
+
+def reread_rows(rows, args) -> list[dict]:
+    """``--reread``: the readout columns of earlier rows again, from their saved ARGMINN models
+    (``--save-models`` of that run) with the current readout code; training columns kept."""
+    from cislens.models import load_model
+    from cislens.simulate import simulate
+
+    updated = []
+    for row in rows:
+        data = simulate(row["preset"], n=args.n, random_state=args.seed)
+        model = load_model(Path(args.save_models) / row["preset"])
+        updated.append({**row, **_readout(model, data, args), "reread": True})
+        print(json.dumps({k: v for k, v in updated[-1].items() if k != "filters"}), flush=True)
+    return updated
 
 
 def main(argv=None) -> pd.DataFrame:
@@ -203,6 +227,9 @@ def main(argv=None) -> pd.DataFrame:
     parser.add_argument("--combine", nargs="+", default=None, metavar="JSON",
                         help="Only merge the rows of earlier runs' JSON files into --out "
                         "(to run the presets in several processes).")
+    parser.add_argument("--reread", action="store_true",
+                        help="With --combine: recompute the readout columns from the models in "
+                        "--save-models (same --seed and --n as that run) instead of copying them.")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from cislens._version import __version__
@@ -213,6 +240,8 @@ def main(argv=None) -> pd.DataFrame:
     if args.combine:
         parts = [json.loads(Path(path).read_text()) for path in args.combine]
         rows = [row for part in parts for row in part["rows"]]
+        if args.reread:
+            rows = reread_rows(rows, args)
         document = {"cislens_version": __version__, "params": [p["params"] for p in parts],
                     "torch_threads": [p["torch_threads"] for p in parts], "rows": rows}
         out.with_suffix(".json").write_text(json.dumps(document, indent=2, default=float))
