@@ -43,12 +43,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
-import pandas as pd
-import torch
-from torch import nn
+# Before numpy/torch load: their BLAS / OpenMP pools otherwise keep a second thread busy beside
+# the measured one (seen: ~900 CPU s of a spinning thread per preset, which slowed the other
+# process and inflated the CPU-time figures). torch's own threads are set by --threads.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                  "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 PRESETS = ("spi1", "tal_gata", "e2f6_max", "jund_tead", "rest", "spi1_ctcf")
 UNMATCHED = "<unmatched>"
