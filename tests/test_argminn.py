@@ -423,7 +423,8 @@ def test_instances_of_a_hand_set_model_are_the_planted_sites():
     model = hand_set_model()
     X, truth = planted_data()
     motifs = argminn_motifs(model, X, annotate=False, min_sites=10)
-    hits = argminn_instances(model, X, motifs=motifs, batch_size=16)
+    # random_state: the shuffles behind the chance floor (null_quantile), else fresh entropy
+    hits = argminn_instances(model, X, motifs=motifs, batch_size=16, random_state=0)
     found = hits[["example", "start", "filter", "strand"]].reset_index(drop=True)
     expected = truth[["example", "start", "filter", "strand"]]
     merged = found.merge(expected, how="outer", indicator=True)
@@ -431,10 +432,12 @@ def test_instances_of_a_hand_set_model_are_the_planted_sites():
     assert (hits["end"] - hits["start"] == 6).all()
     assert (hits["attention"] > 0.9).all() and (hits["n_heads"] == 2).all()
     assert set(hits["layer"]) == {0} and set(hits["head"]) <= {0, 1}
-    pd.testing.assert_frame_equal(argminn_instances(model, X, motifs=motifs, batch_size=60), hits)
-    only_two = argminn_instances(model, X, filters=[2])
+    pd.testing.assert_frame_equal(argminn_instances(model, X, motifs=motifs, batch_size=60,
+                                                    random_state=0), hits)
+    only_two = argminn_instances(model, X, filters=[2], random_state=0)
     assert set(only_two["filter"]) == {2}
-    assert len(argminn_instances(model, X, attention_threshold=0.999999)) <= len(hits)
+    assert len(argminn_instances(model, X, attention_threshold=0.999999,
+                                 random_state=0)) <= len(hits)
 
 
 def test_syntax_maps_and_readout_errors():
