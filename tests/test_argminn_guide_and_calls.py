@@ -6,18 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_attribution_helpers import random_one_hot
 
 from cislens.argminn import ARGMINN, argminn_instances
 from cislens.argminn.model import guide_weight
 from cislens.sequence import one_hot_encode
 from cislens.shuffle import dinucleotide_shuffle
 from cislens.train import fit
-
-
-def random_one_hot(n: int, length: int, seed: int = 0) -> torch.Tensor:
-    rng = np.random.default_rng(seed)
-    X = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (n, length))].transpose(0, 2, 1)
-    return torch.from_numpy(np.ascontiguousarray(X))
 
 
 def small(**overrides) -> ARGMINN:
@@ -41,7 +36,7 @@ def test_guide_is_half_the_warm_up_by_default_and_checked():
 
 def test_guide_adds_a_linear_read_of_the_filter_maxima_then_vanishes():
     model = small(guide_epochs=2).eval()
-    X = random_one_hot(6, 40)
+    X = random_one_hot(6, 40, 0)
     plain = model.forward_details(X)  # never told an epoch: no guide
     model.on_epoch_start(2)  # weight 0.5
     guided = model.forward_details(X)
@@ -53,7 +48,7 @@ def test_guide_adds_a_linear_read_of_the_filter_maxima_then_vanishes():
 
 
 def test_fit_ends_with_the_guide_off():
-    X = random_one_hot(48, 30).numpy()
+    X = random_one_hot(48, 30, 0).numpy()
     Y = (np.arange(48) % 2).astype(np.float32)[:, None]
     model = small(n_tasks=1, warmup_epochs=2, guide_epochs=2)
     initial = model.guide.weight.detach().clone()
