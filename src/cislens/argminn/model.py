@@ -204,8 +204,7 @@ class ARGMINN(SequenceModel):
         1e-3).
     guide_epochs : int or None
         Epochs of the training guide (default None: half the warm-up, 6; 0: none; at most
-        ``warmup_epochs``). A
-        cislens extension: during the first ``guide_epochs`` epochs the logits get an extra
+        ``warmup_epochs``). A cislens extension: during the first ``guide_epochs`` epochs the logits get an extra
         term, ``g * Linear(max over positions of each filter's activation)``, with ``g`` falling
         linearly from 1 (epoch 1) to 0 (epoch ``guide_epochs + 1``; :func:`guide_weight`, set
         by :meth:`on_epoch_start`). It gives every filter a direct gradient, as a CNN's pooling
@@ -236,7 +235,7 @@ class ARGMINN(SequenceModel):
     # What benchmarks/argminn_presets.py trains with: the 12 + 10 epochs of the schedule plus 6
     # at the final weights; at lr 1e-3 the attention finds a second motif too late. Whether a
     # seed finds every motif shows in its first epochs (e2f6_max: 3 of 6 seeds learnt one
-    # filter per motif by epoch 5, the others one CpG filter for both motifs, for good), so 4
+    # filter per motif by epoch 5, the others only one of the two motifs, for good), so 4
     # seeds race for 5 epochs and the best by validation loss trains (cislens.train.restarts).
     training_defaults: ClassVar[dict] = {"epochs": 28, "lr": 3e-3, "batch_size": 128,
                                          "restarts": 4, "selection_epochs": 5}

@@ -2,9 +2,10 @@
 
 Some models get stuck in a poor optimum that their first epochs already show. ARGMINN is the
 case in point: on ``e2f6_max`` (E2F6 and MAX must both be present; both motifs contain a CpG)
-a seed either learns one filter per motif within 2-5 epochs (validation auROC 0.99) or one
-CpG-like filter that fires on both (auROC 0.88), and then stays there for all 28 epochs
-(seeds 0-4 of ``benchmarks/argminn_presets.py``'s setting: 3 of 5 found both motifs). The
+a seed either learns one filter per motif within 2-5 epochs (validation auROC 0.99) or a
+filter for only one of them (auROC 0.88, what one motif alone gives), and then stays there for
+all 28 epochs (seeds 0-5 of ``benchmarks/argminn_presets.py``'s setting without ARGMINN's
+training guide: 3 of 6 found both motifs). The
 ARGMINN paper's table reports the best of several runs for the same reason.
 
 :func:`fit_restarts` trains ``restarts`` initialisations for ``selection_epochs`` epochs each,
