@@ -204,8 +204,9 @@ class ARGMINN(SequenceModel):
         1e-3).
     guide_epochs : int or None
         Epochs of the training guide (default None: half the warm-up, 6; 0: none; at most
-        ``warmup_epochs``). A cislens extension: during the first ``guide_epochs`` epochs the logits get an extra
-        term, ``g * Linear(max over positions of each filter's activation)``, with ``g`` falling
+        ``warmup_epochs``). A cislens extension: during the first ``guide_epochs`` epochs the
+        logits get an extra term, ``g * Linear(max over positions of each filter's
+        activation)``, with ``g`` falling
         linearly from 1 (epoch 1) to 0 (epoch ``guide_epochs + 1``; :func:`guide_weight`, set
         by :meth:`on_epoch_start`). It gives every filter a direct gradient, as a CNN's pooling
         does, while the attention is still near uniform and passes the filters almost none; by
