@@ -80,7 +80,7 @@ def train(
     OUT/metrics_test.csv. With --restarts > 1, also OUT/restarts.csv (the race of the seeds).
     """
     from cislens.io.dataset import load_dataset
-    from cislens.models import build_model, save_model
+    from cislens.models import build_model, get_model_class, save_model
     from cislens.train import evaluate, fit_restarts, format_epoch
 
     hyperparameters = _parse_model_args(model_args)
@@ -90,7 +90,7 @@ def train(
     dataset = load_dataset(data)
     config = {"input_length": dataset.length, **hyperparameters}
     config.update(name=model, n_tasks=dataset.n_tasks)
-    architecture = type(build_model(config, random_state=seed))
+    architecture = get_model_class(model)
     # An option left out takes the architecture's own training default, then the generic one.
     settings = architecture.training_settings(
         {"epochs": epochs, "batch_size": batch_size, "lr": lr, "restarts": restarts,
@@ -99,12 +99,11 @@ def train(
          "selection_epochs": 4},
     )
     epochs, batch_size, lr = settings["epochs"], settings["batch_size"], settings["lr"]
-    if restarts is None and settings["restarts"] > 1 and settings["selection_epochs"] >= epochs:
-        # The architecture's race does not fit in a short run the user asked for: one seed.
-        echo(f"--epochs {epochs} leaves no room for {model}'s default race of "
-             f"{settings['restarts']} seeds over {settings['selection_epochs']} epochs; "
-             "training one seed (pass --restarts to choose)")
-        settings["restarts"] = 1
+    default_race = architecture.training_defaults.get("restarts", 1)
+    if settings["restarts"] < default_race:  # training_settings: the race does not fit --epochs
+        echo(f"--epochs {epochs} leaves no room for {model}'s default race of {default_race} "
+             f"seeds over {settings['selection_epochs']} epochs; training one seed (pass "
+             "--restarts to choose)")
     echo(
         f"training {model} on {data} ({dataset.X['train'].shape[0]} train sequences, "
         f"{dataset.n_tasks} tasks, {dataset.length} bp)"
@@ -131,7 +130,7 @@ def train(
     )
     summary = {
         "history": history.to_dict(),
-        "init_random_state": int(race.loc[race["chosen"], "seed"].iloc[0]),
+        "init_random_state": history.params["random_state"],  # the race's winner
         "data": {
             "path": str(data),
             "preset": dataset.attrs.get("preset"),

@@ -60,16 +60,25 @@ class SequenceModel(nn.Module):
         """``fit`` settings: each key of ``generic`` from ``given`` when not None, else from the
         architecture's :attr:`training_defaults`, else the generic default.
 
+        A race of seeds (``restarts`` > 1) that was not given and does not fit in ``epochs``
+        (``selection_epochs >= epochs``, a short run) becomes ``restarts = 1``.
+
         Examples
         --------
         >>> SequenceModel.training_settings({"lr": None, "epochs": 3}, {"lr": 1e-3, "epochs": 10})
         {'lr': 0.001, 'epochs': 3}
         """
-        return {
+        settings = {
             key: given[key] if given.get(key) is not None
             else cls.training_defaults.get(key, fallback)
             for key, fallback in generic.items()
         }
+        race = [settings.get(key) for key in ("restarts", "selection_epochs", "epochs")]
+        if given.get("restarts") is None and all(isinstance(v, int) for v in race):
+            restarts, selection_epochs, epochs = race
+            if restarts > 1 and selection_epochs >= epochs:
+                settings["restarts"] = 1
+        return settings
 
     def __init__(self) -> None:
         super().__init__()

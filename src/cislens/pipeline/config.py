@@ -263,12 +263,11 @@ def _parse_model(raw, base: Path) -> ModelConfig:
         config.selection_epochs = integer(settings["selection_epochs"],
                                           "model.train.selection_epochs", minimum=1)
         if config.restarts > 1 and config.selection_epochs >= config.epochs:
-            if "restarts" in train:
-                raise fail("model.train.selection_epochs",
-                           f"must be below model.train.epochs ({config.epochs}) when restarts > "
-                           f"1 (the seeds race for that many epochs); got "
-                           f"{config.selection_epochs}. Lower it or set restarts: 1.")
-            config.restarts = 1  # the architecture's default race does not fit a short run
+            # (a default race that does not fit was already turned off by training_settings)
+            raise fail("model.train.selection_epochs",
+                       f"must be below model.train.epochs ({config.epochs}) when restarts > 1 "
+                       f"(the seeds race for that many epochs); got {config.selection_epochs}. "
+                       "Lower it or set restarts: 1.")
     return config
 
 

@@ -122,9 +122,7 @@ def fit_restarts(
     _check_counts(restarts, selection_epochs, epochs)
     if not callable(build):
         raise TypeError(f"fit_restarts: build must be callable (seed -> model); got {build!r}.")
-    monitor = fit_options.get("monitor", "valid_loss")
-    if monitor not in MONITORS:
-        raise ValueError(f"monitor must be one of {sorted(MONITORS)}; got {monitor!r}.")
+    monitor = fit_options.get("monitor", "valid_loss")  # fit checks it (the first call raises)
     seeds = restart_seeds(random_state, restarts)
     rows = []
     if restarts > 1:
