@@ -5,14 +5,16 @@ Usage::
     python benchmarks/argminn_presets.py                          # all six presets, full size
     python benchmarks/argminn_presets.py --presets spi1,rest --n 4000 --out /tmp/argminn
     python benchmarks/argminn_presets.py --combine a.json b.json   # merge runs of parts
+    python benchmarks/argminn_presets.py --cnn-from old.json      # ARGMINN only, CNN copied
 
 For each preset (``spi1, tal_gata, e2f6_max, jund_tead, rest, spi1_ctcf``; 14,000 / 2,000 /
 4,000 sequences of 500 bp) the dataset is simulated with ``--seed``, then
 
 - **ARGMINN** (``cislens.argminn.ARGMINN`` with its defaults: 8 filters of 15 bp reading both
-  strands, token batch norm frozen once the regularisers start, 1 attention layer of 4 heads,
-  12 warm-up epochs (the first 6 with the training guide), a 10-epoch ramp of the overlap
-  (1 -> 1e4) and L1 (1e-4 -> 1e-2) weights, 6 epochs at the final weights) and
+  strands, tokens with both strands' activations, token batch norm frozen once the regularisers
+  start, 2 attention layers of 4 heads, 12 warm-up epochs (the first 6 with the training guide),
+  a 10-epoch ramp of the overlap (1 -> 1e4) and L1 (1e-4 -> 1e-2) weights, 6 epochs at the
+  final weights) and
 - a **standard CNN** of similar size (the layout of the ARGMINN paper's baseline: 3
   convolutions of widths 10/5/5, max-pool 40, dense 10 -> 5 -> T; with ``--cnn-filters 32``
   filters per layer instead of the paper's 8, so it has ~16k parameters like ARGMINN's ~13.5k)
@@ -31,8 +33,8 @@ unmatched), and the instance calls of
 ``argminn_instances`` on the test split against the recorded instances (overlap >= 50 % of the
 shorter interval; hits of passing filters that match no simulated motif count as false
 positives), with the default call rule (activation >= half the filter's maximum and above the
-99th percentile of its best activation in shuffled sequences) and with the reference's (>= its
-mean positive activation; ``*_mean_rule`` columns). Training time is
+0.9 quantile of its best activation in dinucleotide-shuffled sequences) and with the
+reference's (>= its mean positive activation; ``*_mean_rule`` columns). Training time is
 reported as wall-clock seconds and as CPU seconds of the process
 (``--threads`` torch threads, default 1; on a shared machine the CPU time is the fairer figure).
 Results: a table on stdout and ``OUT.csv`` / ``OUT.json`` (default
@@ -131,7 +133,20 @@ def run_preset(preset: str, args) -> dict:
         initialize_parameters(cnn, random_state=seed)
         return cnn
 
-    cnn, cnn_auroc, cnn_seconds, cnn_history, cnn_restarts = _train(build_cnn, data, args)
+    if args.cnn_from:  # the CNN row of an earlier run (same --seed and --n), not retrained
+        cnn_row = _earlier_cnn_row(args.cnn_from, preset, args)
+    else:
+        cnn, cnn_auroc, cnn_seconds, cnn_history, cnn_restarts = _train(build_cnn, data, args)
+        cnn_row = {
+            "cnn_auroc": cnn_auroc,
+            "cnn_train_s": cnn_seconds[0],
+            "cnn_train_cpu_s": cnn_seconds[1],
+            "cnn_best_epoch": cnn_history.best_epoch,
+            "cnn_params": count_parameters(cnn),
+            "cnn_restarts": cnn_restarts.to_dict(orient="records"),
+            "cnn_valid_auroc": [round(v, 4) for v in cnn_history.valid_auroc],
+            "cnn_from": None,
+        }
 
     if args.save_models:
         from cislens.models import save_model
@@ -140,22 +155,35 @@ def run_preset(preset: str, args) -> dict:
     return {
         "preset": preset,
         "argminn_auroc": auroc,
-        "cnn_auroc": cnn_auroc,
-        "auroc_delta": auroc - cnn_auroc,
+        "cnn_auroc": cnn_row["cnn_auroc"],
+        "auroc_delta": auroc - cnn_row["cnn_auroc"],
         **_readout(argminn, data, args),
         "argminn_train_s": seconds[0],
         "argminn_train_cpu_s": seconds[1],
-        "cnn_train_s": cnn_seconds[0],
-        "cnn_train_cpu_s": cnn_seconds[1],
         "argminn_best_epoch": history.best_epoch,
-        "cnn_best_epoch": cnn_history.best_epoch,
         "argminn_params": count_parameters(argminn),
-        "cnn_params": count_parameters(cnn),
         "argminn_restarts": restarts.to_dict(orient="records"),
-        "cnn_restarts": cnn_restarts.to_dict(orient="records"),
         "argminn_valid_auroc": [round(v, 4) for v in history.valid_auroc],
-        "cnn_valid_auroc": [round(v, 4) for v in cnn_history.valid_auroc],
+        **cnn_row,
     }
+
+
+def _earlier_cnn_row(path, preset, args) -> dict:
+    """``--cnn-from``: the ``cnn_*`` columns of ``preset`` in an earlier run's JSON, which
+    must have used the same ``--seed``, ``--n`` and CNN settings (checked)."""
+    document = json.loads(Path(path).read_text())
+    params = document["params"]
+    for part in params if isinstance(params, list) else [params]:
+        for name in ("seed", "n", "cnn_filters", "epochs", "lr", "batch_size", "restarts",
+                     "selection_epochs"):
+            if part.get(name) != getattr(args, name):
+                raise SystemExit(f"--cnn-from {path}: its {name} was {part.get(name)!r}, this "
+                                 f"run's is {getattr(args, name)!r}; the CNN must be retrained.")
+    for row in document["rows"]:
+        if row["preset"] == preset:
+            columns = {k: v for k, v in row.items() if k.startswith("cnn_")}
+            return {**columns, "cnn_from": str(path)}
+    raise SystemExit(f"--cnn-from {path}: no row for preset {preset!r}.")
 
 
 def _readout(argminn, data, args) -> dict:
@@ -227,6 +255,9 @@ def main(argv=None) -> pd.DataFrame:
                         help="Seeds raced for --selection-epochs epochs; the best (validation "
                         "loss) is trained in full (both models; cislens.train.fit_restarts).")
     parser.add_argument("--selection-epochs", type=int, default=5)
+    parser.add_argument("--cnn-from", default=None, metavar="JSON",
+                        help="Copy the CNN columns from an earlier run's JSON (same --seed, --n "
+                        "and CNN settings) instead of retraining it; rows say so in cnn_from.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/results/argminn_presets")

@@ -17,6 +17,7 @@ from cislens.argminn import (
     argminn_syntax,
     filter_l1,
     filter_overlap_penalty,
+    positional_encoding,
     ramp_weight,
 )
 from cislens.argminn.readout import filter_influence, information_content, trim_span
@@ -232,6 +233,52 @@ def test_reverse_complement_scanner_reads_both_strands():
     assert (acts >= one_strand.scan(X)[0]).all()  # max over strands >= the plus strand
 
 
+def explicit_forward(model: ARGMINN, x: torch.Tensor):
+    """The forward pass as the architecture is written: tokenize(concat(features, encoding)) at
+    every placement, then per layer value(token) at every placement, mixed by the attention."""
+    h = model.hparams
+    activations, _, forward, reverse = model._scan_parts(x)
+    features = activations if reverse is None or not h["strand_tokens"] else torch.relu(
+        torch.cat([forward, reverse], 1))
+    features = model._normalize_tokens(features)
+    pe = positional_encoding(features.shape[2], h["position_dim"])
+    pe = pe.unsqueeze(0).expand(features.shape[0], -1, -1)
+    tokens = model.tokenize(torch.cat([features, pe], 1).transpose(1, 2))
+    stream = tokens.new_ones(tokens.shape[0], h["stream_dim"])
+    n, positions, dim = tokens.shape
+    heads, head_dim = h["n_heads"], dim // h["n_heads"]
+    maps = []
+    for layer in model.layers:
+        query = layer.query(stream).reshape(n, heads, head_dim)
+        keys = tokens.reshape(n, positions, heads, head_dim)
+        values = layer.value(tokens).reshape(n, positions, heads, head_dim)
+        attention = torch.softmax(torch.einsum("nhd,nphd->nhp", query, keys) / head_dim**0.5, -1)
+        read = torch.einsum("nhp,nphd->nhd", attention, values).reshape(n, dim)
+        update = layer.norm_attention(layer.output(read))
+        stream = stream + layer.norm_update(layer.mlp_out(torch.relu(layer.mlp_in(update))))
+        maps.append(attention)
+    return model.head(model.final_norm(stream)), torch.stack(maps, 1)
+
+
+@pytest.mark.parametrize("strand_tokens", [True, False])
+def test_forward_equals_the_architecture_as_written(strand_tokens):
+    # The model projects the encoding once per batch and mixes tokens before the value map
+    # (both exact rewrites); logits, attention and gradients must match the literal version.
+    model = tiny(strand_tokens=strand_tokens, n_layers=3).train()
+    X = random_one_hot(5, 37, seed=4)
+    out = model.forward_details(X)
+    logits, attention = explicit_forward(model, X)
+    torch.testing.assert_close(out.logits, logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.attention, attention, rtol=1e-5, atol=1e-6)
+    fast = torch.autograd.grad(out.logits.sum(), list(model.parameters()), allow_unused=True)
+    slow = torch.autograd.grad(logits.sum(), list(model.parameters()), allow_unused=True)
+    for (name, _), a, b in zip(model.named_parameters(), fast, slow, strict=True):
+        if b is None:  # the training guide is not part of either forward pass here
+            assert a is None and name.startswith("guide"), name
+            continue
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
 @pytest.mark.parametrize("strand_tokens", [True, False])
 def test_strand_tokens_tell_the_strands_apart(strand_tokens):
     # one motif, on the plus strand or (same place) on the minus strand: the scanner's maximum is
@@ -367,8 +414,10 @@ def hand_set_model() -> ARGMINN:
         for k, word in MOTIFS.items():
             model.scanner.weight[k] = one_hot_encode([word])[0] * 2.0
             model.scanner.bias[k] = -10.0  # fires (2.0) only on a perfect match (12 - 10)
-        model.tokenize.weight[:, 0] = 1.0  # every key dimension sums the activations
-        model.tokenize.weight[:, 2] = 1.0
+        # Every key dimension sums the activations; with strand tokens (the default) channel
+        # F + k is filter k's reverse strand.
+        for channel in (0, 2, 3, 5):
+            model.tokenize.weight[:, channel] = 1.0
         model.layers[0].query.bias.fill_(100.0)
     return model.eval()
 
@@ -407,7 +456,7 @@ def test_a_filter_the_tokens_ignore_does_not_pass():
     model = hand_set_model()
     X, _ = planted_data()
     with torch.no_grad():
-        model.tokenize.weight[:, 2] = 0.05  # filter 2 still matches, but barely reaches tokens
+        model.tokenize.weight[:, [2, 5]] = 0.05  # filter 2 still matches, barely reaches tokens
     result = argminn_motifs(model, X, annotate=False, min_sites=10)
     influence = result.filters.set_index("filter")["influence"]
     assert influence[0] == 1.0 and influence[1] == 0.0
@@ -444,7 +493,7 @@ def test_syntax_maps_and_readout_errors():
     model = hand_set_model()
     X, truth = planted_data(n=8)
     maps = argminn_syntax(model, X, batch_size=3)
-    assert maps.shape == (8, 1, 2, 75) and maps.dtype == torch.float32
+    assert maps.shape == (8, 2, 2, 75) and maps.dtype == torch.float32  # 2 layers (default)
     peak = maps[:, 0, 0].argmax(-1).numpy()
     np.testing.assert_array_equal(peak, truth["start"].to_numpy())
     with pytest.raises(UnsupportedModelError, match="ARGMINN"):

@@ -187,7 +187,7 @@ def test_attention_maps(stage, inputs):
     known = inputs[2].ground_truth.instances
     stored = np.load(out / "argminn/attention.npz")
     maps, rows = stored["attention"], stored["example_index"]
-    assert maps.shape == (8, 1, 4, LENGTH - WIDTH + 1) and int(stored["filter_width"]) == WIDTH
+    assert maps.shape == (8, 2, 4, LENGTH - WIDTH + 1) and int(stored["filter_width"]) == WIDTH
     np.testing.assert_allclose(maps.sum(-1), 1.0, atol=1e-5)
     # The sequences with the most calls (two each: the positives, lowest rows first).
     np.testing.assert_array_equal(rows, np.arange(8))
