@@ -164,7 +164,7 @@ class ARGMINN(SequenceModel):
         strand; the two REST half-sites in order) cannot be told from its wrong-arrangement
         decoys: on ``rest``'s test split a one-layer model with maximum tokens ranked those
         decoys against the positives at auROC 0.58, with strand tokens 0.88 (two layers:
-        0.99). With one layer, strand tokens stalled ``jund_tead``'s warm-up at validation
+        0.97). With one layer, strand tokens stalled ``jund_tead``'s warm-up at validation
         auROC 0.80 (one seed; 0.96 without them); with two layers it reached 0.97. The
         activations of the losses and the readout are the per-filter maximum either way.
     token_batch_norm : bool
@@ -190,8 +190,8 @@ class ARGMINN(SequenceModel):
         earlier ones read, so it can look for a second motif at a position relative to the
         first: spacing rules need it. On ``rest`` (half-sites 0-10 bp apart; decoys 11-20)
         one-layer models ranked the wrong-spacing decoys against the positives at test auROC
-        0.61-0.66, a two-layer model at 0.98 (``benchmarks/argminn_presets.py``, seed 0;
-        20,000 sequences).
+        0.61-0.66, the two-layer default at 0.88 (``benchmarks/argminn_presets.py``, seed 0,
+        20,000 sequences; its ``decoy_auroc_*`` columns).
     overlap_weight, overlap_start : float
         Filter-overlap penalty weight after the ramp and at its first epoch (defaults 1e4 and
         1). After the warm-up the penalty is about 0.03-0.05, so the ramp starts well below the
