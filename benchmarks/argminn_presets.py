@@ -121,7 +121,7 @@ def _instances(hits, truth, pattern_truth):
 
 def run_preset(preset: str, args) -> dict:
     from cislens.argminn import ARGMINN
-    from cislens.models import count_parameters, initialize_parameters
+    from cislens.models import initialize_parameters
     from cislens.simulate import simulate
 
     data = simulate(preset, n=args.n, random_state=args.seed)
@@ -137,17 +137,9 @@ def run_preset(preset: str, args) -> dict:
     if args.cnn_from:  # the CNN row of an earlier run (same --seed and --n), not retrained
         cnn_row = _earlier_cnn_row(args.cnn_from, preset, args)
     else:
-        cnn, cnn_auroc, cnn_seconds, cnn_history, cnn_restarts = _train(build_cnn, data, args)
-        cnn_row = {
-            "cnn_auroc": cnn_auroc,
-            "cnn_train_s": cnn_seconds[0],
-            "cnn_train_cpu_s": cnn_seconds[1],
-            "cnn_best_epoch": cnn_history.best_epoch,
-            "cnn_params": count_parameters(cnn),
-            "cnn_restarts": cnn_restarts.to_dict(orient="records"),
-            "cnn_valid_auroc": [round(v, 4) for v in cnn_history.valid_auroc],
-            "cnn_from": None,
-        }
+        cnn, cnn_auroc, *trained = _train(build_cnn, data, args)
+        cnn_row = {"cnn_auroc": cnn_auroc, **_training_columns("cnn", cnn, *trained),
+                   "cnn_from": None}
 
     if args.save_models:
         from cislens.models import save_model
@@ -160,13 +152,22 @@ def run_preset(preset: str, args) -> dict:
         "auroc_delta": auroc - cnn_row["cnn_auroc"],
         **_readout(argminn, data, args),
         **decoy_ranking(argminn, data, preset),
-        "argminn_train_s": seconds[0],
-        "argminn_train_cpu_s": seconds[1],
-        "argminn_best_epoch": history.best_epoch,
-        "argminn_params": count_parameters(argminn),
-        "argminn_restarts": restarts.to_dict(orient="records"),
-        "argminn_valid_auroc": [round(v, 4) for v in history.valid_auroc],
+        **_training_columns("argminn", argminn, seconds, history, restarts),
         **cnn_row,
+    }
+
+
+def _training_columns(prefix, model, seconds, history, restarts) -> dict:
+    """The ``<prefix>_*`` columns of one trained model: times, best epoch, size, race, curve."""
+    from cislens.models import count_parameters
+
+    return {
+        f"{prefix}_train_s": seconds[0],
+        f"{prefix}_train_cpu_s": seconds[1],
+        f"{prefix}_best_epoch": history.best_epoch,
+        f"{prefix}_params": count_parameters(model),
+        f"{prefix}_restarts": restarts.to_dict(orient="records"),
+        f"{prefix}_valid_auroc": [round(v, 4) for v in history.valid_auroc],
     }
 
 
