@@ -87,7 +87,9 @@ class StandardCNN(nn.Module):
 
 
 def _train(build, data, args):
-    from cislens.train import evaluate, fit_restarts
+    """Race and train one model; (model, test auROC, test logits, times, history, race)."""
+    from cislens.train import fit_restarts, predict
+    from cislens.train.evaluate import metrics_table
 
     start, cpu_start = time.perf_counter(), time.process_time()
     model, history, restarts = fit_restarts(
@@ -95,8 +97,10 @@ def _train(build, data, args):
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=None,
         reverse_complement=True, random_state=args.seed)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    table = evaluate(model, data.X["test"], data.Y["test"], task_names=data.task_names)
-    return model, float(table["auroc"].mean()), (seconds, cpu_seconds), history, restarts
+    logits = predict(model, data.X["test"])
+    table = metrics_table(data.Y["test"], logits, data.task_names, ["binary"] * data.n_tasks)
+    return (model, float(table["auroc"].mean()), logits, (seconds, cpu_seconds), history,
+            restarts)
 
 
 def _instances(hits, truth, pattern_truth):
@@ -125,7 +129,7 @@ def run_preset(preset: str, args) -> dict:
     from cislens.simulate import simulate
 
     data = simulate(preset, n=args.n, random_state=args.seed)
-    argminn, auroc, seconds, history, restarts = _train(
+    argminn, auroc, logits, seconds, history, restarts = _train(
         lambda seed: ARGMINN(n_tasks=data.n_tasks, input_length=data.length, random_state=seed,
                              **json.loads(args.model_args)), data, args)
 
@@ -137,7 +141,7 @@ def run_preset(preset: str, args) -> dict:
     if args.cnn_from:  # the CNN row of an earlier run (same --seed and --n), not retrained
         cnn_row = _earlier_cnn_row(args.cnn_from, preset, args)
     else:
-        cnn, cnn_auroc, *trained = _train(build_cnn, data, args)
+        cnn, cnn_auroc, _, *trained = _train(build_cnn, data, args)
         cnn_row = {"cnn_auroc": cnn_auroc, **_training_columns("cnn", cnn, *trained),
                    "cnn_from": None}
 
@@ -151,7 +155,7 @@ def run_preset(preset: str, args) -> dict:
         "cnn_auroc": cnn_row["cnn_auroc"],
         "auroc_delta": auroc - cnn_row["cnn_auroc"],
         **_readout(argminn, data, args),
-        **decoy_ranking(argminn, data, preset),
+        **decoy_ranking(logits, data, preset),
         **_training_columns("argminn", argminn, seconds, history, restarts),
         **cnn_row,
     }
@@ -229,8 +233,9 @@ def _readout(argminn, data, args) -> dict:
 DECOY_KINDS = ("single", "spacing", "arrangement")
 
 
-def decoy_ranking(model, data, preset) -> dict:
-    """Test auROC of the positives against each kind of negative of a pair-rule preset.
+def decoy_ranking(logits, data, preset) -> dict:
+    """Test auROC of the positives against each kind of negative of a pair-rule preset, from
+    the model's test ``logits`` (N, 1).
 
     Negatives are sorted by their recorded instances: ``single`` (one motif only), ``spacing``
     (both, in an allowed arrangement but at a wrong gap), ``arrangement`` (both, in a wrong
@@ -240,14 +245,13 @@ def decoy_ranking(model, data, preset) -> dict:
 
     from cislens.simulate.grammar import Inst, PairRule
     from cislens.simulate.presets import load_preset
-    from cislens.train import predict
 
     rule = load_preset(preset).tasks[0].rule
     columns = {f"decoy_auroc_{kind}": float("nan") for kind in DECOY_KINDS}
     if not isinstance(rule, PairRule):
         return columns
     labels = data.Y["test"][:, 0]
-    scores = predict(model, data.X["test"], batch_size=500)[:, 0]
+    scores = logits[:, 0]
     known = data.ground_truth.instances
     known = known[(known["split"] == "test") & known["motif"].isin([rule.first, rule.second])]
     kinds = {}
@@ -280,13 +284,15 @@ def reread_rows(rows, args) -> list[dict]:
     (``--save-models`` of that run) with the current readout code; training columns kept."""
     from cislens.models import load_model
     from cislens.simulate import simulate
+    from cislens.train import predict
 
     updated = []
     for row in rows:
         data = simulate(row["preset"], n=args.n, random_state=args.seed)
         model = load_model(Path(args.save_models) / row["preset"])
         updated.append({**row, **_readout(model, data, args),
-                        **decoy_ranking(model, data, row["preset"]), "reread": True})
+                        **decoy_ranking(predict(model, data.X["test"]), data, row["preset"]),
+                        "reread": True})
         print(json.dumps({k: v for k, v in updated[-1].items() if k != "filters"}), flush=True)
     return updated
 

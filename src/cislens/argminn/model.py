@@ -9,7 +9,7 @@ syntax can be read from its weights and activations:
   complement), so a motif that occurs on both strands needs one filter, not two;
 - **tokens**: at each of the ``P = L - W + 1`` placements, the F activations (optionally
   batch-normalised) and a sinusoidal positional encoding, projected to ``token_dim`` (with
-  ``strand_tokens``, an option, each filter's two strands are two features). Tokens never
+  ``strand_tokens``, the default, each filter's two strands are two features). Tokens never
   attend to each other;
 - **syntax builder**: a *memory stream*, a vector initialised to ones (the same for every
   sequence), read and written by ``n_layers`` attention layers. Each layer makes one query per
