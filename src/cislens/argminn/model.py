@@ -196,11 +196,11 @@ class ARGMINN(SequenceModel):
         Filter-overlap penalty weight after the ramp and at its first epoch (defaults 1e5 and
         1). At 1e4 (our earlier default) ``spi1_ctcf`` kept two CTCF filters 2 bp apart: the
         penalty had fallen to about 1e-6, 0.013 after weighting, next to a task loss of 0.05;
-        at 1e5 and 1e6 one CTCF filter was left (same seed, test auROC 0.999 both). After the warm-up the penalty is about 0.03-0.05, so the ramp starts well below the
-        task loss. Starting at 1e4 switched off 5 of 8 filters within one epoch (``tal_gata``,
-        before its second motif had a filter); starting at 10, the first regularised epoch
-        already cut the penalty 5-fold and the filters' peak activations 4-fold
-        (``jund_tead``).
+        at 1e5 and 1e6 one CTCF filter was left (same seed, test auROC 0.999 both). After the
+        warm-up the penalty is about 0.03-0.05, so the ramp starts well below the task loss.
+        Starting at 1e4 switched off 5 of 8 filters within one epoch (``tal_gata``, before its
+        second motif had a filter); starting at 10, the first regularised epoch already cut the
+        penalty 5-fold and the filters' peak activations 4-fold (``jund_tead``).
     l1_weight, l1_start : float
         L1 weight on the filters after the ramp and at its first epoch (defaults 1e-2, 1e-4;
         ``sum |W|`` is about 50 after the warm-up).
