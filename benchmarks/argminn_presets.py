@@ -13,7 +13,7 @@ For each preset (``spi1, tal_gata, e2f6_max, jund_tead, rest, spi1_ctcf``; 14,00
 - **ARGMINN** (``cislens.argminn.ARGMINN`` with its defaults: 8 filters of 15 bp reading both
   strands, tokens with both strands' activations, token batch norm frozen once the regularisers
   start, 2 attention layers of 4 heads, 12 warm-up epochs (the first 6 with the training guide),
-  a 10-epoch ramp of the overlap (1 -> 1e4) and L1 (1e-4 -> 1e-2) weights, 6 epochs at the
+  a 10-epoch ramp of the overlap (1 -> 1e5) and L1 (1e-4 -> 1e-2) weights, 6 epochs at the
   final weights) and
 - a **standard CNN** of similar size (the layout of the ARGMINN paper's baseline: 3
   convolutions of widths 10/5/5, max-pool 40, dense 10 -> 5 -> T; with ``--cnn-filters 43``
