@@ -63,6 +63,20 @@ def test_train_argminn_then_read_its_motifs(tmp_path, capsys):
     assert (out / "motifs.meme").exists() == bool(filters["passing"].any())
 
 
+def test_a_race_the_user_asked_for_is_run_and_not_reported_as_dropped(tmp_path, capsys):
+    data = _data_file(tmp_path / "data.h5")
+    run = tmp_path / "race"
+    model_args = {"n_filters": 2, "filter_width": 6, "token_dim": 8, "stream_dim": 8,
+                  "n_heads": 2, "n_layers": 1, "warmup_epochs": 1, "ramp_epochs": 1}
+    assert main(["train", "--data", str(data), "--model", "argminn", "--out", str(run),
+                 "--epochs", "2", "--restarts", "2", "--selection-epochs", "1",
+                 "--batch-size", "32", "--device", "cpu",
+                 "--model-args", json.dumps(model_args)]) == 0
+    printed = capsys.readouterr().out
+    assert "training one seed" not in printed  # 2 < the default race of 4, but it was asked for
+    assert len(pd.read_csv(run / "restarts.csv")) == 2
+
+
 def test_motifs_needs_exactly_one_source(tmp_path, capsys):
     out = tmp_path / "m"
     assert main(["motifs", "--out", str(out)]) == 2

@@ -100,7 +100,7 @@ def train(
     )
     epochs, batch_size, lr = settings["epochs"], settings["batch_size"], settings["lr"]
     default_race = architecture.training_defaults.get("restarts", 1)
-    if settings["restarts"] < default_race:  # training_settings: the race does not fit --epochs
+    if restarts is None and settings["restarts"] < default_race:  # it did not fit --epochs
         echo(f"--epochs {epochs} leaves no room for {model}'s default race of {default_race} "
              f"seeds over {settings['selection_epochs']} epochs; training one seed (pass "
              "--restarts to choose)")
