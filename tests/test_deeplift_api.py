@@ -319,6 +319,16 @@ class Branchy(nn.Module):
         return h.mean(-1) if h.sum() > 0 else -h.mean(-1)
 
 
+class Recurrent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(4, 2, 3)
+        self.rnn = nn.GRU(2, 2, batch_first=True)
+
+    def forward(self, x):
+        return self.rnn(self.conv(x).transpose(1, 2))[0].mean(1)
+
+
 class Pair(nn.Module):
     def __init__(self):
         super().__init__()
@@ -332,22 +342,46 @@ class Pair(nn.Module):
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        (Gated(), r"operator '\*' \(node 'mul' in the model \(Gated\), at test_deeplift_api"),
-        (Attention(), r"attn \(nn.MultiheadAttention\): attention"),
-        (BatchStats(), r"body.1 \(nn.BatchNorm1d\): batch norm without running statistics"),
-        (MadeInForward(), r"could not trace .* registered as a submodule"),
+        (Gated(), r"Tensor.mul\(\) \(node 'mul' in the model \(Gated\), at test_deeplift_api"),
+        (
+            Attention(),
+            r"F.multi_head_attention_forward \(node '\w+' in attn \(MultiheadAttention\), at "
+            r"test_deeplift_api.py:\d+ `return self.attn\(h, h, h\)\[0\].mean\(1\)`\): this "
+            "function has no DeepLIFT rule",
+        ),
+        (BatchStats(), r"body.1 \(nn.BatchNorm1d\): batch norm with training=True"),
         (InnerSoftmax(), r"torch.softmax .* a softmax inside the network"),
         (BatchFlip(), "depends on the other sequences in the batch"),
-        (Branchy(), "could not trace"),
-        (Pair(), "returns one tensor"),
-        (nn.Sequential(nn.Conv1d(4, 2, 3), nn.LayerNorm(38)), r"1 \(nn.LayerNorm\)"),
-        (nn.Sequential(nn.Conv1d(4, 2, 3), nn.ReLU(), nn.GRU(38, 2)), r"2 \(nn.GRU\)"),
+        (
+            Branchy(),
+            r"Tensor.bool\(\) on an input-dependent tensor in the model \(Branchy\), at "
+            r"test_deeplift_api.py:\d+ `return h.mean\(-1\) if h.sum\(\) > 0 else -h.mean\(-1\)` "
+            r"reads its values into Python \(data-dependent control flow",
+        ),
+        (Pair(), r"returns tuple of 2 \(tensor \(2, 2\), tensor \(2, 2\)\). Choose the output"),
+        (nn.Sequential(nn.Conv1d(4, 2, 3), nn.LayerNorm(38)), r"in 1 \(LayerNorm\)"),
+        (Recurrent(), r"rnn \(nn.GRU\): this function has no DeepLIFT rule"),
     ],
 )
 def test_unsupported_models_are_refused(X, model, message):
     with pytest.raises(UnsupportedModelError, match=message) as info:
         deeplift(model.eval(), X, target=0)
     assert isinstance(info.value, TypeError)
+
+
+def test_modules_made_in_forward_are_captured(X):
+    """nn.ReLU() built inside forward dissolves into F.relu: handled exactly (fx refused it)."""
+    result = summation_deltas(
+        MadeInForward().eval(),
+        X,
+        target=0,
+        baselines="dinucleotide",
+        n_baselines=2,
+        random_state=0,
+        dtype=torch.float64,
+        tolerance=1e-8,
+    )
+    assert result.all_passed
 
 
 def test_refusals_for_reductions_over_the_batch_and_random_dropout(X):

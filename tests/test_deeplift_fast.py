@@ -64,22 +64,50 @@ class Residual(nn.Module):
 def models():
     torch.manual_seed(0)
     return {
-        "labcnn": LabCNN(n_tasks=2, input_length=L, n_filters=(8, 8), filter_widths=(9, 4),
-                         pool_sizes=(2, 4), n_hidden=16, random_state=0),
-        "basset": Basset(n_tasks=2, input_length=L, n_filters=(8, 8, 8), filter_widths=(7, 5, 3),
-                         pool_sizes=(2, 2, 2), n_hidden=(16, 16), dropout=0.0, random_state=0),
+        "labcnn": LabCNN(
+            n_tasks=2,
+            input_length=L,
+            n_filters=(8, 8),
+            filter_widths=(9, 4),
+            pool_sizes=(2, 4),
+            n_hidden=16,
+            random_state=0,
+        ),
+        "basset": Basset(
+            n_tasks=2,
+            input_length=L,
+            n_filters=(8, 8, 8),
+            filter_widths=(7, 5, 3),
+            pool_sizes=(2, 2, 2),
+            n_hidden=(16, 16),
+            dropout=0.0,
+            random_state=0,
+        ),
         "bpnet": BPNetLike(n_tasks=2, n_filters=8, n_layers=3, random_state=0),
         "residual": Residual(),
         "elu_softmax": nn.Sequential(
-            nn.Conv1d(4, 5, 7), nn.ELU(), nn.MaxPool1d(3, ceil_mode=True), nn.Flatten(),
-            nn.Linear(5 * 18, 4), nn.Tanh(), nn.Linear(4, 3), nn.Softmax(dim=-1),
+            nn.Conv1d(4, 5, 7),
+            nn.ELU(),
+            nn.MaxPool1d(3, ceil_mode=True),
+            nn.Flatten(),
+            nn.Linear(5 * 18, 4),
+            nn.Tanh(),
+            nn.Linear(4, 3),
+            nn.Softmax(dim=-1),
         ),
         # a ReLU and a max pool right at the input: their backward hands workspace buffers on
         # as the input gradient (ties x == r at most positions: the near-zero fix-ups)
-        "input_relu": nn.Sequential(nn.ReLU(), nn.Conv1d(4, 3, 3), nn.ReLU(), nn.Flatten(),
-                                    nn.Linear(3 * (L - 2), 2)),
-        "input_pool": nn.Sequential(nn.MaxPool1d(2), nn.Conv1d(4, 3, 3), nn.ReLU(),
-                                    nn.MaxPool1d(2), nn.Flatten(), nn.Linear(3 * 14, 2)),
+        "input_relu": nn.Sequential(
+            nn.ReLU(), nn.Conv1d(4, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * (L - 2), 2)
+        ),
+        "input_pool": nn.Sequential(
+            nn.MaxPool1d(2),
+            nn.Conv1d(4, 3, 3),
+            nn.ReLU(),
+            nn.MaxPool1d(2),
+            nn.Flatten(),
+            nn.Linear(3 * 14, 2),
+        ),
     }
 
 
@@ -96,7 +124,7 @@ def data():
 def test_fast_multipliers_equal_difference_network(name, data):
     X, R = data
     model = MODELS[name].eval()
-    assert fast_blocker(build_graph(model, "rescale")) is None
+    assert fast_blocker(build_graph(model, "rescale", example=X[:1])) is None
     kwargs = dict(target=1, rule="rescale", dtype=F64, device="cpu", batch_size=7)
     m_fast, d_fast = deeplift_pairs(model, X, R, fast=True, **kwargs)
     m_exact, d_exact = deeplift_pairs(model, X, R, fast=False, **kwargs)
@@ -174,7 +202,7 @@ def test_relu_flag_marks_plain_relus_only():
             h = self.leaky(F.relu(self.act(self.conv(x)).relu()))
             return self.out(torch.relu(h).sum(-1))
 
-    graph = build_graph(Mixed(), "rescale")
+    graph = build_graph(Mixed(), "rescale", example=torch.zeros(1, 4, L))
     flags = {op.label.split(" ")[0]: op.relu for op in graph.ops if op.kind == "nonlinear"}
     expected = {"act": True, "Tensor.relu()": True, "F.relu": True, "leaky": False}
     assert flags == {**expected, "torch.relu": True}
@@ -253,8 +281,9 @@ def test_closed_form_rules_equal_generic_rules(dtype):
     r = torch.where(kind == 2, -0.5 * tiny * torch.rand(x.shape, generator=g, dtype=dtype), r)
     r = torch.where(kind == 3, -x * 1e-3, r)  # opposite signs, well apart
     for x_in in (x, x[:1]):  # x[:1]: one input broadcast against its references
-        want = rules.rescale(torch.relu, x_in, r, torch.relu(x_in), torch.relu(r),
-                             rules.relu_derivative)
+        want = rules.rescale(
+            torch.relu, x_in, r, torch.relu(x_in), torch.relu(r), rules.relu_derivative
+        )
         got = rules.relu_rescale(x_in, r, torch.relu(x_in), torch.relu(r))
         assert torch.equal(got + 0.0, want + 0.0)  # + 0.0: the sign of a zero may differ
     assert bool((want > 0).any() and (want < 1).any())  # fractional secants were exercised

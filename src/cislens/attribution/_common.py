@@ -105,9 +105,7 @@ def resolve_target(target, n_outputs: int) -> Target:
                 f"outputs; got {target}."
             )
         return Target(int(target), None, n_outputs)
-    raise TypeError(
-        f"target must be an int, a callable or None; got {type(target).__name__}."
-    )
+    raise TypeError(f"target must be an int, a callable or None; got {type(target).__name__}.")
 
 
 def prepare_inputs(X, *, name: str = "X", dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -180,14 +178,78 @@ def resolve_baselines(
     return refs.detach().to(device="cpu", dtype=X.dtype)
 
 
+def _tensors_in(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The module's own buffers and plain tensor attributes (caches), by name."""
+    found = {name: t for name, t in module._buffers.items() if t is not None}
+    for name, value in vars(module).items():
+        if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
+            found[name] = value
+    return found
+
+
+@contextmanager
+def preserved_state(model: nn.Module) -> Iterator[None]:
+    """Put every module of ``model`` back as it was on exit: attributes, buffers, caches.
+
+    A forward pass may write onto the model: a cache of positional features filled on the first
+    call (Borzoi), a counter, a buffer updated in place. On exit every module's attribute
+    dictionary, parameter, buffer and submodule tables are restored to the same objects, and
+    tensors that were changed in place get their old values back, so the caller's next
+    ``model(x)`` runs exactly as if cislens had never called it.
+
+    Examples
+    --------
+    >>> class Cached(nn.Module):
+    ...     def forward(self, x):
+    ...         if not hasattr(self, "cache"):
+    ...             self.cache = x.new_ones(1)
+    ...         return x + self.cache
+    >>> net = Cached()
+    >>> with preserved_state(net):
+    ...     _ = net(torch.zeros(2))
+    >>> hasattr(net, "cache")
+    False
+    """
+    saved = []
+    for module in model.modules():
+        tables = {
+            key: dict(getattr(module, key)) for key in ("_parameters", "_buffers", "_modules")
+        }
+        values = {name: t.detach().clone() for name, t in _tensors_in(module).items()}
+        saved.append((module, dict(vars(module)), tables, values))
+    try:
+        yield
+    finally:
+        for module, attributes, tables, values in saved:
+            state = vars(module)
+            for key in [key for key in state if key not in attributes]:
+                del state[key]
+            state.update(attributes)
+            for key, table in tables.items():
+                current = getattr(module, key)
+                current.clear()
+                current.update(table)
+            now = _tensors_in(module)
+            with torch.no_grad():
+                for name, old in values.items():
+                    tensor = now.get(name)
+                    if tensor is None or tensor.shape != old.shape:
+                        continue  # replaced, not changed in place: restored with the table
+                    same_device = old.to(tensor.device, tensor.dtype)
+                    if not torch.equal(tensor, same_device):
+                        tensor.copy_(same_device)
+
+
 @contextmanager
 def borrowed_model(
     model: nn.Module, *, device=None, dtype: torch.dtype = torch.float32
 ) -> Iterator[tuple[nn.Module, torch.device]]:
     """Run ``model`` in eval mode on ``device`` with parameters of ``dtype``; restore on exit.
 
-    Restores the original device, the dtype of every floating parameter and buffer, and each
-    submodule's train/eval flag, even when the block raises. Writes no attributes on the model.
+    Restores the original device, the dtype of every floating parameter and buffer, each
+    submodule's train/eval flag, and (through :func:`preserved_state`) every attribute, buffer
+    and cache a forward pass wrote, even when the block raises. Writes no attributes on the
+    model.
 
     Examples
     --------
@@ -213,7 +275,8 @@ def borrowed_model(
         if dtypes:
             model.to(dtype=dtype)
         model.eval()
-        yield model, target_device
+        with preserved_state(model):
+            yield model, target_device
     finally:
         model.to(device=original_device)
         tensors = dict([*model.named_parameters(), *model.named_buffers()])
@@ -232,6 +295,7 @@ __all__ = [
     "check_batch_size",
     "count_outputs",
     "prepare_inputs",
+    "preserved_state",
     "resolve_baselines",
     "resolve_target",
 ]

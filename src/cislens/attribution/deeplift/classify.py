@@ -415,6 +415,8 @@ def _arithmetic(c: Call, kind: str) -> Op:
     other = b if a_var else a
     if isinstance(other, fx.Node):
         return c.op(SCALE, lin=c.real, sign_of=lambda lookup: lookup(other))
+    if isinstance(other, torch.Tensor):  # a literal constant of the captured graph
+        return c.op(SCALE, lin=c.real, sign_of=lambda lookup: other.detach())
     if isinstance(other, bool | int | float):
         return c.linear(signs=(_sign(other),))
     raise c.refuse(f"unsupported constant operand {type(other).__name__}")

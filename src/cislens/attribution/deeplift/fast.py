@@ -54,9 +54,10 @@ def fast_blocker(graph: OpGraph) -> str | None:
     >>> from torch import nn
     >>> from cislens.attribution.deeplift.graph import build_graph
     >>> net = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1))
-    >>> fast_blocker(build_graph(net, "rescale")) is None
+    >>> x = torch.zeros(1, 3)
+    >>> fast_blocker(build_graph(net, "rescale", example=x)) is None
     True
-    >>> fast_blocker(build_graph(net, "reveal_cancel"))
+    >>> fast_blocker(build_graph(net, "reveal_cancel", example=x))
     "'1 (nn.ReLU)' uses RevealCancel, which needs separate positive and negative parts"
     """
     for op in graph.ops:  # the cause first: the RevealCancel that needs the split

@@ -1,6 +1,6 @@
-"""Trace a model with torch.fx into an explicit DeepLIFT op graph.
+"""Capture a model (:mod:`cislens.attribution.capture`) into an explicit DeepLIFT op graph.
 
-Each fx node becomes an :class:`Op` with a *kind* (see :mod:`.ops` for the groups):
+Each captured node becomes an :class:`Op` with a *kind* (see :mod:`.ops` for the groups):
 
 ``input``      the sequence placeholder;
 ``const``      depends on no input (parameters, literals, tensors built in ``forward``);
@@ -12,20 +12,26 @@ Each fx node becomes an :class:`Op` with a *kind* (see :mod:`.ops` for the group
 ``maxpool``    max pooling (DeepSHAP max rule);
 ``output_act`` a final sigmoid (dropped) or softmax (replaced by mean-centred logits).
 
-Every fx call node is its own op, so a module instance called twice is two ops, each with its
-own activations: reused modules are handled, not refused. Anything the engine cannot treat
-exactly raises :class:`~cislens.errors.UnsupportedModelError` naming the module (its qualified
-name in the model and class) or the function and the line of ``forward`` that calls it.
+The capture records the real forward pass at the level of torch functions and tensor methods
+(``nn`` layers dissolve into ``F.conv1d``, ``F.relu``, ...), with parameters and other
+constants as literal tensors. Every call is its own op, so a module instance called twice is
+two ops, each with its own activations: reused modules are handled, not refused. Anything the
+engine cannot treat exactly raises :class:`~cislens.errors.UnsupportedModelError` naming the
+module (its qualified name in the model and class) or the function and the line of ``forward``
+that calls it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import getitem
 
+import torch
 from torch import fx, nn
 
+from cislens.attribution.capture import capture
 from cislens.attribution.deeplift.classify import classify
-from cislens.attribution.deeplift.nodes import label, runner
+from cislens.attribution.deeplift.nodes import label
 from cislens.attribution.deeplift.ops import (
     CONST,
     GENOMICS_DEFAULT,
@@ -62,57 +68,44 @@ class OpGraph:
         return {op.label: op.rule for op in self.ops if op.kind == NONLINEAR}
 
 
-def _attribute(node: fx.Node, modules):
-    run = runner(node, modules)
-    return lambda lookup: run((), {})
-
-
-# --- tracing -------------------------------------------------------------------------------------
-
-
-class _Root(nn.Module):
-    """Traced in place of the user's model, so fx stores its tensor constants here, not there."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x)
-
-
-def trace(model: nn.Module) -> tuple[fx.Graph, nn.Module]:
-    """Symbolically trace ``model`` (torch.nn modules are leaves); clear error when impossible.
-
-    Returns the graph and the root it refers to (module names are prefixed with ``model.``).
-    """
-    root = _Root(model)
-    tracer = fx.Tracer()
-    tracer.record_stack_traces = True
-    try:
-        graph = tracer.trace(root)
-    except Exception as error:  # fx raises many types (TraceError, NameError, TypeError...)
-        raise UnsupportedModelError(
-            f"DeepLIFT could not trace the model ({type(model).__name__}) with torch.fx: "
-            f"{type(error).__name__}: {error}. DeepLIFT needs an fx-traceable model whose "
-            "forward takes the one-hot sequences only: no control flow on tensor values, and "
-            "every module called in forward registered as a submodule (create activations in "
-            "__init__, not in forward). Rewrite forward accordingly, or use ism or "
-            "integrated_gradients, which only need the model's output."
-        ) from error
-    return graph, root
+def _labels(graph: fx.Graph) -> dict[fx.Node, str]:
+    """Names for error messages and reports: a built-in layer's own name when the node is the
+    one call it made (``conv.relu1 (nn.ReLU)``, with ``call k of n`` when called several times),
+    else the function with its module and source line."""
+    made: dict[tuple[str, int], list[fx.Node]] = {}
+    calls: dict[str, int] = {}
+    for node in graph.nodes:
+        module = node.meta.get("module")
+        if module is not None and node.op != "placeholder":
+            name, _, index = module
+            made.setdefault((name, index), []).append(node)
+            calls[name] = max(calls.get(name, 0), index)
+    labels = {}
+    for (name, index), nodes in made.items():
+        cls = nodes[0].meta["module"][1]
+        real = [n for n in nodes if not (n.op == "call_function" and n.target is getitem)]
+        if len(real) == 1 and cls.__module__.startswith("torch.nn"):
+            text = f"{name or 'the model'} (nn.{cls.__name__})"
+            if calls[name] > 1:
+                text += f", call {index} of {calls[name]}"
+            labels[real[0]] = text
+    return labels
 
 
 # --- classification ------------------------------------------------------------------------------
 
 
-def build_graph(model: nn.Module, rule: str = RESCALE) -> OpGraph:
-    """Trace ``model`` and classify every operation; raise for anything unsupported.
+def build_graph(model: nn.Module, rule: str = RESCALE, example=None) -> OpGraph:
+    """Capture ``model`` on rows like ``example`` and classify every operation.
+
+    ``example`` (k, ...) gives the input shape (default: one (1, 4, 100) row of zeros); the
+    model is run on it as it is (eval mode, device and dtype are the caller's business, see
+    :func:`cislens.attribution.borrowed_model`). Raises for anything unsupported.
 
     Examples
     --------
     >>> net = nn.Sequential(nn.Conv1d(4, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4, 1))
-    >>> graph = build_graph(net, rule="genomics_default")
+    >>> graph = build_graph(net, rule="genomics_default", example=torch.zeros(1, 4, 4))
     >>> [op.kind for op in graph.ops]
     ['input', 'mixing', 'nonlinear', 'linear', 'mixing']
     >>> graph.rules()
@@ -120,13 +113,12 @@ def build_graph(model: nn.Module, rule: str = RESCALE) -> OpGraph:
     """
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}; got {rule!r}.")
-    fx_graph, root = trace(model)
-    modules = dict(root.named_modules())
+    example = torch.zeros(1, 4, 100) if example is None else example
+    captured = capture(model, example)
+    fx_graph = captured.graph
+    labels = _labels(fx_graph)
+    modules: dict[str, nn.Module] = {}
     calls: dict[str, int] = {}
-    for node in fx_graph.nodes:
-        if node.op == "call_module":
-            calls[node.target] = calls.get(node.target, 0) + 1
-            node.meta["_call_index"] = calls[node.target]
     deps: dict[fx.Node, str] = {}
     ops: list[Op] = []
     by_node: dict[fx.Node, Op] = {}
@@ -138,10 +130,8 @@ def build_graph(model: nn.Module, rule: str = RESCALE) -> OpGraph:
         if node.op == "placeholder":
             input_node = node
             op = Op(node, INPUT, f"input {node.name!r}", real=lambda lookup: None)
-        elif node.op == "get_attr":
-            op = Op(node, CONST, f"attribute {node.target}", real=_attribute(node, modules))
         else:
-            op = classify(node, modules, deps, label(node, modules, calls))
+            op = classify(node, modules, deps, labels.get(node) or label(node, modules, calls))
         deps[node] = {INPUT: "var", CONST: "const", SHAPE: "shape"}.get(op.kind, "var")
         ops.append(op)
         by_node[node] = op
@@ -251,4 +241,4 @@ def _mark_streams(graph: OpGraph) -> None:
     graph.by_node[graph.logits].keep_x = True
 
 
-__all__ = ["RULES", "Op", "OpGraph", "build_graph", "trace"]
+__all__ = ["RULES", "Op", "OpGraph", "build_graph"]

@@ -105,7 +105,7 @@ def _where(node: fx.Node) -> str:
     parts = []
     if stack:
         path, cls = list(stack.values())[-1]
-        path = path.removeprefix("model").removeprefix(".") or "the model"
+        path = path or "the model"
         parts.append(f"in {path} ({getattr(cls, '__name__', cls)})")
     frames = _FRAME.findall(node.meta.get("stack_trace") or "")
     frames = [f for f in frames if not f[0].startswith(_SKIP_FRAMES)]

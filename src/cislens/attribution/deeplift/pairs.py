@@ -72,9 +72,9 @@ def _preflight(graph, consts, model, rows: torch.Tensor, target):
     traced = full[graph.logits]
     if not isinstance(direct, torch.Tensor) or not _close(traced, direct):
         raise UnsupportedModelError(
-            "DeepLIFT: the model traced with torch.fx does not reproduce the model's own output "
-            "(forward hooks, or Python control flow that tracing fixed to one branch?). Remove "
-            "the hooks or make forward traceable."
+            "DeepLIFT: the captured graph does not reproduce the model's own output (forward "
+            "hooks that change outputs, or state that changes between calls?). Remove the hooks "
+            "or use ism or integrated_gradients, which only need the model's output."
         )
     single = run_real(graph, consts, rows[:1], strip=False)[graph.logits]
     if traced.shape[:1] != rows.shape[:1] or not _close(traced[:1], single):
@@ -126,9 +126,9 @@ def iterate_pairs(
     n_examples, n_refs = R.shape[:2]
     total = n_examples * (n_refs + 1)
     with borrowed_model(model, device=device, dtype=dtype) as (net, dev):
-        graph = build_graph(net, rule)
-        consts = _constants(graph)
         rows = torch.cat([X[:1], R[:1, 0]]).to(dev)
+        graph = build_graph(net, rule, example=rows)
+        consts = _constants(graph)
         resolved = _preflight(graph, consts, net, rows, target)
         step = propagate
         if choose_path(graph, fast):  # buffers reused across this call's batches
