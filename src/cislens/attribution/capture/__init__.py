@@ -30,7 +30,7 @@ import torch
 from torch import fx, nn
 
 from cislens.attribution.capture._merge import merge, prune
-from cislens.attribution.capture._record import assign, record
+from cislens.attribution.capture._record import assign, call, record
 from cislens.errors import UnsupportedModelError
 
 _ROWS = (2, 3)
@@ -49,6 +49,29 @@ class Captured:
     input: fx.Node
     output: fx.Node
     shape: tuple[int, ...]
+
+    def run(self, rows: torch.Tensor) -> torch.Tensor:
+        """Evaluate the graph on ``rows`` (any number, shaped like the captured input).
+
+        In-place calls run out of place, so no intermediate value changes after it is made.
+
+        Examples
+        --------
+        >>> net = nn.Sequential(nn.Conv1d(4, 2, 3), nn.ReLU(inplace=True), nn.Flatten())
+        >>> captured = capture(net, torch.zeros(1, 4, 5))
+        >>> X = torch.randn(4, 4, 5)
+        >>> bool(torch.allclose(captured.run(X), net(X)))
+        True
+        """
+        values: dict[fx.Node, object] = {self.input: rows}
+        for node in self.graph.nodes:
+            if node.op == "output":
+                return values[node.args[0]]
+            if node.op != "placeholder":
+                args = fx.node.map_arg(node.args, values.__getitem__)
+                kwargs = fx.node.map_arg(node.kwargs, values.__getitem__)
+                values[node] = call(node, args, kwargs)
+        raise AssertionError("a captured graph ends with its output")
 
 
 def describe_output(value) -> str:
@@ -129,4 +152,4 @@ def capture(model: nn.Module, example: torch.Tensor) -> Captured:
     return Captured(graph, small.input, output, tuple(example.shape[1:]))
 
 
-__all__ = ["Captured", "assign", "capture", "describe_output"]
+__all__ = ["Captured", "assign", "call", "capture", "describe_output"]

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 from torch.overrides import TorchFunctionMode
 
@@ -352,6 +353,29 @@ def assign(target: torch.Tensor, index, value) -> torch.Tensor:
     out = target.clone()
     out[index] = value
     return out
+
+
+def call(node: fx.Node, args, kwargs):
+    """Run one captured call on concrete ``args`` out of place (``relu_`` as ``relu``, no
+    ``inplace=True``), so replaying a graph never changes a value already computed."""
+    if kwargs.get("inplace"):
+        kwargs = {**kwargs, "inplace": False}
+    if node.op == "call_method":
+        name = node.target
+        if name.endswith("_") and not name.startswith("_") and hasattr(torch.Tensor, name[:-1]):
+            name = name[:-1]
+        return getattr(args[0], name)(*args[1:], **kwargs)
+    target = _OUT_OF_PLACE.get(node.target, node.target)
+    if args and args[-1] is True and getattr(target, "__module__", "") == F.__name__:
+        args = (args[0].clone(), *args[1:])  # F.relu(x, True): a positional inplace flag
+    return target(*args, **kwargs)
+
+
+_OUT_OF_PLACE = {
+    getattr(F, name): getattr(F, name[:-1])
+    for name in ("relu_", "elu_", "leaky_relu_", "hardtanh_", "threshold_", "rrelu_", "celu_")
+    if hasattr(F, name) and hasattr(F, name[:-1])
+}
 
 
 def record(model: nn.Module, rows: torch.Tensor) -> Recording:
