@@ -64,9 +64,12 @@ def test_every_function_has_the_common_signature():
         if record.name in ("deeplift", "deeplift_shap") and not ENGINE:
             continue
         defaults = record.defaults()
-        for option in ("target", "batch_size", "device", "random_state", "verbose"):
+        for option in (
+            "target", "batch_size", "device", "random_state", "verbose", "output", "input_layout"
+        ):
             assert option in defaults, (record.name, option)
         assert defaults["target"] is None and defaults["device"] is None
+        assert defaults["output"] is None and defaults["input_layout"] == "NCL"
         assert defaults["random_state"] is None and defaults["verbose"] is False
         assert ("hypothetical" in defaults) == record.supports_hypothetical, record.name
         assert (

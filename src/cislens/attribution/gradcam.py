@@ -36,6 +36,7 @@ from cislens.attribution.gradients import (
     running_model,
     selected_output,
 )
+from cislens.attribution.heads import ExplainedModel, explained_model
 from cislens.errors import UnsupportedModelError
 
 INTERPOLATIONS = ("linear", "nearest")
@@ -56,6 +57,8 @@ def resolve_layer(model: nn.Module, layer) -> tuple[str, nn.Module]:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
+    if isinstance(model, ExplainedModel):  # layers are named as in the user's own model
+        model = model.model
     named = list(model.named_modules())
     convs = [name for name, module in named if isinstance(module, nn.Conv1d)]
     if layer is None:
@@ -170,6 +173,8 @@ def gradcam(
     random_state=None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
+    output=None,
+    input_layout: str = "NCL",
 ) -> torch.Tensor:
     """GradCAM at a convolutional layer, upsampled to the input length.
 
@@ -194,6 +199,13 @@ def gradcam(
     {random_state_unused}
     {verbose}
     {dtype}
+    output : None, int, str, callable or tuple
+        Which model output to explain when it is not one (N, T) tensor: an index into a
+        returned tuple, a key of a returned dict, a callable, a head ("profile", "counts",
+        "sum", "mean") or (index or key, head); see :mod:`cislens.attribution.heads`.
+    input_layout : {"NCL", "NLC"}
+        The layout the model takes: (N, 4, L) (default) or (N, L, 4). ``X`` and the result
+        are (N, 4, L) either way.
 
     Returns
     -------
@@ -220,6 +232,7 @@ def gradcam(
     >>> H.shape, bool((H[:, 0] == H[:, 3]).all())
     (torch.Size([1, 4, 6]), True)
     """
+    model = explained_model(model, output=output, input_layout=input_layout)
     check_dtype(dtype)
     check_random_state_arg(random_state)
     hypothetical = check_bool(hypothetical, name="hypothetical")

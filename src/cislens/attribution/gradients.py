@@ -36,6 +36,7 @@ from cislens.attribution._common import (
     resolve_target,
 )
 from cislens.attribution._docs import shared_parameters
+from cislens.attribution.heads import explained_model
 from cislens.utils.random import check_random_state
 
 DEFAULT_BATCH_SIZE = 128
@@ -226,6 +227,8 @@ def saliency(
     random_state=None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
+    output=None,
+    input_layout: str = "NCL",
 ) -> torch.Tensor:
     """Saliency: the gradient of the target output with respect to the input, on all 4 channels.
 
@@ -244,6 +247,13 @@ def saliency(
     {random_state_unused}
     {verbose}
     {dtype}
+    output : None, int, str, callable or tuple
+        Which model output to explain when it is not one (N, T) tensor: an index into a
+        returned tuple, a key of a returned dict, a callable, a head ("profile", "counts",
+        "sum", "mean") or (index or key, head); see :mod:`cislens.attribution.heads`.
+    input_layout : {"NCL", "NLC"}
+        The layout the model takes: (N, 4, L) (default) or (N, L, 4). ``X`` and the result
+        are (N, 4, L) either way.
 
     Returns
     -------
@@ -270,6 +280,7 @@ def saliency(
     >>> bool(saliency(net, X, gradient_correction=True).sum(1).abs().max() < 1e-6)
     True
     """
+    model = explained_model(model, output=output, input_layout=input_layout)
     check_dtype(dtype)
     check_random_state_arg(random_state)
     gradient_correction = check_bool(gradient_correction, name="gradient_correction")
@@ -302,6 +313,8 @@ def grad_x_input(
     random_state=None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
+    output=None,
+    input_layout: str = "NCL",
 ) -> torch.Tensor:
     """Gradient x input: ``X * d target / d X`` (captum ``InputXGradient``).
 
@@ -323,6 +336,13 @@ def grad_x_input(
     {random_state_unused}
     {verbose}
     {dtype}
+    output : None, int, str, callable or tuple
+        Which model output to explain when it is not one (N, T) tensor: an index into a
+        returned tuple, a key of a returned dict, a callable, a head ("profile", "counts",
+        "sum", "mean") or (index or key, head); see :mod:`cislens.attribution.heads`.
+    input_layout : {"NCL", "NLC"}
+        The layout the model takes: (N, 4, L) (default) or (N, L, 4). ``X`` and the result
+        are (N, 4, L) either way.
 
     Returns
     -------
@@ -342,6 +362,7 @@ def grad_x_input(
     >>> bool(torch.allclose(attr, X * net[1].weight.view(1, 4, 3)))
     True
     """
+    model = explained_model(model, output=output, input_layout=input_layout)
     check_dtype(dtype)
     check_random_state_arg(random_state)
     hypothetical = check_bool(hypothetical, name="hypothetical")

@@ -34,6 +34,7 @@ from cislens.attribution.gradients import (
     check_random_state_arg,
     finish,
 )
+from cislens.attribution.heads import explained_model
 from cislens.errors import UnsupportedModelError
 
 _FUNCTIONAL_RELUS = {torch.relu, torch.relu_, F.relu, F.relu_, torch.Tensor.relu}
@@ -111,6 +112,8 @@ def guided_backprop(
     random_state=None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
+    output=None,
+    input_layout: str = "NCL",
 ) -> torch.Tensor:
     """Guided backpropagation: the input gradient with guided ReLU backward passes.
 
@@ -126,6 +129,13 @@ def guided_backprop(
     {random_state_unused}
     {verbose}
     {dtype}
+    output : None, int, str, callable or tuple
+        Which model output to explain when it is not one (N, T) tensor: an index into a
+        returned tuple, a key of a returned dict, a callable, a head ("profile", "counts",
+        "sum", "mean") or (index or key, head); see :mod:`cislens.attribution.heads`.
+    input_layout : {"NCL", "NLC"}
+        The layout the model takes: (N, 4, L) (default) or (N, L, 4). ``X`` and the result
+        are (N, 4, L) either way.
 
     Returns
     -------
@@ -152,6 +162,7 @@ def guided_backprop(
     >>> guided_backprop(net, X).shape
     torch.Size([1, 4, 6])
     """
+    model = explained_model(model, output=output, input_layout=input_layout)
     check_dtype(dtype)
     check_random_state_arg(random_state)
     X = prepare_inputs(X, dtype=dtype)
@@ -182,6 +193,8 @@ def guided_gradcam(
     random_state=None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
+    output=None,
+    input_layout: str = "NCL",
 ) -> torch.Tensor:
     """Guided GradCAM: guided backprop times the upsampled, rectified GradCAM map.
 
@@ -202,6 +215,13 @@ def guided_gradcam(
     {random_state_unused}
     {verbose}
     {dtype}
+    output : None, int, str, callable or tuple
+        Which model output to explain when it is not one (N, T) tensor: an index into a
+        returned tuple, a key of a returned dict, a callable, a head ("profile", "counts",
+        "sum", "mean") or (index or key, head); see :mod:`cislens.attribution.heads`.
+    input_layout : {"NCL", "NLC"}
+        The layout the model takes: (N, 4, L) (default) or (N, L, 4). ``X`` and the result
+        are (N, 4, L) either way.
 
     Returns
     -------
@@ -221,6 +241,7 @@ def guided_gradcam(
     >>> guided_gradcam(net, X).shape
     torch.Size([1, 4, 6])
     """
+    model = explained_model(model, output=output, input_layout=input_layout)
     check_dtype(dtype)
     check_random_state_arg(random_state)
     X = prepare_inputs(X, dtype=dtype)

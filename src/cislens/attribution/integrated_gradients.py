@@ -66,6 +66,7 @@ from cislens.attribution.gradients import (
     running_model,
     selected_output,
 )
+from cislens.attribution.heads import explained_model
 from cislens.utils.random import resolve_seed
 
 QUADRATURES = (
@@ -258,6 +259,8 @@ def integrated_gradients(
     random_state=None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
+    output=None,
+    input_layout: str = "NCL",
 ) -> torch.Tensor:
     """Integrated gradients, averaged over one or several references, in the projected form.
 
@@ -299,6 +302,13 @@ def integrated_gradients(
     verbose : bool
         Show a progress bar over forward rows.
     {dtype}
+    output : None, int, str, callable or tuple
+        Which model output to explain when it is not one (N, T) tensor: an index into a
+        returned tuple, a key of a returned dict, a callable, a head ("profile", "counts",
+        "sum", "mean") or (index or key, head); see :mod:`cislens.attribution.heads`.
+    input_layout : {"NCL", "NLC"}
+        The layout the model takes: (N, 4, L) (default) or (N, L, 4). ``X`` and the result
+        are (N, 4, L) either way.
 
     Returns
     -------
@@ -330,6 +340,7 @@ def integrated_gradients(
     >>> bool(torch.allclose(attr, X * net[1].weight.view(1, 4, 3)))
     True
     """
+    model = explained_model(model, output=output, input_layout=input_layout)
     hypothetical = check_bool(hypothetical, name="hypothetical")
     X, refs = _prepare(X, baselines, n_baselines, random_state, dtype)
     H, _, _, _ = _integrated(

@@ -36,6 +36,7 @@ from cislens.attribution.gradients import (
     running_model,
     selected_output,
 )
+from cislens.attribution.heads import explained_model
 
 SCORES = ("centred", "neg_mean", "delta")
 """The values of ``ism(scores=...)``."""
@@ -83,6 +84,8 @@ def ism(
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
     fast: bool | None = None,
+    output=None,
+    input_layout: str = "NCL",
 ) -> torch.Tensor:
     """In-silico saturation mutagenesis: the effect of every single-base substitution.
 
@@ -128,6 +131,13 @@ def ism(
         Window-restricted ISM (:mod:`cislens.attribution.fast_ism`), equal to the naive one up to
         rounding. None (default): used when the model's structure allows it (the log says which
         path ran and why); True: required (raises naming the unsupported layer); False: naive.
+    output : None, int, str, callable or tuple
+        Which model output to explain when it is not one (N, T) tensor: an index into a
+        returned tuple, a key of a returned dict, a callable, a head ("profile", "counts",
+        "sum", "mean") or (index or key, head); see :mod:`cislens.attribution.heads`.
+    input_layout : {"NCL", "NLC"}
+        The layout the model takes: (N, 4, L) (default) or (N, L, 4). ``X`` and the result
+        are (N, 4, L) either way.
 
     Returns
     -------
@@ -158,6 +168,7 @@ def ism(
     >>> ism(net, X).sum(1).shape  # projected: one score per position
     torch.Size([1, 2])
     """
+    model = explained_model(model, output=output, input_layout=input_layout)
     check_dtype(dtype)
     check_random_state_arg(random_state)
     check_choice(scores, SCORES, name="scores")

@@ -33,6 +33,7 @@ from torch import fx, nn
 from torch.overrides import TorchFunctionMode
 
 from cislens.attribution.capture._decompose import DECOMPOSITIONS
+from cislens.attribution.heads import ExplainedModel
 from cislens.errors import UnsupportedModelError
 
 # tensor attributes that describe a tensor without reading its values
@@ -381,7 +382,9 @@ _OUT_OF_PLACE = {
 def record(model: nn.Module, rows: torch.Tensor) -> Recording:
     """Run ``model(rows)`` once under a :class:`Recorder`; see :func:`~.capture`."""
     names: dict[int, str] = {}
-    for name, module in model.named_modules(remove_duplicate=False):
+    # errors name layers as the user knows them, not under cislens's output wrapper
+    root = model.model if isinstance(model, ExplainedModel) else model
+    for name, module in root.named_modules(remove_duplicate=False):
         names.setdefault(id(module), name)
     recorder = Recorder(rows, names)
     hooks = [

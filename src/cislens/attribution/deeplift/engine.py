@@ -16,6 +16,7 @@ import torch
 from cislens.attribution._common import check_batch_size, prepare_inputs, resolve_baselines
 from cislens.attribution.deeplift import checks
 from cislens.attribution.deeplift.pairs import Recorder, check_options, iterate_pairs
+from cislens.attribution.heads import explained_model
 
 _PARAMETERS = {
     "model": """model : torch.nn.Module
@@ -64,6 +65,14 @@ _PARAMETERS = {
         says which ran. True: require the fast path (raises naming the operation that
         prevents it). False: the difference network. Both agree up to rounding and both check
         every pair.""",
+    "output": """output : None, int, str, callable or tuple
+        Which model output to explain when it is not one (N, T) tensor: an index into a
+        returned tuple, a key of a returned dict, a callable, a head ("profile", "counts",
+        "sum", "mean") or (index or key, head); see :mod:`cislens.attribution.heads`. The
+        selection is part of the explained computation (its operations get DeepLIFT rules).""",
+    "input_layout": """input_layout : {"NCL", "NLC"}
+        The layout the model takes: (N, 4, L) (default) or (N, L, 4). ``X`` and the result
+        are (N, 4, L) either way.""",
 }
 
 
@@ -92,6 +101,8 @@ _COMMON = (
     "tolerance",
     "on_check_failure",
     "fast",
+    "output",
+    "input_layout",
 )
 
 
@@ -134,7 +145,10 @@ def _run(
     method,
     fast=None,
     accumulate=True,
+    output=None,
+    input_layout="NCL",
 ):
+    model = explained_model(model, output=output, input_layout=input_layout)
     check_options(rule, dtype, tolerance, on_check_failure, hypothetical)
     batch_size = check_batch_size(batch_size)
     X = prepare_inputs(X, dtype=dtype)
@@ -187,6 +201,8 @@ def deeplift(
     tolerance=1e-3,
     on_check_failure="raise",
     fast=None,
+    output=None,
+    input_layout="NCL",
 ) -> torch.Tensor:
     """DeepLIFT attributions (Shrikumar et al. 2017) against fixed references.
 
@@ -252,6 +268,8 @@ def deeplift(
         on_check_failure=on_check_failure,
         method="deeplift",
         fast=fast,
+        output=output,
+        input_layout=input_layout,
     )
     return out
 
@@ -274,6 +292,8 @@ def deeplift_shap(
     tolerance=1e-3,
     on_check_failure="raise",
     fast=None,
+    output=None,
+    input_layout="NCL",
 ) -> torch.Tensor:
     """DeepLiftShap: DeepLIFT averaged over shuffled references of each sequence.
 
@@ -332,11 +352,24 @@ def deeplift_shap(
         on_check_failure=on_check_failure,
         method="deeplift_shap",
         fast=fast,
+        output=output,
+        input_layout=input_layout,
     )
     return out
 
 
-@_doc("rule", "batch_size", "device", "random_state", "verbose", "dtype", "tolerance", "fast")
+@_doc(
+    "rule",
+    "batch_size",
+    "device",
+    "random_state",
+    "verbose",
+    "dtype",
+    "tolerance",
+    "fast",
+    "output",
+    "input_layout",
+)
 def summation_deltas(
     model,
     X,
@@ -352,6 +385,8 @@ def summation_deltas(
     dtype=torch.float32,
     tolerance=1e-3,
     fast=None,
+    output=None,
+    input_layout="NCL",
 ) -> checks.SummationDeltas:
     """Summation-to-delta diagnostics of every example-reference pair (never raises for them).
 
@@ -400,6 +435,8 @@ def summation_deltas(
         method="summation_deltas",
         fast=fast,
         accumulate=False,
+        output=output,
+        input_layout=input_layout,
     )
     return deltas
 

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from cislens.attribution.heads import profile_weighting
 from cislens.errors import UnsupportedModelError
 
 
@@ -143,6 +144,7 @@ NONLINEAR_FUNCTIONS = (
         "clamp_max",
     )
     + _fn(torch.special, "expit")
+    + (profile_weighting,)  # l * softmax(l).detach(): Rescale per element, as bpnet-lite does
 )
 NONLINEAR_METHODS = frozenset(
     {
