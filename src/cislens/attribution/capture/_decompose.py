@@ -10,7 +10,8 @@ call up to rounding; the engine checks the captured graph against the model's ow
   product of the centred values and the scale (bilinear), then the affine weight and bias;
 - RMS norm: the same without centring;
 - GLU: ``a * sigmoid(b)`` on the two halves;
-- scaled dot-product attention: ``softmax(q @ k^T * scale + mask) @ v``;
+- scaled dot-product attention: ``softmax(q @ k^T * scale + mask) @ v``, and
+  ``nn.MultiheadAttention``'s projections, heads and attention (without masks or bias_k/v);
 - a quotient of two input-dependent tensors: ``a * reciprocal(b)``.
 
 Each function returns ``NotImplemented`` when the call is not one it decomposes (for example a
@@ -81,6 +82,47 @@ def _attention(
     return rec.run(run)
 
 
+def _multi_head_attention(rec, query, key, value, embed_dim, num_heads, in_proj_weight,
+                          in_proj_bias, bias_k, bias_v, add_zero_attn, dropout_p,
+                          out_proj_weight, out_proj_bias, training=True, key_padding_mask=None,
+                          need_weights=True, attn_mask=None, use_separate_proj_weight=False,
+                          q_proj_weight=None, k_proj_weight=None, v_proj_weight=None,
+                          static_k=None, static_v=None, average_attn_weights=True,
+                          is_causal=False):  # fmt: skip
+    """``nn.MultiheadAttention``'s functional core on (L, N, E) inputs, as primitives."""
+    unsupported = (bias_k, bias_v, key_padding_mask, attn_mask, static_k, static_v)
+    if (
+        add_zero_attn
+        or is_causal
+        or (training and dropout_p)
+        or any(t is not None for t in unsupported)
+    ):
+        return NotImplemented  # recorded whole and refused by the engine with its name
+    if use_separate_proj_weight:
+        weights = (q_proj_weight, k_proj_weight, v_proj_weight)
+    else:
+        weights = in_proj_weight.chunk(3)
+    biases = (None,) * 3 if in_proj_bias is None else in_proj_bias.chunk(3)
+    head = embed_dim // num_heads
+
+    def heads(t, weight, bias):
+        t = F.linear(t, weight, bias)
+        return t.reshape(t.shape[0], t.shape[1] * num_heads, head).transpose(0, 1)
+
+    def run():
+        inputs = zip((query, key, value), weights, biases, strict=True)
+        q, k, v = (heads(t, w, b) for t, w, b in inputs)
+        attention = torch.softmax((q * (1.0 / math.sqrt(head))) @ k.transpose(-2, -1), dim=-1)
+        out = (attention @ v).transpose(0, 1).reshape(query.shape[0], query.shape[1], embed_dim)
+        out = F.linear(out, out_proj_weight, out_proj_bias)
+        if not need_weights:
+            return out, None
+        attention = attention.reshape(query.shape[1], num_heads, query.shape[0], -1)
+        return out, attention.mean(1) if average_attn_weights else attention
+
+    return rec.run(run)
+
+
 def _quotient(rec, a, b, *args, **kwargs):
     if args or kwargs.get("rounding_mode") is not None:
         return NotImplemented
@@ -99,6 +141,7 @@ DECOMPOSITIONS = _present(
     (getattr(F, "rms_norm", None), _rms_norm),
     (getattr(torch, "rms_norm", None), _rms_norm),
     (F.glu, _glu),
+    (F.multi_head_attention_forward, _multi_head_attention),
     (getattr(F, "scaled_dot_product_attention", None), _attention),
     (torch.div, _quotient),
     (torch.true_divide, _quotient),
