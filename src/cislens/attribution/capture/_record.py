@@ -190,13 +190,20 @@ class Recorder(TorchFunctionMode):
         found = []
         fx.node.map_aggregate(
             (args, kwargs),
-            lambda v: (
-                found.append(v)
-                if (isinstance(v, torch.Tensor) and self.node_of(v) is not None)
-                else None
-            ),
+            lambda v: found.append(v) if isinstance(v, torch.Tensor) else None,
         )
-        return bool(found)
+        for value in found:
+            if self.node_of(value) is not None:
+                return True
+            if self.node_of(_unwrapped(value)) is not None:  # a functorch (vmap) wrapper
+                raise self.refuse(
+                    "torch.vmap over an input-dependent tensor",
+                    "runs inside functorch, where single calls act on whole batches in ways a "
+                    "recording of torch calls cannot represent; see docs/models.md for a "
+                    "vmap-free replacement of such a function (borzoi-pytorch's "
+                    "fast_relative_shift)",
+                )
+        return False
 
     def refuse(self, what: str, why: str) -> UnsupportedModelError:
         where = self.where()
@@ -325,6 +332,16 @@ class Recorder(TorchFunctionMode):
         """Remember how a constant was made, in case its shape depends on the batch size."""
         if isinstance(result, torch.Tensor) and _name(func) in FACTORIES:
             self.recipes[id(result)] = (result, func, tuple(args), dict(kwargs))
+
+
+def _unwrapped(value: torch.Tensor) -> torch.Tensor:
+    """The plain tensor under functorch wrappers (vmap's batched tensors), else ``value``."""
+    functorch = getattr(torch._C, "_functorch", None)
+    if functorch is None:
+        return value
+    while functorch.is_functorch_wrapped_tensor(value):
+        value = functorch.get_unwrapped(value)
+    return value
 
 
 def _holds_tensor(value) -> bool:
