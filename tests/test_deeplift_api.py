@@ -252,14 +252,14 @@ def test_summation_deltas_result(X):
 # --- refusals ------------------------------------------------------------------------------------
 
 
-class Gated(nn.Module):
+class Powered(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv1d(4, 2, 3)
 
     def forward(self, x):
         h = self.conv(x)
-        return (h * torch.sigmoid(h)).mean(-1)
+        return (h ** torch.sigmoid(h)).mean(-1)
 
 
 class Attention(nn.Module):
@@ -291,13 +291,13 @@ class MadeInForward(nn.Module):
         return nn.ReLU()(self.conv(x)).mean(-1)
 
 
-class InnerSoftmax(nn.Module):
+class BatchSoftmax(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv1d(4, 2, 3)
 
     def forward(self, x):
-        return (torch.softmax(self.conv(x), dim=-1) * 3).sum(-1)
+        return (torch.softmax(self.conv(x), dim=0) * 3).sum(-1)
 
 
 class BatchFlip(nn.Module):
@@ -332,11 +332,11 @@ class Pair(nn.Module):
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        (Gated(), r"operator '\*' \(node 'mul' in the model \(Gated\), at test_deeplift_api"),
+        (Powered(), r"operator '\*\*' \(node 'pow_1' in the model \(Powered\), at test_deeplift_"),
         (Attention(), r"attn \(nn.MultiheadAttention\): attention"),
         (BatchStats(), r"body.1 \(nn.BatchNorm1d\): batch norm without running statistics"),
         (MadeInForward(), r"could not trace .* registered as a submodule"),
-        (InnerSoftmax(), r"torch.softmax .* a softmax inside the network"),
+        (BatchSoftmax(), r"torch.softmax .* normalises over the batch dimension 0"),
         (BatchFlip(), "depends on the other sequences in the batch"),
         (Branchy(), "could not trace"),
         (Pair(), "returns one tensor"),

@@ -10,7 +10,12 @@ Each fx node becomes an :class:`Op` with a *kind* (see :mod:`.ops` for the group
 ``scale``      elementwise multiplication by a constant tensor with mixed signs (batch norm);
 ``nonlinear``  an elementwise function of one input (Rescale or RevealCancel);
 ``maxpool``    max pooling (DeepSHAP max rule);
+``bilinear``   a product of two input-dependent tensors (two-player Shapley rule);
+``softmax``    a softmax or log-softmax inside the network (composed rule);
 ``output_act`` a final sigmoid (dropped) or softmax (replaced by mean-centred logits).
+
+A division of two input-dependent tensors is rewritten in the traced graph to a product with a
+reciprocal (:func:`.products.split_division`) before it is classified.
 
 Every fx call node is its own op, so a module instance called twice is two ops, each with its
 own activations: reused modules are handled, not refused. Anything the engine cannot treat
@@ -27,6 +32,7 @@ from torch import fx, nn
 from cislens.attribution.deeplift.classify import classify
 from cislens.attribution.deeplift.nodes import label, runner
 from cislens.attribution.deeplift.ops import (
+    BILINEAR,
     CONST,
     GENOMICS_DEFAULT,
     INPUT,
@@ -40,9 +46,10 @@ from cislens.attribution.deeplift.ops import (
     RULES,
     SCALE,
     SHAPE,
+    SOFTMAX,
     Op,
-    refuse,
 )
+from cislens.attribution.deeplift.products import split_division
 from cislens.errors import UnsupportedModelError
 
 
@@ -131,20 +138,27 @@ def build_graph(model: nn.Module, rule: str = RESCALE) -> OpGraph:
     ops: list[Op] = []
     by_node: dict[fx.Node, Op] = {}
     input_node = output = None
-    for node in fx_graph.nodes:
+
+    def add(op: Op) -> None:
+        deps[op.node] = {INPUT: "var", CONST: "const", SHAPE: "shape"}.get(op.kind, "var")
+        ops.append(op)
+        by_node[op.node] = op
+
+    for node in list(fx_graph.nodes):  # a list: split_division inserts nodes
         if node.op == "output":
             output = node
             continue
         if node.op == "placeholder":
             input_node = node
-            op = Op(node, INPUT, f"input {node.name!r}", real=lambda lookup: None)
+            add(Op(node, INPUT, f"input {node.name!r}", real=lambda lookup: None))
         elif node.op == "get_attr":
-            op = Op(node, CONST, f"attribute {node.target}", real=_attribute(node, modules))
+            add(Op(node, CONST, f"attribute {node.target}", real=_attribute(node, modules)))
         else:
-            op = classify(node, modules, deps, label(node, modules, calls))
-        deps[node] = {INPUT: "var", CONST: "const", SHAPE: "shape"}.get(op.kind, "var")
-        ops.append(op)
-        by_node[node] = op
+            text = label(node, modules, calls)
+            reciprocal = split_division(fx_graph, node, deps)
+            if reciprocal is not None:
+                add(classify(reciprocal, modules, deps, f"the reciprocal of the divisor of {text}"))
+            add(classify(node, modules, deps, text))
     if input_node is None:
         raise UnsupportedModelError("DeepLIFT needs a model whose forward takes the sequences.")
     result = output.args[0]
@@ -157,12 +171,8 @@ def build_graph(model: nn.Module, rule: str = RESCALE) -> OpGraph:
     graph = OpGraph(ops, input_node, result, None, by_node)
     _resolve_output(graph)
     for op in ops:
-        if op.activation == "softmax_candidate":
-            raise refuse(
-                op.label,
-                "a softmax inside the network couples its inputs (only a "
-                "final softmax over the outputs is supported, as mean-centred logits)",
-            )
+        if op.activation == "softmax_candidate":  # not the output: a softmax op of its own
+            op.kind, op.activation = SOFTMAX, None
     _assign_rules(graph, rule)
     _mark_streams(graph)
     for index, op in enumerate(ops):
@@ -196,8 +206,10 @@ def _resolve_output(graph: OpGraph) -> None:
 
 
 def _feeders(graph: OpGraph, op: Op) -> set[str]:
-    """The layers feeding a nonlinearity, through linear plumbing, scaling, pooling and other
-    elementwise nonlinearities (``exp(-abs(h))`` takes the rule of the layer producing ``h``)."""
+    """The layers feeding a nonlinearity, through linear plumbing, scaling, pooling, other
+    nonlinearities (``exp(-abs(h))`` takes the rule of the layer producing ``h``), softmaxes and
+    elementwise products (gating, the scaling of a normalisation). A matrix product of
+    activations (``bilinear``) sums many products, as a dense layer sums many terms."""
     found: set[str] = set()
     stack, seen = list(op.var_inputs), set()
     while stack:
@@ -206,13 +218,21 @@ def _feeders(graph: OpGraph, op: Op) -> set[str]:
             continue
         seen.add(node)
         producer = graph.by_node[node]
-        if producer.kind in (LINEAR, SCALE, MAXPOOL, NONLINEAR):
+        walk = producer.kind in (LINEAR, SCALE, MAXPOOL, NONLINEAR, SOFTMAX)
+        if walk or (producer.kind == BILINEAR and producer.family == "product"):
             stack.extend(producer.var_inputs)
-        elif producer.kind == MIXING:
+        elif producer.kind in (MIXING, BILINEAR):
             found.add(producer.family)
         else:
             found.add(producer.kind)
     return found
+
+
+_FEEDER_NAMES = {
+    "conv": "convolutions",
+    "linear": "dense layers",
+    "bilinear": "matrix products of activations",
+}
 
 
 def _assign_rules(graph: OpGraph, rule: str) -> None:
@@ -225,26 +245,30 @@ def _assign_rules(graph: OpGraph, rule: str) -> None:
         feeders = _feeders(graph, op)
         if feeders == {"conv"}:
             op.rule = RESCALE
-        elif feeders == {"linear"}:
+        elif feeders and feeders <= {"linear", "bilinear"}:
             op.rule = REVEAL_CANCEL
         else:
+            names = " and ".join(sorted(_FEEDER_NAMES.get(f, f) for f in feeders))
             raise UnsupportedModelError(
                 f"rule='genomics_default' uses Rescale for nonlinearities fed by convolutions and "
-                f"RevealCancel for those fed by dense layers, but {op.label} is fed by "
-                f"{' and '.join(sorted(feeders))}. Use rule='rescale' or rule='reveal_cancel'."
+                f"RevealCancel for those fed by dense layers (or matrix products of activations), "
+                f"but {op.label} is fed by {names}. Use rule='rescale' or rule='reveal_cancel'."
             )
 
 
 def _mark_streams(graph: OpGraph) -> None:
     """Mark which ops must carry separate positive and negative parts (for RevealCancel)."""
     for op in reversed(graph.ops):
-        wants_split = op.split_out and op.kind in (LINEAR, SCALE, MAXPOOL)
+        # a softmax passes parts through its composed linear ops; mixing and bilinear ops split
+        # their output by the sign of each term (the Linear rule), from the total difference
+        wants_split = op.split_out and op.kind in (LINEAR, SCALE, MAXPOOL, SOFTMAX)
         wants_split |= op.kind == NONLINEAR and (op.rule == REVEAL_CANCEL or op.split_out)
         if wants_split:
             for node in op.var_inputs:
                 graph.by_node[node].split_out = True
-        if op.kind in (NONLINEAR, MAXPOOL):
+        if op.kind in (NONLINEAR, MAXPOOL, SOFTMAX):
             op.keep_x = True
+        if op.kind in (NONLINEAR, MAXPOOL, SOFTMAX, BILINEAR):
             for node in op.var_inputs:
                 graph.by_node[node].keep_x = True
     graph.by_node[graph.input].keep_x = True
