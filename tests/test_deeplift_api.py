@@ -233,7 +233,7 @@ def test_model_is_restored(X):
     deeplift(model, X, target=0, dtype=F64)
     assert model.training and model[0].weight.dtype == torch.float32
     with pytest.raises(UnsupportedModelError):
-        deeplift(nn.Sequential(model, nn.LayerNorm(3)).train(), X, target=0, dtype=F64)
+        deeplift(nn.Sequential(model, nn.GroupNorm(1, 3)).train(), X, target=0, dtype=F64)
     assert model.training and model[0].weight.dtype == torch.float32
 
 
@@ -340,7 +340,7 @@ class Pair(nn.Module):
         (BatchFlip(), "depends on the other sequences in the batch"),
         (Branchy(), "could not trace"),
         (Pair(), "returns one tensor"),
-        (nn.Sequential(nn.Conv1d(4, 2, 3), nn.LayerNorm(38)), r"1 \(nn.LayerNorm\)"),
+        (nn.Sequential(nn.Conv1d(4, 2, 3), nn.GroupNorm(1, 2)), r"1 \(nn.GroupNorm\)"),
         (nn.Sequential(nn.Conv1d(4, 2, 3), nn.ReLU(), nn.GRU(38, 2)), r"2 \(nn.GRU\)"),
     ],
 )

@@ -389,6 +389,48 @@ def test_rules_tend_to_the_gradient_for_small_differences():
         torch.testing.assert_close(m[:, 0], grad, rtol=1e-5, atol=1e-7 * float(grad.abs().max()))
 
 
+class LayerNorms(nn.Module):
+    """``nn.LayerNorm`` and ``F.layer_norm`` (rewritten into their pieces), or the same written
+    out by hand (``written=True``)."""
+
+    def __init__(self, written: bool = False):
+        super().__init__()
+        torch.manual_seed(15)
+        self.written = written
+        self.conv, self.out = nn.Conv1d(4, 6, 3), nn.Linear(36, 2)
+        self.norm = nn.LayerNorm(6)
+        with torch.no_grad():
+            self.norm.weight.uniform_(-1.0, 2.0)
+            self.norm.bias.uniform_(-1.0, 1.0)
+
+    def layer_norm(self, h, weight=None, bias=None, eps=1e-5):
+        centred = h - h.mean(-1, keepdim=True)
+        out = centred * torch.rsqrt((centred * centred).mean(-1, keepdim=True) + eps)
+        out = out if weight is None else out * weight
+        return out if bias is None else out + bias
+
+    def forward(self, x):
+        h = self.conv(x).transpose(1, 2)
+        if self.written:
+            a = self.layer_norm(h, self.norm.weight, self.norm.bias)
+            b = self.layer_norm(h.flatten(1), eps=1e-3)
+        else:
+            a, b = self.norm(h), F.layer_norm(h.flatten(1), (36,), eps=1e-3)
+        return self.out(torch.relu(a).flatten(1) + torch.tanh(b))
+
+
+def test_layer_norm_is_rewritten_into_its_pieces():
+    model, written = LayerNorms().double(), LayerNorms(written=True).double()
+    kinds = [op.kind for op in build_graph(model).ops]
+    assert kinds.count("bilinear") == 4  # in each norm: centred * centred, centred * rsqrt
+    X, R = data(seed=16)
+    for rule in RULES:
+        m, deltas = pairs(model, X, R, rule=rule)
+        assert deltas.max_relative_error < 1e-8
+        m_written, _ = pairs(written, X, R, rule=rule)
+        torch.testing.assert_close(m, m_written, rtol=1e-10, atol=1e-12)
+
+
 # --- division by zero ---------------------------------------------------------------------------
 
 

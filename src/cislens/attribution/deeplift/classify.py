@@ -102,7 +102,7 @@ def _classify_module(c: Call, module: nn.Module) -> Op:
         return _softmax(c, module.dim, isinstance(module, nn.LogSoftmax))
     if isinstance(module, O.INTERPOLATE_MODULES):
         return _interpolation(c, module.mode)
-    if isinstance(module, nn.modules.batchnorm._NormBase | nn.LayerNorm | nn.GroupNorm):
+    if isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm):
         why = "normalisation by statistics of the activations has no exact DeepLIFT rule"
     elif isinstance(module, nn.MultiheadAttention | nn.TransformerEncoderLayer | nn.Transformer):
         why = (

@@ -14,8 +14,9 @@ Each fx node becomes an :class:`Op` with a *kind* (see :mod:`.ops` for the group
 ``softmax``    a softmax or log-softmax inside the network (composed rule);
 ``output_act`` a final sigmoid (dropped) or softmax (replaced by mean-centred logits).
 
-A division of two input-dependent tensors is rewritten in the traced graph to a product with a
-reciprocal (:func:`.products.split_division`) before it is classified.
+Composites with exact rules as compositions (a division of two input-dependent tensors, layer
+norm) are rewritten in the traced graph into their pieces before they are classified
+(:mod:`.rewrites`).
 
 Every fx call node is its own op, so a module instance called twice is two ops, each with its
 own activations: reused modules are handled, not refused. Anything the engine cannot treat
@@ -49,7 +50,7 @@ from cislens.attribution.deeplift.ops import (
     SOFTMAX,
     Op,
 )
-from cislens.attribution.deeplift.products import split_division
+from cislens.attribution.deeplift.rewrites import rewrite
 from cislens.errors import UnsupportedModelError
 
 
@@ -144,7 +145,7 @@ def build_graph(model: nn.Module, rule: str = RESCALE) -> OpGraph:
         ops.append(op)
         by_node[op.node] = op
 
-    for node in list(fx_graph.nodes):  # a list: split_division inserts nodes
+    for node in list(fx_graph.nodes):  # a list: rewrite() inserts and removes nodes
         if node.op == "output":
             output = node
             continue
@@ -155,10 +156,14 @@ def build_graph(model: nn.Module, rule: str = RESCALE) -> OpGraph:
             add(Op(node, CONST, f"attribute {node.target}", real=_attribute(node, modules)))
         else:
             text = label(node, modules, calls)
-            reciprocal = split_division(fx_graph, node, deps)
-            if reciprocal is not None:
-                add(classify(reciprocal, modules, deps, f"the reciprocal of the divisor of {text}"))
-            add(classify(node, modules, deps, text))
+            inserted, replaced = rewrite(fx_graph, node, deps, modules, text)
+            for new, name in inserted:
+                if new.op == "get_attr":
+                    add(Op(new, CONST, name, real=_attribute(new, modules)))
+                else:
+                    add(classify(new, modules, deps, name))
+            if not replaced:
+                add(classify(node, modules, deps, text))
     if input_node is None:
         raise UnsupportedModelError("DeepLIFT needs a model whose forward takes the sequences.")
     result = output.args[0]

@@ -1,4 +1,4 @@
-"""Classify products of activations: bilinear ops, einsum, and the division rewrite.
+"""Classify products of activations: bilinear ops and einsum.
 
 A product of two input-dependent tensors (``a * b``, ``a @ b``, ``torch.bmm``, a two-operand
 ``torch.einsum``) becomes a ``bilinear`` op (rule in :mod:`.coupled`). Its ``family`` says how
@@ -6,20 +6,16 @@ A product of two input-dependent tensors (``a * b``, ``a @ b``, ``torch.bmm``, a
 of a normalisation) is walked through like a batch norm, to the layers feeding its operands; a
 ``bilinear`` contraction (a matrix product sums many products, as a dense layer sums many terms)
 counts as a dense layer. An einsum with one input-dependent operand and one constant is a mixing
-layer (Linear rule), with a single operand it is linear plumbing. A division of two
-input-dependent tensors is rewritten in the graph to ``a * reciprocal(b)`` before it is
-classified (:func:`split_division`), so the reciprocal is an ordinary elementwise nonlinearity.
+layer (Linear rule), with a single operand it is linear plumbing. (A division of two
+input-dependent tensors reaches this module as ``a * reciprocal(b)``: see :mod:`.rewrites`.)
 """
 
 from __future__ import annotations
 
-import operator
-
 import torch
 from torch import fx
 
-from cislens.attribution.deeplift import ops as O
-from cislens.attribution.deeplift.nodes import Call, arg, map_args, nodes_in
+from cislens.attribution.deeplift.nodes import Call, map_args, nodes_in
 from cislens.attribution.deeplift.ops import BILINEAR, MIXING, Op
 
 # where an operand sits in a node's arguments: (index,), (index, position in a list), or (name,)
@@ -148,38 +144,4 @@ def _contracts(equation: str) -> bool:
     return bool(set(letters) - set(output))
 
 
-# --- division ------------------------------------------------------------------------------------
-
-
-def _is_division(node: fx.Node) -> bool:
-    if node.op == "call_function":
-        return node.target in O.DIV_FUNCTIONS
-    return node.op == "call_method" and node.target in O.DIV_METHODS
-
-
-def split_division(graph: fx.Graph, node: fx.Node, deps: dict) -> fx.Node | None:
-    """Rewrite ``a / b`` with both operands input-dependent to ``a * reciprocal(b)`` in place.
-
-    Returns the inserted reciprocal node (to be classified before ``node``), or None when
-    ``node`` is no such division (rounded divisions are left alone: they are refused).
-    """
-    if not _is_division(node) or node.kwargs.get("rounding_mode") is not None:
-        return None
-    a = node.args[0] if node.args else node.kwargs.get("input")
-    b = arg(node, 1, "other")
-    if not (isinstance(a, fx.Node) and isinstance(b, fx.Node)):
-        return None
-    if deps.get(a) != "var" or deps.get(b) != "var":
-        return None
-    with graph.inserting_before(node):
-        reciprocal = graph.call_function(torch.reciprocal, (b,))
-    reciprocal.meta = dict(node.meta)  # where it is in forward, for error messages
-    if node.op == "call_method":
-        node.target = "mul"
-    else:
-        node.target = operator.mul
-    node.args, node.kwargs = (a, reciprocal), {}
-    return reciprocal
-
-
-__all__ = ["bilinear", "einsum", "split_division"]
+__all__ = ["bilinear", "einsum"]
