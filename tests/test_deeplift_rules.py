@@ -240,6 +240,8 @@ def test_bilinear_split_parts_have_their_signs():
 def test_softmax_split_parts_have_their_signs_and_sum():
     g = torch.Generator().manual_seed(13)
     z_x, z_r = torch.randn(6, 7, generator=g, dtype=F64), torch.randn(6, 7, generator=g, dtype=F64)
+    z_r[0] = z_x[0]  # an equal row: every difference near zero (midpoint derivatives)
+    z_r[1, :3] = z_x[1, :3]  # some equal entries
     dz = z_x - z_r
     for log in (False, True):
         coef = coupled.softmax_coefficients(z_x, z_r, -1, log=log)
@@ -247,6 +249,7 @@ def test_softmax_split_parts_have_their_signs_and_sum():
         f = F.log_softmax if log else F.softmax
         want = f(z_x, -1) - f(z_r, -1)
         torch.testing.assert_close(total, want, rtol=1e-12, atol=1e-14)
+        assert bool(coef.m_e.isfinite().all()) and float(total[0].abs().max()) == 0.0
         pos, neg = coupled.softmax_split(coef, dz.clamp(min=0), dz.clamp(max=0))
         torch.testing.assert_close(pos + neg, total, rtol=1e-12, atol=1e-14)
         assert bool((pos >= 0).all() and (neg <= 0).all())
