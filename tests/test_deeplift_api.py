@@ -233,7 +233,7 @@ def test_model_is_restored(X):
     deeplift(model, X, target=0, dtype=F64)
     assert model.training and model[0].weight.dtype == torch.float32
     with pytest.raises(UnsupportedModelError):
-        deeplift(nn.Sequential(model, nn.LayerNorm(3)).train(), X, target=0, dtype=F64)
+        deeplift(nn.Sequential(model, nn.GroupNorm(1, 3)).train(), X, target=0, dtype=F64)
     assert model.training and model[0].weight.dtype == torch.float32
 
 
@@ -252,14 +252,14 @@ def test_summation_deltas_result(X):
 # --- refusals ------------------------------------------------------------------------------------
 
 
-class Gated(nn.Module):
+class Powered(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv1d(4, 2, 3)
 
     def forward(self, x):
         h = self.conv(x)
-        return (h * torch.sigmoid(h)).mean(-1)
+        return (h ** torch.sigmoid(h)).mean(-1)
 
 
 class Attention(nn.Module):
@@ -291,13 +291,13 @@ class MadeInForward(nn.Module):
         return nn.ReLU()(self.conv(x)).mean(-1)
 
 
-class InnerSoftmax(nn.Module):
+class BatchSoftmax(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv1d(4, 2, 3)
 
     def forward(self, x):
-        return (torch.softmax(self.conv(x), dim=-1) * 3).sum(-1)
+        return (torch.softmax(self.conv(x), dim=0) * 3).sum(-1)
 
 
 class BatchFlip(nn.Module):
@@ -342,15 +342,12 @@ class Pair(nn.Module):
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        (Gated(), r"Tensor.mul\(\) \(node 'mul' in the model \(Gated\), at test_deeplift_api"),
+        (Powered(), r"Tensor.pow\(\) \(node 'pow\w*' in the model \(Powered\), at test_deeplift_"),
         (
-            Attention(),
-            r"F.multi_head_attention_forward \(node '\w+' in attn \(MultiheadAttention\), at "
-            r"test_deeplift_api.py:\d+ `return self.attn\(h, h, h\)\[0\].mean\(1\)`\): this "
-            "function has no DeepLIFT rule",
+            BatchStats(),
+            r"body.1 \(nn.BatchNorm1d\) \[F.batch_norm .*\]: batch norm with training=True",
         ),
-        (BatchStats(), r"body.1 \(nn.BatchNorm1d\): batch norm with training=True"),
-        (InnerSoftmax(), r"torch.softmax .* a softmax inside the network"),
+        (BatchSoftmax(), r"normalises over the batch dimension 0"),
         (BatchFlip(), "depends on the other sequences in the batch"),
         (
             Branchy(),
@@ -358,9 +355,17 @@ class Pair(nn.Module):
             r"test_deeplift_api.py:\d+ `return h.mean\(-1\) if h.sum\(\) > 0 else -h.mean\(-1\)` "
             r"reads its values into Python \(data-dependent control flow",
         ),
-        (Pair(), r"returns tuple of 2 \(tensor \(2, 2\), tensor \(2, 2\)\). Choose the output"),
-        (nn.Sequential(nn.Conv1d(4, 2, 3), nn.LayerNorm(38)), r"in 1 \(LayerNorm\)"),
-        (Recurrent(), r"rnn \(nn.GRU\): this function has no DeepLIFT rule"),
+        (
+            nn.Sequential(nn.Conv1d(4, 2, 3), nn.GroupNorm(1, 2), nn.Flatten(), nn.Linear(76, 1)),
+            r"1 \(nn.GroupNorm\) \[F.group_norm \(node '\w+' in 1 \(GroupNorm\), at "
+            r"test_deeplift_api.py:\d+ `deeplift\(model.eval\(\), X, target=0\)`\)\]: this "
+            "function has no DeepLIFT rule",
+        ),
+        (
+            Recurrent(),
+            r"rnn \(nn.GRU\) \[torch.gru \(node 'gru' in rnn \(GRU\), at test_deeplift_api.py:\d+ .*\]: "
+            "this function has no DeepLIFT rule",
+        ),
     ],
 )
 def test_unsupported_models_are_refused(X, model, message):
@@ -369,10 +374,12 @@ def test_unsupported_models_are_refused(X, model, message):
     assert isinstance(info.value, TypeError)
 
 
-def test_modules_made_in_forward_are_captured(X):
-    """nn.ReLU() built inside forward dissolves into F.relu: handled exactly (fx refused it)."""
+@pytest.mark.parametrize("model", [MadeInForward(), Attention()], ids=["made_in_forward", "mha"])
+def test_models_fx_refused_are_captured_exactly(X, model):
+    """nn.ReLU() built inside forward dissolves into F.relu, nn.MultiheadAttention into its
+    projections, products and softmax: both exact (symbolic tracing refused them)."""
     result = summation_deltas(
-        MadeInForward().eval(),
+        model.eval(),
         X,
         target=0,
         baselines="dinucleotide",
@@ -382,6 +389,26 @@ def test_modules_made_in_forward_are_captured(X):
         tolerance=1e-8,
     )
     assert result.all_passed
+
+
+def test_a_model_returning_two_tensors_asks_for_output(X):
+    with pytest.raises(ValueError, match=r"returns tuple \(tensor \(\d, 2\), tensor \(\d, 2\)\)"):
+        deeplift(Pair().eval(), X, target=0)
+    assert deeplift(Pair().eval(), X, target=0, output=1).shape == X.shape
+
+
+def test_rules_where_the_batch_axis_is_not_first_are_refused(X):
+    class SequenceFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(4, 2, 3)
+
+        def forward(self, x):
+            h = self.conv(x).permute(2, 0, 1)  # (L, N, C): the batch on axis 1
+            return torch.relu(h).permute(1, 2, 0).mean(-1)
+
+    with pytest.raises(UnsupportedModelError, match="does not keep one row per sequence"):
+        deeplift(SequenceFirst().eval(), X, target=0)
 
 
 def test_refusals_for_reductions_over_the_batch_and_random_dropout(X):

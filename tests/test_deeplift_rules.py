@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cislens.attribution.deeplift import rules
+from cislens.attribution.deeplift import coupled, rules
 from cislens.attribution.deeplift.pairs import deeplift_pairs
 
 F64 = torch.float64
@@ -222,3 +222,56 @@ def test_elementwise_functions_and_arithmetic_sum_to_delta():
     for rule in ("rescale", "reveal_cancel", "genomics_default"):
         _, deltas = deeplift_pairs(model, X, R, rule=rule, dtype=F64)
         assert deltas.max_relative_error < 1e-10, rule
+
+
+# --- products of activations, softmax, reciprocal (models: test_deeplift_modern_rules.py) ---
+
+
+def test_bilinear_split_parts_have_their_signs():
+    g = torch.Generator().manual_seed(12)
+    a_x, a_r = (torch.randn(4, 3, 5, generator=g, dtype=F64) for _ in range(2))
+    b_x, b_r = (torch.randn(4, 5, 3, generator=g, dtype=F64) for _ in range(2))
+    mids = (a_x + a_r) / 2, (b_x + b_r) / 2
+    total, pos = coupled.bilinear(torch.matmul, a_x - a_r, b_x - b_r, *mids, split=True)
+    torch.testing.assert_close(total, a_x @ b_x - a_r @ b_r, rtol=1e-12, atol=1e-12)
+    assert bool((pos >= 0).all()) and bool((total - pos <= 1e-14).all())
+
+
+def test_softmax_split_parts_have_their_signs_and_sum():
+    g = torch.Generator().manual_seed(13)
+    z_x, z_r = torch.randn(6, 7, generator=g, dtype=F64), torch.randn(6, 7, generator=g, dtype=F64)
+    z_r[0] = z_x[0]  # an equal row: every difference near zero (midpoint derivatives)
+    z_r[1, :3] = z_x[1, :3]  # some equal entries
+    dz = z_x - z_r
+    for log in (False, True):
+        coef = coupled.softmax_coefficients(z_x, z_r, -1, log=log)
+        total = coupled.softmax_map(coef, dz)
+        f = F.log_softmax if log else F.softmax
+        want = f(z_x, -1) - f(z_r, -1)
+        torch.testing.assert_close(total, want, rtol=1e-12, atol=1e-14)
+        assert bool(coef.m_e.isfinite().all()) and float(total[0].abs().max()) == 0.0
+        pos, neg = coupled.softmax_split(coef, dz.clamp(min=0), dz.clamp(max=0))
+        torch.testing.assert_close(pos + neg, total, rtol=1e-12, atol=1e-14)
+        assert bool((pos >= 0).all() and (neg <= 0).all())
+        grad = torch.randn(6, 7, generator=g, dtype=F64)  # the transpose is the adjoint
+        lhs = (coupled.softmax_map(coef, dz) * grad).sum()
+        rhs = (dz * coupled.softmax_transpose(coef, grad)).sum()
+        assert float(lhs) == pytest.approx(float(rhs), rel=1e-12)
+
+
+def test_reciprocal_secant_is_exact_across_the_pole():
+    x = torch.tensor([0.5, -2.0, 3.0, 1e-3], dtype=F64)
+    r = torch.tensor([4.0, 2.0, 3.0, -1e-3], dtype=F64)
+    m = rules.reciprocal_secant(x, r, 1 / x, 1 / r)
+    torch.testing.assert_close(m * (x - r), 1 / x - 1 / r, rtol=1e-15, atol=0)
+    assert float(m[1]) > 0  # opposite signs: the secant jumps over the pole
+
+
+def test_reveal_cancel_outside_the_domain_takes_the_secant():
+    """sqrt at r + d- < 0 is undefined: that element falls back to Rescale, still exact."""
+    x, r = torch.tensor([1.0, 4.0], dtype=F64), torch.tensor([1.0, 1.0], dtype=F64)
+    d_pos, d_neg = torch.tensor([5.0, 3.0], dtype=F64), torch.tensor([-5.0, 0.0], dtype=F64)
+    m_pos, m_neg = rules.reveal_cancel(torch.sqrt, x, r, x.sqrt(), r.sqrt(), d_pos, d_neg)
+    assert bool(m_pos.isfinite().all() and m_neg.isfinite().all())
+    torch.testing.assert_close(m_pos * d_pos + m_neg * d_neg, x.sqrt() - r.sqrt())
+    assert float(m_pos[0]) == float(m_neg[0])  # the Rescale secant for both parts

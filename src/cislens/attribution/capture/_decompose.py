@@ -6,7 +6,7 @@ below instead, with recording on, so the graph holds primitives that have exact 
 two input-dependent tensors (the two-player Shapley rule). The values agree with the composite
 call up to rounding; the engine checks the captured graph against the model's own output.
 
-- layer norm: centre (linear), square (Rescale), mean (linear), ``rsqrt(v + eps)`` (Rescale),
+- layer norm: centre (linear), ``c * c`` (bilinear), mean (linear), ``rsqrt(v + eps)`` (Rescale),
   product of the centred values and the scale (bilinear), then the affine weight and bias;
 - RMS norm: the same without centring;
 - GLU: ``a * sigmoid(b)`` on the two halves;
@@ -31,7 +31,8 @@ def _layer_norm(rec, x, normalized_shape, weight=None, bias=None, eps=1e-5, *_, 
 
     def run():
         centred = x - x.mean(dims, keepdim=True)
-        scale = torch.rsqrt(torch.square(centred).mean(dims, keepdim=True) + eps)
+        # centred * centred (bilinear), as a hand-written norm: the same multipliers
+        scale = torch.rsqrt((centred * centred).mean(dims, keepdim=True) + eps)
         y = centred * scale
         if weight is not None:
             y = y * weight
@@ -47,7 +48,7 @@ def _rms_norm(rec, x, normalized_shape, weight=None, eps=None):
     eps = torch.finfo(x.dtype).eps if eps is None else eps
 
     def run():
-        y = x * torch.rsqrt(torch.square(x).mean(dims, keepdim=True) + eps)
+        y = x * torch.rsqrt((x * x).mean(dims, keepdim=True) + eps)
         return y * weight if weight is not None else y
 
     return rec.run(run)
@@ -105,19 +106,19 @@ def _multi_head_attention(rec, query, key, value, embed_dim, num_heads, in_proj_
     biases = (None,) * 3 if in_proj_bias is None else in_proj_bias.chunk(3)
     head = embed_dim // num_heads
 
+    # batch first throughout (N, H, L, d): the engine keeps one row per sequence on axis 0
     def heads(t, weight, bias):
-        t = F.linear(t, weight, bias)
-        return t.reshape(t.shape[0], t.shape[1] * num_heads, head).transpose(0, 1)
+        t = F.linear(t.transpose(0, 1), weight, bias)
+        return t.reshape(t.shape[0], t.shape[1], num_heads, head).transpose(1, 2)
 
     def run():
         inputs = zip((query, key, value), weights, biases, strict=True)
         q, k, v = (heads(t, w, b) for t, w, b in inputs)
         attention = torch.softmax((q * (1.0 / math.sqrt(head))) @ k.transpose(-2, -1), dim=-1)
-        out = (attention @ v).transpose(0, 1).reshape(query.shape[0], query.shape[1], embed_dim)
-        out = F.linear(out, out_proj_weight, out_proj_bias)
+        out = (attention @ v).transpose(1, 2).reshape(query.shape[1], query.shape[0], embed_dim)
+        out = F.linear(out, out_proj_weight, out_proj_bias).transpose(0, 1)
         if not need_weights:
             return out, None
-        attention = attention.reshape(query.shape[1], num_heads, query.shape[0], -1)
         return out, attention.mean(1) if average_attn_weights else attention
 
     return rec.run(run)

@@ -153,6 +153,9 @@ def merge(small, large, n_small: int, n_large: int) -> tuple[fx.Graph, object]:
             raise merger.refuse(f"call {a.target!r} at {n_small} rows is {b.target!r} at {n_large}")
         a.args = merger.value(a.args, b.args)
         a.kwargs = merger.value(a.kwargs, b.kwargs)
+        shapes = a.meta.get("shape"), b.meta.get("shape")
+        if all(shapes):  # one row per sequence on axis 0 at both batch sizes
+            a.meta["batch_first"] = shapes[0][:1] == (n_small,) and shapes[1][:1] == (n_large,)
     merger.user = None
     return small.graph, merger.value(small.output, large.output)
 

@@ -5,15 +5,23 @@ nonlinearity call is known with the layer that feeds it, reused module instances
 calls (``F.relu``, ``torch.sigmoid``) are separate graph nodes handled exactly, and anything
 without an exact rule is refused with :class:`~cislens.errors.UnsupportedModelError` naming it.
 
-Supported operations: Conv1d, Linear (modules and ``F.conv1d`` / ``F.linear`` / ``@`` with a
-constant), eval-mode BatchNorm1d, the elementwise nonlinearities ReLU, ReLU6, LeakyReLU,
-PReLU, ELU, SELU, CELU, GELU, SiLU, Mish, Softplus, Sigmoid, Tanh, Hardtanh, Hardsigmoid,
-Hardswish, LogSigmoid, Softsign, exp, log, sqrt, abs, square, clamp, powers by constants (module
-or functional form), MaxPool1d and AdaptiveMaxPool1d (DeepSHAP max rule), AvgPool1d,
-AdaptiveAvgPool1d, padding, Flatten, Dropout, residual additions and subtractions,
-concatenation, and tensor plumbing (view, reshape, flatten, permute, transpose, squeeze,
-unsqueeze, slicing, sums and means over non-batch dimensions, multiplication or division by a
-constant, addition of a constant). A final sigmoid or softmax is explained at its logits.
+Supported operations: Conv1d, Linear (modules and ``F.conv1d`` / ``F.linear`` / ``@`` /
+``torch.einsum`` with a constant), eval-mode BatchNorm1d, the elementwise nonlinearities ReLU,
+ReLU6, LeakyReLU, PReLU, ELU, SELU, CELU, GELU, SiLU, Mish, Softplus, Sigmoid, Tanh, Hardtanh,
+Hardsigmoid, Hardswish, LogSigmoid, Softsign, exp, log, sqrt, rsqrt, reciprocal, abs, square,
+clamp, powers by constants (module or functional form), MaxPool1d and AdaptiveMaxPool1d (DeepSHAP
+max rule), AvgPool1d, AdaptiveAvgPool1d, padding, Flatten, Dropout, residual additions and
+subtractions, concatenation, and tensor plumbing (view, reshape, flatten, permute, transpose,
+squeeze, unsqueeze, slicing, split, chunk, flip, roll, expand, broadcast_to, repeat,
+repeat_interleave, ``F.interpolate`` / ``nn.Upsample`` in the nearest, linear and area modes,
+``masked_fill`` with a constant mask, sums and means over non-batch dimensions, multiplication or
+division by a constant, addition of a constant). Products of two input-dependent tensors
+(``a * b``, ``a @ b``, ``torch.bmm``, two-operand ``torch.einsum``) use the two-player Shapley
+rule, a division ``a / b`` of two input-dependent tensors becomes ``a * reciprocal(b)``,
+``nn.LayerNorm`` / ``F.layer_norm`` become their decomposition (:mod:`.rewrites`), and a softmax
+or log-softmax inside the network uses an exact composed rule (:mod:`.coupled`), so attention,
+gating (GLU) and RMSNorm written with these operations are explained exactly. A final sigmoid
+or softmax is explained at its logits. ``docs/deeplift_rules.md`` derives every rule.
 
 Every example-reference pair is checked for summation-to-delta before averaging and
 projection (:mod:`.checks`); :func:`summation_deltas` returns the diagnostics.
@@ -21,8 +29,9 @@ projection (:mod:`.checks`); :func:`summation_deltas` returns the diagnostics.
 Two exact paths compute the multipliers. When every nonlinearity uses Rescale (``rule="rescale"``
 or a model without dense-fed nonlinearities under ``"genomics_default"``), the fast path
 (:mod:`.fast`) runs one real forward pass per input and per reference and applies the
-multipliers in the backward pass; otherwise the difference network (:mod:`.propagate`) runs.
-``fast=False`` forces the difference network; the log says which path ran.
+multipliers (and the product and softmax rules) in the backward pass; otherwise the difference
+network (:mod:`.propagate`) runs. ``fast=False`` forces the difference network; the log says which
+path ran.
 """
 
 from cislens.attribution.deeplift.checks import SummationDeltas, SummationToDeltaError

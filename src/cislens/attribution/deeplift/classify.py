@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from cislens.attribution.deeplift import ops as O
+from cislens.attribution.deeplift import products, rules
 from cislens.attribution.deeplift.nodes import (
     Call,
     is_shape_query,
@@ -98,11 +99,16 @@ def _classify_module(c: Call, module: nn.Module) -> Op:
             pool = lambda z: F.adaptive_max_pool1d_with_indices(z, module.output_size)  # noqa: E731
         return c.op(MAXPOOL, pool=pool)
     if isinstance(module, O.SOFTMAX_MODULES):
-        return _softmax(c, module.dim)
-    if isinstance(module, nn.modules.batchnorm._NormBase | nn.LayerNorm | nn.GroupNorm):
+        return _softmax(c, module.dim, isinstance(module, nn.LogSoftmax))
+    if isinstance(module, O.INTERPOLATE_MODULES):
+        return _interpolation(c, module.mode)
+    if isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm):
         why = "normalisation by statistics of the activations has no exact DeepLIFT rule"
     elif isinstance(module, nn.MultiheadAttention | nn.TransformerEncoderLayer | nn.Transformer):
-        why = "attention multiplies activations with each other (no exact DeepLIFT rule)"
+        why = (
+            "attention modules are not decomposed here; write attention with functional calls "
+            "(matmul, softmax), which have exact rules"
+        )
     elif isinstance(module, nn.RNNBase):
         why = "recurrent layers have no DeepLIFT rule in this engine"
     else:
@@ -127,11 +133,53 @@ def _batchnorm(c: Call, x: fx.Node, stats) -> Op:
     )
 
 
-def _softmax(c: Call, dim) -> Op:
+def _softmax(c: Call, dim, log: bool) -> Op:
+    """A softmax: the output activation if it is the model's last op, else a ``softmax`` op
+    (decided by :func:`.graph.build_graph`)."""
     c.first()
     if not isinstance(dim, int):
         raise c.refuse("softmax needs an explicit integer dim")
-    return c.op(NONLINEAR, activation="softmax_candidate", dim=int(dim))
+    if dim == 0:
+        raise c.refuse("it normalises over the batch dimension 0, mixing the sequences of a batch")
+    family = "log_softmax" if log else "softmax"
+    return c.op(NONLINEAR, activation="softmax_candidate", dim=int(dim), family=family)
+
+
+def _interpolation(c: Call, mode) -> Op:
+    c.first()
+    if mode not in O.LINEAR_INTERPOLATION:
+        raise c.refuse(
+            f"interpolation mode {mode!r} has weights of both signs or is not a fixed linear "
+            f"map; use one of {sorted(O.LINEAR_INTERPOLATION)}"
+        )
+    return c.linear()
+
+
+def _masked_fill(c: Call) -> Op:
+    """``x.masked_fill(mask, value)``: linear in ``x`` with the filled value as an offset (the
+    difference stream is zero where the mask is set)."""
+    c.first("its input (the mask and the value must not depend on it)")
+    node = c.node
+
+    def lin(lookup):
+        args, kwargs = list(map_args(node.args, lookup)), dict(map_args(node.kwargs, lookup))
+        if len(args) > 2:
+            args[2] = 0.0
+        else:
+            kwargs["value"] = 0.0
+        return c.run(tuple(args), kwargs)
+
+    return c.linear(lin=lin)
+
+
+def _nonlinear(c: Call, sigmoid: bool, relu: bool, reciprocal: bool) -> Op:
+    c.first()
+    return c.op(
+        NONLINEAR,
+        activation="sigmoid_candidate" if sigmoid else None,
+        relu=relu,
+        secant=rules.reciprocal_secant if reciprocal else None,
+    )
 
 
 def _check_reduction(c: Call, dims):
@@ -145,13 +193,14 @@ def _check_reduction(c: Call, dims):
 def _classify_method(c: Call) -> Op:
     name = c.node.target
     if name in O.NONLINEAR_METHODS:
-        c.first()
-        activation = "sigmoid_candidate" if name.rstrip("_") == "sigmoid" else None
-        return c.op(NONLINEAR, activation=activation, relu=name in ("relu", "relu_"))
+        sigmoid = name.rstrip("_") == "sigmoid"
+        return _nonlinear(c, sigmoid, name in ("relu", "relu_"), name in O.RECIPROCAL_METHODS)
     if name in O.SOFTMAX_METHODS:
-        return _softmax(c, c.arg(1, "dim"))
+        return _softmax(c, c.arg(1, "dim"), name == "log_softmax")
     if name in O.IDENTITY_METHODS:
         return c.identity()
+    if name in O.MASKED_FILL_METHODS:
+        return _masked_fill(c)
     if name in O.LINEAR_METHODS:
         c.first()
         if name in O.REDUCTIONS:
@@ -195,15 +244,24 @@ def _classify_function(c: Call, deps) -> Op:
             return c.linear()
         raise c.refuse(f"the tensor attribute {c.node.args[1]!r} has no DeepLIFT rule")
     if target in O.SIGMOID_FUNCTIONS or target in O.NONLINEAR_FUNCTIONS:
-        c.first()
-        activation = "sigmoid_candidate" if target in O.SIGMOID_FUNCTIONS else None
-        return c.op(NONLINEAR, activation=activation, relu=target in _RELU_FUNCTIONS)
+        return _nonlinear(
+            c,
+            target in O.SIGMOID_FUNCTIONS,
+            target in _RELU_FUNCTIONS,
+            target in O.RECIPROCAL_FUNCTIONS,
+        )
     if target in O.SOFTMAX_FUNCTIONS:
-        return _softmax(c, c.arg(1, "dim"))
+        return _softmax(c, c.arg(1, "dim"), "log" in getattr(target, "__name__", ""))
     if target in O.MIXING_FUNCTIONS:
         return _mixing_function(c, deps)
     if target in O.MATMUL_FUNCTIONS:
         return _matmul(c)
+    if target in O.EINSUM_FUNCTIONS:
+        return products.einsum(c)
+    if target in O.INTERPOLATE_FUNCTIONS:
+        return _interpolation(c, c.arg(3, "mode", "nearest"))
+    if target in O.MASKED_FILL_FUNCTIONS:
+        return _masked_fill(c)
     if target in O.BATCHNORM_FUNCTIONS:
         return _batchnorm_function(c, deps)
     if target in O.MAXPOOL_FUNCTIONS:
@@ -312,8 +370,8 @@ def _mixing_function(c: Call, deps) -> Op:
 
 def _matmul(c: Call) -> Op:
     a, b = c.node.args[0], c.node.args[1]
-    if len(c.var) != 1:
-        raise c.refuse("it multiplies two input-dependent tensors (a product of activations)")
+    if a in c.var and b in c.var:  # also a @ a: both operands vary
+        return products.bilinear(c, "bilinear")
     if a is c.var[0]:
         return c.op(
             MIXING,
@@ -401,9 +459,12 @@ def _arithmetic(c: Call, kind: str) -> Op:
         signs = [s for s, v in ((sa, a_var), (sb, b_var)) if v]
         return c.linear(signs=signs, lin=c.zeroing((0, 1)))
     if a_var and b_var:
+        if kind == "mul":
+            return products.bilinear(c, "product")
+        if kind == "div":
+            raise c.refuse("rounded division is piecewise constant")
         raise c.refuse(
-            "it multiplies, divides or exponentiates two input-dependent tensors (a "
-            "product of activations, such as gating or attention, has no exact "
+            "it raises an input-dependent tensor to an input-dependent power (no exact "
             "DeepLIFT rule)"
         )
     if kind == "pow" or (kind == "div" and b_var):
@@ -419,6 +480,8 @@ def _arithmetic(c: Call, kind: str) -> Op:
         return c.op(SCALE, lin=c.real, sign_of=lambda lookup: other.detach())
     if isinstance(other, bool | int | float):
         return c.linear(signs=(_sign(other),))
+    if isinstance(other, torch.Tensor):  # a literal tensor constant in the node's arguments
+        return c.op(SCALE, lin=c.real, sign_of=lambda lookup: other)
     raise c.refuse(f"unsupported constant operand {type(other).__name__}")
 
 

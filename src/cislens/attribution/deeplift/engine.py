@@ -33,8 +33,10 @@ _PARAMETERS = {
         a logit.""",
     "rule": """rule : {"rescale", "reveal_cancel", "genomics_default"}
         Rule for the elementwise nonlinearities. "genomics_default" (DeepLIFT's genomics mode):
-        Rescale where a nonlinearity is fed (through batch norm, dropout, pooling or reshapes)
-        by a convolution, RevealCancel where it is fed by a dense layer.""",
+        Rescale where a nonlinearity is fed (through batch norm, dropout, pooling, reshapes,
+        softmaxes or elementwise products) by a convolution, RevealCancel where it is fed by a
+        dense layer or a matrix product of activations. Max pooling, products of activations
+        and softmaxes inside the network have one rule each under every setting.""",
     "hypothetical": """hypothetical : bool
         False (default): projected scores ``H * X``. True: the hypothetical contributions
         ``H[i, k] = m[i, k] - sum_b m[i, b] r[i, b]`` of all four bases, averaged over the

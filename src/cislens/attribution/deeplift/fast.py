@@ -10,6 +10,9 @@ multiplication with its DeepLIFT multiplier and each max pool's backward by the 
 - every linear op (convolution, dense layer, eval-mode batch norm, reshapes, sums, residual
   additions, padding, average pooling, a final sigmoid dropped or softmax centred) is affine in
   its varying inputs, so the real op's Jacobian is the difference network's ``W_k``;
+- a product of activations and a softmax inside the network are not linear: their forward
+  returns the real reference output and their backward applies the transpose of their rule's
+  linear map (:class:`.coupled.BilinearOverride`, :class:`.coupled.SoftmaxOverride`);
 - the multipliers are computed from the real activations of x and r exactly as in
   :mod:`.propagate` (the same :func:`.rules.rescale` and :func:`.rules.max_rule`, or their
   equal closed forms :func:`.rules.relu_rescale` and :func:`.rules.max_rule_pooled`, which
@@ -27,9 +30,10 @@ from __future__ import annotations
 
 import torch
 
-from cislens.attribution.deeplift import rules
+from cislens.attribution.deeplift import coupled, rules
 from cislens.attribution.deeplift.graph import OpGraph
 from cislens.attribution.deeplift.ops import (
+    BILINEAR,
     CONST,
     INPUT,
     LINEAR,
@@ -40,6 +44,7 @@ from cislens.attribution.deeplift.ops import (
     RESCALE,
     SCALE,
     SHAPE,
+    SOFTMAX,
 )
 from cislens.attribution.deeplift.propagate import PairResult, _seed, real_value
 
@@ -69,7 +74,7 @@ def fast_blocker(graph: OpGraph) -> str | None:
     for op in graph.ops:
         if op.split_out:
             return f"{op.label!r} feeds a positive/negative split"
-        if op.kind not in (INPUT, CONST, NONLINEAR, MAXPOOL, *_LINEAR_KINDS):
+        if op.kind not in (INPUT, CONST, NONLINEAR, MAXPOOL, BILINEAR, SOFTMAX, *_LINEAR_KINDS):
             return f"{op.label!r} is of kind {op.kind!r}"
     return None
 
@@ -204,6 +209,9 @@ def _rescale(op, z_r: torch.Tensor, lookup, x_in, x_out, pair_bank, workspace):
         m = _buffer(workspace, (op.node, "m"), y)
         for part, row in _chunks(pair_bank, z_r[:1].numel()):
             r_in, r_out = z_r[part], y[part]
+            if op.secant is not None:  # a closed form, exact everywhere
+                m[part] = op.secant(_one(x_in, row, r_in), r_in, _one(x_out, row, r_out), r_out)
+                continue
             if op.relu:  # the closed form: a few passes instead of the generic rule's dozen
                 rules.relu_rescale(
                     _one(x_in, row, r_in, True), r_in, _one(x_out, row, r_out, True), r_out,
@@ -230,6 +238,35 @@ def _max_rule(op, z_r: torch.Tensor, x_in, pair_bank, workspace):
                 y_part, i_r[part], out=(c_x[part], c_r[part]),
             )
     return y_r, c_x, i_x, c_r, i_r, _buffer(workspace, (op.node, "0"), z_r)
+
+
+def _bilinear(op, real: dict, lookup, xs) -> torch.Tensor:
+    """The real reference output of a product of activations, with the bilinear rule's
+    backward (the midpoints pair each reference with its own example's input)."""
+    a, b = op.operands
+    with torch.no_grad():
+        a_r, b_r = real[a].detach(), real[b].detach()
+        a_mid, b_mid = (xs(a) + a_r) / 2, (xs(b) + b_r) / 2
+        y = op.real(lambda n: a_r if n is a else b_r if n is b else lookup(n))
+    # the backward runs after this loop has released the activations: keep the constants only
+    kept = {n: lookup(n) for n in op.node.all_input_nodes if n not in (a, b)}
+
+    def prod(u, v):
+        return op.prod(kept.__getitem__, u, v)
+
+    return coupled.BilinearOverride.apply(real[a], real[b], y, prod, a_mid, b_mid)
+
+
+def _softmax(op, real: dict, lookup, xs) -> torch.Tensor:
+    """The real reference output of an inner softmax, with the softmax rule's backward."""
+    (x,) = op.var_inputs
+    with torch.no_grad():
+        z_r = real[x].detach()
+        y = op.real(lambda n: z_r if n is x else lookup(n))
+        coef = coupled.softmax_coefficients(
+            xs(x), z_r, op.dim, xs(op.node), y, log=op.family == "log_softmax"
+        )
+    return coupled.SoftmaxOverride.apply(real[x], y, coef)
 
 
 def propagate_fast(
@@ -280,6 +317,10 @@ def propagate_fast(
                     op, real[x].detach(), xbank[x], pair_bank, workspace
                 )
                 real[node] = _Route.apply(real[x], y, *coefficients)
+            elif op.kind == BILINEAR:
+                real[node] = _bilinear(op, real, lookup, xs)
+            elif op.kind == SOFTMAX:
+                real[node] = _softmax(op, real, lookup, xs)
             else:
                 real[node] = real_value(op, lookup, strip=True)
             for used in node.all_input_nodes:

@@ -10,6 +10,8 @@ Each captured node becomes an :class:`Op` with a *kind* (see :mod:`.ops` for the
 ``scale``      elementwise multiplication by a constant tensor with mixed signs (batch norm);
 ``nonlinear``  an elementwise function of one input (Rescale or RevealCancel);
 ``maxpool``    max pooling (DeepSHAP max rule);
+``bilinear``   a product of two input-dependent tensors (two-player Shapley rule);
+``softmax``    a softmax or log-softmax inside the network (composed rule);
 ``output_act`` a final sigmoid (dropped) or softmax (replaced by mean-centred logits).
 
 The capture records the real forward pass at the level of torch functions and tensor methods
@@ -19,6 +21,9 @@ two ops, each with its own activations: reused modules are handled, not refused.
 engine cannot treat exactly raises :class:`~cislens.errors.UnsupportedModelError` naming the
 module (its qualified name in the model and class) or the function and the line of ``forward``
 that calls it.
+Composites with exact rules as compositions (layer norm, RMS norm, GLU, attention, a quotient
+of two input-dependent tensors) are recorded by the capture as their pieces
+(:mod:`cislens.attribution.capture`), so each piece is classified and named like any other op.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from cislens.attribution.capture import capture
 from cislens.attribution.deeplift.classify import classify
 from cislens.attribution.deeplift.nodes import label
 from cislens.attribution.deeplift.ops import (
+    BILINEAR,
     CONST,
     GENOMICS_DEFAULT,
     INPUT,
@@ -46,6 +52,7 @@ from cislens.attribution.deeplift.ops import (
     RULES,
     SCALE,
     SHAPE,
+    SOFTMAX,
     Op,
     refuse,
 )
@@ -98,7 +105,8 @@ def _labels(graph: fx.Graph) -> dict[fx.Node, str]:
 def build_graph(model: nn.Module, rule: str = RESCALE, example=None) -> OpGraph:
     """Capture ``model`` on rows like ``example`` and classify every operation.
 
-    ``example`` (k, ...) gives the input shape (default: one (1, 4, 100) row of zeros); the
+    ``example`` (k, ...) gives the input shape (default: one (1, 4, 100) row of zeros in the
+    dtype of the model's parameters); the
     model is run on it as it is (eval mode, device and dtype are the caller's business, see
     :func:`cislens.attribution.borrowed_model`). Raises for anything unsupported.
 
@@ -113,7 +121,9 @@ def build_graph(model: nn.Module, rule: str = RESCALE, example=None) -> OpGraph:
     """
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}; got {rule!r}.")
-    example = torch.zeros(1, 4, 100) if example is None else example
+    if example is None:
+        dtypes = [p.dtype for p in model.parameters() if p.is_floating_point()]
+        example = torch.zeros(1, 4, 100, dtype=dtypes[0] if dtypes else torch.float32)
     captured = capture(model, example)
     fx_graph = captured.graph
     labels = _labels(fx_graph)
@@ -123,18 +133,29 @@ def build_graph(model: nn.Module, rule: str = RESCALE, example=None) -> OpGraph:
     ops: list[Op] = []
     by_node: dict[fx.Node, Op] = {}
     input_node = output = None
+
+    def add(op: Op) -> None:
+        deps[op.node] = {INPUT: "var", CONST: "const", SHAPE: "shape"}.get(op.kind, "var")
+        ops.append(op)
+        by_node[op.node] = op
+
     for node in fx_graph.nodes:
         if node.op == "output":
             output = node
             continue
         if node.op == "placeholder":
             input_node = node
-            op = Op(node, INPUT, f"input {node.name!r}", real=lambda lookup: None)
+            add(Op(node, INPUT, f"input {node.name!r}", real=lambda lookup: None))
         else:
-            op = classify(node, modules, deps, labels.get(node) or label(node, modules, calls))
-        deps[node] = {INPUT: "var", CONST: "const", SHAPE: "shape"}.get(op.kind, "var")
-        ops.append(op)
-        by_node[node] = op
+            full = label(node, modules, calls)  # the function, its module and source line
+            short = labels.get(node)
+            try:
+                add(classify(node, modules, deps, short or full))
+            except UnsupportedModelError as error:
+                if short is None:
+                    raise
+                text = str(error).replace(short, f"{short} [{full}]", 1)
+                raise UnsupportedModelError(text) from None
     if input_node is None:
         raise UnsupportedModelError("DeepLIFT needs a model whose forward takes the sequences.")
     result = output.args[0]
@@ -147,12 +168,9 @@ def build_graph(model: nn.Module, rule: str = RESCALE, example=None) -> OpGraph:
     graph = OpGraph(ops, input_node, result, None, by_node)
     _resolve_output(graph)
     for op in ops:
-        if op.activation == "softmax_candidate":
-            raise refuse(
-                op.label,
-                "a softmax inside the network couples its inputs (only a "
-                "final softmax over the outputs is supported, as mean-centred logits)",
-            )
+        if op.activation == "softmax_candidate":  # not the output: a softmax op of its own
+            op.kind, op.activation = SOFTMAX, None
+    _check_batch_axis(graph)
     _assign_rules(graph, rule)
     _mark_streams(graph)
     for index, op in enumerate(ops):
@@ -163,6 +181,27 @@ def build_graph(model: nn.Module, rule: str = RESCALE, example=None) -> OpGraph:
 
 
 # --- output, rules, streams ----------------------------------------------------------------------
+
+
+def _check_batch_axis(graph: OpGraph) -> None:
+    """Refuse rules applied where axis 0 is not one row per sequence.
+
+    The engine pairs each sequence's activations with its references' along axis 0. Linear
+    plumbing may move the batch axis and back ((N, L, E) -> (L, N, E)), but a nonlinearity,
+    product, softmax or pool in between would be paired wrongly, so it is refused by name.
+    """
+    for op in graph.ops:
+        if op.kind not in (NONLINEAR, MAXPOOL, BILINEAR, SOFTMAX, OUTPUT_ACT):
+            continue
+        for node in (op.node, *op.var_inputs):
+            if node.meta.get("batch_first", True) is False:
+                raise refuse(
+                    op.label,
+                    f"its {'input' if node is not op.node else 'output'} does not keep one row "
+                    "per sequence on axis 0 (the batch axis is moved or merged with another, "
+                    "e.g. (L, N, E) or (N * heads, L, d)), which the engine needs to pair each "
+                    "sequence with its references; keep the batch axis first around it",
+                )
 
 
 def _resolve_output(graph: OpGraph) -> None:
@@ -186,8 +225,10 @@ def _resolve_output(graph: OpGraph) -> None:
 
 
 def _feeders(graph: OpGraph, op: Op) -> set[str]:
-    """The layers feeding a nonlinearity, through linear plumbing, scaling, pooling and other
-    elementwise nonlinearities (``exp(-abs(h))`` takes the rule of the layer producing ``h``)."""
+    """The layers feeding a nonlinearity, through linear plumbing, scaling, pooling, other
+    nonlinearities (``exp(-abs(h))`` takes the rule of the layer producing ``h``), softmaxes and
+    elementwise products (gating, the scaling of a normalisation). A matrix product of
+    activations (``bilinear``) sums many products, as a dense layer sums many terms."""
     found: set[str] = set()
     stack, seen = list(op.var_inputs), set()
     while stack:
@@ -196,13 +237,21 @@ def _feeders(graph: OpGraph, op: Op) -> set[str]:
             continue
         seen.add(node)
         producer = graph.by_node[node]
-        if producer.kind in (LINEAR, SCALE, MAXPOOL, NONLINEAR):
+        walk = producer.kind in (LINEAR, SCALE, MAXPOOL, NONLINEAR, SOFTMAX)
+        if walk or (producer.kind == BILINEAR and producer.family == "product"):
             stack.extend(producer.var_inputs)
-        elif producer.kind == MIXING:
+        elif producer.kind in (MIXING, BILINEAR):
             found.add(producer.family)
         else:
             found.add(producer.kind)
     return found
+
+
+_FEEDER_NAMES = {
+    "conv": "convolutions",
+    "linear": "dense layers",
+    "bilinear": "matrix products of activations",
+}
 
 
 def _assign_rules(graph: OpGraph, rule: str) -> None:
@@ -215,26 +264,30 @@ def _assign_rules(graph: OpGraph, rule: str) -> None:
         feeders = _feeders(graph, op)
         if feeders == {"conv"}:
             op.rule = RESCALE
-        elif feeders == {"linear"}:
+        elif feeders and feeders <= {"linear", "bilinear"}:
             op.rule = REVEAL_CANCEL
         else:
+            names = " and ".join(sorted(_FEEDER_NAMES.get(f, f) for f in feeders))
             raise UnsupportedModelError(
                 f"rule='genomics_default' uses Rescale for nonlinearities fed by convolutions and "
-                f"RevealCancel for those fed by dense layers, but {op.label} is fed by "
-                f"{' and '.join(sorted(feeders))}. Use rule='rescale' or rule='reveal_cancel'."
+                f"RevealCancel for those fed by dense layers (or matrix products of activations), "
+                f"but {op.label} is fed by {names}. Use rule='rescale' or rule='reveal_cancel'."
             )
 
 
 def _mark_streams(graph: OpGraph) -> None:
     """Mark which ops must carry separate positive and negative parts (for RevealCancel)."""
     for op in reversed(graph.ops):
-        wants_split = op.split_out and op.kind in (LINEAR, SCALE, MAXPOOL)
+        # a softmax passes parts through its composed linear ops; mixing and bilinear ops split
+        # their output by the sign of each term (the Linear rule), from the total difference
+        wants_split = op.split_out and op.kind in (LINEAR, SCALE, MAXPOOL, SOFTMAX)
         wants_split |= op.kind == NONLINEAR and (op.rule == REVEAL_CANCEL or op.split_out)
         if wants_split:
             for node in op.var_inputs:
                 graph.by_node[node].split_out = True
-        if op.kind in (NONLINEAR, MAXPOOL):
+        if op.kind in (NONLINEAR, MAXPOOL, SOFTMAX):
             op.keep_x = True
+        if op.kind in (NONLINEAR, MAXPOOL, SOFTMAX, BILINEAR):
             for node in op.var_inputs:
                 graph.by_node[node].keep_x = True
     graph.by_node[graph.input].keep_x = True

@@ -73,7 +73,7 @@ _OUT_OF_PLACE = {
 for _name in ("relu_", "elu_", "leaky_relu_", "hardtanh_"):
     if hasattr(F, _name):
         _OUT_OF_PLACE[getattr(F, _name)] = getattr(F, _name[:-1])
-for _name in ("relu_", "sigmoid_", "tanh_", "exp_"):
+for _name in ("relu_", "sigmoid_", "tanh_", "exp_", "reciprocal_"):
     if hasattr(torch, _name):
         _OUT_OF_PLACE[getattr(torch, _name)] = getattr(torch, _name[:-1])
 

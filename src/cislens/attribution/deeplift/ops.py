@@ -12,6 +12,12 @@ Every operation of a traced model falls in one of these groups (anything else is
 - **nonlinear** elementwise functions, one input each (Rescale or RevealCancel).
 - **max pooling** (``nn.MaxPool1d``, ``nn.AdaptiveMaxPool1d`` and their functional forms): the
   DeepSHAP max rule.
+- **bilinear** products of two input-dependent tensors (``*``, ``@``, ``torch.bmm``, ``torch.mm``,
+  ``torch.einsum`` with two operands; :mod:`.rewrites` turns a division ``a / b`` into
+  ``a * reciprocal(b)`` and a layer norm into its pieces first): the two-player Shapley rule
+  (:mod:`.coupled`).
+- **softmax** and log-softmax inside the network, over any dimension but the batch: the
+  composed rule of :mod:`.coupled`.
 - **output activations**: a final sigmoid is dropped (its input, the logit, is explained) and a
   final softmax or log-softmax becomes mean-centred logits (section 1.8).
 - **shape queries** (``x.shape``, ``x.size(0)``, ``torch.zeros_like(x)``) that use an input only
@@ -142,6 +148,8 @@ NONLINEAR_FUNCTIONS = (
         "clip",
         "clamp_min",
         "clamp_max",
+        "reciprocal",
+        "reciprocal_",
     )
     + _fn(torch.special, "expit")
     + (profile_weighting,)  # l * softmax(l).detach(): Rescale per element, as bpnet-lite does
@@ -170,15 +178,27 @@ NONLINEAR_METHODS = frozenset(
         "clip",
         "clamp_min",
         "clamp_max",
+        "reciprocal",
+        "reciprocal_",
     }
 )
+RECIPROCAL_FUNCTIONS = _fn(torch, "reciprocal", "reciprocal_")
+RECIPROCAL_METHODS = frozenset({"reciprocal", "reciprocal_"})
 SIGMOID_FUNCTIONS = _fn(torch, "sigmoid") + _fn(F, "sigmoid") + _fn(torch.special, "expit")
 SOFTMAX_FUNCTIONS = _fn(F, "softmax", "log_softmax") + _fn(torch, "softmax", "log_softmax")
 SOFTMAX_METHODS = frozenset({"softmax", "log_softmax"})
 
 MIXING_FUNCTIONS = _fn(F, "conv1d", "linear") + _fn(torch, "conv1d")
-MATMUL_FUNCTIONS = (operator.matmul, *_fn(torch, "matmul", "mm"))
-MATMUL_METHODS = frozenset({"matmul", "mm"})
+MATMUL_FUNCTIONS = (operator.matmul, *_fn(torch, "matmul", "mm", "bmm"))
+MATMUL_METHODS = frozenset({"matmul", "mm", "bmm"})
+EINSUM_FUNCTIONS = _fn(torch, "einsum")
+# linear maps with non-negative coefficients and no offset, in these modes (bicubic has negative
+# weights and is refused)
+INTERPOLATE_FUNCTIONS = _fn(F, "interpolate", "upsample")
+INTERPOLATE_MODULES = (nn.Upsample,)
+LINEAR_INTERPOLATION = frozenset(
+    {"nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area"}
+)
 BATCHNORM_FUNCTIONS = _fn(F, "batch_norm")
 MAXPOOL_FUNCTIONS = _fn(F, "max_pool1d", "adaptive_max_pool1d") + _fn(
     torch, "max_pool1d", "adaptive_max_pool1d"
@@ -213,6 +233,8 @@ LINEAR_FUNCTIONS = (
         "roll",
         "flip",
         "tile",
+        "repeat_interleave",
+        "broadcast_to",
         "clone",
         "avg_pool1d",
         "adaptive_avg_pool1d",
@@ -221,6 +243,10 @@ LINEAR_FUNCTIONS = (
     + (operator.getitem,)
 )
 CONCAT_FUNCTIONS = _fn(torch, "cat", "concat", "concatenate", "stack", "hstack")
+# x.masked_fill(mask, value) with a constant mask: x where the mask is False (linear), a constant
+# (e.g. -inf in attention scores) where it is True
+MASKED_FILL_FUNCTIONS = _fn(torch, "masked_fill")
+MASKED_FILL_METHODS = frozenset({"masked_fill", "masked_fill_"})
 LINEAR_METHODS = frozenset(
     {
         "view",
@@ -253,6 +279,8 @@ LINEAR_METHODS = frozenset(
         "view_as",
         "reshape_as",
         "repeat",
+        "repeat_interleave",
+        "broadcast_to",
         "tile",
         "flip",
         "roll",
@@ -344,6 +372,7 @@ def module_class_name(module: nn.Module) -> str:
 INPUT, CONST, SHAPE = "input", "const", "shape"
 MIXING, LINEAR, SCALE = "mixing", "linear", "scale"
 NONLINEAR, MAXPOOL, OUTPUT_ACT = "nonlinear", "maxpool", "output_act"
+BILINEAR, SOFTMAX = "bilinear", "softmax"
 RESCALE, REVEAL_CANCEL, GENOMICS_DEFAULT = "rescale", "reveal_cancel", "genomics_default"
 RULES = (RESCALE, REVEAL_CANCEL, GENOMICS_DEFAULT)
 
@@ -380,6 +409,12 @@ class Op:
     split_out: bool = False
     keep_x: bool = False
     relu: bool = False  # a plain ReLU: its derivative is the step (z > 0), no autograd needed
+    # a closed-form Rescale multiplier (x_in, r_in, x_out, r_out) -> m, exact for all values
+    secant: Callable[..., torch.Tensor] | None = None
+    # bilinear ops: the two operand nodes (the same node twice for x * x) and
+    # prod(lookup, u, v), the op evaluated with u and v in the operands' places
+    operands: tuple[fx.Node, fx.Node] | None = None
+    prod: Callable[[Lookup, Any, Any], Any] | None = None
 
 
 def refuse(label: str, why: str) -> UnsupportedModelError:

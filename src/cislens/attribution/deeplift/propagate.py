@@ -5,7 +5,8 @@ For a batch of *rows* (the inputs x of some examples, then references r) the eng
 1. runs the real forward once over the rows (each x once, however many references it has);
 2. runs, for every example-reference pair, a *difference network*: the same graph applied to
    ``x - r`` where every linear op keeps its weights (bias dropped), every nonlinearity is the
-   multiplication by its DeepLIFT multiplier and every max pool routes by the max rule. Each
+   multiplication by its DeepLIFT multiplier, every max pool routes by the max rule, and every
+   product of activations and every softmax applies its linear map (:mod:`.coupled`). Each
    value carries a positive and a negative part (``Stream``) where RevealCancel needs them, and
    one tied part elsewhere; the Linear rule splits a mixing layer's output by the sign of each
    term ``w * dx`` (section 1.2 of algorithms.md);
@@ -23,9 +24,10 @@ from typing import NamedTuple
 
 import torch
 
-from cislens.attribution.deeplift import rules
+from cislens.attribution.deeplift import coupled, rules
 from cislens.attribution.deeplift.graph import OpGraph
 from cislens.attribution.deeplift.ops import (
+    BILINEAR,
     CONST,
     INPUT,
     LINEAR,
@@ -36,6 +38,7 @@ from cislens.attribution.deeplift.ops import (
     RESCALE,
     SCALE,
     SHAPE,
+    SOFTMAX,
     Op,
 )
 
@@ -217,6 +220,8 @@ def _surrogate(op: Op, sur, sur_lookup, xs, rs, xbank, pair_bank):
         pos = {n: s.pos if sign > 0 else s.neg for n, s, sign in parts}
         neg = {n: s.neg if sign > 0 else s.pos for n, s, sign in parts}
         return Stream(op.lin(with_values(pos)), op.lin(with_values(neg)))
+    if kind == BILINEAR:
+        return _bilinear(op, sur, sur_lookup, xs, rs)
     (x,) = op.var_inputs
     (stream,) = inputs
     if kind == SCALE:
@@ -257,7 +262,34 @@ def _surrogate(op: Op, sur, sur_lookup, xs, rs, xbank, pair_bank):
         return Stream(route(_total(stream)))
     if kind == NONLINEAR:
         return _nonlinear(op, x, stream, sur_lookup, xs, rs)
+    if kind == SOFTMAX:
+        return _softmax(op, x, stream, xs, rs)
     raise AssertionError(kind)
+
+
+def _bilinear(op: Op, sur, sur_lookup, xs, rs) -> Stream:
+    a, b = op.operands
+    with torch.no_grad():
+        a_mid, b_mid = (xs(a) + rs(a)) / 2, (xs(b) + rs(b)) / 2
+
+    def prod(u, v):
+        return op.prod(sur_lookup, u, v)
+
+    total, pos = coupled.bilinear(
+        prod, _total(sur[a]), _total(sur[b]), a_mid, b_mid, split=op.split_out
+    )
+    return Stream(total) if pos is None else Stream(pos, total - pos)
+
+
+def _softmax(op: Op, x, stream: Stream, xs, rs) -> Stream:
+    with torch.no_grad():
+        coef = coupled.softmax_coefficients(
+            xs(x), rs(x), op.dim, xs(op.node), rs(op.node), log=op.family == "log_softmax"
+        )
+    if op.split_out:
+        stream = _split(stream)
+        return Stream(*coupled.softmax_split(coef, stream.pos, stream.neg))
+    return Stream(coupled.softmax_map(coef, _total(stream)))
 
 
 def _nonlinear(op: Op, x, stream: Stream, sur_lookup, xs, rs) -> Stream:
@@ -266,7 +298,9 @@ def _nonlinear(op: Op, x, stream: Stream, sur_lookup, xs, rs) -> Stream:
 
     with torch.no_grad():
         x_in, r_in, x_out, r_out = xs(x), rs(x), xs(op.node), rs(op.node)
-        if op.rule == RESCALE:
+        if op.rule == RESCALE and op.secant is not None:
+            m = op.secant(x_in, r_in, x_out, r_out)
+        elif op.rule == RESCALE:
             slope = rules.relu_derivative if op.relu else None
             m = rules.rescale(f, x_in, r_in, x_out, r_out, slope)
         else:

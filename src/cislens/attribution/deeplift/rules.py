@@ -19,7 +19,8 @@ replaced by the derivative at the midpoint, ``f'((x + r) / 2)`` (the best local 
 secant; deeplift uses ``f'(r)``, captum and tangermeme ``f'(x)``). The substitution changes a
 contribution by at most ``|dx| * |secant - f'|``, i.e. below the threshold times the slope range.
 RevealCancel uses the limit of its own formula, ``m+ -> (f'(r) + f'(r + dx-)) / 2`` (and
-symmetrically for ``m-``). The max rule needs no threshold: its coefficients are ratios of
+symmetrically for ``m-``), and the Rescale secant where ``r + dx+`` or ``r + dx-`` lies outside
+the domain of ``f``. The max rule needs no threshold: its coefficients are ratios of
 differences of the same values that always lie in [0, 1] (see :func:`max_rule`), so rounding
 cannot blow them up, and a threshold would change an O(1) multiplier on a difference that is
 only rounding-small in float32 (float32 results then departed from float64 ones by percent).
@@ -184,7 +185,32 @@ def reveal_cancel(f: Fn, x_in, r_in, x_out, r_out, d_pos, d_neg):
         g_ref = derivative(f, r_in)
         m_pos = torch.where(small_pos, 0.5 * (g_ref + derivative(f, r_in + d_neg)), m_pos)
         m_neg = torch.where(small_neg, 0.5 * (g_ref + derivative(f, r_in + d_pos)), m_neg)
+    # r + d+ or r + d- can leave the domain of f (log, sqrt, rsqrt, reciprocal) although x and r
+    # lie in it; there RevealCancel is undefined and the element takes the Rescale secant for
+    # both parts, which is exact as well (m * (d+ + d-) = f(x) - f(r))
+    undefined = ~(m_pos.isfinite() & m_neg.isfinite())
+    if bool(undefined.any()) and bool(x_out.isfinite().all() and r_out.isfinite().all()):
+        m = rescale(f, x_in, r_in, x_out, r_out)
+        m_pos, m_neg = torch.where(undefined, m, m_pos), torch.where(undefined, m, m_neg)
     return m_pos, m_neg
+
+
+def reciprocal_secant(x_in, r_in, x_out, r_out) -> torch.Tensor:
+    """The Rescale multiplier of ``1 / z`` in closed form: ``-1 / (x r) = -(1 / x) (1 / r)``.
+
+    Exact for all non-zero ``x`` and ``r``, near each other or not, of either sign (across the
+    pole the secant is positive): ``-(x - r) / (x r) = 1 / x - 1 / r``. No near-zero fallback is
+    needed (at ``x = r`` it is the derivative ``-1 / x**2``). A zero ``x`` or ``r`` has an
+    infinite output; the multiplier is then infinite too and the summation check reports the pair.
+
+    Examples
+    --------
+    >>> x, r = torch.tensor([2.0, -1.0, 4.0]), torch.tensor([4.0, 2.0, 4.0])
+    >>> m = reciprocal_secant(x, r, 1 / x, 1 / r)
+    >>> m.tolist(), (m * (x - r)).tolist() == (1 / x - 1 / r).tolist()
+    ([-0.125, 0.5, -0.0625], True)
+    """
+    return -(x_out * r_out)
 
 
 def max_rule(x_in, r_in, y_x, i_x, y_r, i_r):
@@ -266,6 +292,7 @@ __all__ = [
     "max_rule",
     "max_rule_pooled",
     "near_zero",
+    "reciprocal_secant",
     "relu_derivative",
     "relu_rescale",
     "rescale",
