@@ -18,7 +18,7 @@ repeat_interleave, ``F.interpolate`` / ``nn.Upsample`` in the nearest, linear an
 division by a constant, addition of a constant). Products of two input-dependent tensors
 (``a * b``, ``a @ b``, ``torch.bmm``, two-operand ``torch.einsum``) use the two-player Shapley
 rule, a division ``a / b`` of two input-dependent tensors becomes ``a * reciprocal(b)``,
-``nn.LayerNorm`` / ``F.layer_norm`` become their decomposition (:mod:`.rewrites`), and a softmax
+layer norm, RMS norm, GLU and attention are recorded as their pieces (the capture), and a softmax
 or log-softmax inside the network uses an exact composed rule (:mod:`.coupled`), so attention,
 gating (GLU) and RMSNorm written with these operations are explained exactly. A final sigmoid
 or softmax is explained at its logits. ``docs/deeplift_rules.md`` derives every rule.

@@ -13,8 +13,8 @@ Every operation of a traced model falls in one of these groups (anything else is
 - **max pooling** (``nn.MaxPool1d``, ``nn.AdaptiveMaxPool1d`` and their functional forms): the
   DeepSHAP max rule.
 - **bilinear** products of two input-dependent tensors (``*``, ``@``, ``torch.bmm``, ``torch.mm``,
-  ``torch.einsum`` with two operands; :mod:`.rewrites` turns a division ``a / b`` into
-  ``a * reciprocal(b)`` and a layer norm into its pieces first): the two-player Shapley rule
+  ``torch.einsum`` with two operands; the capture records a division ``a / b`` as
+  ``a * reciprocal(b)`` and a layer norm as its pieces): the two-player Shapley rule
   (:mod:`.coupled`).
 - **softmax** and log-softmax inside the network, over any dimension but the batch: the
   composed rule of :mod:`.coupled`.

@@ -7,7 +7,8 @@ of a normalisation) is walked through like a batch norm, to the layers feeding i
 ``bilinear`` contraction (a matrix product sums many products, as a dense layer sums many terms)
 counts as a dense layer. An einsum with one input-dependent operand and one constant is a mixing
 layer (Linear rule), with a single operand it is linear plumbing. (A division of two
-input-dependent tensors reaches this module as ``a * reciprocal(b)``: see :mod:`.rewrites`.)
+input-dependent tensors reaches this module as ``a * reciprocal(b)``: the capture records it so,
+see :mod:`cislens.attribution.capture`.)
 """
 
 from __future__ import annotations
