@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_attribution_helpers import small_labcnn
+from test_attribution_helpers import HandWritten, small_labcnn, two_heads_files
 
 pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
@@ -136,6 +136,29 @@ def test_scores_equal_direct_predictions_and_resume(files, client):
         chunk_size=4, client=client,
     )  # fmt: skip
     assert again.computed == [] and again.skipped == [0, 1]
+
+
+def test_output_head_scores_like_a_hand_written_wrapper(files, client, tmp_path):
+    spec, weights, model = two_heads_files(tmp_path)
+    out = tmp_path / "heads.zarr"
+    score_variants(
+        spec, files["vcf"], files["genome"], out, weights=weights, length=LENGTH,
+        output="counts", n_top=2, chunk_size=4, client=client,
+    )  # fmt: skip
+    refs, alts = _expected_windows(files["chroms"], read_vcf(files["vcf"]))
+    wrapper = HandWritten(model, "counts").eval()
+    with torch.no_grad():
+        ref = wrapper(one_hot_encode(refs)).numpy()
+        alt = wrapper(one_hot_encode(alts)).numpy()
+    store = zarr.open_group(str(out), mode="r")
+    np.testing.assert_allclose(store["delta"][:], alt - ref, atol=1e-6)
+    top = np.argsort(-np.abs(alt[:, 0] - ref[:, 0]), kind="stable")[:2]
+    X = one_hot_encode([alts[i] for i in top])
+    expected = attribution_set(wrapper, X, method="deeplift", target=0)
+    np.testing.assert_allclose(store["top_alt_attributions"][:], expected.attributions,
+                               atol=1e-6)  # fmt: skip
+    meta = store.attrs["cislens"]
+    assert (meta["output"], meta["input_layout"]) == ("counts", "NCL")
 
 
 def test_ref_mismatch_names_the_variant(files, client, tmp_path):
