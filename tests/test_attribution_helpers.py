@@ -105,6 +105,13 @@ class TwoHeads(nn.Module):
             x = x.transpose(1, 2)
         h = self.relu(self.conv(x))
         return self.profile(h), self.counts(h.mean(-1))
+
+
+class TwoHeadsNLC(TwoHeads):
+    \"\"\"The same, taking (N, L, 4) without constructor arguments.\"\"\"
+
+    def __init__(self):
+        super().__init__(nlc=True)
 """
 
 
