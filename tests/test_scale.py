@@ -384,6 +384,16 @@ def test_output_and_input_layout_reach_the_workers_and_are_recorded(files, clien
     with pytest.raises(TypeError, match=r"output must be an index, .* in a chunked run"):
         run(output=lambda raw: raw[1])
     assert completed_blocks(out).all()
+    # The command line's chunked route: the same options, the same numbers.
+    code = main([
+        "attribute", "--model", spec, "--weights", str(weights), "--model-args", '{"nlc": true}',
+        "--fasta", str(folder / "x.fa"), "--out", str(folder / "cli.zarr"), "--method",
+        "grad_x_input", "--output", "0:profile", "--input-layout", "NLC", "--chunk-size", "30",
+        "--scheduler", client.scheduler.address,
+    ])  # fmt: skip
+    assert code == 0
+    cli = zarr.open_group(str(folder / "cli.zarr"), mode="r")
+    np.testing.assert_allclose(cli["attributions"][:], expected.attributions, atol=1e-6)
 
 
 def test_worker_killed_mid_run_then_completes(files, client):

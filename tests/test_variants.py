@@ -188,3 +188,20 @@ def test_cli_writes_store_and_table(files, client, capsys):
     printed = capsys.readouterr().out
     best = frame["id"][int(np.argmax(np.abs(frame["delta_b"])))]
     assert "6 variants" in printed and printed.splitlines()[1].strip().startswith(best)
+
+
+def test_cli_output_option(files, client, tmp_path, capsys):
+    spec, weights, model = two_heads_files(tmp_path)
+    args = ["variants", "--vcf", str(files["vcf"]), "--genome", str(files["genome"]), "--model",
+            spec, "--weights", str(weights), "--length", str(LENGTH), "--top", "0",
+            "--scheduler", client.scheduler.address]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "bad.zarr"), "--output", "7"]) == 2
+    assert "--output=7 does not name an output" in capsys.readouterr().err
+    assert not (tmp_path / "bad.zarr").exists()
+    out = tmp_path / "cli.zarr"
+    assert main([*args, "--out", str(out), "--output", "counts"]) == 0
+    refs, alts = _expected_windows(files["chroms"], read_vcf(files["vcf"]))
+    wrapper = HandWritten(model, "counts").eval()
+    with torch.no_grad():
+        delta = (wrapper(one_hot_encode(alts)) - wrapper(one_hot_encode(refs))).numpy()
+    np.testing.assert_allclose(zarr.open_group(str(out), mode="r")["delta"][:], delta, atol=1e-6)
