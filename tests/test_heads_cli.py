@@ -47,8 +47,12 @@ def run(files, *args) -> int:
     ("option", "method", "library", "recorded"),
     [
         ("counts", "grad_x_input", lambda m, X: grad_x_input(m, X, output="counts"), "counts"),
-        ("0:profile", "deeplift", lambda m, X: deeplift(m, X, output=(0, "profile")),
-         [0, "profile"]),
+        (
+            "0:profile",
+            "deeplift",
+            lambda m, X: deeplift(m, X, output=(0, "profile")),
+            [0, "profile"],
+        ),
     ],
 )
 def test_attribute_output_equals_the_library_call(files, tmp_path, option, method, library,
@@ -80,8 +84,14 @@ def test_attribute_input_layout_nlc(files, tmp_path):
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (["--output", "7"], ["--output=7 does not name an output", "available: indices 0..1",
-                             "or a head ('profile', 'counts', 'sum', 'mean')"]),
+        (
+            ["--output", "7"],
+            [
+                "--output=7 does not name an output",
+                "available: indices 0..1",
+                "or a head ('profile', 'counts', 'sum', 'mean')",
+            ],
+        ),
         (["--output", " "], ["--output must be an output index ('1'), a head", "got ' '"]),
         (["--input-layout", "LNC"], ["--input-layout must be 'NCL'", "or 'NLC'", "got 'LNC'"]),
         (["--method-args", '{"output": "counts"}'], ["must not set 'output'", "its own option"]),
