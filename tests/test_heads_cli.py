@@ -26,16 +26,13 @@ LENGTH = 40
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    from cislens.models import load_user_model
-
     folder = tmp_path_factory.mktemp("heads_cli")
     X = random_one_hot(5, LENGTH, 7).numpy()
     Y = np.array([[1], [0], [1], [0], [1]], dtype=np.float32)
     data = save_dataset(folder / "data.h5", Dataset({"test": X}, {"test": Y}, ["signal"]))
     spec, weights, model = two_heads_files(folder)
-    nlc = load_user_model(f"{folder / 'two_heads.py'}:TwoHeadsNLC", weights)
     return {"folder": folder, "X": X, "data": data, "spec": spec, "weights": weights,
-            "model": model, "nlc": nlc}  # fmt: skip
+            "model": model}  # fmt: skip
 
 
 def run(files, *args) -> int:
