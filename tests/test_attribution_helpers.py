@@ -82,6 +82,79 @@ def small_labcnn(n_tasks: int = 2, length: int = 60, seed: int = 0):
     ).eval()
 
 
+# A user's own BPNet-like architecture, written to a file so the command line, Dask workers and
+# `cislens run` can load it as "two_heads.py:TwoHeads" with safetensors weights.
+TWO_HEADS = """
+import torch
+from torch import nn
+
+
+class TwoHeads(nn.Module):
+    \"\"\"Profile logits (N, 2, L - 4) and counts (N, 1); takes (N, L, 4) when nlc=True.\"\"\"
+
+    def __init__(self, nlc=False):
+        super().__init__()
+        self.nlc = nlc
+        self.conv = nn.Conv1d(4, 6, 5, padding=2)
+        self.relu = nn.ReLU()
+        self.profile = nn.Conv1d(6, 2, 5)
+        self.counts = nn.Linear(6, 1)
+
+    def forward(self, x):
+        if self.nlc:
+            x = x.transpose(1, 2)
+        h = self.relu(self.conv(x))
+        return self.profile(h), self.counts(h.mean(-1))
+
+
+class TwoHeadsNLC(TwoHeads):
+    \"\"\"The same, taking (N, L, 4) without constructor arguments.\"\"\"
+
+    def __init__(self):
+        super().__init__(nlc=True)
+"""
+
+
+def two_heads_files(folder, *, seed: int = 0, nlc: bool = False):
+    """Write ``TWO_HEADS`` and seeded safetensors weights to ``folder``.
+
+    Returns ``(spec, weights, model)``: the class spec, the weights file and the loaded model.
+    """
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    from cislens.models import load_user_model
+
+    folder = Path(folder)
+    (folder / "two_heads.py").write_text(TWO_HEADS)
+    rng = np.random.default_rng(seed)  # a local generator, not torch's global one
+    shapes = {"conv.weight": (6, 4, 5), "conv.bias": (6,), "profile.weight": (2, 6, 5),
+              "profile.bias": (2,), "counts.weight": (1, 6), "counts.bias": (1,)}  # fmt: skip
+    state = {k: torch.from_numpy(0.5 * rng.normal(size=v).astype(np.float32))
+             for k, v in shapes.items()}  # fmt: skip
+    save_file(state, folder / "two_heads.safetensors")
+    spec = f"{folder / 'two_heads.py'}:TwoHeads"
+    weights = folder / "two_heads.safetensors"
+    return spec, weights, load_user_model(spec, weights, nlc=nlc)
+
+
+class HandWritten(nn.Module):
+    """The wrapper a user writes for a (profile, counts) model before output= existed."""
+
+    def __init__(self, model: nn.Module, head: str, nlc: bool = False):
+        super().__init__()
+        self.model, self.head, self.nlc = model, head, nlc
+
+    def forward(self, x):
+        profile, counts = self.model(x.transpose(1, 2) if self.nlc else x)
+        if self.head == "counts":
+            return counts
+        logits = profile.flatten(1)
+        logits = logits - logits.mean(-1, keepdim=True)
+        return (torch.softmax(logits, -1).detach() * logits).sum(-1, keepdim=True)
+
+
 def float64_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).double().eval()
 

@@ -257,3 +257,75 @@ def test_embed_strings_strands_and_n():
 def test_clear_errors(model, backgrounds, call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call(model, backgrounds[:8])
+
+
+# --------------------------------------------------------------------------------------------
+# output= and input_layout=: a model that returns (profile, counts), and one that takes (N, L, 4)
+
+
+@pytest.fixture(scope="module")
+def two_heads(tmp_path_factory):
+    from test_attribution_helpers import two_heads_files
+
+    from cislens.models import load_user_model
+
+    spec, weights, model = two_heads_files(tmp_path_factory.mktemp("gia_heads"))
+    return model, load_user_model(spec, weights, nlc=True)
+
+
+def _same(ours, theirs):
+    for column in ("effect", "ci_low", "ci_high", "p_value", "null_mean"):
+        np.testing.assert_allclose(ours[column], theirs[column], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("head", ["counts", "profile"])
+def test_output_head_equals_a_hand_written_wrapper(two_heads, head):
+    from test_attribution_helpers import HandWritten
+
+    model, _ = two_heads
+    bg = null_backgrounds("random", n=16, length=40, random_state=0)
+    ours = marginalize(model, bg, A, output=head, random_state=0)
+    theirs = marginalize(HandWritten(model, head), bg, A, random_state=0)
+    np.testing.assert_allclose(ours.differences, theirs.differences, rtol=1e-6, atol=1e-7)
+    _same(ours.to_frame(), theirs.to_frame())
+    # Two patterns, an attribution func, and the pair form of output= on the same model
+    pair = (0, "profile") if head == "profile" else 1
+    ours = spacing(model, bg[:6], "GGG", "TTT", [0, 3], func="saliency", output=pair,
+                   random_state=0)
+    theirs = spacing(HandWritten(model, head), bg[:6], "GGG", "TTT", [0, 3], func="saliency",
+                     random_state=0)
+    _same(ours, theirs)
+    sites = pd.DataFrame({"sequence": [0, 1], "start": [3, 10], "end": [9, 14]})
+    ours = occlude(model, bg[:2], sites, n_occlusions=3, output=head, random_state=0)
+    theirs = occlude(HandWritten(model, head), bg[:2], sites, n_occlusions=3, random_state=0)
+    pd.testing.assert_frame_equal(ours, theirs)
+
+
+def test_input_layout_nlc_equals_the_same_model_in_ncl(two_heads):
+    from test_attribution_helpers import HandWritten
+
+    model, length_first = two_heads
+    X = null_backgrounds("random", n=40, length=40, random_state=2)
+    bg = null_backgrounds("negatives", X, n=8, model=length_first, output="counts",
+                          input_layout="NLC", random_state=0)
+    expected = null_backgrounds("negatives", X, n=8, model=HandWritten(model, "counts"),
+                                random_state=0)
+    assert torch.equal(bg, expected)
+    ours = position_effect(length_first, bg, "GGAT", positions=[0, 20], output="profile",
+                           input_layout="NLC", random_state=0)
+    theirs = position_effect(HandWritten(length_first, "profile", nlc=True), bg, "GGAT",
+                             positions=[0, 20], random_state=0)
+    _same(ours, theirs)
+
+
+def test_output_errors_name_the_option(two_heads):
+    model, length_first = two_heads
+    bg = null_backgrounds("random", n=4, length=40, random_state=0)
+    with pytest.raises(ValueError, match=r"returns tuple \(tensor .*choose .* output="):
+        marginalize(model, bg, A)
+    with pytest.raises(ValueError, match=r"output=7 does not name .*available: indices 0\.\.1"):
+        marginalize(model, bg, A, output=7)
+    with pytest.raises(ValueError, match=r"input_layout='NLC'"):
+        marginalize(length_first, bg, A, output="counts")
+    with pytest.raises(ValueError, match=r"func_kwargs must not set 'output'"):
+        marginalize(model, bg, A, func="saliency", func_kwargs={"output": "counts"})

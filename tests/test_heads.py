@@ -204,3 +204,50 @@ def test_options_are_validated():
     model = nn.Identity()
     wrapped = explained_model(model)
     assert wrapped.model is model and explained_model(wrapped) is wrapped
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1", 1),
+        (" -1 ", -1),
+        ("counts", "counts"),
+        ("profile", "profile"),
+        ("human", "human"),
+        ("0:profile", (0, "profile")),
+        ("human:sum", ("human", "sum")),
+        ("a:b", "a:b"),  # not KEY:HEAD, so a dict key
+    ],
+)
+def test_parse_output_reads_every_text_form(text, expected):
+    from cislens.attribution.heads import parse_output
+
+    assert parse_output(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "  ", ":profile"])
+def test_parse_output_names_the_option_and_the_forms(text):
+    from cislens.attribution.heads import parse_output
+
+    with pytest.raises(ValueError, match=r"^--output must be an output index \('1'\), a head"):
+        parse_output(text, name="--output")
+
+
+def test_a_pair_read_back_from_json_is_the_pair():
+    raw = (torch.randn(2, 3, 7), torch.randn(2, 1))
+    assert torch.equal(select_output(raw, [0, "sum"]), select_output(raw, (0, "sum")))
+    model = ProfileCounts().eval()
+    X = random_one_hot(2, L, seed=4)
+    assert torch.equal(explained_model(model, output=[0, "profile"])(X),
+                       explained_model(model, output=(0, "profile"))(X))  # fmt: skip
+
+
+def test_check_output_counts_outputs_and_names_the_option():
+    from cislens.attribution.heads import check_output
+
+    model = ProfileCounts().train()
+    assert check_output(model, length=L, output="counts") == 1
+    assert check_output(model, length=L, output=(0, "sum")) == 2
+    assert model.training  # left as it was
+    with pytest.raises(ValueError, match=r"^--output=7 does not name .*indices 0\.\.1"):
+        check_output(model, length=L, output=7, name="--output")

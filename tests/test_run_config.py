@@ -50,6 +50,13 @@ def _with(path: str, value):
     (_with("benchmark", "maybe"), "benchmark", ["expected one of ['auto', 'true', 'false']"]),
     (_with("data", {"fasta": "s.fa", "valid_fraction": 0.5, "test_fraction": 0.5}), "data",
      ["valid_fraction + test_fraction must be < 1"]),
+    (_with("model", {"architecture": "labcnn", "output": "counts"}), "model.output",
+     ["applies to a given model", "Remove it (or the --output option)"]),
+    (_with("model.input_layout", "LNC"), "model.input_layout",
+     ["expected one of ['NCL', 'NLC']", "'LNC' (str)"]),
+    (_with("model.output", 1.5), "model.output",
+     ["expected an output index ('1'), a head", "KEY:HEAD", "1.5 (float)"]),
+    (_with("model.output", [0, "bogus"]), "model.output", ["or a pair such as [0, profile]"]),
 ])
 def test_invalid_configs_name_the_field(config, field, fragments):
     with pytest.raises(ConfigError) as caught:
@@ -91,6 +98,21 @@ def test_training_defaults_follow_the_architecture():
     with pytest.raises(ConfigError, match=r"model\.train\.selection_epochs: must be below"):
         model("argminn", epochs=3, restarts=2)
     assert model("labcnn", restarts=3, selection_epochs=2).restarts == 3
+
+
+@pytest.mark.parametrize(("value", "parsed"), [
+    (1, 1), ("1", 1), ("counts", "counts"), ("human", "human"), ("0:profile", (0, "profile")),
+    ("human:sum", ("human", "sum")), ([0, "profile"], (0, "profile")),
+])
+def test_model_output_takes_the_forms_of_the_option(value, parsed):
+    config = parse_run_config(_with("model", {"class": "n.py:Net", "weights": "w",
+                                              "output": value}), base_dir="/tmp")
+    assert config.model.output == parsed and config.model.input_layout == "NCL"
+    recorded = config.to_dict()["model"]["output"]  # a pair as JSON holds it
+    assert recorded == (list(parsed) if isinstance(parsed, tuple) else parsed)
+    overridden = parse_run_config(VALID, base_dir="/tmp",
+                                  model_overrides={"output": "1", "input_layout": "NLC"})
+    assert (overridden.model.output, overridden.model.input_layout) == (1, "NLC")
 
 
 def test_documented_examples_are_valid():
@@ -316,3 +338,52 @@ def test_user_class_with_safetensors_weights(inputs, tmp_path):
     X = data.X["test"][saved.example_index]
     expected = grad_x_input(net, X, target=1).numpy()
     np.testing.assert_allclose(saved.attributions, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_output_and_input_layout_from_the_config_and_the_command_line(inputs, tmp_path, capsys):
+    """A (profile, counts) user class taking (N, L, 4) on unlabelled FASTA; --output and
+    --input-layout override the config's model.output / model.input_layout."""
+    from test_attribution_helpers import HandWritten, two_heads_files
+
+    from cislens.attribution import grad_x_input
+    from cislens.io import load_attributions
+
+    root, data, _ = inputs
+    *_, model = two_heads_files(tmp_path)  # written beside the config
+    config = {"data": {"fasta": str(root / "test.fa")},
+              "model": {"class": "two_heads.py:TwoHeadsNLC", "weights": "two_heads.safetensors",
+                        "output": "counts"},
+              "methods": ["grad_x_input"], "n_examples": 2, "motifs": False}
+    path = tmp_path / "heads.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    assert _run_cli(path, out, "--output", "0:profile", "--input-layout", "NLC") == 0, (
+        capsys.readouterr().err
+    )
+    saved = load_attributions(out / "attributions/grad_x_input_t0.npz")
+    assert saved.params["output"] == [0, "profile"] and saved.params["input_layout"] == "NLC"
+    X = data.X["test"][saved.example_index]
+    expected = grad_x_input(HandWritten(model, "profile"), X).numpy()
+    np.testing.assert_allclose(saved.attributions, expected, rtol=1e-5, atol=1e-7)
+    recorded = json.loads((out / "run_config.json").read_text())["model"]
+    assert recorded["output"] == [0, "profile"] and recorded["input_layout"] == "NLC"
+    assert json.loads((out / "attribute.params.json").read_text())["model"]["output"] == [
+        0, "profile"]  # fmt: skip
+    capsys.readouterr()
+    assert _run_cli(path, out, "--input-layout", "LNC") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cislens: error: --input-layout must be 'NCL'") and "got 'LNC'" in err
+
+
+def test_report_rerender_reads_the_model_as_the_run_did(inputs, tmp_path):
+    from cislens.attribution.heads import ExplainedModel
+    from cislens.report.directory import _saved_model
+
+    root, _, _ = inputs
+    config = {"data": {"fasta": str(root / "test.fa")},
+              "model": {"checkpoint": str(root / "model"), "output": "counts"},
+              "methods": ["saliency"], "tasks": [0], "n_examples": 2, "motifs": False}
+    run_pipeline(config, out=tmp_path)
+    model = _saved_model(tmp_path)  # what `cislens report` loads from the run folder
+    assert isinstance(model, ExplainedModel) and model.output == "counts"
+    assert main(["report", str(tmp_path)]) == 0

@@ -15,7 +15,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from test_attribution_helpers import random_one_hot, small_labcnn
+from test_attribution_helpers import random_one_hot, small_labcnn, two_heads_files
 
 pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
@@ -350,6 +350,50 @@ def test_clear_errors(files, tmp_path):
     with pytest.raises(ValueError, match=r"differ in length.*--length"):
         FastaSource(ragged)
     assert not (tmp_path / "x.zarr").exists()  # nothing was created by a refused run
+
+
+def test_output_and_input_layout_reach_the_workers_and_are_recorded(files, client):
+    """A (profile, counts) model that takes (N, L, 4), loaded on the workers from its file."""
+    folder = files["folder"] / "heads"
+    folder.mkdir(exist_ok=True)
+    spec, weights, model = two_heads_files(folder, nlc=True)
+    rows = 60
+    write_fasta(folder / "x.fa", files["X"][:rows])
+    out = folder / "heads.zarr"
+
+    def run(**kwargs):
+        settings = {"output": (0, "profile"), "input_layout": "NLC", **kwargs}
+        return attribute_to_zarr(
+            spec, folder / "x.fa", out, weights=weights, model_args={"nlc": True},
+            method="grad_x_input", chunk_size=25, random_state=0, client=client, **settings,
+        )  # fmt: skip
+
+    assert run().computed == [0, 1, 2]
+    expected = attribution_set(model, files["X"][:rows], method="grad_x_input",
+                               output=(0, "profile"), input_layout="NLC")  # fmt: skip
+    store = zarr.open_group(str(out), mode="r")
+    np.testing.assert_allclose(store["attributions"][:], expected.attributions, atol=1e-6)
+    params = read_metadata(out)["params"]
+    assert params["output"] == [0, "profile"] and params["input_layout"] == "NLC"
+    assert run(output=[0, "profile"]).computed == []  # the pair as JSON holds it: same run
+    with pytest.raises(ConfigError, match=r"params\.output: store has \[0, 'profile'\], this "
+                                          r"run has 'counts'"):  # fmt: skip
+        run(output="counts")
+    with pytest.raises(ValueError, match=r"input_layout='NLC'"):  # checked before any block
+        run(input_layout="NCL")
+    with pytest.raises(TypeError, match=r"output must be an index, .* in a chunked run"):
+        run(output=lambda raw: raw[1])
+    assert completed_blocks(out).all()
+    # The command line's chunked route: the same options, the same numbers.
+    code = main([
+        "attribute", "--model", spec, "--weights", str(weights), "--model-args", '{"nlc": true}',
+        "--fasta", str(folder / "x.fa"), "--out", str(folder / "cli.zarr"), "--method",
+        "grad_x_input", "--output", "0:profile", "--input-layout", "NLC", "--chunk-size", "30",
+        "--scheduler", client.scheduler.address,
+    ])  # fmt: skip
+    assert code == 0
+    cli = zarr.open_group(str(folder / "cli.zarr"), mode="r")
+    np.testing.assert_allclose(cli["attributions"][:], expected.attributions, atol=1e-6)
 
 
 def test_worker_killed_mid_run_then_completes(files, client):

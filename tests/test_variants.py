@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_attribution_helpers import small_labcnn
+from test_attribution_helpers import HandWritten, small_labcnn, two_heads_files
 
 pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
@@ -138,6 +138,29 @@ def test_scores_equal_direct_predictions_and_resume(files, client):
     assert again.computed == [] and again.skipped == [0, 1]
 
 
+def test_output_head_scores_like_a_hand_written_wrapper(files, client, tmp_path):
+    spec, weights, model = two_heads_files(tmp_path)
+    out = tmp_path / "heads.zarr"
+    score_variants(
+        spec, files["vcf"], files["genome"], out, weights=weights, length=LENGTH,
+        output="counts", n_top=2, chunk_size=4, client=client,
+    )  # fmt: skip
+    refs, alts = _expected_windows(files["chroms"], read_vcf(files["vcf"]))
+    wrapper = HandWritten(model, "counts").eval()
+    with torch.no_grad():
+        ref = wrapper(one_hot_encode(refs)).numpy()
+        alt = wrapper(one_hot_encode(alts)).numpy()
+    store = zarr.open_group(str(out), mode="r")
+    np.testing.assert_allclose(store["delta"][:], alt - ref, atol=1e-6)
+    top = np.argsort(-np.abs(alt[:, 0] - ref[:, 0]), kind="stable")[:2]
+    X = one_hot_encode([alts[i] for i in top])
+    expected = attribution_set(wrapper, X, method="deeplift", target=0)
+    np.testing.assert_allclose(store["top_alt_attributions"][:], expected.attributions,
+                               atol=1e-6)  # fmt: skip
+    meta = store.attrs["cislens"]
+    assert (meta["output"], meta["input_layout"]) == ("counts", "NCL")
+
+
 def test_ref_mismatch_names_the_variant(files, client, tmp_path):
     vcf = tmp_path / "wrong.vcf"
     base = files["chroms"]["c1"][9]
@@ -165,3 +188,20 @@ def test_cli_writes_store_and_table(files, client, capsys):
     printed = capsys.readouterr().out
     best = frame["id"][int(np.argmax(np.abs(frame["delta_b"])))]
     assert "6 variants" in printed and printed.splitlines()[1].strip().startswith(best)
+
+
+def test_cli_output_option(files, client, tmp_path, capsys):
+    spec, weights, model = two_heads_files(tmp_path)
+    args = ["variants", "--vcf", str(files["vcf"]), "--genome", str(files["genome"]), "--model",
+            spec, "--weights", str(weights), "--length", str(LENGTH), "--top", "0",
+            "--scheduler", client.scheduler.address]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "bad.zarr"), "--output", "7"]) == 2
+    assert "--output=7 does not name an output" in capsys.readouterr().err
+    assert not (tmp_path / "bad.zarr").exists()
+    out = tmp_path / "cli.zarr"
+    assert main([*args, "--out", str(out), "--output", "counts"]) == 0
+    refs, alts = _expected_windows(files["chroms"], read_vcf(files["vcf"]))
+    wrapper = HandWritten(model, "counts").eval()
+    with torch.no_grad():
+        delta = (wrapper(one_hot_encode(alts)) - wrapper(one_hot_encode(refs))).numpy()
+    np.testing.assert_allclose(zarr.open_group(str(out), mode="r")["delta"][:], delta, atol=1e-6)

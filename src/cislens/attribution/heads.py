@@ -9,7 +9,8 @@ L) and returns (N, T), once, for every method, without changing the user's model
 ``output=``
     ``None`` (the model returns one tensor), an ``int`` (an index into a returned tuple or
     list), a ``str`` key of a returned dict, a callable on the raw output, one of the named
-    heads below, or a pair ``(index or key, named head)`` applying the head to one element.
+    heads below, or a pair ``(index or key, named head)`` applying the head to one element
+    (a two-item list is read as the pair: the form a pair takes in JSON records).
 
     - ``"counts"``: the one (N, T) (or (N, T, 1)) tensor among the outputs.
     - ``"profile"``: the one (N, S, L) tensor among the outputs, reduced as bpnet-lite and
@@ -20,13 +21,17 @@ L) and returns (N, T), once, for every method, without changing the user's model
       Rescale rule, as bpnet-lite registers it with tangermeme (:func:`profile_weighting`).
     - ``"sum"`` / ``"mean"``: the one (N, T, L) tensor summed / averaged over its last axis.
 
-    A selected (N, T, 1) tensor is squeezed to (N, T).
+    A selected (N, T, 1) tensor is squeezed to (N, T). As text (the command line's
+    ``--output``, a ``cislens run`` config) it is written as :func:`parse_output` reads it:
+    ``"1"``, ``"counts"``, ``"human"``, ``"0:profile"``, ``"human:sum"``.
 ``input_layout=``
     ``"NCL"`` (default; the model takes (N, 4, L)) or ``"NLC"`` (the model takes (N, L, 4)).
     Inputs and attributions stay (N, 4, L) either way.
 """
 
 from __future__ import annotations
+
+import re
 
 import torch
 from torch import nn
@@ -74,7 +79,7 @@ def _tensors(value) -> list[torch.Tensor]:
     return []
 
 
-def _head(value, name: str, spec) -> torch.Tensor:
+def _head(value, name: str, spec, option: str) -> torch.Tensor:
     """The named head ``name`` of the raw output ``value``."""
     if name == "counts":
         found = [t for t in _tensors(value) if t.ndim == 2 or (t.ndim == 3 and t.shape[-1] == 1)]
@@ -84,9 +89,9 @@ def _head(value, name: str, spec) -> torch.Tensor:
         wanted = "(N, T, L)"
     if len(found) != 1:
         raise ValueError(
-            f"output={spec!r} takes the one {wanted} tensor among the model's outputs, but the "
+            f"{option}={spec!r} takes the one {wanted} tensor among the model's outputs, but the "
             f"model returns {_describe(value)} ({len(found)} such tensors). Select the tensor "
-            "first, e.g. output=(0, 'profile'), or pass a callable."
+            f"first, e.g. {option}=(0, 'profile'), or pass a callable."
         )
     (tensor,) = found
     if name == "counts":
@@ -98,7 +103,7 @@ def _head(value, name: str, spec) -> torch.Tensor:
     return tensor.sum(-1) if name == "sum" else tensor.mean(-1)
 
 
-def _element(value, key, spec):
+def _element(value, key, spec, option: str):
     if isinstance(key, int) and not isinstance(key, bool):
         if isinstance(value, list | tuple) and -len(value) <= key < len(value):
             return value[key]
@@ -112,13 +117,22 @@ def _element(value, key, spec):
         else "no elements (it is one tensor: leave output=None)"
     )
     raise ValueError(
-        f"output={spec!r} does not name an output of the model, which returns "
+        f"{option}={spec!r} does not name an output of the model, which returns "
         f"{_describe(value)}; available: {available}, or a head {HEADS}."
     )
 
 
-def select_output(value, output=None) -> torch.Tensor:
+def _as_pair(output):
+    """A two-item list (a pair as JSON stores it) read as the pair ``(index or key, head)``."""
+    if isinstance(output, list) and len(output) == 2:
+        return tuple(output)
+    return output
+
+
+def select_output(value, output=None, *, name: str = "output") -> torch.Tensor:
     """Apply ``output=`` (see the module docs) to a raw model output; returns (N, T) or (N,).
+
+    ``name`` is how errors call the option (``"--output"`` on the command line).
 
     Examples
     --------
@@ -127,32 +141,112 @@ def select_output(value, output=None) -> torch.Tensor:
     (torch.Size([2, 1]), torch.Size([2, 1]))
     >>> select_output({"a": torch.zeros(2, 3, 1)}, "a").shape
     torch.Size([2, 3])
+    >>> select_output(raw, [0, "sum"]).shape  # a pair as read back from JSON
+    torch.Size([2, 2])
     """
-    spec = output
+    spec, output = output, _as_pair(output)
     if callable(output):
         value = output(value)
     elif isinstance(output, tuple) and len(output) == 2 and output[1] in HEADS:
-        value = _head(_element(value, output[0], spec), output[1], spec)
+        value = _head(_element(value, output[0], spec, name), output[1], spec, name)
     elif (
         isinstance(output, str)
         and output in HEADS
         and not (isinstance(value, dict) and output in value)
     ):
-        value = _head(value, output, spec)
+        value = _head(value, output, spec, name)
     elif output is not None:
-        value = _element(value, output, spec)
+        value = _element(value, output, spec, name)
     if not isinstance(value, torch.Tensor):
         raise ValueError(
             f"the model returns {_describe(value)}, not one tensor; choose the output to "
-            f"explain with output= (an index, a key, a callable or a head {HEADS})."
+            f"explain with {name}= (an index, a key, a callable or a head {HEADS})."
         )
     if value.ndim == 3 and value.shape[-1] == 1:
         value = value.squeeze(-1)
     if value.ndim > 2:
         raise ValueError(
             f"the selected output has shape {tuple(value.shape)}, not (N, T); reduce its last "
-            "axis with a head, e.g. output='sum', 'mean' or 'profile' (or (key, 'sum')), or "
+            f"axis with a head, e.g. {name}='sum', 'mean' or 'profile' (or (key, 'sum')), or "
             "pass a callable."
+        )
+    return value
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+OUTPUT_FORMS = (
+    "an output index ('1'), a head ('profile', 'counts', 'sum', 'mean'), a dict key (any "
+    "other text), or KEY:HEAD / INDEX:HEAD ('0:profile', 'human:sum')"
+)
+"""The text forms :func:`parse_output` reads, as error messages list them."""
+
+
+def parse_output(text: str, *, name: str = "output"):
+    """Read ``output=`` written as text: what ``--output`` and ``cislens run`` configs hold.
+
+    ``"1"`` is an index, ``"profile"`` / ``"counts"`` / ``"sum"`` / ``"mean"`` a named head,
+    ``"KEY:HEAD"`` or ``"INDEX:HEAD"`` a head applied to one element, and any other text a
+    dict key (so a dict key made of digits, or ending in ``:HEAD``, cannot be written as text:
+    pass it from Python). Surrounding spaces are ignored.
+
+    Parameters
+    ----------
+    text : str
+        The text, e.g. ``"0:profile"``.
+    name : str
+        How errors call the option (default "output"; the command line passes "--output").
+
+    Returns
+    -------
+    int, str or tuple
+        The value to pass as ``output=``.
+
+    Raises
+    ------
+    ValueError
+        Empty text, or an empty KEY before ``:HEAD``; the message lists the valid forms.
+
+    Examples
+    --------
+    >>> parse_output("1"), parse_output("counts"), parse_output("human")
+    (1, 'counts', 'human')
+    >>> parse_output("0:profile"), parse_output("human:sum")
+    ((0, 'profile'), ('human', 'sum'))
+    >>> parse_output("")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: output must be an output index ('1'), a head ...; got ''.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be text ({OUTPUT_FORMS}); got {type(text).__name__}.")
+    stripped = text.strip()
+    key, colon, head = stripped.rpartition(":")
+    if not stripped or (colon and head in HEADS and not key.strip()):
+        raise ValueError(f"{name} must be {OUTPUT_FORMS}; got {text!r}.")
+    if _INTEGER.fullmatch(stripped):
+        return int(stripped)
+    if colon and head in HEADS:
+        key = key.strip()
+        return (int(key) if _INTEGER.fullmatch(key) else key, head)
+    return stripped
+
+
+def check_input_layout(value, *, name: str = "input_layout") -> str:
+    """``value`` if it is a layout of :data:`LAYOUTS`, else a ValueError naming ``name``.
+
+    Examples
+    --------
+    >>> check_input_layout("NLC")
+    'NLC'
+    >>> check_input_layout("LNC", name="--input-layout")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: --input-layout must be 'NCL' (the model takes (N, 4, L)) or 'NLC' ...; got 'LNC'.
+    """
+    if not isinstance(value, str) or value not in LAYOUTS:
+        raise ValueError(
+            f"{name} must be 'NCL' (the model takes (N, 4, L)) or 'NLC' (it takes (N, L, 4)); "
+            f"got {value!r}."
         )
     return value
 
@@ -169,11 +263,12 @@ class ExplainedModel(nn.Module):
         self.output = output
         self.input_layout = input_layout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def raw_output(self, x: torch.Tensor):
+        """The model's own output for one-hot ``x`` (N, 4, L), before ``output=`` applies."""
         if self.input_layout == "NLC":
             x = x.transpose(1, 2)
         try:
-            value = self.model(x)
+            return self.model(x)
         except RuntimeError as error:
             if "size" not in str(error) and "shape" not in str(error):
                 raise
@@ -184,7 +279,9 @@ class ExplainedModel(nn.Module):
                 f"{'(N, L, 4)' if other == 'NLC' else '(N, 4, L)'}, pass "
                 f"input_layout={other!r}."
             ) from error
-        return select_output(value, self.output)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return select_output(self.raw_output(x), self.output)
 
 
 def explained_model(model: nn.Module, *, output=None, input_layout: str = "NCL") -> nn.Module:
@@ -204,11 +301,8 @@ def explained_model(model: nn.Module, *, output=None, input_layout: str = "NCL")
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
-    if input_layout not in LAYOUTS:
-        raise ValueError(
-            f"input_layout must be 'NCL' (the model takes (N, 4, L)) or 'NLC' (it takes (N, L, "
-            f"4)); got {input_layout!r}."
-        )
+    check_input_layout(input_layout)
+    output = _as_pair(output)
     if not (output is None or callable(output) or isinstance(output, int | str | tuple)):
         raise TypeError(
             f"output must be None, an int, a str, a callable or (index or key, head); got "
@@ -219,11 +313,44 @@ def explained_model(model: nn.Module, *, output=None, input_layout: str = "NCL")
     return ExplainedModel(model, output, input_layout)
 
 
+def check_output(
+    model: nn.Module, *, length: int, output=None, input_layout: str = "NCL", name="output"
+) -> int:
+    """Run ``model`` once on an all-N sequence of ``length``; return T under ``output=``.
+
+    A check before long work: a wrong ``output`` fails here, in one forward pass, with a
+    message (calling the option ``name``) that lists the outputs the model has. The model is
+    run on the CPU in eval mode and left as it was.
+
+    Examples
+    --------
+    >>> class TwoHeads(nn.Module):
+    ...     def forward(self, x):
+    ...         return x.sum(1, keepdim=True), x.sum((1, 2))[:, None]
+    >>> check_output(TwoHeads(), length=8, output="counts")
+    1
+    >>> check_output(TwoHeads(), length=8, output=7, name="--output")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: --output=7 does not name an output of the model, ...; available: indices 0..1, ...
+    """
+    from cislens.attribution._common import borrowed_model
+
+    net = explained_model(model, output=output, input_layout=input_layout)
+    with borrowed_model(net, device="cpu") as (borrowed, _), torch.no_grad():
+        value = select_output(borrowed.raw_output(torch.zeros(1, 4, length)), output, name=name)
+    return 1 if value.ndim == 1 else int(value.shape[1])
+
+
 __all__ = [
     "HEADS",
     "LAYOUTS",
+    "OUTPUT_FORMS",
     "ExplainedModel",
+    "check_input_layout",
+    "check_output",
     "explained_model",
+    "parse_output",
     "profile_weighting",
     "select_output",
 ]

@@ -23,6 +23,7 @@ import numpy as np
 import typer
 
 from cislens.cli._app import app, echo, state
+from cislens.cli._model import INPUT_LAYOUT_HELP, OUTPUT_HELP, check_view, model_view
 
 
 def _parse_json_object(text: str | None, option: str) -> dict:
@@ -102,6 +103,8 @@ def attribute_command(
     target: str = typer.Option(
         None, "--target", help="Output index or task name (required for multi-task models)."
     ),
+    output: str = typer.Option(None, "--output", help=OUTPUT_HELP),
+    input_layout: str = typer.Option("NCL", "--input-layout", help=INPUT_LAYOUT_HELP),
     n_examples: int = typer.Option(None, "--n-examples", help="Explain the first N rows only."),
     positives_only: bool = typer.Option(
         False, "--positives-only", help="Only rows whose label for the target is 1."
@@ -142,8 +145,9 @@ def attribute_command(
     """Attribute a model's predictions on one split; write the attribution store.
 
     Each file holds X, the projected attributions (and the hypothetical
-    scores with --hypothetical), the method, target, options, random_state,
-    cislens version, the rows' indices in the split and the task names.
+    scores with --hypothetical), the method, target, options (--output and
+    --input-layout among them), random_state, cislens version, the rows'
+    indices in the split and the task names.
     """
     from cislens.attribution import attribution_set
     from cislens.io.attributions import SUFFIXES, save_attributions
@@ -153,9 +157,12 @@ def attribute_command(
 
     methods = _parse_methods(method)
     options = _parse_json_object(method_args, "--method-args")
-    for key in ("target", "hypothetical", "random_state", "batch_size", "device", "verbose"):
+    reserved = ("target", "hypothetical", "random_state", "batch_size", "device", "verbose",
+                "output", "input_layout")  # fmt: skip
+    for key in reserved:
         if key in options:
             raise ValueError(f"--method-args must not set {key!r}; use its own option.")
+    view = model_view(output, input_layout)
     if Path(out).suffix.lower() == ".zarr":
         if n_examples is not None or positives_only:
             raise ValueError(
@@ -168,6 +175,7 @@ def attribute_command(
             _parse_json_object(model_args, "--model-args"),
             methods,
             options,
+            view,
             out=Path(out),
             data=data,
             split=split,
@@ -219,6 +227,7 @@ def attribute_command(
     target_index = _parse_target(target, task_names)
 
     X = np.asarray(dataset.X[split])
+    check_view(net, view, X.shape[2])
     rows = np.arange(X.shape[0])
     if positives_only:
         if target_index is None:
@@ -253,6 +262,7 @@ def attribute_command(
             random_state=random_state,
             example_index=rows,
             task_names=task_names,
+            **view,
             **extra,
             **options,
         )
@@ -263,7 +273,7 @@ def attribute_command(
         )
 
 
-def _attribute_chunked(model, weights, model_args, methods, options, *, out, **settings) -> None:
+def _attribute_chunked(model, weights, model_args, methods, options, view, *, out, **settings):
     """``--out *.zarr``: one resumable chunked store per method (cislens.scale)."""
     from cislens.models import load_model_from_spec
     from cislens.scale import attribute_to_zarr, open_source
@@ -282,6 +292,7 @@ def _attribute_chunked(model, weights, model_args, methods, options, *, out, **s
     )
     task_names = list(getattr(net, "task_names", None) or [])
     target_index = _parse_target(settings["target"], task_names)
+    check_view(net, view, source.length)
     for name, path in output_paths(out, methods).items():
         report = attribute_to_zarr(
             model,
@@ -299,6 +310,7 @@ def _attribute_chunked(model, weights, model_args, methods, options, *, out, **s
             scheduler=settings["scheduler"],
             n_workers=settings["workers"],
             verbose=state.verbose,
+            **view,
             **options,
         )
         echo(

@@ -17,6 +17,7 @@ import pandas as pd
 import typer
 
 from cislens.cli._app import app, echo, state
+from cislens.cli._model import INPUT_LAYOUT_HELP, OUTPUT_HELP, check_view, model_view
 
 EXPERIMENTS = ("marginalize", "position", "count", "spacing", "interaction", "occlude")
 
@@ -71,7 +72,8 @@ def _run(experiment, net, X, dataset, split, args: dict):
     """(table, plot function or None, extra tables) for one experiment."""
     import cislens.gia as gia
 
-    common = {k: args[k] for k in ("target", "batch_size", "device", "random_state", "verbose")}
+    common = {k: args[k] for k in ("target", "batch_size", "device", "random_state", "verbose",
+                                   "output", "input_layout")}
     a, b = args["motif_a"], args["motif_b"]
     if experiment == "occlude":
         truth = dataset.ground_truth
@@ -90,6 +92,7 @@ def _run(experiment, net, X, dataset, split, args: dict):
     background = gia.null_backgrounds(
         args["null"], X, n=args["n_backgrounds"], model=net, target=args["target"],
         batch_size=args["batch_size"], device=args["device"], random_state=args["random_state"],
+        output=args["output"], input_layout=args["input_layout"],
     )
     a = _need(a, "--motif-a", experiment)
     options = {**common, "sample": args["sample"]}
@@ -171,6 +174,8 @@ def gia_command(
     target: str = typer.Option(
         None, "--target", help="Output index or task name (default: every output)."
     ),
+    output: str = typer.Option(None, "--output", help=OUTPUT_HELP),
+    input_layout: str = typer.Option("NCL", "--input-layout", help=INPUT_LAYOUT_HELP),
     null: str = typer.Option(
         "dinucleotide_shuffle", "--null",
         help="dinucleotide_shuffle, shuffle, profile, random or negatives.",
@@ -206,6 +211,7 @@ def gia_command(
 
     if null not in NULLS:
         raise ValueError(f"--null must be one of {list(NULLS)}; got {null!r}.")
+    view = model_view(output, input_layout)
     dataset = load_dataset(data)
     if split not in dataset.X:
         raise ValueError(f"--split {split!r} is not in {data}; it has {dataset.splits}.")
@@ -228,8 +234,10 @@ def gia_command(
         "max_count": max_count,
         "n_occlusions": n_occlusions,
         "sample": sample,
+        **view,
     }
     X = np.asarray(dataset.X[split])
+    check_view(net, view, X.shape[2])
     table, plot, extra = _run(experiment, net, X, dataset, split, args)
 
     out = Path(out)

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from cislens.cli._app import app, echo, state
+from cislens.cli._model import INPUT_LAYOUT_HELP, OUTPUT_HELP, model_view
 
 
 @app.command()
@@ -16,10 +17,22 @@ def run(
         None, "--out", "-o", help="Output folder (overrides the config's 'out')."
     ),
     resume: bool = typer.Option(False, "--resume", help="Reuse finished stages' outputs."),
+    output: str = typer.Option(
+        None, "--output", help=f"Overrides the config's model.output. {OUTPUT_HELP}"
+    ),
+    input_layout: str = typer.Option(
+        None, "--input-layout",
+        help=f"Overrides the config's model.input_layout. {INPUT_LAYOUT_HELP}",
+    ),
 ) -> None:
     """Run data -> (train) -> attribute -> motifs -> GIA -> (benchmark) -> report on your data."""
     from cislens.pipeline import load_run_config, run_pipeline
 
-    result = run_pipeline(load_run_config(config), out=out, resume=resume,
-                          verbose=state.verbose)
+    # Checked here so that a bad value is named as the option; the config layer then validates
+    # the overrides like the file's own fields (and records them in run_config.json).
+    model_view(output, input_layout or "NCL")
+    overrides = {key: value for key, value in (("output", output),
+                                               ("input_layout", input_layout)) if value is not None}
+    result = run_pipeline(load_run_config(config, model_overrides=overrides), out=out,
+                          resume=resume, verbose=state.verbose)
     echo(result.summary())

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from cislens.cli._app import app, echo, state
+from cislens.cli._model import INPUT_LAYOUT_HELP, OUTPUT_HELP, check_view, model_view
 
 
 @app.command("variants")
@@ -26,6 +27,8 @@ def variants_command(
     target: str = typer.Option(
         None, "--target", help="Output index or task name ranking the top variants."
     ),
+    output: str = typer.Option(None, "--output", help=OUTPUT_HELP),
+    input_layout: str = typer.Option("NCL", "--input-layout", help=INPUT_LAYOUT_HELP),
     top: int = typer.Option(10, "--top", help="DeepLIFT the N variants with largest |delta|."),
     length: int = typer.Option(None, "--length", help="Window length (default: model's)."),
     chunk_size: int = typer.Option(1024, "--chunk-size", help="Variants per chunk."),
@@ -47,8 +50,11 @@ def variants_command(
 
     if Path(out).suffix.lower() != ".zarr":
         raise ValueError(f"--out must be a .zarr store path; got {str(out)!r}.")
+    view = model_view(output, input_layout)
     net = load_model_from_spec(model, weights=weights)
     target_index = _parse_target(target, list(getattr(net, "task_names", None) or []))
+    if length or getattr(net, "input_length", None):
+        check_view(net, view, length or net.input_length)
     report = score_variants(
         model,
         vcf,
@@ -57,6 +63,7 @@ def variants_command(
         length=length,
         target=target_index,
         n_top=top,
+        **view,
         chunk_size=chunk_size,
         batch_size=batch_size,
         weights=weights,

@@ -4,11 +4,14 @@
 
 - ``None`` or ``"predict"`` (default): the model's outputs, (N, k) for the ``k`` outputs chosen by
   ``target`` (None: every output; an int; a list of ints; or a callable ``(B, T) -> (B,)``).
+  ``output=`` and ``input_layout=`` first make the model a map from (N, 4, L) to (N, T), as for
+  every attribution method (:mod:`cislens.attribution.heads`).
   ``func_kwargs`` may hold ``apply_sigmoid=True`` (probabilities instead of logits).
 - an attribution method name from :data:`cislens.attribution.METHODS` (``"saliency"``) or any
   callable ``func(model, X, **kwargs) -> (N, ...)``; it receives ``target``, ``batch_size``,
   ``device``, ``random_state`` and ``verbose`` where its signature accepts them, plus
-  ``func_kwargs``. Results are attribution-shaped, (N, 4, L).
+  ``func_kwargs``. Results are attribution-shaped, (N, 4, L). It receives the model already
+  seen through ``output=`` and ``input_layout=``.
 
 The same ``random_state`` is passed to ``func`` for every condition, so stochastic methods are
 paired across conditions too.
@@ -30,6 +33,7 @@ from cislens.attribution._common import (
     count_outputs,
     resolve_target,
 )
+from cislens.attribution.heads import explained_model
 from cislens.gia.embed import write
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
@@ -61,17 +65,21 @@ def predictions(
     apply_sigmoid: bool = False,
     verbose: bool = False,
     return_labels: bool = False,
+    output=None,
+    input_layout: str = "NCL",
 ):
-    """Model outputs for the chosen targets: (N, k) float64 (and the labels when asked)."""
+    """Model outputs for the chosen targets: (N, k) float64 (and the labels when asked).
+
+    ``output`` and ``input_layout`` are those of :func:`cislens.attribution.heads.explained_model`.
+    """
     batch_size = check_batch_size(batch_size)
+    model = explained_model(model, output=output, input_layout=input_layout)
     values = as_numpy(X)
     outputs, labels = [], None
     with borrowed_model(model, device=device) as (net, dev), torch.no_grad():
         for part in tqdm(batch_slices(len(values), batch_size), disable=not verbose, desc="gia"):
             batch = torch.as_tensor(values[part], dtype=torch.float32, device=dev)
             out = net(batch)
-            if not isinstance(out, torch.Tensor):
-                raise TypeError(f"model must return a tensor; got {type(out).__name__}.")
             if out.ndim == 1:
                 out = out[:, None]
             if labels is None:
@@ -133,14 +141,24 @@ class Runner:
         device=None,
         random_state=None,
         verbose=False,
+        output=None,
+        input_layout="NCL",
     ):
         check_one_hot(backgrounds, name="backgrounds")
-        self.model = model
+        # Seen through output= / input_layout= once: predictions and every func get the same
+        # (N, 4, L) -> (N, T) model (a method given it explains it as it is).
+        self.model = explained_model(model, output=output, input_layout=input_layout)
         self.X = as_numpy(backgrounds).astype(np.float32)
         self.func = resolve_func(func)
         if func_kwargs is not None and not isinstance(func_kwargs, dict):
             raise TypeError(f"func_kwargs must be a dict or None; got {type(func_kwargs)}.")
         self.func_kwargs = dict(func_kwargs or {})
+        for key in ("output", "input_layout"):
+            if key in self.func_kwargs:
+                raise ValueError(
+                    f"func_kwargs must not set {key!r}: the experiment's own {key}= applies to "
+                    "predictions and to func alike; pass it there."
+                )
         self.target = target
         self.batch_size = check_batch_size(batch_size)
         self.device = device

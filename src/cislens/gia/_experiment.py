@@ -26,6 +26,13 @@ _COMMON = """
         ``func(model, X, **kwargs)``: effects are then attribution-shaped (4, L).
     func_kwargs : dict, optional
         Extra keyword arguments for ``func`` (predictions accept ``apply_sigmoid``).
+    output : None, int, str, callable or tuple
+        Which model output ``target`` indexes when the model does not return one (N, T)
+        tensor: an index into a returned tuple, a dict key, a callable, a head ("profile",
+        "counts", "sum", "mean") or (index or key, head); see :mod:`cislens.attribution.heads`.
+    input_layout : {"NCL", "NLC"}
+        The layout the model takes: (N, 4, L) (default) or (N, L, 4). Backgrounds and
+        attribution-shaped effects stay (N, 4, L) either way.
     sample : bool
         Embed one PWM sample per background instead of the consensus (motif patterns only);
         each background keeps its sample across conditions. Default False.
@@ -131,11 +138,11 @@ class Experiment:
 
 
 def options(target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-             random_state, verbose) -> dict:
+             random_state, verbose, output, input_layout) -> dict:
     return dict(
         target=target, func=func, func_kwargs=func_kwargs, sample=sample,
         batch_size=batch_size, device=device, n_bootstrap=n_bootstrap, confidence=confidence,
-        random_state=random_state, verbose=verbose,
+        random_state=random_state, verbose=verbose, output=output, input_layout=input_layout,
     )
 
 

@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 import torch
 
+from cislens.attribution.heads import explained_model
 from cislens.errors import CislensWarning
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
@@ -119,6 +120,8 @@ def null_backgrounds(
     batch_size: int = 256,
     device=None,
     random_state=None,
+    output=None,
+    input_layout: str = "NCL",
 ) -> torch.Tensor:
     """Draw ``n`` background sequences from a null model.
 
@@ -149,6 +152,9 @@ def null_backgrounds(
         Device for "negatives" (None: auto).
     random_state : int, numpy.random.Generator or None
         Seed.
+    output, input_layout
+        How "negatives" reads ``model`` when it does not map (N, 4, L) to one (N, T) tensor,
+        as in :func:`cislens.gia.marginalize`.
 
     Returns
     -------
@@ -184,6 +190,8 @@ def null_backgrounds(
     elif kind in ("shuffle", "dinucleotide_shuffle"):
         out = _shuffled(values, n, kind, seed)
     elif kind == "negatives":
+        if model is not None:
+            model = explained_model(model, output=output, input_layout=input_layout)
         out = _negatives(values, n, model, target, quantile, batch_size, device, rng)
     else:
         if values is None and length is None:

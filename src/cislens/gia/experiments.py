@@ -31,14 +31,14 @@ def marginalize(
     model, backgrounds, pattern, *, position=None, strand="+", target=None, func=None,
     func_kwargs=None, sample=False, batch_size=DEFAULT_BATCH_SIZE, device=None,
     n_bootstrap=DEFAULT_N_BOOTSTRAP, confidence=DEFAULT_CONFIDENCE, random_state=None,
-    verbose=False,
+    verbose=False, output=None, input_layout="NCL",
 ) -> GIAResult:
     """Global importance of one pattern: ``mean_n [f(x_n + pattern) - f(x_n)]``.
 
     Parameters
     ----------
     model : torch.nn.Module
-        Maps (N, 4, L) to (N, T).
+        Maps (N, 4, L) to (N, T); other models through ``output`` and ``input_layout``.
     backgrounds : array or tensor (N, 4, L)
         Null sequences (see :func:`cislens.gia.null_backgrounds`).
     pattern : str, Motif, array
@@ -67,7 +67,7 @@ def marginalize(
     """
     experiment = Experiment(model, backgrounds, options(
         target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-        random_state, verbose))
+        random_state, verbose, output, input_layout))
     index = experiment.add(pattern, "pattern")
     start = experiment.position(index, position)
     placement = (experiment.key(index, strand), start)
@@ -82,7 +82,7 @@ def position_effect(
     model, backgrounds, pattern, *, positions=None, strand="+", target=None, func=None,
     func_kwargs=None, sample=False, batch_size=DEFAULT_BATCH_SIZE, device=None,
     n_bootstrap=DEFAULT_N_BOOTSTRAP, confidence=DEFAULT_CONFIDENCE, random_state=None,
-    verbose=False,
+    verbose=False, output=None, input_layout="NCL",
 ) -> pd.DataFrame:
     """The effect of one pattern embedded at each of several positions (positional bias).
 
@@ -111,7 +111,7 @@ def position_effect(
     """
     experiment = Experiment(model, backgrounds, options(
         target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-        random_state, verbose))
+        random_state, verbose, output, input_layout))
     index = experiment.add(pattern, "pattern")
     width = experiment.patterns[index].width
     if positions is None:
@@ -132,7 +132,7 @@ def count_effect(
     model, backgrounds, pattern, *, max_count=3, positions=None, strand="+", target=None,
     func=None, func_kwargs=None, sample=False, batch_size=DEFAULT_BATCH_SIZE, device=None,
     n_bootstrap=DEFAULT_N_BOOTSTRAP, confidence=DEFAULT_CONFIDENCE, random_state=None,
-    verbose=False,
+    verbose=False, output=None, input_layout="NCL",
 ) -> pd.DataFrame:
     """The effect of 1, 2, ..., ``max_count`` copies of a pattern (GIA ``multiple_sites``).
 
@@ -166,7 +166,7 @@ def count_effect(
     """
     experiment = Experiment(model, backgrounds, options(
         target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-        random_state, verbose))
+        random_state, verbose, output, input_layout))
     index = experiment.add(pattern, "pattern")
     width = experiment.patterns[index].width
     if isinstance(max_count, bool) or not isinstance(max_count, (int, np.integer)) \
@@ -211,7 +211,7 @@ def flank_effect(
     model, backgrounds, pattern, flanks, *, position=None, strand="+", target=None, func=None,
     func_kwargs=None, sample=False, batch_size=DEFAULT_BATCH_SIZE, device=None,
     n_bootstrap=DEFAULT_N_BOOTSTRAP, confidence=DEFAULT_CONFIDENCE, random_state=None,
-    verbose=False,
+    verbose=False, output=None, input_layout="NCL",
 ) -> pd.DataFrame:
     """The effect of a pattern in different flanking contexts (GIA ``gc_bias``).
 
@@ -244,7 +244,7 @@ def flank_effect(
     """
     experiment = Experiment(model, backgrounds, options(
         target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-        random_state, verbose))
+        random_state, verbose, output, input_layout))
     index = experiment.add(pattern, "pattern")
     start = experiment.position(index, position)
     width = experiment.patterns[index].width

@@ -92,13 +92,15 @@ def occlude(
     device=None,
     random_state=None,
     verbose: bool = False,
+    output=None,
+    input_layout: str = "NCL",
 ) -> pd.DataFrame:
     """Replace each instance's region and measure ``f(x) - mean_j f(x occluded)``.
 
     Parameters
     ----------
     model : torch.nn.Module
-        Maps (N, 4, L) to (N, T).
+        Maps (N, 4, L) to (N, T); other models through ``output`` and ``input_layout``.
     X : array or tensor (N, 4, L)
         The observed sequences the instances lie in.
     instances : pandas.DataFrame
@@ -112,7 +114,7 @@ def occlude(
         Replacements per instance (default 20).
     backgrounds : array (M, 4, L), optional
         Required for ``method="background"``.
-    target, func, func_kwargs, batch_size, device, random_state, verbose
+    target, func, func_kwargs, batch_size, device, random_state, verbose, output, input_layout
         As in :func:`cislens.gia.marginalize`. With an attribution ``func`` the maps are summed
         to one number per sequence (``target == "attribution_sum"``).
 
@@ -150,7 +152,8 @@ def occlude(
     seed = resolve_seed(random_state)
     options = dict(
         func=func, func_kwargs=func_kwargs, target=target, batch_size=batch_size, device=device,
-        random_state=derive_seed(seed, 20), verbose=False,
+        random_state=derive_seed(seed, 20), verbose=False, output=output,
+        input_layout=input_layout,
     )
     used = np.unique(table["sequence"].to_numpy())
     runner = Runner(model, values[used], **options)

@@ -67,7 +67,7 @@ def spacing(
     model, backgrounds, a, b, spacings, *, orientations=("++",), start=None, target=None,
     func=None, func_kwargs=None, sample=False, batch_size=DEFAULT_BATCH_SIZE, device=None,
     n_bootstrap=DEFAULT_N_BOOTSTRAP, confidence=DEFAULT_CONFIDENCE, random_state=None,
-    verbose=False,
+    verbose=False, output=None, input_layout="NCL",
 ) -> pd.DataFrame:
     """The joint effect of ``a`` then ``b`` at each gap and orientation, with the interaction.
 
@@ -113,7 +113,7 @@ def spacing(
     """
     experiment = Experiment(model, backgrounds, options(
         target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-        random_state, verbose))
+        random_state, verbose, output, input_layout))
     ia, ib = experiment.add(a, "a"), experiment.add(b, "b")
     if isinstance(orientations, str):
         orientations = [orientations]
@@ -137,7 +137,7 @@ def interaction(
     model, backgrounds, a, b, spacing, *, orientation="++", start=None, target=None,
     func=None, func_kwargs=None, sample=False, batch_size=DEFAULT_BATCH_SIZE, device=None,
     n_bootstrap=DEFAULT_N_BOOTSTRAP, confidence=DEFAULT_CONFIDENCE, random_state=None,
-    verbose=False,
+    verbose=False, output=None, input_layout="NCL",
 ) -> GIAResult:
     """Interaction of two patterns: ``mean[f(x+a+b) - f(x+a) - f(x+b) + f(x)]``.
 
@@ -177,7 +177,7 @@ def interaction(
     """
     experiment = Experiment(model, backgrounds, options(
         target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-        random_state, verbose))
+        random_state, verbose, output, input_layout))
     ia, ib = experiment.add(a, "a"), experiment.add(b, "b")
     orientation = _check_orientation(orientation)
     pos_a, pos_b, _, contrast = _pair_values(experiment, ia, ib, spacing, orientation, start)

@@ -94,10 +94,11 @@ class Stages:
 
 
 def attribute_stage(stages, params, model, dataset, names, rows, *, motif_method=MOTIF_METHOD,
-                    batch_size=None, device=None, verbose=False):
+                    batch_size=None, device=None, verbose=False, view=None):
     """Attribute ``rows`` (task name -> test rows) with every method in ``names``; ISM gets the
     first ``params["ism_examples"]`` rows. Writes ``attributions/<method>_t<task>.npz`` and
-    ``attributions/timings.json``; returns {method: [AttributionSet, ...]}."""
+    ``attributions/timings.json``; returns {method: [AttributionSet, ...]}. ``view`` holds
+    ``output`` and ``input_layout`` for every method (recorded in each file's params)."""
     from cislens.benchmark.run import attribute_examples
     from cislens.io import load_attributions, save_attributions
 
@@ -114,6 +115,7 @@ def attribute_stage(stages, params, model, dataset, names, rows, *, motif_method
         (stages.out / stale).unlink(missing_ok=True)
     # batch_size changes no number (every method is batch-invariant), only memory and speed.
     options = {} if batch_size is None else {"batch_size": int(batch_size)}
+    options.update(view or {})
     sets, timings = {}, {}
     for method in names:
         use = rows
@@ -212,9 +214,11 @@ def pooled(results):
 GIA_FILES = ("gia.csv", "gia_spacing.csv")
 
 
-def gia_stage(stages, params, model, dataset, discovery, *, device=None, verbose=False):
+def gia_stage(stages, params, model, dataset, discovery, *, device=None, verbose=False,
+              view=None):
     """Marginal effect of each of the first four positive patterns on every task, embedded in
-    dinucleotide-shuffled test sequences, and the spacing curve of the top two."""
+    dinucleotide-shuffled test sequences, and the spacing curve of the top two. ``view`` holds
+    ``output`` and ``input_layout`` for the model."""
     from cislens.gia import marginalize, null_backgrounds, spacing
     from cislens.pwm import Motif
 
@@ -229,7 +233,7 @@ def gia_stage(stages, params, model, dataset, discovery, *, device=None, verbose
         for pattern in patterns:
             motif = Motif(pattern.name, trimmed(pattern))
             result = marginalize(model, backgrounds, motif, device=device, random_state=seed,
-                                 verbose=verbose)
+                                 verbose=verbose, **(view or {}))
             frame = result.to_frame()
             frame["target"] = [dataset.task_names[int(t)] if str(t).isdigit() else t
                                for t in frame["target"]]
@@ -246,7 +250,7 @@ def gia_stage(stages, params, model, dataset, discovery, *, device=None, verbose
         gaps = [g for g in (0, 2, 5, 10, 20, 40) if g <= room]
         if gaps:
             frame = spacing(model, backgrounds, a, b, gaps, device=device, random_state=seed,
-                            verbose=verbose)
+                            verbose=verbose, **(view or {}))
             frame.to_csv(spacing_file, index=False)
     stages.finish("gia", params)
 

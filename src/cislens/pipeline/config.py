@@ -29,7 +29,9 @@ DATA_KINDS = ("hdf5", "fasta", "bed")
 DATA_FIELDS = ("hdf5", "fasta", "bed", "genome", "length", "pad_with_n", "use_strand", "labels",
                "label_columns", "task_names", "valid_fraction", "test_fraction")
 MODEL_KINDS = ("checkpoint", "architecture", "class")
-MODEL_FIELDS = ("checkpoint", "architecture", "args", "train", "class", "weights")
+MODEL_FIELDS = ("checkpoint", "architecture", "args", "train", "class", "weights", "output",
+                "input_layout")
+VIEW_FIELDS = ("output", "input_layout")
 TRAIN_FIELDS = ("epochs", "batch_size", "lr", "patience", "restarts", "selection_epochs")
 MOTIF_FIELDS = ("enabled", "method", "annotate", "filters")
 TOP_FIELDS = ("data", "model", "out", "seed", "device", "batch_size", "tasks", "methods",
@@ -55,7 +57,11 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """A cislens checkpoint, an architecture to train, or a user class with its weights."""
+    """A cislens checkpoint, an architecture to train, or a user class with its weights.
+
+    ``output`` and ``input_layout`` (a given model only) say how the model is read, as the
+    ``output=`` and ``input_layout=`` options of :mod:`cislens.attribution.heads`.
+    """
 
     kind: str
     checkpoint: Path | None = None
@@ -63,6 +69,8 @@ class ModelConfig:
     class_spec: str | None = None
     weights: Path | None = None
     args: dict = field(default_factory=dict)
+    output: int | str | tuple | None = None
+    input_layout: str = "NCL"
     epochs: int = 25
     train_batch_size: int = 100
     lr: float = 1e-3
@@ -120,7 +128,7 @@ class RunConfig:
                 return str(value)
             if isinstance(value, dict):
                 return {k: plain(v) for k, v in value.items()}
-            if isinstance(value, list):
+            if isinstance(value, list | tuple):  # an output pair is recorded as JSON holds it
                 return [plain(v) for v in value]
             return value
 
@@ -203,8 +211,42 @@ def _parse_data(raw, base: Path) -> DataConfig:
     return config
 
 
-def _parse_model(raw, base: Path) -> ModelConfig:
+def _parse_output(value):
+    """``model.output``: an int, text in ``--output`` form, or an [index or key, head] pair."""
+    from cislens.attribution.heads import HEADS, OUTPUT_FORMS, parse_output
+
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_output(value, name="model.output")
+        except ValueError:
+            pass
+    elif isinstance(value, list) and len(value) == 2 and value[1] in HEADS \
+            and isinstance(value[0], int | str) and not isinstance(value[0], bool):
+        return tuple(value)
+    raise fail("model.output", f"expected {OUTPUT_FORMS}, or a pair such as [0, profile]; got "
+                               f"{describe(value)}.")
+
+
+def _parse_view(raw, kind: str, config: ModelConfig) -> None:
+    """``model.output`` and ``model.input_layout``: how a given model is read."""
+    from cislens.attribution.heads import LAYOUTS
+
+    for key in VIEW_FIELDS:
+        if raw.get(key) is not None and kind == "architecture":
+            raise fail(f"model.{key}", "applies to a given model (model.checkpoint or "
+                                       "model.class); a model the pipeline trains takes (N, 4, "
+                                       "L) and returns (N, T). Remove it (or the --"
+                                       f"{key.replace('_', '-')} option).")
+    if raw.get("output") is not None:
+        config.output = _parse_output(raw["output"])
+    config.input_layout = choice(raw.get("input_layout", "NCL"), LAYOUTS, "model.input_layout")
+
+
+def _parse_model(raw, base: Path, overrides=None) -> ModelConfig:
     raw = mapping(raw, "model", what="a mapping with one of checkpoint, architecture or class")
+    raw = {**raw, **(overrides or {})}
     check_keys(raw, MODEL_FIELDS, "model")
     kinds = [k for k in MODEL_KINDS if k in raw]
     if len(kinds) != 1:
@@ -214,10 +256,11 @@ def _parse_model(raw, base: Path) -> ModelConfig:
     allowed = {"checkpoint": {"checkpoint"}, "architecture": {"architecture", "args", "train"},
                "class": {"class", "weights", "args"}}[kind]
     for key in raw:
-        if key not in allowed:
+        if key not in allowed and key not in VIEW_FIELDS:
             raise fail(f"model.{key}", f"not used with model.{kind}; fields for it are "
                                        f"{sorted(allowed)}. Remove it.")
     config = ModelConfig(kind=kind)
+    _parse_view(raw, kind, config)
     args = mapping(raw.get("args", {}), "model.args", what="a mapping of constructor arguments")
     config.args = dict(args)
     if kind == "checkpoint":
@@ -317,9 +360,12 @@ def _parse_motifs(raw, methods) -> MotifConfig:
     return config
 
 
-def parse_run_config(raw, *, base_dir=None) -> RunConfig:
+def parse_run_config(raw, *, base_dir=None, model_overrides=None) -> RunConfig:
     """Validate a config mapping (as read from YAML); relative paths resolve against
     ``base_dir`` (default: the working directory).
+
+    ``model_overrides`` (e.g. ``{"output": "counts"}``, from ``cislens run --output``) replace
+    fields of ``model`` before validation, so they are checked like the file's own.
 
     Raises
     ------
@@ -333,8 +379,8 @@ def parse_run_config(raw, *, base_dir=None) -> RunConfig:
         if key not in raw:
             raise fail(key, "required field is missing; see docs/run.md for a full example.")
     methods = _parse_methods(raw.get("methods", "all"))
-    config = RunConfig(data=_parse_data(raw["data"], base), model=_parse_model(raw["model"], base),
-                       methods=methods)
+    config = RunConfig(data=_parse_data(raw["data"], base),
+                       model=_parse_model(raw["model"], base, model_overrides), methods=methods)
     if "out" in raw:
         config.out = _path(raw["out"], "out", base)
     else:
@@ -361,8 +407,10 @@ def parse_run_config(raw, *, base_dir=None) -> RunConfig:
     return config
 
 
-def load_run_config(path) -> RunConfig:
+def load_run_config(path, *, model_overrides=None) -> RunConfig:
     """Read and validate a YAML (or JSON) ``cislens run`` config file.
+
+    ``model_overrides`` as for :func:`parse_run_config`.
 
     Raises
     ------
@@ -383,7 +431,7 @@ def load_run_config(path) -> RunConfig:
         raise ConfigError(f"{path}: not valid YAML ({first}). Check the indentation.") from None
     if raw is None:
         raise ConfigError(f"{path}: the file is empty; see docs/run.md for a full example.")
-    return parse_run_config(raw, base_dir=path.resolve().parent)
+    return parse_run_config(raw, base_dir=path.resolve().parent, model_overrides=model_overrides)
 
 
 __all__ = ["DataConfig", "ModelConfig", "MotifConfig", "RunConfig", "load_run_config",

@@ -130,6 +130,22 @@ def _given_model(config):
     return None
 
 
+def _view(config) -> dict:
+    """``output=`` and ``input_layout=`` of the config's model (the defaults for a trained one)."""
+    return {"output": config.model.output, "input_layout": config.model.input_layout}
+
+
+def _predicting(model, view: dict):
+    """``model`` as a map from (N, 4, L) to (N, T) for the stages that only predict with it
+    (dataset labels, checks, evaluation, filters, report); ``model`` itself at the defaults,
+    so a plain model keeps its own attributes (task names)."""
+    from cislens.attribution.heads import explained_model
+
+    if model is None or (view["output"] is None and view["input_layout"] == "NCL"):
+        return model
+    return explained_model(model, **view)
+
+
 def _model_record(config) -> dict:
     spec = config.model
     record = {k: v for k, v in config.to_dict()["model"].items() if v not in (None, {})}
@@ -240,7 +256,7 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
     (out / "run_config.json").write_text(json.dumps(
         {"cislens_version": __version__, **config.to_dict()}, indent=2))
 
-    model = _given_model(config)
+    model, view = _given_model(config), _view(config)
     labelled = config.data.kind == "hdf5" or bool(config.data.labels or config.data.label_columns)
     data_record = {k: v for k, v in config.to_dict()["data"].items() if v is not None}
     data_params = {"data": data_record, "random_state": seed,
@@ -249,7 +265,8 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
     if not labelled:  # the model's predictions stand in for labels
         data_params["model"] = _model_record(config)
     if not stages.done("data", data_params, "data.h5"):
-        dataset, names = build_dataset(config.data, model=model, need_train=model is None,
+        dataset, names = build_dataset(config.data, model=_predicting(model, view),
+                                       need_train=model is None,
                                        random_state=seed, batch_size=config.batch_size,
                                        device=device)
         save_dataset(out / "data.h5", dataset)
@@ -287,7 +304,10 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
                     params_name="model")
         _keep_given_checkpoint(config, out)
     model.eval()
-    _check_model_outputs(model, dataset, config.batch_size, device)
+    # The attribution and GIA stages take the model with output= / input_layout= (recorded in
+    # their files); the others only predict, through this view of it.
+    net = _predicting(model, view)
+    _check_model_outputs(net, dataset, config.batch_size, device)
 
     metrics = None
     if dataset.attrs.get("labels", "given") != "given":
@@ -296,7 +316,7 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
         metrics = pd.read_csv(out / "metrics.csv")
         stages.finish("evaluate")
     else:
-        metrics = evaluate(model, dataset.X["test"], dataset.Y["test"],
+        metrics = evaluate(net, dataset.X["test"], dataset.Y["test"],
                            task_names=dataset.task_names, batch_size=config.batch_size,
                            device=device)
         metrics.to_csv(out / "metrics.csv", index=False)
@@ -314,14 +334,14 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
                          "no positives for them. Choose other tasks (tasks: [...]).")
     sets = attribute_stage(stages, attr_params, model, dataset, config.methods, rows,
                            motif_method=motif_method, batch_size=config.batch_size,
-                           device=device, verbose=verbose)
+                           device=device, verbose=verbose, view=view)
 
     discovery = hits = None
     motif_params = {**attr_params, "motifs": config.to_dict()["motifs"]}
     if not config.motifs.enabled:
         stages.skip("motifs", "motifs: false in the config", *MOTIF_FILES)
     else:
-        discovery, _, hits = motif_stage(stages, motif_params, model, dataset, sets,
+        discovery, _, hits = motif_stage(stages, motif_params, net, dataset, sets,
                                          motif_method=motif_method,
                                          annotate_matches=config.motifs.annotate,
                                          filters=config.motifs.filters, device=device,
@@ -333,7 +353,7 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
                     *GIA_FILES)
     else:
         gia_stage(stages, {**motif_params, "stage": "gia"}, model, dataset, discovery,
-                  device=device, verbose=verbose)
+                  device=device, verbose=verbose, view=view)
 
     bench = recovery = None
     if dataset.ground_truth is None:
@@ -356,7 +376,7 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
         "skipped_stages": "; ".join(f"{k}: {v}" for k, v in stages.skipped.items()) or "none",
         "labels": dataset.attrs.get("labels", "given"),
         "data_source": dataset.attrs.get("source", str(config.data.path))}))
-    report = report_stage(stages, model=model, dataset=dataset, device=device)
+    report = report_stage(stages, model=net, dataset=dataset, device=device)
     summary = dataset.summary()
     if dataset.attrs.get("labels", "given") != "given":
         summary += "\n(no labels given: the values are the model's mean predicted probabilities)"

@@ -160,6 +160,21 @@ def _report_title(out: Path, dataset) -> str:
     return f"cislens demo: {dataset.attrs.get('preset', out.name)}"
 
 
+def _saved_model(out: Path):
+    """The model kept in ``out/model``, read as the run read it (its ``model.output`` and
+    ``model.input_layout`` in ``run_config.json``)."""
+    from cislens.attribution.heads import explained_model
+    from cislens.models import load_model
+
+    model = load_model(out / "model")
+    config = out / "run_config.json"
+    recorded = json.loads(config.read_text()).get("model", {}) if config.exists() else {}
+    output, layout = recorded.get("output"), recorded.get("input_layout") or "NCL"
+    if output is None and layout == "NCL":
+        return model
+    return explained_model(model, output=output, input_layout=layout)
+
+
 def render_demo_report(out_dir, *, output=None, timings=None, model=None, dataset=None,
                        device=None) -> Path:
     """Write ``report.html`` (or ``output``) from a demo output folder; return its path.
@@ -167,7 +182,6 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
     ``model`` and ``dataset`` are loaded from ``out_dir`` when not given.
     """
     from cislens.io import load_dataset
-    from cislens.models import load_model
     from cislens.report._argminn import load_argminn_report
     from cislens.report.html import render_report
 
@@ -176,7 +190,7 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
         raise FileNotFoundError(f"{out} has no data.h5; is it a cislens demo output folder?")
     dataset = load_dataset(out / "data.h5") if dataset is None else dataset
     if model is None and (out / "model" / "config.json").exists():
-        model = load_model(out / "model")
+        model = _saved_model(out)
     sets = _load_sets(out / "attributions") if (out / "attributions").exists() else {}
     params = {}
     for file in sorted(out.glob("*.params.json")):

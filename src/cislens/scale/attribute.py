@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cislens.attribution.heads import HEADS, check_input_layout, check_output
 from cislens.scale.engine import Block, ModelSpec, RunReport, dask_client, run_blocks, worker_model
 from cislens.scale.sources import FastaSource, HDF5Source
 from cislens.scale.store import open_store, read_metadata, write_block
@@ -106,17 +107,40 @@ def _recorded_options(method: str, options: dict) -> dict:
     return merged
 
 
-def check_model(model, *, length: int, target, require_target: bool = True) -> int:
+def chunked_output(output):
+    """``output=`` as JSON (a pair as a list): what the store records and the workers receive.
+
+    A callable cannot be recorded or sent to a worker process, so it is refused.
+
+    Examples
+    --------
+    >>> chunked_output((0, "profile")), chunked_output("counts"), chunked_output(None)
+    ([0, 'profile'], 'counts', None)
+    """
+    if isinstance(output, tuple | list) and len(output) == 2 and output[1] in HEADS:
+        if isinstance(output[0], int | str) and not isinstance(output[0], bool):
+            return list(output)
+    elif output is None or (isinstance(output, int | str) and not isinstance(output, bool)):
+        return output
+    raise TypeError(
+        f"output must be an index, a dict key, a head {HEADS} or (index or key, head) in a "
+        "chunked run (it is recorded in the store and sent to the workers); got "
+        f"{type(output).__name__}. Name the head, or make the selection part of your model class."
+    )
+
+
+def check_model(
+    model, *, length: int, target, require_target: bool = True, output=None,
+    input_layout: str = "NCL",
+) -> int:  # fmt: skip
     """Run the model once on an all-N batch of ``length``; check ``target``; return n outputs.
 
     ``require_target=False`` accepts ``target=None`` on a multi-output model (nothing is
-    explained, as in variant scoring without attributions).
+    explained, as in variant scoring without attributions). ``output`` and ``input_layout``
+    (:mod:`cislens.attribution.heads`) say how the model is read; a wrong one fails here,
+    before any block runs.
     """
-    import torch
-
-    with torch.no_grad():
-        outputs = model(torch.zeros(1, 4, length))
-    n_outputs = int(outputs.shape[1]) if outputs.ndim == 2 else 1
+    n_outputs = check_output(model, length=length, output=output, input_layout=input_layout)
     if target is None and n_outputs > 1 and require_target:
         raise ValueError(
             f"target is required for a model with {n_outputs} outputs; pass --target (an index "
@@ -138,6 +162,8 @@ def attribute_to_zarr(
     method: str,
     target: int | None = None,
     hypothetical: bool = False,
+    output=None,
+    input_layout: str = "NCL",
     chunk_size: int = 1024,
     random_state=None,
     batch_size: int | None = None,
@@ -170,6 +196,12 @@ def attribute_to_zarr(
         Output to explain (required for multi-output models).
     hypothetical : bool
         Also store the hypothetical scores (methods that have them).
+    output : None, int, str or (index or key, head)
+        Which model output ``target`` indexes when the model does not return one (N, T)
+        tensor (:mod:`cislens.attribution.heads`); not a callable here (it is recorded and sent
+        to the workers). Recorded in the store's ``params`` (a pair as a list).
+    input_layout : {"NCL", "NLC"}
+        The layout the model takes, (N, 4, L) (default) or (N, L, 4); recorded in ``params``.
     chunk_size : int
         Sequences per block (task and Zarr chunk). Worker memory scales with it, not with N.
     random_state : int, Generator or None
@@ -220,6 +252,13 @@ def attribute_to_zarr(
         raise ValueError(
             f"method {method!r} has no hypothetical scores; drop hypothetical (--hypothetical)."
         )
+    # Sent to the workers with the method's options, and recorded with them: a resume with
+    # another output or layout is refused like any other changed parameter.
+    options = {
+        **options,
+        "output": chunked_output(output),
+        "input_layout": check_input_layout(input_layout),
+    }
     source = _as_source(source)
     spec = ModelSpec.from_arguments(model, weights=weights, model_args=model_args)
     out = Path(out).resolve()
@@ -227,7 +266,8 @@ def attribute_to_zarr(
         random_state = read_metadata(out).get("random_state")  # resume with the recorded seed
     seed = resolve_seed(random_state)
     recorded = _recorded_options(method, options)
-    check_model(spec.load(), length=source.length, target=target)
+    check_model(spec.load(), length=source.length, target=target, output=output,
+                input_layout=input_layout)  # fmt: skip
 
     n, length = source.n, source.length
     n_blocks = -(-n // chunk_size)
@@ -313,4 +353,11 @@ def _blocks(source, todo: list[int], chunk_size: int, n: int):
             yield Block(index, start, start + len(rows), rows)
 
 
-__all__ = ["FORMAT", "AttributeTask", "attribute_block", "attribute_to_zarr", "check_model"]
+__all__ = [
+    "FORMAT",
+    "AttributeTask",
+    "attribute_block",
+    "attribute_to_zarr",
+    "check_model",
+    "chunked_output",
+]

@@ -149,6 +149,8 @@ class VariantTask:
     model: ModelSpec
     length: int
     batch_size: int
+    output: object = None  # JSON: None, an int, a str or an [index or key, head] pair
+    input_layout: str = "NCL"
 
 
 def _encode(sequences: list[str]):
@@ -162,9 +164,11 @@ def score_block(block: Block, task: VariantTask) -> dict:
     import pyfaidx
     import zarr
 
+    from cislens.attribution.heads import explained_model
     from cislens.train.evaluate import predict
 
     model, loaded = worker_model(task.model)
+    model = explained_model(model, output=task.output, input_layout=task.input_layout)
     with pyfaidx.Fasta(task.genome, as_raw=True, sequence_always_upper=True) as genome:
         refs, alts = allele_windows(genome, block.data, length=task.length)
     ref = predict(model, _encode(refs), batch_size=task.batch_size, device="cpu")
@@ -192,6 +196,8 @@ def score_variants(
     *,
     length: int | None = None,
     target: int | None = None,
+    output=None,
+    input_layout: str = "NCL",
     n_top: int = 10,
     chunk_size: int = 1024,
     batch_size: int = 256,
@@ -219,6 +225,10 @@ def score_variants(
     target : int, optional
         Output ranking the variants and explained by DeepLIFT (required for multi-output models
         when ``n_top > 0``).
+    output, input_layout
+        How the model is read when it does not map (N, 4, L) to one (N, T) tensor, as for
+        :func:`attribute_to_zarr`: predictions, deltas and the DeepLIFT step all use them.
+        Recorded in the store.
     n_top : int
         Number of variants (largest ``|delta|`` on the target) to attribute; 0 skips it.
     chunk_size, batch_size, client, scheduler, n_workers, verbose
@@ -230,7 +240,8 @@ def score_variants(
     -------
     RunReport
     """
-    from cislens.scale.attribute import check_model
+    from cislens.attribution.heads import check_input_layout, explained_model
+    from cislens.scale.attribute import check_model, chunked_output
     from cislens.utils.random import resolve_seed
 
     if isinstance(n_top, bool) or not isinstance(n_top, int) or n_top < 0:
@@ -240,6 +251,7 @@ def score_variants(
     vcf, genome = Path(vcf).resolve(), Path(genome).resolve()
     if not genome.is_file():
         raise FileNotFoundError(f"genome FASTA not found: {str(genome)!r}.")
+    view = {"output": chunked_output(output), "input_layout": check_input_layout(input_layout)}
     table = read_vcf(vcf)
     spec = ModelSpec.from_arguments(model, weights=weights, model_args=model_args)
     net = spec.load()
@@ -247,7 +259,12 @@ def score_variants(
         length = getattr(net, "input_length", None)
         if not length:
             raise ValueError("length (--length) is required: the model records no input_length.")
-    n_outputs = check_model(net, length=int(length), target=target, require_target=n_top > 0)
+    n_outputs = check_model(
+        net, length=int(length), target=target, require_target=n_top > 0, **view
+    )
+    task_names = getattr(net, "task_names", None)
+    if task_names is not None and len(task_names) != n_outputs:
+        task_names = None  # they name the model's own outputs, not those output= selects
     seed = resolve_seed(random_state)
     n, out = len(table), Path(out).resolve()
     n_blocks = -(-n // chunk_size)
@@ -272,7 +289,8 @@ def score_variants(
             "sha256": hashlib.sha256(vcf.read_bytes()).hexdigest(),
             "genome_index_sha256": _genome_identity(genome),
         },
-        "task_names": getattr(net, "task_names", None),
+        "task_names": task_names,
+        **view,
     }
 
     def initialize(group):
@@ -285,7 +303,7 @@ def score_variants(
         out, metadata=metadata, arrays=arrays, n_chunks=n_blocks, initialize=initialize
     )
     report = RunReport(out, n_blocks, skipped=[int(i) for i in np.flatnonzero(done)])
-    task = VariantTask(str(out), str(genome), spec, int(length), int(batch_size))
+    task = VariantTask(str(out), str(genome), spec, int(length), int(batch_size), **view)
     todo = [int(i) for i in np.flatnonzero(~done)]
     blocks = (
         Block(
@@ -310,6 +328,7 @@ def score_variants(
             )
     report.computed = sorted(item["index"] for item in report.tasks)
     if n_top:
+        net = explained_model(net, **view)
         _attribute_top(group, net, table, genome, int(length), target, n_top, seed, batch_size)
     report.seconds = time.perf_counter() - started
     return report
