@@ -247,6 +247,12 @@ class Recorder(TorchFunctionMode):
                 "reads its values into Python (data-dependent control flow, which one "
                 "recorded forward pass would fix to one branch)",
             )
+        if name == "as_strided" and not (args[0].is_contiguous() and args[0].storage_offset() == 0):
+            raise self.refuse(
+                "Tensor.as_strided() on a non-contiguous or offset input-dependent tensor",
+                "reads memory in an order that depends on how the tensor was made; call "
+                ".contiguous() first",
+            )
         decomposition = DECOMPOSITIONS.get(func)
         if decomposition is not None:
             replaced = decomposition(self, *args, **kwargs)
@@ -283,6 +289,8 @@ class Recorder(TorchFunctionMode):
             op, target, args = "call_function", _REFLECTED[name], (args[1], args[0], *args[2:])
         elif name == "__setitem__":
             op, target = "call_function", assign
+        elif name == "as_strided":
+            op, target = "call_function", strided
         elif _is_method(func, name):
             op, target = "call_method", name
         else:
@@ -373,6 +381,20 @@ def assign(target: torch.Tensor, index, value) -> torch.Tensor:
     return out
 
 
+def strided(x: torch.Tensor, size, stride, storage_offset=0) -> torch.Tensor:
+    """``x.as_strided(...)`` on a contiguous copy of ``x``: a selection of its elements.
+
+    The capture records ``as_strided`` so (only from contiguous tensors), which makes it a
+    function of the values alone, linear in ``x``, whatever layout a replay produces.
+
+    Examples
+    --------
+    >>> strided(torch.arange(6.0).reshape(2, 3).t(), (2,), (1,), 1).tolist()
+    [3.0, 1.0]
+    """
+    return x.contiguous().as_strided(size, stride, storage_offset)
+
+
 def call(node: fx.Node, args, kwargs):
     """Run one captured call on concrete ``args`` out of place (``relu_`` as ``relu``, no
     ``inplace=True``), so replaying a graph never changes a value already computed."""
@@ -426,4 +448,4 @@ def record(model: nn.Module, rows: torch.Tensor) -> Recording:
     return Recording(recorder.graph, recorder.input, recorder.nodes, converted, recorder.recipes)
 
 
-__all__ = ["ESCAPES", "Recorder", "Recording", "assign", "record"]
+__all__ = ["ESCAPES", "Recorder", "Recording", "assign", "call", "record", "strided"]

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from cislens.attribution.capture import strided
 from cislens.attribution.heads import profile_weighting
 from cislens.errors import UnsupportedModelError
 
@@ -188,7 +189,7 @@ SIGMOID_FUNCTIONS = _fn(torch, "sigmoid") + _fn(F, "sigmoid") + _fn(torch.specia
 SOFTMAX_FUNCTIONS = _fn(F, "softmax", "log_softmax") + _fn(torch, "softmax", "log_softmax")
 SOFTMAX_METHODS = frozenset({"softmax", "log_softmax"})
 
-MIXING_FUNCTIONS = _fn(F, "conv1d", "linear") + _fn(torch, "conv1d")
+MIXING_FUNCTIONS = _fn(F, "conv1d", "conv2d", "linear") + _fn(torch, "conv1d", "conv2d")
 MATMUL_FUNCTIONS = (operator.matmul, *_fn(torch, "matmul", "mm", "bmm"))
 MATMUL_METHODS = frozenset({"matmul", "mm", "bmm"})
 EINSUM_FUNCTIONS = _fn(torch, "einsum")
@@ -240,7 +241,7 @@ LINEAR_FUNCTIONS = (
         "adaptive_avg_pool1d",
     )
     + _fn(F, "avg_pool1d", "adaptive_avg_pool1d", "pad")
-    + (operator.getitem,)
+    + (operator.getitem, strided)  # strided: as_strided as the capture records it
 )
 CONCAT_FUNCTIONS = _fn(torch, "cat", "concat", "concatenate", "stack", "hstack")
 # x.masked_fill(mask, value) with a constant mask: x where the mask is False (linear), a constant
