@@ -24,17 +24,25 @@ attention), so that no layer is an identity or dead path. With
 Factories take ``length=None`` (use the minimum) or another valid length, and
 ``seed`` (default 0).
 """
+
 import math
-import warnings
 
 import torch
 from torch import nn
 
 __all__ = [
-    "bpnetlite_bpnet", "bpnetlite_chrombpnet", "chrombpnet_pytorch",
-    "enformer_pytorch", "borzoi_pytorch", "grelu_conv_relu", "grelu_conv_gelu",
-    "grelu_dilated_conv", "grelu_enformer", "FACTORIES", "random_onehot",
+    "FACTORIES",
     "borzoi_forward_nocast",
+    "borzoi_pytorch",
+    "bpnetlite_bpnet",
+    "bpnetlite_chrombpnet",
+    "chrombpnet_pytorch",
+    "enformer_pytorch",
+    "grelu_conv_gelu",
+    "grelu_conv_relu",
+    "grelu_dilated_conv",
+    "grelu_enformer",
+    "random_onehot",
 ]
 
 
@@ -58,8 +66,7 @@ def _randomize(model, seed):
         elif isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             if m.weight.numel() and bool((m.weight == 0).all()):
                 fan_in = m.weight[0].numel()
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g)
-                               / math.sqrt(fan_in))
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) / math.sqrt(fan_in))
                 if m.bias is not None:
                     m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
 
@@ -84,21 +91,28 @@ def random_onehot(n, length, layout="NCL", seed=0, dtype=torch.float32):
 # bpnet-lite
 # --------------------------------------------------------------------------
 
-def bpnetlite_bpnet(length=None, seed=0, randomize=True, n_filters=8,
-                    n_layers=2, n_outputs=2):
+
+def bpnetlite_bpnet(length=None, seed=0, randomize=True, n_filters=8, n_layers=2, n_outputs=2):
     """bpnetlite.BPNet, no control track, 'same'-padded convolutions.
 
     trimming defaults to 47 + sum(2**i, i=1..n_layers); profile output length
     is L - 2*trimming, so L >= 2*trimming + 1.
     """
     from bpnetlite import BPNet
+
     torch.manual_seed(seed)
-    model = BPNet(n_filters=n_filters, n_layers=n_layers, n_outputs=n_outputs,
-                  n_control_tracks=0, verbose=False)
+    model = BPNet(
+        n_filters=n_filters,
+        n_layers=n_layers,
+        n_outputs=n_outputs,
+        n_control_tracks=0,
+        verbose=False,
+    )
     trim = model.trimming
     L = length or 2 * trim + 1
     info = dict(
-        length=L, test_length=2 * trim + 32,
+        length=L,
+        test_length=2 * trim + 32,
         length_rule=f"any L >= {2 * trim + 1} (output length L - {2 * trim})",
         layout="NCL",
         outputs=f"tuple (profile (N,{n_outputs},L-{2 * trim}), counts (N,1))",
@@ -109,8 +123,9 @@ def bpnetlite_bpnet(length=None, seed=0, randomize=True, n_filters=8,
     return _finish(model, seed, randomize), info
 
 
-def bpnetlite_chrombpnet(length=None, seed=0, randomize=True, n_filters=8,
-                         bias_layers=2, acc_layers=3):
+def bpnetlite_chrombpnet(
+    length=None, seed=0, randomize=True, n_filters=8, bias_layers=2, acc_layers=3
+):
     """bpnetlite.chrombpnet.ChromBPNet(bias=BPNet, accessibility=BPNet).
 
     Both sub-models are single-output BPNets without control tracks;
@@ -122,24 +137,30 @@ def bpnetlite_chrombpnet(length=None, seed=0, randomize=True, n_filters=8,
     """
     from bpnetlite import BPNet
     from bpnetlite.chrombpnet import ChromBPNet
+
     torch.manual_seed(seed)
-    bias = BPNet(n_filters=n_filters, n_layers=bias_layers, n_outputs=1,
-                 n_control_tracks=0, verbose=False)
-    acc = BPNet(n_filters=n_filters, n_layers=acc_layers, n_outputs=1,
-                n_control_tracks=0, verbose=False)
+    bias = BPNet(
+        n_filters=n_filters, n_layers=bias_layers, n_outputs=1, n_control_tracks=0, verbose=False
+    )
+    acc = BPNet(
+        n_filters=n_filters, n_layers=acc_layers, n_outputs=1, n_control_tracks=0, verbose=False
+    )
     model = ChromBPNet(bias=bias, accessibility=acc)
     trim = max(bias.trimming, acc.trimming)
     L = length or 2 * trim + 1
     info = dict(
-        length=L, test_length=2 * trim + 32,
+        length=L,
+        test_length=2 * trim + 32,
         length_rule=f"any L >= {2 * trim + 1} (output length L - {2 * trim})",
         layout="NCL",
         outputs=f"tuple (profile (N,1,L-{2 * trim}), counts (N,1))",
         forward_kwargs={},
         n_params=_n_params(model),
-        notes=("ChromBPNet.__init__ sets requires_grad=False on the bias "
-               "parameters; the factory turns it back on so gradient checks "
-               "see every weight (input gradients are unaffected either way)"),
+        notes=(
+            "ChromBPNet.__init__ sets requires_grad=False on the bias "
+            "parameters; the factory turns it back on so gradient checks "
+            "see every weight (input gradients are unaffected either way)"
+        ),
     )
     return _finish(model, seed, randomize), info
 
@@ -148,8 +169,10 @@ def bpnetlite_chrombpnet(length=None, seed=0, randomize=True, n_filters=8,
 # chrombpnet-pytorch
 # --------------------------------------------------------------------------
 
-def chrombpnet_pytorch(length=None, seed=0, randomize=True, n_filters=8,
-                       n_layers=2, out_dim=4, small_bias=True):
+
+def chrombpnet_pytorch(
+    length=None, seed=0, randomize=True, n_filters=8, n_layers=2, out_dim=4, small_bias=True
+):
     """chrombpnet.chrombpnet.ChromBPNet(ChromBPNetConfig(...)).
 
     The class hard-codes its bias sub-model as
@@ -163,29 +186,33 @@ def chrombpnet_pytorch(length=None, seed=0, randomize=True, n_filters=8,
     parity of L, so both crops agree: the output has out_dim positions when
     L - out_dim is even and out_dim + 1 when it is odd.
     """
-    from chrombpnet.model_config import ChromBPNetConfig
-    from chrombpnet.chrombpnet import ChromBPNet
     from chrombpnet.bpnet import BPNet as CBPNet
+    from chrombpnet.chrombpnet import ChromBPNet
+    from chrombpnet.model_config import ChromBPNetConfig
+
     torch.manual_seed(seed)
-    cfg = ChromBPNetConfig(out_dim=out_dim, n_filters=n_filters,
-                           n_layers=n_layers)
+    cfg = ChromBPNetConfig(out_dim=out_dim, n_filters=n_filters, n_layers=n_layers)
     model = ChromBPNet(cfg)
     if small_bias:
         model.bias = CBPNet(out_dim=out_dim, n_layers=4, n_filters=n_filters)
     L = length or 154 + out_dim
     info = dict(
-        length=L, test_length=170,
-        length_rule=(f"any L >= 155; profile length is out_dim={out_dim} when "
-                     "L - out_dim is even, out_dim + 1 when odd; for L < "
-                     f"{154 + out_dim} the bias profile is zero-padded (F.pad)"),
-        layout="NCL (the BPNet forward permutes (N,L,4) to (N,4,L) when "
-               "x.shape[1] != 4)",
+        length=L,
+        test_length=170,
+        length_rule=(
+            f"any L >= 155; profile length is out_dim={out_dim} when "
+            "L - out_dim is even, out_dim + 1 when odd; for L < "
+            f"{154 + out_dim} the bias profile is zero-padded (F.pad)"
+        ),
+        layout="NCL (the BPNet forward permutes (N,L,4) to (N,4,L) when x.shape[1] != 4)",
         outputs=f"tuple (profile (N,{out_dim}) [squeezed channel], counts (N,1))",
         forward_kwargs={},
         n_params=_n_params(model),
-        notes=("bias BPNet hard-coded to 128 filters; replaced by an "
-               f"{n_filters}-filter one" if small_bias else
-               "bias BPNet hard-coded to 128 filters (kept)"),
+        notes=(
+            f"bias BPNet hard-coded to 128 filters; replaced by an {n_filters}-filter one"
+            if small_bias
+            else "bias BPNet hard-coded to 128 filters (kept)"
+        ),
     )
     return _finish(model, seed, randomize), info
 
@@ -194,8 +221,18 @@ def chrombpnet_pytorch(length=None, seed=0, randomize=True, n_filters=8,
 # enformer-pytorch
 # --------------------------------------------------------------------------
 
-def enformer_pytorch(length=None, seed=0, randomize=True, dim=12, depth=1,
-                     heads=2, num_downsamples=3, target_length=2, n_out=3):
+
+def enformer_pytorch(
+    length=None,
+    seed=0,
+    randomize=True,
+    dim=12,
+    depth=1,
+    heads=2,
+    num_downsamples=3,
+    target_length=2,
+    n_out=3,
+):
     """enformer_pytorch.Enformer.from_hparams(...) with tiny hyper-parameters.
 
     Constraints: num_downsamples >= 3 (the conv-tower filter list divides by
@@ -208,28 +245,41 @@ def enformer_pytorch(length=None, seed=0, randomize=True, dim=12, depth=1,
     difference silently gives target_length - 1 bins).
     """
     from enformer_pytorch import Enformer
+
     torch.manual_seed(seed)
     model = Enformer.from_hparams(
-        dim=dim, depth=depth, heads=heads, attn_dim_key=4,
-        output_heads=dict(human=n_out), target_length=target_length,
-        num_downsamples=num_downsamples, dim_divisible_by=2,
-        dropout_rate=0.0, attn_dropout=0.0, pos_dropout=0.0)
-    pool = 2 ** num_downsamples
+        dim=dim,
+        depth=depth,
+        heads=heads,
+        attn_dim_key=4,
+        output_heads=dict(human=n_out),
+        target_length=target_length,
+        num_downsamples=num_downsamples,
+        dim_divisible_by=2,
+        dropout_rate=0.0,
+        attn_dropout=0.0,
+        pos_dropout=0.0,
+    )
+    pool = 2**num_downsamples
     L = length or pool * target_length
     info = dict(
-        length=L, test_length=pool * (target_length + 6),
-        length_rule=(f"L multiple of {pool} (else AttentionPool pads+masks), "
-                     f"L/{pool} >= target_length={target_length}; if "
-                     f"L/{pool} - target_length is odd the crop silently "
-                     "returns target_length - 1 bins"),
+        length=L,
+        test_length=pool * (target_length + 6),
+        length_rule=(
+            f"L multiple of {pool} (else AttentionPool pads+masks), "
+            f"L/{pool} >= target_length={target_length}; if "
+            f"L/{pool} - target_length is odd the crop silently "
+            "returns target_length - 1 bins"
+        ),
         layout="NLC",
-        outputs=(f"dict {{'human': tensor (N, {target_length}, {n_out})}} "
-                 "(softplus outputs)"),
+        outputs=(f"dict {{'human': tensor (N, {target_length}, {n_out})}} (softplus outputs)"),
         forward_kwargs={},
         n_params=_n_params(model),
-        notes=("transformers PreTrainedModel; forward also accepts "
-               "head='human' to return the tensor directly; Attention.to_out "
-               "is zero-initialised by the library (re-drawn when randomize)"),
+        notes=(
+            "transformers PreTrainedModel; forward also accepts "
+            "head='human' to return the tensor directly; Attention.to_out "
+            "is zero-initialised by the library (re-drawn when randomize)"
+        ),
     )
     return _finish(model, seed, randomize), info
 
@@ -238,8 +288,10 @@ def enformer_pytorch(length=None, seed=0, randomize=True, dim=12, depth=1,
 # borzoi-pytorch
 # --------------------------------------------------------------------------
 
-def borzoi_pytorch(length=None, seed=0, randomize=True, dim=8, depth=1,
-                   heads=2, n_tracks=3, bins=None):
+
+def borzoi_pytorch(
+    length=None, seed=0, randomize=True, dim=8, depth=1, heads=2, n_tracks=3, bins=None
+):
     """borzoi_pytorch.Borzoi(BorzoiConfig(...)) with a tiny transformer.
 
     Only dim/depth/heads/attn dims are configurable; the convolution widths
@@ -251,27 +303,42 @@ def borzoi_pytorch(length=None, seed=0, randomize=True, dim=8, depth=1,
     """
     from borzoi_pytorch import Borzoi
     from borzoi_pytorch.config_borzoi import BorzoiConfig
+
     torch.manual_seed(seed)
     L = length or 128
     nb = bins or L // 32
-    cfg = BorzoiConfig(dim=dim, depth=depth, heads=heads, attn_dim_key=4,
-                       attn_dim_value=4, dropout_rate=0.0, attn_dropout=0.0,
-                       pos_dropout=0.0, return_center_bins_only=True,
-                       bins_to_return=nb, enable_mouse_head=False)
+    cfg = BorzoiConfig(
+        dim=dim,
+        depth=depth,
+        heads=heads,
+        attn_dim_key=4,
+        attn_dim_value=4,
+        dropout_rate=0.0,
+        attn_dropout=0.0,
+        pos_dropout=0.0,
+        return_center_bins_only=True,
+        bins_to_return=nb,
+        enable_mouse_head=False,
+    )
     model = Borzoi(cfg)
     model.human_head = nn.Conv1d(1920, n_tracks, 1)
     info = dict(
-        length=L, test_length=512,
-        length_rule=("L multiple of 128 (max-pools must divide exactly for the "
-                     "U-net additions); bins_to_return <= L/32"),
+        length=L,
+        test_length=512,
+        length_rule=(
+            "L multiple of 128 (max-pools must divide exactly for the "
+            "U-net additions); bins_to_return <= L/32"
+        ),
         layout="NCL",
         outputs=f"tensor (N, {n_tracks}, {nb}) (softplus outputs)",
         forward_kwargs={},
         n_params=_n_params(model),
-        notes=("forward casts the last activations to float32 (x.float()) "
-               "before the head, so model.double() fails unless the head is "
-               "float32; relative-position features are a buffer computed in "
-               "__init__ for 4096 tokens regardless of L"),
+        notes=(
+            "forward casts the last activations to float32 (x.float()) "
+            "before the head, so model.double() fails unless the head is "
+            "float32; relative-position features are a buffer computed in "
+            "__init__ for 4096 tokens regardless of L"
+        ),
     )
     return _finish(model, seed, randomize), info
 
@@ -288,18 +355,30 @@ def borzoi_forward_nocast(model, x):
 # gReLU
 # --------------------------------------------------------------------------
 
+
 def _grelu_conv(act_func, length, seed, randomize):
     from grelu.model.models import ConvModel
+
     torch.manual_seed(seed)
-    model = ConvModel(n_tasks=2, stem_channels=8, stem_kernel_size=7,
-                      n_conv=3, channel_init=8, kernel_size=3,
-                      act_func=act_func, norm=True, pool_func="max",
-                      pool_size=2, residual=True, final_pool_func="avg")
+    model = ConvModel(
+        n_tasks=2,
+        stem_channels=8,
+        stem_kernel_size=7,
+        n_conv=3,
+        channel_init=8,
+        kernel_size=3,
+        act_func=act_func,
+        norm=True,
+        pool_func="max",
+        pool_size=2,
+        residual=True,
+        final_pool_func="avg",
+    )
     L = length or 4
     info = dict(
-        length=L, test_length=64,
-        length_rule="any L >= 4 (two max-pools of width 2; odd remainders "
-                    "are dropped)",
+        length=L,
+        test_length=64,
+        length_rule="any L >= 4 (two max-pools of width 2; odd remainders are dropped)",
         layout="NCL",
         outputs="tensor (N, 2, 1) (final adaptive average pool)",
         forward_kwargs={},
@@ -322,15 +401,25 @@ def grelu_conv_gelu(length=None, seed=0, randomize=True):
 def grelu_dilated_conv(length=None, seed=0, randomize=True):
     """grelu.model.models.DilatedConvModel(...), crop_len='auto'."""
     from grelu.model.models import DilatedConvModel
+
     torch.manual_seed(seed)
-    model = DilatedConvModel(n_tasks=2, channels=8, stem_kernel_size=21,
-                             kernel_size=3, dilation_mult=2, act_func="relu",
-                             n_conv=3, crop_len="auto", final_pool_func="avg")
+    model = DilatedConvModel(
+        n_tasks=2,
+        channels=8,
+        stem_kernel_size=21,
+        kernel_size=3,
+        dilation_mult=2,
+        act_func="relu",
+        n_conv=3,
+        crop_len="auto",
+        final_pool_func="avg",
+    )
     rf = model.embedding.conv_tower.receptive_field
     crop = rf // 2
     L = length or 2 * crop + 1
     info = dict(
-        length=L, test_length=64,
+        length=L,
+        test_length=64,
         length_rule=f"any L >= {2 * crop + 1} ('auto' crop of {crop} per side)",
         layout="NCL",
         outputs="tensor (N, 2, 1) (final adaptive average pool)",
@@ -349,21 +438,35 @@ def grelu_enformer(length=None, seed=0, randomize=True):
     channels must be a multiple of 384; n_conv >= 3 (n_conv - 2 divides).
     """
     from grelu.model.models import EnformerModel
+
     torch.manual_seed(seed)
-    model = EnformerModel(n_tasks=2, n_conv=3, channels=384, n_transformers=1,
-                          n_heads=8, key_len=4, attn_dropout=0.0,
-                          pos_dropout=0.0, ff_dropout=0.0, crop_len=0,
-                          final_act_func=None, final_pool_func="avg")
+    model = EnformerModel(
+        n_tasks=2,
+        n_conv=3,
+        channels=384,
+        n_transformers=1,
+        n_heads=8,
+        key_len=4,
+        attn_dropout=0.0,
+        pos_dropout=0.0,
+        ff_dropout=0.0,
+        crop_len=0,
+        final_act_func=None,
+        final_pool_func="avg",
+    )
     L = length or 8
     info = dict(
-        length=L, test_length=64,
+        length=L,
+        test_length=64,
         length_rule="L multiple of 8 (3 attention pools of 2); other L pad+mask",
         layout="NCL",
         outputs="tensor (N, 2, 1) (final adaptive average pool)",
         forward_kwargs={},
         n_params=_n_params(model),
-        notes=("channels=384 is the smallest width the tower+attention accept; "
-               "uses enformer_pytorch Attention/AttentionPool/GELU"),
+        notes=(
+            "channels=384 is the smallest width the tower+attention accept; "
+            "uses enformer_pytorch Attention/AttentionPool/GELU"
+        ),
     )
     return _finish(model, seed, randomize), info
 

@@ -13,7 +13,8 @@ L) and returns (N, T), once, for every method, without changing the user's model
     (a two-item list is read as the pair: the form a pair takes in JSON records).
 
     - ``"counts"``: the one (N, T) (or (N, T, 1)) tensor among the outputs.
-    - ``"profile"``: the one (N, S, L) tensor among the outputs, reduced as bpnet-lite and
+    - ``"profile"``: the one (N, S, L) tensor among the outputs (or a selected (N, L) one:
+      ``(0, "profile")``, as chrombpnet-pytorch returns it), reduced as bpnet-lite and
       ChromBPNet define the profile attribution target: the logits of all S tracks and L
       positions flattened, mean-centred, weighted by their detached softmax and summed,
       ``sum(softmax(l).detach() * l)``, one value per sequence (N, 1). For DeepLIFT the
@@ -84,6 +85,8 @@ def _head(value, name: str, spec, option: str) -> torch.Tensor:
     if name == "counts":
         found = [t for t in _tensors(value) if t.ndim == 2 or (t.ndim == 3 and t.shape[-1] == 1)]
         wanted = "(N, T) or (N, T, 1)"
+    elif name == "profile" and isinstance(value, torch.Tensor) and value.ndim == 2:
+        found, wanted = [value], "(N, L)"  # a selected single-track profile
     else:
         found = [t for t in _tensors(value) if t.ndim == 3 and t.shape[-1] > 1]
         wanted = "(N, T, L)"
