@@ -183,17 +183,40 @@ def test_untraceable_model_falls_back(caplog):
     assert out.shape == X.shape
 
 
-def test_first_layer_lookup_is_used_and_exact():
-    conv = nn.Conv1d(4, 3, 5, padding=2, dilation=1).double()
-    net = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), nn.Linear(3 * 9, 1)).double().eval()
-    X = _one_hot(1, 9)
+@pytest.mark.parametrize(("padding", "dilation"), [(2, 1), ("same", 2), (0, 3), ("same", 1)])
+def test_first_layer_lookup_is_used_and_exact(padding, dilation):
+    """The first convolution's change is a lookup (the flipped tap table for dilation 1, the
+    general tap gather otherwise), also for windows shifted inside the sequence's ends."""
+    conv = nn.Conv1d(4, 3, 5, padding=padding, dilation=dilation)
+    length = 9 + 4 * dilation
+    out_length = length if padding == "same" else length + 2 * padding - 4 * dilation
+    net = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), nn.Linear(3 * out_length, 1))
+    net = net.double().eval()
+    X = _one_hot(1, length)
     runner = _Runner(plan_fast_ism(net, X), X)
-    positions = torch.tensor([0, 4, 8])
-    columns = torch.eye(4, dtype=torch.float64)[[1, 2, 3]]
+    positions = torch.tensor([0, 1, length // 2, length - 2, length - 1])
+    columns = torch.eye(4, dtype=torch.float64)[[1, 2, 3, 0, 1]]
     out = runner.run(positions, columns)
-    edited = X.expand(3, -1, -1).clone()
-    edited[torch.arange(3), :, positions] = columns
-    assert torch.allclose(out, net(edited), atol=1e-12)
+    edited = X.expand(5, -1, -1).clone()
+    edited[torch.arange(5), :, positions] = columns
+    assert float((out - net(edited)).abs().max()) <= 1e-12
+
+
+def test_a_capture_that_does_not_reproduce_the_model_is_refused():
+    class Counting(nn.Module):
+        """Its output changes with every call: one captured graph cannot stand for it."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(4, 2, 3)
+            self.register_buffer("calls", torch.zeros(1))
+
+        def forward(self, x):
+            self.calls += 1
+            return self.conv(x).sum((1, 2))[:, None] * self.calls
+
+    with pytest.raises(FastISMUnsupported, match="does not reproduce the model's output"):
+        plan_fast_ism(Counting().eval(), torch.zeros(1, 4, 8))
 
 
 def test_plan_rejects_strided_conv():

@@ -58,30 +58,26 @@ def gather(values, start, padded: torch.Tensor, left: int, first: torch.Tensor, 
     width = values.shape[-1]
     if n == width and torch.equal(first, start):
         return values
-    channels = padded.shape[0]
-    slab = windows(padded, first + left, n)
+    channels = values.shape[1]
     offset = start - first  # where each window starts in its slab
     low, high = (int(v) for v in offset.aminmax())
+    if high <= 0 and low + width >= n:  # every window covers its slab: no reference needed
+        if low == high:
+            return values[:, :, -low : n - low]
+        index = torch.arange(n, device=first.device) - offset[:, None]
+        return values.gather(2, index[:, None, :].expand(-1, channels, -1))
+    slab = windows(padded, first + left, n)
     if low >= 0 and high + width <= n:  # every window inside its slab
         if low == high:  # one offset (convolutions): one slice copy
             slab[:, :, low : low + width] = values
             return slab
         index = offset[:, None] + torch.arange(width, device=first.device)
         return slab.scatter_(2, index[:, None, :].expand(-1, channels, -1), values)
-    fits = (offset >= 0) & (offset + width <= n)
-    rows = fits.nonzero().squeeze(1)
-    if len(rows):  # windows wholly inside their slabs (pools follow the stride grid): a scatter
-        index = offset[rows, None] + torch.arange(width, device=first.device)
-        index = index[:, None, :].expand(-1, channels, -1)
-        slab[rows] = slab[rows].scatter_(2, index, values[rows])
-    rows = (~fits).nonzero().squeeze(1)
-    if len(rows):  # windows over their slabs' edges, or outside them (crops)
-        rel = torch.arange(n, device=first.device) - offset[rows, None]
-        inside = (rel >= 0) & (rel < width)
-        index = rel.clamp(0, width - 1)[:, None, :].expand(-1, channels, -1)
-        spliced = values[rows].gather(2, index)
-        slab[rows] = torch.where(inside[:, None, :], spliced, slab[rows])
-    return slab
+    # windows over their slabs' edges, or outside them (crops): splice where they overlap
+    rel = torch.arange(n, device=first.device) - offset[:, None]
+    inside = (rel >= 0) & (rel < width)
+    index = rel.clamp(0, width - 1)[:, None, :].expand(-1, channels, -1)
+    return torch.where(inside[:, None, :], values.gather(2, index), slab)
 
 
 def materialize(value):
