@@ -1,43 +1,67 @@
 """Fast exact ISM: recompute only the window of each layer that a substitution changes.
 
-The model is traced with :mod:`torch.fx`. The reference sequence is run once and every node's
-output is cached. A batch of single-base edits of that sequence is then pushed through the graph
-as *windows*: for each edit, the values of a layer on a slice ``[start, start + width)`` of its
-positions (a common width for the whole batch), the rest being the cached reference values.
+The model is seen through a capture of its real forward passes
+(:func:`cislens.attribution.capture.capture`, the capture DeepLIFT uses): ``forward`` runs on
+real one-hot rows of the input's shape, so ordinary Python in it (``X.shape[2]``, ``if
+x.shape[1] != 4``, crops computed from the length, einops, caches filled on the first call) is
+simply executed, and the result is a graph of torch-level calls (``F.conv1d``, ``F.relu``,
+``x.add(y)``, ``h[:, :, a:b]``, ...) with parameters as constants, specialised to the sequence
+length. Capture runs inside :func:`~cislens.attribution._common.borrowed_model`, which puts back
+whatever a forward pass writes onto the model.
+
+The reference sequence is run once through the graph and every node's value is kept. A batch of
+single-base edits of that sequence is then pushed through the graph as *windows*: for each
+edit, the values of a (B, C, L) layer on positions ``[start, start + width)`` (a common width
+for the batch), the rest being the reference values
+(:mod:`~cislens.attribution._fast_ism_windows`). Which nodes run on windows is decided from
+each call's function and arguments (:mod:`~cislens.attribution._fast_ism_rules`):
 
 - The first convolution's change is a table lookup: ``W[:, :, j] @ (new base - old base)``.
-- A convolution (stride 1, zero padding, any dilation) recomputes its output window from an
-  input slab ``width + (k - 1) * dilation`` wide, gathered from the cached input with the edit's
-  window spliced in; windows are shifted to stay inside the sequence, so widths stay common.
-- Position-wise layers (ReLU, eval-mode BatchNorm, Dropout, ...) run on the window only.
-- Max / average pools (no padding) recompute the pooling windows that overlap the change.
-- ``x + y`` (residual connections) works on the union of the two windows.
-- A global average pool updates the cached mean with the window's change.
-- Any other node (Flatten, Linear, ...) gets full-length tensors (the window written into the
-  cached reference) and runs as usual, so the head is computed exactly as in the naive path.
+- A convolution (stride 1, zero or ``'same'`` padding, any dilation) recomputes its output
+  window from an input slab ``width + (k - 1) * dilation`` wide, gathered from the reference
+  with the edit's window spliced in; windows are shifted to stay inside the layer.
+- Position-wise calls (activations, eval batch norm, dropout, arithmetic with constants per
+  channel or per position, residual sums of two windowed layers on the union of their
+  windows) run on the window only.
+- Max / average pools recompute the pooling windows that overlap the change.
+- Crops ``h[:, :, a:b]`` shift the window by ``a``; constant pads shift it the other way.
+- A mean or sum over the length axis is the reference's plus the window's change.
+- Any other node (flatten, linear, reshape, ...) gets full-length tensors (the window written
+  into the reference) and runs as captured, so it is exact by construction.
 
-Which path runs is decided by the model's structure only (:func:`plan_fast_ism`); the reason is
-logged. Results equal naive ISM up to floating-point rounding (tests check 1e-5 in float64).
+Which path runs is decided by the model's structure (:func:`plan_fast_ism`); the reason is
+logged. If the input itself feeds a call that cannot run on windows, or the model cannot be
+captured, ISM falls back to the naive path. Results equal naive ISM up to floating-point
+rounding (tests check 1e-10 relative in float64).
 """
 
 from __future__ import annotations
 
 import logging
-import operator
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import fx, nn
+
+from cislens.attribution._fast_ism_rules import REDUCE, Context, classify
+from cislens.attribution._fast_ism_windows import Win, apply, materialize, prepare
+from cislens.attribution.capture import Captured, call, capture
 
 logger = logging.getLogger(__name__)
 
-_POINTWISE_MODULES = (
-    nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Softplus,
-    nn.Identity, nn.Dropout, nn.BatchNorm1d,
+INPUT, SHAPE, CONST, WINDOW, REDUCED, FULL = "input", "shape", "const", "window", "reduced", "full"
+"""Node kinds of a plan: the sequences; values made from the input's shape only (the batch
+size, ``zeros_like(x)``); constants; computed on windows; a reduction of a window (a full
+tensor, cheaply); computed on full-length tensors."""
+
+
+# calls that read only the shape, dtype and device of their tensor arguments
+_FROM_SHAPE_METHODS = frozenset(
+    {"size", "dim", "new_ones", "new_zeros", "new_full", "new_empty", "new_tensor"}
 )
-_POINTWISE_FUNCTIONS = (torch.relu, F.relu, torch.sigmoid, torch.tanh, torch.exp, F.gelu, F.elu)
-_BINARY = (operator.add, torch.add, operator.sub, torch.sub, operator.mul, torch.mul)
+_FROM_SHAPE_FUNCTIONS = frozenset(
+    {torch.zeros_like, torch.ones_like, torch.full_like, torch.empty_like}
+)
 
 
 class FastISMUnsupported(ValueError):
@@ -45,236 +69,125 @@ class FastISMUnsupported(ValueError):
 
 
 @dataclass
-class _Win:
-    """Values of a (B, C, L) layer on positions ``[start, start + width)`` per edit."""
-
-    values: torch.Tensor  # (B, C, width)
-    start: torch.Tensor  # (B,) long
-    ref: torch.Tensor  # (1, C, L): the layer's reference output
-    point_delta: torch.Tensor | None = None  # (B, C): the one-column change (the input only)
-
-    @property
-    def width(self) -> int:
-        return self.values.shape[-1]
-
-
-@dataclass
 class FastISMPlan:
-    """A traced model ready for window-restricted ISM (see :func:`plan_fast_ism`)."""
+    """A captured model ready for window-restricted ISM (see :func:`plan_fast_ism`)."""
 
-    graph_module: fx.GraphModule
-    modules: dict
-    windowed: list  # names of the nodes computed on windows
-    dependent: set  # names of the nodes that depend on the input
+    captured: Captured
+    kinds: dict  # node -> kind (INPUT, SHAPE, CONST, WINDOW, REDUCED, FULL)
+    ops: dict  # node -> WindowOp for WINDOW and REDUCED nodes
+    windowed: list  # names of the nodes computed from windows
+    full: list  # names of the input-dependent nodes computed on full-length tensors
     reason: str
 
 
-def _local_module(module: nn.Module) -> str | None:
-    """None when ``module`` can run on windows, else why not."""
-    if type(module) is nn.Conv1d:
-        if module.stride != (1,) or module.padding_mode != "zeros":
-            return "a Conv1d with stride != 1 or non-zero padding mode"
-        return None
-    if type(module) in (nn.MaxPool1d, nn.AvgPool1d):
-        padding = module.padding if isinstance(module.padding, int) else module.padding[0]
-        dilation = getattr(module, "dilation", 1)
-        if getattr(module, "return_indices", False):
-            return "a MaxPool1d with return_indices"
-        if padding != 0 or dilation not in (1, (1,)):
-            return f"a {type(module).__name__} with padding or dilation"
-        if type(module) is nn.AvgPool1d and module.ceil_mode:
-            return "an AvgPool1d with ceil_mode"
-        return None
-    if type(module) in _POINTWISE_MODULES:
-        if type(module) in (nn.BatchNorm1d, nn.Dropout) and module.training:
-            return f"a {type(module).__name__} in train mode"
-        return None
-    return f"a {type(module).__name__}, which is not a position-local layer"
+def _label(node: fx.Node) -> str:
+    """```target` in module (Class)`` for messages."""
+    target = node.target if isinstance(node.target, str) else node.target.__name__
+    module = node.meta.get("module")
+    if module is None:
+        return f"`{target}`"
+    return f"`{target}` in {module[0] or 'the model'} ({module[1].__name__})"
 
 
-def plan_fast_ism(model: nn.Module) -> FastISMPlan:
-    """Trace ``model`` and check that its first layers allow window-restricted ISM.
+def _kinds(captured: Captured) -> tuple[dict, dict, dict]:
+    """Classify every node; returns kinds, window ops, and why each FULL node is not local."""
+    graph = captured.graph
+    shapes = {node: node.meta.get("shape") for node in graph.nodes}
+    shapes[captured.input] = (2, *captured.shape)
+    ctx = Context({captured.input}, shapes)
+    kinds: dict = {captured.input: INPUT}
+    ops: dict = {}
+    why: dict = {}
+    for node in graph.nodes:
+        if node.op in ("placeholder", "output"):
+            continue
+        inputs = {kinds[n] for n in node.all_input_nodes}
+        if (node.op == "call_method" and node.target in _FROM_SHAPE_METHODS) or (
+            node.op == "call_function" and node.target in _FROM_SHAPE_FUNCTIONS
+        ):
+            kinds[node] = SHAPE
+        elif inputs <= {SHAPE, CONST}:
+            kinds[node] = SHAPE if SHAPE in inputs else CONST
+        elif any(ctx.window(n) for n in node.all_input_nodes):
+            op = classify(node, ctx)
+            if isinstance(op, str):
+                kinds[node], why[node] = FULL, op
+            else:
+                ops[node] = op
+                kinds[node] = REDUCED if op.kind == REDUCE else WINDOW
+                if op.kind != REDUCE:
+                    ctx.windowed.add(node)
+        else:
+            kinds[node] = FULL
+    return kinds, ops, why
 
-    Raises :class:`FastISMUnsupported` naming the reason (tracing failed, several inputs, or a
-    first layer that is not a convolution or another position-local layer).
+
+def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
+    """Capture ``model`` on rows like ``example`` and plan window-restricted ISM.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        In eval mode, on ``example``'s device and dtype; call this inside
+        :func:`~cislens.attribution._common.borrowed_model`, which undoes whatever the forward
+        passes of the capture write onto the model (caches, counters).
+    example : torch.Tensor
+        One-hot rows (k, 4, L); the plan is specialised to the length L.
+
+    Returns
+    -------
+    FastISMPlan
+        ``windowed`` names the nodes computed on windows, ``full`` the input-dependent nodes
+        computed on full-length tensors, ``reason`` says so in a sentence.
+
+    Raises
+    ------
+    FastISMUnsupported
+        The model cannot be captured, its captured graph does not reproduce its output, or
+        the input feeds a call that cannot run on windows (the message names it).
 
     Examples
     --------
     >>> net = nn.Sequential(nn.Conv1d(4, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 1))
-    >>> plan_fast_ism(net.eval()).windowed
-    ['_0', '_1']
+    >>> plan = plan_fast_ism(net.eval(), torch.zeros(1, 4, 8))
+    >>> plan.windowed, plan.full
+    (['conv1d', 'relu'], ['flatten', 'linear'])
     """
+    rows = example[torch.arange(2) % example.shape[0]]  # not 1 row: squeeze() would differ
     try:
-        gm = fx.symbolic_trace(model)
-    except Exception as error:  # any tracing failure means "use the naive path"
-        raise FastISMUnsupported(f"torch.fx cannot trace the model ({error})") from error
-    modules = dict(gm.named_modules())
-    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-    if len(placeholders) != 1:
-        raise FastISMUnsupported(f"the model takes {len(placeholders)} inputs, not 1")
-    windowed: set = {placeholders[0]}
-    order = []
-    for node in gm.graph.nodes:
-        if node.op not in ("call_module", "call_function", "call_method"):
-            continue
-        sources = [a for a in node.all_input_nodes if a in windowed]
-        if not sources:
-            continue
-        if _node_local(node, modules, windowed) is None:
-            order.append(node.name)
-            module = modules.get(node.target) if node.op == "call_module" else None
-            if type(module) is not nn.AdaptiveAvgPool1d:  # a global mean ends the windows
-                windowed.add(node)
-        elif placeholders[0] in sources:
-            why = _node_local(node, modules, windowed)
-            raise FastISMUnsupported(f"the input goes to `{node.target}`, {why}")
-    if not order:
+        captured = capture(model, example)
+        with torch.no_grad():
+            got, expected = captured.run(rows), model(rows)
+    except Exception as error:  # any capture failure means "use the naive path"
+        raise FastISMUnsupported(f"the model cannot be captured ({error})") from error
+    scale = float(expected.abs().max()) if expected.numel() else 0.0
+    if got.shape != expected.shape or not torch.allclose(got, expected, 1e-4, 1e-6 * scale):
+        raise FastISMUnsupported(
+            "the captured graph does not reproduce the model's output (state that changes "
+            "between calls, or randomness in forward)"
+        )
+    kinds, ops, why = _kinds(captured)
+    for user in captured.input.users:
+        if kinds.get(user) == FULL:
+            raise FastISMUnsupported(f"the input goes to {_label(user)}: {why.get(user, '?')}")
+    if not ops:
         raise FastISMUnsupported("no layer can be computed on windows")
-    stop = [n.name for n in gm.graph.nodes if n.op != "output" and n.name not in order
-            and any(a.name in order for a in n.all_input_nodes)]
-    reason = (f"{len(order)} layers run on windows; full-length from "
-              f"{', '.join(stop) if stop else 'the output'} on")
-    dependent = {placeholders[0].name}
-    for node in gm.graph.nodes:
-        if any(a.name in dependent for a in node.all_input_nodes):
-            dependent.add(node.name)
-    return FastISMPlan(gm, modules, order, dependent, reason)
+    local = {node for node, kind in kinds.items() if kind in (WINDOW, REDUCED)}
+    full = [node for node, kind in kinds.items() if kind == FULL]
+    stop = [_label(n) for n in full if any(a in local for a in n.all_input_nodes)]
+    reason = (
+        f"{len(ops)} operations run on windows; full-length from "
+        f"{', '.join(stop) if stop else 'the output'} on"
+    )
+    names = [node.name for node in ops]
+    return FastISMPlan(captured, kinds, ops, names, [node.name for node in full], reason)
 
 
-def _node_local(node: fx.Node, modules: dict, windowed: set) -> str | None:
-    if node.op == "call_module":
-        module = modules[node.target]
-        if type(module) is nn.AdaptiveAvgPool1d and module.output_size in (1, (1,)):
-            return None
-        return _local_module(module)
-    if node.op == "call_function" and node.target in _POINTWISE_FUNCTIONS:
-        if len(node.args) == 1 and not node.kwargs:
-            return None
-    if node.op == "call_function" and node.target in _BINARY and len(node.args) == 2:
-        a, b = node.args
-        if not node.kwargs and all(
-            (isinstance(x, fx.Node) and x in windowed) or isinstance(x, (int, float))
-            for x in (a, b)
-        ):
-            return None
-    return f"`{node.target}` is not a position-local operation"
-
-
-def _gather(win: _Win, padded: torch.Tensor, left: int, first: torch.Tensor, n: int):
-    """Slabs (B, C, n) at input positions ``first + [0, n)`` with the edit's window spliced in.
-
-    ``padded`` is the contiguous reference (C, L + pads) padded by ``left`` positions on the left.
-    """
-    if n == win.width and torch.equal(first, win.start):
-        return win.values
-    channels = padded.shape[0]
-    slab = _windows(padded, first + left, n)  # (B, C, n), a copy
-    offset = win.start - first  # where each window starts in its slab
-    low, high = (int(v) for v in offset.aminmax())
-    if low >= 0 and high + win.width <= n:  # every window inside its slab
-        if low == high:  # one offset (convolutions): one slice copy
-            slab[:, :, low : low + win.width] = win.values
-            return slab
-        index = offset[:, None] + torch.arange(win.width, device=first.device)
-        return slab.scatter_(2, index[:, None, :].expand(-1, channels, -1), win.values)
-    fits = (offset >= 0) & (offset + win.width <= n)
-    rows = fits.nonzero().squeeze(1)
-    if len(rows):  # windows wholly inside their slabs (pools follow the stride grid): a scatter
-        index = offset[rows, None] + torch.arange(win.width, device=first.device)
-        index = index[:, None, :].expand(-1, channels, -1)
-        slab[rows] = slab[rows].scatter_(2, index, win.values[rows])
-    rows = (~fits).nonzero().squeeze(1)
-    if len(rows):  # near the sequence ends, windows overlap their slabs' edges
-        rel = torch.arange(n, device=first.device) - offset[rows, None]
-        inside = (rel >= 0) & (rel < win.width)
-        index = rel.clamp(0, win.width - 1)[:, None, :].expand(-1, channels, -1)
-        spliced = win.values[rows].gather(2, index)
-        slab[rows] = torch.where(inside[:, None, :], spliced, slab[rows])
-    return slab
-
-
-def _windows(ref: torch.Tensor, start: torch.Tensor, width: int) -> torch.Tensor:
-    """The slices ``ref[:, start_b : start_b + width]`` of a (C, L) tensor, as (B, C, width)."""
-    ref = ref.contiguous()
-    channels, length = ref.shape
-    view = ref.as_strided((length - width + 1, channels, width), (1, length, 1))
-    return view.index_select(0, start)
-
-
-def _taps(table, edit, start, left: int, span: int, d: int, width: int | None = None):
-    """First-layer change (B, C_out, width) of output windows at ``start`` from the per-tap
-    changes ``table`` (B, C_out, k) of single-column edits at ``edit`` (the general case)."""
-    k = table.shape[-1]
-    width = k if width is None else width
-    out_pos = start[:, None] + torch.arange(width, device=table.device)  # (B, width)
-    offset = edit[:, None] + left - out_pos  # kernel tap times d
-    valid = (offset >= 0) & (offset <= span) & (offset % d == 0)
-    tap = (offset // d).clamp(0, k - 1)
-    change = table.gather(2, tap[:, None, :].expand(-1, table.shape[1], -1))
-    return change * valid[:, None, :]
-
-
-def _materialize(value):
-    if not isinstance(value, _Win):
-        return value
-    batch, channels, width = value.values.shape
-    full = value.ref.expand(batch, -1, -1).clone()
-    index = value.start[:, None] + torch.arange(width, device=full.device)
-    full.scatter_(2, index[:, None, :].expand(-1, channels, -1), value.values)
-    return full
-
-
-def _conv(module: nn.Conv1d, win: _Win, ref_out: torch.Tensor, padded) -> _Win:
-    (k,), (d,) = module.kernel_size, module.dilation
-    span = d * (k - 1)
-    length_out = ref_out.shape[-1]
-    if module.padding == "same":
-        left = span // 2
-    elif module.padding == "valid":
-        left = 0
-    else:
-        left = module.padding[0]
-    width = min(win.width + span, length_out)
-    start = (win.start + left - span).clamp(0, length_out - width)
-    if win.point_delta is not None and module.groups == 1:  # first layer: a table lookup
-        base = _windows(ref_out[0], start, width)  # (B, C_out, width), a copy
-        if d == 1 and width == k:
-            # Away from the ends the output window starts `span` before the edit, so output
-            # position i uses kernel tap k - 1 - i: the change is the flipped tap table.
-            change = torch.einsum("ock,bc->bok", module.weight.flip(2), win.point_delta)
-            rows = (start != win.start + left - span).nonzero().squeeze(1)
-            if len(rows):  # windows shifted inside the sequence near its ends
-                table = change[rows].flip(2)
-                change[rows] = _taps(table, win.start[rows], start[rows], left, span, d)
-            return _Win(base.add_(change), start, ref_out)
-        table = torch.einsum("ock,bc->bok", module.weight, win.point_delta)  # (B, C_out, k)
-        change = _taps(table, win.start, start, left, span, d, width)
-        return _Win(base.add_(change), start, ref_out)
-    slab = _gather(win, padded, left, start - left, width + span)
-    values = F.conv1d(slab, module.weight, module.bias, 1, 0, d, module.groups)
-    return _Win(values, start, ref_out)
-
-
-def _pool(module: nn.Module, win: _Win, ref_out: torch.Tensor, padded) -> _Win:
-    k = module.kernel_size if isinstance(module.kernel_size, int) else module.kernel_size[0]
-    s = module.stride if isinstance(module.stride, int) else module.stride[0]
-    s = s or k
-    length_out = ref_out.shape[-1]
-    w = win.width
-    width = max((r + w - 1) // s - (r - k) // s for r in range(s))
-    width = min(width, length_out)
-    first = torch.div(win.start - k, s, rounding_mode="floor") + 1
-    start = first.clamp(0, length_out - width)
-    slab = _gather(win, padded, 0, start * s, (width - 1) * s + k)
-    if type(module) is nn.MaxPool1d:
-        values = F.max_pool1d(slab, k, s)
-    else:
-        values = F.avg_pool1d(slab, k, s)
-    return _Win(values, start, ref_out)
-
-
-def _rewindow(win: _Win, start: torch.Tensor, width: int) -> torch.Tensor:
-    return _gather(win, win.ref[0].contiguous(), 0, start, width)
+def _batch_view(value):
+    """A :class:`Win` as its reference expanded to the batch (right shape, dtype, device)."""
+    if isinstance(value, Win):
+        return value.ref.expand(value.values.shape[0], *value.ref.shape)
+    return value
 
 
 class _Runner:
@@ -282,107 +195,58 @@ class _Runner:
 
     def __init__(self, plan: FastISMPlan, x: torch.Tensor):
         self.plan = plan
-        self.local = set(plan.windowed)
-        self.ref: dict = {}
-        self.padded: dict = {}
-        env: dict = {}
-        for node in plan.graph_module.graph.nodes:
-            if node.op == "placeholder":
-                env[node.name] = x
-            elif node.op == "output":
-                self.ref_output = fx.node.map_arg(node.args[0], lambda n: env[n.name])
-            else:
-                env[node.name] = self._call(node, env)
-        self.ref = env
-        for node in plan.graph_module.graph.nodes:  # padded inputs of convolutions and pools
-            if node.name in self.local and node.op == "call_module":
-                module = plan.modules[node.target]
-                source = env[node.args[0].name][0]
-                if type(module) is nn.Conv1d:
-                    (k,), (d,) = module.kernel_size, module.dilation
-                    span = d * (k - 1)
-                    if module.padding == "same":
-                        pads = (span // 2, span - span // 2)
-                    elif module.padding == "valid":
-                        pads = (0, 0)
-                    else:
-                        pads = (module.padding[0],) * 2
-                    self.padded[node.name] = F.pad(source, pads).contiguous()
-                elif type(module) in (nn.MaxPool1d, nn.AvgPool1d):
-                    k = module.kernel_size
-                    k = k if isinstance(k, int) else k[0]
-                    s = module.stride if isinstance(module.stride, int) else module.stride[0]
-                    s = s or k
-                    need = (env[node.name].shape[-1] - 1) * s + k - source.shape[-1]
-                    self.padded[node.name] = F.pad(
-                        source, (0, max(0, need)), value=float("-inf")
-                    ).contiguous()
+        self.input = plan.captured.input
+        ref: dict = {self.input: x}
+        for node in plan.captured.graph.nodes:
+            if node.op == "output":
+                self.ref_output = ref[node.args[0]]
+            elif node.op != "placeholder":
+                args = fx.node.map_arg(node.args, ref.__getitem__)
+                kwargs = fx.node.map_arg(node.kwargs, ref.__getitem__)
+                ref[node] = call(node, args, kwargs)
+        self.ref = ref
+        # contiguous reference rows of the windowed layers: windows are strided views of them
+        self.rows = {
+            node: ref[node][0].contiguous()
+            for node, kind in plan.kinds.items()
+            if kind in (INPUT, WINDOW)
+        }
+        self.aux = {
+            node: prepare(op, ref[op.source], ref[node])
+            for node, op in plan.ops.items()
+            if op.source is not None
+        }
 
-    def _call(self, node: fx.Node, env: dict):
-        args = fx.node.map_arg(node.args, lambda n: env[n.name])
-        kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n.name])
-        if node.op == "get_attr":
-            value = self.plan.graph_module
-            for part in node.target.split("."):
-                value = getattr(value, part)
-            return value
-        args = tuple(_materialize(a) for a in args)
-        kwargs = {key: _materialize(v) for key, v in kwargs.items()}
-        if node.op == "call_module":
-            return self.plan.modules[node.target](*args, **kwargs)
-        if node.op == "call_function":
-            return node.target(*args, **kwargs)
-        return getattr(args[0], node.target)(*args[1:], **kwargs)
+    def _call(self, node: fx.Node, env: dict, shape_only: bool):
+        args = fx.node.map_arg(node.args, env.__getitem__)
+        kwargs = fx.node.map_arg(node.kwargs, env.__getitem__)
+        # a call reading only shapes gets a zero-copy view of the batch's shape, others the
+        # full-length values
+        full = _batch_view if shape_only else materialize
+        args, kwargs = fx.node.map_aggregate((args, kwargs), full)
+        return call(node, args, kwargs)
 
     def run(self, positions: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
         """Model outputs for the edits ``x[:, positions] = columns`` (B,) and (B, 4)."""
-        x = self.ref[next(iter(self.plan.graph_module.graph.nodes)).name]
-        old = x[0][:, positions].T
+        x = self.rows[self.input]
+        old = x[:, positions].T
+        kinds, ops = self.plan.kinds, self.plan.ops
         env: dict = {}
-        for node in self.plan.graph_module.graph.nodes:
+        for node in self.plan.captured.graph.nodes:
+            kind = kinds.get(node)
             if node.op == "placeholder":
-                env[node.name] = _Win(columns[:, :, None], positions, x, columns - old)
+                env[node] = Win(columns[:, :, None], positions, x, columns - old)
             elif node.op == "output":
-                return fx.node.map_arg(node.args[0], lambda n: _materialize(env[n.name]))
-            elif node.name not in self.plan.dependent:
-                env[node.name] = self.ref[node.name]
-            elif node.name in self.local:
-                env[node.name] = self._local(node, env)
+                return materialize(env[node.args[0]])
+            elif kind == CONST:
+                env[node] = self.ref[node]
+            elif kind in (WINDOW, REDUCED):
+                env[node] = apply(
+                    ops[node], node, env, self.ref[node], self.rows.get(node), self.aux.get(node)
+                )
             else:
-                env[node.name] = self._call(node, env)
-        raise RuntimeError("the traced graph has no output")
-
-    def _local(self, node: fx.Node, env: dict):
-        ref_out = self.ref[node.name]
-        if node.op == "call_module":
-            module = self.plan.modules[node.target]
-            win = env[node.args[0].name]
-            if type(module) is nn.Conv1d:
-                return _conv(module, win, ref_out, self.padded[node.name])
-            if type(module) in (nn.MaxPool1d, nn.AvgPool1d):
-                return _pool(module, win, ref_out, self.padded[node.name])
-            if type(module) is nn.AdaptiveAvgPool1d:  # global mean: update the cached one
-                idx = win.start[:, None] + torch.arange(win.width, device=win.start.device)
-                ref_part = win.ref[0][:, idx].permute(1, 0, 2)
-                change = (win.values - ref_part).sum(-1, keepdim=True) / win.ref.shape[-1]
-                return ref_out + change
-            return _Win(module(win.values), win.start, ref_out)
-        if node.target in _POINTWISE_FUNCTIONS:
-            win = env[node.args[0].name]
-            return _Win(node.target(win.values), win.start, ref_out)
-        a, b = (env[x.name] if isinstance(x, fx.Node) else x for x in node.args)
-        wins = [v for v in (a, b) if isinstance(v, _Win)]
-        if len(wins) == 1:
-            win = wins[0]
-            args = [win.values if v is win else v for v in (a, b)]
-            return _Win(node.target(*args), win.start, ref_out)
-        length = ref_out.shape[-1]
-        lo = torch.minimum(a.start, b.start)
-        hi = torch.maximum(a.start + a.width, b.start + b.width)
-        width = min(length, int((hi - lo).max()))
-        start = lo.clamp(0, length - width)
-        return _Win(node.target(_rewindow(a, start, width), _rewindow(b, start, width)),
-                    start, ref_out)
+                env[node] = self._call(node, env, kind == SHAPE)
+        raise RuntimeError("the captured graph has no output")
 
 
 def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved, bar, delta):
@@ -405,13 +269,17 @@ def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved
                 bar.update(len(pos))
 
 
-def choose_fast(model: nn.Module, fast: bool | None) -> FastISMPlan | None:
-    """The plan for ``ism(fast=...)``: None means the naive path; the choice is logged."""
+def choose_fast(model: nn.Module, fast: bool | None, example: torch.Tensor) -> FastISMPlan | None:
+    """The plan for ``ism(fast=...)``: None means the naive path; the choice is logged.
+
+    ``example`` is one input row (1, 4, L) on the model's device and dtype; call inside
+    :func:`~cislens.attribution._common.borrowed_model`.
+    """
     if fast is False:
         logger.info("ism: naive path (fast=False)")
         return None
     try:
-        plan = plan_fast_ism(model)
+        plan = plan_fast_ism(model, example)
     except FastISMUnsupported as error:
         if fast:
             raise FastISMUnsupported(

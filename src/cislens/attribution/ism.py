@@ -198,11 +198,20 @@ def ism(
     with running_model(model, target, device=device, dtype=dtype) as (net, dev, resolved):
         with progress(n_examples + sum(counts), verbose=verbose, desc="ism") as bar:
             reference = torch.empty(n_examples, dtype=dtype)
-            plan = choose_fast(net, fast)
+            # the capture specialises on the length: one row of X is the example
+            plan = choose_fast(net, fast, X[:1].to(device=dev, dtype=dtype))
             if plan is not None:
                 fast_ism_deltas(
-                    plan, X, first=first, stop=stop, batch_size=batch_size, device=dev,
-                    dtype=dtype, resolved=resolved, bar=bar, delta=delta,
+                    plan,
+                    X,
+                    first=first,
+                    stop=stop,
+                    batch_size=batch_size,
+                    device=dev,
+                    dtype=dtype,
+                    resolved=resolved,
+                    bar=bar,
+                    delta=delta,
                 )
             else:
                 with torch.no_grad():

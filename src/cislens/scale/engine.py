@@ -306,9 +306,9 @@ def run_blocks(
 
 # One block at a time per worker process. A worker with several threads shares one model
 # object between them, and the attribution code is not thread-safe: a method borrows the model in
-# eval mode and restores it afterwards, and torch.fx tracing (DeepLIFT, fast ISM) patches
-# nn.Module.__call__ process-wide while it runs, so a forward pass in another thread would be
-# recorded into the trace or fail. Parallelism comes from worker processes (one thread each,
+# eval mode and restores it afterwards, and the capture of DeepLIFT and fast ISM installs
+# process-wide module hooks while it records, so a forward pass in another thread would be
+# recorded into the capture or fail. Parallelism comes from worker processes (one thread each,
 # the documented setup); extra threads of a worker wait here.
 _BLOCK_LOCK = threading.Lock()
 

@@ -1,0 +1,243 @@
+"""Window arithmetic of fast ISM: the values of a layer on ``[start, start + width)`` per edit.
+
+A :class:`Win` holds, for a batch of single-base edits of one reference sequence, the values of
+a (B, C, L) layer on a window of positions (a common width for the batch, a start per edit); the
+rest of the layer equals the reference. The functions below compute the window of a node's
+output from the windows of its inputs (see :mod:`cislens.attribution._fast_ism_rules` for which
+captured operations they serve and :mod:`cislens.attribution.fast_ism` for the whole method).
+Windows are shifted to stay inside their layer, so the width can be common to the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import fx
+
+from cislens.attribution._fast_ism_rules import CONV, CROP, PAD, POOL, POSITIONWISE, REDUCE
+from cislens.attribution.capture import call
+
+
+@dataclass
+class Win:
+    """Values of a (B, C, L) layer on positions ``[start, start + width)`` per edit."""
+
+    values: torch.Tensor  # (B, C, width)
+    start: torch.Tensor  # (B,) long
+    ref: torch.Tensor  # (C, L) contiguous: the layer's reference values
+    point_delta: torch.Tensor | None = None  # (B, C): the one-column change (the input only)
+
+    @property
+    def width(self) -> int:
+        return self.values.shape[-1]
+
+
+def windows(ref: torch.Tensor, start: torch.Tensor, width: int) -> torch.Tensor:
+    """The slices ``ref[:, start_b : start_b + width]`` of a contiguous (C, L) tensor, as
+    (B, C, width) (a copy).
+
+    Examples
+    --------
+    >>> windows(torch.arange(6.0).view(1, 6), torch.tensor([0, 3]), 2).tolist()
+    [[[0.0, 1.0]], [[3.0, 4.0]]]
+    """
+    channels, length = ref.shape
+    view = ref.as_strided((length - width + 1, channels, width), (1, length, 1))
+    return view.index_select(0, start)
+
+
+def gather(values, start, padded: torch.Tensor, left: int, first: torch.Tensor, n: int):
+    """Slabs (B, C, n) at positions ``first + [0, n)`` of a layer whose windows are ``values``
+    (B, C, w) at ``start`` (B,), the reference elsewhere.
+
+    ``padded`` is the contiguous reference (C, L + pads), padded by ``left`` positions on the
+    left. Windows may lie anywhere relative to their slabs, also wholly outside.
+    """
+    width = values.shape[-1]
+    if n == width and torch.equal(first, start):
+        return values
+    channels = values.shape[1]
+    offset = start - first  # where each window starts in its slab
+    low, high = (int(v) for v in offset.aminmax())
+    if high <= 0 and low + width >= n:  # every window covers its slab: no reference needed
+        if low == high:
+            return values[:, :, -low : n - low]
+        index = torch.arange(n, device=first.device) - offset[:, None]
+        return values.gather(2, index[:, None, :].expand(-1, channels, -1))
+    slab = windows(padded, first + left, n)
+    if low >= 0 and high + width <= n:  # every window inside its slab
+        if low == high:  # one offset (convolutions): one slice copy
+            slab[:, :, low : low + width] = values
+            return slab
+        index = offset[:, None] + torch.arange(width, device=first.device)
+        return slab.scatter_(2, index[:, None, :].expand(-1, channels, -1), values)
+    # windows over their slabs' edges, or outside them (crops): splice where they overlap
+    rel = torch.arange(n, device=first.device) - offset[:, None]
+    inside = (rel >= 0) & (rel < width)
+    index = rel.clamp(0, width - 1)[:, None, :].expand(-1, channels, -1)
+    return torch.where(inside[:, None, :], values.gather(2, index), slab)
+
+
+def materialize(value):
+    """A full-length (B, C, L) tensor from a :class:`Win`; anything else unchanged."""
+    if not isinstance(value, Win):
+        return value
+    batch, channels, width = value.values.shape
+    full = value.ref.expand(batch, -1, -1).clone()
+    index = value.start[:, None] + torch.arange(width, device=full.device)
+    full.scatter_(2, index[:, None, :].expand(-1, channels, -1), value.values)
+    return full
+
+
+def prepare(op, source: torch.Tensor, out: torch.Tensor):
+    """What an operation needs from the reference run: the padded input row of a convolution
+    or pool, the channel-sliced input row of a crop (``source`` and ``out`` are (1, C, L))."""
+    row = source[0]
+    if op.kind == CONV:
+        span = op.params["dilation"] * (op.params["weight"].shape[-1] - 1)
+        left = op.params["left"]
+        right = out.shape[-1] + span - row.shape[-1] - left
+        return F.pad(row, (left, right)).contiguous()
+    if op.kind == POOL:
+        k, s, left = op.params["kernel"], op.params["stride"], op.params["left"]
+        right = max(0, (out.shape[-1] - 1) * s + k - row.shape[-1] - left)
+        return F.pad(row, (left, right), value=op.params["fill"]).contiguous()
+    if op.kind == CROP:
+        return row[op.params["channels"]].contiguous()
+    return None
+
+
+def _taps(table, edit, start, left: int, span: int, d: int, width: int | None = None):
+    """First-layer change (B, C_out, width) of output windows at ``start`` from the per-tap
+    changes ``table`` (B, C_out, k) of single-column edits at ``edit`` (the general case)."""
+    k = table.shape[-1]
+    width = k if width is None else width
+    out_pos = start[:, None] + torch.arange(width, device=table.device)  # (B, width)
+    offset = edit[:, None] + left - out_pos  # kernel tap times d
+    valid = (offset >= 0) & (offset <= span) & (offset % d == 0)
+    tap = (offset // d).clamp(0, k - 1)
+    change = table.gather(2, tap[:, None, :].expand(-1, table.shape[1], -1))
+    return change * valid[:, None, :]
+
+
+def _conv(params: dict, win: Win, out_row: torch.Tensor, padded: torch.Tensor) -> Win:
+    weight, bias, left = params["weight"], params["bias"], params["left"]
+    d, groups = params["dilation"], params["groups"]
+    k = weight.shape[-1]
+    span = d * (k - 1)
+    length_out = out_row.shape[-1]
+    width = min(win.width + span, length_out)
+    start = (win.start + left - span).clamp(0, length_out - width)
+    if win.point_delta is not None and groups == 1:  # first layer: a table lookup
+        base = windows(out_row, start, width)  # (B, C_out, width), a copy
+        if d == 1 and width == k:
+            # Away from the ends the output window starts `span` before the edit, so output
+            # position i uses kernel tap k - 1 - i: the change is the flipped tap table.
+            change = torch.einsum("ock,bc->bok", weight.flip(2), win.point_delta)
+            rows = (start != win.start + left - span).nonzero().squeeze(1)
+            if len(rows):  # windows shifted inside the sequence near its ends
+                table = change[rows].flip(2)
+                change[rows] = _taps(table, win.start[rows], start[rows], left, span, d)
+            return Win(base.add_(change), start, out_row)
+        table = torch.einsum("ock,bc->bok", weight, win.point_delta)  # (B, C_out, k)
+        change = _taps(table, win.start, start, left, span, d, width)
+        return Win(base.add_(change), start, out_row)
+    slab = gather(win.values, win.start, padded, left, start - left, width + span)
+    values = F.conv1d(slab, weight, bias, 1, 0, d, groups)
+    return Win(values, start, out_row)
+
+
+def _pool(params: dict, win: Win, out_row: torch.Tensor, padded: torch.Tensor) -> Win:
+    k, s, left = params["kernel"], params["stride"], params["left"]
+    length_out = out_row.shape[-1]
+    w = win.width
+    # outputs whose pooling window meets [p, p + w): p + left = r (mod s) sets how many
+    width = min(max((r + w - 1) // s - (r - k) // s for r in range(s)), length_out)
+    first = torch.div(win.start + left - k, s, rounding_mode="floor") + 1
+    start = first.clamp(0, length_out - width)
+    slab = gather(win.values, win.start, padded, left, start * s - left, (width - 1) * s + k)
+    if params["max"]:
+        values = F.max_pool1d(slab, k, s)
+    else:
+        values = F.avg_pool1d(slab, k, s)
+    return Win(values, start, out_row)
+
+
+def _crop(params: dict, win: Win, out_row: torch.Tensor, source: torch.Tensor) -> Win:
+    offset = params["offset"]
+    values = win.values[:, params["channels"]]
+    length_out = out_row.shape[-1]
+    width = min(win.width, length_out)
+    start = (win.start - offset).clamp(0, length_out - width)
+    return Win(gather(values, win.start, source, 0, start + offset, width), start, out_row)
+
+
+def _pad(params: dict, win: Win, out_row: torch.Tensor) -> Win:
+    values = win.values
+    if any(params["channels"]):
+        values = F.pad(values, (0, 0, *params["channels"]), value=params["value"])
+    return Win(values, win.start + params["left"], out_row)
+
+
+def _reduce(params: dict, win: Win, out: torch.Tensor) -> torch.Tensor:
+    # the reference's sum plus the window's change: the positions outside did not move
+    change = win.values - windows(win.ref, win.start, win.width)
+    change = change.sum(params["dims"], keepdim=params["keepdim"])
+    if params["mean"]:
+        change = change / params["count"]
+    return out + change
+
+
+def _union(wins: list[Win], length: int) -> tuple[torch.Tensor, int]:
+    if len(wins) == 1:
+        return wins[0].start, wins[0].width
+    low = torch.stack([w.start for w in wins]).amin(0)
+    high = torch.stack([w.start + w.width for w in wins]).amax(0)
+    width = min(length, int((high - low).max()))
+    return low.clamp(0, length - width), width
+
+
+def _positionwise(params: dict, node: fx.Node, env: dict, out_row: torch.Tensor) -> Win:
+    """Run a position-wise call on the union of its inputs' windows."""
+    args = fx.node.map_arg(node.args, env.__getitem__)
+    kwargs = fx.node.map_arg(node.kwargs, env.__getitem__)
+    wins: list[Win] = []
+    fx.node.map_aggregate((args, kwargs), lambda v: wins.append(v) if isinstance(v, Win) else None)
+    wins = list({id(w): w for w in wins}.values())
+    start, width = _union(wins, out_row.shape[-1])
+    constants = params["constants"]
+
+    def aligned(value):
+        if isinstance(value, Win):
+            return gather(value.values, value.start, value.ref, 0, start, width)
+        if isinstance(value, torch.Tensor) and id(value) in constants:
+            return windows(constants[id(value)], start, width)  # a position-dependent constant
+        return value
+
+    args, kwargs = fx.node.map_aggregate((args, kwargs), aligned)
+    return Win(call(node, args, kwargs), start, out_row)
+
+
+def apply(op, node: fx.Node, env: dict, out: torch.Tensor, out_row: torch.Tensor, aux):
+    """The value of windowed ``node`` in a run of edits: a :class:`Win`, or for a reduction
+    over the length axis a full tensor. ``out`` is the node's reference value, ``out_row``
+    the contiguous row ``out[0]``, ``aux`` what :func:`prepare` made."""
+    if op.kind == POSITIONWISE:
+        return _positionwise(op.params, node, env, out_row)
+    win = env[op.source]
+    if op.kind == CONV:
+        return _conv(op.params, win, out_row, aux)
+    if op.kind == POOL:
+        return _pool(op.params, win, out_row, aux)
+    if op.kind == CROP:
+        return _crop(op.params, win, out_row, aux)
+    if op.kind == PAD:
+        return _pad(op.params, win, out_row)
+    if op.kind == REDUCE:
+        return _reduce(op.params, win, out)
+    raise AssertionError(f"unknown window operation {op.kind!r}")
+
+
+__all__ = ["Win", "apply", "gather", "materialize", "prepare", "windows"]
