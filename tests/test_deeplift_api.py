@@ -363,8 +363,8 @@ class Pair(nn.Module):
         ),
         (
             Recurrent(),
-            r"rnn \(nn.GRU\) \[torch.gru \(node 'gru' in rnn \(GRU\), at test_deeplift_api.py:\d+ .*\]: "
-            "this function has no DeepLIFT rule",
+            r"rnn \(nn.GRU\) \[torch.gru \(node 'gru' in rnn \(GRU\), at "
+            r"test_deeplift_api.py:\d+ .*\]: this function has no DeepLIFT rule",
         ),
     ],
 )
