@@ -168,6 +168,20 @@ def test_data_dependent_control_flow_is_refused_with_its_line():
         capture(Branchy().eval(), random_one_hot(1, L, seed=0))
 
 
+def test_value_dependent_shapes_are_refused():
+    class Peaks(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(4, 1, 3)
+
+        def forward(self, x):
+            h = self.conv(x)
+            return h[:, :, : len((h[0, 0] > 0).nonzero())].sum(-1)
+
+    with pytest.raises(UnsupportedModelError, match=r"nonzero\(\) on an input-dependent tensor"):
+        capture(Peaks().eval(), random_one_hot(1, L, seed=0))
+
+
 def test_inplace_update_through_a_view_is_refused():
     class ViewUpdate(nn.Module):
         def __init__(self):

@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from cislens.attribution import deeplift_shap, integrated_gradients, ism, saliency
+from cislens.attribution import deeplift, deeplift_shap, integrated_gradients, ism, saliency
 from cislens.attribution.compat import borzoi_without_vmap
 from cislens.attribution.deeplift import summation_deltas
 from tests import real_models as zoo
@@ -98,6 +98,11 @@ def test_deeplift_is_exact_and_leaves_the_model_alone(case):
             model, X, baselines="dinucleotide", n_baselines=N_REFS, random_state=0,
             tolerance=1e-3, **options,
         )  # fmt: skip
+        scores = [
+            deeplift(model, X, **options),  # "frequencies" references
+            deeplift_shap(model, X, n_shuffles=N_REFS, random_state=0, **options),
+        ]
+    assert all(s.shape == X.shape and bool(torch.isfinite(s).all()) for s in scores)
     assert exact.all_passed, float(exact.relative_errors.max())
     # float32: 1e-4 of the scale; Borzoi's random head outputs ~10 and moves by ~1e-5, which
     # float32 resolves to ~1e-6, so its float32 sums are checked to the engine's 1e-3

@@ -52,6 +52,10 @@ ESCAPES = frozenset(
         "numpy", "__array__", "__iter__", "equal", "allclose", "is_nonzero", "__reversed__",
     }
 )  # fmt: skip
+# calls whose output shape depends on the values (a later len() or shape would silently fix it)
+VALUE_SHAPED = frozenset(
+    {"nonzero", "argwhere", "unique", "unique_consecutive", "masked_select", "nonzero_static"}
+)
 # reflected operators: ``c - x`` arrives as ``x.__rsub__(c)``; recorded with the operands in order
 _REFLECTED = {
     "__rdiv__": operator.truediv,
@@ -252,6 +256,12 @@ class Recorder(TorchFunctionMode):
                 "Tensor.as_strided() on a non-contiguous or offset input-dependent tensor",
                 "reads memory in an order that depends on how the tensor was made; call "
                 ".contiguous() first",
+            )
+        if name in VALUE_SHAPED or (name == "where" and len(args) + len(kwargs) == 1):
+            raise self.refuse(
+                f"{name}() on an input-dependent tensor",
+                "returns a tensor whose shape depends on the input's values, which one recorded "
+                "forward pass would fix",
             )
         decomposition = DECOMPOSITIONS.get(func)
         if decomposition is not None:
