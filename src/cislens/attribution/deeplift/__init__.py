@@ -1,9 +1,12 @@
 """DeepLIFT engine: DeepLIFT (Rescale, RevealCancel, genomics default) and DeepLiftShap.
 
-The model is traced with :mod:`torch.fx` into an explicit graph (:mod:`.graph`), so every
-nonlinearity call is known with the layer that feeds it, reused module instances and functional
-calls (``F.relu``, ``torch.sigmoid``) are separate graph nodes handled exactly, and anything
-without an exact rule is refused with :class:`~cislens.errors.UnsupportedModelError` naming it.
+The model is captured by running it on real one-hot rows and recording its torch calls
+(:mod:`cislens.attribution.capture`, then :mod:`.graph`), so any ``forward`` runs as written
+(shape arithmetic, einops, kwargs, caches), every nonlinearity call is known with the layer that
+feeds it, reused module instances and functional calls (``F.relu``, ``torch.sigmoid``) are
+separate graph nodes handled exactly, and anything without an exact rule is refused with
+:class:`~cislens.errors.UnsupportedModelError` naming the layer, the function and the source
+line.
 
 Supported operations: Conv1d, Linear (modules and ``F.conv1d`` / ``F.linear`` / ``@`` /
 ``torch.einsum`` with a constant), eval-mode BatchNorm1d, the elementwise nonlinearities ReLU,

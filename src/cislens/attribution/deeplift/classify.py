@@ -1,4 +1,4 @@
-"""Classify one traced fx node into a DeepLIFT :class:`~.ops.Op`, or refuse it by name."""
+"""Classify one captured node into a DeepLIFT :class:`~.ops.Op`, or refuse it by name."""
 
 from __future__ import annotations
 

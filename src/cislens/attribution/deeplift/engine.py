@@ -20,9 +20,9 @@ from cislens.attribution.heads import explained_model
 
 _PARAMETERS = {
     "model": """model : torch.nn.Module
-        Maps one-hot (N, 4, L) to (N, T) (or (N,)); fx-traceable, built from the supported
-        operations (see :mod:`cislens.attribution.deeplift`). Run in eval mode on ``device`` in
-        ``dtype``; its mode, device and dtype are restored afterwards.""",
+        Maps one-hot (N, 4, L) to (N, T) (or (N,)), or see ``output=``; any forward pass built
+        from the supported operations (see :mod:`cislens.attribution.deeplift`). Run in eval
+        mode on ``device`` in ``dtype``; afterwards it is exactly as it was.""",
     "X": """X : torch.Tensor or numpy.ndarray (N, 4, L)
         One-hot sequences (A, C, G, T); all-zero columns (N) allowed.""",
     "target": """target : int, callable or None

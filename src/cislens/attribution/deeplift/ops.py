@@ -1,6 +1,6 @@
 """The operations the DeepLIFT engine knows, grouped by how DeepLIFT treats them.
 
-Every operation of a traced model falls in one of these groups (anything else is refused):
+Every operation of a captured model falls in one of these groups (anything else is refused):
 
 - **mixing** layers (``nn.Conv1d``, ``nn.Linear``, ``F.conv1d``, ``F.linear``, ``@`` with a
   constant matrix): linear maps with weights; the Linear rule splits their output into
@@ -389,7 +389,7 @@ Lookup = Callable[[fx.Node], Any]
 
 @dataclass(eq=False)
 class Op:
-    """One traced operation and what DeepLIFT needs to know about it."""
+    """One captured operation and what DeepLIFT needs to know about it."""
 
     node: fx.Node
     kind: str

@@ -65,7 +65,7 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def _preflight(graph, consts, model, rows: torch.Tensor, target):
-    """Check the traced graph against the model on two rows; resolve the target."""
+    """Check the captured graph against the model on two rows; resolve the target."""
     with torch.no_grad():
         direct = model(rows)
     full = run_real(graph, consts, rows, strip=False)
