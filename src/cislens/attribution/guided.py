@@ -129,13 +129,8 @@ def guided_backprop(
     {random_state_unused}
     {verbose}
     {dtype}
-    output : None, int, str, callable or tuple
-        Which model output to explain when it is not one (N, T) tensor: an index into a
-        returned tuple, a key of a returned dict, a callable, a head ("profile", "counts",
-        "sum", "mean") or (index or key, head); see :mod:`cislens.attribution.heads`.
-    input_layout : {"NCL", "NLC"}
-        The layout the model takes: (N, 4, L) (default) or (N, L, 4). ``X`` and the result
-        are (N, 4, L) either way.
+    {output}
+    {input_layout}
 
     Returns
     -------
@@ -215,13 +210,8 @@ def guided_gradcam(
     {random_state_unused}
     {verbose}
     {dtype}
-    output : None, int, str, callable or tuple
-        Which model output to explain when it is not one (N, T) tensor: an index into a
-        returned tuple, a key of a returned dict, a callable, a head ("profile", "counts",
-        "sum", "mean") or (index or key, head); see :mod:`cislens.attribution.heads`.
-    input_layout : {"NCL", "NLC"}
-        The layout the model takes: (N, 4, L) (default) or (N, L, 4). ``X`` and the result
-        are (N, 4, L) either way.
+    {output}
+    {input_layout}
 
     Returns
     -------

@@ -302,13 +302,8 @@ def integrated_gradients(
     verbose : bool
         Show a progress bar over forward rows.
     {dtype}
-    output : None, int, str, callable or tuple
-        Which model output to explain when it is not one (N, T) tensor: an index into a
-        returned tuple, a key of a returned dict, a callable, a head ("profile", "counts",
-        "sum", "mean") or (index or key, head); see :mod:`cislens.attribution.heads`.
-    input_layout : {"NCL", "NLC"}
-        The layout the model takes: (N, 4, L) (default) or (N, L, 4). ``X`` and the result
-        are (N, 4, L) either way.
+    {output}
+    {input_layout}
 
     Returns
     -------

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from cislens.attribution._common import batch_slices, check_batch_size, prepare_inputs
+from cislens.attribution._docs import shared_parameters
 from cislens.attribution.fast_ism import choose_fast, fast_ism_deltas
 from cislens.attribution.gradients import (
     DEFAULT_BATCH_SIZE,
@@ -69,6 +70,7 @@ def _edits(x: torch.Tensor, first: int, stop: int) -> tuple[torch.Tensor, torch.
     return positions + first, bases
 
 
+@shared_parameters
 def ism(
     model: nn.Module,
     X,
@@ -131,13 +133,8 @@ def ism(
         Window-restricted ISM (:mod:`cislens.attribution.fast_ism`), equal to the naive one up to
         rounding. None (default): used when the model's structure allows it (the log says which
         path ran and why); True: required (raises naming the unsupported layer); False: naive.
-    output : None, int, str, callable or tuple
-        Which model output to explain when it is not one (N, T) tensor: an index into a
-        returned tuple, a key of a returned dict, a callable, a head ("profile", "counts",
-        "sum", "mean") or (index or key, head); see :mod:`cislens.attribution.heads`.
-    input_layout : {"NCL", "NLC"}
-        The layout the model takes: (N, 4, L) (default) or (N, L, 4). ``X`` and the result
-        are (N, 4, L) either way.
+    {output}
+    {input_layout}
 
     Returns
     -------
