@@ -30,7 +30,13 @@ import torch
 from torch import fx, nn
 
 from cislens.attribution.capture._merge import merge, prune
-from cislens.attribution.capture._record import assign, call, record, strided
+from cislens.attribution.capture._record import (
+    assign,
+    call,
+    describe_source,
+    record,
+    strided,
+)
 from cislens.errors import UnsupportedModelError
 
 _ROWS = (2, 3)
@@ -152,4 +158,12 @@ def capture(model: nn.Module, example: torch.Tensor) -> Captured:
     return Captured(graph, small.input, output, tuple(example.shape[1:]))
 
 
-__all__ = ["Captured", "assign", "call", "capture", "describe_output", "strided"]
+__all__ = [
+    "Captured",
+    "assign",
+    "call",
+    "capture",
+    "describe_output",
+    "describe_source",
+    "strided",
+]

@@ -21,9 +21,10 @@ input-dependent tensor (a view), whose other aliases would change behind the gra
 
 from __future__ import annotations
 
+import linecache
 import operator
 import os
-import traceback
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -67,9 +68,12 @@ _REFLECTED = {
     "__rfloordiv__": operator.floordiv,
     "__rmod__": operator.mod,
 }
+_EINOPS = os.sep + "einops" + os.sep
+# torch's own files and cislens's attribution package (the capture, the output wrapper, the
+# engines): frames there are not the user's code
 _SKIP_DIRS = tuple(
-    os.path.dirname(path) for path in (torch.__file__, __file__, os.path.dirname(__file__)) if path
-) + tuple(p for p in (os.sep + "einops" + os.sep,) if p)
+    os.path.dirname(path) for path in (torch.__file__, __file__, os.path.dirname(__file__))
+)
 FACTORIES = frozenset(
     {"zeros", "ones", "full", "empty", "arange", "zeros_like", "ones_like", "eye", "linspace"}
 )
@@ -111,22 +115,32 @@ def _is_method(func, name: str) -> bool:
     return _TENSOR_NAMES.get(id(func)) == name or getattr(torch._C.TensorBase, name, None) is func
 
 
-def _frames() -> list[traceback.FrameSummary]:
-    """The stack outside torch, cislens and einops (the user's code), innermost last."""
-    return [
-        frame
-        for frame in traceback.extract_stack()[:-3]
-        if not frame.filename.startswith(_SKIP_DIRS)
-        and os.sep + "einops" + os.sep not in frame.filename
-    ]
+def source_line() -> tuple[str, int] | None:
+    """``(file, line)`` of the innermost frame of the user's code (outside torch, cislens and
+    einops) on the current stack. Walks the frames without reading source files (the capture
+    calls it for every recorded call); :func:`describe_source` reads the line when needed."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_SKIP_DIRS) and _EINOPS not in filename:
+            return filename, frame.f_lineno
+        frame = frame.f_back
+    return None
 
 
-def _user_frames() -> str:
-    """:func:`_frames` formatted as fx formats ``stack_trace``."""
-    return "".join(
-        f'  File "{f.filename}", line {f.lineno}, in {f.name}\n    {(f.line or "").strip()}\n'
-        for f in _frames()
-    )
+def describe_source(source: tuple[str, int] | None) -> str:
+    """``at file.py:12 `the code``` for a :func:`source_line` result ("" for None).
+
+    Examples
+    --------
+    >>> describe_source(None)
+    ''
+    """
+    if source is None:
+        return ""
+    filename, lineno = source
+    code = linecache.getline(filename, lineno).strip()
+    return f"at {os.path.basename(filename)}:{lineno} `{code}`"
 
 
 @dataclass
@@ -225,11 +239,9 @@ class Recorder(TorchFunctionMode):
         if self._stack:
             name, cls, _ = self._stack[-1]
             parts.append(f"in {name or 'the model'} ({cls.__name__})")
-        frames = _frames()
-        if frames:
-            last = frames[-1]
-            name = os.path.basename(last.filename)
-            parts.append(f"at {name}:{last.lineno} `{(last.line or '').strip()}`")
+        source = source_line()
+        if source is not None:
+            parts.append(describe_source(source))
         return (" " + ", ".join(parts)) if parts else ""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -306,7 +318,7 @@ class Recorder(TorchFunctionMode):
         else:
             op, target = "call_function", func
         node = self.graph.create_node(op, target, args, kwargs)
-        node.meta["stack_trace"] = _user_frames()
+        node.meta["source"] = source_line()
         if self._stack:
             node.meta["module"] = self._stack[-1]
             node.meta["nn_module_stack"] = {name: (name, cls) for name, cls, _ in self._stack}
@@ -458,4 +470,14 @@ def record(model: nn.Module, rows: torch.Tensor) -> Recording:
     return Recording(recorder.graph, recorder.input, recorder.nodes, converted, recorder.recipes)
 
 
-__all__ = ["ESCAPES", "Recorder", "Recording", "assign", "call", "record", "strided"]
+__all__ = [
+    "ESCAPES",
+    "Recorder",
+    "Recording",
+    "assign",
+    "call",
+    "describe_source",
+    "record",
+    "source_line",
+    "strided",
+]

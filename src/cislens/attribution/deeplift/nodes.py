@@ -8,8 +8,6 @@ line of ``forward`` that calls it); :class:`Call` bundles what classifying one n
 from __future__ import annotations
 
 import operator
-import os
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from cislens.attribution.capture import describe_source
 from cislens.attribution.deeplift import ops as O
 from cislens.attribution.deeplift.ops import LINEAR, Lookup, Op, refuse
 from cislens.errors import UnsupportedModelError
@@ -94,12 +93,6 @@ def zero_like(value):
 # --- labels and errors ---------------------------------------------------------------------------
 
 
-_FRAME = re.compile(r'File "([^"]+)", line (\d+), in [^\n]*\n([^\n]*)')
-
-
-_SKIP_FRAMES = (os.path.dirname(torch.__file__), os.path.dirname(__file__))
-
-
 def _where(node: fx.Node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     parts = []
@@ -107,11 +100,8 @@ def _where(node: fx.Node) -> str:
         path, cls = list(stack.values())[-1]
         path = path or "the model"
         parts.append(f"in {path} ({getattr(cls, '__name__', cls)})")
-    frames = _FRAME.findall(node.meta.get("stack_trace") or "")
-    frames = [f for f in frames if not f[0].startswith(_SKIP_FRAMES)]
-    if frames:
-        path, line, code = frames[-1]
-        parts.append(f"at {path.rsplit('/', 1)[-1]}:{line} `{code.strip()}`")
+    if node.meta.get("source") is not None:
+        parts.append(describe_source(node.meta["source"]))
     return (" " + ", ".join(parts)) if parts else ""
 
 
