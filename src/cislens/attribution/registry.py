@@ -87,7 +87,25 @@ class AttributionMethod:
     stochastic: bool
 
     def __call__(self, model: nn.Module, X, **options) -> torch.Tensor:
+        self.check_options(options)
         return self.function(model, X, **options)
+
+    def check_options(self, options: dict) -> None:
+        """Raise a TypeError naming an option the method does not take, and the ones it does.
+
+        Without this check Python's own TypeError ("got an unexpected keyword argument") would
+        come from deep in the call, where it cannot be told from a bug in cislens.
+        """
+        parameters = inspect.signature(self.resolve()).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return
+        valid = [n for n, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        unknown = sorted(set(options) - set(valid))
+        if unknown:  # a TypeError, as Python's own for an unexpected keyword
+            raise TypeError(
+                f"method {self.name!r} does not take the option(s) {unknown}; its options are "
+                f"{sorted(valid)}."
+            )
 
     def resolve(self) -> Callable:
         """The implementing function (imports the DeepLIFT engine for its methods)."""

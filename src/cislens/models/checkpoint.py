@@ -125,8 +125,12 @@ def save_model(model: nn.Module, path, *, task_names=None, training_summary=None
     }
     weights_path = directory / WEIGHTS_FILE
     tmp_weights = directory / (WEIGHTS_FILE + ".tmp")
-    save_file(state, str(tmp_weights), metadata={"format": "pt", "cislens_version": __version__})
-    os.replace(tmp_weights, weights_path)
+    try:
+        metadata = {"format": "pt", "cislens_version": __version__}
+        save_file(state, str(tmp_weights), metadata=metadata)
+        os.replace(tmp_weights, weights_path)
+    finally:  # an interrupted or failed save leaves no temporary file
+        tmp_weights.unlink(missing_ok=True)
     document = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -150,8 +154,11 @@ def save_model(model: nn.Module, path, *, task_names=None, training_summary=None
             f"training_summary must be JSON-serialisable (dicts, lists, str, numbers); {error}."
         ) from None
     tmp_config = directory / (CONFIG_FILE + ".tmp")
-    tmp_config.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp_config, directory / CONFIG_FILE)
+    try:
+        tmp_config.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp_config, directory / CONFIG_FILE)
+    finally:
+        tmp_config.unlink(missing_ok=True)
     return directory
 
 
@@ -227,13 +234,33 @@ def _load_state(model: nn.Module, state: dict, source: str, *, strict: bool = Tr
     try:
         model.load_state_dict(state, strict=strict)
     except RuntimeError as error:
-        expected = set(model.state_dict())
-        missing = sorted(expected - set(state))[:5]
-        unexpected = sorted(set(state) - expected)[:5]
         raise ValueError(
-            f"the weights in {source} do not fit the model {type(model).__name__}: missing keys "
-            f"{missing}, unexpected keys {unexpected}; {str(error).splitlines()[0]}"
+            f"the weights in {source} do not fit the model {type(model).__name__}: "
+            f"{_state_mismatch(model.state_dict(), state, error, strict=strict)}. Build the model "
+            "with the hyperparameters it was trained with (--model-args for a class spec)."
         ) from None
+
+
+def _shape(value) -> tuple:
+    return tuple(getattr(value, "shape", ()))
+
+
+def _state_mismatch(expected: dict, state: dict, error: Exception, *, strict: bool) -> str:
+    """The tensors that differ, with both shapes, on one line; torch's own text names them only
+    after its first line, which says no more than 'Error(s) in loading state_dict'."""
+    parts = [
+        f"{key} has shape {_shape(state[key])} in the weights but {_shape(value)} in the model"
+        for key, value in expected.items()
+        if key in state and _shape(state[key]) != _shape(value)
+    ][:5]
+    if strict:
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        parts += [f"missing keys {missing[:5]}"] * bool(missing)
+        parts += [f"unexpected keys {unexpected[:5]}"] * bool(unexpected)
+    if not parts:  # some other failure of load_state_dict: keep all its lines
+        parts = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "; ".join(parts)
 
 
 def load_model(path) -> SequenceModel:

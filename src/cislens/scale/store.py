@@ -134,15 +134,18 @@ def open_store(path, *, metadata: dict, arrays: dict, n_chunks: int, initialize=
     for leftover in path.parent.glob(f".{path.name}.creating-*"):
         shutil.rmtree(leftover, ignore_errors=True)
     temporary = path.with_name(f".{path.name}.creating-{os.getpid()}")
-    group = zarr.open_group(str(temporary), mode="w")
-    for name, (shape, chunks, dtype, fill) in arrays.items():
-        group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill)
-    group.create_array(MARKERS, shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0)
-    if initialize is not None:
-        initialize(group)
-    group.attrs["cislens"] = record
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(temporary, path)
+    try:
+        group = zarr.open_group(str(temporary), mode="w")
+        for name, (shape, chunks, dtype, fill) in arrays.items():
+            group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill)
+        group.create_array(MARKERS, shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0)
+        if initialize is not None:
+            initialize(group)
+        group.attrs["cislens"] = record
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temporary, path)
+    finally:  # an interrupted creation leaves no temporary folder (gone already on success)
+        shutil.rmtree(temporary, ignore_errors=True)
     return zarr.open_group(str(path), mode="r+"), np.zeros(n_chunks, dtype=bool)
 
 
