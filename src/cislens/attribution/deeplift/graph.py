@@ -287,7 +287,9 @@ def _mark_streams(graph: OpGraph) -> None:
                 graph.by_node[node].split_out = True
         if op.kind in (NONLINEAR, MAXPOOL, SOFTMAX):
             op.keep_x = True
-        if op.kind in (NONLINEAR, MAXPOOL, SOFTMAX, BILINEAR):
+        # a splitting mixing op takes the signs of its terms from its input's real difference
+        split_mixing = op.kind == MIXING and op.split_out
+        if op.kind in (NONLINEAR, MAXPOOL, SOFTMAX, BILINEAR) or split_mixing:
             for node in op.var_inputs:
                 graph.by_node[node].keep_x = True
     graph.by_node[graph.input].keep_x = True

@@ -240,7 +240,12 @@ def _surrogate(op: Op, sur, sur_lookup, xs, rs, xbank, pair_bank):
         y = op.mix(d, w)
         if not op.split_out:
             return Stream(y)
-        m_pos, m_neg = rules.sign_masks(d)
+        # the sign of each term w * dx is that of the *real* difference of the input (as in the
+        # paper and deeplift), not of the stream's total: a unit whose true change is exactly 0
+        # (a ReLU inactive at input and reference) carries parts a+ = -a- whose sum is a rounding
+        # residue, and its sign would send the whole multiplier to one side
+        with torch.no_grad():
+            m_pos, m_neg = rules.sign_masks(xs(x) - rs(x))
         y_pos = op.mix(d * m_pos, w.clamp(min=0)) + op.mix(d * m_neg, w.clamp(max=0))
         return Stream(y_pos, y - y_pos)
     if kind == OUTPUT_ACT:

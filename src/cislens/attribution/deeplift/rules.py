@@ -18,9 +18,9 @@ Below the threshold the secant ``(f(x) - f(r)) / (x - r)`` is mostly rounding no
 replaced by the derivative at the midpoint, ``f'((x + r) / 2)`` (the best local estimate of the
 secant; deeplift uses ``f'(r)``, captum and tangermeme ``f'(x)``). The substitution changes a
 contribution by at most ``|dx| * |secant - f'|``, i.e. below the threshold times the slope range.
-RevealCancel uses the limit of its own formula, ``m+ -> (f'(r) + f'(r + dx-)) / 2`` (and
-symmetrically for ``m-``), and the Rescale secant where ``r + dx+`` or ``r + dx-`` lies outside
-the domain of ``f``. The max rule needs no threshold: its coefficients are ratios of
+RevealCancel's multipliers are means of two such secants (see :func:`reveal_cancel`), each with
+this fallback, and it takes the Rescale secant of ``x - r`` where ``r + dx+`` or ``r + dx-``
+lies outside the domain of ``f``. The max rule needs no threshold: its coefficients are ratios of
 differences of the same values that always lie in [0, 1] (see :func:`max_rule`), so rounding
 cannot blow them up, and a threshold would change an O(1) multiplier on a difference that is
 only rounding-small in float32 (float32 results then departed from float64 ones by percent).
@@ -83,10 +83,6 @@ def derivative(f: Fn, z: torch.Tensor) -> torch.Tensor:
         z = z.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(f(z).sum(), z, allow_unused=True)
     return torch.zeros_like(z) if grad is None else grad.detach()
-
-
-def _ratio(numerator, denominator, small):
-    return numerator / torch.where(small, 1.0, denominator)
 
 
 def relu_derivative(z: torch.Tensor) -> torch.Tensor:
@@ -164,7 +160,9 @@ def reveal_cancel(f: Fn, x_in, r_in, x_out, r_out, d_pos, d_neg):
 
     ``d_pos + d_neg = x_in - r_in``. The output parts are the two-player Shapley values
     ``dy+ = [f(r + d+) - f(r)] / 2 + [f(x) - f(r + d-)] / 2`` (and symmetrically ``dy-``), so
-    ``dy+ + dy- = f(x) - f(r)`` exactly; ``m+ = dy+ / d+`` and ``m- = dy- / d-``.
+    ``dy+ + dy- = f(x) - f(r)`` exactly; ``m+ = dy+ / d+`` and ``m- = dy- / d-``, computed as
+    means of secants, ``m+ = [s(r, r + d+) + s(r + d-, x)] / 2`` with ``s`` the Rescale secant
+    (the same in exact arithmetic, and free of cancellation when a part is small).
 
     Examples
     --------
@@ -174,17 +172,15 @@ def reveal_cancel(f: Fn, x_in, r_in, x_out, r_out, d_pos, d_neg):
     >>> round(m_pos.item(), 6), round(m_neg.item(), 6)  # dy+ = 7, dy- = -3
     (0.7, 0.5)
     """
-    f_pos, f_neg = f(r_in + d_pos), f(r_in + d_neg)
-    dy_pos = 0.5 * (f_pos - r_out) + 0.5 * (x_out - f_neg)
-    dy_neg = 0.5 * (f_neg - r_out) + 0.5 * (x_out - f_pos)
-    small_pos = near_zero(d_pos, x_in, r_in)
-    small_neg = near_zero(d_neg, x_in, r_in)
-    m_pos = _ratio(dy_pos, d_pos, small_pos)
-    m_neg = _ratio(dy_neg, d_neg, small_neg)
-    if bool(small_pos.any() or small_neg.any()):
-        g_ref = derivative(f, r_in)
-        m_pos = torch.where(small_pos, 0.5 * (g_ref + derivative(f, r_in + d_neg)), m_pos)
-        m_neg = torch.where(small_neg, 0.5 * (g_ref + derivative(f, r_in + d_pos)), m_neg)
+    # each multiplier is the mean of two secants over intervals of width d+ (or d-): [r, r + d+]
+    # and [r + d-, x]. Dividing dy+ by d+ instead divides differences of values of size |x|, |r|
+    # by d+, so a small part (1e-4 beside values of 2) amplified float32 rounding to percent;
+    # the secants are bounded by the slope range and exact on linear pieces, and near-zero
+    # widths take the midpoint derivative (:func:`rescale`)
+    p_in, q_in = r_in + d_pos, r_in + d_neg
+    p_out, q_out = f(p_in), f(q_in)
+    m_pos = 0.5 * (rescale(f, p_in, r_in, p_out, r_out) + rescale(f, x_in, q_in, x_out, q_out))
+    m_neg = 0.5 * (rescale(f, q_in, r_in, q_out, r_out) + rescale(f, x_in, p_in, x_out, p_out))
     # r + d+ or r + d- can leave the domain of f (log, sqrt, rsqrt, reciprocal) although x and r
     # lie in it; there RevealCancel is undefined and the element takes the Rescale secant for
     # both parts, which is exact as well (m * (d+ + d-) = f(x) - f(r))
