@@ -49,7 +49,7 @@ def test_gzip_detected_by_content_not_name(tmp_path):
 
 def test_iter_fasta_keeps_descriptions_and_handles_crlf_and_blank_lines(tmp_path):
     path = tmp_path / "x.fa"
-    path.write_bytes(b">s1 some description\r\nAC GT\r\n\r\nAA\r\n>s2\r\nCC\r\n")
+    path.write_bytes(b">s1 some description\r\nACGT \r\n\r\n AA\r\n>s2\r\nCC\r\n")
     records = list(iter_fasta(path))
     assert [r.name for r in records] == ["s1", "s2"]
     assert records[0].sequence == "ACGTAA"
@@ -67,7 +67,7 @@ def test_fasta_errors(tmp_path):
     dup.write_text(">s\nAC\n>s\nGG\n")
     with pytest.raises(ValueError, match="appears twice"):
         read_fasta(dup)
-    assert len(list(iter_fasta(dup))) == 2
+    assert len(list(iter_fasta(dup, duplicate_names="keep"))) == 2
 
 
 def test_write_fasta_from_one_hot_and_name_checks(tmp_path):

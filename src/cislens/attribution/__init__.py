@@ -21,6 +21,12 @@ Every method is a plain function with one signature::
 by name and :func:`attribution_set` packages the result for the attribution store.
 """
 
+from cislens.attribution.cost import (
+    DEFAULT_MAX_POSITIONS,
+    CostEstimate,
+    CostLimitError,
+    estimate_cost,
+)
 from cislens.attribution.gradcam import gradcam
 from cislens.attribution.gradients import grad_x_input, saliency
 from cislens.attribution.guided import guided_backprop, guided_gradcam
@@ -48,13 +54,17 @@ except ImportError:
     from cislens.attribution.registry import deeplift, deeplift_shap
 
 __all__ = [
+    "DEFAULT_MAX_POSITIONS",
     "METHODS",
     "AttributionMethod",
+    "CostEstimate",
+    "CostLimitError",
     "IGCompleteness",
     "attribute",
     "attribution_set",
     "deeplift",
     "deeplift_shap",
+    "estimate_cost",
     "get_method",
     "grad_x_input",
     "gradcam",

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from cislens._version import __version__
+from cislens.attribution.cost import DEFAULT_MAX_POSITIONS, check_cost, estimate_cost
 from cislens.attribution.gradcam import gradcam
 from cislens.attribution.gradients import grad_x_input, saliency
 from cislens.attribution.guided import guided_backprop, guided_gradcam
@@ -86,8 +87,20 @@ class AttributionMethod:
     supports_hypothetical: bool
     stochastic: bool
 
-    def __call__(self, model: nn.Module, X, **options) -> torch.Tensor:
+    def __call__(
+        self, model: nn.Module, X, *, max_positions: float | None = DEFAULT_MAX_POSITIONS,
+        **options,
+    ) -> torch.Tensor:
+        """Run the method after logging its estimated cost and refusing one over the limit.
+
+        ``max_positions`` (estimated forward rows x length, see :mod:`cislens.attribution.cost`)
+        raises :class:`~cislens.attribution.cost.CostLimitError` before any work when exceeded;
+        None lifts the limit.
+        """
         self.check_options(options)
+        shape = getattr(X, "shape", None)
+        if shape is not None and len(shape) == 3:  # other inputs get the method's own error
+            check_cost(estimate_cost(self.name, tuple(shape), **options), max_positions)
         return self.function(model, X, **options)
 
     def check_options(self, options: dict) -> None:
@@ -240,7 +253,10 @@ def get_method(name: str) -> AttributionMethod:
     raise ValueError(f"unknown attribution method {name!r}; valid names are {valid}.")
 
 
-def attribute(model: nn.Module, X, *, method: str, **options) -> torch.Tensor:
+def attribute(
+    model: nn.Module, X, *, method: str, max_positions: float | None = DEFAULT_MAX_POSITIONS,
+    **options,
+) -> torch.Tensor:
     """Run the attribution method named ``method``: ``METHODS[method](model, X, **options)``.
 
     Parameters
@@ -251,6 +267,10 @@ def attribute(model: nn.Module, X, *, method: str, **options) -> torch.Tensor:
         One-hot sequences (N, 4, L).
     method : str
         A name in :data:`METHODS`.
+    max_positions : float or None
+        Refuse (``CostLimitError``, before any work) a call whose estimated forward rows x
+        length exceed this; None lifts the limit. Default
+        :data:`~cislens.attribution.cost.DEFAULT_MAX_POSITIONS` (1e10).
     **options
         The method's options (``target``, ``batch_size``, ``device``, ``random_state``,
         ``verbose``, ``hypothetical``, ...).
@@ -267,7 +287,7 @@ def attribute(model: nn.Module, X, *, method: str, **options) -> torch.Tensor:
     >>> attribute(net, X, method="saliency", target=1).shape
     torch.Size([1, 4, 2])
     """
-    return get_method(method)(model, X, **options)
+    return get_method(method)(model, X, max_positions=max_positions, **options)
 
 
 def _json_value(value):
@@ -295,6 +315,7 @@ def attribution_set(
     random_state=None,
     example_index=None,
     task_names=None,
+    max_positions: float | None = DEFAULT_MAX_POSITIONS,
     **options,
 ):
     """Run a method and package its result with its settings as an ``AttributionSet``.
@@ -324,6 +345,8 @@ def attribution_set(
         Rows of the source data, recorded.
     task_names : list of str, optional
         The model's task names, recorded.
+    max_positions : float or None
+        The cost limit, as for :func:`attribute` (not recorded: it does not change results).
     **options
         Further options of the method (``batch_size``, ``device``, ``verbose``, ``n_steps``...).
 
@@ -356,7 +379,7 @@ def attribution_set(
         )
     X = prepare_inputs(X)
     seed = resolve_seed(random_state)
-    call = dict(options, target=target, random_state=seed)
+    call = dict(options, target=target, random_state=seed, max_positions=max_positions)
     if hypothetical:
         hyp = record(model, X, hypothetical=True, **call)
         attributions = hyp * X

@@ -68,6 +68,22 @@ def _parse_target(text: str | None, task_names: list[str]) -> int | None:
     )
 
 
+def _announce_cost(methods, shape, options: dict, allow_long: bool) -> float | None:
+    """Print each method's estimated cost and refuse one over the limit, before any work.
+
+    Every method is checked before the first runs, so a refused command writes nothing. Returns
+    the ``max_positions`` to pass on (None with --allow-long).
+    """
+    from cislens.attribution.cost import DEFAULT_MAX_POSITIONS, check_cost, estimate_cost
+
+    limit = None if allow_long else DEFAULT_MAX_POSITIONS
+    for name in methods:
+        cost = estimate_cost(name, tuple(shape), **options)
+        echo(f"estimated cost: {cost.summary()}")
+        check_cost(cost, limit)
+    return limit
+
+
 def output_paths(out: Path, methods: list[str]) -> dict[str, Path]:
     """Where each method's file goes: ``out`` for one method, ``out`` + ``.<method>`` otherwise.
 
@@ -141,6 +157,11 @@ def attribute_command(
     workers: int = typer.Option(
         None, "--workers", help="Local Dask worker processes (.zarr runs; default: CPU cores)."
     ),
+    allow_long: bool = typer.Option(
+        False,
+        "--allow-long",
+        help="Run even when the estimated cost (forward rows x length) is over the limit, 1e10.",
+    ),
 ) -> None:
     """Attribute a model's predictions on one split; write the attribution store.
 
@@ -158,10 +179,13 @@ def attribute_command(
     methods = _parse_methods(method)
     options = _parse_json_object(method_args, "--method-args")
     reserved = ("target", "hypothetical", "random_state", "batch_size", "device", "verbose",
-                "output", "input_layout")  # fmt: skip
+                "output", "input_layout", "max_positions")  # fmt: skip
     for key in reserved:
         if key in options:
-            raise ValueError(f"--method-args must not set {key!r}; use its own option.")
+            raise ValueError(
+                f"--method-args must not set {key!r}; use its own option"
+                f"{' (--allow-long)' if key == 'max_positions' else ''}."
+            )
     view = model_view(output, input_layout)
     if Path(out).suffix.lower() == ".zarr":
         if n_examples is not None or positives_only:
@@ -191,6 +215,7 @@ def attribute_command(
             chunk_size=chunk_size,
             scheduler=scheduler,
             workers=workers,
+            allow_long=allow_long,
         )
         return
     if fasta is not None or bed is not None:
@@ -252,6 +277,10 @@ def attribute_command(
         extra["batch_size"] = batch_size
     if device is not None:
         extra["device"] = device
+    shape = (len(rows), *X.shape[1:])
+    extra["max_positions"] = _announce_cost(
+        methods, shape, {**extra, **options, "hypothetical": hypothetical}, allow_long
+    )
     for name, path in output_paths(Path(out), methods).items():
         result = attribution_set(
             net,
@@ -293,6 +322,10 @@ def _attribute_chunked(model, weights, model_args, methods, options, view, *, ou
     task_names = list(getattr(net, "task_names", None) or [])
     target_index = _parse_target(settings["target"], task_names)
     check_view(net, view, source.length)
+    sizes = {"batch_size": settings["batch_size"]} if settings["batch_size"] else {}
+    limit = _announce_cost(methods, (source.n, 4, source.length),
+                           {**sizes, **options, "hypothetical": settings["hypothetical"]},
+                           settings["allow_long"])  # fmt: skip
     for name, path in output_paths(out, methods).items():
         report = attribute_to_zarr(
             model,
@@ -310,6 +343,7 @@ def _attribute_chunked(model, weights, model_args, methods, options, view, *, ou
             scheduler=settings["scheduler"],
             n_workers=settings["workers"],
             verbose=state.verbose,
+            max_positions=limit,
             **view,
             **options,
         )

@@ -20,14 +20,11 @@ def extract(
     ),
 ) -> None:
     """Cut fixed-length windows centred on BED intervals out of a genome, as FASTA."""
-    from cislens.sequence import extract_intervals, read_bed, write_fasta
+    from cislens.sequence import extract_intervals, interval_names, read_bed, write_fasta
 
     intervals = read_bed(bed)
     X = extract_intervals(genome, intervals, length=length, pad_with_n=pad_with_n)
-    if "name" in intervals.columns:
-        names = intervals["name"].astype(str).tolist()
-    else:
-        names = [f"{r.chrom}:{r.start}-{r.end}" for r in intervals.itertuples(index=False)]
+    names = interval_names(intervals)
     write_fasta(out, X, names=names)
     echo(f"wrote {X.shape[0]} windows of {length} bp to {out}")
 

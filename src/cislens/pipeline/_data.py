@@ -52,7 +52,7 @@ def _fasta_inputs(config):
             "model needs one length. Cut fixed windows first (e.g. `cislens extract` from BED "
             "+ genome, or data.bed with data.length)."
         )
-    names = [name.split()[0] for name in records]
+    names = list(records)  # unique: read_fasta refuses repeated names
     X = np.asarray(one_hot_encode(list(records.values())), dtype=np.float32)
     return names, X, None
 
@@ -68,16 +68,13 @@ def _bed_rows(path: Path) -> pd.DataFrame:
 
 
 def _bed_inputs(config):
-    from cislens.sequence import extract_intervals, read_bed
+    from cislens.sequence import extract_intervals, interval_names, read_bed
 
     intervals = read_bed(config.path)
     X = np.asarray(extract_intervals(config.genome, intervals, length=config.length,
                                      pad_with_n=config.pad_with_n,
                                      use_strand=config.use_strand), dtype=np.float32)
-    if "name" in intervals.columns:
-        names = intervals["name"].astype(str).tolist()
-    else:
-        names = [f"{r.chrom}:{r.start}-{r.end}" for r in intervals.itertuples(index=False)]
+    names = interval_names(intervals)  # unique: read_bed refuses repeated names
     labels = None
     if config.label_columns:
         raw = _bed_rows(config.path)

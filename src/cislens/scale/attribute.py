@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cislens.attribution.cost import DEFAULT_MAX_POSITIONS, check_cost, estimate_cost
 from cislens.attribution.heads import HEADS, check_input_layout, check_output
 from cislens.scale.engine import Block, ModelSpec, RunReport, dask_client, run_blocks, worker_model
 from cislens.scale.sources import FastaSource, HDF5Source
@@ -25,7 +26,8 @@ from cislens.scale.store import open_store, read_metadata, write_block
 FORMAT = "cislens-zarr-attributions"
 FORMAT_VERSION = 1
 # Options with their own argument (and batch_size / device, which do not change results).
-_RESERVED = ("target", "hypothetical", "random_state", "batch_size", "device", "verbose")
+_RESERVED = ("target", "hypothetical", "random_state", "batch_size", "device", "verbose",
+             "max_positions")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class AttributeTask:
     hypothetical: bool
     random_state: int
     options: str  # JSON
-    runtime: str  # JSON: batch_size, device
+    runtime: str  # JSON: batch_size, device, max_positions
 
 
 def attribute_block(block: Block, task: AttributeTask) -> dict:
@@ -174,6 +176,7 @@ def attribute_to_zarr(
     scheduler: str | None = None,
     n_workers: int | None = None,
     verbose: bool = False,
+    max_positions: float | None = DEFAULT_MAX_POSITIONS,
     **options,
 ) -> RunReport:
     """Attribute every sequence of ``source`` on a Dask cluster into the Zarr store ``out``.
@@ -215,6 +218,10 @@ def attribute_to_zarr(
         local cluster of ``n_workers`` processes.
     verbose : bool
         Progress bar over blocks.
+    max_positions : float or None
+        Refuse a run whose estimated cost over the whole source (forward rows x length, see
+        :mod:`cislens.attribution.cost`) exceeds this, before anything is written; None lifts
+        the limit. Not recorded (it does not change results).
     **options
         The method's options (JSON values: ``n_shuffles``, ``n_steps``, ``baselines`` by name).
 
@@ -266,6 +273,10 @@ def attribute_to_zarr(
         random_state = read_metadata(out).get("random_state")  # resume with the recorded seed
     seed = resolve_seed(random_state)
     recorded = _recorded_options(method, options)
+    sizes = {"batch_size": batch_size} if batch_size is not None else {}
+    cost = estimate_cost(method, (source.n, 4, source.length), hypothetical=hypothetical,
+                         **sizes, **options)  # fmt: skip
+    check_cost(cost, max_positions)  # before the store exists: a refused run writes nothing
     check_model(spec.load(), length=source.length, target=target, output=output,
                 input_layout=input_layout)  # fmt: skip
 
@@ -312,6 +323,7 @@ def attribute_to_zarr(
         for key, value in (("batch_size", batch_size), ("device", device))
         if value is not None
     }
+    runtime["max_positions"] = None  # the whole run passed check_cost above; chunks are smaller
     task = AttributeTask(
         str(out),
         source,

@@ -149,16 +149,22 @@ class FastaSource:
         return open(self.path, "rb") if self.random_access else gzip.open(self.path, "rb")
 
     def _index(self) -> None:
-        # One pass: record offsets (plain files), names and lengths, and hash the content.
+        # One pass: record offsets (plain files), names and lengths, and hash the content. The
+        # lines are checked by the same rules as iter_fasta (unique names, sequence letters only),
+        # so ids in a store are unique and no character is dropped from a sequence.
+        from cislens.sequence.fasta import check_sequence_line, check_unique_name
+
         digest = hashlib.sha256()
         names, offsets, lengths = [], [], []
+        seen: dict[str, int] = {}
         position, current = 0, -1
         with self._open() as handle:
-            for line in handle:
+            for line_number, line in enumerate(handle, start=1):
                 digest.update(line)
                 if line.startswith(b">"):
                     header = line[1:].decode("ascii", "replace").split()
                     names.append(header[0] if header else "")
+                    check_unique_name(seen, names[-1], path=self.path, line_number=line_number)
                     offsets.append(position)
                     lengths.append(0)
                     current += 1
@@ -168,7 +174,10 @@ class FastaSource:
                             f"{str(self.path)!r} has sequence text before any '>' header; is it a "
                             "FASTA file?"
                         )
-                    lengths[current] += len(b"".join(line.split()))
+                    text = line.strip().decode("ascii", "replace")
+                    check_sequence_line(text, path=self.path, line_number=line_number,
+                                        record=names[current])
+                    lengths[current] += len(text)
                 position += len(line)
         if not names:
             raise ValueError(f"{str(self.path)!r} holds no FASTA record.")
@@ -325,15 +334,13 @@ class BedSource:
         )
 
     def example_ids(self, start: int, stop: int) -> list[str]:
-        """The BED name column, or ``chrom:start-end(strand)`` when there is none."""
-        rows = self._intervals().iloc[start:stop]
-        if "name" in rows.columns:
-            return [str(name) for name in rows["name"]]
-        strands = rows["strand"] if "strand" in rows.columns else ["+"] * len(rows)
-        return [
-            f"{c}:{s}-{e}({d})"
-            for c, s, e, d in zip(rows["chrom"], rows["start"], rows["end"], strands, strict=True)
-        ]
+        """The BED name column, or ``chrom:start-end(strand)`` where a row has none.
+
+        Unique, as :func:`cislens.sequence.fasta.read_bed` refuses repeated names.
+        """
+        from cislens.sequence.fasta import interval_names
+
+        return interval_names(self._intervals().iloc[start:stop])
 
     def example_index(self, start: int, stop: int) -> np.ndarray:
         """The intervals' rows in the BED file."""

@@ -4,6 +4,7 @@ from cislens.sequence.alphabet import ALPHABET, IUPAC_CODES
 from cislens.sequence.fasta import (
     FastaRecord,
     extract_intervals,
+    interval_names,
     iter_fasta,
     iter_fasta_batches,
     read_bed,
@@ -26,6 +27,7 @@ __all__ = [
     "check_one_hot",
     "decode",
     "extract_intervals",
+    "interval_names",
     "iter_fasta",
     "iter_fasta_batches",
     "one_hot_encode",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -23,6 +24,11 @@ from cislens.sequence.onehot import decode, one_hot_encode, reverse_complement
 
 _GZIP_MAGIC = b"\x1f\x8b"
 BED_COLUMNS = ["chrom", "start", "end", "name", "score", "strand"]
+_DUPLICATE_MODES = ("raise", "keep")
+# A sequence line holds only the letters one_hot_encode accepts (A, C, G, T, N and the IUPAC
+# codes, any case). Anything else, a space inside the line included, is refused rather than
+# dropped: a silently edited sequence shifts every position after it.
+_NOT_SEQUENCE = re.compile(r"[^ABCDGHKMNRSTVWYabcdghkmnrstvwy]")
 
 
 class FastaRecord(NamedTuple):
@@ -48,23 +54,60 @@ def _open_text(path, mode: str = "rt"):
     return open(path, mode, encoding="ascii")
 
 
-def iter_fasta(path) -> Iterator[FastaRecord]:
+def check_sequence_line(line: str, *, path, line_number: int, record: str) -> None:
+    """Refuse a FASTA sequence line (already stripped at both ends) with a non-sequence character.
+
+    The one rule for every FASTA reader in cislens (:func:`iter_fasta` and the chunked
+    ``FastaSource``): a space, tab, digit, gap or any letter that is not an IUPAC base is an
+    error naming the file, line, column and record, never silently removed.
+    """
+    bad = _NOT_SEQUENCE.search(line)
+    if bad is not None:
+        raise ValueError(
+            f"{path}: line {line_number} (record {record!r}) has {bad.group()!r} at column "
+            f"{bad.start() + 1}; sequence lines may hold only IUPAC bases (A, C, G, T, N, R, Y, "
+            "...) with no spaces. Remove or replace the character in the file."
+        )
+
+
+def check_unique_name(seen: dict, name: str, *, path, line_number: int) -> None:
+    """Record ``name`` (header on ``line_number``) in ``seen``; refuse a name seen before.
+
+    Duplicate record names would make name-keyed outputs (a shuffled FASTA, a Zarr store's ids,
+    labels matched by name) keep one record and drop or mislabel the other.
+    """
+    if name in seen:
+        raise ValueError(
+            f"{path}: the record name {name!r} appears twice (headers on lines {seen[name]} and "
+            f"{line_number}); record names (the header's first word) must be unique. Rename one "
+            "of them."
+        )
+    seen[name] = line_number
+
+
+def iter_fasta(path, *, duplicate_names: str = "raise") -> Iterator[FastaRecord]:
     """Stream the records of a FASTA file (plain or gzip) without loading it whole.
 
     Parameters
     ----------
     path : str or Path
         The file. Gzip is detected from its content, not its name.
+    duplicate_names : {"raise", "keep"}
+        A record name (the header's first word) seen twice raises ``ValueError`` naming both
+        header lines (default); "keep" yields every record, for callers that work by position.
 
     Yields
     ------
     FastaRecord
-        ``(name, sequence, description)``; line breaks and whitespace inside sequences removed.
+        ``(name, sequence, description)``; line breaks and the whitespace at both ends of a line
+        removed.
 
     Raises
     ------
     FileNotFoundError, ValueError
-        A missing file, or sequence text before the first ``>`` header (with the line number).
+        A missing file; sequence text before the first ``>`` header; a character other than an
+        IUPAC base inside a sequence line (a space included); a repeated record name. Each names
+        the line.
 
     Examples
     --------
@@ -74,6 +117,11 @@ def iter_fasta(path) -> Iterator[FastaRecord]:
     >>> [(r.name, r.sequence) for r in iter_fasta(path)]
     [('s1', 'ACGTAC'), ('s2', 'GG')]
     """
+    if duplicate_names not in _DUPLICATE_MODES:
+        raise ValueError(
+            f"duplicate_names must be one of {_DUPLICATE_MODES}; got {duplicate_names!r}."
+        )
+    seen: dict[str, int] = {}
     with _open_text(path) as handle:
         header = None
         chunks: list[str] = []
@@ -85,26 +133,34 @@ def iter_fasta(path) -> Iterator[FastaRecord]:
                 if header is not None:
                     yield _record(header, chunks)
                 header, chunks = line[1:].strip(), []
+                if duplicate_names == "raise":
+                    check_unique_name(seen, _name(header), path=path, line_number=line_number)
             elif header is None:
                 raise ValueError(
                     f"{path}: line {line_number} has sequence text before any '>' header; "
                     "is this a FASTA file?"
                 )
             else:
-                chunks.append("".join(line.split()))
+                check_sequence_line(line, path=path, line_number=line_number,
+                                    record=_name(header))
+                chunks.append(line)
         if header is not None:
             yield _record(header, chunks)
 
 
+def _name(header: str) -> str:
+    return header.split()[0] if header.split() else ""
+
+
 def _record(header: str, chunks: list[str]) -> FastaRecord:
-    name = header.split()[0] if header.split() else ""
-    return FastaRecord(name, "".join(chunks), header)
+    return FastaRecord(_name(header), "".join(chunks), header)
 
 
 def read_fasta(path) -> dict[str, str]:
     """Read a whole FASTA file into an ordered ``{name: sequence}`` dict.
 
-    Raises ``ValueError`` on duplicate names (use :func:`iter_fasta` to keep them).
+    Raises ``ValueError`` on duplicate names (``iter_fasta(path, duplicate_names="keep")``
+    keeps them) and on non-sequence characters, as :func:`iter_fasta`.
 
     Examples
     --------
@@ -114,15 +170,7 @@ def read_fasta(path) -> dict[str, str]:
     >>> read_fasta(path)
     {'a': 'AC', 'b': 'GT'}
     """
-    records: dict[str, str] = {}
-    for record in iter_fasta(path):
-        if record.name in records:
-            raise ValueError(
-                f"{path}: the name {record.name!r} appears twice; names must be unique "
-                "(use iter_fasta to read records with repeated names)."
-            )
-        records[record.name] = record.sequence
-    return records
+    return {record.name: record.sequence for record in iter_fasta(path)}
 
 
 def iter_fasta_batches(
@@ -209,11 +257,58 @@ def write_fasta(path, sequences, *, names: Iterable[str] | None = None, line_wid
                     handle.write(f"{seq[offset : offset + line_width]}\n")
 
 
+def interval_names(intervals: pd.DataFrame) -> list[str]:
+    """The name of each BED interval: column 4, or ``chrom:start-end(strand)`` where it is absent.
+
+    A missing name column, an empty name or BED's placeholder ``.`` falls back to the
+    coordinates (``(strand)`` only when there is a strand column). Every command that names
+    intervals (``extract``, ``run``, the Zarr engine) uses these names.
+
+    Examples
+    --------
+    >>> interval_names(pd.DataFrame({"chrom": ["chr1", "chr2"], "start": [10, 5],
+    ...                              "end": [20, 9], "name": ["p1", "."]}))
+    ['p1', 'chr2:5-9']
+    """
+    strands = intervals["strand"] if "strand" in intervals.columns else None
+    names = intervals["name"] if "name" in intervals.columns else None
+    out = []
+    for index, (chrom, start, end) in enumerate(
+        zip(intervals["chrom"], intervals["start"], intervals["end"], strict=True)
+    ):
+        name = "" if names is None or pd.isna(names.iloc[index]) else str(names.iloc[index])
+        if name in ("", "."):
+            name = f"{chrom}:{start}-{end}"
+            if strands is not None and not pd.isna(strands.iloc[index]):
+                name += f"({strands.iloc[index]})"
+        out.append(name)
+    return out
+
+
+def _check_unique_intervals(frame: pd.DataFrame, line_numbers: list[int], source) -> None:
+    names = pd.Series(interval_names(frame))
+    repeated = names[names.duplicated(keep=False)]
+    if repeated.empty:
+        return
+    where = [
+        f"{name!r} on {', '.join(line_numbers[i] for i in rows.index)}"
+        for name, rows in list(repeated.groupby(repeated, sort=False))[:3]
+    ]
+    more = repeated.nunique() - len(where)
+    raise ValueError(
+        f"{source}: interval names must be unique (they key labels and outputs); "
+        f"{'; '.join(where)}{f' and {more} more' if more > 0 else ''}. Give each interval its own "
+        "name in column 4, or '.' to name it by its coordinates, and drop repeated intervals."
+    )
+
+
 def read_bed(bed) -> pd.DataFrame:
     """Read BED intervals into a DataFrame with columns chrom, start, end[, name, score, strand].
 
     Accepts a path (plain or gzip; ``track``/``browser``/``#`` lines skipped) or a DataFrame with
-    at least chrom, start and end columns. Coordinates are 0-based, end-exclusive.
+    at least chrom, start and end columns. Coordinates are 0-based, end-exclusive. Interval
+    names (:func:`interval_names`) must be unique: a repeated name raises ``ValueError`` naming
+    the lines, since name-keyed labels and outputs would otherwise merge the two intervals.
 
     Examples
     --------
@@ -222,19 +317,22 @@ def read_bed(bed) -> pd.DataFrame:
     """
     if isinstance(bed, pd.DataFrame):
         frame = bed.copy()
+        source, line_numbers = "BED intervals", [f"row {i}" for i in range(len(frame))]
     else:
         path = Path(bed)
         if not path.exists():
             raise FileNotFoundError(f"BED file not found: {path}")
         with _open_text(path) as handle:
-            lines = [
-                line
-                for line in handle
+            numbered = [
+                (number, line)
+                for number, line in enumerate(handle, start=1)
                 if line.strip() and not line.startswith(("#", "track", "browser"))
             ]
-        if not lines:
+        if not numbered:
             raise ValueError(f"{path}: no intervals found in the BED file.")
-        frame = pd.read_csv(io.StringIO("".join(lines)), sep="\t", header=None, dtype=str)
+        source, line_numbers = path, [f"line {number}" for number, _ in numbered]
+        text = "".join(line for _, line in numbered)
+        frame = pd.read_csv(io.StringIO(text), sep="\t", header=None, dtype=str)
         frame = frame.iloc[:, : len(BED_COLUMNS)]
         frame.columns = BED_COLUMNS[: frame.shape[1]]
         for column in ("start", "end"):
@@ -254,7 +352,9 @@ def read_bed(bed) -> pd.DataFrame:
             f"BED interval {bad[0]} ({row['chrom']}:{row['start']}-{row['end']}) is invalid: "
             "start must be >= 0 and end > start."
         )
-    return frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
+    _check_unique_intervals(frame, line_numbers, source)
+    return frame
 
 
 def extract_intervals(
@@ -333,7 +433,10 @@ def extract_intervals(
 
 __all__ = [
     "FastaRecord",
+    "check_sequence_line",
+    "check_unique_name",
     "extract_intervals",
+    "interval_names",
     "iter_fasta",
     "iter_fasta_batches",
     "read_bed",
