@@ -223,13 +223,15 @@ def test_ctrl_c_during_run(tmp_path, capsys, monkeypatch):
 
 def test_ctrl_c_during_demo(tmp_path, capsys, monkeypatch):
     import cislens.models.checkpoint as checkpoint
+    from cislens.utils.files import atomic_output
 
-    def interrupted(state, filename, metadata=None):
-        Path(filename).write_bytes(b"partial weights")
-        raise KeyboardInterrupt
+    def interrupted(path, data, name=None):
+        with atomic_output(path) as temporary:
+            temporary.write_bytes(data[:16])  # partial weights
+            raise KeyboardInterrupt
 
-    # Interrupted while saving the trained model: save_model's .tmp file must go too.
-    monkeypatch.setattr(checkpoint, "save_file", interrupted)
+    # Interrupted while saving the trained model: save_model's temporary file must go too.
+    monkeypatch.setattr(checkpoint, "write_bytes", interrupted)
     out = tmp_path / "demo"
     code = main(["-q", "demo", "--out", str(out), "-n", "240", "--epochs", "1",
                  "--n-examples", "2", "--ism-examples", "1", "--methods", "saliency"])  # fmt: skip

@@ -43,6 +43,7 @@ from cislens.pipeline._stages import (
     motif_stage,
     report_stage,
 )
+from cislens.utils.files import ensure_dir, write_table
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def run_demo(
     from cislens.train import evaluate, fit
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
     stages = Stages(out, resume)
     params = {"preset": preset, "n_sequences": n_sequences, "random_state": random_state,
               "cislens_version": __version__}
@@ -174,7 +175,7 @@ def run_demo(
     else:
         metrics = evaluate(model, dataset.X["test"], dataset.Y["test"],
                            task_names=dataset.task_names, device=device)
-        metrics.to_csv(out / "metrics.csv", index=False)
+        write_table(metrics, out / "metrics.csv", index=False)
     stages.finish("evaluate", train_params)
 
     names = resolve_methods(methods)

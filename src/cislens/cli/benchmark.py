@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from cislens.cli._app import app, echo, state
+from cislens.utils.files import ensure_dir, write_table
 
 
 @app.command()
@@ -32,12 +33,12 @@ def benchmark(
     result, _, _ = run_benchmark(dataset, net, methods=methods, n_examples=n_examples,
                                  ism_examples=ism_examples, split=split, random_state=seed,
                                  device=device, verbose=state.verbose)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
     for method, rows in result.per_sequence.groupby("method", sort=False):
         summary = result.summary[result.summary["method"] == method]
-        summary.to_csv(out / f"{method}.csv", index=False)
-        rows.to_csv(out / f"{method}_per_sequence.csv", index=False)
-    result.summary.to_csv(out / "summary.csv", index=False)
+        write_table(summary, out / f"{method}.csv", index=False)
+        write_table(rows, out / f"{method}_per_sequence.csv", index=False)
+    write_table(result.summary, out / "summary.csv", index=False)
     cols = ["method", "auroc", "auprc", "auroc_abs", "auprc_abs", "seconds_per_sequence"]
     echo(result.summary[cols].to_string(index=False, float_format="%.3f"))
     echo(f"tables in {out}")

@@ -18,6 +18,7 @@ import typer
 
 from cislens.cli._app import app, echo, state
 from cislens.cli._model import INPUT_LAYOUT_HELP, OUTPUT_HELP, check_view, model_view
+from cislens.utils.files import ensure_dir, save_figure, write_table, write_text
 
 EXPERIMENTS = ("marginalize", "position", "count", "spacing", "interaction", "occlude")
 
@@ -154,7 +155,7 @@ def _plot(experiment, table, plot, extra, path: Path) -> None:
         ax.axhline(0, color="0.5", linewidth=0.8)
         ax.set_ylabel("occlusion drop" if experiment == "occlude" else "effect")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -241,13 +242,13 @@ def gia_command(
     table, plot, extra = _run(experiment, net, X, dataset, split, args)
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
     stem = out / f"gia_{experiment}"
-    table.to_csv(stem.with_suffix(".csv"), index=False)
+    write_table(table, stem.with_suffix(".csv"), index=False)
     written = [stem.with_suffix(".csv")]
     for name, frame in extra.items():
         path = out / f"gia_{experiment}_{name}.csv"
-        frame.to_csv(path, index=False)
+        write_table(frame, path, index=False)
         written.append(path)
     _plot(experiment, table, plot, extra, stem.with_suffix(".png"))
     written.append(stem.with_suffix(".png"))
@@ -260,7 +261,7 @@ def gia_command(
         "random_state": random_state,
         "params": {k: v for k, v in args.items() if k not in ("verbose",)},
     }
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2, default=str))
+    write_text(stem.with_suffix(".json"), json.dumps(record, indent=2, default=str))
     written.append(stem.with_suffix(".json"))
     shown = extra.get("summary", table)
     best = shown.loc[shown["effect"].abs().idxmax()]

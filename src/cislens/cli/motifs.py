@@ -22,6 +22,7 @@ from pathlib import Path
 import typer
 
 from cislens.cli._app import app, echo, state
+from cislens.utils.files import ensure_dir, write_table
 
 
 def _load_attributions(path: Path):
@@ -103,16 +104,16 @@ def motifs_command(
         random_state=seed,
         verbose=state.verbose,
     )
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
     save_motifs(out / "motifs.h5", result)
-    result.seqlets.to_csv(out / "seqlets.tsv", sep="\t", index=False)
+    write_table(result.seqlets, out / "seqlets.tsv", sep="\t", index=False)
     echo(result.summary())
     if result.patterns:
         export_modisco_h5(out / "modisco.h5", result, store.X, store.hypothetical)
         write_patterns_meme(out / "motifs.meme", result.patterns)
         if annotate_patterns:
             matches = annotate(result.patterns, database=database)
-            matches.to_csv(out / "annotation.tsv", sep="\t", index=False)
+            write_table(matches, out / "annotation.tsv", sep="\t", index=False)
             best = matches[matches["rank"] == 1]
             for row in best.itertuples():
                 echo(f"{row.pattern}: {row.target_id} {row.target_name} (q={row.q_value:.2g})")
@@ -142,15 +143,15 @@ def _argminn_motifs(model_path, data, split, out, database, annotate_patterns, s
     # seed: the shuffles behind the calls' chance floor (argminn_instances' null_quantile)
     hits = argminn_instances(network, dataset.X[split], motifs=result, random_state=seed,
                              verbose=state.verbose)
-    out.mkdir(parents=True, exist_ok=True)
-    result.filters.to_csv(out / "filters.tsv", sep="\t", index=False)
-    hits.to_csv(out / "instances.tsv", sep="\t", index=False)
+    ensure_dir(out)
+    write_table(result.filters, out / "filters.tsv", sep="\t", index=False)
+    write_table(hits, out / "instances.tsv", sep="\t", index=False)
     passing = result.filters[result.filters["passing"]]
     echo(f"{len(passing)} of {len(result.filters)} filters pass; {len(hits)} instances")
     if result.motifs:
         write_meme(out / "motifs.meme", result.motifs)
         if annotate_patterns:
-            result.annotation.to_csv(out / "annotation.tsv", sep="\t", index=False)
+            write_table(result.annotation, out / "annotation.tsv", sep="\t", index=False)
             best = result.annotation[result.annotation["rank"] == 1]
             for row in best.itertuples():
                 echo(f"{row.pattern}: {row.target_id} {row.target_name} (q={row.q_value:.2g})")
@@ -177,8 +178,8 @@ def instances_command(
     store = load_attributions(attributions)
     scores = store.hypothetical if store.hypothetical is not None else store.attributions
     hits = call_instances(result.patterns, store.X, scores, method=method, p_threshold=p_threshold)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    hits.to_csv(out, sep="\t", index=False)
+    ensure_dir(out.parent)
+    write_table(hits, out, sep="\t", index=False)
     echo(
         f"{len(hits)} hits of {len(result.patterns)} patterns in {store.n_examples} sequences; "
         f"wrote {out}"
@@ -203,13 +204,13 @@ def filters_command(
     network = load_model(model)
     dataset = load_dataset(data, splits=[split])
     motifs = filter_motifs(network, dataset.X[split], threshold=threshold)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
     if not motifs:
         echo("no filter has activating windows.")
         return
     write_meme(out / "filters.meme", motifs)
     matches = annotate(motifs, database=database)
-    matches.to_csv(out / "annotation.tsv", sep="\t", index=False)
+    write_table(matches, out / "annotation.tsv", sep="\t", index=False)
     best = matches[matches["rank"] == 1]
     for row in best.itertuples():
         echo(f"{row.pattern}: {row.target_id} {row.target_name} (q={row.q_value:.2g})")

@@ -82,7 +82,9 @@ def train(
     from cislens.io.dataset import load_dataset
     from cislens.models import build_model, get_model_class, save_model
     from cislens.train import evaluate, fit_restarts, format_epoch
+    from cislens.utils.files import check_output_dir, new_output_dir, write_table
 
+    check_output_dir(out)  # a regular file in the way is reported before training, not after
     hyperparameters = _parse_model_args(model_args)
     for key in ("name", "n_tasks"):
         if key in hyperparameters:
@@ -137,10 +139,13 @@ def train(
             "random_state": dataset.attrs.get("random_state"),
         },
     }
-    save_model(net, out, task_names=dataset.task_names, training_summary=summary)
-    history.to_frame().to_csv(Path(out) / "history.csv", index=False)
+    # A folder this command creates is removed again if any of its files cannot be written.
+    with new_output_dir(out):
+        save_model(net, out, task_names=dataset.task_names, training_summary=summary)
+        write_table(history.to_frame(), Path(out) / "history.csv", index=False)
+        if settings["restarts"] > 1:
+            write_table(race, Path(out) / "restarts.csv", index=False)
     if settings["restarts"] > 1:
-        race.to_csv(Path(out) / "restarts.csv", index=False)
         chosen = race[race["chosen"]].iloc[0]
         echo(f"restart {chosen['restart']} (seed {chosen['seed']}) won the race: "
              f"{monitor} {chosen[monitor]:.4f} after {settings['selection_epochs']} epochs")
@@ -157,7 +162,7 @@ def train(
             batch_size=batch_size,
             device=device,
         )
-        table.to_csv(Path(out) / "metrics_test.csv", index=False)
+        write_table(table, Path(out) / "metrics_test.csv", index=False)
         echo("test metrics:\n" + _format_table(table))
 
 
@@ -182,7 +187,10 @@ def evaluate_command(
     from cislens.io.dataset import load_dataset
     from cislens.models import load_model_from_spec
     from cislens.train import evaluate
+    from cislens.utils.files import check_output_dir, write_table
 
+    if out is not None:
+        check_output_dir(Path(out).parent)
     net = load_model_from_spec(model, weights=weights, model_args=_parse_model_args(model_args))
     dataset = load_dataset(data)
     if split not in dataset.X:
@@ -204,6 +212,5 @@ def evaluate_command(
     )
     typer.echo(_format_table(table))  # the result itself: printed even with --quiet
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
+        write_table(table, out, index=False)
         echo(f"wrote {out}")

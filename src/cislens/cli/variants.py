@@ -13,6 +13,7 @@ import typer
 
 from cislens.cli._app import app, echo, state
 from cislens.cli._model import INPUT_LAYOUT_HELP, OUTPUT_HELP, check_view, model_view
+from cislens.utils.files import ensure_dir, write_table
 
 
 @app.command("variants")
@@ -74,8 +75,8 @@ def variants_command(
     )
     frame = variant_table(out)
     if table is not None:
-        table.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(table, sep="\t", index=False)
+        ensure_dir(table.parent)
+        write_table(frame, table, sep="\t", index=False)
     echo(
         f"wrote {out} ({len(frame)} variants in {report.n_blocks} chunks: "
         f"{len(report.computed)} computed, {len(report.skipped)} already done)"

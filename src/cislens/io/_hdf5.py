@@ -7,9 +7,9 @@ Private: the public readers and writers live in :mod:`cislens.io.dataset`,
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 
 from cislens._version import __version__
+from cislens.utils.files import atomic_output
 
 STRING_DTYPE = h5py.string_dtype(encoding="utf-8")
 """Variable-length UTF-8 strings, the one string type cislens writes to HDF5."""
@@ -78,24 +79,21 @@ def check_suffix(path: Path, valid: tuple[str, ...], *, name: str = "path") -> s
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it onto ``path`` when the block succeeds.
+def hdf5_output(path: Path) -> Iterator[h5py.File]:
+    """Yield a new in-memory HDF5 file; write it to ``path`` atomically when the block succeeds.
 
-    A failed write leaves no half-written file behind and keeps any previous file intact. The
-    parent folder is created when missing.
+    HDF5 is built in memory and written to disk by Python, through
+    :func:`cislens.utils.files.atomic_output`, because HDF5 writing straight to a full disk
+    fails in its C library: h5py reports the failure while freeing objects and the process can
+    die with a segmentation fault (exit 139) instead of an :class:`OSError`. Here a full disk is
+    an :class:`OSError` naming ``path``, and no file is left at ``path``. The cost is one copy of
+    the (compressed) file in memory, next to the arrays being saved.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent
-    )
-    os.close(handle)
-    temporary_path = Path(temporary)
-    try:
-        yield temporary_path
-        os.replace(temporary_path, path)
-    finally:
-        if temporary_path.exists():
-            temporary_path.unlink()
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as handle:
+        yield handle
+    with atomic_output(path) as temporary, open(temporary, "wb") as stream:
+        stream.write(buffer.getbuffer())
 
 
 def _json_default(value):
@@ -163,7 +161,16 @@ def open_hdf5(path: Path, *, what: str) -> h5py.File:
             f"'{path}' is not an HDF5 file, so it cannot be a {what}. Check the path; "
             "cislens writes these files with save functions in cislens.io."
         )
-    return h5py.File(path, "r")
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        # HDF5's own message ("truncated file: eof = ...") names no file; a one-line error must.
+        raise OSError(
+            error.errno,
+            f"cannot read this {what}: the HDF5 file is truncated or corrupted "
+            f"({' '.join(str(error).split())}); write it again",
+            str(path),
+        ) from error
 
 
 def check_format(
@@ -335,6 +342,7 @@ __all__ = [
     "encode_attrs",
     "existing_file",
     "from_json",
+    "hdf5_output",
     "open_hdf5",
     "read_table",
     "to_json",

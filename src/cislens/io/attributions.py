@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from cislens._version import __version__
@@ -25,6 +24,7 @@ from cislens.io._hdf5 import (
     check_suffix,
     existing_file,
     from_json,
+    hdf5_output,
     open_hdf5,
     to_json,
 )
@@ -251,23 +251,22 @@ def save_attributions(path, attribution_set: AttributionSet) -> Path:
     arrays = {key: value for key, value in arrays.items() if value is not None}
     if "example_index" in arrays:
         arrays["example_index"] = arrays["example_index"].astype(np.int64)
-    with atomic_output(path) as temporary:
-        if suffix == ".npz":
-            with open(temporary, "wb") as handle:
-                text = to_json(metadata, name="attribution metadata")
-                np.savez_compressed(handle, metadata=np.array(text), **arrays)
-        else:
-            with h5py.File(temporary, "w") as handle:
-                for key, value in arrays.items():
-                    options = {"compression": "gzip", "shuffle": True} if value.ndim == 3 else {}
-                    handle.create_dataset(key, data=value, **options)
-                for key, value in metadata.items():
-                    if key == "params":
-                        handle.attrs[key] = params_json
-                    elif key == "task_names" and value is not None:
-                        handle.attrs[key] = to_json(value, name="task_names")
-                    elif value is not None:
-                        handle.attrs[key] = value
+    if suffix == ".npz":
+        with atomic_output(path) as temporary, open(temporary, "wb") as handle:
+            text = to_json(metadata, name="attribution metadata")
+            np.savez_compressed(handle, metadata=np.array(text), **arrays)
+    else:
+        with hdf5_output(path) as handle:
+            for key, value in arrays.items():
+                options = {"compression": "gzip", "shuffle": True} if value.ndim == 3 else {}
+                handle.create_dataset(key, data=value, **options)
+            for key, value in metadata.items():
+                if key == "params":
+                    handle.attrs[key] = params_json
+                elif key == "task_names" and value is not None:
+                    handle.attrs[key] = to_json(value, name="task_names")
+                elif value is not None:
+                    handle.attrs[key] = value
     return path
 
 

@@ -20,7 +20,6 @@ import pandas as pd
 
 from cislens.io._hdf5 import (
     as_path,
-    atomic_output,
     attr_value,
     check_format,
     check_key_name,
@@ -28,6 +27,7 @@ from cislens.io._hdf5 import (
     encode_attrs,
     existing_file,
     from_json,
+    hdf5_output,
     open_hdf5,
     read_table,
     to_json,
@@ -358,7 +358,7 @@ def save_dataset(path, dataset: Dataset) -> Path:
     validate_dataset(dataset)
     path = as_path(path)
     attrs = encode_attrs(dataset.attrs, name="Dataset.attrs", reserved=_RESERVED_ATTRS)
-    with atomic_output(path) as temporary, h5py.File(temporary, "w") as handle:
+    with hdf5_output(path) as handle:
         handle.attrs["format"] = FORMAT
         handle.attrs["format_version"] = FORMAT_VERSION
         handle.attrs["alphabet"] = ALPHABET

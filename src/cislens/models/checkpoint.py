@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from cislens._version import __version__
@@ -31,6 +31,7 @@ from cislens.errors import ConfigError
 from cislens.models._base import SequenceModel
 from cislens.models.registry import MODELS, build_model, get_model_class, model_config
 from cislens.models.utils import count_parameters
+from cislens.utils.files import ensure_dir, write_bytes, write_text
 
 FORMAT = "cislens-model"
 FORMAT_VERSION = 1
@@ -90,6 +91,9 @@ def save_model(model: nn.Module, path, *, task_names=None, training_summary=None
         For a model that is not a registered architecture.
     ValueError
         When ``task_names`` does not have one name per output, or the summary is not JSON.
+    OSError
+        Naming the file: ``path`` is a regular file, the disk is full, permission is denied.
+        Each file is written atomically, so a failed save leaves the previous files intact.
 
     Examples
     --------
@@ -113,24 +117,15 @@ def save_model(model: nn.Module, path, *, task_names=None, training_summary=None
                 f"{task_names!r}."
             )
         task_names = [str(task) for task in task_names]
-    directory = Path(path)
-    if directory.exists() and not directory.is_dir():
-        raise ValueError(
-            f"path must be a directory for the checkpoint; {str(directory)!r} is a "
-            "file. Pass a directory name such as runs/basset/."
-        )
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = ensure_dir(path, name="path")
     state = {
         key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()
     }
     weights_path = directory / WEIGHTS_FILE
-    tmp_weights = directory / (WEIGHTS_FILE + ".tmp")
-    try:
-        metadata = {"format": "pt", "cislens_version": __version__}
-        save_file(state, str(tmp_weights), metadata=metadata)
-        os.replace(tmp_weights, weights_path)
-    finally:  # an interrupted or failed save leaves no temporary file
-        tmp_weights.unlink(missing_ok=True)
+    metadata = {"format": "pt", "cislens_version": __version__}
+    # Serialised in memory and written by Python: safetensors' own file writer reports a full
+    # disk as a SafetensorError, not as an OSError naming the file.
+    write_bytes(weights_path, save(state, metadata=metadata), name="path")
     document = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -153,12 +148,7 @@ def save_model(model: nn.Module, path, *, task_names=None, training_summary=None
         raise ValueError(
             f"training_summary must be JSON-serialisable (dicts, lists, str, numbers); {error}."
         ) from None
-    tmp_config = directory / (CONFIG_FILE + ".tmp")
-    try:
-        tmp_config.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp_config, directory / CONFIG_FILE)
-    finally:
-        tmp_config.unlink(missing_ok=True)
+    write_text(directory / CONFIG_FILE, text + "\n", name="path")
     return directory
 
 

@@ -16,11 +16,11 @@ import numpy as np
 from cislens._version import __version__
 from cislens.io._hdf5 import (
     as_path,
-    atomic_output,
     attr_value,
     check_format,
     existing_file,
     from_json,
+    hdf5_output,
     open_hdf5,
     read_table,
     to_json,
@@ -75,7 +75,7 @@ def save_motifs(path, result: MotifDiscoveryResult) -> Path:
     path = as_path(path)
     if not isinstance(result, MotifDiscoveryResult):
         raise TypeError(f"result must be a MotifDiscoveryResult; got {type(result).__name__}.")
-    with atomic_output(path) as temporary, h5py.File(temporary, "w") as handle:
+    with hdf5_output(path) as handle:
         handle.attrs["format"] = FORMAT
         handle.attrs["format_version"] = FORMAT_VERSION
         handle.attrs["cislens_version"] = result.cislens_version or __version__
@@ -152,7 +152,7 @@ def export_modisco_h5(path, result: MotifDiscoveryResult, X, hypothetical) -> Pa
             pd.concat(tables) if tables else pd.DataFrame({"example": [], "start": [], "end": []}),
             pad=0,
         )
-    with atomic_output(path) as temporary, h5py.File(temporary, "w") as handle:
+    with hdf5_output(path) as handle:
         for metacluster in ("pos", "neg"):
             patterns = [p for p in result.patterns if p.metacluster == metacluster]
             if not patterns:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,7 @@ import numpy as np
 
 from cislens.pwm.motif import UNIFORM_BACKGROUND, Motif, check_background
 from cislens.sequence.alphabet import ALPHABET
+from cislens.utils.files import write_text
 
 DEFAULT_NSITES = 20
 """``nsites`` written for a motif without counts when ``write_meme(nsites=None)``."""
@@ -394,21 +394,8 @@ def write_meme(path, motifs, *, background=UNIFORM_BACKGROUND, nsites: int | Non
         )
         out.extend(" ".join(f"{p:.8f}" for p in column) for column in motif.probabilities.T)
         out.append("")
-    _write_atomically(path, "\n".join(out))
+    write_text(path, "\n".join(out))
     return path
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path``, then move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 __all__ = ["DEFAULT_NSITES", "read_meme", "read_meme_background", "write_meme"]

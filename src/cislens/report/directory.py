@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cislens.utils.files import write_text
+
 logger = logging.getLogger(__name__)
 
 TRACK_METHODS = ("deeplift_shap", "integrated_gradients", "ism", "grad_x_input", "saliency",
@@ -198,7 +200,7 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
     if timings is None and (out / "timings.json").exists():
         timings = json.loads((out / "timings.json").read_text())
     if timings:
-        (out / "timings.json").write_text(json.dumps(timings))
+        write_text(out / "timings.json", json.dumps(timings))
     metrics = _read_csv(out / "metrics.csv")
     if metrics is not None:
         metrics = metrics.set_index(metrics.columns[0])

@@ -15,6 +15,7 @@ import pandas as pd
 
 from cislens._version import __version__
 from cislens.report.figures import figure_to_base64, plot_logo
+from cislens.utils.files import write_text
 
 SECTIONS = ("data", "tracks", "benchmark", "motifs", "gia", "ig-path", "parameters")
 """The ``id`` of every ``<section>`` the report always has, in order."""
@@ -226,8 +227,7 @@ def render_report(
         "params": table_context(dict(params or {})),
     }
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(template.render(**context), encoding="utf-8")
+    write_text(out, template.render(**context))
     return out
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from cislens.sequence.onehot import decode, one_hot_encode, reverse_complement
+from cislens.utils.files import atomic_output
 
 _GZIP_MAGIC = b"\x1f\x8b"
 BED_COLUMNS = ["chrom", "start", "end", "name", "score", "strand"]
@@ -247,7 +248,8 @@ def write_fasta(path, sequences, *, names: Iterable[str] | None = None, line_wid
         items = list(zip(names, sequences, strict=True))
     if line_width < 0:
         raise ValueError(f"line_width must be >= 0; got {line_width}.")
-    with _open_text(path, "wt") as handle:
+    # A temporary file moved into place: a failed write never leaves a truncated FASTA at path.
+    with atomic_output(path) as temporary, _open_text(temporary, "wt") as handle:
         for name, seq in items:
             handle.write(f">{name}\n")
             if line_width == 0 or len(seq) <= line_width:
