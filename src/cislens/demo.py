@@ -18,10 +18,11 @@ Every stage runs for real and writes its output under ``out_dir``:
 ``report``     ``report.html`` (one self-contained file)
 =============  ==================================================================================
 
-With ``resume=True`` a stage whose outputs exist and whose recorded parameters
-(``<stage>.params.json``, which include the upstream stages' parameters) match is loaded instead
-of recomputed. The same ``random_state`` gives the same numbers. The stages after training are
-the ones :mod:`cislens.pipeline` runs on a user's own data and model (``cislens run``).
+With ``resume=True`` a stage whose record (``<stage>.params.json``) holds the key computed now
+(its parameters and the digests of its upstream outputs) and whose files still have the
+recorded digests is loaded instead of recomputed (:mod:`cislens.pipeline._stages`). The same
+``random_state`` gives the same numbers. The stages after training are the ones
+:mod:`cislens.pipeline` runs on a user's own data and model (``cislens run``).
 """
 
 from __future__ import annotations
