@@ -107,6 +107,10 @@ def motifs_command(
     save_motifs(out / "motifs.h5", result)
     result.seqlets.to_csv(out / "seqlets.tsv", sep="\t", index=False)
     echo(result.summary())
+    if result.empty_reason is not None:
+        # To stderr even with --quiet: an empty result must never pass unnoticed.
+        typer.echo(f"no motifs found: {result.empty_reason} (recorded as empty_reason in "
+                   f"{out / 'motifs.h5'})", err=True)
     if result.patterns:
         export_modisco_h5(out / "modisco.h5", result, store.X, store.hypothetical)
         write_patterns_meme(out / "motifs.meme", result.patterns)
