@@ -153,6 +153,23 @@ def test_run_refuses_unusable_data_before_writing(inputs, tmp_path, change, n_ou
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"methods": ["bogus"]}, "unknown attribution method 'bogus'"),
+        ({"preset": "nope"}, "unknown preset 'nope'"),
+        ({"n_sequences": 0}, "expected an integer >= 3"),
+    ],
+)
+def test_demo_refuses_before_writing(tmp_path, kwargs, message):
+    from cislens.demo import run_demo
+
+    out = tmp_path / "demo"
+    with pytest.raises(ValueError, match=message):
+        run_demo(out, epochs=1, **kwargs)
+    assert not out.exists()
+
+
 # --------------------------------------------------------------------------------------------
 # Motif discovery that finds nothing: an explicit, documented empty result
 

@@ -141,8 +141,15 @@ def run_demo(
     from cislens.io import load_dataset, save_dataset
     from cislens.models import LabCNN, load_model, save_model
     from cislens.simulate import simulate
+    from cislens.simulate.config import as_config
     from cislens.train import evaluate, fit
 
+    # Refusals come before the first write (and before minutes of training): an unknown method
+    # or preset, or a preset that cannot be scaled to n_sequences, leaves no folder behind.
+    names = resolve_methods(methods)
+    sim_config = as_config(preset)
+    if n_sequences is not None:
+        sim_config.with_n(n_sequences)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stages = Stages(out, resume)
@@ -178,7 +185,6 @@ def run_demo(
         metrics.to_csv(out / "metrics.csv", index=False)
     stages.finish("evaluate", train_params)
 
-    names = resolve_methods(methods)
     attr_params = {**train_params, "methods": names, "n_examples": n_examples,
                    "ism_examples": ism_examples}
     rows = select_positives(dataset, n_examples=n_examples)
