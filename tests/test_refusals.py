@@ -226,3 +226,24 @@ def test_found_patterns_have_no_empty_reason():
     X, H, _ = planted(n=160, seed=7)
     result = discover_motifs(X, H, n_leiden_runs=3, random_state=0)
     assert result.patterns and result.empty_reason is None
+
+
+def test_filters_with_no_activating_window_say_so_and_write_nothing(inputs, tmp_path, capsys):
+    import torch
+
+    import cislens.cli.motifs  # noqa: F401
+    from cislens.models import LabCNN, save_model
+
+    root, data = inputs
+    model = LabCNN(n_tasks=data.n_tasks, input_length=data.length, random_state=0)
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv1d))
+    with torch.no_grad():  # first-layer filters that never fire
+        conv.weight.zero_()
+        conv.bias.fill_(-1.0)
+    save_model(model, tmp_path / "model", task_names=data.task_names)
+    out = tmp_path / "filters"
+    code = main(["--quiet", "filters", "--model", str(tmp_path / "model"),
+                 "--data", str(root / "data.h5"), "--out", str(out)])  # fmt: skip
+    assert code == 0
+    assert "no filter has activating windows" in capsys.readouterr().err
+    assert not out.exists()

@@ -207,10 +207,12 @@ def filters_command(
     network = load_model(model)
     dataset = load_dataset(data, splits=[split])
     motifs = filter_motifs(network, dataset.X[split], threshold=threshold)
-    out.mkdir(parents=True, exist_ok=True)
     if not motifs:
-        echo("no filter has activating windows.")
+        # Said on stderr (even with --quiet), and before the folder exists: nothing is written.
+        typer.echo(f"no filter has activating windows in split {split!r}; nothing written.",
+                   err=True)
         return
+    out.mkdir(parents=True, exist_ok=True)
     write_meme(out / "filters.meme", motifs)
     matches = annotate(motifs, database=database)
     matches.to_csv(out / "annotation.tsv", sep="\t", index=False)
