@@ -18,10 +18,11 @@ Every stage runs for real and writes its output under ``out_dir``:
 ``report``     ``report.html`` (one self-contained file)
 =============  ==================================================================================
 
-With ``resume=True`` a stage whose outputs exist and whose recorded parameters
-(``<stage>.params.json``, which include the upstream stages' parameters) match is loaded instead
-of recomputed. The same ``random_state`` gives the same numbers. The stages after training are
-the ones :mod:`cislens.pipeline` runs on a user's own data and model (``cislens run``).
+With ``resume=True`` a stage whose record (``<stage>.params.json``) holds the key computed now
+(its parameters and the digests of its upstream outputs) and whose files still have the
+recorded digests is loaded instead of recomputed (:mod:`cislens.pipeline._stages`). The same
+``random_state`` gives the same numbers. The stages after training are the ones
+:mod:`cislens.pipeline` runs on a user's own data and model (``cislens run``).
 """
 
 from __future__ import annotations
@@ -141,8 +142,15 @@ def run_demo(
     from cislens.io import load_dataset, save_dataset
     from cislens.models import LabCNN, load_model, save_model
     from cislens.simulate import simulate
+    from cislens.simulate.config import as_config
     from cislens.train import evaluate, fit
 
+    # Refusals come before the first write (and before minutes of training): an unknown method
+    # or preset, or a preset that cannot be scaled to n_sequences, leaves no folder behind.
+    names = resolve_methods(methods)
+    sim_config = as_config(preset)
+    if n_sequences is not None:
+        sim_config.with_n(n_sequences)
     out = Path(out_dir)
     ensure_dir(out)
     stages = Stages(out, resume)
@@ -178,7 +186,6 @@ def run_demo(
         write_table(metrics, out / "metrics.csv", index=False)
     stages.finish("evaluate", train_params)
 
-    names = resolve_methods(methods)
     attr_params = {**train_params, "methods": names, "n_examples": n_examples,
                    "ism_examples": ism_examples}
     rows = select_positives(dataset, n_examples=n_examples)

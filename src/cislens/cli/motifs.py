@@ -108,6 +108,10 @@ def motifs_command(
     save_motifs(out / "motifs.h5", result)
     write_table(result.seqlets, out / "seqlets.tsv", sep="\t", index=False)
     echo(result.summary())
+    if result.empty_reason is not None:
+        # To stderr even with --quiet: an empty result must never pass unnoticed.
+        typer.echo(f"no motifs found: {result.empty_reason} (recorded as empty_reason in "
+                   f"{out / 'motifs.h5'})", err=True)
     if result.patterns:
         export_modisco_h5(out / "modisco.h5", result, store.X, store.hypothetical)
         write_patterns_meme(out / "motifs.meme", result.patterns)
@@ -204,10 +208,12 @@ def filters_command(
     network = load_model(model)
     dataset = load_dataset(data, splits=[split])
     motifs = filter_motifs(network, dataset.X[split], threshold=threshold)
-    ensure_dir(out)
     if not motifs:
-        echo("no filter has activating windows.")
+        # Said on stderr (even with --quiet), and before the folder exists: nothing is written.
+        typer.echo(f"no filter has activating windows in split {split!r}; nothing written.",
+                   err=True)
         return
+    ensure_dir(out)
     write_meme(out / "filters.meme", motifs)
     matches = annotate(motifs, database=database)
     write_table(matches, out / "annotation.tsv", sep="\t", index=False)

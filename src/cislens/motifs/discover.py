@@ -74,6 +74,10 @@ class MotifDiscoveryResult:
     random_state : int
         The seed actually used.
     cislens_version : str
+    empty_reason : str or None
+        Why nothing was found, when ``patterns`` is empty (all-zero attributions, no seqlet
+        past the threshold, too few seqlets for a pattern, every pattern rejected by the
+        significance test); None when patterns were found. Saved in ``motifs.h5``.
     """
 
     patterns: list
@@ -83,6 +87,7 @@ class MotifDiscoveryResult:
     params: dict = field(default_factory=dict)
     random_state: int | None = None
     cislens_version: str = __version__
+    empty_reason: str | None = None
 
     def pattern(self, name: str) -> Pattern:
         """The pattern called ``name``."""
@@ -362,16 +367,13 @@ def discover_motifs(
     table["pattern"] = ""
     result = MotifDiscoveryResult([], table, [], calls.thresholds, params, seed)
     if largest == 0:
-        warnings.warn(
+        return _nothing_found(
+            result,
             "all projected attributions (X * hypothetical) are zero: no seqlets, no "
             "motifs. Check that the attributions were computed.",
-            CislensWarning,
-            stacklevel=2,
         )
-        return result
     if table.empty:
-        warnings.warn("no seqlet passed the threshold: no motifs.", CislensWarning, stacklevel=2)
-        return result
+        return _nothing_found(result, "no seqlet passed the threshold: no motifs.")
     composition = counts / max(counts.sum(), 1.0)
     p = dict(params, background=tuple(np.clip(composition, 1e-3, 1)))
     capped = {
@@ -427,10 +429,22 @@ def discover_motifs(
         result.rejected.extend(failed)
     if getattr(source, "n_fallback", 0):
         logger.info("%d windows read past the kept stretches", source.n_fallback)
-    if messages and not result.patterns:
-        warnings.warn("no motifs: " + "; ".join(messages) + ".", CislensWarning, stacklevel=2)
-    elif messages:
+    if not result.patterns:
+        if not messages:  # candidates were found, and every one failed the test
+            messages.append(
+                f"{len(result.rejected)} candidate pattern(s) failed the significance test "
+                f"(alpha={alpha})"
+            )
+        return _nothing_found(result, "no motifs: " + "; ".join(messages) + ".")
+    if messages:
         logger.info("; ".join(messages))
+    return result
+
+
+def _nothing_found(result: MotifDiscoveryResult, reason: str) -> MotifDiscoveryResult:
+    """The explicit empty result: the reason is kept in the result (and its file) and warned."""
+    result.empty_reason = reason
+    warnings.warn(reason, CislensWarning, stacklevel=3)
     return result
 
 

@@ -83,6 +83,8 @@ def save_motifs(path, result: MotifDiscoveryResult) -> Path:
             handle.attrs["random_state"] = int(result.random_state)
         handle.attrs["params"] = to_json(result.params, name="params")
         handle.attrs["thresholds"] = to_json(result.thresholds, name="thresholds")
+        if result.empty_reason is not None:  # the documented "nothing found" outcome
+            handle.attrs["empty_reason"] = str(result.empty_reason)
         table = result.seqlets.copy()
         for column in ("strand", "metacluster", "pattern"):
             if column in table:
@@ -123,6 +125,7 @@ def load_motifs(path) -> MotifDiscoveryResult:
             params=from_json(handle.attrs["params"], name="params", path=path),
             random_state=random_state,
             cislens_version=attr_value(handle.attrs.get("cislens_version")),
+            empty_reason=attr_value(handle.attrs.get("empty_reason")),
         )
 
 

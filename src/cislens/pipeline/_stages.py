@@ -1,17 +1,28 @@
 """The stages shared by ``cislens demo`` and ``cislens run``, and their resume bookkeeping.
 
-Each stage function takes a :class:`Stages` book, the parameters that define its output (the
-upstream stages' parameters included, so a changed input recomputes everything after it), and
-the objects it works on. With ``resume=True`` a stage whose files exist and whose recorded
-parameters (``<stage>.params.json``) match is loaded instead of recomputed.
+Each stage function takes a :class:`Stages` book, the parameters that define its output, and the
+objects it works on. Resuming follows one rule, kept in :class:`Stages` alone:
+
+- a stage's record ``<stage>.params.json`` holds its parameters and, under ``"_resume"``, its
+  key and the SHA-256 of each of its output files;
+- the key hashes the stage's name, its parameters and the output digests of its upstream stages
+  (:data:`UPSTREAM`), so the keys form a content hash chain: a stage whose upstream outputs
+  changed in any byte is recomputed, even when its own parameters did not change;
+- the record is removed before a stage recomputes and written (atomically) after all of its
+  outputs, so a stage killed half-way never leaves a record next to its half-written files;
+- with ``resume=True`` a stage is loaded instead of recomputed only when its record's key equals
+  the key computed now and its files still have the recorded digests.
 
 Attributions are computed on (and rows refer to) the ``test`` split of the dataset.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,22 +34,98 @@ logger = logging.getLogger(__name__)
 MOTIF_METHOD = "deeplift_shap"
 """The method whose hypothetical scores feed motif discovery by default."""
 
+UPSTREAM = {
+    "data": (),
+    "model": ("data",),
+    "evaluate": ("data", "model"),
+    "attribute": ("data", "model"),
+    "motifs": ("data", "model", "attribute"),
+    "gia": ("data", "model", "motifs"),
+    "benchmark": ("data", "attribute", "motifs"),
+    "argminn": ("data", "model"),
+}
+"""The stages (by record name) whose outputs each stage reads. A stage not listed depends on
+every stage recorded before it in the run (the safe default)."""
 
-def _stage_params_match(path: Path, params: dict) -> bool:
-    if not path.exists():
-        return False
-    return json.loads(path.read_text()) == params
+MOTIF_FILES = ("motifs.h5", "matches.csv", "filters.csv", "hits.csv")
+GIA_FILES = ("gia.csv", "gia_spacing.csv")
+BENCHMARK_FILES = ("benchmark.csv", "benchmark_per_sequence.csv", "motif_recovery.csv",
+                   "instance_recovery.csv", "motif_benchmark.json")
+
+OUTPUTS = {
+    "data": ("data.h5", "sequences.tsv"),
+    "model": ("model",),
+    "evaluate": ("metrics.csv",),
+    "attribute": ("attributions",),
+    "motifs": MOTIF_FILES,
+    "gia": GIA_FILES,
+    "benchmark": BENCHMARK_FILES,
+    "argminn": ("argminn",),
+}
+"""The files and folders (relative to the run folder) each stage writes, hashed into its
+record; a file that does not exist is left out of the digest."""
+
+RESUME_KEY = "_resume"
+"""The record's entry that holds the key and output digests (not a parameter: the report leaves
+keys starting with ``_`` out of its parameter table)."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def output_digest(out: Path, outputs) -> dict[str, str]:
+    """SHA-256 of every existing file among ``outputs`` (files or folders, relative to
+    ``out``), keyed by its path relative to ``out``."""
+    digests = {}
+    for name in outputs:
+        path = out / name
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else (
+            [path] if path.is_file() else [])
+        for file in files:
+            digests[file.relative_to(out).as_posix()] = _sha256(file)
+    return digests
+
+
+def _hash(value) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # no record, or a damaged one: the stage recomputes
+    return record if isinstance(record, dict) else None
+
+
+def _write_record(path: Path, record: dict) -> None:
+    # Written to a temporary file and renamed: the record appears whole or not at all.
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(json.dumps(record))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 class Stages:
-    """Bookkeeping: which stages can be resumed or are skipped, their timings and params files.
+    """Bookkeeping: which stages can be resumed or are skipped, their timings and records.
 
     Parameters
     ----------
     out : Path
         The output folder.
     resume : bool
-        Whether finished stages with matching parameters are loaded instead of recomputed.
+        Whether finished stages with the same key (parameters and upstream outputs) are loaded
+        instead of recomputed.
 
     Examples
     --------
@@ -54,27 +141,64 @@ class Stages:
         self.timings: dict[str, float] = {}
         self.resumed: list[str] = []
         self.skipped: dict[str, str] = {}
+        self.keys: dict[str, str | None] = {}
         self._started = 0.0
+        self._pending: dict | None = None
 
-    def done(self, name: str, params: dict, *files, params_name: str | None = None) -> bool:
-        """Start the clock of stage ``name``; True when it can be resumed from its files."""
+    def _key(self, record_name: str, params: dict) -> tuple[str, dict]:
+        names = UPSTREAM.get(record_name, tuple(self.keys))
+        upstream = {name: self.keys.get(name) for name in names}
+        return _hash({"stage": record_name, "params": params, "upstream": upstream}), upstream
+
+    def done(self, name: str, params: dict | None, *files, params_name: str | None = None,
+             outputs=None) -> bool:
+        """Start stage ``name``; True when it can be resumed from its files.
+
+        ``files`` must exist to resume; ``outputs`` (default :data:`OUTPUTS` of the record
+        name, else ``files``) are hashed into the record. ``params=None`` keeps no record (the
+        report). A stage that is not resumed loses its record here, before it writes anything.
+        """
         self._started = time.perf_counter()
-        record = self.out / f"{params_name or name}.params.json"
-        ok = (self.resume and all((self.out / f).exists() for f in files)
-              and _stage_params_match(record, params))
+        self._pending = None
+        if params is None:
+            logger.info("%s: running", name)
+            return False
+        record_name = params_name or name
+        path = self.out / f"{record_name}.params.json"
+        outputs = tuple(outputs or OUTPUTS.get(record_name, files))
+        key, upstream = self._key(record_name, params)
+        self._pending = {"name": name, "record": record_name, "path": path, "params": params,
+                         "key": key, "upstream": upstream, "outputs": outputs}
+        stored = _read_record(path) if self.resume else None
+        meta = (stored or {}).get(RESUME_KEY) or {}
+        ok = (meta.get("key") == key and all((self.out / f).exists() for f in files)
+              and meta.get("outputs") == output_digest(self.out, outputs))
         if ok:
+            self._pending["digest"] = meta["outputs"]
             self.resumed.append(name)
             logger.info("%s: resumed from %s", name, self.out)
         else:
+            path.unlink(missing_ok=True)
             logger.info("%s: running", name)
         return ok
 
     def finish(self, name: str, params: dict | None = None, *,
                params_name: str | None = None) -> None:
-        """Record the stage's parameters (when given) and its time."""
-        if params is not None:
-            record = self.out / f"{params_name or name}.params.json"
-            record.write_text(json.dumps(params))
+        """Record the stage (when it was recomputed, after all of its outputs) and its time.
+
+        The record holds the parameters given to :meth:`done`; ``params`` is accepted for
+        callers that pass them again.
+        """
+        pending = self._pending
+        if pending is not None and pending["name"] == name:
+            digest = pending.get("digest")
+            if digest is None:  # recomputed: hash what was written, then commit the record
+                digest = output_digest(self.out, pending["outputs"])
+                _write_record(pending["path"], {**pending["params"], RESUME_KEY: {
+                    "key": pending["key"], "upstream": pending["upstream"],
+                    "outputs": digest}})
+            self.keys[pending["record"]] = _hash({"key": pending["key"], "outputs": digest})
+            self._pending = None
         self.timings[name] = time.perf_counter() - self._started
         logger.info("%s: %.1f s", name, self.timings[name])
 
@@ -86,8 +210,10 @@ class Stages:
         ARGMINN readout for another architecture)."""
         if listed:
             self.skipped[name] = reason
+        self.keys[params_name or name] = None
         logger.info("%s: skipped (%s)", name, reason)
-        for file in (*files, f"{params_name or name}.params.json"):
+        # The record first: a skip interrupted half-way leaves files without a record.
+        for file in (f"{params_name or name}.params.json", *files):
             path = self.out / file
             if path.is_file():
                 path.unlink()
@@ -130,9 +256,6 @@ def attribute_stage(stages, params, model, dataset, names, rows, *, motif_method
     (folder / "timings.json").write_text(json.dumps(timings))
     stages.finish("attribute", params)
     return sets
-
-
-MOTIF_FILES = ("motifs.h5", "matches.csv", "filters.csv", "hits.csv")
 
 
 def motif_stage(stages, params, model, dataset, sets, *, motif_method=MOTIF_METHOD,
@@ -211,9 +334,6 @@ def pooled(results):
     return X, hyp, index
 
 
-GIA_FILES = ("gia.csv", "gia_spacing.csv")
-
-
 def gia_stage(stages, params, model, dataset, discovery, *, device=None, verbose=False,
               view=None):
     """Marginal effect of each of the first four positive patterns on every task, embedded in
@@ -264,10 +384,6 @@ def trimmed(pattern, fraction: float = 0.3) -> np.ndarray:
     return pattern.sequence[:, keep[0]: keep[-1] + 1]
 
 
-BENCHMARK_FILES = ("benchmark.csv", "benchmark_per_sequence.csv", "motif_recovery.csv",
-                   "instance_recovery.csv", "motif_benchmark.json")
-
-
 def benchmark_stage(stages, params, dataset, sets, discovery, hits, *,
                     motif_method=MOTIF_METHOD):
     """Score the attributions and (when discovery ran) the motifs against the ground truth."""
@@ -304,7 +420,7 @@ def report_stage(stages, *, model, dataset, device=None) -> Path:
     """Write ``report.html`` from everything in the output folder (always re-rendered)."""
     from cislens.report.directory import render_demo_report
 
-    stages.done("report", {})
+    stages.done("report", None)
     report = render_demo_report(stages.out, timings=dict(stages.timings), model=model,
                                 dataset=dataset, device=device)
     stages.finish("report")
@@ -318,6 +434,6 @@ def log_epoch(record: dict) -> None:
     logger.info(format_epoch(record))
 
 
-__all__ = ["BENCHMARK_FILES", "GIA_FILES", "MOTIF_FILES", "MOTIF_METHOD", "Stages",
-           "attribute_stage", "benchmark_stage", "gia_stage", "log_epoch", "motif_stage",
-           "pooled", "report_stage", "trimmed"]
+__all__ = ["BENCHMARK_FILES", "GIA_FILES", "MOTIF_FILES", "MOTIF_METHOD", "OUTPUTS",
+           "RESUME_KEY", "UPSTREAM", "Stages", "attribute_stage", "benchmark_stage", "gia_stage",
+           "log_epoch", "motif_stage", "output_digest", "pooled", "report_stage", "trimmed"]

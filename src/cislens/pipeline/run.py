@@ -222,6 +222,62 @@ def _check_model_outputs(model, dataset, batch_size, device) -> None:
                        "matched by position.", list(names), dataset.task_names)
 
 
+def _data_stage(config, out: Path, stages, model, view) -> tuple:
+    """The ``data`` stage: build (or, resumed, load) the dataset and check it against the
+    config before anything is written; then write ``run_config.json`` and ``data.h5``.
+
+    Returns the dataset as stored on disk and the stage's parameters.
+    """
+    from cislens.io import load_dataset, save_dataset
+
+    labelled = config.data.kind == "hdf5" or bool(config.data.labels or config.data.label_columns)
+    data_record = {k: v for k, v in config.to_dict()["data"].items() if v is not None}
+    data_params = {"data": data_record, "random_state": config.seed,
+                   "cislens_version": __version__, "train_split": model is None,
+                   "files": fingerprint(config.data.path, config.data.genome, config.data.labels)}
+    if not labelled:  # the model's predictions stand in for labels
+        data_params["model"] = _model_record(config)
+    resumed = stages.done("data", data_params, "data.h5")
+    names = None
+    if resumed:
+        dataset = load_dataset(out / "data.h5")
+    else:
+        dataset, names = build_dataset(config.data, model=_predicting(model, view),
+                                       need_train=model is None, random_state=config.seed,
+                                       batch_size=config.batch_size, device=config.device)
+    _check_dataset(config, dataset, model, view)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run_config.json").write_text(json.dumps(
+        {"cislens_version": __version__, **config.to_dict()}, indent=2))
+    if not resumed:
+        save_dataset(out / "data.h5", dataset)
+        (out / "sequences.tsv").unlink(missing_ok=True)
+        if names is not None:
+            names.to_csv(out / "sequences.tsv", sep="\t", index=False)
+        dataset = load_dataset(out / "data.h5")  # always work on exactly what is on disk
+    stages.finish("data", data_params)
+    return dataset, data_params
+
+
+def _check_dataset(config, dataset, model, view) -> None:
+    """Refuse, before any write, a dataset the later stages cannot use."""
+    if "test" not in dataset.X:
+        raise ConfigError(f"data: {config.data.path} has no 'test' split (splits: "
+                          f"{dataset.splits}); the pipeline explains the test sequences. Add "
+                          "one, e.g. with `cislens simulate` or a 'split' column in the labels.")
+    if config.benchmark == "true" and dataset.ground_truth is None:
+        raise ConfigError("benchmark: true needs ground truth (a simulated cislens dataset); "
+                          f"{config.data.path} has none. Set benchmark: auto or false.")
+    if model is not None:
+        _check_model_outputs(_predicting(model, view), dataset, config.batch_size,
+                             config.device)
+    tasks = _task_indices(config, dataset)
+    if not any(len(r) for r in _rows(dataset, tasks, config.n_examples).values()):
+        chosen = [dataset.task_names[t] for t in tasks]
+        raise ValueError(f"no test sequence to explain for tasks {chosen}: the test split has "
+                         "no positives for them. Choose other tasks (tasks: [...]).")
+
+
 def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = False) -> RunResult:
     """Run the pipeline of a ``cislens run`` config on the user's data and model.
 
@@ -244,44 +300,17 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
     --------
     >>> result = run_pipeline("config.yaml", resume=True)  # doctest: +SKIP
     """
-    from cislens.io import load_dataset, save_dataset
     from cislens.models import build_model, load_model, save_model
     from cislens.train import evaluate, fit_restarts
 
     config = _as_config(config)
     out = Path(config.out if out is None else out)
-    out.mkdir(parents=True, exist_ok=True)
-    stages = Stages(out, resume)
-    device, seed = config.device, config.seed
-    (out / "run_config.json").write_text(json.dumps(
-        {"cislens_version": __version__, **config.to_dict()}, indent=2))
-
+    # Everything that can refuse the run is checked before its first write (the folder and
+    # run_config.json included): the given model is loaded, the data built and checked.
     model, view = _given_model(config), _view(config)
-    labelled = config.data.kind == "hdf5" or bool(config.data.labels or config.data.label_columns)
-    data_record = {k: v for k, v in config.to_dict()["data"].items() if v is not None}
-    data_params = {"data": data_record, "random_state": seed,
-                   "cislens_version": __version__, "train_split": model is None,
-                   "files": fingerprint(config.data.path, config.data.genome, config.data.labels)}
-    if not labelled:  # the model's predictions stand in for labels
-        data_params["model"] = _model_record(config)
-    if not stages.done("data", data_params, "data.h5"):
-        dataset, names = build_dataset(config.data, model=_predicting(model, view),
-                                       need_train=model is None,
-                                       random_state=seed, batch_size=config.batch_size,
-                                       device=device)
-        save_dataset(out / "data.h5", dataset)
-        (out / "sequences.tsv").unlink(missing_ok=True)
-        if names is not None:
-            names.to_csv(out / "sequences.tsv", sep="\t", index=False)
-    dataset = load_dataset(out / "data.h5")  # always work on exactly what is on disk
-    stages.finish("data", data_params)
-    if "test" not in dataset.X:
-        raise ConfigError(f"data: {config.data.path} has no 'test' split (splits: "
-                          f"{dataset.splits}); the pipeline explains the test sequences. Add "
-                          "one, e.g. with `cislens simulate` or a 'split' column in the labels.")
-    if config.benchmark == "true" and dataset.ground_truth is None:
-        raise ConfigError("benchmark: true needs ground truth (a simulated cislens dataset); "
-                          f"{config.data.path} has none. Set benchmark: auto or false.")
+    stages = Stages(out, resume)
+    dataset, data_params = _data_stage(config, out, stages, model, view)
+    device, seed = config.device, config.seed
 
     model_params = {**data_params, "model": _model_record(config)}
     if model is None:
@@ -328,10 +357,6 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
     attr_params = {**model_params, "methods": config.methods, "n_examples": config.n_examples,
                    "ism_examples": config.ism_examples, "tasks": tasks,
                    "motif_method": motif_method}
-    if not any(len(r) for r in rows.values()):
-        chosen = [dataset.task_names[t] for t in tasks]
-        raise ValueError(f"no test sequence to explain for tasks {chosen}: the test split has "
-                         "no positives for them. Choose other tasks (tasks: [...]).")
     sets = attribute_stage(stages, attr_params, model, dataset, config.methods, rows,
                            motif_method=motif_method, batch_size=config.batch_size,
                            device=device, verbose=verbose, view=view)

@@ -196,7 +196,9 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
     sets = _load_sets(out / "attributions") if (out / "attributions").exists() else {}
     params = {}
     for file in sorted(out.glob("*.params.json")):
-        params.update(json.loads(file.read_text()))
+        # "_resume" (the stage's key and output digests) is bookkeeping, not a parameter.
+        params.update({k: v for k, v in json.loads(file.read_text()).items()
+                       if not k.startswith("_")})
     if timings is None and (out / "timings.json").exists():
         timings = json.loads((out / "timings.json").read_text())
     if timings:

@@ -19,7 +19,15 @@ import numpy as np
 
 from cislens.attribution.cost import DEFAULT_MAX_POSITIONS, check_cost, estimate_cost
 from cislens.attribution.heads import HEADS, check_input_layout, check_output
-from cislens.scale.engine import Block, ModelSpec, RunReport, dask_client, run_blocks, worker_model
+from cislens.scale.engine import (
+    Block,
+    ModelSpec,
+    RunReport,
+    check_cluster,
+    dask_client,
+    run_blocks,
+    worker_model,
+)
 from cislens.scale.sources import FastaSource, HDF5Source
 from cislens.scale.store import open_store, read_metadata, write_block
 
@@ -251,6 +259,8 @@ def attribute_to_zarr(
     require_positive = isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
     if require_positive or chunk_size < 1:
         raise ValueError(f"chunk_size (--chunk-size) must be a positive int; got {chunk_size!r}.")
+    # Before the store is created: a refused cluster must not leave an empty store behind.
+    check_cluster(client=client, scheduler=scheduler, n_workers=n_workers)
     from cislens.attribution import get_method
     from cislens.utils.random import resolve_seed
 

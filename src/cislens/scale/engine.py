@@ -128,32 +128,55 @@ def worker_stats(started: float, cpu_started: float) -> dict:
     }
 
 
+def check_cluster(*, client=None, scheduler: str | None = None, n_workers: int | None = None):
+    """Validate the arguments of :func:`dask_client` without starting anything.
+
+    The chunked runs call it before they create their store, so a refused ``--workers 0`` (or
+    a missing ``distributed``) leaves no empty store behind.
+
+    Raises
+    ------
+    ValueError
+        ``client`` together with ``scheduler`` / ``n_workers``, ``scheduler`` together with
+        ``n_workers``, or ``n_workers`` not a positive int.
+    ImportError
+        ``distributed`` is not installed and no ``client`` is given.
+    """
+    if client is not None:
+        if scheduler is not None or n_workers is not None:
+            raise ValueError("pass either client, or scheduler / n_workers; not both.")
+        return
+    require("distributed")
+    if scheduler is not None and n_workers is not None:
+        raise ValueError(
+            "--workers sizes a local cluster; with --scheduler the cluster is already "
+            "running (size it there). Drop one of them."
+        )
+    if n_workers is not None and (
+        isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1
+    ):
+        raise ValueError(f"n_workers (--workers) must be a positive int; got {n_workers!r}.")
+
+
 @contextmanager
 def dask_client(*, client=None, scheduler: str | None = None, n_workers: int | None = None):
     """Yield a ``distributed.Client``: the one given, one on ``scheduler``, or a local cluster.
 
     The local cluster has ``n_workers`` worker processes with one thread each (default: one
-    per CPU core, at most :data:`DEFAULT_MAX_WORKERS`); it is shut down on exit.
+    per CPU core, at most :data:`DEFAULT_MAX_WORKERS`); it is shut down on exit. The arguments
+    are checked by :func:`check_cluster`.
     """
+    check_cluster(client=client, scheduler=scheduler, n_workers=n_workers)
     if client is not None:
-        if scheduler is not None or n_workers is not None:
-            raise ValueError("pass either client, or scheduler / n_workers; not both.")
         yield client
         return
     distributed = require("distributed")
     if scheduler is not None:
-        if n_workers is not None:
-            raise ValueError(
-                "--workers sizes a local cluster; with --scheduler the cluster is already "
-                "running (size it there). Drop one of them."
-            )
         with distributed.Client(scheduler) as remote:
             yield remote
         return
     if n_workers is None:
         n_workers = min(os.cpu_count() or 1, DEFAULT_MAX_WORKERS)
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise ValueError(f"n_workers (--workers) must be a positive int; got {n_workers!r}.")
     with (
         _quiet_logger("distributed"),
         distributed.LocalCluster(

@@ -21,7 +21,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cislens.scale.engine import Block, ModelSpec, RunReport, dask_client, run_blocks, worker_model
+from cislens.scale.engine import (
+    Block,
+    ModelSpec,
+    RunReport,
+    check_cluster,
+    dask_client,
+    run_blocks,
+    worker_model,
+)
 from cislens.scale.store import open_store, write_block
 
 FORMAT = "cislens-zarr-variants"
@@ -248,6 +256,8 @@ def score_variants(
         raise ValueError(f"n_top (--top) must be an int >= 0; got {n_top!r}.")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size (--chunk-size) must be a positive int; got {chunk_size!r}.")
+    # Before the store is created: a refused cluster must not leave an empty store behind.
+    check_cluster(client=client, scheduler=scheduler, n_workers=n_workers)
     vcf, genome = Path(vcf).resolve(), Path(genome).resolve()
     if not genome.is_file():
         raise FileNotFoundError(f"genome FASTA not found: {str(genome)!r}.")
