@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from cislens._version import __version__
+from cislens.utils.files import atomic_open, write_table, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -199,22 +200,24 @@ def argminn_stage(stages, params, model, dataset, *, annotate=True, benchmark=Tr
     if truth is not None:
         pattern_truth, motif_recovery = _motif_recovery(found.motifs, truth, database)
         instance_recovery = _instance_recovery(hits, truth, pattern_truth, len(X))
-        motif_recovery.to_csv(folder / "motif_recovery.csv", index=False)
-        instance_recovery.to_csv(folder / "instance_recovery.csv", index=False)
+        write_table(motif_recovery, folder / "motif_recovery.csv", index=False)
+        write_table(instance_recovery, folder / "instance_recovery.csv", index=False)
     filters = _filter_table(found, pattern_truth)
-    filters.to_csv(folder / "filters.csv", index=False)
-    np.savez(folder / "filters.npz", weights=found.weights, pfms=found.pfms.astype(np.float32))
-    found.annotation.to_csv(folder / "matches.csv", index=False)
+    write_table(filters, folder / "filters.csv", index=False)
+    with atomic_open(folder / "filters.npz", "wb") as handle:
+        np.savez(handle, weights=found.weights, pfms=found.pfms.astype(np.float32))
+    write_table(found.annotation, folder / "matches.csv", index=False)
     if found.motifs:
         from cislens.pwm import write_meme
 
         write_meme(folder / "motifs.meme", found.motifs)
-    hits.to_csv(folder / "instances.csv", index=False)
+    write_table(hits, folder / "instances.csv", index=False)
     rows = _attention_rows(hits, len(X), n_attention)
     maps = argminn_syntax(model, X[rows], **options)
-    np.savez(folder / "attention.npz", attention=maps.numpy(), example_index=rows,
-             filter_width=np.int64(model.hparams["filter_width"]))
-    (folder / "readout.json").write_text(json.dumps({
+    with atomic_open(folder / "attention.npz", "wb") as handle:
+        np.savez(handle, attention=maps.numpy(), example_index=rows,
+                 filter_width=np.int64(model.hparams["filter_width"]))
+    write_text(folder / "readout.json", json.dumps({
         "cislens_version": __version__, "random_state": params.get("random_state"),
         "split": "test", "n_sequences": len(X), "readout": found.params,
         "attention_threshold": settings["attention_threshold"],

@@ -21,13 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from cislens.utils.files import write_table, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -105,15 +105,8 @@ def _read_record(path: Path) -> dict | None:
 
 
 def _write_record(path: Path, record: dict) -> None:
-    # Written to a temporary file and renamed: the record appears whole or not at all.
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(json.dumps(record))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    # atomic: the record appears whole or not at all
+    write_text(path, json.dumps(record))
 
 
 class Stages:
@@ -253,7 +246,7 @@ def attribute_stage(stages, params, model, dataset, names, rows, *, motif_method
             random_state=params["random_state"], device=device, verbose=verbose)
         for result in sets[method]:
             save_attributions(folder / f"{method}_t{int(result.target)}.npz", result)
-    (folder / "timings.json").write_text(json.dumps(timings))
+    write_text(folder / "timings.json", json.dumps(timings))
     stages.finish("attribute", params)
     return sets
 
@@ -285,19 +278,19 @@ def motif_stage(stages, params, model, dataset, sets, *, motif_method=MOTIF_METH
     table = pd.DataFrame(columns=["filter", "n_sites", "consensus"])
     if filters:
         table = _filter_table(model, dataset, annotate_matches, device)
-    table.to_csv(stages.out / "filters.csv", index=False)
+    write_table(table, stages.out / "filters.csv", index=False)
     if annotate_matches:
         matches = annotate(discovery.patterns, n_matches=3)
     else:
         matches = pd.DataFrame(columns=["pattern", "target_name", "q_value"])
-    matches.to_csv(stages.out / "matches.csv", index=False)
+    write_table(matches, stages.out / "matches.csv", index=False)
     if discovery.patterns:
         hits = call_instances(discovery.patterns, X, hyp)
     else:
         from cislens.motifs import HIT_COLUMNS
 
         hits = pd.DataFrame(columns=list(HIT_COLUMNS))
-    hits.to_csv(stages.out / "hits.csv", index=False)
+    write_table(hits, stages.out / "hits.csv", index=False)
     stages.finish("motifs", params)
     return discovery, matches, hits
 
@@ -361,7 +354,7 @@ def gia_stage(stages, params, model, dataset, discovery, *, device=None, verbose
             rows.append(frame)
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["pattern", "target", "effect", "ci_low", "ci_high", "p_value"])
-    table.to_csv(stages.out / "gia.csv", index=False)
+    write_table(table, stages.out / "gia.csv", index=False)
     spacing_file = stages.out / "gia_spacing.csv"
     spacing_file.unlink(missing_ok=True)
     if len(patterns) >= 2:
@@ -371,7 +364,7 @@ def gia_stage(stages, params, model, dataset, discovery, *, device=None, verbose
         if gaps:
             frame = spacing(model, backgrounds, a, b, gaps, device=device, random_state=seed,
                             verbose=verbose, **(view or {}))
-            frame.to_csv(spacing_file, index=False)
+            write_table(frame, spacing_file, index=False)
     stages.finish("gia", params)
 
 
@@ -401,15 +394,15 @@ def benchmark_stage(stages, params, dataset, sets, discovery, hits, *,
     timings = json.loads((stages.out / "attributions" / "timings.json").read_text())
     flat = [s for results in sets.values() for s in results]
     bench = benchmark_attributions(flat, truth, timings=timings)
-    bench.summary.to_csv(stages.out / "benchmark.csv", index=False)
-    bench.per_sequence.to_csv(stages.out / "benchmark_per_sequence.csv", index=False)
+    write_table(bench.summary, stages.out / "benchmark.csv", index=False)
+    write_table(bench.per_sequence, stages.out / "benchmark_per_sequence.csv", index=False)
     recovery = None
     if discovery is not None:
         _, _, index = pooled(sets.get(motif_method, []))
         motif_bench = benchmark_motifs(discovery.patterns, truth, hits=hits, example_index=index)
-        motif_bench.motifs.to_csv(stages.out / "motif_recovery.csv", index=False)
-        motif_bench.instances.to_csv(stages.out / "instance_recovery.csv", index=False)
-        (stages.out / "motif_benchmark.json").write_text(json.dumps({
+        write_table(motif_bench.motifs, stages.out / "motif_recovery.csv", index=False)
+        write_table(motif_bench.instances, stages.out / "instance_recovery.csv", index=False)
+        write_text(stages.out / "motif_benchmark.json", json.dumps({
             "n_spurious": motif_bench.n_spurious, "pattern_truth": motif_bench.pattern_truth}))
         recovery = motif_bench.motifs
     stages.finish("benchmark", params)

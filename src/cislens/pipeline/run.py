@@ -58,6 +58,7 @@ from cislens.pipeline._stages import (
     report_stage,
 )
 from cislens.pipeline.config import RunConfig, load_run_config, parse_run_config
+from cislens.utils.files import write_table, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -247,13 +248,13 @@ def _data_stage(config, out: Path, stages, model, view) -> tuple:
                                        batch_size=config.batch_size, device=config.device)
     _check_dataset(config, dataset, model, view)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "run_config.json").write_text(json.dumps(
+    write_text(out / "run_config.json", json.dumps(
         {"cislens_version": __version__, **config.to_dict()}, indent=2))
     if not resumed:
         save_dataset(out / "data.h5", dataset)
         (out / "sequences.tsv").unlink(missing_ok=True)
         if names is not None:
-            names.to_csv(out / "sequences.tsv", sep="\t", index=False)
+            write_table(names, out / "sequences.tsv", sep="\t", index=False)
         dataset = load_dataset(out / "data.h5")  # always work on exactly what is on disk
     stages.finish("data", data_params)
     return dataset, data_params
@@ -348,7 +349,7 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
         metrics = evaluate(net, dataset.X["test"], dataset.Y["test"],
                            task_names=dataset.task_names, batch_size=config.batch_size,
                            device=device)
-        metrics.to_csv(out / "metrics.csv", index=False)
+        write_table(metrics, out / "metrics.csv", index=False)
         stages.finish("evaluate", model_params)
 
     tasks = _task_indices(config, dataset)
@@ -397,7 +398,7 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
                                 benchmark=config.benchmark != "false",
                                 batch_size=config.batch_size, device=device, verbose=verbose)
     # Shown in the report's parameter table: what was skipped and why, and where labels came from.
-    (out / "run.params.json").write_text(json.dumps({
+    write_text(out / "run.params.json", json.dumps({
         "skipped_stages": "; ".join(f"{k}: {v}" for k, v in stages.skipped.items()) or "none",
         "labels": dataset.attrs.get("labels", "given"),
         "data_source": dataset.attrs.get("source", str(config.data.path))}))
