@@ -181,3 +181,28 @@ def test_zarr_engine_refuses_before_creating_the_store(tmp_path):
         attribute_to_zarr(checkpoint, HDF5Source(data), out, method="ism", target=0,
                           max_positions=1000)  # fmt: skip
     assert not out.exists()
+
+
+def test_ism_called_directly_states_its_cost_and_refuses_a_megabase():
+    """ISM is quadratic in the length: it checks its own cost, also outside the registry."""
+    from cislens.attribution import ism
+    from cislens.attribution.cost import CostLimitError
+
+    calls = []
+
+    class Counting(torch.nn.Module):
+        def forward(self, x):
+            calls.append(1)
+            return x.sum((1, 2))[:, None]
+
+    X = torch.zeros(1, 4, 1_000_000)
+    X[:, 0] = 1
+    start = time.process_time()
+    with pytest.raises(CostLimitError, match=r"ism on 1 sequence.* max_positions=None"):
+        ism(Counting(), X)
+    assert time.process_time() - start < 2.0 and not calls
+    small = torch.zeros(2, 4, 20)
+    small[:, 1] = 1
+    torch.testing.assert_close(
+        ism(Counting(), small, max_positions=None), ism(Counting(), small)
+    )

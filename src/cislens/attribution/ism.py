@@ -24,6 +24,7 @@ from torch import nn
 
 from cislens.attribution._common import batch_slices, check_batch_size, prepare_inputs
 from cislens.attribution._docs import shared_parameters
+from cislens.attribution.cost import DEFAULT_MAX_POSITIONS, check_cost, estimate_cost
 from cislens.attribution.fast_ism import choose_fast, fast_ism_deltas
 from cislens.attribution.gradients import (
     DEFAULT_BATCH_SIZE,
@@ -88,6 +89,7 @@ def ism(
     fast: bool | None = None,
     output=None,
     input_layout: str = "NCL",
+    max_positions: float | None = DEFAULT_MAX_POSITIONS,
 ) -> torch.Tensor:
     """In-silico saturation mutagenesis: the effect of every single-base substitution.
 
@@ -135,6 +137,10 @@ def ism(
         path ran and why); True: required (raises naming the unsupported layer); False: naive.
     {output}
     {input_layout}
+    max_positions : float or None
+        ISM's cost grows with the square of the length, so it states its estimated cost up
+        front (logged) and refuses, before any work, a call over this many positions (forward
+        rows x length; default 1e10, see :mod:`cislens.attribution.cost`); None lifts the limit.
 
     Returns
     -------
@@ -180,6 +186,9 @@ def ism(
     X = prepare_inputs(X, dtype=dtype)
     n_examples, _, length = X.shape
     first, stop = _window(start, end, length)
+    cost = estimate_cost("ism", tuple(X.shape), start=start, end=end, batch_size=batch_size,
+                         dtype=dtype)  # fmt: skip
+    check_cost(cost, max_positions)
 
     # Edits per sequence: 4 per window position minus one per observed (one-hot) base.
     observed = (X[:, :, first:stop] != 0).sum(dim=(1, 2))

@@ -98,6 +98,9 @@ class AttributionMethod:
         None lifts the limit.
         """
         self.check_options(options)
+        if "max_positions" in inspect.signature(self.resolve()).parameters:
+            # a method that checks its own cost (ISM): one check, with the caller's limit
+            return self.function(model, X, max_positions=max_positions, **options)
         shape = getattr(X, "shape", None)
         if shape is not None and len(shape) == 3:  # other inputs get the method's own error
             check_cost(estimate_cost(self.name, tuple(shape), **options), max_positions)
@@ -134,6 +137,7 @@ class AttributionMethod:
             for name, parameter in signature.parameters.items()
             if parameter.kind is inspect.Parameter.KEYWORD_ONLY
             and parameter.default is not inspect.Parameter.empty
+            and name != "max_positions"  # a guard on the call's cost, not a result parameter
         }
 
 
