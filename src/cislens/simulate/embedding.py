@@ -4,14 +4,17 @@
    threshold are re-drawn, so every instance is a match) or is the consensus, reverse
    complemented on the - strand, and written over the background.
 2. The whole batch is scanned for matches of every motif on both strands
-   (:meth:`MatchModel.scan`). A match is *accounted for* when it overlaps a recorded instance
-   of the same motif by at least ``scan.overlap`` (default 50 %) of the motif's width: the
-   instance itself, or a shifted echo of it.
+   (:meth:`MatchModel.scan`). A match is *accounted for* when recorded instances of the same
+   motif cover at least ``scan.overlap`` (default 50 %) of its window: the instance itself, a
+   shifted echo of it (a palindrome's other strand, a repeated half-site), or a window between
+   two tandem instances made of their half-sites (``docs/simulation.md``, "Truth").
 3. For every other match, the background bases inside the window are re-drawn (from the
    background model, given their left context). If fewer than half of the window's bases are
    background, or after three rounds, the instances overlapping the window are also re-drawn
-   from their PWMs (positions, strands and labels do not change). Only the changed sequences
-   are scanned again; this repeats until no unaccounted match is left.
+   from their PWMs (positions, strands and labels do not change). Only windows overlapping a
+   changed stretch are scanned again, each distinct window counted once; this repeats until no
+   unaccounted match is left, or stops with an error naming the motifs (no new low in the
+   count for ``_PATIENCE`` rounds, or ``scan.max_rounds``).
 """
 
 from __future__ import annotations
