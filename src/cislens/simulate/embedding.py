@@ -141,16 +141,25 @@ def _overlapping_instances(rows, lo, hi, ptr, order, o_start, o_end):
     return found
 
 
-def _not_converging(match, h_motif, counts, rounds):
+class UnremovableMatches(ConfigError):
+    """The clean-up gave up; ``rows`` are the sequences that still hold unrecorded matches."""
+
+    def __init__(self, message: str, rows: np.ndarray):
+        super().__init__(message)
+        self.rows = rows
+
+
+def _not_converging(match, h_row, h_motif, counts, rounds):
     names = sorted({match.names[m] for m in h_motif})
     found, found_counts = np.unique(h_motif, return_counts=True)
     per_motif = {match.names[m]: int(c) for m, c in zip(found, found_counts, strict=True)}
-    return ConfigError(
+    return UnremovableMatches(
         f"scan: {len(h_motif)} unrecorded matches {per_motif} of {names} remained after {rounds} "
         f"rounds of re-drawing (distinct matches per round: first {counts[0]}, fewest "
         f"{min(counts)}, last {counts[-1]}); the motifs are too similar to each other or too "
         "common in the background. Make matches stricter (lower scan.p_value, raise "
-        "scan.max_fraction) or drop one of the similar motifs."
+        "scan.max_fraction) or drop one of the similar motifs.",
+        np.unique(h_row),
     )
 
 
@@ -194,7 +203,7 @@ def clean_matches(tokens, seq, motif, start, minus, sampler, match, background, 
         counts.append(len(h_row))
         logger.debug("round %d: %d unrecorded matches re-drawn", round_ + 1, len(h_row))
         if len(counts) - 1 - int(np.argmin(counts)) >= _PATIENCE:
-            raise _not_converging(match, h_motif, counts, round_ + 1)
+            raise _not_converging(match, h_row, h_motif, counts, round_ + 1)
         w = widths[h_motif]
         hit = np.repeat(np.arange(len(h_row)), w)
         rr = h_row[hit]
@@ -231,7 +240,7 @@ def clean_matches(tokens, seq, motif, start, minus, sampler, match, background, 
             seg_hi.append(end[idx])
         # only windows overlapping a changed stretch can change: scan just those next round
         segments = _merge_segments(*(np.concatenate(x) for x in (seg_row, seg_lo, seg_hi)), length)
-    raise _not_converging(match, h_motif, counts, scan.max_rounds)
+    raise _not_converging(match, h_row, h_motif, counts, scan.max_rounds)
 
 
 def instance_scores(tokens, seq, motif, start, minus, match: MatchModel) -> np.ndarray:
@@ -248,4 +257,10 @@ def instance_scores(tokens, seq, motif, start, minus, match: MatchModel) -> np.n
     return scores
 
 
-__all__ = ["InstanceSampler", "clean_matches", "embed_instances", "instance_scores"]
+__all__ = [
+    "InstanceSampler",
+    "UnremovableMatches",
+    "clean_matches",
+    "embed_instances",
+    "instance_scores",
+]

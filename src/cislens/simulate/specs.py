@@ -136,7 +136,8 @@ class ScanSpec:
     p-value < ``p_value`` under the background composition, ``best`` M's highest score. Sampled
     instances must reach ``t_M``; unrecorded matches are re-drawn unless recorded instances of M
     cover at least ``overlap`` of their window (echoes of palindromes and half-sites). The
-    re-drawing stops with an error after ``max_rounds`` rounds, or 50 rounds without progress.
+    re-drawing gives up after ``max_rounds`` rounds, or 50 rounds without progress: up to 1 % of
+    a split is then realised again (3 times at most), else it is an error naming the motifs.
     """
 
     p_value: float = 1e-4
