@@ -6,6 +6,7 @@ stops with a clear error after a bounded number of rounds instead of growing wit
 """
 
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -98,9 +99,18 @@ def test_an_impossible_config_errors_within_bounded_rounds():
     config = family_config({"A": "MA0106.3"}, n=2000)
     config["motifs"]["B"] = "MA0106.3"
     started = time.process_time()
-    with pytest.raises(ConfigError, match=r"scan: \d+ unrecorded matches .*'B'.*after \d+ rounds"):
-        simulate(config, random_state=0)
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            ConfigError, match=r"scan: \d+ unrecorded matches .*'B'.*after \d+ rounds"
+        ):
+            simulate(config, random_state=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     assert time.process_time() - started < 20
+    # the batch itself is 2000 x 500 bytes; before the fix the reports grew without bound
+    assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB"
 
 
 def test_the_round_limit_is_honoured():
