@@ -193,13 +193,15 @@ def clean_matches(tokens, seq, motif, start, minus, sampler, match, background, 
         h_row, h_pos, h_motif, _, _ = match.scan(
             tokens, segments[0], lo=segments[1], hi=segments[2]
         )
-        h_row, h_pos, h_motif = _distinct_windows(h_row, h_pos, h_motif, length, len(widths))
         bad = unaccounted_hits(
             h_row, h_pos, h_motif, widths, ptr, o_motif, o_start, o_end, float(scan.overlap)
         )
         if not bad.any():
             return round_
-        h_row, h_pos, h_motif = h_row[bad], h_pos[bad], h_motif[bad]
+        # de-duplicate the few unrecorded hits only, not the many recorded ones
+        h_row, h_pos, h_motif = _distinct_windows(
+            h_row[bad], h_pos[bad], h_motif[bad], length, len(widths)
+        )
         counts.append(len(h_row))
         logger.debug("round %d: %d unrecorded matches re-drawn", round_ + 1, len(h_row))
         if len(counts) - 1 - int(np.argmin(counts)) >= _PATIENCE:

@@ -69,22 +69,24 @@ def _replace_rows(real: Realised, tokens, rows, new: Realised, new_tokens) -> Re
 
 
 def _realise_split(parts, size: int, seed: int, s: int, *, verbose: bool, desc: str):
-    """Realise, embed and clean one split; returns (Realised, tokens, clean-up rounds)."""
+    """Realise, embed and clean one split.
+
+    Returns (Realised, tokens, instance arrays (sequence, motif index, start, minus), rounds).
+    """
     config, scenarios, background, sampler, match, index_of = parts
     real = scenarios.realise(
         size, random.Random(derive_seed(seed, s, _SCENARIO)), verbose=verbose, desc=desc
     )
     tokens = background.sample(size, np.random.default_rng(derive_seed(seed, s, _BACKGROUND)))
     content = np.random.default_rng(derive_seed(seed, s, _CONTENT))
-    embed_instances(tokens, *_arrays(real, index_of), sampler, content)
+    arrays = _arrays(real, index_of)
+    embed_instances(tokens, *arrays, sampler, content)
     clean = np.random.default_rng(derive_seed(seed, s, _CLEAN))
     replace = random.Random(derive_seed(seed, s, _REPLACE))
     for attempt in range(_REPLACEMENTS + 1):
         try:
-            rounds = clean_matches(
-                tokens, *_arrays(real, index_of), sampler, match, background, config.scan, clean
-            )
-            return real, tokens, rounds
+            rounds = clean_matches(tokens, *arrays, sampler, match, background, config.scan, clean)
+            return real, tokens, arrays, rounds
         except UnremovableMatches as error:
             if attempt == _REPLACEMENTS or len(error.rows) > max(1, size // 100):
                 raise
@@ -98,6 +100,7 @@ def _realise_split(parts, size: int, seed: int, s: int, *, verbose: bool, desc: 
             new_tokens = background.sample(len(error.rows), clean)
             embed_instances(new_tokens, *_arrays(new, index_of), sampler, content)
             real = _replace_rows(real, tokens, error.rows, new, new_tokens)
+            arrays = _arrays(real, index_of)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -213,9 +216,10 @@ def simulate(
             continue
         size = config.splits[split]
         logger.info("simulating %s: %d sequences of %d bp", split, size, config.length)
-        real, tokens, rounds = _realise_split(parts, size, seed, s, verbose=verbose, desc=split)
-        motif_idx = np.array([index_of[m] for m in real.motif], dtype=np.int64)
-        minus = np.array([st == "-" for st in real.strand], dtype=bool)
+        real, tokens, arrays, rounds = _realise_split(
+            parts, size, seed, s, verbose=verbose, desc=split
+        )
+        _, motif_idx, _, minus = arrays
         logger.info("%s: truth complete after %d clean-up rounds", split, rounds)
         X[split] = one_hot_from_tokens(tokens)
         labels = real.labels.astype(np.float32)
