@@ -149,6 +149,16 @@ class UnremovableMatches(ConfigError):
         self.rows = rows
 
 
+def _check_removable(n_free, changeable, h_motif, match):
+    if (n_free == 0).any() and not changeable:
+        h = int(np.flatnonzero(n_free == 0)[0])
+        raise ConfigError(
+            f"motifs.{match.names[h_motif[h]]}: an unrecorded match lies entirely inside "
+            "embedded consensus instances, so it cannot be removed; use mode: sample or "
+            "give these motifs room (they are too similar for a complete ground truth)."
+        )
+
+
 def _not_converging(match, h_row, h_motif, counts, rounds):
     names = sorted({match.names[m] for m in h_motif})
     found, found_counts = np.unique(h_motif, return_counts=True)
@@ -217,13 +227,7 @@ def clean_matches(tokens, seq, motif, start, minus, sampler, match, background, 
             h_row[stuck], h_pos[stuck], h_pos[stuck] + w[stuck], ptr, order, o_start, o_end
         )
         changeable = {i for i in resample if sampler.modes[motif[i]] == "sample"}
-        if (n_free == 0).any() and not changeable:
-            h = int(np.flatnonzero(n_free == 0)[0])
-            raise ConfigError(
-                f"motifs.{match.names[h_motif[h]]}: an unrecorded match lies entirely inside "
-                "embedded consensus instances, so it cannot be removed; use mode: sample or "
-                "give these motifs room (they are too similar for a complete ground truth)."
-            )
+        _check_removable(n_free, changeable, h_motif, match)
         # re-draw the background of the affected rows only (no (N, L) work per round)
         affected = np.unique(h_row)
         mask = np.zeros((len(affected), length), dtype=bool)
