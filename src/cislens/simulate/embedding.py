@@ -4,14 +4,17 @@
    threshold are re-drawn, so every instance is a match) or is the consensus, reverse
    complemented on the - strand, and written over the background.
 2. The whole batch is scanned for matches of every motif on both strands
-   (:meth:`MatchModel.scan`). A match is *accounted for* when it overlaps a recorded instance
-   of the same motif by at least ``scan.overlap`` (default 50 %) of the motif's width: the
-   instance itself, or a shifted echo of it.
+   (:meth:`MatchModel.scan`). A match is *accounted for* when recorded instances of the same
+   motif cover at least ``scan.overlap`` (default 50 %) of its window: the instance itself, a
+   shifted echo of it (a palindrome's other strand, a repeated half-site), or a window between
+   two tandem instances made of their half-sites (``docs/simulation.md``, "Truth").
 3. For every other match, the background bases inside the window are re-drawn (from the
    background model, given their left context). If fewer than half of the window's bases are
    background, or after three rounds, the instances overlapping the window are also re-drawn
-   from their PWMs (positions, strands and labels do not change). Only the changed sequences
-   are scanned again; this repeats until no unaccounted match is left.
+   from their PWMs (positions, strands and labels do not change). Only windows overlapping a
+   changed stretch are scanned again, each distinct window counted once; this repeats until no
+   unaccounted match is left, or stops with an error naming the motifs (no new low in the
+   count for ``_PATIENCE`` rounds, or ``scan.max_rounds``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ from cislens.errors import ConfigError
 from cislens.simulate.matching import MatchModel, unaccounted_hits
 
 logger = logging.getLogger(__name__)
+
+# Rounds without a new low in the number of unrecorded matches before the clean-up gives up.
+# A removable match disappears with a fixed chance per round (its background and, from the
+# fourth round on, its instance are re-drawn), so 50 rounds without progress mean it cannot be.
+_PATIENCE = 50
 
 
 class InstanceSampler:
@@ -97,8 +105,82 @@ def embed_instances(tokens, seq, motif, start, minus, sampler: InstanceSampler, 
         _write(tokens, seq[idx], start[idx], sampler.draw(int(m), minus[idx], rng))
 
 
+def _distinct_windows(row, pos, motif, length, n_motifs):
+    """Each matching (row, position, motif) once, however many times the scan reported it.
+
+    A window overlapping two scanned segments, or matching on both strands (a palindrome), is
+    reported more than once. Re-drawing every report and scanning around each again made the
+    count double every round (issue 21: 84 -> 17 million), so a round works on distinct
+    windows only and its work is bounded by the number of windows in the batch.
+    """
+    key = np.unique((row * (length + 1) + pos) * n_motifs + motif)
+    rest = key // n_motifs
+    return rest // (length + 1), rest % (length + 1), key % n_motifs
+
+
+def _merge_segments(row, lo, hi, length):
+    """The union of the stretches ``[lo, hi)`` of each row, as disjoint segments."""
+    order = np.lexsort((lo, row))
+    row, lo, hi = row[order], lo[order], hi[order]
+    # offsetting by row makes one running maximum work per row (rows never mix)
+    span = length + 2
+    reach = np.maximum.accumulate(row * span + hi)
+    first = np.ones(len(row), dtype=bool)
+    first[1:] = row[1:] * span + lo[1:] > reach[:-1]
+    first = np.flatnonzero(first)
+    return row[first], lo[first], np.maximum.reduceat(hi, first)
+
+
+def _overlapping_instances(rows, lo, hi, ptr, order, o_start, o_end):
+    """Indices of the instances overlapping any window ``rows[k], [lo[k], hi[k])``."""
+    found = set()
+    for r, p, q in zip(rows, lo, hi, strict=True):
+        for i in range(ptr[r], ptr[r + 1]):
+            if o_start[i] < q and o_end[i] > p:
+                found.add(int(order[i]))
+    return found
+
+
+class UnremovableMatches(ConfigError):
+    """The clean-up gave up; ``rows`` are the sequences that still hold unrecorded matches."""
+
+    def __init__(self, message: str, rows: np.ndarray):
+        super().__init__(message)
+        self.rows = rows
+
+
+def _check_removable(n_free, changeable, h_motif, match):
+    if (n_free == 0).any() and not changeable:
+        h = int(np.flatnonzero(n_free == 0)[0])
+        raise ConfigError(
+            f"motifs.{match.names[h_motif[h]]}: an unrecorded match lies entirely inside "
+            "embedded consensus instances, so it cannot be removed; use mode: sample or "
+            "give these motifs room (they are too similar for a complete ground truth)."
+        )
+
+
+def _not_converging(match, h_row, h_motif, counts, rounds):
+    names = sorted({match.names[m] for m in h_motif})
+    found, found_counts = np.unique(h_motif, return_counts=True)
+    per_motif = {match.names[m]: int(c) for m, c in zip(found, found_counts, strict=True)}
+    return UnremovableMatches(
+        f"scan: {len(h_motif)} unrecorded matches {per_motif} of {names} remained after {rounds} "
+        f"rounds of re-drawing (distinct matches per round: first {counts[0]}, fewest "
+        f"{min(counts)}, last {counts[-1]}); the motifs are too similar to each other or too "
+        "common in the background. Make matches stricter (lower scan.p_value, raise "
+        "scan.max_fraction) or drop one of the similar motifs.",
+        np.unique(h_row),
+    )
+
+
 def clean_matches(tokens, seq, motif, start, minus, sampler, match, background, scan, rng):
     """Remove every unaccounted match (see the module docstring); returns the number of rounds.
+
+    Every round handles distinct windows only and rescans only the merged stretches it
+    changed, so its time and memory are bounded by the size of the batch. The loop stops with
+    a ``ConfigError`` naming the motifs and the counts after ``scan.max_rounds`` rounds, or
+    earlier when the number of unrecorded matches has not fallen to a new low for
+    ``_PATIENCE`` rounds.
 
     Parameters
     ----------
@@ -116,41 +198,42 @@ def clean_matches(tokens, seq, motif, start, minus, sampler, match, background, 
     ptr = np.searchsorted(seq[order], np.arange(n + 1))
     o_motif, o_start, o_end = motif[order], start[order], end[order]
     segments = (None, None, None)  # first round: everything
+    counts = []
     for round_ in range(scan.max_rounds):
         h_row, h_pos, h_motif, _, _ = match.scan(
-            tokens, *segments[:1], lo=segments[1], hi=segments[2]
+            tokens, segments[0], lo=segments[1], hi=segments[2]
         )
         bad = unaccounted_hits(
             h_row, h_pos, h_motif, widths, ptr, o_motif, o_start, o_end, float(scan.overlap)
         )
         if not bad.any():
             return round_
-        h_row, h_pos, h_motif = h_row[bad], h_pos[bad], h_motif[bad]
+        # de-duplicate the few unrecorded hits only, not the many recorded ones
+        h_row, h_pos, h_motif = _distinct_windows(
+            h_row[bad], h_pos[bad], h_motif[bad], length, len(widths)
+        )
+        counts.append(len(h_row))
         logger.debug("round %d: %d unrecorded matches re-drawn", round_ + 1, len(h_row))
+        if len(counts) - 1 - int(np.argmin(counts)) >= _PATIENCE:
+            raise _not_converging(match, h_row, h_motif, counts, round_ + 1)
         w = widths[h_motif]
-        rr = np.repeat(h_row, w)
-        cc = np.repeat(h_pos, w) + (np.arange(w.sum()) - np.repeat(np.cumsum(w) - w, w))
-        window = np.zeros((n, length), dtype=bool)
-        window[rr, cc] = True
-        free = window & ~coverage
-        n_free = np.add.reduceat(free[rr, cc].astype(np.int64), np.cumsum(w) - w)
+        hit = np.repeat(np.arange(len(h_row)), w)
+        rr = h_row[hit]
+        cc = h_pos[hit] + (np.arange(w.sum()) - np.repeat(np.cumsum(w) - w, w))
+        free = ~coverage[rr, cc]
+        n_free = np.bincount(hit, weights=free, minlength=len(h_row)).astype(np.int64)
         stuck = (n_free * 2 < w) | (round_ >= 3)
-        resample = set()
-        for r, p, q in zip(h_row[stuck], h_pos[stuck], h_pos[stuck] + w[stuck], strict=True):
-            for i in range(ptr[r], ptr[r + 1]):
-                if o_start[i] < q and o_end[i] > p:
-                    resample.add(int(order[i]))
+        resample = _overlapping_instances(
+            h_row[stuck], h_pos[stuck], h_pos[stuck] + w[stuck], ptr, order, o_start, o_end
+        )
         changeable = {i for i in resample if sampler.modes[motif[i]] == "sample"}
-        if (n_free == 0).any() and not changeable:
-            h = int(np.flatnonzero(n_free == 0)[0])
-            raise ConfigError(
-                f"motifs.{match.names[h_motif[h]]}: an unrecorded match lies entirely inside "
-                "embedded consensus instances, so it cannot be removed; use mode: sample or "
-                "give these motifs room (they are too similar for a complete ground truth)."
-            )
+        _check_removable(n_free, changeable, h_motif, match)
+        # re-draw the background of the affected rows only (no (N, L) work per round)
         affected = np.unique(h_row)
+        mask = np.zeros((len(affected), length), dtype=bool)
+        mask[np.searchsorted(affected, rr[free]), cc[free]] = True
         sub = tokens[affected]
-        background.redraw(sub, free[affected], rng)
+        background.redraw(sub, mask, rng)
         tokens[affected] = sub
         seg_row, seg_lo, seg_hi = [h_row], [h_pos], [h_pos + w]
         if changeable:
@@ -162,14 +245,8 @@ def clean_matches(tokens, seq, motif, start, minus, sampler, match, background, 
             seg_lo.append(start[idx])
             seg_hi.append(end[idx])
         # only windows overlapping a changed stretch can change: scan just those next round
-        segments = tuple(np.concatenate(x) for x in (seg_row, seg_lo, seg_hi))
-    names = sorted({match.names[m] for m in h_motif})
-    raise ConfigError(
-        f"scan: {len(h_row)} unrecorded matches of {names} remained after {scan.max_rounds} "
-        "rounds of re-drawing; the motifs are too similar to each other or too common in the "
-        "background. Make matches stricter (lower scan.p_value, raise scan.max_fraction) or "
-        "drop one of the similar motifs."
-    )
+        segments = _merge_segments(*(np.concatenate(x) for x in (seg_row, seg_lo, seg_hi)), length)
+    raise _not_converging(match, h_row, h_motif, counts, scan.max_rounds)
 
 
 def instance_scores(tokens, seq, motif, start, minus, match: MatchModel) -> np.ndarray:
@@ -186,4 +263,10 @@ def instance_scores(tokens, seq, motif, start, minus, match: MatchModel) -> np.n
     return scores
 
 
-__all__ = ["InstanceSampler", "clean_matches", "embed_instances", "instance_scores"]
+__all__ = [
+    "InstanceSampler",
+    "UnremovableMatches",
+    "clean_matches",
+    "embed_instances",
+    "instance_scores",
+]

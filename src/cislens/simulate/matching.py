@@ -214,7 +214,13 @@ def _scan(tokens, rows, seg_lo, seg_hi, segment, packed, offsets, limits, out, w
 def unaccounted_hits(
     hit_row, hit_pos, hit_motif, widths, ptr, inst_motif, inst_start, inst_end, overlap
 ):
-    """True for each hit that overlaps no instance of its own motif by >= overlap * width."""
+    """True for each hit whose window is not covered by instances of its own motif.
+
+    A hit is accounted for when the recorded instances of its motif together cover at least
+    ``overlap * width`` of its window (instances never overlap, so their overlaps add up): the
+    instance itself, a shifted echo of it (a palindrome's other strand, a half-site repeat), or
+    a window straddling two tandem instances, which is made of their half-sites.
+    """
     out = np.ones(len(hit_row), dtype=np.bool_)
     for h in range(len(hit_row)):
         r = hit_row[h]
@@ -223,13 +229,13 @@ def unaccounted_hits(
         need = overlap * w - 1e-9
         lo = hit_pos[h]
         hi = lo + w
+        shared = 0
         for i in range(ptr[r], ptr[r + 1]):
             if inst_motif[i] != m:
                 continue
-            shared = min(hi, inst_end[i]) - max(lo, inst_start[i])
-            if shared >= need:
-                out[h] = False
-                break
+            shared += max(min(hi, inst_end[i]) - max(lo, inst_start[i]), 0)
+        if shared >= need:
+            out[h] = False
     return out
 
 

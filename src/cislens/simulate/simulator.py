@@ -20,18 +20,88 @@ from cislens.simulate.backgrounds import Background
 from cislens.simulate.config import SPLIT_NAMES, as_config
 from cislens.simulate.embedding import (
     InstanceSampler,
+    UnremovableMatches,
     clean_matches,
     embed_instances,
     instance_scores,
 )
 from cislens.simulate.matching import build_match_model
-from cislens.simulate.scenarios import ROLES, Scenarios
+from cislens.simulate.scenarios import ROLES, Realised, Scenarios
 from cislens.utils.random import derive_seed, resolve_seed
 
 logger = logging.getLogger(__name__)
 
 # Stream keys: derive_seed(seed, split index, stage) gives each stage of each split its own RNG.
-_SCENARIO, _BACKGROUND, _CONTENT, _CLEAN, _NOISE, _CHECK = range(6)
+_SCENARIO, _BACKGROUND, _CONTENT, _CLEAN, _NOISE, _CHECK, _REPLACE = range(7)
+
+# When the clean-up gives up on a few sequences (instances of one motif that combine into
+# another, e.g. two RXRA half-sites 3 bp apart on opposite strands make an ESR1 site, which
+# re-sampling cannot break because positions are fixed), those sequences are realised again
+# with new positions, at most this many times and only while they are at most 1 % of the split.
+_REPLACEMENTS = 3
+
+
+def _arrays(real: Realised, index_of: dict):
+    motif = np.array([index_of[m] for m in real.motif], dtype=np.int64)
+    minus = np.array([st == "-" for st in real.strand], dtype=bool)
+    return real.sequence, motif, real.start, minus
+
+
+def _replace_rows(real: Realised, tokens, rows, new: Realised, new_tokens) -> Realised:
+    """``real`` with sequences ``rows`` swapped for ``new`` (tokens replaced in place)."""
+    tokens[rows] = new_tokens
+    keep = ~np.isin(real.sequence, rows)
+    sequence = np.concatenate([real.sequence[keep], rows[new.sequence]])
+    order = np.argsort(sequence, kind="stable")  # the table stays sorted by sequence
+    labels = real.labels.copy()
+    labels[rows] = new.labels
+    motif = [real.motif[i] for i in np.flatnonzero(keep)] + list(new.motif)
+    strand = [real.strand[i] for i in np.flatnonzero(keep)] + list(new.strand)
+    return Realised(
+        labels,
+        sequence[order],
+        [motif[i] for i in order],
+        np.concatenate([real.start[keep], new.start])[order],
+        [strand[i] for i in order],
+        np.concatenate([real.role[keep], new.role])[order],
+        np.concatenate([real.relevant[keep], new.relevant])[order],
+    )
+
+
+def _realise_split(parts, size: int, seed: int, s: int, *, verbose: bool, desc: str):
+    """Realise, embed and clean one split.
+
+    Returns (Realised, tokens, instance arrays (sequence, motif index, start, minus), rounds).
+    """
+    config, scenarios, background, sampler, match, index_of = parts
+    real = scenarios.realise(
+        size, random.Random(derive_seed(seed, s, _SCENARIO)), verbose=verbose, desc=desc
+    )
+    tokens = background.sample(size, np.random.default_rng(derive_seed(seed, s, _BACKGROUND)))
+    content = np.random.default_rng(derive_seed(seed, s, _CONTENT))
+    arrays = _arrays(real, index_of)
+    embed_instances(tokens, *arrays, sampler, content)
+    clean = np.random.default_rng(derive_seed(seed, s, _CLEAN))
+    replace = random.Random(derive_seed(seed, s, _REPLACE))
+    for attempt in range(_REPLACEMENTS + 1):
+        try:
+            rounds = clean_matches(tokens, *arrays, sampler, match, background, config.scan, clean)
+            return real, tokens, arrays, rounds
+        except UnremovableMatches as error:
+            if attempt == _REPLACEMENTS or len(error.rows) > max(1, size // 100):
+                raise
+            logger.info(
+                "%s: %d sequences with matches that re-drawing cannot remove are realised "
+                "again with new positions",
+                desc,
+                len(error.rows),
+            )
+            new = scenarios.realise(len(error.rows), replace, desc=desc)
+            new_tokens = background.sample(len(error.rows), clean)
+            embed_instances(new_tokens, *_arrays(new, index_of), sampler, content)
+            real = _replace_rows(real, tokens, error.rows, new, new_tokens)
+            arrays = _arrays(real, index_of)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def load_simulation_motifs(config) -> dict[str, Motif]:
@@ -138,6 +208,7 @@ def simulate(
     sampler = InstanceSampler(motifs, modes, match, wheres)
     sampler.check_acceptance(np.random.default_rng(derive_seed(seed, 99, _CONTENT)))
     index_of = {name: i for i, name in enumerate(motifs)}
+    parts = (config, scenarios, background, sampler, match, index_of)
 
     X, Y, tables, flips = {}, {}, [], {}
     for s, split in enumerate(SPLIT_NAMES):
@@ -145,33 +216,10 @@ def simulate(
             continue
         size = config.splits[split]
         logger.info("simulating %s: %d sequences of %d bp", split, size, config.length)
-        real = scenarios.realise(
-            size, random.Random(derive_seed(seed, s, _SCENARIO)), verbose=verbose, desc=split
+        real, tokens, arrays, rounds = _realise_split(
+            parts, size, seed, s, verbose=verbose, desc=split
         )
-        tokens = background.sample(size, np.random.default_rng(derive_seed(seed, s, _BACKGROUND)))
-        motif_idx = np.array([index_of[m] for m in real.motif], dtype=np.int64)
-        minus = np.array([st == "-" for st in real.strand], dtype=bool)
-        embed_instances(
-            tokens,
-            real.sequence,
-            motif_idx,
-            real.start,
-            minus,
-            sampler,
-            np.random.default_rng(derive_seed(seed, s, _CONTENT)),
-        )
-        rounds = clean_matches(
-            tokens,
-            real.sequence,
-            motif_idx,
-            real.start,
-            minus,
-            sampler,
-            match,
-            background,
-            config.scan,
-            np.random.default_rng(derive_seed(seed, s, _CLEAN)),
-        )
+        _, motif_idx, _, minus = arrays
         logger.info("%s: truth complete after %d clean-up rounds", split, rounds)
         X[split] = one_hot_from_tokens(tokens)
         labels = real.labels.astype(np.float32)

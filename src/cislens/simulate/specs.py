@@ -134,8 +134,10 @@ class ScanSpec:
     A window matches motif M when its log-odds score, binned to ``bin_size`` bits, reaches
     ``t_M = min(t_p, ceil(max_fraction * best))``: ``t_p`` is the smallest score with exact
     p-value < ``p_value`` under the background composition, ``best`` M's highest score. Sampled
-    instances must reach ``t_M``; unrecorded matches are re-drawn unless they overlap a recorded
-    instance of M by at least ``overlap`` of M's width.
+    instances must reach ``t_M``; unrecorded matches are re-drawn unless recorded instances of M
+    cover at least ``overlap`` of their window (echoes of palindromes and half-sites). The
+    re-drawing gives up after ``max_rounds`` rounds, or 50 rounds without progress: up to 1 % of
+    a split is then realised again (3 times at most), else it is an error naming the motifs.
     """
 
     p_value: float = 1e-4
