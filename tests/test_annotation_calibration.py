@@ -111,3 +111,38 @@ def test_a_flat_query_is_reported_not_dropped(jaspar):
     first = matches.iloc[0]
     assert first["target_name"] == "" and np.isnan(first["q_value"])
     assert "too little information" in first["note"]
+
+
+# The trimmed PFMs of the three patterns `cislens demo` (lab3, full size, deeplift_shap,
+# random_state 0) discovered on 2026-12-05, rounded to 2 decimals: the demo's annotation
+# without its 100 s of training.
+DEMO_PATTERNS = {
+    "ARID3A": [
+        [0.14, 0.0, 0.0, 0.8, 1.0, 0.01],
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0, 0.2, 0.0, 0.0],
+        [0.86, 1.0, 1.0, 0.0, 0.0, 0.99],
+    ],
+    "CTCF": [
+        [0.03, 0.01, 0.83, 0.06, 0.11, 0.98, 0.01, 0.35, 0.02, 0.01, 0.04, 0.09, 0.31],
+        [0.93, 0.98, 0.01, 0.6, 0.48, 0.0, 0.0, 0.0, 0.01, 0.0, 0.0, 0.85, 0.01],
+        [0.01, 0.0, 0.08, 0.35, 0.05, 0.01, 0.98, 0.64, 0.59, 0.99, 0.88, 0.0, 0.66],
+        [0.02, 0.0, 0.08, 0.0, 0.36, 0.01, 0.01, 0.01, 0.38, 0.0, 0.08, 0.06, 0.02],
+    ],
+    "MAFK": [
+        [0.01, 0.06, 0.0, 0.0, 0.96, 0.05, 0.02, 0.01, 0.93, 0.06],
+        [0.07, 0.91, 0.01, 0.01, 0.01, 0.08, 0.03, 0.96, 0.01, 0.15],
+        [0.91, 0.01, 0.0, 0.98, 0.0, 0.87, 0.01, 0.01, 0.02, 0.55],
+        [0.01, 0.01, 0.99, 0.01, 0.03, 0.0, 0.93, 0.01, 0.04, 0.24],
+    ],
+}
+
+
+def test_the_demo_patterns_keep_their_names(jaspar):
+    queries = []
+    for name, rows in DEMO_PATTERNS.items():
+        pfm = np.asarray(rows) + 1e-3
+        queries.append(Motif(name, pfm / pfm.sum(axis=0)))
+    matches = annotate(queries, database=jaspar, n_matches=1)
+    assert (matches["q_value"] < Q).all(), matches
+    assert matches["target_name"].str.upper().tolist() == list(DEMO_PATTERNS)
