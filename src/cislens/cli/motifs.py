@@ -120,7 +120,7 @@ def motifs_command(
             write_table(matches, out / "annotation.tsv", sep="\t", index=False)
             best = matches[matches["rank"] == 1]
             for row in best.itertuples():
-                echo(f"{row.pattern}: {row.target_id} {row.target_name} (q={row.q_value:.2g})")
+                echo(_match_line(row))
     echo(f"wrote {out}/")
 
 
@@ -158,7 +158,7 @@ def _argminn_motifs(model_path, data, split, out, database, annotate_patterns, s
             write_table(result.annotation, out / "annotation.tsv", sep="\t", index=False)
             best = result.annotation[result.annotation["rank"] == 1]
             for row in best.itertuples():
-                echo(f"{row.pattern}: {row.target_id} {row.target_name} (q={row.q_value:.2g})")
+                echo(_match_line(row))
     echo(f"wrote {out}/")
 
 
@@ -219,5 +219,14 @@ def filters_command(
     write_table(matches, out / "annotation.tsv", sep="\t", index=False)
     best = matches[matches["rank"] == 1]
     for row in best.itertuples():
-        echo(f"{row.pattern}: {row.target_id} {row.target_name} (q={row.q_value:.2g})")
+        echo(_match_line(row))
     echo(f"wrote {out}/")
+
+
+def _match_line(row) -> str:
+    """One line per query: its best match, or why it was not annotated."""
+    note = getattr(row, "note", "")
+    if isinstance(note, str) and note:
+        return f"{row.pattern}: not annotated ({note})"
+    return f"{row.pattern}: {row.target_id} {row.target_name} (q={row.q_value:.2g})"
+

@@ -314,6 +314,8 @@ def _filter_table(model, dataset, annotate_matches, device):
         best = matches.set_index("pattern")
         table["best_match"] = table["filter"].map(best["target_name"])
         table["q_value"] = table["filter"].map(best["q_value"])
+        if "note" in best:
+            table["note"] = table["filter"].map(best["note"])
     return table
 
 

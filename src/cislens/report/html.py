@@ -71,8 +71,9 @@ def _pattern_contexts(patterns, matches, motif_benchmark, max_patterns):
         rows = None
         if matches is not None and len(matches):
             rows = matches[matches["pattern"] == pattern.name]
-            rows = table_context(rows, columns=["rank", "target_id", "target_name", "p_value",
-                                                "q_value", "strand"])
+            # "note" says why a pattern was not annotated; matches.csv from before it lack it.
+            shown = ["rank", "target_id", "target_name", "p_value", "q_value", "strand", "note"]
+            rows = table_context(rows, columns=[c for c in shown if c in rows.columns])
         items.append({
             "name": pattern.name,
             "n_seqlets": pattern.n_seqlets,
