@@ -79,6 +79,22 @@ def _finish(model, seed, randomize):
     return model.eval()
 
 
+def _done(model, seed, randomize, **info):
+    """``(model, info)`` as every factory returns it: the model finished (see :func:`_finish`),
+    ``info`` completed with the parameter count and the (empty) forward keyword arguments."""
+    info.update(forward_kwargs={}, n_params=_n_params(model))
+    return _finish(model, seed, randomize), info
+
+
+def _cropped_lengths(length, trim):
+    """The length fields of a BPNet-style model that crops ``trim`` positions per side."""
+    return dict(
+        length=length or 2 * trim + 1,
+        test_length=2 * trim + 32,
+        length_rule=f"any L >= {2 * trim + 1} (output length L - {2 * trim})",
+    )
+
+
 def random_onehot(n, length, layout="NCL", seed=0, dtype=torch.float32):
     """A batch of random one-hot DNA sequences in the given layout."""
     g = torch.Generator().manual_seed(seed)
@@ -109,18 +125,15 @@ def bpnetlite_bpnet(length=None, seed=0, randomize=True, n_filters=8, n_layers=2
         verbose=False,
     )
     trim = model.trimming
-    L = length or 2 * trim + 1
-    info = dict(
-        length=L,
-        test_length=2 * trim + 32,
-        length_rule=f"any L >= {2 * trim + 1} (output length L - {2 * trim})",
+    return _done(
+        model,
+        seed,
+        randomize,
+        **_cropped_lengths(length, trim),
         layout="NCL",
         outputs=f"tuple (profile (N,{n_outputs},L-{2 * trim}), counts (N,1))",
-        forward_kwargs={},
-        n_params=_n_params(model),
         notes="forward(X, X_ctl=None); with n_control_tracks=0 X_ctl must be None",
     )
-    return _finish(model, seed, randomize), info
 
 
 def bpnetlite_chrombpnet(
@@ -147,22 +160,19 @@ def bpnetlite_chrombpnet(
     )
     model = ChromBPNet(bias=bias, accessibility=acc)
     trim = max(bias.trimming, acc.trimming)
-    L = length or 2 * trim + 1
-    info = dict(
-        length=L,
-        test_length=2 * trim + 32,
-        length_rule=f"any L >= {2 * trim + 1} (output length L - {2 * trim})",
+    return _done(
+        model,
+        seed,
+        randomize,
+        **_cropped_lengths(length, trim),
         layout="NCL",
         outputs=f"tuple (profile (N,1,L-{2 * trim}), counts (N,1))",
-        forward_kwargs={},
-        n_params=_n_params(model),
         notes=(
             "ChromBPNet.__init__ sets requires_grad=False on the bias "
             "parameters; the factory turns it back on so gradient checks "
             "see every weight (input gradients are unaffected either way)"
         ),
     )
-    return _finish(model, seed, randomize), info
 
 
 # --------------------------------------------------------------------------
@@ -196,7 +206,10 @@ def chrombpnet_pytorch(
     if small_bias:
         model.bias = CBPNet(out_dim=out_dim, n_layers=4, n_filters=n_filters)
     L = length or 154 + out_dim
-    info = dict(
+    return _done(
+        model,
+        seed,
+        randomize,
         length=L,
         test_length=170,
         length_rule=(
@@ -206,15 +219,12 @@ def chrombpnet_pytorch(
         ),
         layout="NCL (the BPNet forward permutes (N,L,4) to (N,4,L) when x.shape[1] != 4)",
         outputs=f"tuple (profile (N,{out_dim}) [squeezed channel], counts (N,1))",
-        forward_kwargs={},
-        n_params=_n_params(model),
         notes=(
             f"bias BPNet hard-coded to 128 filters; replaced by an {n_filters}-filter one"
             if small_bias
             else "bias BPNet hard-coded to 128 filters (kept)"
         ),
     )
-    return _finish(model, seed, randomize), info
 
 
 # --------------------------------------------------------------------------
@@ -262,7 +272,10 @@ def enformer_pytorch(
     )
     pool = 2**num_downsamples
     L = length or pool * target_length
-    info = dict(
+    return _done(
+        model,
+        seed,
+        randomize,
         length=L,
         test_length=pool * (target_length + 6),
         length_rule=(
@@ -273,15 +286,12 @@ def enformer_pytorch(
         ),
         layout="NLC",
         outputs=(f"dict {{'human': tensor (N, {target_length}, {n_out})}} (softplus outputs)"),
-        forward_kwargs={},
-        n_params=_n_params(model),
         notes=(
             "transformers PreTrainedModel; forward also accepts "
             "head='human' to return the tensor directly; Attention.to_out "
             "is zero-initialised by the library (re-drawn when randomize)"
         ),
     )
-    return _finish(model, seed, randomize), info
 
 
 # --------------------------------------------------------------------------
@@ -322,7 +332,10 @@ def borzoi_pytorch(
     )
     model = Borzoi(cfg)
     model.human_head = nn.Conv1d(1920, n_tracks, 1)
-    info = dict(
+    return _done(
+        model,
+        seed,
+        randomize,
         length=L,
         test_length=512,
         length_rule=(
@@ -331,8 +344,6 @@ def borzoi_pytorch(
         ),
         layout="NCL",
         outputs=f"tensor (N, {n_tracks}, {nb}) (softplus outputs)",
-        forward_kwargs={},
-        n_params=_n_params(model),
         notes=(
             "forward casts the last activations to float32 (x.float()) "
             "before the head, so model.double() fails unless the head is "
@@ -340,7 +351,6 @@ def borzoi_pytorch(
             "__init__ for 4096 tokens regardless of L"
         ),
     )
-    return _finish(model, seed, randomize), info
 
 
 def borzoi_forward_nocast(model, x):
@@ -354,6 +364,12 @@ def borzoi_forward_nocast(model, x):
 # --------------------------------------------------------------------------
 # gReLU
 # --------------------------------------------------------------------------
+
+
+def _grelu_done(model, seed, randomize, **info):
+    """:func:`_done` for the gReLU models: (N, 4, L) in, (N, 2, 1) out, tested at 64 bp."""
+    outputs = "tensor (N, 2, 1) (final adaptive average pool)"
+    return _done(model, seed, randomize, test_length=64, layout="NCL", outputs=outputs, **info)
 
 
 def _grelu_conv(act_func, length, seed, randomize):
@@ -375,17 +391,14 @@ def _grelu_conv(act_func, length, seed, randomize):
         final_pool_func="avg",
     )
     L = length or 4
-    info = dict(
+    return _grelu_done(
+        model,
+        seed,
+        randomize,
         length=L,
-        test_length=64,
         length_rule="any L >= 4 (two max-pools of width 2; odd remainders are dropped)",
-        layout="NCL",
-        outputs="tensor (N, 2, 1) (final adaptive average pool)",
-        forward_kwargs={},
-        n_params=_n_params(model),
         notes=f"act_func={act_func!r}, BatchNorm + residual + max-pool",
     )
-    return _finish(model, seed, randomize), info
 
 
 def grelu_conv_relu(length=None, seed=0, randomize=True):
@@ -417,17 +430,14 @@ def grelu_dilated_conv(length=None, seed=0, randomize=True):
     rf = model.embedding.conv_tower.receptive_field
     crop = rf // 2
     L = length or 2 * crop + 1
-    info = dict(
+    return _grelu_done(
+        model,
+        seed,
+        randomize,
         length=L,
-        test_length=64,
         length_rule=f"any L >= {2 * crop + 1} ('auto' crop of {crop} per side)",
-        layout="NCL",
-        outputs="tensor (N, 2, 1) (final adaptive average pool)",
-        forward_kwargs={},
-        n_params=_n_params(model),
         notes="residual dilated convs, order 'CDNRA' (no norm)",
     )
-    return _finish(model, seed, randomize), info
 
 
 def grelu_enformer(length=None, seed=0, randomize=True):
@@ -455,20 +465,17 @@ def grelu_enformer(length=None, seed=0, randomize=True):
         final_pool_func="avg",
     )
     L = length or 8
-    info = dict(
+    return _grelu_done(
+        model,
+        seed,
+        randomize,
         length=L,
-        test_length=64,
         length_rule="L multiple of 8 (3 attention pools of 2); other L pad+mask",
-        layout="NCL",
-        outputs="tensor (N, 2, 1) (final adaptive average pool)",
-        forward_kwargs={},
-        n_params=_n_params(model),
         notes=(
             "channels=384 is the smallest width the tower+attention accept; "
             "uses enformer_pytorch Attention/AttentionPool/GELU"
         ),
     )
-    return _finish(model, seed, randomize), info
 
 
 FACTORIES = {

@@ -205,3 +205,21 @@ def single_thread():
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def save_lab3_inputs(root, *, n: int, epochs: int):
+    """A lab3 simulation of ``n`` sequences saved as ``root/data.h5`` and a LabCNN for it saved
+    as ``root/model`` (trained ``epochs`` epochs, 0: untrained); returns ``(data, model)``."""
+    from cislens.io import save_dataset
+    from cislens.models import LabCNN, save_model
+    from cislens.simulate import simulate
+    from cislens.train import fit
+
+    data = simulate("lab3", n=n, random_state=0)
+    save_dataset(root / "data.h5", data)
+    model = LabCNN(n_tasks=data.n_tasks, input_length=data.length, random_state=0)
+    if epochs:
+        fit(model, data, epochs=epochs, batch_size=100, random_state=0)
+    save_model(model, root / "model", task_names=data.task_names)
+    return data, model
+

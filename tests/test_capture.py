@@ -26,6 +26,16 @@ L = 24
 F64 = torch.float64
 
 
+class Conv(nn.Module):
+    """The refusal models' common first layer: a convolution with ``channels`` outputs."""
+
+    channels = 2
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(4, self.channels, 3)
+
+
 class Everyday(nn.Module):
     """Ordinary Python that symbolic tracing refused: shape checks and arithmetic, ``x.ndim``,
     ``**kwargs``, a helper function, a crop computed from ``x.shape[2]``, a batch-sized reshape,
@@ -86,10 +96,8 @@ def test_deeplift_on_ordinary_python_is_exact():
 def test_einops_in_forward_is_captured():
     einops = pytest.importorskip("einops")
 
-    class Heads(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv1d(4, 8, 3)
+    class Heads(Conv):
+        channels = 8
 
         def forward(self, x):
             h = einops.rearrange(self.conv(x), "b (h c) l -> b h c l", h=2)
@@ -153,11 +161,7 @@ def test_deeplift_after_the_user_filled_the_cache():
 
 
 def test_data_dependent_control_flow_is_refused_with_its_line():
-    class Branchy(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv1d(4, 2, 3)
-
+    class Branchy(Conv):
         def forward(self, x):
             h = self.conv(x)
             if float(h.max()) > 0.5:
@@ -169,10 +173,8 @@ def test_data_dependent_control_flow_is_refused_with_its_line():
 
 
 def test_value_dependent_shapes_are_refused():
-    class Peaks(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv1d(4, 1, 3)
+    class Peaks(Conv):
+        channels = 1
 
         def forward(self, x):
             h = self.conv(x)
@@ -183,11 +185,7 @@ def test_value_dependent_shapes_are_refused():
 
 
 def test_inplace_update_through_a_view_is_refused():
-    class ViewUpdate(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv1d(4, 2, 3)
-
+    class ViewUpdate(Conv):
         def forward(self, x):
             h = self.conv(x)
             h[:, :, :2].mul_(3.0)  # changes h through a view
@@ -198,11 +196,7 @@ def test_inplace_update_through_a_view_is_refused():
 
 
 def test_randomness_in_forward_is_refused():
-    class Noisy(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv1d(4, 2, 3)
-
+    class Noisy(Conv):
         def forward(self, x):
             return (self.conv(x) + torch.randn(2, 1)).mean(-1)
 
@@ -211,11 +205,7 @@ def test_randomness_in_forward_is_refused():
 
 
 def test_output_that_is_not_one_tensor_names_what_it_is():
-    class Heads(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv1d(4, 2, 3)
-
+    class Heads(Conv):
         def forward(self, x):
             h = self.conv(x)
             return {"profile": h, "counts": h.sum(-1)}

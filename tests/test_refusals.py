@@ -35,15 +35,10 @@ class Net(nn.Module):
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """A small simulated dataset (3 tasks) and a LabCNN checkpoint for it (untrained)."""
-    from cislens.io import save_dataset
-    from cislens.models import LabCNN, save_model
-    from cislens.simulate import simulate
+    from tests.test_attribution_helpers import save_lab3_inputs
 
     root = tmp_path_factory.mktemp("refusal_inputs")
-    data = simulate("lab3", n=60, random_state=0)
-    save_dataset(root / "data.h5", data)
-    model = LabCNN(n_tasks=data.n_tasks, input_length=data.length, random_state=0)
-    save_model(model, root / "model", task_names=data.task_names)
+    data, _ = save_lab3_inputs(root, n=60, epochs=0)
     return root, data
 
 

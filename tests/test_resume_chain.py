@@ -84,17 +84,10 @@ def test_a_killed_stage_leaves_no_record(tmp_path):
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """A small simulation with ground truth and a LabCNN trained on it for one epoch."""
-    from cislens.io import save_dataset
-    from cislens.models import LabCNN, save_model
-    from cislens.simulate import simulate
-    from cislens.train import fit
+    from tests.test_attribution_helpers import save_lab3_inputs
 
     root = tmp_path_factory.mktemp("resume_inputs")
-    data = simulate("lab3", n=240, random_state=0)
-    save_dataset(root / "data.h5", data)
-    model = LabCNN(n_tasks=data.n_tasks, input_length=data.length, random_state=0)
-    fit(model, data, epochs=1, batch_size=100, random_state=0)
-    save_model(model, root / "model", task_names=data.task_names)
+    save_lab3_inputs(root, n=240, epochs=1)
     return root
 
 

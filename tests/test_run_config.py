@@ -141,19 +141,12 @@ def inputs(tmp_path_factory):
     """A small simulated dataset, a LabCNN trained on it for one epoch, and its test split as
     FASTA and as BED intervals on a made-up genome (one chromosome per sequence, with random
     flanks; odd sequences stored reverse-complemented and given on the minus strand)."""
-    from cislens.io import save_dataset
-    from cislens.models import LabCNN, save_model
     from cislens.sequence import write_fasta
     from cislens.sequence.onehot import decode
-    from cislens.simulate import simulate
-    from cislens.train import fit
+    from tests.test_attribution_helpers import save_lab3_inputs
 
     root = tmp_path_factory.mktemp("run_inputs")
-    data = simulate("lab3", n=240, random_state=0)
-    save_dataset(root / "data.h5", data)
-    model = LabCNN(n_tasks=data.n_tasks, input_length=data.length, random_state=0)
-    fit(model, data, epochs=1, batch_size=100, random_state=0)
-    save_model(model, root / "model", task_names=data.task_names)
+    data, model = save_lab3_inputs(root, n=240, epochs=1)
     seqs = decode(data.X["test"])
     write_fasta(root / "test.fa", seqs, names=[f"s{i}" for i in range(len(seqs))])
     rng = np.random.default_rng(1)

@@ -31,7 +31,7 @@ from cislens.errors import ConfigError
 from cislens.models._base import SequenceModel
 from cislens.models.registry import MODELS, build_model, get_model_class, model_config
 from cislens.models.utils import count_parameters
-from cislens.utils.files import ensure_dir, write_bytes, write_text
+from cislens.utils.files import ensure_dir, sha256_file, write_bytes, write_text
 
 FORMAT = "cislens-model"
 FORMAT_VERSION = 1
@@ -51,14 +51,6 @@ def _json_ready(value):
     if isinstance(value, (np.integer, np.bool_)):
         return value.item()
     return value
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_model(model: nn.Module, path, *, task_names=None, training_summary=None) -> Path:
@@ -139,7 +131,7 @@ def save_model(model: nn.Module, path, *, task_names=None, training_summary=None
         "task_names": task_names,
         "n_parameters": count_parameters(model),
         "weights_file": WEIGHTS_FILE,
-        "weights_sha256": _sha256(weights_path),
+        "weights_sha256": sha256_file(weights_path),
         "training_summary": _json_ready(training_summary),
     }
     try:
@@ -279,7 +271,7 @@ def load_model(path) -> SequenceModel:
     if weights_path.parent != directory or not weights_path.is_file():
         raise FileNotFoundError(f"weights file {str(weights_path)!r} of the checkpoint is missing.")
     expected = config.get("weights_sha256")
-    if expected is not None and _sha256(weights_path) != expected:
+    if expected is not None and sha256_file(weights_path) != expected:
         raise ValueError(
             f"{str(weights_path)!r} does not match the weights_sha256 recorded in {CONFIG_FILE}: "
             "the file was changed or corrupted. Re-save the model, or remove weights_sha256 from "

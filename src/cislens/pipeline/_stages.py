@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cislens.utils.files import write_table, write_text
+from cislens.utils.files import sha256_file, write_table, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -70,14 +70,6 @@ RESUME_KEY = "_resume"
 keys starting with ``_`` out of its parameter table)."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def output_digest(out: Path, outputs) -> dict[str, str]:
     """SHA-256 of every existing file among ``outputs`` (files or folders, relative to
     ``out``), keyed by its path relative to ``out``."""
@@ -87,7 +79,7 @@ def output_digest(out: Path, outputs) -> dict[str, str]:
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else (
             [path] if path.is_file() else [])
         for file in files:
-            digests[file.relative_to(out).as_posix()] = _sha256(file)
+            digests[file.relative_to(out).as_posix()] = sha256_file(file)
     return digests
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import shutil
 import tempfile
@@ -258,6 +259,23 @@ def save_figure(figure, path, *, name: str = "--out", **kwargs) -> Path:
     return path
 
 
+def sha256_file(path) -> str:
+    """The SHA-256 hex digest of a file's bytes, read in 1 MiB blocks.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     sha256_file(write_text(Path(folder) / "a.txt", "abc"))[:16]
+    'ba7816bf8f01cfea'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 __all__ = [
     "atomic_open",
     "atomic_output",
@@ -265,6 +283,7 @@ __all__ = [
     "ensure_dir",
     "new_output_dir",
     "save_figure",
+    "sha256_file",
     "write_bytes",
     "write_table",
     "write_text",
