@@ -125,8 +125,12 @@ def ensemble_attribution_set(
     if k > 1 or normalise != "none":  # a single plain model stores what attribution_set does
         first.params = {
             **first.params,
-            "ensemble": {"n_models": k, "normalise": normalise, "percentile": float(percentile),
-                         "scales": [float(s) for s in scales]},
+            "ensemble": {
+                "n_models": k,
+                "normalise": normalise,
+                "percentile": float(percentile),
+                "scales": [float(s) for s in scales],
+            },
         }
     return first
 
@@ -158,8 +162,14 @@ def ensemble_attributions(
     True
     """
     result = ensemble_attribution_set(
-        models, X, method=method, normalise=normalise, percentile=percentile,
-        hypothetical=hypothetical, random_state=random_state, **options,
+        models,
+        X,
+        method=method,
+        normalise=normalise,
+        percentile=percentile,
+        hypothetical=hypothetical,
+        random_state=random_state,
+        **options,
     )
     values = result.hypothetical if hypothetical else result.attributions
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))

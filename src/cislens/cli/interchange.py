@@ -150,8 +150,9 @@ def merge_motifs_command(
     for path in inputs:
         if not path.is_file():
             raise ValueError(f"motif file '{path}' does not exist.")
-    merged = merge_motif_sets([read_motif_set(p) for p in inputs], labels=names,
-                              threshold=threshold)
+    merged = merge_motif_sets(
+        [read_motif_set(p) for p in inputs], labels=names, threshold=threshold
+    )
     ensure_dir(out)
     save_motifs(out / "motifs.h5", merged)
     write_patterns_meme(out / "motifs.meme", merged.patterns, allow_empty=True)

@@ -249,8 +249,10 @@ def load_plain_arrays(path):
     check_one_hot(X, name=f"the sequences in '{path}'")
     hypothetical = _scores_array(arrays["hypothetical"], X, name=f"'hypothetical' in '{path}'")
     attributions = arrays.get("attributions")
-    attributions = X * hypothetical if attributions is None else _scores_array(
-        attributions, X, name=f"'attributions' in '{path}'"
+    attributions = (
+        X * hypothetical
+        if attributions is None
+        else _scores_array(attributions, X, name=f"'attributions' in '{path}'")
     )
     return SimpleNamespace(X=X, hypothetical=hypothetical, attributions=attributions)
 

@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 
 from cislens._version import __version__
-from cislens.motifs.aggregate import pattern_similarity
+from cislens.motifs.aggregate import PATTERN_SEQLET_COLUMNS, pattern_similarity
 from cislens.motifs.discover import MotifDiscoveryResult
-from cislens.motifs.seqlets import SEQLET_COLUMNS
 
 PROVENANCE_COLUMNS = ("merged", "run", "pattern", "n_seqlets", "similarity")
 """Columns of :func:`provenance_table`."""
@@ -76,8 +75,10 @@ def merge_motif_sets(
     MotifDiscoveryResult
         The kept patterns, renamed ``pos_<i>`` / ``neg_<i>`` by decreasing seqlet count, each a
         copy of its run's pattern with ``stats["provenance"]`` and ``stats["source"]``
-        (``"run:pattern"``); ``seqlets`` lists the kept patterns' seqlets with a ``run``
-        column (examples index that run's inputs); ``params`` records the runs and settings.
+        (``"run:pattern"``); ``seqlets`` lists the kept patterns' aligned seqlet windows
+        (``example, start, end, strand, metacluster, pattern, run``; examples index that
+        run's inputs; no ``score``, which belongs to called seqlets); ``params`` records the
+        runs and settings.
 
     Examples
     --------
@@ -93,8 +94,11 @@ def merge_motif_sets(
     results, labels = _check_runs(results, labels)
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1]; got {threshold}.")
-    pool = [(label, order, pattern) for label, result in zip(labels, results, strict=True)
-            for order, pattern in enumerate(result.patterns)]
+    pool = [
+        (label, order, pattern)
+        for label, result in zip(labels, results, strict=True)
+        for order, pattern in enumerate(result.patterns)
+    ]
     rank = {id(p): (-p.n_seqlets, labels.index(label), order) for label, order, p in pool}
     pool.sort(key=lambda item: rank[id(item[2])])
     kept = []  # [label, pattern, provenance]
@@ -121,24 +125,31 @@ def _merged_result(kept, labels, threshold, min_overlap, trim) -> MotifDiscovery
         merged.name = f"{pattern.metacluster}_{counts[pattern.metacluster]}"
         counts[pattern.metacluster] += 1
         merged.seqlets = pattern.seqlets.copy()
-        merged.stats = {**pattern.stats, "source": f"{label}:{pattern.name}",
-                        "provenance": provenance}
+        merged.stats = {
+            **pattern.stats,
+            "source": f"{label}:{pattern.name}",
+            "provenance": provenance,
+        }
         patterns.append(merged)
-        table = merged.seqlets.copy()
-        for column in SEQLET_COLUMNS:
-            if column not in table:
-                table[column] = np.nan if column == "score" else pattern.metacluster
+        table = merged.seqlets[list(PATTERN_SEQLET_COLUMNS)].copy()
+        table["metacluster"] = pattern.metacluster
         table["pattern"] = merged.name
         table["run"] = label
-        tables.append(table[[*SEQLET_COLUMNS, "pattern", "run"]])
+        tables.append(table)
     patterns.sort(key=lambda p: (p.metacluster != "pos", int(p.name.split("_")[1])))
-    columns = [*SEQLET_COLUMNS, "pattern", "run"]
+    columns = [*PATTERN_SEQLET_COLUMNS, "metacluster", "pattern", "run"]
     seqlets = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
-    params = {"merged_runs": list(labels), "threshold": threshold, "min_overlap": min_overlap,
-              "trim": trim, "similarity": "pattern_similarity (continuous Jaccard of cores)"}
+    params = {
+        "merged_runs": list(labels),
+        "threshold": threshold,
+        "min_overlap": min_overlap,
+        "trim": trim,
+        "similarity": "pattern_similarity (continuous Jaccard of cores)",
+    }
     empty = None if patterns else "none of the merged runs has a pattern"
-    return MotifDiscoveryResult(patterns, seqlets, params=params, cislens_version=__version__,
-                                empty_reason=empty)
+    return MotifDiscoveryResult(
+        patterns, seqlets, params=params, cislens_version=__version__, empty_reason=empty
+    )
 
 
 def provenance_table(result: MotifDiscoveryResult) -> pd.DataFrame:

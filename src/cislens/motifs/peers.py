@@ -17,15 +17,26 @@ import numpy as np
 import pandas as pd
 
 from cislens.io._hdf5 import existing_file, open_hdf5
-from cislens.motifs.aggregate import Pattern
+from cislens.motifs.aggregate import PATTERN_SEQLET_COLUMNS, Pattern
 from cislens.motifs.discover import MotifDiscoveryResult
-from cislens.motifs.seqlets import SEQLET_COLUMNS
 
 MODISCO_GROUPS = {"pos_patterns": "pos", "neg_patterns": "neg"}
 FINEMO_HIT_COLUMNS = (
-    "chr", "start", "end", "start_untrimmed", "end_untrimmed", "motif_name", "hit_coefficient",
-    "hit_coefficient_global", "hit_similarity", "hit_correlation", "hit_importance",
-    "hit_importance_sq", "strand", "peak_name", "peak_id",
+    "chr",
+    "start",
+    "end",
+    "start_untrimmed",
+    "end_untrimmed",
+    "motif_name",
+    "hit_coefficient",
+    "hit_coefficient_global",
+    "hit_similarity",
+    "hit_correlation",
+    "hit_importance",
+    "hit_importance_sq",
+    "strand",
+    "peak_name",
+    "peak_id",
 )
 """The columns of Fi-NeMo's ``hits.tsv`` (``finemo call-hits``)."""
 
@@ -47,12 +58,14 @@ def _read_modisco_pattern(group, metacluster: str, index: int, source: str) -> P
     seqlets = pd.DataFrame({column: [] for column in ("example", "start", "end", "strand")})
     if "seqlets" in group:
         sub = group["seqlets"]
-        seqlets = pd.DataFrame({
-            "example": sub["example_idx"][()].astype(np.int64),
-            "start": sub["start"][()].astype(np.int64),
-            "end": sub["end"][()].astype(np.int64),
-            "strand": np.where(sub["is_revcomp"][()].astype(bool), "-", "+"),
-        })
+        seqlets = pd.DataFrame(
+            {
+                "example": sub["example_idx"][()].astype(np.int64),
+                "start": sub["start"][()].astype(np.int64),
+                "end": sub["end"][()].astype(np.int64),
+                "strand": np.where(sub["is_revcomp"][()].astype(bool), "-", "+"),
+            }
+        )
     return Pattern(
         f"{metacluster}_{index}",
         sequence,
@@ -69,8 +82,9 @@ def load_modisco_h5(path) -> MotifDiscoveryResult:
 
     Patterns are named ``pos_<i>`` / ``neg_<i>`` in modisco-lite's order (``pattern_<i>``);
     ``stats["modisco_name"]`` keeps the original name (``pos_patterns.pattern_0``, as Fi-NeMo
-    calls it). Arrays come back as (4, W). The seqlet table lists every pattern's seqlets with
-    ``score`` NaN (modisco-lite does not store it). ``params`` records ``source: modisco-lite``.
+    calls it). Arrays come back as (4, W). The seqlet table lists every pattern's seqlets
+    (``example, start, end, strand, metacluster, pattern``; modisco-lite stores no score).
+    ``params`` records ``source: modisco-lite``.
 
     Raises
     ------
@@ -96,11 +110,10 @@ def load_modisco_h5(path) -> MotifDiscoveryResult:
     tables = []
     for pattern in patterns:
         table = pattern.seqlets.copy()
-        table["score"] = np.nan
         table["metacluster"] = pattern.metacluster
         table["pattern"] = pattern.name
         tables.append(table)
-    columns = [*SEQLET_COLUMNS, "pattern"]
+    columns = [*PATTERN_SEQLET_COLUMNS, "metacluster", "pattern"]
     seqlets = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
     return MotifDiscoveryResult(
         patterns, seqlets[columns], params={"source": "modisco-lite", "path": str(path)}
