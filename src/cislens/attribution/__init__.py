@@ -29,6 +29,8 @@ from cislens.attribution.cost import (
 )
 from cislens.attribution.ensemble import (
     NORMALISATIONS,
+    ModelEnsemble,
+    attribute_with,
     ensemble_attribution_set,
     ensemble_attributions,
 )
@@ -66,7 +68,9 @@ __all__ = [
     "CostEstimate",
     "CostLimitError",
     "IGCompleteness",
+    "ModelEnsemble",
     "attribute",
+    "attribute_with",
     "attribution_set",
     "deeplift",
     "deeplift_shap",

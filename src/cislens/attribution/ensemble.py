@@ -27,6 +27,47 @@ NORMALISATIONS = ("none", "percentile")
 """Values of ``normalise``."""
 
 
+class ModelEnsemble(torch.nn.Module):
+    """Several models as one: ``forward`` is the mean of the members' outputs (for predictions).
+
+    Attribution of an ensemble is the mean of the members' attributions (what
+    :func:`ensemble_attribution_set` computes, after its ``normalise``), not the attribution of
+    this averaged forward: for non-linear methods the two differ. :func:`attribute_with`
+    dispatches on this class, so code that takes "a model" can take an ensemble.
+
+    Examples
+    --------
+    >>> nets = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 1)) for _ in range(2)]
+    >>> both = ModelEnsemble(nets)
+    >>> X = torch.eye(4)[torch.tensor([[0, 2]])].transpose(1, 2)
+    >>> bool(torch.allclose(both(X), (nets[0](X) + nets[1](X)) / 2))
+    True
+    """
+
+    def __init__(self, members, *, normalise: str = "none", percentile: float = 99.0) -> None:
+        super().__init__()
+        members = _check(members, normalise, percentile)
+        self.members = torch.nn.ModuleList(members)
+        self.normalise, self.percentile = normalise, float(percentile)
+        names = [getattr(m, "task_names", None) for m in members]
+        if any(n != names[0] for n in names):
+            raise ValueError(f"the ensemble's models have different task names: {names}.")
+        if names[0] is not None:
+            self.task_names = list(names[0])
+
+    def forward(self, X):
+        return torch.stack([member(X) for member in self.members]).mean(dim=0)
+
+
+def attribute_with(model, X, **options):
+    """:func:`attribution_set` for a model, :func:`ensemble_attribution_set` for a
+    :class:`ModelEnsemble` (with its ``normalise`` and ``percentile``)."""
+    if isinstance(model, ModelEnsemble):
+        return ensemble_attribution_set(list(model.members), X, normalise=model.normalise,
+                                        percentile=model.percentile, **options)
+    return attribution_set(model, X, **options)
+
+
 def _scale(result, normalise: str, percentile: float, index: int) -> float:
     if normalise == "none":
         return 1.0
@@ -175,4 +216,10 @@ def ensemble_attributions(
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
 
 
-__all__ = ["NORMALISATIONS", "ensemble_attribution_set", "ensemble_attributions"]
+__all__ = [
+    "NORMALISATIONS",
+    "ModelEnsemble",
+    "attribute_with",
+    "ensemble_attribution_set",
+    "ensemble_attributions",
+]
