@@ -189,23 +189,33 @@ def test_run_config_ensemble_averages_the_folds(X, tmp_path):
     test = random_one_hot(12, LENGTH, 4).numpy()
     Y = (rng.random((12, 2)) < 0.5).astype(np.float32)
     Y[:4] = 1.0
-    save_dataset(tmp_path / "d.h5", Dataset(X={"test": test}, Y={"test": Y},
-                                            task_names=["a", "b"]))
+    save_dataset(tmp_path / "d.h5", Dataset(X={"test": test}, Y={"test": Y}, task_names=["a", "b"]))
     models = [small_labcnn(n_tasks=2, length=LENGTH, seed=s) for s in (1, 2)]
     for i, m in enumerate(models):
         save_model(m, tmp_path / f"fold{i}", task_names=["a", "b"])
-    config = {"data": {"hdf5": "d.h5"},
-              "model": {"checkpoints": ["fold0", "fold1"], "normalise": "percentile",
-                        "percentile": 95},
-              "methods": ["grad_x_input"], "n_examples": 3, "motifs": False, "gia": False,
-              "benchmark": False, "seed": 2}
+    config = {
+        "data": {"hdf5": "d.h5"},
+        "model": {"checkpoints": ["fold0", "fold1"], "normalise": "percentile", "percentile": 95},
+        "methods": ["grad_x_input"],
+        "n_examples": 3,
+        "motifs": False,
+        "gia": False,
+        "benchmark": False,
+        "seed": 2,
+    }
     run_pipeline(parse_run_config(config, base_dir=tmp_path), out=tmp_path / "out")
     stored = load_attributions(tmp_path / "out" / "attributions" / "grad_x_input_t1.npz")
     rows = stored.example_index
     assert len(rows) == 3
-    expected = ensemble_attributions(models, torch.from_numpy(test[rows]), method="grad_x_input",
-                                     target=1, random_state=2, normalise="percentile",
-                                     percentile=95)
+    expected = ensemble_attributions(
+        models,
+        torch.from_numpy(test[rows]),
+        method="grad_x_input",
+        target=1,
+        random_state=2,
+        normalise="percentile",
+        percentile=95,
+    )
     np.testing.assert_allclose(stored.attributions, expected.numpy(), atol=1e-6)
     assert stored.params["ensemble"]["n_models"] == 2
     # predictions of the ensemble are the mean of the folds' outputs

@@ -130,6 +130,25 @@ def test_modisco_motifs_reads_our_arrays_and_we_read_its_results(run):
     back = load_modisco_arrays(s, a)
     np.testing.assert_array_equal(back.X, X)
     np.testing.assert_array_equal(back.hypothetical, H)
+    # the same two motifs found by cislens and by modisco-lite merge into two, each listing both
+    ours = save_motifs(folder / "ours_for_merge.h5", run[4])
+    code = main(
+        [
+            "merge-motifs",
+            str(ours),
+            str(folder / "theirs.h5"),
+            "-o",
+            str(folder / "merged"),
+            "--labels",
+            "cislens,modisco",
+        ]
+    )
+    assert code == 0
+    merged = load_motifs(folder / "merged" / "motifs.h5")
+    assert len(merged.patterns) == 2
+    for pattern in merged.patterns:
+        runs = sorted(p["run"] for p in pattern.stats["provenance"])
+        assert runs == ["cislens", "modisco"]
 
 
 def test_modisco_report_reads_our_h5(run):

@@ -63,8 +63,13 @@ def attribute_with(model, X, **options):
     """:func:`attribution_set` for a model, :func:`ensemble_attribution_set` for a
     :class:`ModelEnsemble` (with its ``normalise`` and ``percentile``)."""
     if isinstance(model, ModelEnsemble):
-        return ensemble_attribution_set(list(model.members), X, normalise=model.normalise,
-                                        percentile=model.percentile, **options)
+        return ensemble_attribution_set(
+            list(model.members),
+            X,
+            normalise=model.normalise,
+            percentile=model.percentile,
+            **options,
+        )
     return attribution_set(model, X, **options)
 
 
