@@ -23,6 +23,7 @@ from cislens.io.interchange import (
     load_finemo_regions,
     load_modisco_arrays,
     load_plain_arrays,
+    save_chrombpnet_h5,
     save_finemo_regions,
     save_modisco_arrays,
 )
@@ -184,6 +185,21 @@ def test_finemo_reads_our_arrays_and_h5_and_we_read_its_hits(run):
     extracted = load_finemo_regions(folder / "extracted.npz")
     np.testing.assert_array_equal(extracted.X, X)
     np.testing.assert_allclose(extracted.contributions, H, atol=2e-3)  # Fi-NeMo keeps float16
+    contributions = save_chrombpnet_h5(folder / "contribs.h5", X, H)
+    run_peer(
+        finemo,
+        "extract-regions-chrombpnet-h5",
+        "-c",
+        contributions,
+        "-w",
+        LENGTH,
+        "-o",
+        folder / "extracted_h5.npz",
+        cwd=folder,
+    )
+    from_h5 = load_finemo_regions(folder / "extracted_h5.npz")
+    np.testing.assert_array_equal(from_h5.X, X)
+    np.testing.assert_allclose(from_h5.contributions, H, atol=2e-3)
     regions = save_finemo_regions(folder / "regions.npz", X, H)
     ours = export_modisco_h5(folder / "finemo_motifs.h5", result, X, H)
     run_peer(
@@ -225,7 +241,15 @@ def test_cli_export_writes_what_the_peers_read(run, tmp_path):
         os.umask(previous)
     assert code == 0
     out = tmp_path / "out"
-    for name in ("sequences.npz", "scores.npz", "regions.npz", "modisco.h5", "motifs.meme"):
+    written = (
+        "sequences.npz",
+        "scores.npz",
+        "contributions.h5",
+        "regions.npz",
+        "modisco.h5",
+        "motifs.meme",
+    )
+    for name in written:
         assert (out / name).stat().st_mode & 0o777 == 0o644, name  # the umask's mode, not 0600
     back = load_modisco_arrays(out / "sequences.npz", out / "scores.npz")
     np.testing.assert_array_equal(back.hypothetical, H)

@@ -4,7 +4,9 @@ motif set from several runs. Thin shells over :mod:`cislens.io.interchange`,
 
 - ``export -a attr.h5 -o out/``: ``sequences.npz`` and ``scores.npz`` (``arr_0``, (N, 4, L):
   ``modisco motifs -s out/sequences.npz -a out/scores.npz``, ``finemo
-  extract-regions-modisco-fmt``) and ``regions.npz`` (``finemo call-hits -r``); with
+  extract-regions-modisco-fmt``), ``contributions.h5`` (ChromBPNet layout: ``finemo
+  extract-regions-chrombpnet-h5``, ``modisco motifs -i``) and ``regions.npz`` (``finemo
+  call-hits -r``); with
   ``--motifs motifs.h5`` also ``modisco.h5`` (``modisco report``, ``finemo call-hits -m``) and
   ``motifs.meme``.
 - ``merge-motifs runA/motifs.h5 runB/modisco_results.h5 -o merged/``: ``motifs.h5``,
@@ -77,7 +79,11 @@ def export_command(
     ),
 ) -> None:
     """Write the inputs modisco-lite and Fi-NeMo read (see docs/formats.md)."""
-    from cislens.io.interchange import save_finemo_regions, save_modisco_arrays
+    from cislens.io.interchange import (
+        save_chrombpnet_h5,
+        save_finemo_regions,
+        save_modisco_arrays,
+    )
 
     if to not in EXPORT_TARGETS:
         raise ValueError(f"--to must be one of {list(EXPORT_TARGETS)}; got {to!r}.")
@@ -95,6 +101,8 @@ def export_command(
     if to in ("all", "modisco"):
         save_modisco_arrays(out / "sequences.npz", out / "scores.npz", store.X, values)
         echo(f"modisco motifs -s {out}/sequences.npz -a {out}/scores.npz -n 20000 -w {length}")
+    if to in ("all", "finemo") and store.hypothetical is not None:
+        save_chrombpnet_h5(out / "contributions.h5", store.X, store.hypothetical)
     if to in ("all", "finemo"):
         save_finemo_regions(out / "regions.npz", store.X, values)
         mode = "hh" if scores == "hypothetical" else "pp"

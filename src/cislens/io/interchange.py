@@ -9,6 +9,9 @@
   (N, 4, L)) and ``contributions`` ((N, 4, L) hypothetical, or (N, L) projected), plus, when
   genome coordinates are known, ``chr``, ``chr_id``, ``start``, ``peak_id`` and ``peak_name``.
   :func:`save_finemo_regions` writes it, :func:`load_finemo_regions` reads it.
+- ChromBPNet's contribution h5 (``raw/seq``, ``shap/seq``, ``projected_shap/seq``, (N, 4, L)),
+  read by ``finemo extract-regions-chrombpnet-h5`` and ``modisco motifs -i``:
+  :func:`save_chrombpnet_h5`.
 - :func:`load_plain_arrays` reads an ``.npz`` / ``.h5`` holding ``sequences`` and
   ``hypothetical`` (the layout of a Zarr attribution store), as ``cislens motifs -a`` documents.
 
@@ -217,6 +220,36 @@ def load_finemo_regions(path):
     return SimpleNamespace(X=X, contributions=contributions, coordinates=coordinates)
 
 
+def save_chrombpnet_h5(path, X, hypothetical) -> Path:
+    """Write a ChromBPNet-style contribution h5: ``raw/seq``, ``shap/seq``, ``projected_shap/seq``.
+
+    All three (N, 4, L): the one-hot sequences (int8), the hypothetical scores and the projected
+    ones (``X * hypothetical``), float32. Read by ``finemo extract-regions-chrombpnet-h5 -c`` and
+    by ``modisco motifs -i`` (its legacy h5 input).
+
+    Examples
+    --------
+    >>> import tempfile, h5py
+    >>> X = np.eye(4, dtype=np.float32)[None].repeat(2, 0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_chrombpnet_h5(f"{folder}/contribs.h5", X, X)
+    ...     with h5py.File(path) as handle:
+    ...         handle["raw/seq"].dtype, handle["shap/seq"].shape
+    (dtype('int8'), (2, 4, 4))
+    """
+    from cislens.io._hdf5 import hdf5_output
+
+    X = _onehot_array(X)
+    hypothetical = _scores_array(hypothetical, X, name="hypothetical")
+    path = as_path(path)
+    with hdf5_output(path) as handle:
+        options = {"compression": "gzip", "shuffle": True}
+        handle.create_dataset("raw/seq", data=X.astype(np.int8), **options)
+        handle.create_dataset("shap/seq", data=hypothetical, **options)
+        handle.create_dataset("projected_shap/seq", data=X * hypothetical, **options)
+    return path
+
+
 def load_plain_arrays(path):
     """Read an ``.npz`` / ``.h5`` with arrays ``sequences`` and ``hypothetical`` (N, 4, L).
 
@@ -262,6 +295,7 @@ __all__ = [
     "load_finemo_regions",
     "load_modisco_arrays",
     "load_plain_arrays",
+    "save_chrombpnet_h5",
     "save_finemo_regions",
     "save_modisco_arrays",
 ]
