@@ -19,6 +19,9 @@ $(BIN)/python:
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) install torch==2.13.0
 	$(PIP) install $(CONSTRAINTS) -e '.[dev]'
+	# Data only: the Oct4 / MafK peak FASTA of tests/test_real_data.py (docs/real_data.md).
+	# --no-deps because janggu's own pins (Biopython 1.77, pysam < 0.16) would break the env.
+	$(PIP) install --no-deps 'janggu==0.10.2'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -25,6 +25,7 @@ import cislens
 import cislens.utils.files as files
 from cislens.cli import main
 from cislens.io import AttributionSet, Dataset, save_attributions, save_dataset
+from cislens.io.interchange import save_finemo_regions, save_modisco_arrays
 from cislens.motifs.discover import MotifDiscoveryResult
 from cislens.motifs.io import export_modisco_h5, save_motifs
 from cislens.motifs.seqlets import SEQLET_COLUMNS
@@ -112,6 +113,16 @@ WRITERS = {
         lambda p: export_modisco_h5(p, _EMPTY_MOTIFS, _one_hot(2), _one_hot(2)),
     ),
     "write_meme": ("m.meme", lambda p: write_meme(p, [_MOTIF] * 400)),
+    "save_finemo_regions": (
+        "regions.npz",
+        lambda p: save_finemo_regions(p, _one_hot(200), _RANDOM.random((200, 4, LENGTH))),
+    ),
+    "save_modisco_arrays": (
+        "ohe.npz",  # and scores.npz beside it, written after it
+        lambda p: save_modisco_arrays(
+            p, Path(p).with_name("scores.npz"), _one_hot(200), _RANDOM.random((200, 4, LENGTH))
+        ),
+    ),
     "write_fasta": ("s.fa", lambda p: write_fasta(p, ["ACGT" * 10_000] * 4)),
     "write_fasta_gz": (
         "s.fa.gz",

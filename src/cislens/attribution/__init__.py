@@ -27,6 +27,13 @@ from cislens.attribution.cost import (
     CostLimitError,
     estimate_cost,
 )
+from cislens.attribution.ensemble import (
+    NORMALISATIONS,
+    ModelEnsemble,
+    attribute_with,
+    ensemble_attribution_set,
+    ensemble_attributions,
+)
 from cislens.attribution.gradcam import gradcam
 from cislens.attribution.gradients import grad_x_input, saliency
 from cislens.attribution.guided import guided_backprop, guided_gradcam
@@ -56,14 +63,19 @@ except ImportError:
 __all__ = [
     "DEFAULT_MAX_POSITIONS",
     "METHODS",
+    "NORMALISATIONS",
     "AttributionMethod",
     "CostEstimate",
     "CostLimitError",
     "IGCompleteness",
+    "ModelEnsemble",
     "attribute",
+    "attribute_with",
     "attribution_set",
     "deeplift",
     "deeplift_shap",
+    "ensemble_attribution_set",
+    "ensemble_attributions",
     "estimate_cost",
     "get_method",
     "grad_x_input",

@@ -56,7 +56,7 @@ def attribute_examples(model, dataset, method: str, rows: dict, *, split: str = 
                        options=None, hypothetical=False, random_state=0, device=None,
                        verbose=False):
     """Run one method on the chosen rows of every task; return (list of AttributionSet, s)."""
-    from cislens.attribution import attribution_set
+    from cislens.attribution import attribute_with  # a ModelEnsemble averages its members
 
     opts = {**DEFAULT_OPTIONS.get(method, {}), **(options or {})}
     results, started = [], time.perf_counter()
@@ -65,7 +65,7 @@ def attribute_examples(model, dataset, method: str, rows: dict, *, split: str = 
         if len(index) == 0:
             continue
         X = dataset.X[split][index]
-        results.append(attribution_set(
+        results.append(attribute_with(
             model, X, method=method, target=t, hypothetical=hypothetical,
             random_state=random_state, example_index=index, task_names=dataset.task_names,
             device=device, verbose=verbose, **opts))

@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "cislens.cli.train",
     "cislens.cli.attribute",
     "cislens.cli.motifs",
+    "cislens.cli.interchange",
     "cislens.cli.gia",
     "cislens.cli.benchmark",
     "cislens.cli.data",

@@ -1,8 +1,10 @@
 """``cislens attribute``: attribution maps of a model on one split of a dataset, to the store.
 
-A thin shell over :func:`cislens.attribution.attribution_set` (which runs a method from
-:data:`cislens.attribution.METHODS` and packages the result) and
-:func:`cislens.io.save_attributions`.
+A thin shell over :func:`cislens.attribution.ensemble_attribution_set` (which runs a method
+from :data:`cislens.attribution.METHODS` with each ``--model`` and packages the mean; one model
+gives exactly :func:`cislens.attribution.attribution_set`'s result) and
+:func:`cislens.io.save_attributions`. Repeated ``--model`` (or ``--weights``) makes an ensemble,
+e.g. one model per training fold, averaged after the optional ``--normalise percentile``.
 
 Output naming: with one method the file is exactly ``--out``; with several
 (``--methods a,b,c`` or ``--methods all``) each goes to ``--out`` with the method name inserted
@@ -99,10 +101,30 @@ def output_paths(out: Path, methods: list[str]) -> dict[str, Path]:
     return {name: out.with_name(f"{out.stem}.{name}{out.suffix}") for name in methods}
 
 
+def _model_specs(models: list[str], weights: list[Path] | None) -> list[tuple[str, Path]]:
+    """``(spec, weights)`` per ensemble member from repeated --model / --weights."""
+    weights = list(weights or [])
+    if len(models) == 1 and len(weights) <= 1:
+        return [(models[0], weights[0] if weights else None)]
+    if len(models) == 1:
+        return [(models[0], w) for w in weights]
+    if not weights:
+        return [(m, None) for m in models]
+    if len(weights) == len(models):
+        return list(zip(models, weights, strict=True))
+    raise ValueError(
+        f"--weights must be given once per --model ({len(models)}), or not at all for "
+        f"checkpoint folders; got {len(weights)}."
+    )
+
+
 @app.command("attribute")
 def attribute_command(
-    model: str = typer.Option(
-        ..., "--model", help="Checkpoint directory, or module.py:ClassName with --weights."
+    model: list[str] = typer.Option(
+        ...,
+        "--model",
+        help="Checkpoint directory, or module.py:ClassName with --weights. Repeat it (or "
+        "--weights) for an ensemble, e.g. one model per fold: the maps are averaged.",
     ),
     data: Path = typer.Option(None, "--data", help="Dataset HDF5."),
     out: Path = typer.Option(
@@ -136,8 +158,16 @@ def attribute_command(
     method_args: str = typer.Option(
         None, "--method-args", help="Method options as JSON, e.g. '{\"n_steps\": 20}'."
     ),
-    weights: Path = typer.Option(
-        None, "--weights", help="State dict (.safetensors or torch file) for a class spec."
+    weights: list[Path] = typer.Option(
+        None, "--weights", help="State dict (.safetensors or torch file) for a class spec; "
+        "one per --model, or several for one class spec (an ensemble)."
+    ),
+    normalise: str = typer.Option(
+        "none", "--normalise", help="Ensemble: 'none' (plain mean) or 'percentile' (each "
+        "model's maps divided by a percentile of its |projected attribution| first)."
+    ),
+    normalise_percentile: float = typer.Option(
+        99.0, "--normalise-percentile", help="The percentile of --normalise percentile."
     ),
     model_args: str = typer.Option(
         None, "--model-args", help="Constructor arguments (JSON) for a class spec."
@@ -170,7 +200,7 @@ def attribute_command(
     --input-layout among them), random_state, cislens version, the rows'
     indices in the split and the task names.
     """
-    from cislens.attribution import attribution_set
+    from cislens.attribution import ensemble_attribution_set
     from cislens.io.attributions import SUFFIXES, save_attributions
     from cislens.io.dataset import load_dataset
     from cislens.models import load_model_from_spec
@@ -187,7 +217,12 @@ def attribute_command(
                 f"{' (--allow-long)' if key == 'max_positions' else ''}."
             )
     view = model_view(output, input_layout)
+    specs = _model_specs(model, weights)
     if Path(out).suffix.lower() == ".zarr":
+        if len(specs) > 1:
+            raise ValueError("an ensemble (several --model / --weights) needs a .h5 or .npz "
+                             "--out; the chunked .zarr engine runs one model.")
+        model, weights = specs[0]
         if n_examples is not None or positives_only:
             raise ValueError(
                 "--n-examples and --positives-only are not available with a .zarr --out (the "
@@ -239,20 +274,24 @@ def attribute_command(
     dataset = load_dataset(data)
     if split not in dataset.X:
         raise ValueError(f"--split {split!r} is not in {data}; it has {dataset.splits}.")
-    net = load_model_from_spec(
-        model, weights=weights, model_args=_parse_json_object(model_args, "--model-args")
-    )
+    nets = [
+        load_model_from_spec(spec, weights=w, model_args=_parse_json_object(model_args,
+                                                                            "--model-args"))
+        for spec, w in specs
+    ]
     task_names = list(dataset.task_names)
-    model_tasks = getattr(net, "task_names", None)
-    if model_tasks is not None and list(model_tasks) != task_names:
-        raise ValueError(
-            f"the model was trained on tasks {list(model_tasks)} but {data} has tasks "
-            f"{task_names}; attribute it on data with the same tasks in that order."
-        )
+    for net in nets:
+        model_tasks = getattr(net, "task_names", None)
+        if model_tasks is not None and list(model_tasks) != task_names:
+            raise ValueError(
+                f"the model was trained on tasks {list(model_tasks)} but {data} has tasks "
+                f"{task_names}; attribute it on data with the same tasks in that order."
+            )
     target_index = _parse_target(target, task_names)
 
     X = np.asarray(dataset.X[split])
-    check_view(net, view, X.shape[2])
+    for net in nets:
+        check_view(net, view, X.shape[2])
     rows = np.arange(X.shape[0])
     if positives_only:
         if target_index is None:
@@ -282,10 +321,12 @@ def attribute_command(
         methods, shape, {**extra, **options, "hypothetical": hypothetical}, allow_long
     )
     for name, path in output_paths(Path(out), methods).items():
-        result = attribution_set(
-            net,
+        result = ensemble_attribution_set(
+            nets,
             X[rows],
             method=name,
+            normalise=normalise,
+            percentile=normalise_percentile,
             target=target_index,
             hypothetical=hypothetical,
             random_state=random_state,

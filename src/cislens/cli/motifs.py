@@ -2,9 +2,11 @@
 :mod:`cislens.motifs`.
 
 - ``motifs --attributions attr.h5 --out motifs/``: :func:`discover_motifs` on an attribution
-  store with hypothetical scores; writes ``motifs.h5`` (cislens layout), ``modisco.h5``
-  (modisco-lite layout), ``motifs.meme`` (PFMs), ``seqlets.tsv`` and ``annotation.tsv``
-  (TOMTOM against JASPAR CORE vertebrates, or ``--database file.meme``; ``--no-annotate`` skips).
+  store with hypothetical scores (or an npz / h5 with arrays ``sequences`` and ``hypothetical``,
+  or modisco-lite's inputs ``-s ohe.npz -a shap.npz``); writes ``motifs.h5`` (cislens layout),
+  ``modisco.h5`` (modisco-lite layout), ``motifs.meme`` (PFMs), ``seqlets.tsv`` and
+  ``annotation.tsv`` (TOMTOM against JASPAR CORE vertebrates, or ``--database file.meme``;
+  ``--no-annotate`` skips).
 - ``motifs --from-model runs/argminn --data data.h5 --out motifs/``: an ARGMINN's readout
   (:func:`cislens.argminn.argminn_motifs`, :func:`cislens.argminn.argminn_instances`) on one
   split; writes ``filters.tsv`` (every filter, passing or not), ``motifs.meme`` (passing
@@ -25,14 +27,10 @@ from cislens.cli._app import app, echo, state
 from cislens.utils.files import ensure_dir, write_table
 
 
-def _load_attributions(path: Path):
-    from cislens.io import load_attributions
+def _load_attributions(path: Path, sequences: Path | None = None):
+    from cislens.cli.interchange import read_scores
 
-    if path.is_dir():  # a Zarr store: read in chunks by discovery, never loaded whole
-        from cislens.motifs.source import open_zarr_attributions
-
-        return open_zarr_attributions(path)
-    attributions = load_attributions(path)
+    attributions = read_scores(path, sequences)
     if attributions.hypothetical is None:
         raise ValueError(
             f"'{path}' has no hypothetical scores; motif discovery needs them. Recompute with "
@@ -48,8 +46,12 @@ def motifs_command(
         None,
         "--attributions",
         "-a",
-        help="Attribution store (.h5/.npz, or a Zarr store: arrays sequences, hypothetical) "
-        "with hypothetical scores.",
+        help="Hypothetical scores: a cislens attribution store (.h5/.npz), a Zarr store or an "
+        ".npz/.h5 with arrays 'sequences' and 'hypothetical', or (with -s) modisco-lite's "
+        "scores npz (arr_0).",
+    ),
+    sequences: Path = typer.Option(
+        None, "--sequences", "-s", help="modisco-lite's one-hot npz (arr_0, N x 4 x L) for -a."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created when missing)."),
     from_model: Path = typer.Option(
@@ -90,7 +92,7 @@ def motifs_command(
     if from_model is not None:
         _argminn_motifs(from_model, data, split, out, database, annotate_patterns, seed)
         return
-    store = _load_attributions(attributions)
+    store = _load_attributions(attributions, sequences)
     result = discover_motifs(
         store.X,
         store.hypothetical,

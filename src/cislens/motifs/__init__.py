@@ -7,7 +7,9 @@
 - :func:`call_instances`: CWM scanning of contribution tracks, or FIMO-style PWM scanning;
 - :func:`filter_motifs`: first-layer convolution filters as PFMs;
 - :func:`save_motifs` / :func:`load_motifs`, :func:`export_modisco_h5`,
-  :func:`write_patterns_meme`: files (``docs/formats.md``, "Motif discovery results").
+  :func:`write_patterns_meme`: files (``docs/formats.md``, "Motif discovery results");
+- :func:`load_modisco_h5`, :func:`load_finemo_hits`: modisco-lite's and Fi-NeMo's outputs;
+- :func:`merge_motif_sets`, :func:`provenance_table`: one non-redundant set from several runs.
 """
 
 from cislens.motifs.affinity import continuous_jaccard
@@ -18,11 +20,15 @@ from cislens.motifs.discover import MotifDiscoveryResult, discover_motifs
 from cislens.motifs.filters import filter_motifs
 from cislens.motifs.instances import HIT_COLUMNS, call_instances, instance_recovery
 from cislens.motifs.io import export_modisco_h5, load_motifs, save_motifs, write_patterns_meme
+from cislens.motifs.merge import PROVENANCE_COLUMNS, merge_motif_sets, provenance_table
+from cislens.motifs.peers import FINEMO_HIT_COLUMNS, load_finemo_hits, load_modisco_h5
 from cislens.motifs.seqlets import SEQLET_COLUMNS, SeqletCalls, extract_seqlets
 
 __all__ = [
+    "FINEMO_HIT_COLUMNS",
     "HIT_COLUMNS",
     "MATCH_COLUMNS",
+    "PROVENANCE_COLUMNS",
     "SEQLET_COLUMNS",
     "MotifDiscoveryResult",
     "Pattern",
@@ -37,8 +43,12 @@ __all__ = [
     "instance_recovery",
     "jaspar_database",
     "load_database",
+    "load_finemo_hits",
+    "load_modisco_h5",
     "load_motifs",
+    "merge_motif_sets",
     "pattern_similarity",
+    "provenance_table",
     "save_motifs",
     "write_patterns_meme",
 ]

@@ -180,18 +180,30 @@ def export_modisco_h5(path, result: MotifDiscoveryResult, X, hypothetical) -> Pa
     return path
 
 
-def write_patterns_meme(path, patterns, *, kind: str = "pfm", trim: float | None = 0.3) -> Path:
+def write_patterns_meme(
+    path, patterns, *, kind: str = "pfm", trim: float | None = 0.3, allow_empty: bool = False
+) -> Path:
     """Write patterns to a MEME motif file.
 
     ``kind``: "pfm" (base frequencies of the seqlets), "cwm-pfm" (softmax of the CWM) or
     "hcwm-pfm" (softmax of the hCWM); ``trim`` as in :meth:`Pattern.to_motif`. The number of
-    seqlets is written as ``nsites``.
+    seqlets is written as ``nsites``. No patterns is an error unless ``allow_empty=True``, which
+    writes the MEME header alone (what the pipeline's motifs stage does when nothing is found,
+    so the file never lingers from an earlier run).
     """
     from cislens.pwm import write_meme
 
     if kind not in MEME_KINDS:
         raise ValueError(f"kind must be one of {MEME_KINDS}; got {kind!r}.")
     patterns = list(getattr(patterns, "patterns", patterns))
+    if not patterns and allow_empty:
+        from cislens.sequence.alphabet import ALPHABET
+        from cislens.utils.files import write_text
+
+        background = " ".join(f"{base} 0.250000" for base in ALPHABET)
+        header = ["MEME version 4", "", f"ALPHABET= {ALPHABET}", "", "strands: + -", "",
+                  "Background letter frequencies", background, ""]
+        return write_text(as_path(path), "\n".join(header))
     if not patterns:
         raise ValueError("there are no patterns to write; discovery found none.")
     motifs = [p.to_motif(kind=kind, trim=trim) for p in patterns]

@@ -47,7 +47,7 @@ UPSTREAM = {
 """The stages (by record name) whose outputs each stage reads. A stage not listed depends on
 every stage recorded before it in the run (the safe default)."""
 
-MOTIF_FILES = ("motifs.h5", "matches.csv", "filters.csv", "hits.csv")
+MOTIF_FILES = ("motifs.h5", "motifs.meme", "modisco.h5", "matches.csv", "filters.csv", "hits.csv")
 GIA_FILES = ("gia.csv", "gia_spacing.csv")
 BENCHMARK_FILES = ("benchmark.csv", "benchmark_per_sequence.csv", "motif_recovery.csv",
                    "instance_recovery.csv", "motif_benchmark.json")
@@ -251,8 +251,10 @@ def motif_stage(stages, params, model, dataset, sets, *, motif_method=MOTIF_METH
         annotate,
         call_instances,
         discover_motifs,
+        export_modisco_h5,
         load_motifs,
         save_motifs,
+        write_patterns_meme,
     )
 
     if stages.done("motifs", params, *MOTIF_FILES):
@@ -267,6 +269,9 @@ def motif_stage(stages, params, model, dataset, sets, *, motif_method=MOTIF_METH
                          "least one explained sequence.")
     discovery = discover_motifs(X, hyp, random_state=params["random_state"], verbose=verbose)
     save_motifs(stages.out / "motifs.h5", discovery)
+    # The same patterns for MEME-reading tools and for modisco-lite / Fi-NeMo.
+    write_patterns_meme(stages.out / "motifs.meme", discovery.patterns, allow_empty=True)
+    export_modisco_h5(stages.out / "modisco.h5", discovery, X, hyp)
     table = pd.DataFrame(columns=["filter", "n_sites", "consensus"])
     if filters:
         table = _filter_table(model, dataset, annotate_matches, device)

@@ -28,9 +28,9 @@ from cislens.simulate._validate import (
 DATA_KINDS = ("hdf5", "fasta", "bed")
 DATA_FIELDS = ("hdf5", "fasta", "bed", "genome", "length", "pad_with_n", "use_strand", "labels",
                "label_columns", "task_names", "valid_fraction", "test_fraction")
-MODEL_KINDS = ("checkpoint", "architecture", "class")
-MODEL_FIELDS = ("checkpoint", "architecture", "args", "train", "class", "weights", "output",
-                "input_layout")
+MODEL_KINDS = ("checkpoint", "checkpoints", "architecture", "class")
+MODEL_FIELDS = ("checkpoint", "checkpoints", "normalise", "percentile", "architecture", "args",
+                "train", "class", "weights", "output", "input_layout")
 VIEW_FIELDS = ("output", "input_layout")
 TRAIN_FIELDS = ("epochs", "batch_size", "lr", "patience", "restarts", "selection_epochs")
 MOTIF_FIELDS = ("enabled", "method", "annotate", "filters")
@@ -57,14 +57,20 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """A cislens checkpoint, an architecture to train, or a user class with its weights.
+    """A cislens checkpoint, an ensemble of them, an architecture to train, or a user class.
 
     ``output`` and ``input_layout`` (a given model only) say how the model is read, as the
     ``output=`` and ``input_layout=`` options of :mod:`cislens.attribution.heads`.
+    ``checkpoints`` (a list, e.g. one per training fold) makes an ensemble: attributions are
+    averaged over the models (after ``normalise``: "none" or "percentile", with
+    ``percentile``; :func:`cislens.attribution.ensemble_attribution_set`), predictions too.
     """
 
     kind: str
     checkpoint: Path | None = None
+    checkpoints: list = field(default_factory=list)
+    normalise: str = "none"
+    percentile: float = 99.0
     architecture: str | None = None
     class_spec: str | None = None
     weights: Path | None = None
@@ -244,6 +250,25 @@ def _parse_view(raw, kind: str, config: ModelConfig) -> None:
     config.input_layout = choice(raw.get("input_layout", "NCL"), LAYOUTS, "model.input_layout")
 
 
+def _parse_ensemble(raw, base: Path, config: ModelConfig) -> None:
+    """``model.checkpoints`` (a list of folders), ``model.normalise``, ``model.percentile``."""
+    from cislens.attribution.ensemble import NORMALISATIONS
+
+    folders = raw["checkpoints"]
+    if not isinstance(folders, list) or not folders:
+        raise fail("model.checkpoints", "expected a non-empty list of checkpoint folders (one "
+                                        f"per model of the ensemble); got {describe(folders)}.")
+    config.checkpoints = [_path(f, f"model.checkpoints[{i}]", base)
+                          for i, f in enumerate(folders)]
+    config.normalise = choice(raw.get("normalise", "none"), NORMALISATIONS, "model.normalise")
+    percentile = raw.get("percentile", 99.0)
+    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not (
+            0 < percentile <= 100):
+        raise fail("model.percentile", f"expected a number in (0, 100]; got "
+                                       f"{describe(percentile)}.")
+    config.percentile = float(percentile)
+
+
 def _parse_model(raw, base: Path, overrides=None) -> ModelConfig:
     raw = mapping(raw, "model", what="a mapping with one of checkpoint, architecture or class")
     raw = {**raw, **(overrides or {})}
@@ -254,6 +279,7 @@ def _parse_model(raw, base: Path, overrides=None) -> ModelConfig:
                             " Give a checkpoint folder, an architecture to train, or a class.")
     kind = kinds[0]
     allowed = {"checkpoint": {"checkpoint"}, "architecture": {"architecture", "args", "train"},
+               "checkpoints": {"checkpoints", "normalise", "percentile"},
                "class": {"class", "weights", "args"}}[kind]
     for key in raw:
         if key not in allowed and key not in VIEW_FIELDS:
@@ -265,6 +291,8 @@ def _parse_model(raw, base: Path, overrides=None) -> ModelConfig:
     config.args = dict(args)
     if kind == "checkpoint":
         config.checkpoint = _path(raw["checkpoint"], "model.checkpoint", base)
+    elif kind == "checkpoints":
+        _parse_ensemble(raw, base, config)
     elif kind == "class":
         config.class_spec = string(raw["class"], "model.class")
         if ":" not in config.class_spec:

@@ -126,6 +126,11 @@ def _given_model(config):
     spec = config.model
     if spec.kind == "checkpoint":
         return load_model(spec.checkpoint)
+    if spec.kind == "checkpoints":  # an ensemble: attributions averaged over the models
+        from cislens.attribution import ModelEnsemble
+
+        return ModelEnsemble([load_model(path) for path in spec.checkpoints],
+                             normalise=spec.normalise, percentile=spec.percentile)
     if spec.kind == "class":
         return load_user_model(spec.class_spec, spec.weights, **spec.args)
     return None
@@ -154,8 +159,13 @@ def _model_record(config) -> dict:
         for key in ("epochs", "train_batch_size", "lr", "patience", "restarts",
                     "selection_epochs"):
             record.pop(key)
+    if spec.kind != "checkpoints":  # the ensemble's settings
+        for key in ("checkpoints", "normalise", "percentile"):
+            record.pop(key, None)
     if spec.kind == "checkpoint":
         record["files"] = fingerprint(*sorted(Path(spec.checkpoint).glob("*")))
+    elif spec.kind == "checkpoints":
+        record["files"] = [fingerprint(*sorted(Path(p).glob("*"))) for p in spec.checkpoints]
     elif spec.kind == "class":
         module = spec.class_spec.rsplit(":", 1)[0]
         record["files"] = fingerprint(spec.weights, module if module.endswith(".py") else None)
