@@ -168,6 +168,7 @@ def run_grammar(model, dataset, discovery, config: GiaConfig, backgrounds, *, se
                 device=None, verbose=False, view=None) -> dict[str, pd.DataFrame]:
     """Grammar, position and count tables of the selected patterns (the module docstring)."""
     from cislens.gia import count_effect, grammar, position_effect
+    from cislens.gia.grammar import BEST_COLUMNS
 
     named, found = _selected(discovery, config)
     length = dataset.length
@@ -199,7 +200,7 @@ def run_grammar(model, dataset, discovery, config: GiaConfig, backgrounds, *, se
         if 3 * item.width <= length:
             counts.append(count_effect(model, backgrounds, item.pattern, max_count=3,
                                        **common).assign(pattern=item.name))
-    best = _frame(bests)
+    best = _frame(bests) if bests else pd.DataFrame(columns=["pair", *BEST_COLUMNS, "a", "b"])
     if notes:
         best = pd.concat([best, pd.DataFrame({"pair": [n.split(":")[0] for n in notes],
                                               "note": notes})], ignore_index=True)
