@@ -16,8 +16,7 @@ def backgrounds():
 
 
 def test_composite_model_best_is_the_planted_arrangement(backgrounds):
-    result = grammar(CompositeModel(gap=1).eval(), backgrounds, "SOX2", "POU5F1",
-                     random_state=0)
+    result = grammar(CompositeModel(gap=1).eval(), backgrounds, "SOX2", "POU5F1", random_state=0)
     assert len(result.table) == 4 * 21
     assert list(result.best.columns) == list(BEST_COLUMNS)
     best = result.best.iloc[0]
@@ -33,8 +32,14 @@ def test_composite_model_best_is_the_planted_arrangement(backgrounds):
 def test_reverse_order_finds_the_reverse_complement_arrangement(backgrounds):
     # b upstream of a on strands (s_b, s_a) is the reverse complement of a (-s_a) then b (-s_b):
     # the model scans both strands, so POU5F1 then SOX2 wins on "--" at the same gap.
-    result = grammar(CompositeModel(gap=3).eval(), backgrounds, "POU5F1", "SOX2",
-                     gaps=range(0, 8), random_state=0)
+    result = grammar(
+        CompositeModel(gap=3).eval(),
+        backgrounds,
+        "POU5F1",
+        "SOX2",
+        gaps=range(0, 8),
+        random_state=0,
+    )
     best = result.best.iloc[0]
     assert (best["spacing"], best["orientation"]) == (3, "--")
 
@@ -45,17 +50,32 @@ def test_additive_model_has_no_preference(backgrounds):
     assert best["no_preference"] and best["p_value"] >= 0.05
     # the joint effect is the sum of the parts wherever no window mixes the two motifs
     assert np.abs(result.table["interaction"]).max() < 0.1
-    joint = grammar(AdditiveModel().eval(), backgrounds, "SOX2", "POU5F1", value="effect",
-                    gaps=range(3, 21), random_state=0)
+    joint = grammar(
+        AdditiveModel().eval(),
+        backgrounds,
+        "SOX2",
+        "POU5F1",
+        value="effect",
+        gaps=range(3, 21),
+        random_state=0,
+    )
     assert bool(joint.best["no_preference"].iloc[0])
 
 
 def test_table_matches_the_spacing_experiment(backgrounds):
     model = CompositeModel(gap=2).eval()
-    result = grammar(model, backgrounds, "SOX2", "POU5F1", gaps=[0, 2, 5],
-                     orientations=["++", "-+"], random_state=1)
-    table = spacing(model, backgrounds, "SOX2", "POU5F1", [0, 2, 5], orientations=["++", "-+"],
-                    random_state=1)
+    result = grammar(
+        model,
+        backgrounds,
+        "SOX2",
+        "POU5F1",
+        gaps=[0, 2, 5],
+        orientations=["++", "-+"],
+        random_state=1,
+    )
+    table = spacing(
+        model, backgrounds, "SOX2", "POU5F1", [0, 2, 5], orientations=["++", "-+"], random_state=1
+    )
     shared = list(table.columns)
     pd.testing.assert_frame_equal(result.table[shared].reset_index(drop=True), table)
     assert set(result.table["a"]) == {"SOX2"} and set(result.table["b"]) == {"POU5F1"}
@@ -70,8 +90,7 @@ def test_several_targets_get_one_best_row_each(backgrounds):
         def forward(self, x):
             return torch.cat([self.one(x), self.two(x)], dim=1)
 
-    result = grammar(Two().eval(), backgrounds, "SOX2", "POU5F1", gaps=range(6),
-                     random_state=0)
+    result = grammar(Two().eval(), backgrounds, "SOX2", "POU5F1", gaps=range(6), random_state=0)
     assert result.best["target"].tolist() == [0, 1]
     assert result.best["spacing"].tolist() == [1, 4]
     assert result.heatmap(1).shape == (4, 6)
@@ -105,3 +124,22 @@ def test_refusals(backgrounds):
         grammar(model, backgrounds, "SOX2", "POU5F1", orientations=["+"])
     with pytest.raises(ValueError, match="off the end of 120 bp backgrounds"):
         grammar(model, backgrounds, "SOX2", "POU5F1", gaps=[200])
+
+
+def test_report_caption_says_when_no_arrangement_differs(backgrounds, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cislens.report.grammar import best_caption, grammar_figures
+
+    result = grammar(
+        AdditiveModel().eval(), backgrounds, "SOX2", "POU5F1", gaps=range(4), random_state=0
+    )
+    label = {"pair": "SOX2 x POU5F1"}
+    result.table.assign(**label).to_csv(tmp_path / "gia_grammar.csv", index=False)
+    result.best.assign(**label).to_csv(tmp_path / "gia_grammar_best.csv", index=False)
+    figures = grammar_figures(tmp_path)
+    assert len(figures) == 1
+    caption = figures[0][0]
+    assert caption == best_caption(result.best.assign(**label).iloc[0])
+    assert "no arrangement differs from the others" in caption and "over 16 arrangements" in caption

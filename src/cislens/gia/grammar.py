@@ -131,22 +131,35 @@ def _best_row(values, conditions, label, *, value, alpha, n_bootstrap, confidenc
     means = values.mean(axis=0)
     order = np.argsort(-means, kind="stable")
     best, second = int(order[0]), int(order[1]) if len(order) > 1 else int(order[0])
-    low, high = bootstrap_ci(values[:, best], n_bootstrap=n_bootstrap, confidence=confidence,
-                             random_state=seed)
+    low, high = bootstrap_ci(
+        values[:, best], n_bootstrap=n_bootstrap, confidence=confidence, random_state=seed
+    )
     margin = values[:, best] - values[:, second]
-    m_low, m_high = bootstrap_ci(margin, n_bootstrap=n_bootstrap, confidence=confidence,
-                                 random_state=seed)
-    spread, p_value = no_preference_test(values, n_bootstrap=n_bootstrap,
-                                         random_state=derive_seed(seed, 1))
+    m_low, m_high = bootstrap_ci(
+        margin, n_bootstrap=n_bootstrap, confidence=confidence, random_state=seed
+    )
+    spread, p_value = no_preference_test(
+        values, n_bootstrap=n_bootstrap, random_state=derive_seed(seed, 1)
+    )
     return dict(
-        target=label, value=value, spacing=conditions[best]["spacing"],
-        orientation=conditions[best]["orientation"], estimate=float(means[best]),
-        ci_low=float(low), ci_high=float(high),
+        target=label,
+        value=value,
+        spacing=conditions[best]["spacing"],
+        orientation=conditions[best]["orientation"],
+        estimate=float(means[best]),
+        ci_low=float(low),
+        ci_high=float(high),
         runner_up_spacing=conditions[second]["spacing"],
         runner_up_orientation=conditions[second]["orientation"],
-        margin=float(margin.mean()), margin_ci_low=float(m_low), margin_ci_high=float(m_high),
-        spread=spread, p_value=p_value, no_preference=bool(p_value >= alpha), alpha=alpha,
-        n_arrangements=values.shape[1], n=values.shape[0],
+        margin=float(margin.mean()),
+        margin_ci_low=float(m_low),
+        margin_ci_high=float(m_high),
+        spread=spread,
+        p_value=p_value,
+        no_preference=bool(p_value >= alpha),
+        alpha=alpha,
+        n_arrangements=values.shape[1],
+        n=values.shape[0],
     )
 
 
@@ -159,11 +172,28 @@ def _check_grammar_options(value, alpha) -> None:
 
 @doc
 def grammar(
-    model, backgrounds, a, b, *, gaps=DEFAULT_GAPS, orientations=ORIENTATIONS,
-    value="interaction", alpha=DEFAULT_ALPHA, start=None, target=None, func=None,
-    func_kwargs=None, sample=False, batch_size=DEFAULT_BATCH_SIZE, device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP, confidence=DEFAULT_CONFIDENCE, random_state=None,
-    verbose=False, output=None, input_layout="NCL",
+    model,
+    backgrounds,
+    a,
+    b,
+    *,
+    gaps=DEFAULT_GAPS,
+    orientations=ORIENTATIONS,
+    value="interaction",
+    alpha=DEFAULT_ALPHA,
+    start=None,
+    target=None,
+    func=None,
+    func_kwargs=None,
+    sample=False,
+    batch_size=DEFAULT_BATCH_SIZE,
+    device=None,
+    n_bootstrap=DEFAULT_N_BOOTSTRAP,
+    confidence=DEFAULT_CONFIDENCE,
+    random_state=None,
+    verbose=False,
+    output=None,
+    input_layout="NCL",
 ) -> Grammar:
     """Every orientation x gap of ``a`` then ``b``: tidy table, best arrangement, no-preference.
 
@@ -204,9 +234,24 @@ def grammar(
     ((4, 3), True)
     """
     _check_grammar_options(value, alpha)
-    experiment = Experiment(model, backgrounds, options(
-        target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-        random_state, verbose, output, input_layout))
+    experiment = Experiment(
+        model,
+        backgrounds,
+        options(
+            target,
+            func,
+            func_kwargs,
+            sample,
+            batch_size,
+            device,
+            n_bootstrap,
+            confidence,
+            random_state,
+            verbose,
+            output,
+            input_layout,
+        ),
+    )
     ia, ib = experiment.add(a, "a"), experiment.add(b, "b")
     if isinstance(orientations, str):
         orientations = [orientations]
@@ -215,11 +260,17 @@ def grammar(
     conditions, joints, contrasts = [], [], []
     for orientation in orientations:
         for gap in gaps:
-            pos_a, pos_b, joint, contrast = pair_values(experiment, ia, ib, gap, orientation,
-                                                        start)
-            conditions.append({"a": experiment.patterns[ia].name,
-                               "b": experiment.patterns[ib].name, "spacing": gap,
-                               "orientation": orientation, "start_a": pos_a, "start_b": pos_b})
+            pos_a, pos_b, joint, contrast = pair_values(experiment, ia, ib, gap, orientation, start)
+            conditions.append(
+                {
+                    "a": experiment.patterns[ia].name,
+                    "b": experiment.patterns[ib].name,
+                    "spacing": gap,
+                    "orientation": orientation,
+                    "start_a": pos_a,
+                    "start_b": pos_b,
+                }
+            )
             joints.append(joint)
             contrasts.append({"interaction": contrast})
     table = experiment.table(conditions, joints, contrasts)
@@ -227,13 +278,28 @@ def grammar(
     columns = [scalar_view(v, experiment.outputs) for v in chosen]
     labels = columns[0][1]
     stacked = np.stack([c[0] for c in columns], axis=1)  # (n, K, k)
-    rows = [_best_row(stacked[:, :, j], conditions, label, value=value, alpha=float(alpha),
-                      n_bootstrap=n_bootstrap, confidence=experiment.confidence,
-                      seed=derive_seed(experiment.seed, 40))
-            for j, label in enumerate(labels)]
-    return Grammar(table=table, best=pd.DataFrame(rows, columns=list(BEST_COLUMNS)),
-                   value=value)
+    rows = [
+        _best_row(
+            stacked[:, :, j],
+            conditions,
+            label,
+            value=value,
+            alpha=float(alpha),
+            n_bootstrap=n_bootstrap,
+            confidence=experiment.confidence,
+            seed=derive_seed(experiment.seed, 40),
+        )
+        for j, label in enumerate(labels)
+    ]
+    return Grammar(table=table, best=pd.DataFrame(rows, columns=list(BEST_COLUMNS)), value=value)
 
 
-__all__ = ["BEST_COLUMNS", "DEFAULT_ALPHA", "DEFAULT_GAPS", "GRAMMAR_VALUES", "Grammar",
-           "grammar", "no_preference_test"]
+__all__ = [
+    "BEST_COLUMNS",
+    "DEFAULT_ALPHA",
+    "DEFAULT_GAPS",
+    "GRAMMAR_VALUES",
+    "Grammar",
+    "grammar",
+    "no_preference_test",
+]

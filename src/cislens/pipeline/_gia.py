@@ -44,8 +44,17 @@ from cislens.utils.files import write_table
 
 logger = logging.getLogger(__name__)
 
-GIA_FIELDS = ("enabled", "motifs", "top_k", "homotypic", "gaps", "n_backgrounds", "alpha",
-              "value", "max_positions")
+GIA_FIELDS = (
+    "enabled",
+    "motifs",
+    "top_k",
+    "homotypic",
+    "gaps",
+    "n_backgrounds",
+    "alpha",
+    "value",
+    "max_positions",
+)
 GRAMMAR_FILES = ("gia_grammar.csv", "gia_grammar_best.csv", "gia_position.csv", "gia_count.csv")
 N_MARGINAL_BACKGROUNDS = 200
 """Backgrounds of the marginal effects (``gia.csv``)."""
@@ -88,13 +97,24 @@ def parse_gia(raw) -> GiaConfig:
     if isinstance(gaps, int) and not isinstance(gaps, bool):
         gaps = [gaps, gaps]
     config.gaps = int_pair(gaps, "gia.gaps", minimum=0)
-    config.n_backgrounds = integer(raw.get("n_backgrounds", config.n_backgrounds),
-                                   "gia.n_backgrounds", minimum=2)
-    config.alpha = number(raw.get("alpha", config.alpha), "gia.alpha", minimum=0.0,
-                          maximum=1.0, open_min=True, open_max=True)
+    config.n_backgrounds = integer(
+        raw.get("n_backgrounds", config.n_backgrounds), "gia.n_backgrounds", minimum=2
+    )
+    config.alpha = number(
+        raw.get("alpha", config.alpha),
+        "gia.alpha",
+        minimum=0.0,
+        maximum=1.0,
+        open_min=True,
+        open_max=True,
+    )
     config.value = choice(raw.get("value", config.value), ["interaction", "effect"], "gia.value")
-    config.max_positions = number(raw.get("max_positions", config.max_positions),
-                                  "gia.max_positions", minimum=0.0, open_min=True)
+    config.max_positions = number(
+        raw.get("max_positions", config.max_positions),
+        "gia.max_positions",
+        minimum=0.0,
+        open_min=True,
+    )
     return config
 
 
@@ -156,16 +176,28 @@ def _within_budget(pairs, config, length) -> tuple[list, list[str]]:
     for a, b in pairs:
         rows = config.n_backgrounds * (1 + 3 * 4 * len(_gaps(config, a, b, length)))
         if total + rows * length > config.max_positions:
-            notes.append(f"{a.name} x {b.name}: left out, the estimated {rows * length:.1e} "
-                         f"positions would pass gia.max_positions={config.max_positions:.0e}")
+            notes.append(
+                f"{a.name} x {b.name}: left out, the estimated {rows * length:.1e} "
+                f"positions would pass gia.max_positions={config.max_positions:.0e}"
+            )
             continue
         total += rows * length
         kept.append((a, b))
     return kept, notes
 
 
-def run_grammar(model, dataset, discovery, config: GiaConfig, backgrounds, *, seed,
-                device=None, verbose=False, view=None) -> dict[str, pd.DataFrame]:
+def run_grammar(
+    model,
+    dataset,
+    discovery,
+    config: GiaConfig,
+    backgrounds,
+    *,
+    seed,
+    device=None,
+    verbose=False,
+    view=None,
+) -> dict[str, pd.DataFrame]:
     """Grammar, position and count tables of the selected patterns (the module docstring)."""
     from cislens.gia import count_effect, grammar, position_effect
     from cislens.gia.grammar import BEST_COLUMNS
@@ -183,8 +215,16 @@ def run_grammar(model, dataset, discovery, config: GiaConfig, backgrounds, *, se
         if not gaps:
             notes.append(f"{a.name} x {b.name}: left out, no gap of gia.gaps fits {length} bp")
             continue
-        result = grammar(model, backgrounds, a.pattern, b.pattern, gaps=gaps,
-                         value=config.value, alpha=config.alpha, **common)
+        result = grammar(
+            model,
+            backgrounds,
+            a.pattern,
+            b.pattern,
+            gaps=gaps,
+            value=config.value,
+            alpha=config.alpha,
+            **common,
+        )
         label = {"pair": f"{a.name} x {b.name}", "a": a.name, "b": b.name}
         tables.append(result.table.assign(**label))
         best = result.best.assign(**label)
@@ -194,18 +234,32 @@ def run_grammar(model, dataset, discovery, config: GiaConfig, backgrounds, *, se
     positions, counts = [], []
     for item in named + found:
         step = max(item.width, (length - item.width) // 10)
-        table = position_effect(model, backgrounds, item.pattern,
-                                positions=list(range(0, length - item.width + 1, step)), **common)
+        table = position_effect(
+            model,
+            backgrounds,
+            item.pattern,
+            positions=list(range(0, length - item.width + 1, step)),
+            **common,
+        )
         positions.append(table.assign(pattern=item.name))
         if 3 * item.width <= length:
-            counts.append(count_effect(model, backgrounds, item.pattern, max_count=3,
-                                       **common).assign(pattern=item.name))
+            counts.append(
+                count_effect(model, backgrounds, item.pattern, max_count=3, **common).assign(
+                    pattern=item.name
+                )
+            )
     best = _frame(bests) if bests else pd.DataFrame(columns=["pair", *BEST_COLUMNS, "a", "b"])
     if notes:
-        best = pd.concat([best, pd.DataFrame({"pair": [n.split(":")[0] for n in notes],
-                                              "note": notes})], ignore_index=True)
-    out = {"gia_grammar.csv": _frame(tables), "gia_grammar_best.csv": best,
-           "gia_position.csv": _frame(positions), "gia_count.csv": _frame(counts)}
+        best = pd.concat(
+            [best, pd.DataFrame({"pair": [n.split(":")[0] for n in notes], "note": notes})],
+            ignore_index=True,
+        )
+    out = {
+        "gia_grammar.csv": _frame(tables),
+        "gia_grammar_best.csv": best,
+        "gia_position.csv": _frame(positions),
+        "gia_count.csv": _frame(counts),
+    }
     return {name: _names(frame, dataset) for name, frame in out.items()}
 
 
@@ -219,8 +273,9 @@ def _frame(frames) -> pd.DataFrame:
 
 def _names(frame: pd.DataFrame, dataset) -> pd.DataFrame:
     if "target" in frame.columns:
-        frame["target"] = [dataset.task_names[int(t)] if str(t).isdigit() else t
-                           for t in frame["target"]]
+        frame["target"] = [
+            dataset.task_names[int(t)] if str(t).isdigit() else t for t in frame["target"]
+        ]
     return frame
 
 
@@ -230,5 +285,12 @@ def write_grammar(out, tables: dict[str, pd.DataFrame]) -> None:
         write_table(tables.get(name, pd.DataFrame()), out / name, index=False)
 
 
-__all__ = ["GIA_FIELDS", "GRAMMAR_FILES", "N_MARGINAL_BACKGROUNDS", "GiaConfig", "parse_gia",
-           "run_grammar", "write_grammar"]
+__all__ = [
+    "GIA_FIELDS",
+    "GRAMMAR_FILES",
+    "N_MARGINAL_BACKGROUNDS",
+    "GiaConfig",
+    "parse_gia",
+    "run_grammar",
+    "write_grammar",
+]

@@ -37,14 +37,20 @@ def best_caption(row) -> str:
     >>> best_caption(row).split(";")[0]
     'SOX2 x POU5F1 (target t): best arrangement ++ at a 1 bp gap, interaction 2 [1.5, 2.5]'
     """
-    head = (f"{row['pair']} (target {row['target']}): best arrangement {row['orientation']} at "
-            f"a {int(row['spacing'])} bp gap, {row['value']} {row['estimate']:.3g} "
-            f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}]")
-    tested = (f"max test over {int(row['n_arrangements'])} arrangements and {int(row['n'])} "
-              f"backgrounds p = {row['p_value']:.2g}")
+    head = (
+        f"{row['pair']} (target {row['target']}): best arrangement {row['orientation']} at "
+        f"a {int(row['spacing'])} bp gap, {row['value']} {row['estimate']:.3g} "
+        f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}]"
+    )
+    tested = (
+        f"max test over {int(row['n_arrangements'])} arrangements and {int(row['n'])} "
+        f"backgrounds p = {row['p_value']:.2g}"
+    )
     if bool(row["no_preference"]):
-        verdict = (f"no arrangement differs from the others ({tested} >= {row['alpha']:g}); "
-                   "the best one is not a preference")
+        verdict = (
+            f"no arrangement differs from the others ({tested} >= {row['alpha']:g}); "
+            "the best one is not a preference"
+        )
     else:
         verdict = f"the arrangements differ ({tested})"
     return f"{head}; {verdict}."
@@ -101,13 +107,18 @@ def grammar_figures(out) -> list:
                 figures.append((best_caption(row), heatmap_figure(rows, row, row["value"])))
     position = _read(out / "gia_position.csv")
     if position is not None:
-        figures.append(("Positional effect: each pattern embedded at evenly spaced starts "
-                        "(bootstrap CI over backgrounds)",
-                        _curves(position, "position", "position")))
+        figures.append(
+            (
+                "Positional effect: each pattern embedded at evenly spaced starts "
+                "(bootstrap CI over backgrounds)",
+                _curves(position, "position", "position"),
+            )
+        )
     count = _read(out / "gia_count.csv")
     if count is not None:
-        figures.append(("Count effect: 1-3 copies of each pattern", _curves(count, "count",
-                                                                          "copies")))
+        figures.append(
+            ("Count effect: 1-3 copies of each pattern", _curves(count, "count", "copies"))
+        )
     return figures
 
 
