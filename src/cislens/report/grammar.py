@@ -75,7 +75,8 @@ def heatmap_figure(rows: pd.DataFrame, best, value: str):
         x = list(grid.columns).index(best["spacing"])
         ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, lw=2, color="k"))
     fig.colorbar(image, ax=ax, label=value, fraction=0.04)
-    ax.set_title(str(rows["pair"].iloc[0]), fontsize=9)
+    title = rows["pair"].iloc[0] if "pair" in rows else f"{rows['a'].iloc[0]} x {rows['b'].iloc[0]}"
+    ax.set_title(str(title), fontsize=9)
     fig.tight_layout()
     return fig
 
