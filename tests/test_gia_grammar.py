@@ -10,6 +10,15 @@ from cislens.gia import ORIENTATIONS, grammar, no_preference_test, null_backgrou
 from cislens.gia.grammar import BEST_COLUMNS
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run much faster on one thread when the CPU is shared (no spin-waiting)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def backgrounds():
     return null_backgrounds("random", n=60, length=120, random_state=0)

@@ -18,6 +18,15 @@ from cislens.simulate import load_preset, simulate
 BASE = {"data": {"hdf5": "d.h5"}, "model": {"checkpoint": "m"}}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run much faster on one thread when the CPU is shared (no spin-waiting)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_composite_pair_preset_plants_the_arrangement():
     config = load_preset("composite_pair")
     assert config.length == 300 and sum(config.splits.values()) == 4000
@@ -37,7 +46,6 @@ def test_composite_pair_preset_plants_the_arrangement():
 
 @pytest.fixture(scope="module")
 def composite_run(tmp_path_factory):
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("composite")
     save_dataset(root / "data.h5", simulate("composite_pair", n=2000, random_state=0))
     config = {
