@@ -173,3 +173,26 @@ def test_discovered_patterns_ranked_by_importance():
     # importance = seqlets x summed |CWM|: pos_1 50, pos_0 30, pos_2 20; negatives never
     assert [item.name for item in found] == ["pos_1", "pos_0"]
     assert all(item.width == 6 for item in found)
+
+
+def test_pipeline_flags_a_model_without_grammar(composite_run, tmp_path):
+    import grammar_models
+
+    root, _ = composite_run
+    weights = tmp_path / "additive.pt"
+    torch.save(grammar_models.AdditiveModel().state_dict(), weights)
+    spec = f"{grammar_models.__file__}:AdditiveModel"
+    config = {
+        "data": {"hdf5": str(root / "data.h5")},
+        "model": {"class": spec, "weights": str(weights)},
+        "methods": ["saliency"],
+        "n_examples": 2,
+        "motifs": False,
+        "benchmark": False,
+        "gia": {"motifs": ["SOX2", "POU5F1"], "homotypic": False},
+    }
+    run_pipeline(config, out=tmp_path / "out")
+    best = pd.read_csv(tmp_path / "out" / "gia_grammar_best.csv").iloc[0]
+    assert best["no_preference"] and best["p_value"] >= 0.05
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "no arrangement differs from the others" in html
