@@ -242,7 +242,8 @@ def run_grammar(
             **common,
         )
         positions.append(table.assign(pattern=item.name))
-        if 3 * item.width <= length:
+        starts = np.linspace(0, length - item.width, 5)[1:-1].round()  # count_effect's default
+        if np.diff(starts).min() >= item.width:  # 3 copies fit without overlapping
             counts.append(
                 count_effect(model, backgrounds, item.pattern, max_count=3, **common).assign(
                     pattern=item.name
