@@ -152,3 +152,16 @@ def test_report_caption_says_when_no_arrangement_differs(backgrounds, tmp_path):
     caption = figures[0][0]
     assert caption == best_caption(result.best.assign(**label).iloc[0])
     assert "no arrangement differs from the others" in caption and "over 16 arrangements" in caption
+
+
+def test_rounding_noise_is_not_a_preference(backgrounds):
+    # A linear model's interaction is 0 up to float32 rounding (~1e-8 here); the test would
+    # resolve that noise without the rounding tolerance and reject at random.
+    for seed in range(6):
+        torch.manual_seed(seed)
+        model = torch.nn.Sequential(
+            torch.nn.Conv1d(4, 3, 5), torch.nn.Flatten(), torch.nn.Linear(3 * 116, 1)
+        ).eval()
+        result = grammar(model, backgrounds, "SOX2", "POU5F1", gaps=range(5), random_state=seed)
+        assert np.abs(result.table["interaction"]).max() < 1e-5
+        assert result.best["p_value"].iloc[0] == 1.0 and result.best["no_preference"].iloc[0]

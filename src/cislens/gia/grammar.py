@@ -28,7 +28,9 @@ and the backgrounds (rows, so the dependence between arrangements is kept) are r
 is taken in every resample, the test is corrected for the number of arrangements (a
 single-step max-T test, Westfall and Young 1993). ``no_preference`` is ``p >= alpha``: no
 arrangement differs from the others at level ``alpha``. A model whose differences are the same
-at every arrangement gets ``T = 0`` and ``p = 1``.
+at every arrangement gets ``T = 0`` and ``p = 1``; so does a spread below
+:data:`ROUNDING_TOLERANCE` (1e-5) times the largest |f| involved (the model's outputs in float32
+carry rounding errors of about 1e-7 of their size, which the test would otherwise resolve).
 
 Cost: ``1 + 3 K`` placements, each one forward pass over the ``n`` backgrounds (the single-pattern
 terms are cached per position and strand, so fewer in practice): ``K = 84`` (4 x 21 gaps) and
@@ -53,6 +55,8 @@ DEFAULT_GAPS = tuple(range(21))
 """Gaps tested by default: every gap from 0 to 20 bp."""
 DEFAULT_ALPHA = 0.05
 """Level of the no-preference test."""
+ROUNDING_TOLERANCE = 1e-5
+"""A spread T below this fraction of the largest |f| is rounding, not a preference (p = 1)."""
 GRAMMAR_VALUES = ("interaction", "effect")
 """What the best arrangement and the test are computed on."""
 BEST_COLUMNS = (
@@ -97,10 +101,11 @@ class Grammar:
         return frame.reindex([o for o in ORIENTATIONS if o in frame.index])
 
 
-def no_preference_test(values, *, n_bootstrap=DEFAULT_N_BOOTSTRAP, random_state=None):
+def no_preference_test(values, *, atol=0.0, n_bootstrap=DEFAULT_N_BOOTSTRAP, random_state=None):
     """Centred-bootstrap max test of "every column has the same mean" for (n, K) ``values``.
 
     Returns ``(T, p)``: ``T = max_k |m_k - mean(m)|`` and its p-value (module docstring).
+    ``T <= atol`` counts as a tie (p = 1): differences of floating-point rounding size.
 
     Examples
     --------
@@ -116,6 +121,8 @@ def no_preference_test(values, *, n_bootstrap=DEFAULT_N_BOOTSTRAP, random_state=
     n = values.shape[0]
     means = values.mean(axis=0)
     statistic = float(np.abs(means - means.mean()).max())
+    if statistic <= atol:
+        return statistic, 1.0
     centred = values - means + means.mean()
     rng = check_random_state(random_state)
     weights = rng.multinomial(n, np.full(n, 1.0 / n), size=int(n_bootstrap)) / n
@@ -127,7 +134,7 @@ def no_preference_test(values, *, n_bootstrap=DEFAULT_N_BOOTSTRAP, random_state=
     return statistic, float(p_value)
 
 
-def _best_row(values, conditions, label, *, value, alpha, n_bootstrap, confidence, seed):
+def _best_row(values, conditions, label, *, value, alpha, n_bootstrap, confidence, seed, atol):
     means = values.mean(axis=0)
     order = np.argsort(-means, kind="stable")
     best, second = int(order[0]), int(order[1]) if len(order) > 1 else int(order[0])
@@ -139,7 +146,7 @@ def _best_row(values, conditions, label, *, value, alpha, n_bootstrap, confidenc
         margin, n_bootstrap=n_bootstrap, confidence=confidence, random_state=seed
     )
     spread, p_value = no_preference_test(
-        values, n_bootstrap=n_bootstrap, random_state=derive_seed(seed, 1)
+        values, atol=atol, n_bootstrap=n_bootstrap, random_state=derive_seed(seed, 1)
     )
     return dict(
         target=label,
@@ -226,6 +233,7 @@ def grammar(
     --------
     >>> import torch
     >>> from cislens.gia import null_backgrounds
+    >>> _ = torch.manual_seed(0)
     >>> model = torch.nn.Sequential(torch.nn.Conv1d(4, 1, 3), torch.nn.Flatten(),
     ...                             torch.nn.Linear(38, 1))
     >>> bg = null_backgrounds("random", n=20, length=40, random_state=0)
@@ -278,6 +286,10 @@ def grammar(
     columns = [scalar_view(v, experiment.outputs) for v in chosen]
     labels = columns[0][1]
     stacked = np.stack([c[0] for c in columns], axis=1)  # (n, K, k)
+    # the largest |f| involved bounds the rounding error of every difference (per target)
+    null, _ = scalar_view(experiment.values(), experiment.outputs)
+    joint = np.stack([scalar_view(v, experiment.outputs)[0] for v in joints], axis=1)
+    scale = np.abs(null).max(axis=0) + np.abs(joint).max(axis=(0, 1))
     rows = [
         _best_row(
             stacked[:, :, j],
@@ -288,6 +300,7 @@ def grammar(
             n_bootstrap=n_bootstrap,
             confidence=experiment.confidence,
             seed=derive_seed(experiment.seed, 40),
+            atol=ROUNDING_TOLERANCE * float(scale[j]),
         )
         for j, label in enumerate(labels)
     ]
@@ -299,6 +312,7 @@ __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_GAPS",
     "GRAMMAR_VALUES",
+    "ROUNDING_TOLERANCE",
     "Grammar",
     "grammar",
     "no_preference_test",
