@@ -97,6 +97,7 @@ def test_cost_guard_leaves_pairs_out(composite_run):
     best = pd.read_csv(out / "gia_grammar_best.csv")
     # SOX2 x POU5F1, SOX2 x SOX2, POU5F1 x POU5F1: each over the limit alone, all left out
     assert len(best) == 3 and best["spacing"].isna().all()
+    assert best["note"].str.startswith("left out, the estimated").all()
     assert best["note"].str.contains("gia.max_positions=1e\\+05").all()
     assert not (out / "gia_grammar.csv").stat().st_size > 1
 

@@ -171,14 +171,17 @@ def _gaps(config: GiaConfig, a: _Item, b: _Item, length: int) -> list[int]:
     return [g for g in range(low, high + 1) if a.width + g + b.width <= length]
 
 
-def _within_budget(pairs, config, length) -> tuple[list, list[str]]:
+def _within_budget(pairs, config, length) -> tuple[list, list[tuple[str, str]]]:
     kept, notes, total = [], [], 0.0
     for a, b in pairs:
         rows = config.n_backgrounds * (1 + 3 * 4 * len(_gaps(config, a, b, length)))
         if total + rows * length > config.max_positions:
             notes.append(
-                f"{a.name} x {b.name}: left out, the estimated {rows * length:.1e} "
-                f"positions would pass gia.max_positions={config.max_positions:.0e}"
+                (
+                    f"{a.name} x {b.name}",
+                    f"left out, the estimated {rows * length:.1e} positions would pass "
+                    f"gia.max_positions={config.max_positions:.0e}",
+                )
             )
             continue
         total += rows * length
@@ -206,14 +209,14 @@ def run_grammar(
     length = dataset.length
     backgrounds = backgrounds[: config.n_backgrounds]
     pairs, notes = _within_budget(_pairs(named, found, config.homotypic), config, length)
-    for note in notes:
-        logger.warning("gia: %s", note)
+    for pair, note in notes:
+        logger.warning("gia: %s: %s", pair, note)
     common = dict(device=device, random_state=seed, verbose=verbose, **(view or {}))
     tables, bests = [], []
     for a, b in pairs:
         gaps = _gaps(config, a, b, length)
         if not gaps:
-            notes.append(f"{a.name} x {b.name}: left out, no gap of gia.gaps fits {length} bp")
+            notes.append((f"{a.name} x {b.name}", f"left out, no gap of gia.gaps fits {length} bp"))
             continue
         result = grammar(
             model,
@@ -252,7 +255,7 @@ def run_grammar(
     best = _frame(bests) if bests else pd.DataFrame(columns=["pair", *BEST_COLUMNS, "a", "b"])
     if notes:
         best = pd.concat(
-            [best, pd.DataFrame({"pair": [n.split(":")[0] for n in notes], "note": notes})],
+            [best, pd.DataFrame(notes, columns=["pair", "note"])],
             ignore_index=True,
         )
     out = {
