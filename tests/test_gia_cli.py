@@ -40,6 +40,7 @@ def files(tmp_path_factory):
     [
         ("spacing", ["--motif-a", "JUND", "--motif-b", "TEAD1", "--spacings", "0:3"]),
         ("interaction", ["--motif-a", "JUND", "--motif-b", "TGGAATGT", "--spacings", "4,6"]),
+        ("grammar", ["--motif-a", "JUND", "--motif-b", "TEAD1", "--spacings", "0:3"]),
         ("marginalize", ["--motif-a", "MA0090.4", "--null", "profile"]),
         ("position", ["--motif-a", "TGACTCA", "--null", "random", "--positions", "0:400:100"]),
         ("count", ["--motif-a", "JUND", "--max-count", "2", "--null", "negatives",
@@ -58,6 +59,10 @@ def test_gia_command_writes_outputs(files, tmp_path, experiment, extra, capsys):
     assert (out / f"gia_{experiment}.png").stat().st_size > 0
     record = json.loads((out / f"gia_{experiment}.json").read_text())
     assert record["random_state"] == 0 and record["experiment"] == experiment
+    if experiment == "grammar":  # all four orientations by default, and the best arrangement
+        assert len(table) == 4 * 4 and set(table["orientation"]) == {"++", "+-", "-+", "--"}
+        best = pd.read_csv(out / "gia_grammar_best.csv")
+        assert len(best) == 1 and {"spacing", "orientation", "no_preference"} <= set(best)
 
 
 def test_gia_command_errors(files, tmp_path, capsys):

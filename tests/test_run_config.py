@@ -34,7 +34,7 @@ def _with(path: str, value):
     (_with("methodz", "all"), "methodz", ["unknown field", "Did you mean 'methods'"]),
     (_with("data.lenght", 200), "data.lenght", ["unknown field"]),
     (_with("seed", "zero"), "seed", ["expected an integer", "'zero' (str)"]),
-    (_with("gia", "yes"), "gia", ["expected true or false", "'yes' (str)"]),
+    (_with("gia", "yes"), "gia", ["expected true, false or a mapping", "'yes' (str)"]),
     (_with("methods", ["saliency", "salency"]), "methods[1]", ["Did you mean 'saliency'"]),
     (_with("data.hdf5", "d.h5"), "data", ["exactly one of", "['hdf5', 'fasta']"]),
     ({"data": {"bed": "p.bed", "genome": "g.fa"}, "model": VALID["model"]}, "data.length",
@@ -74,7 +74,7 @@ def test_defaults_and_relative_paths(tmp_path):
     assert config.data.path == tmp_path / "seqs.fa"
     assert config.model.checkpoint == tmp_path / "model"
     assert config.out == tmp_path / "run_out"
-    assert config.motifs.enabled and config.gia and config.benchmark == "auto"
+    assert config.motifs.enabled and config.gia.enabled and config.benchmark == "auto"
     assert "deeplift_shap" in config.methods and config.seed == 0
     path.write_text("data: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):

@@ -11,8 +11,10 @@ Every stage runs for real and writes its output under ``out_dir``:
 ``motifs``     discovery on the DeepLiftShap hypothetical scores (all tasks pooled), first-layer
                filter motifs, TOMTOM against JASPAR, CWM instance calls -> ``motifs.h5``,
                ``matches.csv``, ``filters.csv``, ``hits.csv``
-``gia``        marginal effect of each discovered pattern on every task, and the spacing of the
-               top two -> ``gia.csv``, ``gia_spacing.csv``
+``gia``        marginal effect of each discovered pattern on every task, the grammar of the top
+               three (every orientation x gap 0-20, docs/gia.md), position and count ->
+               ``gia.csv``, ``gia_grammar.csv``, ``gia_grammar_best.csv``, ``gia_position.csv``,
+               ``gia_count.csv``
 ``benchmark``  attributions and motifs against the ground truth -> ``benchmark.csv``,
                ``benchmark_per_sequence.csv``, ``motif_recovery.csv``, ``instance_recovery.csv``
 ``report``     ``report.html`` (one self-contained file)

@@ -4,7 +4,9 @@ Backgrounds are drawn from one split of the dataset with the chosen null; motifs
 names or IDs, MEME files (``file.meme:NAME``) or consensus strings. Every run writes, into the
 ``--out`` directory, ``gia_<experiment>.csv`` (the table), ``gia_<experiment>.png`` (its plot)
 and ``gia_<experiment>.json`` (the parameters, seed and cislens version). ``occlude`` also
-writes ``gia_occlude_summary.csv`` (per motif).
+writes ``gia_occlude_summary.csv`` (per motif); ``grammar`` (every orientation x gap of a pair,
+``docs/gia.md``) writes ``gia_grammar_best.csv`` (the best arrangement and the no-preference test)
+and draws the orientation x gap heat map.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from cislens.cli._app import app, echo, state
 from cislens.cli._model import INPUT_LAYOUT_HELP, OUTPUT_HELP, check_view, model_view
 from cislens.utils.files import ensure_dir, save_figure, write_table, write_text
 
-EXPERIMENTS = ("marginalize", "position", "count", "spacing", "interaction", "occlude")
+EXPERIMENTS = ("marginalize", "position", "count", "spacing", "interaction", "grammar", "occlude")
 
 
 def parse_spacings(text: str, option: str = "--spacings") -> list[int]:
@@ -107,12 +109,17 @@ def _run(experiment, net, X, dataset, split, args: dict):
         table = gia.count_effect(net, background, a, max_count=args["max_count"], **options)
         return table, gia.plot_count, {}
     b = _need(b, "--motif-b", experiment)
+    if experiment == "grammar":
+        result = gia.grammar(net, background, a, b, gaps=args["spacings"],
+                             orientations=args["orientations"] or gia.ORIENTATIONS, **options)
+        return result.table, None, {"best": result.best}
+    orientations = args["orientations"] or ["++"]
     if experiment == "spacing":
-        table = gia.spacing(net, background, a, b, args["spacings"],
-                            orientations=args["orientations"], **options)
+        table = gia.spacing(net, background, a, b, args["spacings"], orientations=orientations,
+                            **options)
         return table, gia.plot_spacing, {}
     rows = []
-    for orientation in args["orientations"]:
+    for orientation in orientations:
         for gap in args["spacings"]:
             result = gia.interaction(net, background, a, b, gap, orientation=orientation,
                                      **options)
@@ -138,6 +145,15 @@ def _plot(experiment, table, plot, extra, path: Path) -> None:
 
     from cislens.gia import plot_curve
 
+    if experiment == "grammar":
+        from cislens.report.grammar import heatmap_figure
+
+        best = extra["best"].iloc[0]
+        rows = table[table["target"] == best["target"]]
+        fig = heatmap_figure(rows, best, best["value"])
+        save_figure(fig, path, dpi=120)
+        plt.close(fig)
+        return
     fig, ax = plt.subplots(figsize=(6, 3.5))
     frame = extra.get("summary", table)
     first = frame["target"].iloc[0]
@@ -186,7 +202,8 @@ def gia_command(
         "0:30", "--spacings", help="Gaps: 'start:stop' (inclusive), 'a:b:step' or '2,6,10'."
     ),
     orientations: str = typer.Option(
-        "++", "--orientations", help="Strands of a then b, comma list of ++, +-, -+, --."
+        None, "--orientations",
+        help="Strands of a then b, comma list of ++, +-, -+, -- (default ++; grammar: all four).",
     ),
     position: int = typer.Option(None, "--position", help="Start for marginalize (centred)."),
     positions: str = typer.Option(
@@ -229,7 +246,8 @@ def gia_command(
         "null": null,
         "n_backgrounds": n_backgrounds,
         "spacings": parse_spacings(spacings),
-        "orientations": [o.strip() for o in orientations.split(",") if o.strip()],
+        "orientations": None if orientations is None
+        else [o.strip() for o in orientations.split(",") if o.strip()],
         "position": position,
         "positions": None if positions is None else parse_spacings(positions, "--positions"),
         "max_count": max_count,

@@ -11,6 +11,8 @@ Embed patterns into null backgrounds and measure the paired change of a model's 
 :func:`count_effect`        1..k copies (table)
 :func:`spacing`             a then b at each gap and orientation, with the interaction (table)
 :func:`interaction`         f(a+b) - f(a) - f(b) + f(null) (:class:`GIAResult`)
+:func:`grammar`             every orientation x gap of a pair: best arrangement, no-preference
+                            test (:class:`Grammar`)
 :func:`flank_effect`        the pattern in different flanking contexts (table)
 :func:`occlude`             replace instances in observed sequences and measure the drop
 ==========================  ==================================================================
@@ -32,6 +34,7 @@ Examples
 from cislens.gia.backgrounds import NULLS, null_backgrounds
 from cislens.gia.embed import Pattern, as_pattern, embed
 from cislens.gia.experiments import count_effect, flank_effect, marginalize, position_effect
+from cislens.gia.grammar import Grammar, grammar, no_preference_test
 from cislens.gia.occlusion import REPLACEMENTS, occlude, occlusion_summary
 from cislens.gia.pairs import ORIENTATIONS, interaction, spacing
 from cislens.gia.plots import plot_count, plot_curve, plot_position, plot_spacing
@@ -49,6 +52,7 @@ __all__ = [
     "REPLACEMENTS",
     "STAT_COLUMNS",
     "GIAResult",
+    "Grammar",
     "Pattern",
     "as_pattern",
     "benjamini_hochberg",
@@ -56,8 +60,10 @@ __all__ = [
     "count_effect",
     "embed",
     "flank_effect",
+    "grammar",
     "interaction",
     "marginalize",
+    "no_preference_test",
     "null_backgrounds",
     "occlude",
     "occlusion_summary",

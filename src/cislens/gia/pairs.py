@@ -20,7 +20,7 @@ ORIENTATIONS = ("++", "+-", "-+", "--")
 """Strand of ``a`` then of ``b`` in pair experiments."""
 
 
-def _check_orientation(orientation) -> str:
+def check_orientation(orientation) -> str:
     if orientation not in ORIENTATIONS:
         raise ValueError(
             f"orientations must be strand pairs (a then b) from {list(ORIENTATIONS)}; "
@@ -52,7 +52,7 @@ def _pair_layout(experiment: Experiment, ia: int, ib: int, gap, start) -> tuple[
     return int(start), int(start) + wa + int(gap)
 
 
-def _pair_values(experiment, ia, ib, gap, orientation, start):
+def pair_values(experiment, ia, ib, gap, orientation, start):
     pos_a, pos_b = _pair_layout(experiment, ia, ib, gap, start)
     a = (experiment.key(ia, orientation[0]), pos_a)
     b = (experiment.key(ib, orientation[1]), pos_b)
@@ -119,9 +119,9 @@ def spacing(
         orientations = [orientations]
     conditions, differences, extra = [], [], []
     for orientation in orientations:
-        orientation = _check_orientation(orientation)
+        orientation = check_orientation(orientation)
         for gap in check_ints(spacings, "spacings"):
-            pos_a, pos_b, joint, contrast = _pair_values(
+            pos_a, pos_b, joint, contrast = pair_values(
                 experiment, ia, ib, gap, orientation, start
             )
             conditions.append(
@@ -179,8 +179,8 @@ def interaction(
         target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
         random_state, verbose, output, input_layout))
     ia, ib = experiment.add(a, "a"), experiment.add(b, "b")
-    orientation = _check_orientation(orientation)
-    pos_a, pos_b, _, contrast = _pair_values(experiment, ia, ib, spacing, orientation, start)
+    orientation = check_orientation(orientation)
+    pos_a, pos_b, _, contrast = pair_values(experiment, ia, ib, spacing, orientation, start)
     name_a, name_b = experiment.patterns[ia].name, experiment.patterns[ib].name
     description = (
         f"interaction {name_a}@{pos_a}{orientation[0]} x {name_b}@{pos_b}{orientation[1]}"
@@ -189,4 +189,4 @@ def interaction(
 
 
 
-__all__ = ["ORIENTATIONS", "interaction", "spacing"]
+__all__ = ["ORIENTATIONS", "check_orientation", "interaction", "pair_values", "spacing"]

@@ -48,7 +48,8 @@ UPSTREAM = {
 every stage recorded before it in the run (the safe default)."""
 
 MOTIF_FILES = ("motifs.h5", "motifs.meme", "modisco.h5", "matches.csv", "filters.csv", "hits.csv")
-GIA_FILES = ("gia.csv", "gia_spacing.csv")
+GIA_FILES = ("gia.csv", "gia_grammar.csv", "gia_grammar_best.csv", "gia_position.csv",
+             "gia_count.csv", "gia_spacing.csv")  # the last: older runs' file, removed
 BENCHMARK_FILES = ("benchmark.csv", "benchmark_per_sequence.csv", "motif_recovery.csv",
                    "instance_recovery.csv", "motif_benchmark.json")
 
@@ -326,44 +327,48 @@ def pooled(results):
     return X, hyp, index
 
 
-def gia_stage(stages, params, model, dataset, discovery, *, device=None, verbose=False,
-              view=None):
-    """Marginal effect of each of the first four positive patterns on every task, embedded in
-    dinucleotide-shuffled test sequences, and the spacing curve of the top two. ``view`` holds
-    ``output`` and ``input_layout`` for the model."""
-    from cislens.gia import marginalize, null_backgrounds, spacing
+def gia_stage(stages, params, model, dataset, discovery, *, config=None, device=None,
+              verbose=False, view=None):
+    """Marginal effect of each of the first four positive patterns (and each motif named in
+    ``config.motifs``) on every task, embedded in dinucleotide-shuffled test sequences; then the
+    grammar of pattern pairs, position and count experiments (:mod:`cislens.pipeline._gia`).
+    ``config`` is a :class:`~cislens.pipeline._gia.GiaConfig` (default: its defaults); ``view``
+    holds ``output`` and ``input_layout`` for the model."""
+    from cislens.gia import marginalize, null_backgrounds
+    from cislens.pipeline._gia import (
+        GRAMMAR_FILES,
+        N_MARGINAL_BACKGROUNDS,
+        GiaConfig,
+        run_grammar,
+        write_grammar,
+    )
     from cislens.pwm import Motif
 
-    if stages.done("gia", params, "gia.csv"):
+    config = config or GiaConfig()
+    if stages.done("gia", params, "gia.csv", *GRAMMAR_FILES):
         stages.finish("gia")
         return
-    patterns = [p for p in discovery.patterns if p.metacluster == "pos"][:4]
+    (stages.out / "gia_spacing.csv").unlink(missing_ok=True)  # the old spacing sweep's file
+    found = [] if discovery is None else discovery.patterns
+    patterns = [(p.name, Motif(p.name, trimmed(p))) for p in found if p.metacluster == "pos"][:4]
+    patterns += [(name, name) for name in config.motifs]
     rows, seed = [], params["random_state"]
-    if patterns:
-        backgrounds = null_backgrounds("dinucleotide_shuffle", dataset.X["test"][:1000], n=200,
-                                       random_state=seed)
-        for pattern in patterns:
-            motif = Motif(pattern.name, trimmed(pattern))
-            result = marginalize(model, backgrounds, motif, device=device, random_state=seed,
-                                 verbose=verbose, **(view or {}))
-            frame = result.to_frame()
-            frame["target"] = [dataset.task_names[int(t)] if str(t).isdigit() else t
-                               for t in frame["target"]]
-            frame.insert(0, "pattern", pattern.name)
-            rows.append(frame)
+    backgrounds = null_backgrounds(
+        "dinucleotide_shuffle", dataset.X["test"][:1000],
+        n=max(N_MARGINAL_BACKGROUNDS, config.n_backgrounds), random_state=seed)
+    for name, pattern in patterns:
+        result = marginalize(model, backgrounds[:N_MARGINAL_BACKGROUNDS], pattern,
+                             device=device, random_state=seed, verbose=verbose, **(view or {}))
+        frame = result.to_frame()
+        frame["target"] = [dataset.task_names[int(t)] if str(t).isdigit() else t
+                           for t in frame["target"]]
+        frame.insert(0, "pattern", name)
+        rows.append(frame)
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["pattern", "target", "effect", "ci_low", "ci_high", "p_value"])
     write_table(table, stages.out / "gia.csv", index=False)
-    spacing_file = stages.out / "gia_spacing.csv"
-    spacing_file.unlink(missing_ok=True)
-    if len(patterns) >= 2:
-        a, b = (Motif(p.name, trimmed(p)) for p in patterns[:2])
-        room = dataset.length - a.width - b.width
-        gaps = [g for g in (0, 2, 5, 10, 20, 40) if g <= room]
-        if gaps:
-            frame = spacing(model, backgrounds, a, b, gaps, device=device, random_state=seed,
-                            verbose=verbose, **(view or {}))
-            write_table(frame, spacing_file, index=False)
+    write_grammar(stages.out, run_grammar(model, dataset, discovery, config, backgrounds,
+                                          seed=seed, device=device, verbose=verbose, view=view))
     stages.finish("gia", params)
 
 

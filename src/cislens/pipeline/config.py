@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cislens.errors import ConfigError
+from cislens.pipeline._gia import GiaConfig, parse_gia
 from cislens.simulate._validate import (
     check_keys,
     choice,
@@ -124,7 +125,7 @@ class RunConfig:
     n_examples: int = 100
     ism_examples: int = 20
     motifs: MotifConfig = field(default_factory=MotifConfig)
-    gia: bool = True
+    gia: GiaConfig = field(default_factory=GiaConfig)
     benchmark: str = "auto"
 
     def to_dict(self) -> dict:
@@ -423,7 +424,7 @@ def parse_run_config(raw, *, base_dir=None, model_overrides=None) -> RunConfig:
     config.ism_examples = integer(raw.get("ism_examples", config.ism_examples), "ism_examples",
                                   minimum=0)
     config.motifs = _parse_motifs(raw.get("motifs", True), methods)
-    config.gia = _boolean(raw.get("gia", True), "gia")
+    config.gia = parse_gia(raw.get("gia", True))
     value = raw.get("benchmark", "auto")
     config.benchmark = "true" if value is True else "false" if value is False else value
     choice(config.benchmark, ["auto", "true", "false"], "benchmark")
@@ -462,5 +463,5 @@ def load_run_config(path, *, model_overrides=None) -> RunConfig:
     return parse_run_config(raw, base_dir=path.resolve().parent, model_overrides=model_overrides)
 
 
-__all__ = ["DataConfig", "ModelConfig", "MotifConfig", "RunConfig", "load_run_config",
+__all__ = ["DataConfig", "GiaConfig", "ModelConfig", "MotifConfig", "RunConfig", "load_run_config",
            "parse_run_config"]

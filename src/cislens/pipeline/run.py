@@ -12,7 +12,8 @@ it):
                labels are given, else the sequences the model scores highest
 ``motifs``     discovery, filter motifs, JASPAR annotation, instance calls (``motifs: false``
                skips it)
-``gia``        marginal effects and spacing of the discovered patterns (needs motifs)
+``gia``        marginal effects of the discovered patterns (and of ``gia.motifs``), the grammar
+               of their pairs (every orientation x gap), position and count (``docs/gia.md``)
 ``benchmark``  only with ground truth (a simulated cislens dataset)
 ``argminn``    only for an ARGMINN model: its own readout (filters, instances, attention, and
                recovery of the simulated motifs with ground truth) -> ``argminn/``
@@ -382,14 +383,15 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
                                          annotate_matches=config.motifs.annotate,
                                          filters=config.motifs.filters, device=device,
                                          verbose=verbose)
-    if not config.gia:
+    if not config.gia.enabled:
         stages.skip("gia", "gia: false in the config", *GIA_FILES)
-    elif discovery is None:
-        stages.skip("gia", "GIA embeds the discovered motifs, and motif discovery did not run",
-                    *GIA_FILES)
+    elif discovery is None and not config.gia.motifs:
+        stages.skip("gia", "GIA embeds the discovered motifs, and motif discovery did not run "
+                           "(name JASPAR motifs in gia.motifs to run it without)", *GIA_FILES)
     else:
-        gia_stage(stages, {**motif_params, "stage": "gia"}, model, dataset, discovery,
-                  device=device, verbose=verbose, view=view)
+        gia_stage(stages, {**motif_params, "stage": "gia", "gia": config.to_dict()["gia"]},
+                  model, dataset, discovery, config=config.gia, device=device,
+                  verbose=verbose, view=view)
 
     bench = recovery = None
     if dataset.ground_truth is None:

@@ -152,7 +152,9 @@ def gia_figures(out: Path):
             ax.set_title(f"interaction, {target}", fontsize=9)
         fig.tight_layout()
         figures.append(("Interaction of the top two patterns against their spacing", fig))
-    return figures
+    from cislens.report.grammar import grammar_figures
+
+    return figures + grammar_figures(out)  # heat maps of pair grammar, position, count
 
 
 def _report_title(out: Path, dataset) -> str:

@@ -5,6 +5,8 @@
   and a repressor; ~12.5 % positives per task.
 - The interpretable-architecture suite (500 bp each, after ARGMINN's simulations): ``spi1``,
   ``tal_gata``, ``e2f6_max``, ``jund_tead``, ``rest``, ``spi1_ctcf``.
+- ``composite_pair``: 300 bp, SOX2 then POU5F1 on one strand 1 bp apart (a composite element for
+  the GIA grammar experiment), CTCF distractors; 4,000 sequences, trains on a CPU.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ PRESET_ORDER = (
     "jund_tead",
     "rest",
     "spi1_ctcf",
+    "composite_pair",
 )
 
 
