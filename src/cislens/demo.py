@@ -45,6 +45,7 @@ from cislens.pipeline._stages import (
     report_stage,
 )
 from cislens.utils.files import ensure_dir, write_table
+from cislens.utils.reprs import compact_repr
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ STAGES = ("simulate", "train", "evaluate", "attribute", "motifs", "gia", "benchm
 class DemoResult:
     """What the demo produced: output paths, per-task test metrics, stage timings (s), and the
     benchmark tables."""
+
+    __repr__ = compact_repr
 
     out_dir: Path
     dataset_summary: str

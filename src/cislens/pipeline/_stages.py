@@ -358,6 +358,9 @@ def gia_stage(stages, params, model, dataset, discovery, *, device=None, verbose
         if gaps:
             frame = spacing(model, backgrounds, a, b, gaps, device=device, random_state=seed,
                             verbose=verbose, **(view or {}))
+            # the report names the pair in its captions
+            frame.insert(0, "pattern_b", b.name)
+            frame.insert(0, "pattern_a", a.name)
             write_table(frame, spacing_file, index=False)
     stages.finish("gia", params)
 

@@ -59,6 +59,7 @@ from cislens.pipeline._stages import (
 )
 from cislens.pipeline.config import RunConfig, load_run_config, parse_run_config
 from cislens.utils.files import write_table, write_text
+from cislens.utils.reprs import compact_repr
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class RunResult:
     """What ``cislens run`` produced: outputs, metrics (None without labels), stage timings,
     resumed and skipped stages (with the reasons), the benchmark tables when run, and the
     ARGMINN readout for an ARGMINN model."""
+
+    __repr__ = compact_repr
 
     out_dir: Path
     dataset_summary: str

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cislens.utils.reprs import compact_repr
+
 FILTER_REPORT_COLUMNS = ("filter", "name", "passing", "consensus", "simulated_motif",
                          "best_match", "match_id", "match_q_value", "n_sites", "start", "end",
                          "length", "mean_ic", "max_activation", "weight_mass")
@@ -39,6 +41,8 @@ class ArgminnReport:
     note : str
         The passing criteria and readout settings, in words.
     """
+
+    __repr__ = compact_repr
 
     filters: pd.DataFrame
     figures: list = field(default_factory=list)
