@@ -39,6 +39,7 @@ from cislens.pipeline._stages import (
     Stages,
     attribute_stage,
     benchmark_stage,
+    check_quality,
     gia_stage,
     log_epoch,
     motif_stage,
@@ -188,6 +189,7 @@ def run_demo(
                            task_names=dataset.task_names, device=device)
         write_table(metrics, out / "metrics.csv", index=False)
     stages.finish("evaluate", train_params)
+    check_quality(metrics)
 
     attr_params = {**train_params, "methods": names, "n_examples": n_examples,
                    "ism_examples": ism_examples}

@@ -52,6 +52,7 @@ from cislens.pipeline._stages import (
     Stages,
     attribute_stage,
     benchmark_stage,
+    check_quality,
     gia_stage,
     log_epoch,
     motif_stage,
@@ -354,6 +355,7 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
                            device=device)
         write_table(metrics, out / "metrics.csv", index=False)
         stages.finish("evaluate", model_params)
+    check_quality(metrics)
 
     tasks = _task_indices(config, dataset)
     rows = _rows(dataset, tasks, config.n_examples)

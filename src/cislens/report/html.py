@@ -187,7 +187,8 @@ def render_report(
     params : dict, optional
         Parameters of the run (shown as a table).
     timings : dict, optional
-        Stage -> seconds.
+        Stage -> seconds, or -> ``{"seconds", "status", "computed_seconds"}`` (a resumed
+        stage's time this run is its loading time).
     random_state : int, optional
         The seed of the run.
     max_patterns : int
@@ -248,8 +249,12 @@ def render_report(
                       f"recovered; {motif_benchmark.n_spurious} spurious pattern(s).")
     timing_table = None
     if timings:
-        timing_table = table_context(pd.DataFrame(
-            {"stage": list(timings), "seconds": [float(v) for v in timings.values()]}))
+        # values: seconds, or {"seconds", "status", "computed_seconds"} (Stages.timing_table)
+        rows = [{"stage": k, **(v if isinstance(v, dict) else {"seconds": float(v)})}
+                for k, v in timings.items()]
+        frame = pd.DataFrame(rows).rename(columns={
+            "seconds": "seconds (this run)", "computed_seconds": "seconds (when computed)"})
+        timing_table = table_context(frame)
     track_methods = set((browser or {}).get("methods", []))
     track_methods |= {m for cap, _ in (tracks or []) for m in METHOD_NOTES if m in cap}
     context = {
