@@ -59,7 +59,7 @@ def check_report(report: Path, out: Path, *, motif: str | None = None) -> dict:
             links = block.locator("a[href^='#seq-']")
             found["n_instance_links"] = links.count()
             if links.count():
-                links.first.click()
+                links.last.click()
                 page.wait_for_timeout(300)
                 found["after_link"] = page.locator("#seq-detail h3").inner_text()
         page.screenshot(path=str(out / "top.png"))
