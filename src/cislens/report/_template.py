@@ -15,9 +15,9 @@ TEMPLATE = """<!DOCTYPE html>
 <style>{{ css }}</style>
 </head>
 <body>
-{% macro table(t, best=None, marked=[], links=None) -%}
+{% macro table(t, best=None, marked=[], links=None, tall=False) -%}
 {% if t and t.rows %}
-<div class="scroll"><table>
+<div class="scroll{% if tall %} tall{% endif %}"><table>
 <tr>{% for c in t.columns %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in t.rows %}<tr{% if best is not none and loop.index0 == best %} class="best"{% elif loop.index0 in marked %} class="pass"{% endif %}>
 {% for v in row %}<td{% if v.text %} class="text"{% endif %}>{% if links and loop.index0 == 0 %}<a href="#seq-{{ v.value }}">{{ v.value }}</a>{% else %}{{ v.value }}{% endif %}</td>{% endfor %}</tr>
@@ -70,7 +70,7 @@ each method's per-position score (projected: hypothetical &times; one-hot), lett
 </section>
 
 <section id="tracks">
-<h2>Example attribution tracks</h2>
+<h2>Attribution tracks: an example per task</h2>
 <p class="note">Per task, the explained sequence with the highest prediction, every method in a row: projected scores as sequence logos{% if has_truth %}; recorded, task-relevant instances are shaded{% endif %}. The sequence browser shows all the others.</p>
 {% if method_notes %}<ul class="note">{% for line in method_notes %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
 {% if tracks %}{{ images(tracks) }}{% else %}<p class="missing">No attribution tracks.</p>{% endif %}
@@ -81,7 +81,7 @@ each method's per-position score (projected: hypothetical &times; one-hot), lett
 {% if benchmark %}
 <p class="note">{{ benchmark_note }}</p>
 {{ table(benchmark, best=0) }}
-{% else %}<p class="missing">No benchmark{% if not has_truth %} (the data has no ground truth){% endif %}.</p>{% endif %}
+{% else %}<p class="missing">No benchmark{% if no_truth %} (the data has no ground truth){% endif %}.</p>{% endif %}
 </section>
 
 <section id="motifs">
@@ -96,7 +96,7 @@ each method's per-position score (projected: hypothetical &times; one-hot), lett
 {% if p.gia %}<h4>GIA: effect of {{ p.name }} embedded in shuffled test sequences, per task</h4>{{ table(p.gia) }}{% endif %}
 {% if p.instances is not none %}<h4>Called instances ({{ p.n_instances }}{% if p.n_instances > p.shown %}, the {{ p.shown }} best shown{% endif %})</h4>
 <p class="note">CWM hits of {{ p.name }} in the explained sequences; row: the test sequence (opens it in the browser); bases on the pattern's strand; end exclusive.</p>
-{{ table(p.instances, links=True) }}{% endif %}
+{{ table(p.instances, links=True, tall=True) }}{% endif %}
 </div>{% endfor %}
 {% else %}<p class="missing">No patterns were discovered.</p>{% endif %}
 {% if filters %}<h3>First-layer filters</h3>{{ table(filters) }}{% endif %}

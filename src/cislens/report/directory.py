@@ -217,6 +217,31 @@ def _browser_pieces(out: Path, sets, dataset, model, patterns, params, device):
     return browser_data(sets, dataset, predictions, hits), pages
 
 
+def _readable_params(params: dict, dataset) -> dict:
+    """The parameter table as a reader wants it: input files as ``path (bytes)``, task indices
+    as names, no bookkeeping (``stage``), and ``ism_examples`` only when ISM ran."""
+    shown = {}
+    names = list(dataset.task_names)
+    for key, value in params.items():
+        if key == "stage" or (key == "ism_examples" and "ism" not in params.get("methods", [])
+                              and params.get("methods") != "all"):
+            continue
+        if key == "files" and isinstance(value, list):
+            value = "; ".join(f"{f[0]} ({f[1]} bytes)" if isinstance(f, list) and len(f) > 1
+                              else str(f) for f in value)
+        elif isinstance(value, dict) and isinstance(value.get("files"), list):
+            value = {k: v for k, v in value.items() if k != "files"}
+        elif key == "tasks" and isinstance(value, list):
+            value = ", ".join(names[t] if isinstance(t, int) and t < len(names) else str(t)
+                              for t in value)
+        elif key == "n_sequences" and value is None:
+            value = "the preset's own"
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        shown[key] = value
+    return shown
+
+
 def render_demo_report(out_dir, *, output=None, timings=None, model=None, dataset=None,
                        device=None) -> Path:
     """Write ``report.html`` (or ``output``) from a demo output folder; return its path.
@@ -239,6 +264,7 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
         # "_resume" (the stage's key and output digests) is bookkeeping, not a parameter.
         params.update({k: v for k, v in json.loads(file.read_text()).items()
                        if not k.startswith("_")})
+    shown = _readable_params(params, dataset)
     if timings is None and (out / "timings.json").exists():
         timings = json.loads((out / "timings.json").read_text())
     if timings:
@@ -261,7 +287,8 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
                                      instances if instances is not None else pd.DataFrame())
     if sets:
         counts = {m: sum(s.n_examples for s in v) for m, v in sets.items()}
-        params["explained_sequences_per_method"] = json.dumps(counts)
+        shown["explained (sequence, task) pairs per method"] = ", ".join(
+            f"{m} {n}" for m, n in counts.items())
     from cislens.train.quality import quality_warnings
 
     browser, pages = _browser_pieces(out, sets, dataset, model, patterns, params, device)
@@ -285,7 +312,7 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
         ig_figures=ig_path_figures(model, dataset, sets, device=device,
                                    random_state=int(params.get("random_state") or 0)),
         argminn=load_argminn_report(out / "argminn"),
-        params=params,
+        params=shown,
         timings=timings,
         random_state=params.get("random_state"),
     )

@@ -268,6 +268,7 @@ def render_report(
                          f"a regression task with Pearson r below {MIN_PEARSON:g}, is flagged "
                          "(docs/run.md)."),
         "has_truth": (benchmark is not None) if has_truth is None else has_truth,
+        "no_truth": has_truth is False,
         "method_notes": [METHOD_NOTES[m] for m in METHOD_NOTES if m in track_methods],
         "title": title,
         "version": __version__,
