@@ -10,14 +10,22 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def chromium() -> str | None:
     """The system's chromium, or None."""
-    return next((shutil.which(b) for b in ("chromium", "chromium-browser") if shutil.which(b)),
-                None)
+    return next(
+        (shutil.which(b) for b in ("chromium", "chromium-browser") if shutil.which(b)), None
+    )
 
 
 def check_report(report: Path, out: Path, *, motif: str | None = None) -> dict:
@@ -47,7 +55,8 @@ def check_report(report: Path, out: Path, *, motif: str | None = None) -> dict:
                 "(() => { const c = document.querySelector('#seq-detail canvas');"
                 " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
                 " let n = 0; for (let i = 3; i < d.length; i += 4) { if (d[i]) n++; }"
-                " return n; })()")
+                " return n; })()"
+            )
             page.locator("#sequences").screenshot(path=str(out / "sequences.png"))
         if motif:
             page.goto(f"{report.as_uri()}#{motif}")
@@ -72,6 +81,14 @@ if __name__ == "__main__":
     import json
     import sys
 
-    print(json.dumps(check_report(Path(sys.argv[1]), Path(sys.argv[2]),
-                                  motif=sys.argv[3] if len(sys.argv) > 3 else None), indent=1,
-                     default=str)[:3000])
+    print(
+        json.dumps(
+            check_report(
+                Path(sys.argv[1]),
+                Path(sys.argv[2]),
+                motif=sys.argv[3] if len(sys.argv) > 3 else None,
+            ),
+            indent=1,
+            default=str,
+        )[:3000]
+    )

@@ -1,6 +1,7 @@
 """What the command line prints when its output is a file: no progress-bar redraws, one line
 per warning, help texts without RST markup or emoji."""
 
+import logging
 import warnings
 
 import pytest
@@ -9,8 +10,20 @@ import yaml
 from cislens.cli import main
 from cislens.cli._app import one_line_warning
 
-COMMANDS = ["demo", "run", "simulate", "train", "evaluate", "attribute", "motifs", "instances",
-            "filters", "gia", "benchmark", "report"]
+COMMANDS = [
+    "demo",
+    "run",
+    "simulate",
+    "train",
+    "evaluate",
+    "attribute",
+    "motifs",
+    "instances",
+    "filters",
+    "gia",
+    "benchmark",
+    "report",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -32,14 +45,29 @@ def test_warnings_are_one_line(monkeypatch):
     assert one_line_warning("x", UserWarning, "f.py", 1) == "warning: x\n"
 
 
-def test_verbose_run_into_a_file_has_no_progress_redraws(tmp_path, capsys):
+@pytest.fixture
+def root_logging():
+    """The CLI re-binds the root logger to this test's (captured) stderr: undo it after."""
+    handlers, level = list(logging.root.handlers), logging.root.level
+    yield
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
+
+
+def test_verbose_run_into_a_file_has_no_progress_redraws(tmp_path, capsys, root_logging):
     from tests.test_attribution_helpers import save_lab3_inputs
 
     save_lab3_inputs(tmp_path, n=120, epochs=0)
-    config = {"data": {"hdf5": str(tmp_path / "data.h5")},
-              "model": {"checkpoint": str(tmp_path / "model")},
-              "methods": ["saliency", "integrated_gradients"], "n_examples": 3, "seed": 0,
-              "motifs": False, "gia": False, "benchmark": False}
+    config = {
+        "data": {"hdf5": str(tmp_path / "data.h5")},
+        "model": {"checkpoint": str(tmp_path / "model")},
+        "methods": ["saliency", "integrated_gradients"],
+        "n_examples": 3,
+        "seed": 0,
+        "motifs": False,
+        "gia": False,
+        "benchmark": False,
+    }
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
     # capsys: stdout and stderr are not terminals, as in `make demo > log`
     assert main(["-v", "run", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "o")]) == 0

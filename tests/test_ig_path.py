@@ -21,17 +21,18 @@ def _X(n=5, length=20, seed=0):
 
 def test_ends_are_the_baselines_and_the_inputs():
     net, X = _net(), _X()
-    path = integrated_gradients_path_density(net, X, target=1, n_baselines=3, n_alphas=6,
-                                             batch_size=7, random_state=3)
+    path = integrated_gradients_path_density(
+        net, X, target=1, n_baselines=3, n_alphas=6, batch_size=7, random_state=3
+    )
     assert path.predictions.shape == (6, 5, 3)
     with torch.no_grad():
         inputs = net(torch.as_tensor(X))[:, 1].double().numpy()
-        refs = resolve_baselines("dinucleotide", torch.as_tensor(X), n_baselines=3,
-                                 random_state=3)
+        refs = resolve_baselines("dinucleotide", torch.as_tensor(X), n_baselines=3, random_state=3)
         expected = net(refs.reshape(15, 4, 20))[:, 1].double().numpy().reshape(5, 3)
     np.testing.assert_allclose(path.baseline_predictions, expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(path.predictions[-1], np.repeat(inputs[:, None], 3, 1),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        path.predictions[-1], np.repeat(inputs[:, None], 3, 1), rtol=1e-5, atol=1e-6
+    )
     # dinucleotide shuffles keep the composition but are other sequences: alpha 0 differs
     assert not np.allclose(path.predictions[0], path.predictions[-1])
 
@@ -39,13 +40,15 @@ def test_ends_are_the_baselines_and_the_inputs():
 def test_middle_alpha_is_the_interpolated_input_and_batching_changes_nothing():
     net, X = _net(), _X(3)
     refs = np.zeros_like(X)[:, None]
-    path = integrated_gradients_path_density(net, X, target=0, baselines=refs,
-                                             n_alphas=[0, 0.25, 1])
+    path = integrated_gradients_path_density(
+        net, X, target=0, baselines=refs, n_alphas=[0, 0.25, 1]
+    )
     with torch.no_grad():
         quarter = net(torch.as_tensor(0.25 * X))[:, 0].double().numpy()
     np.testing.assert_allclose(path.predictions[1, :, 0], quarter, rtol=1e-5, atol=1e-6)
-    again = integrated_gradients_path_density(net, X, target=0, baselines=refs,
-                                              n_alphas=[0, 0.25, 1], batch_size=1)
+    again = integrated_gradients_path_density(
+        net, X, target=0, baselines=refs, n_alphas=[0, 0.25, 1], batch_size=1
+    )
     np.testing.assert_allclose(again.predictions, path.predictions, rtol=1e-6, atol=1e-7)
     assert "3 alphas" in repr(path) and "given" in repr(path)
 

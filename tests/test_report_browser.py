@@ -30,23 +30,45 @@ def _report(path: Path) -> tuple[Path, int]:
         sets[method] = []
         for t in range(data.n_tasks):
             X = data.X["test"][rows]
-            sets[method].append(AttributionSet(
-                X=X, attributions=X * rng.normal(size=(12, 1, data.length)).astype(np.float32),
-                method=method, target=t, task_names=data.task_names, example_index=rows))
+            sets[method].append(
+                AttributionSet(
+                    X=X,
+                    attributions=X * rng.normal(size=(12, 1, data.length)).astype(np.float32),
+                    method=method,
+                    target=t,
+                    task_names=data.task_names,
+                    example_index=rows,
+                )
+            )
     cwm = rng.normal(size=(4, 10))
-    pattern = Pattern("pos_0", rng.dirichlet(np.ones(4), 10).T, cwm, cwm,
-                      pd.DataFrame({"example": range(25)}))
-    hits = pd.DataFrame({"example": [0, 5, 13], "start": [10, 40, 60], "end": [20, 50, 70],
-                         "strand": ["+", "-", "+"], "pattern": "pos_0", "score": [0.9, 0.8, 0.7]})
+    pattern = Pattern(
+        "pos_0", rng.dirichlet(np.ones(4), 10).T, cwm, cwm, pd.DataFrame({"example": range(25)})
+    )
+    hits = pd.DataFrame(
+        {
+            "example": [0, 5, 13],
+            "start": [10, 40, 60],
+            "end": [20, 50, 70],
+            "strand": ["+", "-", "+"],
+            "pattern": "pos_0",
+            "score": [0.9, 0.8, 0.7],
+        }
+    )
     index = np.concatenate([np.asarray(s.example_index) for s in sets["deeplift_shap"]])
     by_row = hits_by_row(hits, index)
     gia = pd.DataFrame({"pattern": ["pos_0"], "target": [EVIL], "effect": [1.5]})
     predictions = dict(zip(rows.tolist(), rng.normal(size=(12, data.n_tasks)), strict=True))
-    render_report(path, title=f"browser test {EVIL}", patterns=[pattern],
-                  browser=browser_data(sets, data, predictions, by_row),
-                  motif_pages=motif_pages([pattern], by_row, data, gia), gia_table=gia,
-                  metrics=pd.DataFrame({"auroc": [0.55]}, index=["CTCF"]),
-                  quality=["task CTCF: test auROC 0.550 is below 0.6"], has_truth=True)
+    render_report(
+        path,
+        title=f"browser test {EVIL}",
+        patterns=[pattern],
+        browser=browser_data(sets, data, predictions, by_row),
+        motif_pages=motif_pages([pattern], by_row, data, gia),
+        gia_table=gia,
+        metrics=pd.DataFrame({"auroc": [0.55]}, index=["CTCF"]),
+        quality=["task CTCF: test auROC 0.550 is below 0.6"],
+        has_truth=True,
+    )
     return path, len(rows)
 
 

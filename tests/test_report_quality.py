@@ -29,17 +29,28 @@ def chance_run(tmp_path_factory):
             parameter.zero_()
     save_model(model, root / "model", task_names=data.task_names)
     assert load_model(root / "model") is not None
-    config = {"data": {"hdf5": str(root / "data.h5")}, "model": {"checkpoint": str(root / "model")},
-              "methods": ["saliency"], "n_examples": 3, "seed": 0, "motifs": False,
-              "gia": False, "benchmark": False}
+    config = {
+        "data": {"hdf5": str(root / "data.h5")},
+        "model": {"checkpoint": str(root / "model")},
+        "methods": ["saliency"],
+        "n_examples": 3,
+        "seed": 0,
+        "motifs": False,
+        "gia": False,
+        "benchmark": False,
+    }
     return root, config
 
 
 def test_quality_warnings_flag_each_task_below_the_threshold():
-    table = pd.DataFrame({"task": ["a", "b", "c", "d"],
-                          "task_type": ["binary", "binary", "binary", "regression"],
-                          "auroc": [0.95, MIN_AUROC - 0.01, np.nan, np.nan],
-                          "pearson_r": [np.nan, np.nan, np.nan, 0.05]})
+    table = pd.DataFrame(
+        {
+            "task": ["a", "b", "c", "d"],
+            "task_type": ["binary", "binary", "binary", "regression"],
+            "auroc": [0.95, MIN_AUROC - 0.01, np.nan, np.nan],
+            "pearson_r": [np.nan, np.nan, np.nan, 0.05],
+        }
+    )
     found = quality_warnings(table)
     assert [line.split(":")[0] for line in found] == ["task b", "task c", "task d"]
     assert "0.590" in found[0] and "could not be computed" in found[1]
@@ -47,8 +58,9 @@ def test_quality_warnings_flag_each_task_below_the_threshold():
     assert quality_warnings(table.iloc[:1]) == [] and quality_warnings(None) == []
 
 
-def test_chance_model_is_flagged_in_the_log_and_at_the_top_of_the_report(chance_run, tmp_path,
-                                                                          caplog):
+def test_chance_model_is_flagged_in_the_log_and_at_the_top_of_the_report(
+    chance_run, tmp_path, caplog
+):
     _, config = chance_run
     with caplog.at_level(logging.WARNING):
         result = run_pipeline(config, out=tmp_path / "run")
@@ -66,13 +78,13 @@ def test_a_good_model_is_not_flagged(tmp_path):
     good = pd.DataFrame({"task": ["a"], "task_type": ["binary"], "auroc": [0.9]})
     from cislens.report import render_report
 
-    html = render_report(tmp_path / "r.html", metrics=good.set_index("task"),
-                         quality=quality_warnings(good)).read_text()
+    html = render_report(
+        tmp_path / "r.html", metrics=good.set_index("task"), quality=quality_warnings(good)
+    ).read_text()
     assert 'id="quality-warning"' not in html
 
 
-def test_browser_has_every_explained_sequence_and_resume_keeps_the_report(chance_run,
-                                                                         tmp_path):
+def test_browser_has_every_explained_sequence_and_resume_keeps_the_report(chance_run, tmp_path):
     from cislens.io import load_attributions
 
     _, config = chance_run
@@ -80,8 +92,9 @@ def test_browser_has_every_explained_sequence_and_resume_keeps_the_report(chance
     out = tmp_path / "run"
     run_pipeline(config, out=out)
     html = (out / "report.html").read_text()
-    match = re.search(r'<script type="application/json" id="cislens-data">(.*?)</script>', html,
-                      re.S)
+    match = re.search(
+        r'<script type="application/json" id="cislens-data">(.*?)</script>', html, re.S
+    )
     data = json.loads(match.group(1))
     explained = set()
     for file in (out / "attributions").glob("*.npz"):

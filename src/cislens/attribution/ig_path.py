@@ -65,10 +65,12 @@ class IGPathDensity:
 
     def __repr__(self) -> str:
         steps, n, b = self.predictions.shape
-        return (f"IGPathDensity({steps} alphas from {self.alphas[0]:g} to {self.alphas[-1]:g}, "
-                f"{n} inputs x {b} references ({self.baselines}); mean prediction "
-                f"{self.predictions[0].mean():.3g} at alpha 0, "
-                f"{self.predictions[-1].mean():.3g} at alpha 1)")
+        return (
+            f"IGPathDensity({steps} alphas from {self.alphas[0]:g} to {self.alphas[-1]:g}, "
+            f"{n} inputs x {b} references ({self.baselines}); mean prediction "
+            f"{self.predictions[0].mean():.3g} at alpha 0, "
+            f"{self.predictions[-1].mean():.3g} at alpha 1)"
+        )
 
 
 def _alphas(n_alphas) -> np.ndarray:
@@ -77,10 +79,17 @@ def _alphas(n_alphas) -> np.ndarray:
             raise ValueError(f"n_alphas must be at least 2 (alpha 0 and 1); got {n_alphas}.")
         return np.linspace(0.0, 1.0, int(n_alphas))
     alphas = np.asarray(n_alphas, dtype=float)
-    if alphas.ndim != 1 or len(alphas) < 2 or alphas[0] != 0 or alphas[-1] != 1 or (
-            np.diff(alphas) <= 0).any():
-        raise ValueError("n_alphas must be an int >= 2 or increasing values from 0 to 1; got "
-                         f"{n_alphas!r}. Pass e.g. 11 or [0, 0.5, 1].")
+    if (
+        alphas.ndim != 1
+        or len(alphas) < 2
+        or alphas[0] != 0
+        or alphas[-1] != 1
+        or (np.diff(alphas) <= 0).any()
+    ):
+        raise ValueError(
+            "n_alphas must be an int >= 2 or increasing values from 0 to 1; got "
+            f"{n_alphas!r}. Pass e.g. 11 or [0, 0.5, 1]."
+        )
     return alphas
 
 
@@ -152,8 +161,7 @@ def integrated_gradients_path_density(
     batch_size = check_batch_size(batch_size)
     alphas = _alphas(n_alphas)
     X = prepare_inputs(X, dtype=dtype)
-    seed = None if isinstance(baselines, (torch.Tensor, np.ndarray)) else resolve_seed(
-        random_state)
+    seed = None if isinstance(baselines, (torch.Tensor, np.ndarray)) else resolve_seed(random_state)
     refs = resolve_baselines(baselines, X, n_baselines=n_baselines, random_state=seed).to(dtype)
     n, b = refs.shape[:2]
     # Rows ordered (alpha, input, reference): row r is alpha r // (N B), pair r % (N B).

@@ -61,7 +61,7 @@ The explanations below describe what this model does; where it has learned littl
 {% if browser %}
 <p class="note">Every explained test sequence. Click a column to sort (by a task's prediction, say), a row to show its tracks:
 each method's per-position score (projected: hypothetical &times; one-hot), letters scaled by the score, below the line when negative, each track scaled to its own largest |score|.
-{% if has_truth %}Orange boxes: recorded (simulated) motif instances; {% endif %}purple bars: instances called from the discovered patterns.</p>
+{% if has_truth %}Orange boxes: recorded (simulated) motif instances. {% endif %}{% if has_hits %}Purple bars: instances called from the discovered patterns.{% endif %}</p>
 <div id="seq-detail" class="detail"><p class="missing">Select a sequence in the table.</p></div>
 <div class="scroll tall"><table id="seq-table"></table></div>
 <noscript><p class="missing">The sequence browser needs JavaScript (inline; nothing is fetched).</p></noscript>

@@ -33,8 +33,11 @@ def encode_tracks(scores) -> tuple[float, str]:
     """
     values = np.nan_to_num(np.asarray(scores, dtype=float))
     scale = float(np.abs(values).max()) if values.size else 0.0
-    q = np.zeros(values.shape, np.int8) if scale == 0 else np.round(
-        127 * values / scale).astype(np.int8)
+    q = (
+        np.zeros(values.shape, np.int8)
+        if scale == 0
+        else np.round(127 * values / scale).astype(np.int8)
+    )
     return scale, base64.b64encode(q.tobytes()).decode("ascii")
 
 
@@ -80,8 +83,14 @@ def _truth_by_row(dataset) -> dict:
     for record in test.to_dict("records"):
         relevant = [t for t, column in tasks if bool(record.get(column, False))]
         found.setdefault(int(record["sequence"]), []).append(
-            [str(record["motif"]), int(record["start"]), int(record["end"]),
-             str(record.get("strand", "+")), relevant])
+            [
+                str(record["motif"]),
+                int(record["start"]),
+                int(record["end"]),
+                str(record.get("strand", "+")),
+                relevant,
+            ]
+        )
     return found
 
 
@@ -93,8 +102,9 @@ def _number(value):
 def browser_data(sets: dict, dataset, predictions, hits: pd.DataFrame) -> dict:
     """The sequence browser's content (see the module docstring); ``predictions`` maps each
     explained test row to the model's (T,) outputs, ``hits`` is :func:`hits_by_row`'s table."""
-    rows = sorted({int(r) for results in sets.values() for s in results
-                   for r in np.asarray(s.example_index)})
+    rows = sorted(
+        {int(r) for results in sets.values() for s in results for r in np.asarray(s.example_index)}
+    )
     truth = _truth_by_row(dataset)
     Y = dataset.Y.get("test") if dataset.Y is not None else None
     labelled = dataset.attrs.get("labels", "given") == "given" and Y is not None
@@ -108,9 +118,12 @@ def browser_data(sets: dict, dataset, predictions, hits: pd.DataFrame) -> dict:
             "pred": [_number(v) for v in predictions[row]],
             "label": [_number(v) for v in Y[row]] if labelled else None,
             "truth": truth.get(row, []),
-            "hits": [] if own is None else [
+            "hits": []
+            if own is None
+            else [
                 [str(h.pattern), int(h.start), int(h.end), str(h.strand), _number(h.score)]
-                for h in own.itertuples()],
+                for h in own.itertuples()
+            ],
             "tracks": {},
         }
     methods = list(sets)
@@ -118,10 +131,16 @@ def browser_data(sets: dict, dataset, predictions, hits: pd.DataFrame) -> dict:
         for result in results:
             projected = (np.asarray(result.attributions) * np.asarray(result.X)).sum(1)
             for i, row in enumerate(np.asarray(result.example_index).tolist()):
-                records[int(row)]["tracks"].setdefault(method, {})[str(int(result.target))] = (
-                    list(encode_tracks(projected[i])))
-    return {"tasks": list(dataset.task_names), "methods": methods, "length": dataset.length,
-            "labelled": labelled, "sequences": [records[r] for r in rows]}
+                records[int(row)]["tracks"].setdefault(method, {})[str(int(result.target))] = list(
+                    encode_tracks(projected[i])
+                )
+    return {
+        "tasks": list(dataset.task_names),
+        "methods": methods,
+        "length": dataset.length,
+        "labelled": labelled,
+        "sequences": [records[r] for r in rows],
+    }
 
 
 def browser_json(data: dict) -> str:
@@ -130,8 +149,14 @@ def browser_json(data: dict) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def motif_pages(patterns, hits: pd.DataFrame, dataset, gia_table: pd.DataFrame | None,
-                *, max_instances: int = 500) -> dict:
+def motif_pages(
+    patterns,
+    hits: pd.DataFrame,
+    dataset,
+    gia_table: pd.DataFrame | None,
+    *,
+    max_instances: int = 500,
+) -> dict:
     """Per pattern name: ``instances`` (test row, start, end, strand, score, the bases on the
     pattern's strand; at most ``max_instances``, best score first), ``n_instances`` and
     ``gia`` (its rows of the GIA table)."""
@@ -142,7 +167,7 @@ def motif_pages(patterns, hits: pd.DataFrame, dataset, gia_table: pd.DataFrame |
         shown = own.head(max_instances)
         bases = []
         for h in shown.itertuples():
-            window = dataset.X["test"][int(h.row)][:, int(h.start): int(h.end)]
+            window = dataset.X["test"][int(h.row)][:, int(h.start) : int(h.end)]
             if h.strand == "-":
                 window = window[::-1, ::-1]  # ACGT order: the complement reverses the channels
             bases.append(sequence_text(window))
@@ -150,10 +175,21 @@ def motif_pages(patterns, hits: pd.DataFrame, dataset, gia_table: pd.DataFrame |
         gia = None
         if gia_table is not None and len(gia_table) and "pattern" in gia_table:
             gia = gia_table[gia_table["pattern"] == pattern.name].drop(columns=["pattern"])
-        pages[pattern.name] = {"instances": table, "n_instances": len(own), "gia": gia,
-                               "anchor": anchor(pattern.name)}
+        pages[pattern.name] = {
+            "instances": table,
+            "n_instances": len(own),
+            "gia": gia,
+            "anchor": anchor(pattern.name),
+        }
     return pages
 
 
-__all__ = ["anchor", "browser_data", "browser_json", "encode_tracks", "hits_by_row",
-           "motif_pages", "sequence_text"]
+__all__ = [
+    "anchor",
+    "browser_data",
+    "browser_json",
+    "encode_tracks",
+    "hits_by_row",
+    "motif_pages",
+    "sequence_text",
+]

@@ -269,6 +269,7 @@ def render_report(
                          "(docs/run.md)."),
         "has_truth": (benchmark is not None) if has_truth is None else has_truth,
         "no_truth": has_truth is False,
+        "has_hits": any(s["hits"] for s in (browser or {}).get("sequences", [])),
         "method_notes": [METHOD_NOTES[m] for m in METHOD_NOTES if m in track_methods],
         "title": title,
         "version": __version__,

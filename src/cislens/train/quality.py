@@ -30,8 +30,9 @@ def _value(row, name) -> float:
         return float("nan")
 
 
-def quality_warnings(metrics: pd.DataFrame | None, *, min_auroc: float = MIN_AUROC,
-                     min_pearson: float = MIN_PEARSON) -> list[str]:
+def quality_warnings(
+    metrics: pd.DataFrame | None, *, min_auroc: float = MIN_AUROC, min_pearson: float = MIN_PEARSON
+) -> list[str]:
     """One warning per task whose test metric is below the threshold (or not computable).
 
     Parameters
@@ -61,17 +62,24 @@ def quality_warnings(metrics: pd.DataFrame | None, *, min_auroc: float = MIN_AUR
     for _, row in frame.iterrows():
         task = row.get("task", row.iloc[0])
         regression = str(row.get("task_type", "binary")) == "regression"
-        name, label, limit, chance = (("pearson_r", "Pearson r", min_pearson, "0")
-                                      if regression else ("auroc", "auROC", min_auroc, "0.5"))
+        name, label, limit, chance = (
+            ("pearson_r", "Pearson r", min_pearson, "0")
+            if regression
+            else ("auroc", "auROC", min_auroc, "0.5")
+        )
         value = _value(row, name)
         if math.isnan(value):
-            found.append(f"task {task}: test {label} could not be computed (a single class or "
-                         "constant values in the test labels): the model's quality on it is "
-                         "unknown.")
+            found.append(
+                f"task {task}: test {label} could not be computed (a single class or "
+                "constant values in the test labels): the model's quality on it is "
+                "unknown."
+            )
         elif value < limit:
-            found.append(f"task {task}: test {label} {value:.3f} is below {limit:g} ({chance} "
-                         "is chance): the model is near chance on this task, and its "
-                         "explanations for it are not to be trusted.")
+            found.append(
+                f"task {task}: test {label} {value:.3f} is below {limit:g} ({chance} "
+                "is chance): the model is near chance on this task, and its "
+                "explanations for it are not to be trusted."
+            )
     return found
 
 
