@@ -81,14 +81,8 @@ if __name__ == "__main__":
     import json
     import sys
 
-    print(
-        json.dumps(
-            check_report(
-                Path(sys.argv[1]),
-                Path(sys.argv[2]),
-                motif=sys.argv[3] if len(sys.argv) > 3 else None,
-            ),
-            indent=1,
-            default=str,
-        )[:3000]
+    found = check_report(
+        Path(sys.argv[1]), Path(sys.argv[2]), motif=sys.argv[3] if len(sys.argv) > 3 else None
     )
+    found["motif_text"] = found.get("motif_text", "")[:300]
+    print(json.dumps(found, indent=1, default=str))
