@@ -76,3 +76,24 @@ def test_verbose_run_into_a_file_has_no_progress_redraws(tmp_path, capsys, root_
     assert "\r" not in text
     assert "report: running" in captured.err  # -v still logs one line per stage
     assert len(text.splitlines()) < 60
+
+
+def test_result_objects_print_shapes_not_numbers():
+    import numpy as np
+    import pandas as pd
+
+    from cislens.argminn.readout import ArgminnMotifs
+    from cislens.attribution.ig_path import IGPathDensity
+
+    fields = ArgminnMotifs.__dataclass_fields__
+    values = {name: None for name in fields}
+    values.update(
+        weights=np.zeros((64, 4, 15), np.float32),
+        motifs=list(range(64)),
+        filters=pd.DataFrame({"filter": range(64), "passing": False}),
+    )
+    text = repr(ArgminnMotifs(**values))
+    assert "array(shape=(64, 4, 15), float32)" in text and "[64 items]" in text
+    assert "DataFrame(64 rows: filter, passing)" in text and len(text) < 600
+    path = IGPathDensity(np.linspace(0, 1, 11), np.zeros((11, 20, 2)), "dinucleotide")
+    assert repr(path).startswith("IGPathDensity(11 alphas from 0 to 1, 20 inputs x 2 references")

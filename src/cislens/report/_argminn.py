@@ -197,9 +197,10 @@ def load_argminn_report(folder, *, max_filters: int = 16) -> ArgminnReport | Non
             marks = list(zip(own["start"], own["end"], own["pattern"], strict=True))
         axes = plot_attention_maps(stored["attention"][0],
                                    filter_width=int(stored["filter_width"]), instances=marks)
+        shaded = "shaded: its instance calls" if marks else "no instance calls on it"
         figures.append((f"Attention of each layer (rows) and head (columns) over test sequence "
-                        f"{row} (the read sequence with the most instance calls); shaded: its "
-                        "instance calls", axes.flat[0].figure))
+                        f"{row} (the read sequence with the most instance calls); {shaded}",
+                        axes.flat[0].figure))
     summary = pd.DataFrame(columns=["pattern", "layer", "head", "n_calls", "mean_attention"])
     if instances is not None and len(instances):
         summary = (instances.groupby(["pattern", "layer", "head"], sort=True)
