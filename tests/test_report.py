@@ -72,7 +72,8 @@ def test_every_section_present(report):
     html = report.read_text()
     for section in SECTIONS:
         assert f'<section id="{section}">' in html
-    for heading in ("Data and model", "Attribution tracks", "Attribution benchmark",
+    for heading in ("Model quality and data", "Sequence browser", "Attribution tracks",
+                    "Attribution benchmark",
                     "Discovered motifs", "Global importance analysis", "Integrated gradients",
                     "Parameters"):
         assert heading in html

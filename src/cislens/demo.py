@@ -41,12 +41,14 @@ from cislens.pipeline._stages import (
     Stages,
     attribute_stage,
     benchmark_stage,
+    check_quality,
     gia_stage,
     log_epoch,
     motif_stage,
     report_stage,
 )
 from cislens.utils.files import ensure_dir, write_table
+from cislens.utils.reprs import compact_repr
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ STAGES = ("simulate", "train", "evaluate", "attribute", "motifs", "gia", "benchm
 class DemoResult:
     """What the demo produced: output paths, per-task test metrics, stage timings (s), and the
     benchmark tables."""
+
+    __repr__ = compact_repr
 
     out_dir: Path
     dataset_summary: str
@@ -187,6 +191,7 @@ def run_demo(
                            task_names=dataset.task_names, device=device)
         write_table(metrics, out / "metrics.csv", index=False)
     stages.finish("evaluate", train_params)
+    check_quality(metrics)
 
     attr_params = {**train_params, "methods": names, "n_examples": n_examples,
                    "ism_examples": ism_examples}

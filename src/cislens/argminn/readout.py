@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from cislens._version import __version__
+from cislens.utils.reprs import compact_repr
 
 FILTER_COLUMNS = (
     "filter",
@@ -60,6 +61,8 @@ class ArgminnMotifs:
     params : dict
         The parameters of the call and the cislens version.
     """
+
+    __repr__ = compact_repr
 
     motifs: list
     filters: pd.DataFrame

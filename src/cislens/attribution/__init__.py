@@ -17,6 +17,9 @@ Every method is a plain function with one signature::
 ``guided_gradcam``          guided backprop x GradCAM
 ==========================  ==================================================================
 
+Diagnostic: :func:`integrated_gradients_path_density` gives the model's predictions at each
+alpha of the IG path (default: from dinucleotide shuffles to the inputs).
+
 :data:`METHODS` maps these names to records with capability flags; :func:`attribute` runs one
 by name and :func:`attribution_set` packages the result for the attribution store.
 """
@@ -37,6 +40,7 @@ from cislens.attribution.ensemble import (
 from cislens.attribution.gradcam import gradcam
 from cislens.attribution.gradients import grad_x_input, saliency
 from cislens.attribution.guided import guided_backprop, guided_gradcam
+from cislens.attribution.ig_path import IGPathDensity, integrated_gradients_path_density
 from cislens.attribution.integrated_gradients import (
     IGCompleteness,
     integrated_gradients,
@@ -69,6 +73,7 @@ __all__ = [
     "CostLimitError",
     "IGCompleteness",
     "ModelEnsemble",
+    "IGPathDensity",
     "attribute",
     "attribute_with",
     "attribution_set",
@@ -84,6 +89,7 @@ __all__ = [
     "guided_gradcam",
     "integrated_gradients",
     "integrated_gradients_completeness",
+    "integrated_gradients_path_density",
     "ism",
     "saliency",
 ]

@@ -31,6 +31,8 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from cislens.utils.reprs import compact_repr
+
 SCORES = ("signed", "absolute")
 
 SUMMARY_COLUMNS = (
@@ -39,6 +41,7 @@ SUMMARY_COLUMNS = (
     "auprc", "auprc_median", "auprc_ci_low", "auprc_ci_high",
     "auroc_abs", "auprc_abs", "snr", "decoy_ratio", "seconds_per_sequence",
 )
+
 """Columns of :attr:`AttributionBenchmark.summary` (one row per method; ``auroc`` and ``auprc``
 are means of per-sequence values of the signed score, ``*_abs`` of the absolute score)."""
 
@@ -57,6 +60,8 @@ class AttributionBenchmark:
     headline : str
         Which per-position score the ``auroc`` / ``auprc`` columns use ("signed").
     """
+
+    __repr__ = compact_repr
 
     summary: pd.DataFrame
     per_sequence: pd.DataFrame

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cislens.utils.reprs import compact_repr
+
 MOTIF_COLUMNS = ("motif", "recovered", "pattern", "q_value", "pattern_rank", "match_rank")
 """Columns of :attr:`MotifBenchmark.motifs`."""
 
@@ -42,6 +44,8 @@ class MotifBenchmark:
     matches : pandas.DataFrame
         The TOMTOM matches used (:data:`cislens.motifs.MATCH_COLUMNS`).
     """
+
+    __repr__ = compact_repr
 
     motifs: pd.DataFrame
     n_spurious: int

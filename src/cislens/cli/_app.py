@@ -7,6 +7,8 @@ with ``@app.command()``; ``cislens.cli`` imports those modules in ``COMMAND_MODU
 from __future__ import annotations
 
 import logging
+import sys
+import warnings
 from dataclasses import dataclass
 
 import typer
@@ -29,11 +31,17 @@ app = typer.Typer(
 
 @dataclass
 class CliState:
-    """Options given before the subcommand; read by subcommands through ``state``."""
+    """Options given before the subcommand; read by subcommands through ``state``.
+
+    ``verbose`` turns on progress bars, and is True only with ``-v`` on a terminal: bars
+    redrawn with carriage returns would fill a log file. ``steps`` is ``-v`` itself: one log
+    line per stage, also when the output is a file.
+    """
 
     verbose: bool = False
     quiet: bool = False
     debug: bool = False
+    steps: bool = False
 
 
 state = CliState()
@@ -54,9 +62,30 @@ def _root(
         False, "--version", callback=_show_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
-    state.verbose, state.quiet, state.debug = verbose and not quiet, quiet, debug
+    state.steps = verbose and not quiet
+    state.verbose = state.steps and _terminal()
+    state.quiet, state.debug = quiet, debug
     level = logging.WARNING if quiet else (logging.INFO if verbose else logging.WARNING)
     logging.basicConfig(level=level, format="%(message)s", force=True)
+    warnings.formatwarning = one_line_warning
+
+
+def _terminal() -> bool:
+    """Whether stderr (where progress bars go) is a terminal."""
+    stream = sys.stderr
+    return bool(getattr(stream, "isatty", None) and stream.isatty())
+
+
+def one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as one line, ``warning: <message>``, without the source line that Python's
+    default format prints (``filename`` and ``lineno`` are left out on purpose).
+
+    Examples
+    --------
+    >>> one_line_warning("few seqlets", UserWarning, "x.py", 3)
+    'warning: few seqlets\\n'
+    """
+    return f"warning: {message}\n"
 
 
 def echo(message: str) -> None:
@@ -65,4 +94,4 @@ def echo(message: str) -> None:
         typer.echo(message)
 
 
-__all__ = ["CliState", "app", "echo", "state"]
+__all__ = ["CliState", "app", "echo", "one_line_warning", "state"]

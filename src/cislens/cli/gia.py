@@ -199,7 +199,7 @@ def gia_command(
     ),
     n_backgrounds: int = typer.Option(200, "--n-backgrounds", help="Background sequences."),
     spacings: str = typer.Option(
-        "0:30", "--spacings", help="Gaps: 'start:stop' (inclusive), 'a:b:step' or '2,6,10'."
+        "0:30", "--spacings", help="Gaps: 'start:stop' (inclusive), 'start:stop:step' or '2,6,10'."
     ),
     orientations: str = typer.Option(
         None, "--orientations",

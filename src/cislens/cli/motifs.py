@@ -75,7 +75,7 @@ def motifs_command(
     seed: int = typer.Option(0, "--seed", help="random_state."),
 ) -> None:
     """Discover motifs (TF-MoDISco style) from hypothetical attributions, or read them from an
-    ARGMINN model's filters (``--from-model runs/argminn --data data.h5``)."""
+    ARGMINN model's filters (--from-model runs/argminn --data data.h5)."""
     from cislens.motifs import (
         annotate,
         discover_motifs,

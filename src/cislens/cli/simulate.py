@@ -56,5 +56,5 @@ def simulate(
         f"wrote {path}: {sizes} sequences of {dataset.length} bp, {dataset.n_tasks} tasks, "
         f"{n_instances} motif instances (seed {random_state})"
     )
-    if state.verbose:
+    if state.steps:
         echo(dataset.summary())

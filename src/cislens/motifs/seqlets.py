@@ -30,6 +30,8 @@ import numba
 import numpy as np
 import pandas as pd
 
+from cislens.utils.reprs import compact_repr
+
 logger = logging.getLogger(__name__)
 
 SEQLET_COLUMNS = ("example", "start", "end", "strand", "score", "metacluster")
@@ -52,6 +54,8 @@ class SeqletCalls:
         (the metacluster threshold on ``|core sum|``), ``fdr_positive`` / ``fdr_negative`` (before
         refinement), ``passing_fraction`` and ``n_windows``.
     """
+
+    __repr__ = compact_repr
 
     table: pd.DataFrame
     thresholds: dict = field(default_factory=dict)

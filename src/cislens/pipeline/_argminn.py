@@ -32,6 +32,7 @@ import pandas as pd
 
 from cislens._version import __version__
 from cislens.utils.files import atomic_open, write_table, write_text
+from cislens.utils.reprs import compact_repr
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class ArgminnStageResult:
     motif_recovery, instance_recovery : pandas.DataFrame or None
         The recovery tables; None when there was no ground truth to score against.
     """
+
+    __repr__ = compact_repr
 
     filters: pd.DataFrame
     instances: pd.DataFrame

@@ -62,6 +62,7 @@ OUTPUTS = {
     "gia": GIA_FILES,
     "benchmark": BENCHMARK_FILES,
     "argminn": ("argminn",),
+    "report": ("report.html",),
 }
 """The files and folders (relative to the run folder) each stage writes, hashed into its
 record; a file that does not exist is left out of the digest."""
@@ -128,6 +129,7 @@ class Stages:
         self.resumed: list[str] = []
         self.skipped: dict[str, str] = {}
         self.keys: dict[str, str | None] = {}
+        self.computed: dict[str, float | None] = {}
         self._started = 0.0
         self._pending: dict | None = None
 
@@ -162,6 +164,7 @@ class Stages:
         if ok:
             self._pending["digest"] = meta["outputs"]
             self.resumed.append(name)
+            self.computed[name] = meta.get("seconds")  # how long the run that made it took
             logger.info("%s: resumed from %s", name, self.out)
         else:
             path.unlink(missing_ok=True)
@@ -176,17 +179,30 @@ class Stages:
         callers that pass them again.
         """
         pending = self._pending
+        self.timings[name] = time.perf_counter() - self._started
         if pending is not None and pending["name"] == name:
             digest = pending.get("digest")
             if digest is None:  # recomputed: hash what was written, then commit the record
                 digest = output_digest(self.out, pending["outputs"])
                 _write_record(pending["path"], {**pending["params"], RESUME_KEY: {
                     "key": pending["key"], "upstream": pending["upstream"],
-                    "outputs": digest}})
+                    "outputs": digest, "seconds": round(self.timings[name], 3)}})
             self.keys[pending["record"]] = _hash({"key": pending["key"], "outputs": digest})
             self._pending = None
-        self.timings[name] = time.perf_counter() - self._started
         logger.info("%s: %.1f s", name, self.timings[name])
+
+    def timing_table(self) -> dict:
+        """Stage -> ``{"seconds", "status", "computed_seconds"}`` for the report: a resumed
+        stage's seconds are the loading time, its ``computed_seconds`` those of the run that
+        computed it (None when that run did not record them)."""
+        table = {}
+        for name, seconds in self.timings.items():
+            resumed = name in self.resumed
+            table[name] = {"seconds": round(seconds, 3),
+                           "status": "resumed (loaded)" if resumed else "computed",
+                           "computed_seconds": self.computed.get(name) if resumed else
+                           round(seconds, 3)}
+        return table
 
     def skip(self, name: str, reason: str, *files, params_name: str | None = None,
              listed: bool = True) -> None:
@@ -414,14 +430,33 @@ def benchmark_stage(stages, params, dataset, sets, discovery, hits, *,
 
 
 def report_stage(stages, *, model, dataset, device=None) -> Path:
-    """Write ``report.html`` from everything in the output folder (always re-rendered)."""
+    """Write ``report.html`` from everything in the output folder; with ``resume`` it is kept
+    when no stage before it changed (its key chains every earlier stage's) and it is intact.
+    ``cislens report`` re-renders it in any case."""
+    from cislens._version import __version__
     from cislens.report.directory import render_demo_report
 
-    stages.done("report", None)
-    report = render_demo_report(stages.out, timings=dict(stages.timings), model=model,
-                                dataset=dataset, device=device)
-    stages.finish("report")
+    report = stages.out / "report.html"
+    if stages.done("report", {"cislens_version": __version__}, "report.html"):
+        stages.finish("report")
+        return report
+    # The report's own line reads "this run" (it is written while the stage runs).
+    table = stages.timing_table()
+    report = render_demo_report(stages.out, timings=table, model=model, dataset=dataset,
+                                device=device)
+    stages.finish("report", {})
     return report
+
+
+def check_quality(metrics) -> list[str]:
+    """The quality gate (:func:`cislens.train.quality_warnings`): each task whose test metric
+    is near chance is logged as a warning, before any interpretation runs; returns the lines."""
+    from cislens.train.quality import quality_warnings
+
+    found = quality_warnings(metrics)
+    for line in found:
+        logger.warning("quality gate: %s", line)
+    return found
 
 
 def log_epoch(record: dict) -> None:
@@ -432,5 +467,6 @@ def log_epoch(record: dict) -> None:
 
 
 __all__ = ["BENCHMARK_FILES", "GIA_FILES", "MOTIF_FILES", "MOTIF_METHOD", "OUTPUTS",
-           "RESUME_KEY", "UPSTREAM", "Stages", "attribute_stage", "benchmark_stage", "gia_stage",
-           "log_epoch", "motif_stage", "output_digest", "pooled", "report_stage", "trimmed"]
+           "RESUME_KEY", "UPSTREAM", "Stages", "attribute_stage", "benchmark_stage",
+           "check_quality", "gia_stage", "log_epoch", "motif_stage", "output_digest", "pooled",
+           "report_stage", "trimmed"]

@@ -53,6 +53,7 @@ from cislens.pipeline._stages import (
     Stages,
     attribute_stage,
     benchmark_stage,
+    check_quality,
     gia_stage,
     log_epoch,
     motif_stage,
@@ -60,6 +61,7 @@ from cislens.pipeline._stages import (
 )
 from cislens.pipeline.config import RunConfig, load_run_config, parse_run_config
 from cislens.utils.files import write_table, write_text
+from cislens.utils.reprs import compact_repr
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ class RunResult:
     """What ``cislens run`` produced: outputs, metrics (None without labels), stage timings,
     resumed and skipped stages (with the reasons), the benchmark tables when run, and the
     ARGMINN readout for an ARGMINN model."""
+
+    __repr__ = compact_repr
 
     out_dir: Path
     dataset_summary: str
@@ -362,6 +366,7 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
                            device=device)
         write_table(metrics, out / "metrics.csv", index=False)
         stages.finish("evaluate", model_params)
+    check_quality(metrics)
 
     tasks = _task_indices(config, dataset)
     rows = _rows(dataset, tasks, config.n_examples)

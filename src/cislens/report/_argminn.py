@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cislens.utils.reprs import compact_repr
+
 FILTER_REPORT_COLUMNS = ("filter", "name", "passing", "consensus", "simulated_motif",
                          "best_match", "match_id", "match_q_value", "n_sites", "start", "end",
                          "length", "mean_ic", "max_activation", "weight_mass")
@@ -39,6 +41,8 @@ class ArgminnReport:
     note : str
         The passing criteria and readout settings, in words.
     """
+
+    __repr__ = compact_repr
 
     filters: pd.DataFrame
     figures: list = field(default_factory=list)
@@ -193,9 +197,10 @@ def load_argminn_report(folder, *, max_filters: int = 16) -> ArgminnReport | Non
             marks = list(zip(own["start"], own["end"], own["pattern"], strict=True))
         axes = plot_attention_maps(stored["attention"][0],
                                    filter_width=int(stored["filter_width"]), instances=marks)
+        shaded = "shaded: its instance calls" if marks else "no instance calls on it"
         figures.append((f"Attention of each layer (rows) and head (columns) over test sequence "
-                        f"{row} (the read sequence with the most instance calls); shaded: its "
-                        "instance calls", axes.flat[0].figure))
+                        f"{row} (the read sequence with the most instance calls); {shaded}",
+                        axes.flat[0].figure))
     summary = pd.DataFrame(columns=["pattern", "layer", "head", "n_calls", "mean_attention"])
     if instances is not None and len(instances):
         summary = (instances.groupby(["pattern", "layer", "head"], sort=True)

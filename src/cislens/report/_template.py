@@ -1,4 +1,10 @@
-"""The report's Jinja2 template (kept in a module so that it ships without package data)."""
+"""The report's Jinja2 template (kept in a module so that it ships without package data).
+
+The page is one file: a contents sidebar, then the model's quality (and the quality gate's
+warnings) before any interpretation, the sequence browser (drawn by the inlined script of
+:mod:`cislens.report._script` from the embedded JSON), one page per discovered motif, and the
+rest. Nothing is fetched: images are data URIs, the script and its data are inline.
+"""
 # ruff: noqa: E501
 
 TEMPLATE = """<!DOCTYPE html>
@@ -6,48 +12,67 @@ TEMPLATE = """<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <title>{{ title }}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: .5em 0 1em; font-size: .85em; }
-th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; }
-th { background: #f3f3f3; } td.text { text-align: left; }
-tr.best td { background: #e6f4e6; font-weight: bold; }
-tr.pass td { background: #e6f4e6; }
-img { max-width: 100%; } .note { color: #666; font-size: .9em; }
-.missing { color: #a60; font-style: italic; }
-figure { margin: .5em 0 1.2em; } figcaption { font-size: .85em; color: #444; }
-.pattern { border: 1px solid #eee; padding: .5em; margin-bottom: 1em; }
-</style>
+<style>{{ css }}</style>
 </head>
 <body>
-{% macro table(t, best=None, marked=[]) -%}
+{% macro table(t, best=None, marked=[], links=None, tall=False) -%}
 {% if t and t.rows %}
-<table>
+<div class="scroll{% if tall %} tall{% endif %}"><table>
 <tr>{% for c in t.columns %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in t.rows %}<tr{% if best is not none and loop.index0 == best %} class="best"{% elif loop.index0 in marked %} class="pass"{% endif %}>
-{% for v in row %}<td{% if v.text %} class="text"{% endif %}>{{ v.value }}</td>{% endfor %}</tr>
+{% for v in row %}<td{% if v.text %} class="text"{% endif %}>{% if links and loop.index0 == 0 %}<a href="#seq-{{ v.value }}">{{ v.value }}</a>{% else %}{{ v.value }}{% endif %}</td>{% endfor %}</tr>
 {% endfor %}
-</table>
+</table></div>
 {% else %}<p class="missing">(empty)</p>{% endif %}
 {%- endmacro %}
 {% macro images(items) -%}
 {% for item in items %}<figure><img alt="{{ item.caption }}" src="data:image/png;base64,{{ item.png }}">
 <figcaption>{{ item.caption }}</figcaption></figure>{% endfor %}
 {%- endmacro %}
+<nav id="toc">
+<b>Contents</b>
+<ul>
+<li><a href="#data">Model quality and data</a></li>
+<li><a href="#sequences">Sequence browser{% if n_sequences %} ({{ n_sequences }}){% endif %}</a></li>
+<li><a href="#tracks">Example tracks</a></li>
+<li><a href="#benchmark">Benchmark</a></li>
+<li><a href="#motifs">Motifs</a>{% if patterns %}<ul>{% for p in patterns %}<li><a href="#{{ p.anchor }}">{{ p.name }}</a>{% if p.n_instances is not none %} ({{ p.n_instances }}){% endif %}</li>{% endfor %}</ul>{% endif %}</li>
+{% if argminn %}<li><a href="#argminn">ARGMINN</a></li>{% endif %}
+<li><a href="#gia">GIA</a></li>
+<li><a href="#ig-path">IG path</a></li>
+<li><a href="#parameters">Parameters</a></li>
+</ul>
+</nav>
+<main>
 <h1>{{ title }}</h1>
 <p class="note">cislens {{ version }} &middot; seed {{ seed }} &middot; generated {{ generated }}</p>
+{% if quality %}<div class="warning" id="quality-warning"><b>Warning: the model is near chance on held-out data.</b>
+The explanations below describe what this model does; where it has learned little they are mostly noise.
+<ul>{% for line in quality %}<li>{{ line }}</li>{% endfor %}</ul>{{ quality_note }}</div>{% endif %}
 
 <section id="data">
-<h2>Data and model</h2>
+<h2>Model quality and data</h2>
+{% if metrics %}<h3>Test metrics per task</h3>{{ table(metrics) }}<p class="note">{{ quality_note }}</p>{% else %}<p class="missing">No model metrics.</p>{% endif %}
 {% if summary %}<pre>{{ summary }}</pre>{% endif %}
-{% if metrics %}<h3>Test metrics per task</h3>{{ table(metrics) }}{% else %}<p class="missing">No model metrics.</p>{% endif %}
+</section>
+
+<section id="sequences">
+<h2>Sequence browser</h2>
+{% if browser %}
+<p class="note">Every explained test sequence. Click a column to sort (by a task's prediction, say), a row to show its tracks:
+each method's per-position score (projected: hypothetical &times; one-hot), letters scaled by the score, below the line when negative, each track scaled to its own largest |score|.
+{% if has_truth %}Orange boxes: recorded (simulated) motif instances. {% endif %}{% if has_hits %}Purple bars: instances called from the discovered patterns.{% endif %}</p>
+<div id="seq-detail" class="detail"><p class="missing">Select a sequence in the table.</p></div>
+<div class="scroll tall"><table id="seq-table"></table></div>
+<noscript><p class="missing">The sequence browser needs JavaScript (inline; nothing is fetched).</p></noscript>
+<script type="application/json" id="cislens-data">{{ browser }}</script>
+{% else %}<p class="missing">No explained sequences.</p>{% endif %}
 </section>
 
 <section id="tracks">
-<h2>Attribution tracks</h2>
-<p class="note">Projected scores (hypothetical &times; one-hot) as sequence logos; recorded,
-task-relevant instances are shaded.</p>
+<h2>Attribution tracks: an example per task</h2>
+<p class="note">Per task, the explained sequence with the highest prediction, every method in a row: projected scores as sequence logos{% if has_truth %}; recorded, task-relevant instances are shaded{% endif %}. The sequence browser shows all the others.</p>
+{% if method_notes %}<ul class="note">{% for line in method_notes %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
 {% if tracks %}{{ images(tracks) }}{% else %}<p class="missing">No attribution tracks.</p>{% endif %}
 </section>
 
@@ -56,18 +81,22 @@ task-relevant instances are shaded.</p>
 {% if benchmark %}
 <p class="note">{{ benchmark_note }}</p>
 {{ table(benchmark, best=0) }}
-{% else %}<p class="missing">No benchmark.</p>{% endif %}
+{% else %}<p class="missing">No benchmark{% if no_truth %} (the data has no ground truth){% endif %}.</p>{% endif %}
 </section>
 
 <section id="motifs">
 <h2>Discovered motifs</h2>
 {% if motif_recovery %}<h3>Recovery of the simulated motifs</h3>
 <p class="note">{{ motif_note }}</p>{{ table(motif_recovery) }}{% endif %}
-{% if instances %}<h3>Instance calls</h3>{{ table(instances) }}{% endif %}
-{% if patterns %}{% for p in patterns %}<div class="pattern">
+{% if instances %}<h3>Instance calls against the recorded instances</h3>{{ table(instances) }}{% endif %}
+{% if patterns %}{% for p in patterns %}<div class="pattern" id="{{ p.anchor }}">
 <h3>{{ p.name }} &mdash; {{ p.n_seqlets }} seqlets{% if p.truth %} &mdash; matches simulated {{ p.truth }}{% endif %}</h3>
 {{ images(p.images) }}
-{% if p.matches %}{{ table(p.matches) }}{% endif %}
+<h4>TOMTOM matches</h4>{% if p.matches %}{{ table(p.matches) }}{% else %}<p class="missing">Not annotated.</p>{% endif %}
+{% if p.gia %}<h4>GIA: effect of {{ p.name }} embedded in shuffled test sequences, per task</h4>{{ table(p.gia) }}{% endif %}
+{% if p.instances is not none %}<h4>Called instances ({{ p.n_instances }}{% if p.n_instances > p.shown %}, the {{ p.shown }} best shown{% endif %})</h4>
+<p class="note">CWM hits of {{ p.name }} in the explained sequences; row: the test sequence (opens it in the browser); bases on the pattern's strand; end exclusive.</p>
+{{ table(p.instances, links=True, tall=True) }}{% endif %}
 </div>{% endfor %}
 {% else %}<p class="missing">No patterns were discovered.</p>{% endif %}
 {% if filters %}<h3>First-layer filters</h3>{{ table(filters) }}{% endif %}
@@ -104,6 +133,8 @@ task-relevant instances are shaded.</p>
 {% if timings %}<h3>Stage times</h3>{{ table(timings) }}{% endif %}
 {{ table(params) }}
 </section>
+</main>
+{% if browser %}<script id="cislens-browser">{{ script }}</script>{% endif %}
 </body>
 </html>
 """

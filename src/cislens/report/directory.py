@@ -33,7 +33,8 @@ def _load_sets(folder: Path) -> dict:
     for file in sorted(folder.glob("*_t*.npz")):
         result = load_attributions(file)
         sets.setdefault(result.method, []).append(result)
-    return sets
+    # task order (t2 before t10), the order the motif stage pooled them in
+    return {m: sorted(v, key=lambda s: int(s.target)) for m, v in sets.items()}
 
 
 def _window(marks, length: int, width: int) -> tuple[int, int]:
@@ -90,44 +91,47 @@ def track_figures(sets, dataset, model=None, *, n_tracks: int = 1, width: int = 
                            start=start, end=end)
                 ax.set_ylabel(method, rotation=0, ha="right", fontsize=8)
             fig.tight_layout()
-            figures.append((f"task {task}: test sequence {row} (top prediction among the "
-                            f"explained positives), positions {start}-{end}", fig))
+            shaded = "; shaded: its recorded instances relevant to the task" if marks else ""
+            figures.append((f"Task {task}: test sequence {row} (the highest prediction among "
+                            f"the explained positives), positions {start}-{end}; rows: "
+                            f"{', '.join(per_method)}{shaded}", fig))
     return figures
 
 
-def ig_path_figures(model, dataset, sets, *, n_steps: int = 25, device=None):
-    """Predictions along the integrated-gradients path (zero baseline to input) for the
-    explained positives of each task: curves and their density."""
+def ig_path_figures(model, dataset, sets, *, n_alphas: int = 11, n_inputs: int = 20,
+                    device=None, random_state: int = 0):
+    """The IG path diagnostic per task: the density of the model's predictions at each alpha,
+    from dinucleotide-shuffled references (alpha 0) to the explained positives (alpha 1), as in
+    :func:`cislens.attribution.integrated_gradients_path_density`."""
     import matplotlib.pyplot as plt
 
-    from cislens.train import predict
+    from cislens.attribution.ig_path import integrated_gradients_path_density, plot_path_density
 
-    results = sets.get("integrated_gradients", [])
+    results = sets.get("integrated_gradients", []) or next(iter(sets.values()), [])
     if not results or model is None:
         return []
-    alphas = np.linspace(0.0, 1.0, n_steps)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3))
-    for result in results:
+    fig, axes = plt.subplots(len(results), 1, figsize=(8, 2.4 * len(results)), squeeze=False)
+    for ax, result in zip(axes[:, 0], results, strict=True):
         t = int(result.target)
-        X = result.X[:20]
-        path = (alphas[:, None, None, None] * X[None]).reshape(-1, *X.shape[1:])
-        values = predict(model, path.astype(np.float32), device=device)[:, t]
-        values = values.reshape(n_steps, len(X))
-        label = dataset.task_names[t]
-        left.plot(alphas, values.mean(1), label=label)
-        left.fill_between(alphas, values.min(1), values.max(1), alpha=0.15)
-        right.hist(values.ravel(), bins=40, density=True, alpha=0.5, label=label)
-    left.set_xlabel("alpha (0: zero baseline, 1: input)")
-    left.set_ylabel("logit (mean, range)")
-    right.set_xlabel("logit along the path")
-    right.set_ylabel("density")
-    left.legend(fontsize=7)
+        path = integrated_gradients_path_density(
+            model, result.X[:n_inputs], target=t, baselines="dinucleotide", n_baselines=2,
+            n_alphas=n_alphas, device=device, random_state=random_state)
+        plot_path_density(path, ax=ax, title=f"task {dataset.task_names[t]}")
     fig.tight_layout()
-    return [("Integrated gradients: model output along the interpolation path "
-             f"({n_steps} points, up to 20 explained positives per task)", fig)]
+    return [("Integrated gradients path: the density of the model's output (logit) at each "
+             f"alpha on the path from dinucleotide-shuffled references (alpha 0, grey; 2 per "
+             f"sequence) to the original sequences (alpha 1, red), for up to {n_inputs} "
+             "explained positives per task (one panel per task). Outputs that jump at one "
+             "alpha, or leave the range between the two ends, make the path integral "
+             "depend on inputs the model never saw.", fig)]
 
 
-def gia_figures(out: Path):
+def _task_name(target, tasks) -> str:
+    text = str(target)
+    return tasks[int(text)] if tasks and text.isdigit() and int(text) < len(tasks) else text
+
+
+def gia_figures(out: Path, tasks=None):
     """Bar chart of marginal effects per pattern and task; spacing curve if present."""
     import matplotlib.pyplot as plt
 
@@ -139,19 +143,11 @@ def gia_figures(out: Path):
         ax = pivot.plot.bar(figsize=(7, 3), rot=0)
         ax.set_ylabel("mean effect on logit")
         ax.axhline(0, color="0.5", lw=0.5)
-        figures.append(("Marginal effect of each discovered pattern embedded in "
-                        "dinucleotide-shuffled test sequences", ax.figure))
-    spacing = _read_csv(out / "gia_spacing.csv")
-    if spacing is not None and len(spacing):
-        from cislens.gia import plot_spacing
-
-        targets = spacing["target"].unique()
-        fig, axes = plt.subplots(1, len(targets), figsize=(4 * len(targets), 3), squeeze=False)
-        for ax, target in zip(axes[0], targets, strict=True):
-            plot_spacing(spacing, value="interaction", target=target, ax=ax)
-            ax.set_title(f"interaction, {target}", fontsize=9)
-        fig.tight_layout()
-        figures.append(("Interaction of the top two patterns against their spacing", fig))
+        ax.set_xlabel("discovered pattern")
+        ax.legend(title="task", fontsize=7)
+        figures.append(("Marginal effect (mean change of the logit) of each discovered pattern "
+                        "embedded in 200 dinucleotide-shuffled test sequences, per task",
+                        ax.figure))
     from cislens.report.grammar import grammar_figures
 
     return figures + grammar_figures(out)  # heat maps of pair grammar, position, count
@@ -179,6 +175,53 @@ def _saved_model(out: Path):
     return explained_model(model, output=output, input_layout=layout)
 
 
+def _browser_pieces(out: Path, sets, dataset, model, patterns, params, device):
+    """The sequence browser's data and the motif pages (instances, GIA rows) of a run folder."""
+    from cislens.report.browser import browser_data, hits_by_row, motif_pages
+    from cislens.train import predict
+
+    if not sets:
+        return None, {}
+    method = params.get("motif_method") or "deeplift_shap"
+    index = None
+    if sets.get(method):
+        index = np.concatenate([np.asarray(s.example_index) for s in sets[method]])
+    hits = hits_by_row(_read_csv(out / "hits.csv"), index)
+    rows = sorted({int(r) for v in sets.values() for s in v for r in np.asarray(s.example_index)})
+    if model is not None and rows:
+        values = predict(model, dataset.X["test"][rows], device=device)
+    else:
+        values = np.full((len(rows), dataset.n_tasks), np.nan)
+    predictions = dict(zip(rows, values, strict=True))
+    pages = motif_pages(patterns, hits, dataset, _read_csv(out / "gia.csv"))
+    return browser_data(sets, dataset, predictions, hits), pages
+
+
+def _readable_params(params: dict, dataset) -> dict:
+    """The parameter table as a reader wants it: input files as ``path (bytes)``, task indices
+    as names, no bookkeeping (``stage``), and ``ism_examples`` only when ISM ran."""
+    shown = {}
+    names = list(dataset.task_names)
+    for key, value in params.items():
+        if key == "stage" or (key == "ism_examples" and "ism" not in params.get("methods", [])
+                              and params.get("methods") != "all"):
+            continue
+        if key == "files" and isinstance(value, list):
+            value = "; ".join(f"{f[0]} ({f[1]} bytes)" if isinstance(f, list) and len(f) > 1
+                              else str(f) for f in value)
+        elif isinstance(value, dict) and isinstance(value.get("files"), list):
+            value = {k: v for k, v in value.items() if k != "files"}
+        elif key == "tasks" and isinstance(value, list):
+            value = ", ".join(names[t] if isinstance(t, int) and t < len(names) else str(t)
+                              for t in value)
+        elif key == "n_sequences" and value is None:
+            value = "the preset's own"
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        shown[key] = value
+    return shown
+
+
 def render_demo_report(out_dir, *, output=None, timings=None, model=None, dataset=None,
                        device=None) -> Path:
     """Write ``report.html`` (or ``output``) from a demo output folder; return its path.
@@ -201,6 +244,7 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
         # "_resume" (the stage's key and output digests) is bookkeeping, not a parameter.
         params.update({k: v for k, v in json.loads(file.read_text()).items()
                        if not k.startswith("_")})
+    shown = _readable_params(params, dataset)
     if timings is None and (out / "timings.json").exists():
         timings = json.loads((out / "timings.json").read_text())
     if timings:
@@ -223,9 +267,17 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
                                      instances if instances is not None else pd.DataFrame())
     if sets:
         counts = {m: sum(s.n_examples for s in v) for m, v in sets.items()}
-        params["explained_sequences_per_method"] = json.dumps(counts)
+        shown["explained (sequence, task) pairs per method"] = ", ".join(
+            f"{m} {n}" for m, n in counts.items())
+    from cislens.train.quality import quality_warnings
+
+    browser, pages = _browser_pieces(out, sets, dataset, model, patterns, params, device)
     return render_report(
         out / "report.html" if output is None else output,
+        browser=browser,
+        motif_pages=pages,
+        quality=quality_warnings(metrics),
+        has_truth=dataset.ground_truth is not None,
         title=_report_title(out, dataset),
         summary=dataset.summary(),
         metrics=metrics,
@@ -236,10 +288,11 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
         motif_benchmark=motif_bench,
         filters=_read_csv(out / "filters.csv"),
         gia_table=_read_csv(out / "gia.csv"),
-        gia_figures=gia_figures(out),
-        ig_figures=ig_path_figures(model, dataset, sets, device=device),
+        gia_figures=gia_figures(out, dataset.task_names),
+        ig_figures=ig_path_figures(model, dataset, sets, device=device,
+                                   random_state=int(params.get("random_state") or 0)),
         argminn=load_argminn_report(out / "argminn"),
-        params=params,
+        params=shown,
         timings=timings,
         random_state=params.get("random_state"),
     )

@@ -17,7 +17,8 @@ from cislens._version import __version__
 from cislens.report.figures import figure_to_base64, plot_logo
 from cislens.utils.files import write_text
 
-SECTIONS = ("data", "tracks", "benchmark", "motifs", "gia", "ig-path", "parameters")
+SECTIONS = ("data", "sequences", "tracks", "benchmark", "motifs", "gia", "ig-path",
+            "parameters")
 """The ``id`` of every ``<section>`` the report always has, in order."""
 
 OPTIONAL_SECTIONS = ("argminn",)
@@ -57,15 +58,33 @@ def image_context(figure, caption: str) -> dict:
     return {"png": png, "caption": caption}
 
 
-def _pattern_contexts(patterns, matches, motif_benchmark, max_patterns):
+METHOD_NOTES = {
+    "gradcam": "gradcam: GradCAM is computed at the last convolutional layer and upsampled to "
+               "the sequence, so it says which regions (at that layer's resolution) the output "
+               "is sensitive to, not which bases; it ignores the sign of their effect.",
+    "guided_gradcam": "guided_gradcam: guided backpropagation times GradCAM; guided "
+                      "backpropagation is known to respond to the input more than to the model "
+                      "(it passes sanity checks poorly, Adebayo et al. 2018), so read it as a "
+                      "picture of the sequence's salient bases, not as the model's reasons.",
+    "guided_backprop": "guided_backprop: largely reconstructs the input's salient features "
+                       "whatever the model learned (Adebayo et al. 2018); not a faithful "
+                       "attribution.",
+}
+"""Caveats shown under the example tracks for the methods whose tracks are easy to over-read."""
+
+
+def _pattern_contexts(patterns, matches, motif_benchmark, max_patterns, pages=None):
     import matplotlib.pyplot as plt
 
+    from cislens.report.browser import anchor
+
     truth = getattr(motif_benchmark, "pattern_truth", {}) or {}
+    pages = pages or {}
     items = []
     for pattern in list(patterns)[:max_patterns]:
         fig, axes = plt.subplots(2, 1, figsize=(max(3.0, 0.22 * pattern.width), 2.8))
-        plot_logo(pattern.contrib, ax=axes[0], title="CWM (mean contribution)")
-        plot_logo(pattern.sequence, ax=axes[1], title="PFM (information, bits)",
+        plot_logo(pattern.contrib, ax=axes[0], title=f"{pattern.name}: CWM (mean contribution)")
+        plot_logo(pattern.sequence, ax=axes[1], title=f"{pattern.name}: PFM (information, bits)",
                   information=True)
         fig.tight_layout()
         rows = None
@@ -74,12 +93,21 @@ def _pattern_contexts(patterns, matches, motif_benchmark, max_patterns):
             # "note" says why a pattern was not annotated; matches.csv from before it lack it.
             shown = ["rank", "target_id", "target_name", "p_value", "q_value", "strand", "note"]
             rows = table_context(rows, columns=[c for c in shown if c in rows.columns])
+        page = pages.get(pattern.name, {})
+        instances = page.get("instances")
         items.append({
             "name": pattern.name,
+            "anchor": anchor(pattern.name),
             "n_seqlets": pattern.n_seqlets,
             "truth": truth.get(pattern.name, ""),
-            "images": [image_context(fig, f"{pattern.name}: CWM and PFM")],
+            "images": [image_context(fig, f"{pattern.name} ({pattern.n_seqlets} seqlets): "
+                                          "contribution weight matrix and position frequency "
+                                          "matrix")],
             "matches": rows,
+            "gia": table_context(page.get("gia")),
+            "instances": table_context(instances),
+            "n_instances": page.get("n_instances"),
+            "shown": 0 if instances is None else len(instances),
         })
     return items
 
@@ -120,6 +148,10 @@ def render_report(
     timings: dict | None = None,
     random_state=None,
     max_patterns: int = 12,
+    browser: dict | None = None,
+    motif_pages: dict | None = None,
+    quality: list | None = None,
+    has_truth: bool | None = None,
 ) -> Path:
     """Write one self-contained HTML report and return its path.
 
@@ -155,11 +187,21 @@ def render_report(
     params : dict, optional
         Parameters of the run (shown as a table).
     timings : dict, optional
-        Stage -> seconds.
+        Stage -> seconds, or -> ``{"seconds", "status", "computed_seconds"}`` (a resumed
+        stage's time this run is its loading time).
     random_state : int, optional
         The seed of the run.
     max_patterns : int
         Show at most this many patterns (default 12).
+    browser : dict, optional
+        The sequence browser's content (:func:`cislens.report.browser.browser_data`).
+    motif_pages : dict, optional
+        Pattern name -> instances and GIA rows (:func:`cislens.report.browser.motif_pages`).
+    quality : list of str, optional
+        The quality gate's warnings (:func:`cislens.train.quality_warnings`), shown at the top.
+    has_truth : bool, optional
+        Whether the data has recorded instances (captions mention them only then; default:
+        whether a benchmark is given).
 
     Returns
     -------
@@ -173,8 +215,12 @@ def render_report(
     True
     """
     import jinja2
+    from markupsafe import Markup
 
+    from cislens.report._script import CSS, SCRIPT
     from cislens.report._template import TEMPLATE
+    from cislens.report.browser import browser_json
+    from cislens.train.quality import MIN_AUROC, MIN_PEARSON
 
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = environment.from_string(TEMPLATE)
@@ -203,9 +249,28 @@ def render_report(
                       f"recovered; {motif_benchmark.n_spurious} spurious pattern(s).")
     timing_table = None
     if timings:
-        timing_table = table_context(pd.DataFrame(
-            {"stage": list(timings), "seconds": [float(v) for v in timings.values()]}))
+        # values: seconds, or {"seconds", "status", "computed_seconds"} (Stages.timing_table)
+        rows = [{"stage": k, **(v if isinstance(v, dict) else {"seconds": float(v)})}
+                for k, v in timings.items()]
+        frame = pd.DataFrame(rows).rename(columns={
+            "seconds": "seconds (this run)", "computed_seconds": "seconds (when computed)"})
+        timing_table = table_context(frame)
+    track_methods = set((browser or {}).get("methods", []))
+    track_methods |= {m for cap, _ in (tracks or []) for m in METHOD_NOTES if m in cap}
     context = {
+        "css": Markup(CSS),
+        "script": Markup(SCRIPT),
+        # JSON inside <script type="application/json">: <, > and & are escaped as \u00XX.
+        "browser": Markup(browser_json(browser)) if browser and browser["sequences"] else None,
+        "n_sequences": len(browser["sequences"]) if browser else 0,
+        "quality": list(quality or []),
+        "quality_note": (f"Quality gate: a binary task with test auROC below {MIN_AUROC:g}, or "
+                         f"a regression task with Pearson r below {MIN_PEARSON:g}, is flagged "
+                         "(docs/run.md)."),
+        "has_truth": (benchmark is not None) if has_truth is None else has_truth,
+        "no_truth": has_truth is False,
+        "has_hits": any(s["hits"] for s in (browser or {}).get("sequences", [])),
+        "method_notes": [METHOD_NOTES[m] for m in METHOD_NOTES if m in track_methods],
         "title": title,
         "version": __version__,
         "seed": "" if random_state is None else random_state,
@@ -218,7 +283,8 @@ def render_report(
         "motif_recovery": recovery,
         "motif_note": motif_note,
         "instances": instances,
-        "patterns": _pattern_contexts(patterns or [], matches, motif_benchmark, max_patterns),
+        "patterns": _pattern_contexts(patterns or [], matches, motif_benchmark, max_patterns,
+                                      motif_pages),
         "filters": table_context(filters),
         "gia_table": table_context(gia_table),
         "gia": [image_context(fig, cap) for cap, fig in (gia_figures or [])],
@@ -232,4 +298,5 @@ def render_report(
     return out
 
 
-__all__ = ["OPTIONAL_SECTIONS", "SECTIONS", "image_context", "render_report", "table_context"]
+__all__ = ["METHOD_NOTES", "OPTIONAL_SECTIONS", "SECTIONS", "image_context", "render_report",
+           "table_context"]

@@ -4,7 +4,8 @@
 ``fit_restarts(build, data, *, restarts, selection_epochs, ...)`` races several seeds for a few
 epochs and fully trains the best;
 ``evaluate`` returns a per-task metrics table (auROC, auPRC, accuracy, positives fraction);
-``predict`` returns (N, T) logits or probabilities. Checkpoints live in :mod:`cislens.models`
+``predict`` returns (N, T) logits or probabilities; ``quality_warnings`` flags tasks whose test
+metrics are near chance. Checkpoints live in :mod:`cislens.models`
 (``save_model`` / ``load_model``) and are re-exported here for convenience.
 """
 
@@ -12,10 +13,13 @@ from cislens.models.checkpoint import load_model, load_user_model, save_model
 from cislens.train.evaluate import METRIC_COLUMNS, evaluate, predict
 from cislens.train.fit import fit
 from cislens.train.history import History, format_epoch
+from cislens.train.quality import MIN_AUROC, MIN_PEARSON, quality_warnings
 from cislens.train.restarts import RESTART_COLUMNS, fit_restarts, restart_seeds
 
 __all__ = [
     "METRIC_COLUMNS",
+    "MIN_AUROC",
+    "MIN_PEARSON",
     "RESTART_COLUMNS",
     "History",
     "evaluate",
@@ -25,6 +29,7 @@ __all__ = [
     "load_model",
     "load_user_model",
     "predict",
+    "quality_warnings",
     "restart_seeds",
     "save_model",
 ]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cislens._version import __version__
+from cislens.utils.reprs import compact_repr
 
 
 @dataclass
@@ -42,6 +43,8 @@ class History:
         The arguments of the call (``random_state`` as the resolved integer seed) and data sizes.
     cislens_version : str
     """
+
+    __repr__ = compact_repr
 
     train_loss: list[float] = field(default_factory=list)
     valid_loss: list[float] = field(default_factory=list)
