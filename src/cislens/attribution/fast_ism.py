@@ -216,6 +216,7 @@ class _Runner:
             for node, op in plan.ops.items()
             if op.source is not None
         }
+        self.window_bytes = 0  # the largest window of one edit seen by run()
 
     def _call(self, node: fx.Node, env: dict, shape_only: bool):
         args = fx.node.map_arg(node.args, env.__getitem__)
@@ -241,12 +242,35 @@ class _Runner:
             elif kind == CONST:
                 env[node] = self.ref[node]
             elif kind in (WINDOW, REDUCED):
-                env[node] = apply(
+                value = apply(
                     ops[node], node, env, self.ref[node], self.rows.get(node), self.aux.get(node)
                 )
+                if isinstance(value, Win):
+                    window = value.values[0].numel() * value.values.element_size()
+                    self.window_bytes = max(self.window_bytes, window)
+                env[node] = value
             else:
                 env[node] = self._call(node, env, kind == SHAPE)
         raise RuntimeError("the captured graph has no output")
+
+
+CACHE_BYTES = 8 * 2**20
+"""Edits per window batch on the CPU are capped so that the widest layer's windows of a batch
+stay near this size: a batch of wide windows (ChromBPNet's last dilated layers, 1,000+
+positions of 64 channels per edit) that spills out of the caches runs 2-3x slower per edit."""
+
+
+def chunk_size(window_bytes: int, batch_size: int, device) -> int:
+    """Edits per window batch: ``batch_size``, capped on the CPU by :data:`CACHE_BYTES`.
+
+    Examples
+    --------
+    >>> chunk_size(400_000, 128, torch.device("cpu")), chunk_size(1_000, 128, "cpu")
+    (20, 128)
+    """
+    if torch.device(device).type != "cpu" or window_bytes <= 0:
+        return batch_size
+    return max(1, min(batch_size, CACHE_BYTES // window_bytes))
 
 
 def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved, bar, delta):
@@ -261,12 +285,41 @@ def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved
             keep = (X[example, :, first:stop] == 0).T  # observed bases are no edits
             positions, bases = torch.nonzero(keep, as_tuple=True)
             positions = positions + first
-            for lo in range(0, len(positions), batch_size):
-                pos, base = positions[lo : lo + batch_size], bases[lo : lo + batch_size]
+            lo, step = 0, min(batch_size, 4)  # a first small batch measures the windows
+            while lo < len(positions):
+                pos, base = positions[lo : lo + step], bases[lo : lo + step]
                 out = runner.run(pos.to(device), eye[base.to(device)])
                 values = resolved.select(out).to("cpu", dtype) - reference
                 delta[example, base, pos - first] = values
                 bar.update(len(pos))
+                lo, step = lo + len(pos), chunk_size(runner.window_bytes, batch_size, device)
+
+
+def edit_runner(model: nn.Module, x: torch.Tensor, first: int = 0, stop: int | None = None):
+    """A runner of single-base edits of one sequence, for benchmarks and diagnostics.
+
+    Returns ``(runner, positions, columns)``: ``runner.run(positions[:b], columns[:b])`` gives
+    the model's outputs for the edits ``x[:, positions] = columns`` and ``runner.ref_output``
+    the output for ``x`` itself; ``positions`` (E,) and ``columns`` (E, 4) list every real
+    edit in ``[first, stop)``. Call inside
+    :func:`~cislens.attribution._common.borrowed_model` with ``x`` (1, 4, L) on the model's
+    device and dtype, under ``torch.inference_mode()``.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Conv1d(4, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 1))
+    >>> x = torch.eye(4)[torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])].T[None]
+    >>> runner, positions, columns = edit_runner(net.eval(), x)
+    >>> with torch.no_grad():
+    ...     out = runner.run(positions[:5], columns[:5])
+    >>> out.shape, len(positions)
+    (torch.Size([5, 1]), 24)
+    """
+    stop = x.shape[-1] if stop is None else stop
+    runner = _Runner(plan_fast_ism(model, x), x)
+    positions, bases = torch.nonzero((x[0, :, first:stop] == 0).T, as_tuple=True)
+    eye = torch.eye(4, dtype=x.dtype, device=x.device)
+    return runner, (positions + first).to(x.device), eye[bases.to(x.device)]
 
 
 def choose_fast(model: nn.Module, fast: bool | None, example: torch.Tensor) -> FastISMPlan | None:
@@ -292,4 +345,4 @@ def choose_fast(model: nn.Module, fast: bool | None, example: torch.Tensor) -> F
     return plan
 
 
-__all__ = ["FastISMPlan", "FastISMUnsupported", "choose_fast", "fast_ism_deltas", "plan_fast_ism"]
+__all__ = ["FastISMPlan", "FastISMUnsupported", "choose_fast", "edit_runner", "fast_ism_deltas", "plan_fast_ism"]
