@@ -58,12 +58,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import json
 import os
 import statistics
 import subprocess
-import tempfile
 import sys
 import time
 import warnings
@@ -77,7 +75,16 @@ HERE = Path(__file__).resolve().parent
 MODELS = ("basset", "basset2k", "bpnet", "chrombpnet", "deepstarr", "labcnn")
 TOOLS = ("cislens", "tangermeme", "floor")
 # central positions per sequence by default (0: whole sequence): keeps 64-sequence calls short
-SPANS = {"basset": 16, "basset2k": 16, "bpnet": 16, "chrombpnet": 8, "deepstarr": 0, "labcnn": 0}
+# model -> (central positions mutated per sequence in the per-call rows, 0 for all; the two
+# spans of one-sequence calls whose difference gives the per-edit cost)
+SPANS = {
+    "basset": (16, 16, 128),
+    "basset2k": (16, 16, 128),
+    "bpnet": (16, 16, 128),
+    "chrombpnet": (8, 8, 64),
+    "deepstarr": (0, 40, 249),
+    "labcnn": (0, 40, 200),
+}
 
 
 class Selected(torch.nn.Module):
@@ -100,8 +107,18 @@ def tm_model(model, output):
     return model if output is None else Selected(model, output[0]).eval()
 
 
-def run_tool(tool: str, model, X, batch_size: int, *, start=0, end=None, output=None,
-             dtype=torch.float32, notes=None) -> torch.Tensor:
+def run_tool(
+    tool: str,
+    model,
+    X,
+    batch_size: int,
+    *,
+    start=0,
+    end=None,
+    output=None,
+    dtype=torch.float32,
+    notes=None,
+) -> torch.Tensor:
     """Projected centred ISM scores (N, 4, end - start) from one tool (``run_all.py`` uses
     it too: ``tm_forced`` / ``tm_default`` / ``tm_naive`` are tangermeme with its fast path
     forced / as shipped / off)."""
@@ -109,8 +126,18 @@ def run_tool(tool: str, model, X, batch_size: int, *, start=0, end=None, output=
     if tool.startswith("cislens"):
         from cislens.attribution.ism import ism
 
-        out = ism(model, X, target=0, batch_size=batch_size, device="cpu", start=start,
-                  end=end, output=output, dtype=dtype, fast=tool != "cislens_naive")
+        out = ism(
+            model,
+            X,
+            target=0,
+            batch_size=batch_size,
+            device="cpu",
+            start=start,
+            end=end,
+            output=output,
+            dtype=dtype,
+            fast=tool != "cislens_naive",
+        )
         return out[:, :, start:end]
     import tangermeme.saturation_mutagenesis as tm
 
@@ -121,8 +148,14 @@ def run_tool(tool: str, model, X, batch_size: int, *, start=0, end=None, output=
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             out = tm.saturation_mutagenesis(
-                tm_model(model, output), X, target=0, batch_size=batch_size, device="cpu",
-                start=start, end=end, fast=tool != "tm_naive",
+                tm_model(model, output),
+                X,
+                target=0,
+                batch_size=batch_size,
+                device="cpu",
+                start=start,
+                end=end,
+                fast=tool != "tm_naive",
             ).float()
         for warning in caught:  # tangermeme falling back to fast=False, and why
             if "fast" in str(warning.message):
@@ -167,14 +200,16 @@ class Recorder(TorchFunctionMode):
 def floor_per_edit(model, X, output, batch_size: int, first: int, stop: int, repeats: int):
     """Seconds per edit of the window path's arithmetic alone (the floor), on one batch."""
     from cislens.attribution._common import borrowed_model
-    from cislens.attribution.fast_ism import edit_runner
+    from cislens.attribution.fast_ism import chunk_size, edit_runner
     from cislens.attribution.heads import explained_model
 
     net = explained_model(model, output=output, input_layout="NCL")
     x = X[:1]
     with borrowed_model(net, device="cpu") as (net, _), torch.inference_mode():
         runner, positions, columns = edit_runner(net, x, first, stop)
-        pos, col = positions[:batch_size], columns[:batch_size]
+        runner.run(positions[:1], columns[:1])  # the path's batch: capped by its windows
+        size = chunk_size(runner.window_bytes, batch_size, "cpu")
+        pos, col = positions[:size], columns[:size]
         recorder = Recorder()
         with recorder:
             runner.run(pos, col)
@@ -197,6 +232,19 @@ def span_of(length: int, span: int) -> tuple[int, int]:
     return first, first + span
 
 
+def _timed(call, repeats: int, *, peak: bool = False):
+    """Best and median process time of ``repeats`` calls, the last result, the peak MiB."""
+    times, out, mib = [], None, None
+    for _ in range(repeats):
+        base = status_kib("VmRSS") if peak and reset_peak_rss() else None
+        began = time.process_time()
+        out = call()
+        times.append(time.process_time() - began)
+        if base is not None:
+            mib = (status_kib("VmHWM") - base) / 1024
+    return min(times), statistics.median(times), out, mib
+
+
 def child(args) -> dict:
     warnings.simplefilter("ignore")
     from bench_models import make_bench_model
@@ -206,43 +254,38 @@ def child(args) -> dict:
     g = torch.Generator().manual_seed(0)
     tokens = torch.randint(0, 4, (args.n_many, length), generator=g)
     X = torch.nn.functional.one_hot(tokens, 4).permute(0, 2, 1).float().contiguous()
-    first, stop = span_of(length, args.span)
+    span, lo, hi = SPANS[args.model] if args.span is None else (args.span, *args.edit_spans)
+    first, stop = span_of(length, span)
     row = {"model": args.model, "tool": args.tool, "length": length, "start": first,
-           "end": stop, "n_many": args.n_many, "load_begin": os.getloadavg()[0]}
-    if args.tool == "floor":
-        row["floor_ms_per_edit"] = 1e3 * floor_per_edit(model, X, output, args.batch_size,
-                                                        first, stop, args.repeats)
-        row["load_end"] = os.getloadavg()[0]
-        return row
+           "end": stop, "n_many": args.n_many, "edit_spans": [lo, hi],
+           "load_begin": os.getloadavg()[0]}  # fmt: skip
     notes: list = []
 
-    def call(n):
-        return run_tool(args.tool, model, X[:n], args.batch_size, start=first, end=stop,
-                        output=output, notes=notes)
+    def call(n, window=(first, stop)):
+        return lambda: run_tool(args.tool, model, X[:n], args.batch_size, start=window[0],
+                                end=window[1], output=output, notes=notes)  # fmt: skip
 
-    mid = length // 2
-    call(1) if stop - first <= 4 else run_tool(args.tool, model, X[:1], args.batch_size,
-                                               start=mid, end=mid + 4, output=output)  # warm
-    times: dict = {1: [], args.n_many: []}
-    peak, outs = None, {}
-    for _ in range(args.repeats):
-        for n in times:
-            base = status_kib("VmRSS") if reset_peak_rss() else None
-            began = time.process_time()
-            outs[n] = call(n)
-            times[n].append(time.process_time() - began)
-            if base is not None and n == args.n_many:
-                peak = (status_kib("VmHWM") - base) / 1024
-    edits = 3 * (stop - first)
-    row.update({
-        "call1_s": min(times[1]), "call1_median_s": statistics.median(times[1]),
-        "callN_s": min(times[args.n_many]),
-        "callN_median_s": statistics.median(times[args.n_many]),
-        "ms_per_edit": 1e3 * (min(times[args.n_many]) - min(times[1]))
-        / (edits * (args.n_many - 1)),
-        "peak_mib": peak, "note": "; ".join(sorted(set(notes))),
-    })  # fmt: skip
-    torch.save(outs[1], Path(args.scratch) / f"{args.model}_{args.tool}.pt")
+    if args.tool == "floor":
+        row["floor_ms_per_edit"] = 1e3 * floor_per_edit(
+            model, X, output, args.batch_size, *span_of(length, hi), args.repeats
+        )
+        row["load_end"] = os.getloadavg()[0]
+        return row
+    call(1, span_of(length, 4))()  # warm-up: imports, first-call initialisation
+    # per edit: one sequence, two spans; the difference removes every per-call and
+    # per-sequence cost (capture, export, self-checks, reference runs)
+    short, *_ = _timed(call(1, span_of(length, lo)), args.repeats)
+    long, *_ = _timed(call(1, span_of(length, hi)), args.repeats)
+    edits = 3 * (span_of(length, hi)[1] - span_of(length, hi)[0]
+                 - span_of(length, lo)[1] + span_of(length, lo)[0])  # fmt: skip
+    row["ms_per_edit"] = 1e3 * (long - short) / edits
+    row["call1_s"], row["call1_median_s"], out1, _ = _timed(call(1), args.repeats)
+    n = args.n_many
+    row["callN_s"], row["callN_median_s"], _, row["peak_mib"] = _timed(
+        call(n), max(1, args.repeats - 1), peak=True
+    )
+    row["note"] = "; ".join(sorted(set(notes)))
+    row["scores"] = out1.tolist()  # 1 sequence, (1, 4, span): compared across tools
     if args.tool == "cislens":
         row["max_abs_diff"] = exactness(model, X[:1], output, length, args.batch_size)
     row["load_end"] = os.getloadavg()[0]
@@ -282,10 +325,8 @@ def summarise(rows: list[dict]) -> list[dict]:
             continue
         tm, fl = by.get((model, "tangermeme"), {}), by.get((model, "floor"), {})
         diff_tm = float("nan")
-        scratch = Path(row["scratch"])
         if tm:
-            a, b = (torch.load(scratch / f"{model}_{t}.pt") for t in ("cislens", "tangermeme"))
-            diff_tm = float((a - b).abs().max())
+            diff_tm = float((torch.tensor(row["scores"]) - torch.tensor(tm["scores"])).abs().max())
 
         def ratio(key, tm=tm, row=row):
             return tm[key] / row[key] if tm.get(key) and row.get(key) else float("nan")
@@ -323,19 +364,22 @@ def print_table(summary: list[dict]) -> None:
                ("cislens_peak_mib", "MiB cis", "7.0f"), ("tm_peak_mib", "MiB tm", "7.0f"),
                ("load", "load", "5.1f"))  # fmt: skip
     widths = [int(spec.split(".")[0]) for _, _, spec in columns]
-    print(f"{'model':10} {'span':>5} {'N':>3} "
-          + " ".join(f"{title:>{w}}" for (_, title, _), w in zip(columns, widths, strict=True)))
+    print(
+        f"{'model':10} {'span':>5} {'N':>3} "
+        + " ".join(f"{title:>{w}}" for (_, title, _), w in zip(columns, widths, strict=True))
+    )
     for s in summary:
-        print(f"{s['model']:10} {s['span']:5d} {s['n_many']:3d} "
-              + " ".join(_fmt(s, key, spec) for key, _, spec in columns))
+        print(
+            f"{s['model']:10} {s['span']:5d} {s['n_many']:3d} "
+            + " ".join(_fmt(s, key, spec) for key, _, spec in columns)
+        )
 
 
-def _child_command(model: str, tool: str, args, scratch: str) -> list[str]:
+def _child_command(model: str, tool: str, args) -> list[str]:
     command = [sys.executable, __file__, "--child", model, tool, f"--n-many={args.n_many}",
-               f"--batch-size={args.batch_size}", f"--repeats={args.repeats}",
-               f"--scratch={scratch}"]  # fmt: skip
+               f"--batch-size={args.batch_size}", f"--repeats={args.repeats}"]  # fmt: skip
     if args.span is not None:
-        command.append(f"--span={args.span}")
+        command += [f"--span={args.span}", f"--edit-spans={args.edit_spans}"]
     return command
 
 
@@ -343,44 +387,62 @@ def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--tools", default=",".join(TOOLS))
-    parser.add_argument("--span", type=int, default=None,
-                        help="central positions mutated per sequence (0: all; default per model)")
+    parser.add_argument(
+        "--span",
+        type=int,
+        default=None,
+        help="central positions mutated per sequence (0: all; default per model)",
+    )
+    parser.add_argument(
+        "--edit-spans",
+        default="16,128",
+        help="with --span: the two spans of the per-edit measurement",
+    )
     parser.add_argument("--n-many", type=int, default=64, help="sequences of the large call")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(HERE / "results" / "ism"),
-                        help="write OUT.csv and OUT.json")
+    parser.add_argument(
+        "--out", default=str(HERE / "results" / "ism"), help="write OUT.csv and OUT.json"
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "TOOL"), help=argparse.SUPPRESS)
-    parser.add_argument("--scratch", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--reuse",
+        default=None,
+        help="a previous OUT.json: its rows of tools not in --tools are kept "
+        "(e.g. the slow tangermeme rows while cislens is re-measured)",
+    )
     args = parser.parse_args(argv)
     if args.child:
         args.model, args.tool = args.child
-        args.span = SPANS[args.model] if args.span is None else args.span
+        args.edit_spans = tuple(int(v) for v in args.edit_spans.split(","))
         print(json.dumps(child(args)))
         return []
-    rows = []
-    with tempfile.TemporaryDirectory() as scratch:
-        for model in args.models.split(","):
-            for tool in args.tools.split(","):
-                done = subprocess.run(_child_command(model, tool, args, scratch),
-                                      capture_output=True, text=True)
-                if done.returncode:
-                    print(f"[{model} {tool}] failed:\n{done.stderr[-2000:]}", file=sys.stderr)
-                    continue
-                row = json.loads(done.stdout.strip().splitlines()[-1])
-                row["scratch"] = scratch
-                rows.append(row)
-                print(f"[{model} {tool}] done (load {row['load_end']:.1f})", file=sys.stderr)
-        summary = summarise(rows)
+    rows, tools = [], args.tools.split(",")
+    if args.reuse:
+        with open(args.reuse) as handle:
+            kept = json.load(handle)
+        rows = [r for r in kept["rows"] if r["tool"] not in tools]
+        for r in rows:
+            r["command"] = kept["command"]
+    for model in args.models.split(","):
+        for tool in tools:
+            done = subprocess.run(_child_command(model, tool, args), capture_output=True,
+                                  text=True)  # fmt: skip
+            if done.returncode:
+                print(f"[{model} {tool}] failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+                continue
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"[{model} {tool}] done (load {rows[-1]['load_end']:.1f})", file=sys.stderr)
+    summary = summarise(rows)
     print_table(summary)
-    if args.out and summary:
+    if args.out and rows:
         from cislens.utils.files import write_text
 
         command = " ".join(["python", *sys.argv])
         record = {"command": command, "threads": 1, "clock": "process", "rows": rows,
                   "summary": summary}  # fmt: skip
         write_text(args.out + ".json", json.dumps(record, indent=1, default=str))
-        lines = [",".join(summary[0])]
+        lines = [",".join(summary[0])] if summary else []
         lines += [",".join(str(v).replace(",", ";") for v in s.values()) for s in summary]
         write_text(args.out + ".csv", "\n".join(lines) + f"\n# {command}\n")
     return summary

@@ -144,9 +144,34 @@ def _conv(params: dict, win: Win, out_row: torch.Tensor, padded: torch.Tensor) -
         table = torch.einsum("ock,bc->bok", weight, win.point_delta)  # (B, C_out, k)
         change = _taps(table, win.start, start, left, span, d, width)
         return Win(base.add_(change), start, out_row)
+    if d == 1 and groups == 1 and span >= win.width:
+        return Win(_spread(weight, win, out_row, start, width, left), start, out_row)
     slab = gather(win.values, win.start, padded, left, start - left, width + span)
     values = F.conv1d(slab, weight, bias, 1, 0, d, groups)
     return Win(values, start, out_row)
+
+
+def _spread(weight, win: Win, out_row, start, width: int, left: int) -> torch.Tensor:
+    """Output windows as the reference plus the convolution of the input's change alone.
+
+    A convolution is linear, so ``conv(ref + change) = conv(ref) + conv(change)`` (the bias is
+    in the reference). The change is ``win.width`` wide and spreads over ``win.width + span``
+    outputs; a transposed convolution computes that with ``win.width * k`` products per channel
+    pair where recomputing the output window takes ``(win.width + span) * k``: about half when
+    the kernel is as wide as the window (Basset's 11- and 7-wide layers after pooling).
+    """
+    k = weight.shape[-1]
+    change = win.values - windows(win.ref, win.start, win.width)
+    spread = F.conv_transpose1d(change, weight.flip(2).transpose(0, 1))  # (B, C_out, w + k - 1)
+    natural = win.start + left - (k - 1)  # the output position of spread[..., 0]
+    base = windows(out_row, start, width)
+    if width == spread.shape[-1] and torch.equal(natural, start):
+        return base.add_(spread)
+    # windows shifted to stay inside the layer (near its ends): align, drop what falls outside
+    rel = start[:, None] + torch.arange(width, device=start.device) - natural[:, None]
+    inside = (rel >= 0) & (rel < spread.shape[-1])
+    index = rel.clamp(0, spread.shape[-1] - 1)[:, None, :].expand(-1, spread.shape[1], -1)
+    return base.add_(torch.where(inside[:, None, :], spread.gather(2, index), 0.0))
 
 
 def _pool(params: dict, win: Win, out_row: torch.Tensor, padded: torch.Tensor) -> Win:

@@ -78,6 +78,15 @@ class FastISMPlan:
     windowed: list  # names of the nodes computed from windows
     full: list  # names of the input-dependent nodes computed on full-length tensors
     reason: str
+    stops: list = None  # names of the nodes where windows become full-length tensors
+
+    @property
+    def covers(self) -> bool:
+        """True when every layer that reads windows is itself windowed except the nodes in
+        ``stops``, and those are only dense heads (``flatten`` / ``linear`` / ``reshape`` /
+        ``view``) or none: the window path runs through the whole convolutional body."""
+        heads = ("flatten", "linear", "reshape", "view", "squeeze", "stack", "logsumexp")
+        return all(name.rstrip("_0123456789") in heads for name in self.stops or ())
 
 
 def _label(node: fx.Node) -> str:
@@ -176,11 +185,12 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
     full = [node for node, kind in kinds.items() if kind == FULL]
     stop = [_label(n) for n in full if any(a in local for a in n.all_input_nodes)]
     reason = (
-        f"{len(ops)} operations run on windows; full-length from "
-        f"{', '.join(stop) if stop else 'the output'} on"
+        f"{len(ops)} operations run on windows; the window path stops at "
+        f"{', '.join(stop) if stop else 'the output'} (full-length from there on)"
     )
     names = [node.name for node in ops]
-    return FastISMPlan(captured, kinds, ops, names, [node.name for node in full], reason)
+    stops = [n.name for n in full if any(a in local for a in n.all_input_nodes)]
+    return FastISMPlan(captured, kinds, ops, names, [node.name for node in full], reason, stops)
 
 
 def _batch_view(value):
@@ -345,4 +355,7 @@ def choose_fast(model: nn.Module, fast: bool | None, example: torch.Tensor) -> F
     return plan
 
 
-__all__ = ["FastISMPlan", "FastISMUnsupported", "choose_fast", "edit_runner", "fast_ism_deltas", "plan_fast_ism"]
+__all__ = [
+    "CACHE_BYTES", "FastISMPlan", "FastISMUnsupported", "choose_fast", "chunk_size", "edit_runner",
+    "fast_ism_deltas", "plan_fast_ism",
+]  # fmt: skip
