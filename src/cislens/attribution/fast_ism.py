@@ -38,6 +38,7 @@ rounding (tests check 1e-10 relative in float64).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import torch
@@ -200,20 +201,60 @@ def _batch_view(value):
     return value
 
 
+def reference_values(plan: FastISMPlan, X: torch.Tensor) -> dict:
+    """Every node's value on the sequences ``X`` (k, 4, L), and the output under "output"."""
+    ref: dict = {plan.captured.input: X}
+    for node in plan.captured.graph.nodes:
+        if node.op == "output":
+            ref["output"] = ref[node.args[0]]
+        elif node.op != "placeholder":
+            args = fx.node.map_arg(node.args, ref.__getitem__)
+            kwargs = fx.node.map_arg(node.kwargs, ref.__getitem__)
+            ref[node] = call(node, args, kwargs)
+    return ref
+
+
+REFERENCE_BYTES = 256 * 2**20
+"""About the most memory the batched reference runs hold (all layers' values of a batch)."""
+
+
+def batched_references(plan: FastISMPlan, X, batch_size: int, device, dtype):
+    """``(example, x, reference values)`` for each sequence of ``X``, the references computed
+    several sequences at a time (at most ``batch_size``, and about :data:`REFERENCE_BYTES` of
+    layer values)."""
+    per_row = sum(
+        math.prod(shape[1:]) * torch.empty((), dtype=dtype).element_size()
+        for node in plan.captured.graph.nodes
+        if isinstance(shape := node.meta.get("shape"), tuple) and len(shape) > 1
+    )
+    batch_size = max(1, min(batch_size, REFERENCE_BYTES // max(per_row, 1)))
+    for lo in range(0, X.shape[0], batch_size):
+        batch = X[lo : lo + batch_size].to(device=device, dtype=dtype)
+        ref = reference_values(plan, batch)
+        for row in range(batch.shape[0]):
+            yield lo + row, batch[row : row + 1], reference_values_row(plan, ref, row)
+
+
+def reference_values_row(plan: FastISMPlan, ref: dict, row: int) -> dict:
+    """One sequence's slice of the values of a batched :func:`reference_values` run: the
+    sequence-dependent tensors (input, windowed layers, reductions, output) are sliced, the
+    constants shared; nodes of other kinds are never read from the reference by ``run``."""
+    per_row = {INPUT, WINDOW, REDUCED}
+    one = {n: v[row : row + 1] for n, v in ref.items() if plan.kinds.get(n) in per_row}
+    one.update({n: v for n, v in ref.items() if plan.kinds.get(n) == CONST})
+    one["output"] = ref["output"][row : row + 1]
+    return one
+
+
 class _Runner:
     """Runs one reference sequence, then batches of its edits, through a plan."""
 
-    def __init__(self, plan: FastISMPlan, x: torch.Tensor):
+    def __init__(self, plan: FastISMPlan, x: torch.Tensor, ref: dict | None = None):
         self.plan = plan
         self.input = plan.captured.input
-        ref: dict = {self.input: x}
-        for node in plan.captured.graph.nodes:
-            if node.op == "output":
-                self.ref_output = ref[node.args[0]]
-            elif node.op != "placeholder":
-                args = fx.node.map_arg(node.args, ref.__getitem__)
-                kwargs = fx.node.map_arg(node.kwargs, ref.__getitem__)
-                ref[node] = call(node, args, kwargs)
+        if ref is None:
+            ref = reference_values(plan, x)
+        self.ref_output = ref["output"]
         self.ref = ref
         # contiguous reference rows of the windowed layers: windows are strided views of them
         self.rows = {
@@ -286,16 +327,16 @@ def chunk_size(window_bytes: int, batch_size: int, device) -> int:
 def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved, bar, delta):
     """Fill ``delta`` (N, 4, stop - first) with ``f(edit) - f(x)`` using ``plan``."""
     eye = torch.eye(4, dtype=dtype, device=device)
+    step = min(batch_size, 4)  # a first small batch measures the windows
     with torch.inference_mode():
-        for example in range(X.shape[0]):
-            x = X[example : example + 1].to(device=device, dtype=dtype)
-            runner = _Runner(plan, x)
+        for example, x, ref in batched_references(plan, X, batch_size, device, dtype):
+            runner = _Runner(plan, x, ref)
             reference = resolved.select(runner.ref_output).to("cpu", dtype)[0]
             bar.update(1)
             keep = (X[example, :, first:stop] == 0).T  # observed bases are no edits
             positions, bases = torch.nonzero(keep, as_tuple=True)
             positions = positions + first
-            lo, step = 0, min(batch_size, 4)  # a first small batch measures the windows
+            lo = 0
             while lo < len(positions):
                 pos, base = positions[lo : lo + step], bases[lo : lo + step]
                 out = runner.run(pos.to(device), eye[base.to(device)])
