@@ -106,6 +106,8 @@ def prepare(op, source: torch.Tensor, out: torch.Tensor):
         return F.pad(row, (left, right), value=op.params["fill"]).contiguous()
     if op.kind == CROP:
         return row[op.params["channels"]].contiguous()
+    if op.kind == REDUCE:
+        return {}  # the reference's window sums, by width (filled by _reduce)
     return None
 
 
@@ -206,9 +208,13 @@ def _pad(params: dict, win: Win, out_row: torch.Tensor) -> Win:
     return Win(values, win.start + params["left"], out_row)
 
 
-def _reduce(params: dict, win: Win, out: torch.Tensor) -> torch.Tensor:
+def _reduce(params: dict, win: Win, out: torch.Tensor, sums: dict) -> torch.Tensor:
     # the reference's sum plus the window's change: the positions outside did not move
-    change = win.values - windows(win.ref, win.start, win.width)
+    width = win.width
+    if width not in sums:  # the reference's sum over every window of this width: (L', C)
+        ones = win.ref.new_ones(1, 1, width)
+        sums[width] = F.conv1d(win.ref[:, None, :], ones)[:, 0].T.contiguous()
+    change = win.values.sum(2, keepdim=True) - sums[width][win.start][:, :, None]
     change = change.sum(params["dims"], keepdim=params["keepdim"])
     if params["mean"]:
         change = change / params["count"]
@@ -261,7 +267,7 @@ def apply(op, node: fx.Node, env: dict, out: torch.Tensor, out_row: torch.Tensor
     if op.kind == PAD:
         return _pad(op.params, win, out_row)
     if op.kind == REDUCE:
-        return _reduce(op.params, win, out)
+        return _reduce(op.params, win, out, aux)
     raise AssertionError(f"unknown window operation {op.kind!r}")
 
 
