@@ -19,17 +19,18 @@ target 0): ``basset`` (1 kb), ``basset2k`` (2 kb), ``bpnet`` (BPNetLike 1 kb), `
 
 Method. Every (model, tool) runs in a fresh child process with one torch thread and is timed
 with the process CPU time (``time.process_time``), so other jobs on a shared machine count
-little; the load average (1 min) is recorded next to every row. The child builds the model and
-64 sequences (seed 0), warms the tool up with one call (one sequence, 4 positions), then times
-``--repeats`` calls of one sequence and of ``--n-many`` sequences, keeping the best and the
-median. Each call mutates the ``--span`` central positions of every sequence (3 edits each;
-``--span 0``: the whole sequence), the same positions for both tools (central positions have
-the widest windows: the dearest edits). From these:
+less (they still share caches and cores: the 1-minute load average is recorded with every
+row). The child builds the model and ``--n-many`` sequences (seed 0), warms the tool up with
+one call (one sequence, 4 positions), then times ``--repeats`` calls of each kind and keeps the
+best (the median is saved too). The positions mutated are central ones (their windows are the
+widest: the dearest edits), 3 edits each, the same for both tools (``SPANS`` per model):
 
-- ``call1_s`` / ``callN_s``: seconds per call of 1 / N sequences (fixed costs included:
-  capture, tangermeme's ``torch.export`` and its self-check, reference runs);
-- ``ms_per_edit``: ``(best callN - best call1) / (edits of N - edits of 1)``, i.e. the per-edit
-  cost with every per-call fixed cost removed;
+- ``call1_s`` / ``callN_s``: seconds per call of 1 / N sequences, each mutating the per-call
+  span (0: the whole sequence), every fixed cost included (cislens' capture and reference
+  runs; tangermeme's ``torch.export`` capture, its naive first batch and its self-check);
+- ``ms_per_edit``: ``(t(span b) - t(span a)) / (3 (b - a))`` from one-sequence calls at two
+  spans a < b: every per-call and per-sequence cost cancels (both spans hold more than a batch
+  of edits, so tangermeme's naive first batch and self-check are the same in both);
 - ``x_tm``: tangermeme's figure over cislens' (> 1: cislens faster), per edit and per call;
 - ``x_floor``: cislens' per-edit time over the floor's (>= 1);
 - ``max_abs_diff``: cislens ``fast=True`` against naive ISM (``fast=False``), both float64, on
@@ -76,14 +77,16 @@ MODELS = ("basset", "basset2k", "bpnet", "chrombpnet", "deepstarr", "labcnn")
 TOOLS = ("cislens", "tangermeme", "floor")
 # central positions per sequence by default (0: whole sequence): keeps 64-sequence calls short
 # model -> (central positions mutated per sequence in the per-call rows, 0 for all; the two
-# spans of one-sequence calls whose difference gives the per-edit cost)
+# spans of one-sequence calls whose difference gives the per-edit cost). Both spans hold more
+# than 128 edits (--batch-size): tangermeme runs its first batch of edits naively and checks
+# its fast path on one more batch, so its fixed cost grows with the edits up to a batch.
 SPANS = {
-    "basset": (16, 16, 128),
-    "basset2k": (16, 16, 128),
-    "bpnet": (16, 16, 128),
-    "chrombpnet": (8, 8, 64),
-    "deepstarr": (0, 40, 249),
-    "labcnn": (0, 40, 200),
+    "basset": (16, 64, 256),
+    "basset2k": (16, 64, 256),
+    "bpnet": (16, 64, 256),
+    "chrombpnet": (8, 48, 160),
+    "deepstarr": (0, 60, 249),
+    "labcnn": (0, 50, 200),
 }
 
 
