@@ -19,20 +19,30 @@ each call's function and arguments (:mod:`~cislens.attribution._fast_ism_rules`)
 - The first convolution's change is a table lookup: ``W[:, :, j] @ (new base - old base)``.
 - A convolution (stride 1, zero or ``'same'`` padding, any dilation) recomputes its output
   window from an input slab ``width + (k - 1) * dilation`` wide, gathered from the reference
-  with the edit's window spliced in; windows are shifted to stay inside the layer.
+  with the edit's window spliced in; windows are shifted to stay inside the layer. When the
+  kernel is at least as wide as the input window (undilated; Basset's layers after pooling),
+  the output window is instead the reference plus the transposed convolution of the input's
+  change, about half the products.
 - Position-wise calls (activations, eval batch norm, dropout, arithmetic with constants per
   channel or per position, residual sums of two windowed layers on the union of their
   windows) run on the window only.
 - Max / average pools recompute the pooling windows that overlap the change.
 - Crops ``h[:, :, a:b]`` shift the window by ``a``; constant pads shift it the other way.
-- A mean or sum over the length axis is the reference's plus the window's change.
+- A mean or sum over the length axis is the reference's plus the window's change (the
+  reference's sums over every window of a width are computed once per sequence).
 - Any other node (flatten, linear, reshape, ...) gets full-length tensors (the window written
   into the reference) and runs as captured, so it is exact by construction.
 
-Which path runs is decided by the model's structure (:func:`plan_fast_ism`); the reason is
-logged. If the input itself feeds a call that cannot run on windows, or the model cannot be
-captured, ISM falls back to the naive path. Results equal naive ISM up to floating-point
-rounding (tests check 1e-10 relative in float64).
+The reference runs of a call are batched across sequences; on the CPU the edits of a window
+batch are capped so that the widest layer's windows fit in about :data:`CACHE_BYTES` (batches
+of wide windows that spill out of the caches cost 2-3x more per edit). The edits of one batch
+belong to one sequence (batches do not mix sequences).
+
+Which path runs is decided by the model's structure (:func:`plan_fast_ism`); the reason, with
+the operations where the window path stops (``FastISMPlan.stops``), is logged. If the input
+itself feeds a call that cannot run on windows, or the model cannot be captured, ISM falls back
+to the naive path. Results equal naive ISM up to floating-point rounding (tests check 1e-10
+relative in float64).
 """
 
 from __future__ import annotations
