@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cislens.attribution import _fast_ism_windows
+from cislens.attribution import _fast_ism_dense, _fast_ism_windows
 from cislens.attribution._common import borrowed_model
 from cislens.attribution.fast_ism import chunk_size, edit_runner, plan_fast_ism
 from cislens.attribution.ism import ism
@@ -144,12 +144,19 @@ def test_profile_output_of_cropped_model_equals_naive():
     torch.testing.assert_close(H, N, rtol=1e-6, atol=1e-6 * float(N.abs().max()))
 
 
-def test_deepstarr_pools_flatten_dense_batch_norm():
+@pytest.mark.parametrize("groups", [32, 0])
+def test_deepstarr_pools_flatten_dense_batch_norm(groups, monkeypatch):
+    # groups=0: every batch has more window starts than allowed, so the dense head runs on
+    # the full-length layer as captured; both ways equal naive ISM
+    monkeypatch.setattr(_fast_ism_dense, "MAX_GROUPS", groups)
     model = SmallDeepSTARR().eval()
     x = _one_hot(1, 40, seed=1)
     with borrowed_model(model, dtype=F64) as (net, _):
         plan = plan_fast_ism(net, x)
-    assert plan.covers and plan.stops == ["flatten"]
+    # the body is windowed and the first dense layer is updated from the last window: full
+    # tensors start after it (its batch norm)
+    assert plan.covers and [n.name for n in plan.dense] == ["linear"]
+    assert plan.stops == ["batch_norm_2"] and "flatten" not in plan.full
     assert {"max_pool1d", "max_pool1d_1", "batch_norm", "batch_norm_1"} <= set(plan.windowed)
     fast, naive, _ = _fast_and_naive(model, x, None)
     assert float((fast - naive).abs().max()) <= 1e-10 * float(naive.abs().max())

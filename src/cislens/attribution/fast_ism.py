@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import torch
 from torch import fx, nn
 
+from cislens.attribution._fast_ism_dense import dense_heads, dense_output
 from cislens.attribution._fast_ism_rules import REDUCE, Context, classify
 from cislens.attribution._fast_ism_windows import Win, apply, materialize, prepare
 from cislens.attribution.capture import Captured, call, capture
@@ -61,9 +62,12 @@ from cislens.attribution.capture import Captured, call, capture
 logger = logging.getLogger(__name__)
 
 INPUT, SHAPE, CONST, WINDOW, REDUCED, FULL = "input", "shape", "const", "window", "reduced", "full"
+DENSE, SKIP = "dense", "skip"
 """Node kinds of a plan: the sequences; values made from the input's shape only (the batch
 size, ``zeros_like(x)``); constants; computed on windows; a reduction of a window (a full
-tensor, cheaply); computed on full-length tensors."""
+tensor, cheaply); computed on full-length tensors; a dense head ``linear(flatten(window))``
+updated from the window (:mod:`~cislens.attribution._fast_ism_dense`) and its ``flatten``,
+never computed."""
 
 
 # calls that read only the shape, dtype and device of their tensor arguments
@@ -84,20 +88,14 @@ class FastISMPlan:
     """A captured model ready for window-restricted ISM (see :func:`plan_fast_ism`)."""
 
     captured: Captured
-    kinds: dict  # node -> kind (INPUT, SHAPE, CONST, WINDOW, REDUCED, FULL)
+    kinds: dict  # node -> kind (INPUT, SHAPE, CONST, WINDOW, REDUCED, FULL, DENSE, SKIP)
     ops: dict  # node -> WindowOp for WINDOW and REDUCED nodes
     windowed: list  # names of the nodes computed from windows
     full: list  # names of the input-dependent nodes computed on full-length tensors
     reason: str
-    stops: list = None  # names of the nodes where windows become full-length tensors
-
-    @property
-    def covers(self) -> bool:
-        """True when every layer that reads windows is itself windowed except the nodes in
-        ``stops``, and those are only dense heads (``flatten`` / ``linear`` / ``reshape`` /
-        ``view``) or none: the window path runs through the whole convolutional body."""
-        heads = ("flatten", "linear", "reshape", "view", "squeeze", "stack", "logsumexp")
-        return all(name.rstrip("_0123456789") in heads for name in self.stops or ())
+    stops: list  # names of the full-length nodes that read windows, reductions or dense heads
+    dense: dict  # linear node -> DenseHead: dense heads updated from their window
+    covers: bool  # no full-length tensor is ever made from a window (see plan_fast_ism)
 
 
 def _label(node: fx.Node) -> str:
@@ -158,7 +156,10 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
     -------
     FastISMPlan
         ``windowed`` names the nodes computed on windows, ``full`` the input-dependent nodes
-        computed on full-length tensors, ``reason`` says so in a sentence.
+        computed on full-length tensors, ``dense`` the ``linear(flatten(window))`` heads
+        updated from their windows, ``stops`` the full-length nodes reading windowed values,
+        ``covers`` whether windows end only in reductions and dense heads (never in a
+        full-length tensor), and ``reason`` says so in a sentence.
 
     Raises
     ------
@@ -170,8 +171,8 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
     --------
     >>> net = nn.Sequential(nn.Conv1d(4, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 1))
     >>> plan = plan_fast_ism(net.eval(), torch.zeros(1, 4, 8))
-    >>> plan.windowed, plan.full
-    (['conv1d', 'relu'], ['flatten', 'linear'])
+    >>> plan.windowed, plan.full, list(plan.dense), plan.covers
+    (['conv1d', 'relu'], [], [linear], True)
     """
     rows = example[torch.arange(2) % example.shape[0]]  # not 1 row: squeeze() would differ
     try:
@@ -192,16 +193,24 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
             raise FastISMUnsupported(f"the input goes to {_label(user)}: {why.get(user, '?')}")
     if not ops:
         raise FastISMUnsupported("no layer can be computed on windows")
-    local = {node for node, kind in kinds.items() if kind in (WINDOW, REDUCED)}
+    windowed = {node for node, kind in kinds.items() if kind in (INPUT, WINDOW)}
+    dense = dense_heads(captured.graph, windowed, {n: n.meta.get("shape") for n in kinds})
+    for head_node, head in dense.items():
+        kinds[head_node], kinds[head.flatten] = DENSE, SKIP
+    local = {node for node, kind in kinds.items() if kind in (WINDOW, REDUCED, DENSE)}
     full = [node for node, kind in kinds.items() if kind == FULL]
-    stop = [_label(n) for n in full if any(a in local for a in n.all_input_nodes)]
+    stop = [n for n in full if any(a in local for a in n.all_input_nodes)]
+    heads = f"; {len(dense)} dense heads updated from their windows" if dense else ""
     reason = (
-        f"{len(ops)} operations run on windows; the window path stops at "
-        f"{', '.join(stop) if stop else 'the output'} (full-length from there on)"
+        f"{len(ops)} operations run on windows{heads}; the window path stops at "
+        f"{', '.join(map(_label, stop)) if stop else 'the output'} (full-length from there on)"
     )
-    names = [node.name for node in ops]
-    stops = [n.name for n in full if any(a in local for a in n.all_input_nodes)]
-    return FastISMPlan(captured, kinds, ops, names, [node.name for node in full], reason, stops)
+    # covered: windows end only in reductions and dense heads, never in full-length tensors
+    covers = not any(a in windowed for n in full for a in n.all_input_nodes)
+    return FastISMPlan(
+        captured, kinds, ops, [node.name for node in ops], [node.name for node in full],
+        reason, [n.name for n in stop], dense, covers,
+    )  # fmt: skip
 
 
 def _batch_view(value):
@@ -249,7 +258,7 @@ def reference_values_row(plan: FastISMPlan, ref: dict, row: int) -> dict:
     """One sequence's slice of the values of a batched :func:`reference_values` run: the
     sequence-dependent tensors (input, windowed layers, reductions, output) are sliced, the
     constants shared; nodes of other kinds are never read from the reference by ``run``."""
-    per_row = {INPUT, WINDOW, REDUCED}
+    per_row = {INPUT, WINDOW, REDUCED, DENSE}
     one = {n: v[row : row + 1] for n, v in ref.items() if plan.kinds.get(n) in per_row}
     one.update({n: v for n, v in ref.items() if plan.kinds.get(n) == CONST})
     one["output"] = ref["output"][row : row + 1]
@@ -302,6 +311,12 @@ class _Runner:
                 return materialize(env[node.args[0]])
             elif kind == CONST:
                 env[node] = self.ref[node]
+            elif kind == SKIP:  # the flatten of a dense head: never read
+                env[node] = None
+            elif kind == DENSE:
+                head = self.plan.dense[node]
+                win = env[head.source]
+                env[node] = dense_output(head, win, self.ref[node], materialize)
             elif kind in (WINDOW, REDUCED):
                 value = apply(
                     ops[node], node, env, self.ref[node], self.rows.get(node), self.aux.get(node)
