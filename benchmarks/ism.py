@@ -469,7 +469,9 @@ def main(argv=None) -> list[dict]:
         write_text(args.out + ".json", json.dumps(record, indent=1, default=str))
         lines = [",".join(summary[0])] if summary else []
         lines += [",".join(str(v).replace(",", ";") for v in s.values()) for s in summary]
-        write_text(args.out + ".csv", "\n".join(lines) + f"\n# {command}\n")
+        sources = sorted({r["command"] for r in rows if "command" in r})
+        comments = [f"# {command}"] + [f"# rows measured by: {c}" for c in sources]
+        write_text(args.out + ".csv", "\n".join(lines + comments) + "\n")
     return summary
 
 
