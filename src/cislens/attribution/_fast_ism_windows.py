@@ -106,6 +106,8 @@ def prepare(op, source: torch.Tensor, out: torch.Tensor):
         return F.pad(row, (left, right), value=op.params["fill"]).contiguous()
     if op.kind == CROP:
         return row[op.params["channels"]].contiguous()
+    if op.kind == REDUCE:
+        return {}  # the reference's window sums, by width (filled by _reduce)
     return None
 
 
@@ -144,9 +146,34 @@ def _conv(params: dict, win: Win, out_row: torch.Tensor, padded: torch.Tensor) -
         table = torch.einsum("ock,bc->bok", weight, win.point_delta)  # (B, C_out, k)
         change = _taps(table, win.start, start, left, span, d, width)
         return Win(base.add_(change), start, out_row)
+    if d == 1 and groups == 1 and span >= win.width:
+        return Win(_spread(weight, win, out_row, start, width, left), start, out_row)
     slab = gather(win.values, win.start, padded, left, start - left, width + span)
     values = F.conv1d(slab, weight, bias, 1, 0, d, groups)
     return Win(values, start, out_row)
+
+
+def _spread(weight, win: Win, out_row, start, width: int, left: int) -> torch.Tensor:
+    """Output windows as the reference plus the convolution of the input's change alone.
+
+    A convolution is linear, so ``conv(ref + change) = conv(ref) + conv(change)`` (the bias is
+    in the reference). The change is ``win.width`` wide and spreads over ``win.width + span``
+    outputs; a transposed convolution computes that with ``win.width * k`` products per channel
+    pair where recomputing the output window takes ``(win.width + span) * k``: about half when
+    the kernel is as wide as the window (Basset's 11- and 7-wide layers after pooling).
+    """
+    k = weight.shape[-1]
+    change = win.values - windows(win.ref, win.start, win.width)
+    spread = F.conv_transpose1d(change, weight.flip(2).transpose(0, 1))  # (B, C_out, w + k - 1)
+    natural = win.start + left - (k - 1)  # the output position of spread[..., 0]
+    base = windows(out_row, start, width)
+    if width == spread.shape[-1] and torch.equal(natural, start):
+        return base.add_(spread)
+    # windows shifted to stay inside the layer (near its ends): align, drop what falls outside
+    rel = start[:, None] + torch.arange(width, device=start.device) - natural[:, None]
+    inside = (rel >= 0) & (rel < spread.shape[-1])
+    index = rel.clamp(0, spread.shape[-1] - 1)[:, None, :].expand(-1, spread.shape[1], -1)
+    return base.add_(torch.where(inside[:, None, :], spread.gather(2, index), 0.0))
 
 
 def _pool(params: dict, win: Win, out_row: torch.Tensor, padded: torch.Tensor) -> Win:
@@ -181,9 +208,13 @@ def _pad(params: dict, win: Win, out_row: torch.Tensor) -> Win:
     return Win(values, win.start + params["left"], out_row)
 
 
-def _reduce(params: dict, win: Win, out: torch.Tensor) -> torch.Tensor:
+def _reduce(params: dict, win: Win, out: torch.Tensor, sums: dict) -> torch.Tensor:
     # the reference's sum plus the window's change: the positions outside did not move
-    change = win.values - windows(win.ref, win.start, win.width)
+    width = win.width
+    if width not in sums:  # the reference's sum over every window of this width: (L', C)
+        ones = win.ref.new_ones(1, 1, width)
+        sums[width] = F.conv1d(win.ref[:, None, :], ones)[:, 0].T.contiguous()
+    change = win.values.sum(2, keepdim=True) - sums[width][win.start][:, :, None]
     change = change.sum(params["dims"], keepdim=params["keepdim"])
     if params["mean"]:
         change = change / params["count"]
@@ -236,7 +267,7 @@ def apply(op, node: fx.Node, env: dict, out: torch.Tensor, out_row: torch.Tensor
     if op.kind == PAD:
         return _pad(op.params, win, out_row)
     if op.kind == REDUCE:
-        return _reduce(op.params, win, out)
+        return _reduce(op.params, win, out, aux)
     raise AssertionError(f"unknown window operation {op.kind!r}")
 
 

@@ -19,30 +19,42 @@ each call's function and arguments (:mod:`~cislens.attribution._fast_ism_rules`)
 - The first convolution's change is a table lookup: ``W[:, :, j] @ (new base - old base)``.
 - A convolution (stride 1, zero or ``'same'`` padding, any dilation) recomputes its output
   window from an input slab ``width + (k - 1) * dilation`` wide, gathered from the reference
-  with the edit's window spliced in; windows are shifted to stay inside the layer.
+  with the edit's window spliced in; windows are shifted to stay inside the layer. When the
+  kernel is at least as wide as the input window (undilated; Basset's layers after pooling),
+  the output window is instead the reference plus the transposed convolution of the input's
+  change, about half the products.
 - Position-wise calls (activations, eval batch norm, dropout, arithmetic with constants per
   channel or per position, residual sums of two windowed layers on the union of their
   windows) run on the window only.
 - Max / average pools recompute the pooling windows that overlap the change.
 - Crops ``h[:, :, a:b]`` shift the window by ``a``; constant pads shift it the other way.
-- A mean or sum over the length axis is the reference's plus the window's change.
+- A mean or sum over the length axis is the reference's plus the window's change (the
+  reference's sums over every window of a width are computed once per sequence).
 - Any other node (flatten, linear, reshape, ...) gets full-length tensors (the window written
   into the reference) and runs as captured, so it is exact by construction.
 
-Which path runs is decided by the model's structure (:func:`plan_fast_ism`); the reason is
-logged. If the input itself feeds a call that cannot run on windows, or the model cannot be
-captured, ISM falls back to the naive path. Results equal naive ISM up to floating-point
-rounding (tests check 1e-10 relative in float64).
+The reference runs of a call are batched across sequences; on the CPU the edits of a window
+batch are capped so that the widest layer's windows fit in about :data:`CACHE_BYTES` (batches
+of wide windows that spill out of the caches cost 2-3x more per edit). The edits of one batch
+belong to one sequence (batches do not mix sequences).
+
+Which path runs is decided by the model's structure (:func:`plan_fast_ism`); the reason, with
+the operations where the window path stops (``FastISMPlan.stops``), is logged. If the input
+itself feeds a call that cannot run on windows, or the model cannot be captured, ISM falls back
+to the naive path. Results equal naive ISM up to floating-point rounding (tests check 1e-10
+relative in float64).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import fx, nn
 
+from cislens.attribution._fast_ism_dense import dense_heads, dense_output
 from cislens.attribution._fast_ism_rules import REDUCE, Context, classify
 from cislens.attribution._fast_ism_windows import Win, apply, materialize, prepare
 from cislens.attribution.capture import Captured, call, capture
@@ -50,9 +62,12 @@ from cislens.attribution.capture import Captured, call, capture
 logger = logging.getLogger(__name__)
 
 INPUT, SHAPE, CONST, WINDOW, REDUCED, FULL = "input", "shape", "const", "window", "reduced", "full"
+DENSE, SKIP = "dense", "skip"
 """Node kinds of a plan: the sequences; values made from the input's shape only (the batch
 size, ``zeros_like(x)``); constants; computed on windows; a reduction of a window (a full
-tensor, cheaply); computed on full-length tensors."""
+tensor, cheaply); computed on full-length tensors; a dense head ``linear(flatten(window))``
+updated from the window (:mod:`~cislens.attribution._fast_ism_dense`) and its ``flatten``,
+never computed."""
 
 
 # calls that read only the shape, dtype and device of their tensor arguments
@@ -73,11 +88,14 @@ class FastISMPlan:
     """A captured model ready for window-restricted ISM (see :func:`plan_fast_ism`)."""
 
     captured: Captured
-    kinds: dict  # node -> kind (INPUT, SHAPE, CONST, WINDOW, REDUCED, FULL)
+    kinds: dict  # node -> kind (INPUT, SHAPE, CONST, WINDOW, REDUCED, FULL, DENSE, SKIP)
     ops: dict  # node -> WindowOp for WINDOW and REDUCED nodes
     windowed: list  # names of the nodes computed from windows
     full: list  # names of the input-dependent nodes computed on full-length tensors
     reason: str
+    stops: list  # names of the full-length nodes that read windows, reductions or dense heads
+    dense: dict  # linear node -> DenseHead: dense heads updated from their window
+    covers: bool  # no full-length tensor is ever made from a window (see plan_fast_ism)
 
 
 def _label(node: fx.Node) -> str:
@@ -138,7 +156,10 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
     -------
     FastISMPlan
         ``windowed`` names the nodes computed on windows, ``full`` the input-dependent nodes
-        computed on full-length tensors, ``reason`` says so in a sentence.
+        computed on full-length tensors, ``dense`` the ``linear(flatten(window))`` heads
+        updated from their windows, ``stops`` the full-length nodes reading windowed values,
+        ``covers`` whether windows end only in reductions and dense heads (never in a
+        full-length tensor), and ``reason`` says so in a sentence.
 
     Raises
     ------
@@ -150,8 +171,8 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
     --------
     >>> net = nn.Sequential(nn.Conv1d(4, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 1))
     >>> plan = plan_fast_ism(net.eval(), torch.zeros(1, 4, 8))
-    >>> plan.windowed, plan.full
-    (['conv1d', 'relu'], ['flatten', 'linear'])
+    >>> plan.windowed, plan.full, list(plan.dense), plan.covers
+    (['conv1d', 'relu'], [], [linear], True)
     """
     rows = example[torch.arange(2) % example.shape[0]]  # not 1 row: squeeze() would differ
     try:
@@ -172,15 +193,24 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
             raise FastISMUnsupported(f"the input goes to {_label(user)}: {why.get(user, '?')}")
     if not ops:
         raise FastISMUnsupported("no layer can be computed on windows")
-    local = {node for node, kind in kinds.items() if kind in (WINDOW, REDUCED)}
+    windowed = {node for node, kind in kinds.items() if kind in (INPUT, WINDOW)}
+    dense = dense_heads(captured.graph, windowed, {n: n.meta.get("shape") for n in kinds})
+    for head_node, head in dense.items():
+        kinds[head_node], kinds[head.flatten] = DENSE, SKIP
+    local = {node for node, kind in kinds.items() if kind in (WINDOW, REDUCED, DENSE)}
     full = [node for node, kind in kinds.items() if kind == FULL]
-    stop = [_label(n) for n in full if any(a in local for a in n.all_input_nodes)]
+    stop = [n for n in full if any(a in local for a in n.all_input_nodes)]
+    heads = f"; {len(dense)} dense heads updated from their windows" if dense else ""
     reason = (
-        f"{len(ops)} operations run on windows; full-length from "
-        f"{', '.join(stop) if stop else 'the output'} on"
+        f"{len(ops)} operations run on windows{heads}; the window path stops at "
+        f"{', '.join(map(_label, stop)) if stop else 'the output'} (full-length from there on)"
     )
-    names = [node.name for node in ops]
-    return FastISMPlan(captured, kinds, ops, names, [node.name for node in full], reason)
+    # covered: windows end only in reductions and dense heads, never in full-length tensors
+    covers = not any(a in windowed for n in full for a in n.all_input_nodes)
+    return FastISMPlan(
+        captured, kinds, ops, [node.name for node in ops], [node.name for node in full],
+        reason, [n.name for n in stop], dense, covers,
+    )  # fmt: skip
 
 
 def _batch_view(value):
@@ -190,20 +220,60 @@ def _batch_view(value):
     return value
 
 
+def reference_values(plan: FastISMPlan, X: torch.Tensor) -> dict:
+    """Every node's value on the sequences ``X`` (k, 4, L), and the output under "output"."""
+    ref: dict = {plan.captured.input: X}
+    for node in plan.captured.graph.nodes:
+        if node.op == "output":
+            ref["output"] = ref[node.args[0]]
+        elif node.op != "placeholder":
+            args = fx.node.map_arg(node.args, ref.__getitem__)
+            kwargs = fx.node.map_arg(node.kwargs, ref.__getitem__)
+            ref[node] = call(node, args, kwargs)
+    return ref
+
+
+REFERENCE_BYTES = 256 * 2**20
+"""About the most memory the batched reference runs hold (all layers' values of a batch)."""
+
+
+def batched_references(plan: FastISMPlan, X, batch_size: int, device, dtype):
+    """``(example, x, reference values)`` for each sequence of ``X``, the references computed
+    several sequences at a time (at most ``batch_size``, and about :data:`REFERENCE_BYTES` of
+    layer values)."""
+    per_row = sum(
+        math.prod(shape[1:]) * torch.empty((), dtype=dtype).element_size()
+        for node in plan.captured.graph.nodes
+        if isinstance(shape := node.meta.get("shape"), tuple) and len(shape) > 1
+    )
+    batch_size = max(1, min(batch_size, REFERENCE_BYTES // max(per_row, 1)))
+    for lo in range(0, X.shape[0], batch_size):
+        batch = X[lo : lo + batch_size].to(device=device, dtype=dtype)
+        ref = reference_values(plan, batch)
+        for row in range(batch.shape[0]):
+            yield lo + row, batch[row : row + 1], reference_values_row(plan, ref, row)
+
+
+def reference_values_row(plan: FastISMPlan, ref: dict, row: int) -> dict:
+    """One sequence's slice of the values of a batched :func:`reference_values` run: the
+    sequence-dependent tensors (input, windowed layers, reductions, output) are sliced, the
+    constants shared; nodes of other kinds are never read from the reference by ``run``."""
+    per_row = {INPUT, WINDOW, REDUCED, DENSE}
+    one = {n: v[row : row + 1] for n, v in ref.items() if plan.kinds.get(n) in per_row}
+    one.update({n: v for n, v in ref.items() if plan.kinds.get(n) == CONST})
+    one["output"] = ref["output"][row : row + 1]
+    return one
+
+
 class _Runner:
     """Runs one reference sequence, then batches of its edits, through a plan."""
 
-    def __init__(self, plan: FastISMPlan, x: torch.Tensor):
+    def __init__(self, plan: FastISMPlan, x: torch.Tensor, ref: dict | None = None):
         self.plan = plan
         self.input = plan.captured.input
-        ref: dict = {self.input: x}
-        for node in plan.captured.graph.nodes:
-            if node.op == "output":
-                self.ref_output = ref[node.args[0]]
-            elif node.op != "placeholder":
-                args = fx.node.map_arg(node.args, ref.__getitem__)
-                kwargs = fx.node.map_arg(node.kwargs, ref.__getitem__)
-                ref[node] = call(node, args, kwargs)
+        if ref is None:
+            ref = reference_values(plan, x)
+        self.ref_output = ref["output"]
         self.ref = ref
         # contiguous reference rows of the windowed layers: windows are strided views of them
         self.rows = {
@@ -216,6 +286,7 @@ class _Runner:
             for node, op in plan.ops.items()
             if op.source is not None
         }
+        self.window_bytes = 0  # the largest window of one edit seen by run()
 
     def _call(self, node: fx.Node, env: dict, shape_only: bool):
         args = fx.node.map_arg(node.args, env.__getitem__)
@@ -240,33 +311,91 @@ class _Runner:
                 return materialize(env[node.args[0]])
             elif kind == CONST:
                 env[node] = self.ref[node]
+            elif kind == SKIP:  # the flatten of a dense head: never read
+                env[node] = None
+            elif kind == DENSE:
+                head = self.plan.dense[node]
+                win = env[head.source]
+                env[node] = dense_output(head, win, self.ref[node], materialize)
             elif kind in (WINDOW, REDUCED):
-                env[node] = apply(
+                value = apply(
                     ops[node], node, env, self.ref[node], self.rows.get(node), self.aux.get(node)
                 )
+                if isinstance(value, Win):
+                    window = value.values[0].numel() * value.values.element_size()
+                    self.window_bytes = max(self.window_bytes, window)
+                env[node] = value
             else:
                 env[node] = self._call(node, env, kind == SHAPE)
         raise RuntimeError("the captured graph has no output")
 
 
+CACHE_BYTES = 8 * 2**20
+"""Edits per window batch on the CPU are capped so that the widest layer's windows of a batch
+stay near this size: a batch of wide windows (ChromBPNet's last dilated layers, 1,000+
+positions of 64 channels per edit) that spills out of the caches runs 2-3x slower per edit."""
+
+
+def chunk_size(window_bytes: int, batch_size: int, device) -> int:
+    """Edits per window batch: ``batch_size``, capped on the CPU by :data:`CACHE_BYTES`.
+
+    Examples
+    --------
+    >>> chunk_size(400_000, 128, torch.device("cpu")), chunk_size(1_000, 128, "cpu")
+    (20, 128)
+    """
+    if torch.device(device).type != "cpu" or window_bytes <= 0:
+        return batch_size
+    return max(1, min(batch_size, CACHE_BYTES // window_bytes))
+
+
 def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved, bar, delta):
     """Fill ``delta`` (N, 4, stop - first) with ``f(edit) - f(x)`` using ``plan``."""
     eye = torch.eye(4, dtype=dtype, device=device)
+    step = min(batch_size, 4)  # a first small batch measures the windows
     with torch.inference_mode():
-        for example in range(X.shape[0]):
-            x = X[example : example + 1].to(device=device, dtype=dtype)
-            runner = _Runner(plan, x)
+        for example, x, ref in batched_references(plan, X, batch_size, device, dtype):
+            runner = _Runner(plan, x, ref)
             reference = resolved.select(runner.ref_output).to("cpu", dtype)[0]
             bar.update(1)
             keep = (X[example, :, first:stop] == 0).T  # observed bases are no edits
             positions, bases = torch.nonzero(keep, as_tuple=True)
             positions = positions + first
-            for lo in range(0, len(positions), batch_size):
-                pos, base = positions[lo : lo + batch_size], bases[lo : lo + batch_size]
+            lo = 0
+            while lo < len(positions):
+                pos, base = positions[lo : lo + step], bases[lo : lo + step]
                 out = runner.run(pos.to(device), eye[base.to(device)])
                 values = resolved.select(out).to("cpu", dtype) - reference
                 delta[example, base, pos - first] = values
                 bar.update(len(pos))
+                lo, step = lo + len(pos), chunk_size(runner.window_bytes, batch_size, device)
+
+
+def edit_runner(model: nn.Module, x: torch.Tensor, first: int = 0, stop: int | None = None):
+    """A runner of single-base edits of one sequence, for benchmarks and diagnostics.
+
+    Returns ``(runner, positions, columns)``: ``runner.run(positions[:b], columns[:b])`` gives
+    the model's outputs for the edits ``x[:, positions] = columns`` and ``runner.ref_output``
+    the output for ``x`` itself; ``positions`` (E,) and ``columns`` (E, 4) list every real
+    edit in ``[first, stop)``. Call inside
+    :func:`~cislens.attribution._common.borrowed_model` with ``x`` (1, 4, L) on the model's
+    device and dtype, under ``torch.inference_mode()``.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Conv1d(4, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 1))
+    >>> x = torch.eye(4)[torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])].T[None]
+    >>> runner, positions, columns = edit_runner(net.eval(), x)
+    >>> with torch.no_grad():
+    ...     out = runner.run(positions[:5], columns[:5])
+    >>> out.shape, len(positions)
+    (torch.Size([5, 1]), 24)
+    """
+    stop = x.shape[-1] if stop is None else stop
+    runner = _Runner(plan_fast_ism(model, x), x)
+    positions, bases = torch.nonzero((x[0, :, first:stop] == 0).T, as_tuple=True)
+    eye = torch.eye(4, dtype=x.dtype, device=x.device)
+    return runner, (positions + first).to(x.device), eye[bases.to(x.device)]
 
 
 def choose_fast(model: nn.Module, fast: bool | None, example: torch.Tensor) -> FastISMPlan | None:
@@ -292,4 +421,7 @@ def choose_fast(model: nn.Module, fast: bool | None, example: torch.Tensor) -> F
     return plan
 
 
-__all__ = ["FastISMPlan", "FastISMUnsupported", "choose_fast", "fast_ism_deltas", "plan_fast_ism"]
+__all__ = [
+    "CACHE_BYTES", "FastISMPlan", "FastISMUnsupported", "choose_fast", "chunk_size", "edit_runner",
+    "fast_ism_deltas", "plan_fast_ism",
+]  # fmt: skip
