@@ -133,7 +133,6 @@ def _task_name(target, tasks) -> str:
 
 def gia_figures(out: Path, tasks=None):
     """Bar chart of marginal effects per pattern and task; spacing curve if present."""
-    import matplotlib.pyplot as plt
 
     figures = []
     table = _read_csv(out / "gia.csv")
