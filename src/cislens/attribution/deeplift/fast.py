@@ -230,6 +230,13 @@ def _rescale(op, z_r: torch.Tensor, lookup, x_in, x_out, pair_bank, workspace):
     return y, m
 
 
+def _real_at(op, z: torch.Tensor, lookup) -> torch.Tensor:
+    """The real output of a one-input op at ``z`` (no autograd)."""
+    (x,) = op.var_inputs
+    with torch.no_grad():
+        return op.real(lambda n: z if n is x else lookup(n))
+
+
 def _max_rule(op, r_in, x_in, pair_bank, workspace, relu=None):
     """The real max-pool output at the references and the max rule's coefficients, argmaxes and
     x-argmax groups (see :class:`_Route`).
@@ -344,8 +351,7 @@ def propagate_fast(
                 real[node] = d_in
             elif op.kind == NONLINEAR and node in fused:  # its rule runs with the pool's
                 (x,) = op.var_inputs
-                with torch.no_grad():
-                    real[node] = op.real(lambda n, z=real[x].detach(): z if n is x else lookup(n))
+                real[node] = _real_at(op, real[x].detach(), lookup)
                 pending[node] = (real[x], xbank[x])
             elif op.kind == NONLINEAR:
                 (x,) = op.var_inputs
