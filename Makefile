@@ -16,9 +16,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
+# After installing, compile and cache the numba kernels (cislens, memelite's TOMTOM and FIMO)
+# once, so that no later run (the first `make demo` included) spends minutes compiling.
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) install torch==2.13.0
 	$(PIP) install $(CONSTRAINTS) -e '.[dev]'
+	$(BIN)/python -m cislens.warmup
 	rm -f $(VENV)/.installed-*
 	touch $@
 
