@@ -17,7 +17,13 @@ multiplication with its DeepLIFT multiplier and each max pool's backward by the 
   :mod:`.propagate` (the same :func:`.rules.rescale` and :func:`.rules.max_rule`, or their
   equal closed forms :func:`.rules.relu_rescale` and :func:`.rules.max_rule_pooled`, which
   take a few passes instead of a dozen: on small models the rules cost as much as the
-  forward pass). Per-batch buffers are reused across batches (fewer page faults).
+  forward pass). Per-batch buffers are reused across batches (fewer page faults);
+- a plain ReLU whose output only a max pool reads (conv -> ReLU -> max pool, as in Basset or
+  DeepSTARR) gets no multiplier pass of its own: the pool's backward reaches only the two
+  argmaxes of each window, so the ReLU's multipliers are computed there and folded into the
+  max rule's coefficients (:func:`.rules.relu_max_rule_pooled`, the route going straight to the
+  ReLU's input), a pass over the pooled size instead of several over the full activation;
+  the x argmaxes are broadcast per example, not copied per pair.
 
 So the cost is one forward pass over the inputs x (without autograd), one over the references
 and one backward pass over the references: the difference network's own forward pass, which
