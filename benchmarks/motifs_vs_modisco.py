@@ -11,8 +11,12 @@ Usage::
     python benchmarks/motifs_vs_modisco.py --attributions planted20k.h5 --tools cislens \
         --previous modisco20k.json --out vs20k.json
 
-Each tool runs in its own fresh Python process (twice by default: the first run warms numba's
-caches and is discarded; modisco-lite keeps no numba cache, so one run is enough for it).
+Each tool runs in its own fresh Python process, ``--repeats`` times (default 2: the first run
+warms numba's on-disk caches and is discarded, the last counts). Both tools keep such a cache:
+cislens compiles with ``cache=True``, and modisco-lite 3.0.0 (the version these results name)
+compiles its kernels in forked children into numba's on-disk cache (``modiscolite.precompile``,
+which turns caching on when it forks), so in both the counted run loads compiled code. (Older
+modisco-lite releases kept no cache and compiled in every process.)
 
 Speed: wall time of the call, and ``cpu_seconds``, the user + system CPU time of the call
 (threads and reaped children included); on a shared, loaded machine the CPU time is the steadier

@@ -22,7 +22,7 @@ from cislens.attribution.deeplift import (
     rules,
     summation_deltas,
 )
-from cislens.attribution.deeplift.fast import fast_blocker
+from cislens.attribution.deeplift.fast import fast_blocker, fused_relus
 from cislens.attribution.deeplift.graph import build_graph
 from cislens.attribution.deeplift.pairs import deeplift_pairs
 from cislens.errors import UnsupportedModelError
@@ -59,6 +59,21 @@ class Residual(nn.Module):
         h = F.avg_pool1d(h, 2)
         h = F.max_pool1d(h, 3).flatten(1)
         return torch.sigmoid(self.dense(h).mul(2.0))
+
+
+class TwoUses(nn.Module):
+    """A ReLU read by a max pool and by an average pool: its multipliers are needed everywhere,
+    so it is not folded into the pool's rule (the one after conv2 is)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv1d(4, 5, 5), nn.Conv1d(5, 4, 3)
+        self.dense = nn.Linear(4 * 13, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.conv1(x))
+        h = F.max_pool1d(h, 2) + F.avg_pool1d(h, 2)
+        return self.dense(F.max_pool1d(F.relu(self.conv2(h)), 2).flatten(1))
 
 
 def models():
@@ -100,6 +115,7 @@ def models():
         "input_relu": nn.Sequential(
             nn.ReLU(), nn.Conv1d(4, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * (L - 2), 2)
         ),
+        "two_uses": TwoUses(),
         "input_pool": nn.Sequential(
             nn.MaxPool1d(2),
             nn.Conv1d(4, 3, 3),
@@ -294,3 +310,38 @@ def test_closed_form_rules_equal_generic_rules(dtype):
     got_x, got_r = rules.max_rule_pooled(x, r, y_x, i_x, y_r, i_r)
     assert torch.equal(got_x + 0.0, want_x + 0.0) and torch.equal(got_r + 0.0, want_r + 0.0)
     assert bool((want_x == 1).any() and (want_r > 0).any())
+
+
+def test_relus_feeding_only_a_max_pool_are_folded_into_it():
+    X = onehot(1)
+    folded = {
+        name: len(fused_relus(build_graph(MODELS[name].eval(), "rescale", example=X)))
+        for name in ("basset", "two_uses", "input_relu", "elu_softmax")
+    }
+    # Basset: three conv ReLUs before pools (not the dense ones); TwoUses: only the second
+    assert folded == {"basset": 3, "two_uses": 1, "input_relu": 0, "elu_softmax": 0}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_relu_max_rule_equals_the_two_rules_applied_in_turn(dtype):
+    """The folded coefficients are the max rule's times the ReLU's Rescale multipliers at the
+    argmaxes, element by element, with ties, equal inputs and all-negative windows."""
+    g = torch.Generator().manual_seed(3)
+    z_x = torch.randn(1, 3, 40, generator=g, dtype=dtype)
+    z_r = torch.randn(5, 3, 40, generator=g, dtype=dtype)
+    z_r[0] = z_x[0]  # x == r: 0 / 0 in both rules
+    z_r[1, :, :10] = z_x[0, :, :10]  # equal in part
+    z_r[2] = -z_r[2].abs()  # every window all zero after the ReLU: tied argmaxes
+    z_r[3] = z_x[0] + 1e-9  # near-zero differences: the midpoint slope
+    x, r = torch.relu(z_x), torch.relu(z_r)
+    (y_x, i_x), (y_r, i_r) = F.max_pool1d_with_indices(x, 4), F.max_pool1d_with_indices(r, 4)
+    m = rules.relu_rescale(z_x, z_r, x, r)
+    i_all = i_x.expand_as(i_r)
+    c_x, c_r = rules.max_rule_pooled(x, r, y_x, i_all, y_r, i_r)
+    got_x, got_r = rules.relu_max_rule_pooled(z_x, z_r, x, r, y_x, i_x, y_r, i_r)
+    assert torch.equal(got_x + 0.0, c_x * m.gather(-1, i_all) + 0.0)
+    assert torch.equal(got_r + 0.0, c_r * m.gather(-1, i_r) + 0.0)
+    # the contributions at the two argmaxes add up to each window's pooled difference
+    dz = z_x - z_r
+    total = got_x * dz.gather(-1, i_all) + got_r * dz.gather(-1, i_r)
+    torch.testing.assert_close(total, (y_x - y_r).expand_as(total))

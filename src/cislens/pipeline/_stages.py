@@ -126,11 +126,12 @@ class Stages:
     def __init__(self, out: Path, resume: bool):
         self.out, self.resume = Path(out), resume
         self.timings: dict[str, float] = {}
+        self.cpu_timings: dict[str, float] = {}  # process CPU seconds, all threads
         self.resumed: list[str] = []
         self.skipped: dict[str, str] = {}
         self.keys: dict[str, str | None] = {}
         self.computed: dict[str, float | None] = {}
-        self._started = 0.0
+        self._started = self._cpu_started = 0.0
         self._pending: dict | None = None
 
     def _key(self, record_name: str, params: dict) -> tuple[str, dict]:
@@ -146,7 +147,7 @@ class Stages:
         name, else ``files``) are hashed into the record. ``params=None`` keeps no record (the
         report). A stage that is not resumed loses its record here, before it writes anything.
         """
-        self._started = time.perf_counter()
+        self._started, self._cpu_started = time.perf_counter(), time.process_time()
         self._pending = None
         if params is None:
             logger.info("%s: running", name)
@@ -180,6 +181,7 @@ class Stages:
         """
         pending = self._pending
         self.timings[name] = time.perf_counter() - self._started
+        self.cpu_timings[name] = time.process_time() - self._cpu_started
         if pending is not None and pending["name"] == name:
             digest = pending.get("digest")
             if digest is None:  # recomputed: hash what was written, then commit the record
@@ -189,7 +191,7 @@ class Stages:
                     "outputs": digest, "seconds": round(self.timings[name], 3)}})
             self.keys[pending["record"]] = _hash({"key": pending["key"], "outputs": digest})
             self._pending = None
-        logger.info("%s: %.1f s", name, self.timings[name])
+        logger.info("%s: %.1f s (CPU %.1f s)", name, self.timings[name], self.cpu_timings[name])
 
     def timing_table(self) -> dict:
         """Stage -> ``{"seconds", "status", "computed_seconds"}`` for the report: a resumed

@@ -17,7 +17,13 @@ multiplication with its DeepLIFT multiplier and each max pool's backward by the 
   :mod:`.propagate` (the same :func:`.rules.rescale` and :func:`.rules.max_rule`, or their
   equal closed forms :func:`.rules.relu_rescale` and :func:`.rules.max_rule_pooled`, which
   take a few passes instead of a dozen: on small models the rules cost as much as the
-  forward pass). Per-batch buffers are reused across batches (fewer page faults).
+  forward pass). Per-batch buffers are reused across batches (fewer page faults);
+- a plain ReLU whose output only a max pool reads (conv -> ReLU -> max pool, as in Basset or
+  DeepSTARR) gets no multiplier pass of its own: the pool's backward reaches only the two
+  argmaxes of each window, so the ReLU's multipliers are computed there and folded into the
+  max rule's coefficients (:func:`.rules.relu_max_rule_pooled`, the route going straight to the
+  ReLU's input), a pass over the pooled size instead of several over the full activation;
+  the x argmaxes are broadcast per example, not copied per pair.
 
 So the cost is one forward pass over the inputs x (without autograd), one over the references
 and one backward pass over the references: the difference network's own forward pass, which
@@ -97,19 +103,25 @@ class _Multiply(torch.autograd.Function):
 
 class _Route(torch.autograd.Function):
     """Forward: the real max-pool output ``y``; backward: the DeepSHAP max rule, i.e. the
-    gradient of ``c_x * z[i_x] + c_r * z[i_r]`` (gathers along the last axis)."""
+    gradient of ``c_x * z[i_x] + c_r * z[i_r]`` (scatters along the last axis).
+
+    ``groups`` lists ``(pairs, i_x)``: the x argmaxes of a slice of pairs, often one example's
+    row broadcast (an expanded view; no per-pair copy of the index)."""
 
     @staticmethod
-    def forward(ctx, z, y, c_x, i_x, c_r, i_r, zeros):
-        ctx.save_for_backward(c_x, i_x, c_r, i_r)
-        ctx.zeros = zeros  # a buffer of the input's shape, zeroed in the backward
+    def forward(ctx, z, y, c_x, c_r, i_r, zeros, groups):
+        ctx.save_for_backward(c_x, c_r, i_r)
+        ctx.zeros, ctx.groups = zeros, groups  # zeros: the input's shape, zeroed in the backward
         return y.view_as(y)
 
     @staticmethod
     def backward(ctx, grad):
-        c_x, i_x, c_r, i_r = ctx.saved_tensors
+        c_x, c_r, i_r = ctx.saved_tensors
         out = ctx.zeros.zero_()
-        out.scatter_add_(-1, i_x, c_x.mul_(grad))  # in place: the coefficients are used once
+        c_x.mul_(grad)  # in place: the coefficients are used once
+        for part, i_x in ctx.groups:
+            values = c_x[part]
+            out[part].scatter_add_(-1, i_x.expand_as(values), values)
         out.scatter_add_(-1, i_r, c_r.mul_(grad))
         return out, None, None, None, None, None, None
 
@@ -224,20 +236,54 @@ def _rescale(op, z_r: torch.Tensor, lookup, x_in, x_out, pair_bank, workspace):
     return y, m
 
 
-def _max_rule(op, z_r: torch.Tensor, x_in, pair_bank, workspace):
-    """The real max-pool output at the references and the max-rule coefficients and indices."""
+def _real_at(op, z: torch.Tensor, lookup) -> torch.Tensor:
+    """The real output of a one-input op at ``z`` (no autograd)."""
+    (x,) = op.var_inputs
     with torch.no_grad():
-        y_r, i_r = op.pool(z_r)
+        return op.real(lambda n: z if n is x else lookup(n))
+
+
+def _max_rule(op, r_in, x_in, pair_bank, workspace, relu=None):
+    """The real max-pool output at the references and the max rule's coefficients, argmaxes and
+    x-argmax groups (see :class:`_Route`).
+
+    ``relu``: ``(z_r, z_x)``, the pre-activations of a ReLU whose output only this pool uses;
+    its multipliers are then folded into the coefficients at the argmaxes
+    (:func:`.rules.relu_max_rule_pooled`) and the route goes to the ReLU's input.
+    """
+    with torch.no_grad():
+        y_r, i_r = op.pool(r_in)
         y_bank, i_bank = op.pool(x_in)
-        i_x = torch.index_select(i_bank, 0, pair_bank, out=_buffer(workspace, (op.node, "i"), i_r))
         c_x, c_r = _buffer(workspace, (op.node, "x"), y_r), _buffer(workspace, (op.node, "r"), y_r)
-        for part, row in _chunks(pair_bank, z_r[:1].numel()):
-            r_in, y_part = z_r[part], y_r[part]
-            rules.max_rule_pooled(  # fewer passes, equal to rules.max_rule
-                _one(x_in, row, r_in, True), r_in, _one(y_bank, row, y_part, True), i_x[part],
-                y_part, i_r[part], out=(c_x[part], c_r[part]),
-            )
-    return y_r, c_x, i_x, c_r, i_r, _buffer(workspace, (op.node, "0"), z_r)
+        groups = []
+        for part, row in _chunks(pair_bank, r_in[:1].numel()):
+            r_part, y_part, i_part = r_in[part], y_r[part], i_r[part]
+            i_x = _one(i_bank, row, i_part, True)
+            x_side = (_one(x_in, row, r_part, True), r_part, _one(y_bank, row, y_part, True), i_x)
+            out = (c_x[part], c_r[part])
+            if relu is None:
+                rules.max_rule_pooled(*x_side, y_part, i_part, out=out)  # = rules.max_rule
+            else:
+                z_r, z_x = relu
+                z_x = _one(z_x, row, r_part, True)
+                rules.relu_max_rule_pooled(z_x, z_r[part], *x_side, y_part, i_part, out=out)
+            groups.append((part, i_x))
+    return y_r, c_x, c_r, i_r, _buffer(workspace, (op.node, "0"), r_in), groups
+
+
+def fused_relus(graph: OpGraph) -> set:
+    """The plain ReLUs whose output feeds one max pool and nothing else: their multipliers are
+    only needed at the pool's argmaxes (:func:`.rules.relu_max_rule_pooled`)."""
+    fused = set()
+    for op in graph.ops:
+        if op.kind != MAXPOOL or len(op.var_inputs) != 1:
+            continue
+        (x,) = op.var_inputs
+        before = graph.by_node[x]
+        if before.kind == NONLINEAR and before.relu and before.rule == RESCALE:
+            if x is not graph.logits and list(x.users) == [op.node]:
+                fused.add(x)
+    return fused
 
 
 def _bilinear(op, real: dict, lookup, xs) -> torch.Tensor:
@@ -290,6 +336,10 @@ def propagate_fast(
     if not n_pairs:
         return None, xbank
     real: dict = {}
+    pending: dict = {}  # fused ReLUs: their input (with autograd) and x pre-activations
+    if "fused" not in workspace:
+        workspace["fused"] = fused_relus(graph)
+    fused = workspace["fused"]
 
     def lookup(n):
         return real[n] if n in real else consts[n]
@@ -305,6 +355,10 @@ def propagate_fast(
                 continue
             if op.kind == INPUT:
                 real[node] = d_in
+            elif op.kind == NONLINEAR and node in fused:  # its rule runs with the pool's
+                (x,) = op.var_inputs
+                real[node] = _real_at(op, real[x].detach(), lookup)
+                pending[node] = (real[x], xbank[x])
             elif op.kind == NONLINEAR:
                 (x,) = op.var_inputs
                 y, m = _rescale(
@@ -313,10 +367,14 @@ def propagate_fast(
                 real[node] = _Multiply.apply(real[x], y, m)
             elif op.kind == MAXPOOL:
                 (x,) = op.var_inputs
+                z, relu = real[x], None
+                if x in pending:  # route to the ReLU's input, its multipliers folded in
+                    z, z_x = pending.pop(x)
+                    relu = (z.detach(), z_x)
                 y, *coefficients = _max_rule(
-                    op, real[x].detach(), xbank[x], pair_bank, workspace
+                    op, real[x].detach(), xbank[x], pair_bank, workspace, relu
                 )
-                real[node] = _Route.apply(real[x], y, *coefficients)
+                real[node] = _Route.apply(z, y, *coefficients)
             elif op.kind == BILINEAR:
                 real[node] = _bilinear(op, real, lookup, xs)
             elif op.kind == SOFTMAX:
@@ -338,4 +396,4 @@ def propagate_fast(
     return result, xbank
 
 
-__all__ = ["fast_blocker", "propagate_fast"]
+__all__ = ["fast_blocker", "fused_relus", "propagate_fast"]

@@ -261,11 +261,57 @@ def max_rule_pooled(x_in, r_in, y_x, i_x, y_r, i_r, out=(None, None)):
     >>> c_x.item() * 3.0 + c_r.item() * (1.0 - 5.0)  # equals y_x - y_r
     -2.0
     """
-    d_x = torch.sub(y_x, r_in.gather(-1, i_x))
-    d_r = torch.sub(x_in.expand_as(r_in).gather(-1, i_r), y_r)
+    return _pooled_coefficients(x_in, r_in, y_x, i_x, y_r, i_r, out)
+
+
+def _pooled_coefficients(x_in, r_in, y_x, i_x, y_r, i_r, out):
+    """:func:`max_rule_pooled`. ``i_x`` may have one row (one input broadcast against its
+    references); it is expanded, not copied."""
+    r_ix = r_in.gather(-1, i_x.expand(r_in.shape[:1] + i_x.shape[1:]))
+    x_ir = x_in.expand_as(r_in).gather(-1, i_r)
+    return _coefficients(y_x, r_ix, y_r, x_ir, out)
+
+
+def _coefficients(y_x, r_ix, y_r, x_ir, out):
+    """The max rule's coefficients from the pooled maxima and the values ``r[i_x]``,
+    ``x[i_r]`` at the other's argmax."""
+    d_x, d_r = torch.sub(y_x, r_ix), torch.sub(x_ir, y_r)
     top = torch.maximum(y_x, y_r)
     c_x = torch.sub(top, y_r, out=out[0]).div_(d_x).nan_to_num_(nan=1.0)
     c_r = torch.sub(y_x, top, out=out[1]).div_(d_r).nan_to_num_(nan=0.0)
+    return c_x, c_r
+
+
+def relu_max_rule_pooled(z_x, z_r, x_in, r_in, y_x, i_x, y_r, i_r, out=(None, None)):
+    """The max rule of ``max_pool(relu(z))`` with the ReLU's Rescale multipliers folded in.
+
+    ``x_in = relu(z_x)`` and ``r_in = relu(z_r)`` are the pool's inputs (their values at the
+    argmaxes are taken as the ReLU of the gathered ``z``, the same numbers), ``(y_x, i_x)``
+    and ``(y_r, i_r)`` their pooled maxima and argmaxes (as :func:`max_rule_pooled`). The backward
+    of the pool only reaches the two argmaxes of each window, so the ReLU's multipliers are
+    needed there only: returns ``c_x * m[i_x]`` and ``c_r * m[i_r]`` with ``m`` =
+    :func:`relu_rescale` of ``(z_x, z_r)``, the coefficients on the *pre-activation*
+    differences at those positions. Equal to applying the two rules one after the other up to
+    the rounding of the product (``(c m) g`` instead of ``m (c g)``), at the pooled size
+    instead of the full one (no pass over the whole activation, no multiplier buffer). ``i_x``
+    and the x-side tensors may have one row, broadcast against the references.
+
+    Examples
+    --------
+    >>> z_x, z_r = torch.tensor([[2.0, -1.0]]), torch.tensor([[-2.0, 3.0]])
+    >>> x, r = torch.relu(z_x), torch.relu(z_r)
+    >>> (y_x, i_x), (y_r, i_r) = [torch.nn.functional.max_pool1d_with_indices(v, 2) for v in (x, r)]
+    >>> c_x, c_r = relu_max_rule_pooled(z_x, z_r, x, r, y_x, i_x, y_r, i_r)
+    >>> c_x.item() * 4.0 + c_r.item() * (-1.0 - 3.0)  # = y_x - y_r
+    -1.0
+    """
+    # r[i_x] = relu(z_r[i_x]) and x[i_r] = relu(z_x[i_r]) exactly: gathered once, from z
+    z_r_ix = z_r.gather(-1, i_x.expand(z_r.shape[:1] + i_x.shape[1:]))
+    z_x_ir = z_x.expand_as(z_r).gather(-1, i_r)
+    r_ix, x_ir = torch.relu(z_r_ix), torch.relu(z_x_ir)
+    c_x, c_r = _coefficients(y_x, r_ix, y_r, x_ir, out)
+    c_x.mul_(relu_rescale(z_x.gather(-1, i_x), z_r_ix, y_x, r_ix))
+    c_r.mul_(relu_rescale(z_x_ir, z_r.gather(-1, i_r), x_ir, y_r))
     return c_x, c_r
 
 
@@ -290,6 +336,7 @@ __all__ = [
     "near_zero",
     "reciprocal_secant",
     "relu_derivative",
+    "relu_max_rule_pooled",
     "relu_rescale",
     "rescale",
     "reveal_cancel",

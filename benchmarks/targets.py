@@ -1,0 +1,270 @@
+"""The #26 performance targets in one table, each marked met / not met (``make bench``).
+
+Usage::
+
+    python benchmarks/targets.py                          # read the saved results only
+    python benchmarks/targets.py --run deeplift,cold_start  # re-measure these first
+    python benchmarks/targets.py --run all                # every script (hours on 2 cores)
+
+Each row reads the JSON that its script saves under ``benchmarks/results/`` (``--run`` runs the
+script first, by subprocess, with its own defaults): ``deeplift.json``
+(``benchmarks/deeplift.py``), ``ism.json`` (``benchmarks/ism.py``), ``discovery_scaling.json``
+(``benchmarks/discovery_scaling.py``) and ``cold_start.json`` (measured here, below). A missing
+file or field prints "not measured". For every target: the measured ratio, the floor ratio, the
+equality check with the exact implementation and the load average of the run.
+
+Cold start (``--run cold_start``): with a fresh, empty ``NUMBA_CACHE_DIR`` (as on a fresh
+install), one process runs ``python -m cislens.warmup`` (what ``make install`` runs: every
+numba kernel compiled and cached), then a second fresh process runs the same motif work again
+(simulated data, discovery, TOMTOM, FIMO): its CPU time is what a user's first run pays on top
+of the work itself. The fresh-clone ``make demo`` figure (motifs stage) is in
+``docs/installation.md``.
+
+Thresholds (``TARGETS``): DeepLiftShap at most 1.2x its floor (one forward + backward per pair)
+on Basset 1 kb / 2 kb and DeepSTARR-like, equal to the exact path (float64 multipliers within
+1e-9); ISM per edit at least as fast as tangermeme on every model, at most 1.5x its window
+floor, equal to naive ISM within 1e-9 (float64); discovery CPU exponent at most 1.2 and at least
+2x less CPU than modisco-lite at the largest common size; cold start under 40 CPU s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DLS_MODELS = ("basset", "basset2k", "deepstarr")
+TARGETS = {
+    "dls_floor_max": 1.2,
+    "dls_exact_max": 1e-9,
+    "ism_vs_tangermeme_min": 1.0,
+    "ism_floor_max": 1.5,
+    "ism_exact_max": 1e-9,
+    "discovery_exponent_max": 1.2,
+    "discovery_vs_modisco_min": 2.0,
+    "cold_start_max_cpu_s": 40.0,
+}
+SCRIPTS = {
+    "deeplift": ["deeplift.py", "--out", str(RESULTS / "deeplift.json")],
+    "ism": ["ism.py"],
+    "discovery": ["discovery_scaling.py"],
+}
+
+
+def load(name: str):
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def fmt(value, spec=".2f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def verdict(ok) -> str:
+    return "not measured" if ok is None else ("met" if ok else "NOT MET")
+
+
+def dls_rows() -> list[tuple]:
+    data = load("deeplift.json")
+    if data is None:
+        return [("DeepLiftShap floor ratio", "not measured", "", "", "", "not measured")]
+    rows = data["rows"]
+    out = []
+    for model in DLS_MODELS:
+        for n in sorted({r["n_seqs"] for r in rows if r["model"] == model}):
+            ours = [
+                r for r in rows if (r["model"], r["n_seqs"], r["tool"]) == (model, n, "cislens")
+            ]
+            if not ours:
+                continue
+            r = ours[0]
+            peers = [
+                x["vs_cislens"]
+                for x in rows
+                if (x["model"], x["n_seqs"]) == (model, n) and x["tool"].startswith("tangermeme")
+            ]
+            exact = [x["exact_difference"] for x in rows if x["model"] == model]
+            exact = next((e for e in exact if e is not None), None)
+            ok = None if r["floor_ratio"] is None else r["floor_ratio"] <= TARGETS["dls_floor_max"]
+            if exact is not None and ok is not None:
+                ok = ok and exact <= TARGETS["dls_exact_max"]
+            out.append(
+                (
+                    f"DLS {model} n={n} (<= {TARGETS['dls_floor_max']}x floor)",
+                    f"tangermeme / cislens {fmt(min(peers) if peers else None)}",
+                    fmt(r["floor_ratio"]),
+                    fmt(exact, ".0e"),
+                    fmt(r["loadavg_before"], ".1f"),
+                    verdict(ok),
+                )
+            )
+    return out
+
+
+def ism_rows() -> list[tuple]:
+    data = load("ism.json")
+    summary = (data or {}).get("summary") or []
+    if not summary:
+        return [("ISM per edit vs tangermeme, floor", "not measured", "", "", "", "not measured")]
+    out = []
+    for s in summary:
+        x_tm, x_floor = s.get("x_tm_per_edit"), s.get("x_floor")
+        exact = s.get("max_abs_diff_vs_naive_f64")
+        checks = [
+            None if x_tm is None else x_tm >= TARGETS["ism_vs_tangermeme_min"],
+            None if x_floor is None else x_floor <= TARGETS["ism_floor_max"],
+            None if exact is None else exact <= TARGETS["ism_exact_max"],
+        ]
+        known = [c for c in checks if c is not None]
+        ok = None if not known else all(known)
+        out.append(
+            (
+                f"ISM {s.get('model', '?')} "
+                f"(>= 1x tm per edit, <= {TARGETS['ism_floor_max']}x floor)",
+                f"tangermeme / cislens {fmt(x_tm)} per edit",
+                fmt(x_floor),
+                fmt(exact, ".0e"),
+                fmt(s.get("load"), ".1f"),
+                verdict(ok),
+            )
+        )
+    return out
+
+
+def discovery_rows() -> list[tuple]:
+    data = load("discovery_scaling.json")
+    summary = (data or {}).get("summary") or {}
+    if not summary:
+        return [("discovery scaling / vs modisco-lite", "not measured", "", "", "", "not measured")]
+    exponent = summary.get("cislens_cpu_exponent")
+    ratios = summary.get("ratios") or {}
+    common = [s for s, r in ratios.items() if "modisco_cpu_over_cislens" in r]
+    vs = ratios[max(common, key=int)]["modisco_cpu_over_cislens"] if common else None
+    loads = [
+        row["loadavg_before"][0]
+        for size in (data.get("records") or {}).values()
+        for row in size.values()
+        if isinstance(row, dict) and row.get("loadavg_before")
+    ]
+    rows = []
+    ok = None if exponent is None else exponent <= TARGETS["discovery_exponent_max"]
+    between = summary.get("exponent_between_seqlets")
+    rows.append(
+        (
+            f"discovery CPU exponent (<= {TARGETS['discovery_exponent_max']})",
+            f"{fmt(exponent)} between {between} seqlets",
+            "",
+            "",
+            fmt(max(loads) if loads else None, ".1f"),
+            verdict(ok),
+        )
+    )
+    ok = None if vs is None else vs >= TARGETS["discovery_vs_modisco_min"]
+    rows.append(
+        (
+            f"discovery vs modisco-lite (>= {TARGETS['discovery_vs_modisco_min']}x less CPU)",
+            f"modisco-lite / cislens CPU {fmt(vs)}"
+            + (f" at {max(common, key=int)}" if common else ""),
+            "",
+            "",
+            "",
+            verdict(ok),
+        )
+    )
+    return rows
+
+
+def cold_rows() -> list[tuple]:
+    data = load("cold_start.json")
+    if data is None:
+        return [("cold start", "not measured", "", "", "", "not measured")]
+    first = data["first_run_cpu_s"]
+    ok = first <= TARGETS["cold_start_max_cpu_s"]
+    return [
+        (
+            f"cold start: first run after install (< {TARGETS['cold_start_max_cpu_s']:.0f} CPU s)",
+            f"{first:.1f} CPU s (install-time compile {data['install_warmup_cpu_s']:.0f} s)",
+            "",
+            "",
+            fmt(data.get("loadavg"), ".1f"),
+            verdict(ok),
+        )
+    ]
+
+
+def child_cpu(command: list[str], env: dict) -> float:
+    """CPU seconds (user + system) of a child process and its children."""
+    before = os.times()
+    subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    after = os.times()
+    return (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+
+
+def measure_cold_start() -> dict:
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="cislens_numba_") as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        command = [sys.executable, "-m", "cislens.warmup"]
+        install = child_cpu(command, env)
+        first = child_cpu(command, env)
+    record = {
+        "command": "python benchmarks/targets.py --run cold_start",
+        "what": "CPU s of `python -m cislens.warmup` in a fresh process with an empty "
+        "NUMBA_CACHE_DIR (install time), then of the same motif work in a second fresh process "
+        "(a user's first run)",
+        "install_warmup_cpu_s": install,
+        "first_run_cpu_s": first,
+        "loadavg": load_before,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    (RESULTS / "cold_start.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+def run_scripts(names: list[str]) -> None:
+    for name in names:
+        if name == "cold_start":
+            measure_cold_start()
+            continue
+        command = [sys.executable, str(HERE / SCRIPTS[name][0]), *SCRIPTS[name][1:]]
+        print(f"running {' '.join(command)}", file=sys.stderr, flush=True)
+        done = subprocess.run(command)
+        if done.returncode:
+            print(f"{name}: the script failed (exit {done.returncode})", file=sys.stderr)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--run",
+        default="",
+        help="comma-separated: deeplift, ism, discovery, cold_start, or all (default: none)",
+    )
+    args = parser.parse_args(argv)
+    names = [n for n in args.run.split(",") if n]
+    if names == ["all"]:
+        names = [*SCRIPTS, "cold_start"]
+    unknown = set(names) - {*SCRIPTS, "cold_start"}
+    if unknown:
+        parser.error(f"--run: unknown {sorted(unknown)}; choose from {[*SCRIPTS, 'cold_start']}")
+    run_scripts(names)
+    rows = dls_rows() + ism_rows() + discovery_rows() + cold_rows()
+    header = ("target", "measured", "floor x", "= exact", "load", "verdict")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+    print(f"(now: load average {os.getloadavg()[0]:.1f}; thresholds in benchmarks/targets.py)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
