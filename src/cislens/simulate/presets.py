@@ -5,6 +5,8 @@
   and a repressor; ~12.5 % positives per task.
 - The interpretable-architecture suite (500 bp each, after ARGMINN's simulations): ``spi1``,
   ``tal_gata``, ``e2f6_max``, ``jund_tead``, ``rest``, ``spi1_ctcf``.
+- Other motifs and grammars (500 bp, 10,000 sequences, CPU-sized): ``tp53`` (a palindromic
+  dimer), ``grhl2_nfya`` (an AND of two short motifs), ``nrf1_zeb1`` (a repressor).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ PRESET_ORDER = (
     "jund_tead",
     "rest",
     "spi1_ctcf",
+    "tp53",
+    "grhl2_nfya",
+    "nrf1_zeb1",
 )
 
 
