@@ -34,13 +34,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _memory import reset_peak_rss, status_kib  # noqa: E402
+from _memory import reset_peak_rss, status_kib
 
-from cislens._version import __version__  # noqa: E402
-from cislens.models import MODELS, build_model, get_model_class  # noqa: E402
-from cislens.simulate import preset_names, simulate  # noqa: E402
-from cislens.train import evaluate, fit_restarts  # noqa: E402
-from cislens.train.defaults import default_model_args, training_settings  # noqa: E402
+from cislens._version import __version__
+from cislens.models import MODELS, build_model, get_model_class
+from cislens.simulate import preset_names, simulate
+from cislens.train import evaluate, fit_restarts
+from cislens.train.defaults import default_model_args, training_settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOLERANCE = 0.03
@@ -66,18 +66,29 @@ def own_data(seed: int = 0, n: int = 2000, length: int = 300, motif: str = "GATA
 def train_default(arch: str, data, n_tasks: int, length: int, seed: int):
     """Train ``arch`` with the shared defaults; (model, history, cpu seconds, peak MiB)."""
     settings = training_settings(get_model_class(arch), {}, n_train=len(data[0]))
-    config = {"name": arch, "n_tasks": n_tasks, "input_length": length,
-              **default_model_args(arch, length)}
+    config = {
+        "name": arch,
+        "n_tasks": n_tasks,
+        "input_length": length,
+        **default_model_args(arch, length),
+    }
     reset_peak_rss()
     base = status_kib("VmRSS")
     start = time.process_time()
     model, history, _ = fit_restarts(
-        lambda s: build_model(config, random_state=s), data,
-        restarts=settings["restarts"], selection_epochs=settings["selection_epochs"],
-        epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
-        patience=settings["patience"] or None, monitor=settings["monitor"],
-        lr_schedule=settings["lr_schedule"], reverse_complement=settings["reverse_complement"],
-        random_state=seed, device="cpu",
+        lambda s: build_model(config, random_state=s),
+        data,
+        restarts=settings["restarts"],
+        selection_epochs=settings["selection_epochs"],
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        lr=settings["lr"],
+        patience=settings["patience"] or None,
+        monitor=settings["monitor"],
+        lr_schedule=settings["lr_schedule"],
+        reverse_complement=settings["reverse_complement"],
+        random_state=seed,
+        device="cpu",
     )
     cpu = time.process_time() - start
     peak = status_kib("VmHWM")
@@ -94,17 +105,29 @@ def run_presets(args) -> pd.DataFrame:
             model, history, cpu, peak = train_default(
                 arch, data, dataset.n_tasks, dataset.length, args.seed
             )
-            table = evaluate(model, dataset.X["test"], dataset.Y["test"],
-                             task_names=dataset.task_names, truth=dataset.ground_truth)
+            table = evaluate(
+                model,
+                dataset.X["test"],
+                dataset.Y["test"],
+                task_names=dataset.task_names,
+                truth=dataset.ground_truth,
+            )
             for _, row in table.iterrows():
-                rows.append({
-                    "preset": preset, "n": sum(len(x) for x in dataset.X.values()),
-                    "arch": arch, "task": row["task"], "auroc": row["auroc"],
-                    "pwm_auroc": row["pwm_auroc"],
-                    "ok": bool(row["auroc"] >= row["pwm_auroc"] - TOLERANCE),
-                    "epochs": history.n_epochs, "best_epoch": history.best_epoch,
-                    "cpu_s": round(cpu, 1), "peak_mib": peak,
-                })
+                rows.append(
+                    {
+                        "preset": preset,
+                        "n": sum(len(x) for x in dataset.X.values()),
+                        "arch": arch,
+                        "task": row["task"],
+                        "auroc": row["auroc"],
+                        "pwm_auroc": row["pwm_auroc"],
+                        "ok": bool(row["auroc"] >= row["pwm_auroc"] - TOLERANCE),
+                        "epochs": history.n_epochs,
+                        "best_epoch": history.best_epoch,
+                        "cpu_s": round(cpu, 1),
+                        "peak_mib": peak,
+                    }
+                )
                 print(rows[-1], flush=True)
     return pd.DataFrame(rows)
 
@@ -115,10 +138,18 @@ def run_own(args) -> pd.DataFrame:
     for arch in args.archs:
         model, history, cpu, peak = train_default(arch, data[:4], 1, data[0].shape[2], args.seed)
         auroc = float(evaluate(model, data[4], data[5])["auroc"].iloc[0])
-        rows.append({"case": "own_gataag_2000x300", "arch": arch, "auroc": auroc,
-                     "ok": auroc >= OWN_TARGET, "epochs": history.n_epochs,
-                     "best_epoch": history.best_epoch, "cpu_s": round(cpu, 1),
-                     "peak_mib": peak})
+        rows.append(
+            {
+                "case": "own_gataag_2000x300",
+                "arch": arch,
+                "auroc": auroc,
+                "ok": auroc >= OWN_TARGET,
+                "epochs": history.n_epochs,
+                "best_epoch": history.best_epoch,
+                "cpu_s": round(cpu, 1),
+                "peak_mib": peak,
+            }
+        )
         print(rows[-1], flush=True)
     return pd.DataFrame(rows)
 
@@ -128,8 +159,14 @@ def run_simulate(args) -> pd.DataFrame:
     for preset in args.presets:
         wall, cpu = time.perf_counter(), time.process_time()
         simulate(preset, n=args.n, random_state=args.seed)
-        rows.append({"preset": preset, "n": args.n, "wall_s": round(time.perf_counter() - wall, 2),
-                     "cpu_s": round(time.process_time() - cpu, 2)})
+        rows.append(
+            {
+                "preset": preset,
+                "n": args.n,
+                "wall_s": round(time.perf_counter() - wall, 2),
+                "cpu_s": round(time.process_time() - cpu, 2),
+            }
+        )
         print(rows[-1], flush=True)
     return pd.DataFrame(rows)
 
@@ -137,8 +174,12 @@ def run_simulate(args) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=preset_names())
-    parser.add_argument("--archs", nargs="+", default=None,
-                        help="default: labcnn basset (presets), every architecture (own data)")
+    parser.add_argument(
+        "--archs",
+        nargs="+",
+        default=None,
+        help="default: labcnn basset (presets), every architecture (own data)",
+    )
     parser.add_argument("--n", type=int, default=None, help="sequences per preset (scaled)")
     parser.add_argument("--own-data", action="store_true")
     parser.add_argument("--simulate-only", action="store_true")
@@ -161,11 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     table.to_csv(RESULTS / f"{name}.csv", index=False)
     meta = {
-        "command": "python benchmarks/train_presets.py " + " ".join(sys.argv[1:] if argv is None
-                                                                   else argv),
-        "cislens_version": __version__, "torch": torch.__version__,
-        "python": platform.python_version(), "threads": args.threads,
-        "load_average": os.getloadavg(), "wall_s": round(time.perf_counter() - start, 1),
+        "command": "python benchmarks/train_presets.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        "cislens_version": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": args.threads,
+        "load_average": os.getloadavg(),
+        "wall_s": round(time.perf_counter() - start, 1),
         "all_ok": bool(table["ok"].all()) if "ok" in table else None,
         "rows": table.to_dict(orient="records"),
     }

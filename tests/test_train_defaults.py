@@ -45,8 +45,9 @@ def own_data(seed=0, n=2000, length=300, motif="GATAAG"):
 # ----------------------------------------------------------------------------- PWM baseline
 def test_pwm_baseline_of_a_planted_motif_is_perfect():
     data = simulate("spi1", n=300, random_state=0)
-    table = evaluate(DeepBind(n_tasks=1, random_state=0), data.X["test"], data.Y["test"],
-                     truth=data.ground_truth)
+    table = evaluate(
+        DeepBind(n_tasks=1, random_state=0), data.X["test"], data.Y["test"], truth=data.ground_truth
+    )
     assert table.loc[0, "pwm_auroc"] > 0.99
     assert table.loc[0, "pwm_auprc"] > 0.99
     assert abs(table.loc[0, "auroc"] - 0.5) < 0.2  # an untrained model: near chance
@@ -73,8 +74,21 @@ def test_evaluate_cli_shows_the_baseline_on_simulated_data(tmp_path, capsys):
     path = tmp_path / "data.h5"
     save_dataset(path, data)
     out = tmp_path / "model"
-    code = main(["train", "--data", str(path), "--model", "deepbind", "--out", str(out),
-                 "--epochs", "1", "--threads", "1"])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(path),
+            "--model",
+            "deepbind",
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+        ]
+    )
     assert code == 0
     assert "pwm_auroc" in (out / "metrics_test.csv").read_text()
     assert main(["evaluate", "--model", str(out), "--data", str(path)]) == 0
@@ -84,22 +98,57 @@ def test_evaluate_cli_shows_the_baseline_on_simulated_data(tmp_path, capsys):
 # ----------------------------------------------------------------------------- defaults
 def test_train_and_run_share_one_set_of_defaults(tmp_path):
     for arch in ("labcnn", "argminn"):
-        run = parse_run_config({"data": {"hdf5": "d.h5"}, "model": {"architecture": arch}},
-                               base_dir=".").model
+        run = parse_run_config(
+            {"data": {"hdf5": "d.h5"}, "model": {"architecture": arch}}, base_dir="."
+        ).model
         cli = training_settings(get_model_class(arch), {}, n_train=None)
-        assert (run.epochs, run.train_batch_size, run.lr, run.patience, run.restarts,
-                run.selection_epochs, run.monitor, run.lr_schedule, run.reverse_complement) == (
-            cli["epochs"], cli["batch_size"], cli["lr"], cli["patience"], cli["restarts"],
-            cli["selection_epochs"], cli["monitor"], cli["lr_schedule"],
-            cli["reverse_complement"])
+        assert (
+            run.epochs,
+            run.train_batch_size,
+            run.lr,
+            run.patience,
+            run.restarts,
+            run.selection_epochs,
+            run.monitor,
+            run.lr_schedule,
+            run.reverse_complement,
+        ) == (
+            cli["epochs"],
+            cli["batch_size"],
+            cli["lr"],
+            cli["patience"],
+            cli["restarts"],
+            cli["selection_epochs"],
+            cli["monitor"],
+            cli["lr_schedule"],
+            cli["reverse_complement"],
+        )
     generic = training_settings(get_model_class("labcnn"), {}, n_train=None)
     assert {k: generic[k] for k in TRAINING_DEFAULTS} == TRAINING_DEFAULTS
     # what `cislens train` recorded equals the shared defaults resolved for its data
     data = simulate("spi1", n=200, random_state=0)
     path = tmp_path / "data.h5"
     save_dataset(path, data)
-    assert main(["train", "--data", str(path), "--model", "deepbind", "--out",
-                 str(tmp_path / "m"), "--max-batches", "1", "--patience", "1", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(path),
+                "--model",
+                "deepbind",
+                "--out",
+                str(tmp_path / "m"),
+                "--max-batches",
+                "1",
+                "--patience",
+                "1",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     params = read_model_config(tmp_path / "m")["training_summary"]["history"]["params"]
     n_train = len(data.X["train"])
     assert params["epochs"] == epochs_for(n_train, TRAINING_DEFAULTS["batch_size"])
@@ -120,8 +169,14 @@ def test_epochs_follow_the_data_size():
 def test_labcnn_pools_globally_beyond_200_bp():
     assert default_model_args("labcnn", 200) == {} and default_model_args("basset", 500) == {}
     for length in (201, 300, 500, 1000):
-        model = build_model({"name": "labcnn", "n_tasks": 1, "input_length": length,
-                             **default_model_args("labcnn", length)})
+        model = build_model(
+            {
+                "name": "labcnn",
+                "n_tasks": 1,
+                "input_length": length,
+                **default_model_args("labcnn", length),
+            }
+        )
         assert model.feature_lengths[-1] == 1
 
 
@@ -153,8 +208,19 @@ def test_cli_refuses_bad_threads(tmp_path, capsys):
     data = simulate("spi1", n=100, random_state=0)
     path = tmp_path / "data.h5"
     save_dataset(path, data)
-    code = main(["train", "--data", str(path), "--model", "deepbind", "--out",
-                 str(tmp_path / "m"), "--threads", "0"])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(path),
+            "--model",
+            "deepbind",
+            "--out",
+            str(tmp_path / "m"),
+            "--threads",
+            "0",
+        ]
+    )
     assert code != 0
     assert "--threads must be a positive int" in capsys.readouterr().err
 
@@ -164,13 +230,23 @@ def test_cli_refuses_bad_threads(tmp_path, capsys):
 def test_small_own_data_learns_with_the_defaults(arch):
     X_tr, Y_tr, X_va, Y_va, X_te, Y_te = own_data()
     settings = training_settings(get_model_class(arch), {}, n_train=len(X_tr))
-    model = build_model({"name": arch, "n_tasks": 1, "input_length": 300,
-                         **default_model_args(arch, 300)}, random_state=0)
+    model = build_model(
+        {"name": arch, "n_tasks": 1, "input_length": 300, **default_model_args(arch, 300)},
+        random_state=0,
+    )
     with using_threads(1):
-        fit(model, (X_tr, Y_tr, X_va, Y_va), epochs=settings["epochs"],
-            batch_size=settings["batch_size"], lr=settings["lr"], patience=settings["patience"],
-            monitor=settings["monitor"], lr_schedule=settings["lr_schedule"],
-            reverse_complement=settings["reverse_complement"], random_state=0)
+        fit(
+            model,
+            (X_tr, Y_tr, X_va, Y_va),
+            epochs=settings["epochs"],
+            batch_size=settings["batch_size"],
+            lr=settings["lr"],
+            patience=settings["patience"],
+            monitor=settings["monitor"],
+            lr_schedule=settings["lr_schedule"],
+            reverse_complement=settings["reverse_complement"],
+            random_state=0,
+        )
     # GATAAG also occurs by chance in ~13 % of negatives, so ~0.93 is the ceiling
     assert evaluate(model, X_te, Y_te)["auroc"].iloc[0] >= 0.85
 
@@ -178,8 +254,13 @@ def test_small_own_data_learns_with_the_defaults(arch):
 def test_training_summary_is_json(tmp_path):
     # the threads count and the resolved monitor land in a JSON-ready history
     X_tr, Y_tr, X_va, Y_va, _, _ = own_data(n=200, length=40)
-    history = fit(DeepBind(n_tasks=1, filter_width=6, random_state=0),
-                  (X_tr, Y_tr, X_va, Y_va), epochs=2, monitor="auto", lr_schedule="plateau",
-                  random_state=0)
+    history = fit(
+        DeepBind(n_tasks=1, filter_width=6, random_state=0),
+        (X_tr, Y_tr, X_va, Y_va),
+        epochs=2,
+        monitor="auto",
+        lr_schedule="plateau",
+        random_state=0,
+    )
     assert history.monitor == "valid_auroc"
     json.dumps(history.to_dict())

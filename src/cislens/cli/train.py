@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from cislens.cli._app import app, echo, state
-
 from cislens.train.defaults import TRAINING_DEFAULTS
 
 # The one set of defaults (cislens.train.defaults), shared with `cislens run` and fit.
@@ -179,7 +178,8 @@ def train(
     if settings["restarts"] > 1:
         chosen = race[race["chosen"]].iloc[0]
         echo(f"restart {chosen['restart']} (seed {chosen['seed']}) won the race: "
-             f"{history.monitor} {chosen[history.monitor]:.4f} after {settings['selection_epochs']} epochs")
+             f"{history.monitor} {chosen[history.monitor]:.4f} after "
+             f"{settings['selection_epochs']} epochs")
     echo(
         f"saved {model} to {out} (best epoch {history.best_epoch} of {history.n_epochs}, "
         f"{history.monitor} {history.best_score:.4f}, {history.total_time:.0f}s)"

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cislens.errors import ConfigError
-from cislens.train.defaults import MIN_EPOCHS, TRAINING_DEFAULTS, training_settings
 from cislens.simulate._validate import (
     check_keys,
     choice,
@@ -25,6 +24,7 @@ from cislens.simulate._validate import (
     sequence,
     string,
 )
+from cislens.train.defaults import MIN_EPOCHS, TRAINING_DEFAULTS, training_settings
 
 DATA_KINDS = ("hdf5", "fasta", "bed")
 DATA_FIELDS = ("hdf5", "fasta", "bed", "genome", "length", "pad_with_n", "use_strand", "labels",

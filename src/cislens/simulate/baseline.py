@@ -9,8 +9,9 @@ sequence, for each task, by
   over both strands and every position, normalised by the motif's best possible score and
   maximised over the motifs - a continuous score;
 - any other rule (AND, ``not``, a spaced pair, counts): the rule applied to the scanned sites
-  (every window that reaches the simulator's match threshold), 1 or 0, plus half the mean normalised best-window score of the motifs the
-  rule requires (not those under ``not``), to order the sequences within each class.
+  (every window that reaches the simulator's match threshold), 1 or 0, plus half the mean
+  normalised best-window score of the motifs the rule requires (not those under ``not``), to
+  order the sequences within each class.
 
 ``cislens evaluate`` and :func:`cislens.train.evaluate` report its auROC next to the model's
 (column ``pwm_auroc``), so a model that underfits shows.
@@ -45,7 +46,7 @@ def best_window_scores(X: np.ndarray, motifs: dict, composition) -> dict[str, np
     >>> X = one_hot_encode(["TTACGTT", "TTTTTTT"])
     >>> scores = best_window_scores(X, {"ACG": probs}, [0.25] * 4)["ACG"]
     >>> [round(float(s), 2) for s in scores]
-    [1.0, -2.52]
+    [1.0, -1.25]
     """
     x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     out = {}
@@ -70,10 +71,16 @@ def scanned_sites(X: np.ndarray, motifs: dict, composition, scan) -> pd.DataFram
     objects = {name: Motif(name, np.asarray(p, dtype=np.float64)) for name, p in motifs.items()}
     match = build_match_model(objects, np.asarray(composition, dtype=np.float64), scan)
     tokens = np.asarray(X).argmax(axis=1).astype(np.uint8)
-    row, pos, motif, strand, score = match.scan(tokens)
-    table = pd.DataFrame({"sequence": row, "motif": np.asarray(match.names)[motif],
-                          "start": pos, "end": pos + match.widths[motif],
-                          "strand": np.where(strand == 0, "+", "-")})
+    row, pos, motif, strand, _ = match.scan(tokens)
+    table = pd.DataFrame(
+        {
+            "sequence": row,
+            "motif": np.asarray(match.names)[motif],
+            "start": pos,
+            "end": pos + match.widths[motif],
+            "strand": np.where(strand == 0, "+", "-"),
+        }
+    )
     return table.drop_duplicates().reset_index(drop=True)
 
 

@@ -118,8 +118,9 @@ def training_settings(architecture, given: Mapping, *, n_train: int | None) -> d
         generic["epochs"] = epochs_for(n_train, int(batch_size))
     if architecture is not None and hasattr(architecture, "training_settings"):
         return architecture.training_settings(dict(given), generic)
-    return {key: given[key] if given.get(key) is not None else value
-            for key, value in generic.items()}
+    return {
+        key: given[key] if given.get(key) is not None else value for key, value in generic.items()
+    }
 
 
 __all__ = [

@@ -83,7 +83,8 @@ def _loss(logits, y, binary_mask, pos_weight, all_binary: bool):
 def _validate_args(
     epochs, lr, optimizer, weight_decay, class_weight, monitor, patience, max_batches, callback
 ) -> None:
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+    bad_epochs = isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
+    if epochs is not None and bad_epochs:
         raise ValueError(
             f"epochs must be a positive int or None (chosen from the data size); got {epochs!r}."
         )
