@@ -22,6 +22,7 @@ from cislens.train.defaults import (
     TRAINING_DEFAULTS,
     default_model_args,
     epochs_for,
+    lr_for,
     training_settings,
 )
 from cislens.utils.threads import free_cores, using_threads
@@ -153,13 +154,14 @@ def test_train_and_run_share_one_set_of_defaults(tmp_path):
     n_train = len(data.X["train"])
     assert params["epochs"] == epochs_for(n_train, TRAINING_DEFAULTS["batch_size"])
     assert params["batch_size"] == TRAINING_DEFAULTS["batch_size"]
-    assert params["lr"] == TRAINING_DEFAULTS["lr"]
+    assert params["lr"] == lr_for(n_train) == 1e-2  # 140 training sequences: small data
     assert params["monitor"] == "valid_auroc"  # "auto" with a binary task
     assert params["reverse_complement"] is True and params["lr_schedule"] == "plateau"
     assert params["threads"] == 1
 
 
-def test_epochs_follow_the_data_size():
+def test_epochs_and_lr_follow_the_data_size():
+    assert lr_for(1400) > lr_for(14000)
     assert epochs_for(1400, 64) == 100 and epochs_for(10**6, 64) == 20
     assert epochs_for(1400, 64) >= epochs_for(7000, 64) >= epochs_for(14000, 64)
     with pytest.raises(ValueError, match="n_train >= 1"):

@@ -60,7 +60,8 @@ def train(
         None, "--batch-size", help=f"Sequences per step (default {_BATCH_SIZE}; argminn: 128)."
     ),
     lr: float = typer.Option(
-        None, "--lr", help=f"Learning rate, Adam (default {_LR}; argminn: 3e-3)."
+        None, "--lr", help="Learning rate, Adam (default: 1e-2 below 2,000 training sequences, "
+        "else 3e-3; argminn: 3e-3)."
     ),
     patience: int = typer.Option(
         None, "--patience",

@@ -76,7 +76,7 @@ class ModelConfig:
     # The one set of training defaults (cislens.train.defaults), shared with `cislens train`.
     epochs: int | None = TRAINING_DEFAULTS["epochs"]  # None: from the data size, in fit
     train_batch_size: int = TRAINING_DEFAULTS["batch_size"]
-    lr: float = TRAINING_DEFAULTS["lr"]
+    lr: float | None = TRAINING_DEFAULTS["lr"]  # None: from the data size, in fit
     patience: int = TRAINING_DEFAULTS["patience"]
     restarts: int = TRAINING_DEFAULTS["restarts"]
     selection_epochs: int = TRAINING_DEFAULTS["selection_epochs"]
@@ -302,9 +302,10 @@ def _parse_model(raw, base: Path, overrides=None) -> ModelConfig:
         config.train_batch_size = integer(settings["batch_size"], "model.train.batch_size",
                                           minimum=1)
         lr = settings["lr"]
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 10:
+        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
+                               or not 0 < lr < 10):
             raise fail("model.train.lr", f"expected a number in (0, 10); got {describe(lr)}.")
-        config.lr = float(lr)
+        config.lr = None if lr is None else float(lr)
         config.patience = integer(settings["patience"], "model.train.patience", minimum=0)
         monitors = ["auto", "valid_auprc", "valid_auroc", "valid_loss"]
         config.monitor = choice(settings["monitor"], monitors, "model.train.monitor")

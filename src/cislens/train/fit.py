@@ -24,7 +24,7 @@ from cislens.train._data import (
     check_batch_size,
     resolve_task_types,
 )
-from cislens.train.defaults import TRAINING_DEFAULTS, epochs_for
+from cislens.train.defaults import TRAINING_DEFAULTS, epochs_for, lr_for
 from cislens.train.evaluate import binary_metrics, predict_array
 from cislens.train.history import History, format_epoch
 from cislens.utils.device import resolve_device, using_model
@@ -88,8 +88,10 @@ def _validate_args(
         raise ValueError(
             f"epochs must be a positive int or None (chosen from the data size); got {epochs!r}."
         )
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
-        raise ValueError(f"lr must be a positive float; got {lr!r}.")
+    if lr is not None and (
+        isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf
+    ):
+        raise ValueError(f"lr must be a positive float or None (from the data size); got {lr!r}.")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {optimizer!r}.")
     if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
@@ -177,7 +179,7 @@ def fit(
     *,
     epochs: int | None = DEFAULT_EPOCHS,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    lr: float = DEFAULT_LR,
+    lr: float | None = DEFAULT_LR,
     optimizer: str = "adam",
     weight_decay: float = 0.0,
     task_type=None,
@@ -213,8 +215,9 @@ def fit(
         size by :func:`cislens.train.defaults.epochs_for` (about 4,000 steps, 20 to 100 epochs).
     batch_size : int
         Training rows per step (default 64); validation uses the same size.
-    lr : float
-        Learning rate (default 3e-3).
+    lr : float or None
+        Learning rate. None (default): :func:`cislens.train.defaults.lr_for` of the data size
+        (1e-2 below 2,000 training sequences, else 3e-3).
     optimizer : {"adam", "adamw", "sgd"}
         Optimizer (SGD with momentum 0.9). Default "adam".
     weight_decay : float
@@ -306,6 +309,8 @@ def fit(
     train_data = as_training_data(data)
     if epochs is None:
         epochs = epochs_for(len(train_data.X_train), batch_size)
+    if lr is None:
+        lr = lr_for(len(train_data.X_train))
     task_names = train_data.task_names or [f"task_{t}" for t in range(train_data.n_tasks)]
     task_types = resolve_task_types(train_data.Y_train, task_type)
     valid_types = resolve_task_types(train_data.Y_valid, task_type)
