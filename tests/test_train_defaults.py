@@ -266,3 +266,12 @@ def test_training_summary_is_json(tmp_path):
     )
     assert history.monitor == "valid_auroc"
     json.dumps(history.to_dict())
+
+
+def test_run_cli_refuses_bad_threads(tmp_path, capsys):
+    import cislens.cli.run  # noqa: F401  (registers the subcommand)
+
+    config = tmp_path / "run.yaml"
+    config.write_text("data: {hdf5: d.h5}\nmodel: {architecture: labcnn}\n")
+    assert main(["run", str(config), "--threads", "0"]) != 0
+    assert "--threads must be a positive int" in capsys.readouterr().err
