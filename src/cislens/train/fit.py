@@ -231,7 +231,7 @@ def fit(
         default of ``cislens train`` and ``run``): "valid_auroc" when a task is binary, else
         "valid_loss".
     patience : int or None
-        Epochs without improvement before stopping (default 15); None never stops early.
+        Epochs without improvement before stopping (default 20); None never stops early.
     max_batches : int or None
         Limit the training steps per epoch (default None: the whole training split).
     reverse_complement : bool
@@ -240,8 +240,8 @@ def fit(
     lr_schedule : {"plateau", "none"} or None
         "plateau": a linear warm-up of the learning rate over the first epoch, then halve it
         whenever ``monitor`` has not improved for half of ``patience`` epochs (10 when
-        ``patience`` is None; never below lr / 64). None or
-        "none" (default): constant ``lr`` (``cislens train`` and ``run``: "plateau").
+        ``patience`` is None; never below lr / 64). None or "none" (default): constant ``lr``
+        (``cislens train`` and ``run``: "plateau").
     callback : callable or None
         Called after each epoch with a dict (epoch, train_loss, valid_loss, valid_auroc,
         valid_auprc, time, best; regularization_loss for models with the hook below).
