@@ -88,7 +88,8 @@ def test_training_defaults_follow_the_architecture():
         return parse_run_config(raw, base_dir=".").model
 
     generic = model("labcnn")
-    assert (generic.epochs, generic.lr, generic.train_batch_size) == (25, 1e-3, 100)
+    # the library's defaults (cislens.train.defaults): epochs and lr chosen from the data size
+    assert (generic.epochs, generic.lr, generic.train_batch_size) == (None, None, 64)
     argminn = model("argminn")  # its regularisation schedule needs 28 epochs at lr 3e-3
     assert (argminn.epochs, argminn.lr, argminn.train_batch_size) == (28, 3e-3, 128)
     assert model("argminn", epochs=40, lr=1e-3).epochs == 40

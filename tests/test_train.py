@@ -340,7 +340,8 @@ def test_single_class_training_task_warns():
 
 
 def test_library_defaults():
-    assert (DEFAULT_EPOCHS, DEFAULT_BATCH_SIZE, DEFAULT_LR, DEFAULT_PATIENCE) == (10, 300, 1e-3, 5)
+    # One set of defaults (cislens.train.defaults): epochs and lr None = chosen from the data size.
+    assert (DEFAULT_EPOCHS, DEFAULT_BATCH_SIZE, DEFAULT_LR, DEFAULT_PATIENCE) == (None, 64, None, 20)
 
 
 # --- predict and evaluate ---------------------------------------------------------------------

@@ -181,7 +181,10 @@ def run_demo(
     else:
         model = LabCNN(n_tasks=dataset.n_tasks, input_length=dataset.length,
                        random_state=random_state)
-        history = fit(model, dataset, epochs=epochs, batch_size=train_batch_size,
+        # The demo's own documented settings (lab3 at 200 bp learns with them), kept
+        # explicit: fit's defaults are those of `cislens train` / `run` (cislens.train.defaults).
+        history = fit(model, dataset, epochs=epochs, batch_size=train_batch_size, lr=1e-3,
+                      patience=5,
                       random_state=random_state, device=device,
                       verbose=verbose, callback=log_epoch)
         save_model(model, out / "model", task_names=dataset.task_names,

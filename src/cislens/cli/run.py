@@ -24,6 +24,10 @@ def run(
         None, "--input-layout",
         help=f"Overrides the config's model.input_layout. {INPUT_LAYOUT_HELP}",
     ),
+    threads: int = typer.Option(
+        None, "--threads", help="Torch CPU threads while training (overrides the config's "
+        "threads; default: torch's count, at most the free cores)."
+    ),
 ) -> None:
     """Run data -> (train) -> attribute -> motifs -> GIA -> (benchmark) -> report on your data."""
     from cislens.pipeline import load_run_config, run_pipeline
@@ -33,6 +37,10 @@ def run(
     model_view(output, input_layout or "NCL")
     overrides = {key: value for key, value in (("output", output),
                                                ("input_layout", input_layout)) if value is not None}
-    result = run_pipeline(load_run_config(config, model_overrides=overrides), out=out,
-                          resume=resume, verbose=state.verbose)
+    from cislens.utils.threads import check_threads
+
+    run_config = load_run_config(config, model_overrides=overrides)
+    if threads is not None:
+        run_config.threads = check_threads(threads, "--threads")
+    result = run_pipeline(run_config, out=out, resume=resume, verbose=state.verbose)
     echo(result.summary())

@@ -8,9 +8,12 @@ from pathlib import Path
 import typer
 
 from cislens.cli._app import app, echo, state
+from cislens.train.defaults import TRAINING_DEFAULTS
 
-# Defaults live in the library; these mirror cislens.train.fit (checked by the tests).
-_EPOCHS, _BATCH_SIZE, _LR, _PATIENCE = 10, 300, 1e-3, 5
+# The one set of defaults (cislens.train.defaults), shared with `cislens run` and fit.
+_EPOCHS, _BATCH_SIZE, _LR, _PATIENCE = (
+    TRAINING_DEFAULTS[key] for key in ("epochs", "batch_size", "lr", "patience")
+)
 _EVAL_BATCH_SIZE = 256
 
 
@@ -29,6 +32,12 @@ def _parse_model_args(text: str | None) -> dict:
     return value
 
 
+def _baseline_truth(dataset):
+    """The ground truth for the PWM baseline column (simulated data with its config), or None."""
+    truth = dataset.ground_truth
+    return truth if truth is not None and truth.config else None
+
+
 def _format_table(table) -> str:
     return table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="nan")
 
@@ -44,23 +53,35 @@ def train(
         None, "--model-args", help="Hyperparameters as JSON, e.g. '{\"dropout\": 0.2}'."
     ),
     epochs: int = typer.Option(
-        None, "--epochs", help=f"Maximum epochs (default {_EPOCHS}; argminn: 28)."
+        None, "--epochs", help="Maximum epochs (default: from the data size, about 4,000 steps, "
+        "20 to 100 epochs; argminn: 28)."
     ),
     batch_size: int = typer.Option(
         None, "--batch-size", help=f"Sequences per step (default {_BATCH_SIZE}; argminn: 128)."
     ),
     lr: float = typer.Option(
-        None, "--lr", help=f"Learning rate, Adam (default {_LR}; argminn: 3e-3)."
+        None, "--lr", help="Learning rate, Adam (default: 1e-2 below 2,000 training sequences, "
+        "else 3e-3; argminn: 3e-3)."
     ),
     patience: int = typer.Option(
-        _PATIENCE, "--patience", help="Epochs without improvement before stopping (0: never)."
+        None, "--patience",
+        help=f"Epochs without improvement before stopping (0: never; default {_PATIENCE}).",
     ),
     monitor: str = typer.Option(
-        "valid_loss", "--monitor", help="valid_loss, valid_auprc or valid_auroc."
+        None, "--monitor", help="valid_loss, valid_auprc, valid_auroc or auto (default: "
+        "valid_auroc when a task is binary, else valid_loss; argminn: valid_loss)."
     ),
     max_batches: int = typer.Option(None, "--max-batches", help="Limit steps per epoch."),
     rc_augment: bool = typer.Option(
-        False, "--rc-augment", help="Reverse-complement augmentation (p = 1/2 per sequence)."
+        None, "--rc-augment/--no-rc-augment",
+        help="Reverse-complement augmentation, p = 1/2 per sequence (default on).",
+    ),
+    lr_schedule: str = typer.Option(
+        None, "--lr-schedule", help="plateau (warm-up, then halve on a plateau; default) or none."
+    ),
+    threads: int = typer.Option(
+        None, "--threads", help="Torch CPU threads (default: torch's count, at most the free "
+        "cores: cores minus the load average)."
     ),
     restarts: int = typer.Option(
         None, "--restarts", help="Seeds raced for --selection-epochs epochs; the best (by "
@@ -82,7 +103,9 @@ def train(
     from cislens.io.dataset import load_dataset
     from cislens.models import build_model, get_model_class, save_model
     from cislens.train import evaluate, fit_restarts, format_epoch
+    from cislens.train.defaults import default_model_args, training_settings
     from cislens.utils.files import check_output_dir, new_output_dir, write_table
+    from cislens.utils.threads import check_threads, using_threads
 
     check_output_dir(out)  # a regular file in the way is reported before training, not after
     hyperparameters = _parse_model_args(model_args)
@@ -90,16 +113,21 @@ def train(
         if key in hyperparameters:
             raise ValueError(f"--model-args must not set {key!r}: it comes from --model / --data.")
     dataset = load_dataset(data)
-    config = {"input_length": dataset.length, **hyperparameters}
-    config.update(name=model, n_tasks=dataset.n_tasks)
     architecture = get_model_class(model)
-    # An option left out takes the architecture's own training default, then the generic one.
-    settings = architecture.training_settings(
+    # Hyperparameters left out that depend on the input length (cislens.train.defaults).
+    config = {"input_length": dataset.length,
+              **default_model_args(architecture.name, dataset.length), **hyperparameters}
+    config.update(name=model, n_tasks=dataset.n_tasks)
+    # An option left out takes the architecture's own training default, then the generic one
+    # (cislens.train.defaults, shared with `cislens run`).
+    settings = training_settings(
+        architecture,
         {"epochs": epochs, "batch_size": batch_size, "lr": lr, "restarts": restarts,
-         "selection_epochs": selection_epochs},
-        {"epochs": _EPOCHS, "batch_size": _BATCH_SIZE, "lr": _LR, "restarts": 1,
-         "selection_epochs": 4},
+         "selection_epochs": selection_epochs, "patience": patience, "monitor": monitor,
+         "reverse_complement": rc_augment, "lr_schedule": lr_schedule},
+        n_train=len(dataset.X["train"]),
     )
+    check_threads(threads, "--threads")
     epochs, batch_size, lr = settings["epochs"], settings["batch_size"], settings["lr"]
     default_race = architecture.training_defaults.get("restarts", 1)
     if restarts is None and settings["restarts"] < default_race:  # it did not fit --epochs
@@ -113,23 +141,26 @@ def train(
     if settings["restarts"] > 1:
         echo(f"racing {settings['restarts']} seeds for {settings['selection_epochs']} epochs "
              f"each, then training the best for {epochs}")
-    net, history, race = fit_restarts(
-        lambda restart_seed: build_model(config, random_state=restart_seed),
-        dataset,
-        restarts=settings["restarts"],
-        selection_epochs=settings["selection_epochs"],
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        monitor=monitor,
-        patience=patience if patience > 0 else None,
-        max_batches=max_batches,
-        reverse_complement=rc_augment,
-        callback=lambda record: echo(format_epoch(record)),
-        random_state=seed,
-        device=device,
-        verbose=state.verbose,
-    )
+    with using_threads(threads) as n_threads:
+        net, history, race = fit_restarts(
+            lambda restart_seed: build_model(config, random_state=restart_seed),
+            dataset,
+            restarts=settings["restarts"],
+            selection_epochs=settings["selection_epochs"],
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            monitor=settings["monitor"],
+            patience=settings["patience"] if settings["patience"] > 0 else None,
+            max_batches=max_batches,
+            reverse_complement=settings["reverse_complement"],
+            lr_schedule=settings["lr_schedule"],
+            callback=lambda record: echo(format_epoch(record)),
+            random_state=seed,
+            device=device,
+            verbose=state.verbose,
+        )
+    history.params["threads"] = n_threads
     summary = {
         "history": history.to_dict(),
         "init_random_state": history.params["random_state"],  # the race's winner
@@ -148,7 +179,8 @@ def train(
     if settings["restarts"] > 1:
         chosen = race[race["chosen"]].iloc[0]
         echo(f"restart {chosen['restart']} (seed {chosen['seed']}) won the race: "
-             f"{monitor} {chosen[monitor]:.4f} after {settings['selection_epochs']} epochs")
+             f"{history.monitor} {chosen[history.monitor]:.4f} after "
+             f"{settings['selection_epochs']} epochs")
     echo(
         f"saved {model} to {out} (best epoch {history.best_epoch} of {history.n_epochs}, "
         f"{history.monitor} {history.best_score:.4f}, {history.total_time:.0f}s)"
@@ -159,6 +191,7 @@ def train(
             dataset.X["test"],
             dataset.Y["test"],
             task_names=dataset.task_names,
+            truth=_baseline_truth(dataset),
             batch_size=batch_size,
             device=device,
         )
@@ -183,7 +216,11 @@ def evaluate_command(
     batch_size: int = typer.Option(_EVAL_BATCH_SIZE, "--batch-size", help="Rows per pass."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: auto)."),
 ) -> None:
-    """Per-task auROC, auPRC, accuracy and positives fraction of a model on one split."""
+    """Per-task auROC, auPRC, accuracy and positives fraction of a model on one split.
+
+    On simulated data (a dataset from `cislens simulate`), also the auROC and auPRC of the PWM
+    scan baseline (the truth's motifs and rules): a model well below it underfits.
+    """
     from cislens.io.dataset import load_dataset
     from cislens.models import load_model_from_spec
     from cislens.train import evaluate
@@ -206,6 +243,7 @@ def evaluate_command(
         dataset.X[split],
         dataset.Y[split],
         task_names=dataset.task_names,
+        truth=_baseline_truth(dataset),
         batch_size=batch_size,
         device=device,
         verbose=state.verbose,

@@ -25,6 +25,7 @@ from cislens.simulate._validate import (
     sequence,
     string,
 )
+from cislens.train.defaults import MIN_EPOCHS, TRAINING_DEFAULTS, training_settings
 
 DATA_KINDS = ("hdf5", "fasta", "bed")
 DATA_FIELDS = ("hdf5", "fasta", "bed", "genome", "length", "pad_with_n", "use_strand", "labels",
@@ -33,9 +34,10 @@ MODEL_KINDS = ("checkpoint", "checkpoints", "architecture", "class")
 MODEL_FIELDS = ("checkpoint", "checkpoints", "normalise", "percentile", "architecture", "args",
                 "train", "class", "weights", "output", "input_layout")
 VIEW_FIELDS = ("output", "input_layout")
-TRAIN_FIELDS = ("epochs", "batch_size", "lr", "patience", "restarts", "selection_epochs")
+TRAIN_FIELDS = ("epochs", "batch_size", "lr", "patience", "restarts", "selection_epochs",
+                "monitor", "lr_schedule", "reverse_complement")
 MOTIF_FIELDS = ("enabled", "method", "annotate", "filters")
-TOP_FIELDS = ("data", "model", "out", "seed", "device", "batch_size", "tasks", "methods",
+TOP_FIELDS = ("data", "model", "out", "seed", "device", "threads", "batch_size", "tasks", "methods",
               "n_examples", "ism_examples", "motifs", "gia", "benchmark")
 
 
@@ -78,12 +80,16 @@ class ModelConfig:
     args: dict = field(default_factory=dict)
     output: int | str | tuple | None = None
     input_layout: str = "NCL"
-    epochs: int = 25
-    train_batch_size: int = 100
-    lr: float = 1e-3
-    patience: int = 5
-    restarts: int = 1
-    selection_epochs: int = 4
+    # The one set of training defaults (cislens.train.defaults), shared with `cislens train`.
+    epochs: int | None = TRAINING_DEFAULTS["epochs"]  # None: from the data size, in fit
+    train_batch_size: int = TRAINING_DEFAULTS["batch_size"]
+    lr: float | None = TRAINING_DEFAULTS["lr"]  # None: from the data size, in fit
+    patience: int = TRAINING_DEFAULTS["patience"]
+    restarts: int = TRAINING_DEFAULTS["restarts"]
+    selection_epochs: int = TRAINING_DEFAULTS["selection_epochs"]
+    monitor: str = TRAINING_DEFAULTS["monitor"]
+    lr_schedule: str = TRAINING_DEFAULTS["lr_schedule"]
+    reverse_complement: bool = TRAINING_DEFAULTS["reverse_complement"]
 
 
 @dataclass
@@ -119,6 +125,7 @@ class RunConfig:
     out: Path = Path("run_out")
     seed: int = 0
     device: str | None = None
+    threads: int | None = None  # None: torch's count, at most the free cores
     batch_size: int = 128
     tasks: list | None = None
     methods: list[str] = field(default_factory=list)
@@ -317,24 +324,28 @@ def _parse_model(raw, base: Path, overrides=None) -> ModelConfig:
         train = mapping(raw.get("train", {}), "model.train")
         check_keys(train, TRAIN_FIELDS, "model.train")
         # Left out: the architecture's own training defaults (ARGMINN's schedule needs more
-        # epochs and a larger lr), then the generic ones.
-        settings = MODELS[config.architecture].training_settings(
-            train, {"epochs": config.epochs, "batch_size": config.train_batch_size,
-                    "lr": config.lr, "restarts": config.restarts,
-                    "selection_epochs": config.selection_epochs})
-        config.epochs = integer(settings["epochs"], "model.train.epochs", minimum=1)
+        # epochs and a larger lr), then the generic ones - the same as `cislens train`.
+        settings = training_settings(MODELS[config.architecture], train, n_train=None)
+        config.epochs = (None if settings["epochs"] is None
+                         else integer(settings["epochs"], "model.train.epochs", minimum=1))
         config.train_batch_size = integer(settings["batch_size"], "model.train.batch_size",
                                           minimum=1)
         lr = settings["lr"]
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 10:
+        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
+                               or not 0 < lr < 10):
             raise fail("model.train.lr", f"expected a number in (0, 10); got {describe(lr)}.")
-        config.lr = float(lr)
-        config.patience = integer(train.get("patience", config.patience),
-                                  "model.train.patience", minimum=0)
+        config.lr = None if lr is None else float(lr)
+        config.patience = integer(settings["patience"], "model.train.patience", minimum=0)
+        monitors = ["auto", "valid_auprc", "valid_auroc", "valid_loss"]
+        config.monitor = choice(settings["monitor"], monitors, "model.train.monitor")
+        config.lr_schedule = choice(settings["lr_schedule"], ["none", "plateau"],
+                                    "model.train.lr_schedule")
+        config.reverse_complement = _boolean(settings["reverse_complement"],
+                                             "model.train.reverse_complement")
         config.restarts = integer(settings["restarts"], "model.train.restarts", minimum=1)
         config.selection_epochs = integer(settings["selection_epochs"],
                                           "model.train.selection_epochs", minimum=1)
-        if config.restarts > 1 and config.selection_epochs >= config.epochs:
+        if config.restarts > 1 and config.selection_epochs >= (config.epochs or MIN_EPOCHS):
             # (a default race that does not fit was already turned off by training_settings)
             raise fail("model.train.selection_epochs",
                        f"must be below model.train.epochs ({config.epochs}) when restarts > 1 "
@@ -418,6 +429,8 @@ def parse_run_config(raw, *, base_dir=None, model_overrides=None) -> RunConfig:
     device = raw.get("device")
     config.device = None if device is None else string(device, "device")
     config.batch_size = integer(raw.get("batch_size", config.batch_size), "batch_size", minimum=1)
+    threads = raw.get("threads")
+    config.threads = None if threads is None else integer(threads, "threads", minimum=1)
     config.tasks = _parse_tasks(raw.get("tasks"))
     config.n_examples = integer(raw.get("n_examples", config.n_examples), "n_examples",
                                 minimum=1)

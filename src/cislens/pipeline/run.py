@@ -162,8 +162,8 @@ def _model_record(config) -> dict:
     record = {k: v for k, v in config.to_dict()["model"].items() if v not in (None, {})}
     if spec.kind != "architecture":  # training settings do not apply to a given model
         for key in ("epochs", "train_batch_size", "lr", "patience", "restarts",
-                    "selection_epochs"):
-            record.pop(key)
+                    "selection_epochs", "monitor", "lr_schedule", "reverse_complement"):
+            record.pop(key, None)
     if spec.kind != "checkpoints":  # the ensemble's settings
         for key in ("checkpoints", "normalise", "percentile"):
             record.pop(key, None)
@@ -318,6 +318,8 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
     """
     from cislens.models import build_model, load_model, save_model
     from cislens.train import evaluate, fit_restarts
+    from cislens.train.defaults import default_model_args
+    from cislens.utils.threads import using_threads
 
     config = _as_config(config)
     out = Path(config.out if out is None else out)
@@ -333,14 +335,20 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
         if stages.done("train", model_params, "model/config.json", params_name="model"):
             model = load_model(out / "model")
         else:
-            hyper = {"input_length": dataset.length, **config.model.args,
-                     "name": config.model.architecture, "n_tasks": dataset.n_tasks}
-            model, history, _ = fit_restarts(
-                lambda restart_seed: build_model(hyper, random_state=restart_seed), dataset,
-                restarts=config.model.restarts, selection_epochs=config.model.selection_epochs,
-                epochs=config.model.epochs, batch_size=config.model.train_batch_size,
-                lr=config.model.lr, patience=config.model.patience or None, random_state=seed,
-                device=device, verbose=verbose, callback=log_epoch)
+            hyper = {"input_length": dataset.length,
+                     **default_model_args(config.model.architecture, dataset.length),
+                     **config.model.args, "name": config.model.architecture,
+                     "n_tasks": dataset.n_tasks}
+            with using_threads(config.threads):
+                model, history, _ = fit_restarts(
+                    lambda restart_seed: build_model(hyper, random_state=restart_seed), dataset,
+                    restarts=config.model.restarts,
+                    selection_epochs=config.model.selection_epochs,
+                    epochs=config.model.epochs, batch_size=config.model.train_batch_size,
+                    lr=config.model.lr, patience=config.model.patience or None,
+                    monitor=config.model.monitor, lr_schedule=config.model.lr_schedule,
+                    reverse_complement=config.model.reverse_complement, random_state=seed,
+                    device=device, verbose=verbose, callback=log_epoch)
             save_model(model, out / "model", task_names=dataset.task_names,
                        training_summary=history)
         stages.finish("train", model_params, params_name="model")

@@ -7,6 +7,8 @@
   ``tal_gata``, ``e2f6_max``, ``jund_tead``, ``rest``, ``spi1_ctcf``.
 - ``composite_pair``: 300 bp, SOX2 then POU5F1 on one strand 1 bp apart (a composite element for
   the GIA grammar experiment), CTCF distractors; 4,000 sequences, trains on a CPU.
+- Other motifs and grammars (500 bp, 10,000 sequences, CPU-sized): ``tp53`` (a palindromic
+  dimer), ``grhl2_nfya`` (an AND of two short motifs), ``nrf1_zeb1`` (a repressor).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ PRESET_ORDER = (
     "rest",
     "spi1_ctcf",
     "composite_pair",
+    "tp53",
+    "grhl2_nfya",
+    "nrf1_zeb1",
 )
 
 

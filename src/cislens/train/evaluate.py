@@ -14,6 +14,10 @@ The metrics table (a ``pandas.DataFrame``, one row per task, written as CSV by
 ``accuracy``                  fraction correct with threshold 0.5 on the sigmoid (logit >= 0)
 ``pearson_r``, ``mse``        correlation and mean squared error (regression tasks; NaN
                               otherwise)
+``pwm_auroc``, ``pwm_auprc``  only with ``truth`` (simulated data): the same metrics of the PWM
+                              scan baseline, the truth's own motifs and rules
+                              (:func:`cislens.simulate.baseline.pwm_baseline_scores`); a model
+                              well below it underfits
 ============================  ================================================================
 """
 
@@ -166,6 +170,25 @@ def metrics_table(
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
+def _with_baseline(table, X, Y, truth, task_types) -> pd.DataFrame:
+    """``table`` with the PWM scan baseline's auROC and auPRC per binary task."""
+    from cislens.simulate.baseline import pwm_baseline_scores
+
+    scores = pwm_baseline_scores(X, truth)
+    if scores.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"truth has {scores.shape[1]} tasks but Y has {Y.shape[1]}; pass the ground truth of "
+            "the dataset the labels come from."
+        )
+    table = table.copy()
+    table["pwm_auroc"], table["pwm_auprc"] = float("nan"), float("nan")
+    for t, kind in enumerate(task_types):
+        if kind == "binary" and np.unique(Y[:, t]).size == 2:
+            table.loc[t, "pwm_auroc"] = float(roc_auc_score(Y[:, t], scores[:, t]))
+            table.loc[t, "pwm_auprc"] = float(average_precision_score(Y[:, t], scores[:, t]))
+    return table
+
+
 def default_task_names(model, n_tasks: int) -> list[str]:
     """The model's ``task_names`` when it has matching ones, else task_0, task_1, ..."""
     names = getattr(model, "task_names", None)
@@ -181,6 +204,7 @@ def evaluate(
     *,
     task_names=None,
     task_type=None,
+    truth=None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     device=None,
     verbose: bool = False,
@@ -199,6 +223,9 @@ def evaluate(
         Row labels; default the model's ``task_names`` or task_0, task_1, ...
     task_type : {"binary", "regression"}, list of those, or None
         None (default) detects binary tasks from labels in {0, 1}.
+    truth : GroundTruth, optional
+        ``dataset.ground_truth`` of simulated data: adds the columns ``pwm_auroc`` and
+        ``pwm_auprc`` of the PWM scan baseline (see the module docstring).
     batch_size : int
         Rows per forward pass (default 256).
     device : str, torch.device or None
@@ -241,6 +268,8 @@ def evaluate(
             "labels with one column per model output."
         )
     table = metrics_table(labels, logits, names, task_types)
+    if truth is not None:
+        table = _with_baseline(table, values, labels, truth, task_types)
     single = [
         name
         for name, kind, y in zip(names, task_types, labels.T, strict=True)

@@ -24,6 +24,7 @@ from cislens.train._data import (
     check_batch_size,
     resolve_task_types,
 )
+from cislens.train.defaults import TRAINING_DEFAULTS, epochs_for, lr_for
 from cislens.train.evaluate import binary_metrics, predict_array
 from cislens.train.history import History, format_epoch
 from cislens.utils.device import resolve_device, using_model
@@ -31,12 +32,14 @@ from cislens.utils.random import derive_seed, resolve_seed
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_EPOCHS = 10
-DEFAULT_BATCH_SIZE = 300
-DEFAULT_LR = 1e-3
-DEFAULT_PATIENCE = 5
+# The one set of defaults (cislens.train.defaults) is shared with `cislens train` and `run`.
+DEFAULT_EPOCHS = TRAINING_DEFAULTS["epochs"]  # None: epochs_for(n_train, batch_size)
+DEFAULT_BATCH_SIZE = TRAINING_DEFAULTS["batch_size"]
+DEFAULT_LR = TRAINING_DEFAULTS["lr"]
+DEFAULT_PATIENCE = TRAINING_DEFAULTS["patience"]
 OPTIMIZERS = ("adam", "adamw", "sgd")
 MONITORS = {"valid_loss": "min", "valid_auprc": "max", "valid_auroc": "max"}
+LR_SCHEDULES = ("plateau", "none")
 
 
 def _make_optimizer(name: str, parameters, lr: float, weight_decay: float):
@@ -80,18 +83,25 @@ def _loss(logits, y, binary_mask, pos_weight, all_binary: bool):
 def _validate_args(
     epochs, lr, optimizer, weight_decay, class_weight, monitor, patience, max_batches, callback
 ) -> None:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int; got {epochs!r}.")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
-        raise ValueError(f"lr must be a positive float; got {lr!r}.")
+    bad_epochs = isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
+    if epochs is not None and bad_epochs:
+        raise ValueError(
+            f"epochs must be a positive int or None (chosen from the data size); got {epochs!r}."
+        )
+    if lr is not None and (
+        isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf
+    ):
+        raise ValueError(f"lr must be a positive float or None (from the data size); got {lr!r}.")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {optimizer!r}.")
     if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
         raise ValueError(f"weight_decay must be a float >= 0; got {weight_decay!r}.")
     if class_weight not in ("balanced", None):
         raise ValueError(f"class_weight must be 'balanced' or None; got {class_weight!r}.")
-    if monitor not in MONITORS:
-        raise ValueError(f"monitor must be one of {sorted(MONITORS)}; got {monitor!r}.")
+    if monitor not in MONITORS and monitor != "auto":
+        raise ValueError(
+            f"monitor must be one of {sorted(MONITORS)} or 'auto'; got {monitor!r}."
+        )
     if patience is not None and (
         isinstance(patience, bool) or not isinstance(patience, int) or patience < 1
     ):
@@ -167,9 +177,9 @@ def fit(
     model: nn.Module,
     data,
     *,
-    epochs: int = DEFAULT_EPOCHS,
+    epochs: int | None = DEFAULT_EPOCHS,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    lr: float = DEFAULT_LR,
+    lr: float | None = DEFAULT_LR,
     optimizer: str = "adam",
     weight_decay: float = 0.0,
     task_type=None,
@@ -178,6 +188,7 @@ def fit(
     patience: int | None = DEFAULT_PATIENCE,
     max_batches: int | None = None,
     reverse_complement: bool = False,
+    lr_schedule: str | None = None,
     callback: Callable[[dict], None] | None = None,
     random_state=None,
     device=None,
@@ -199,12 +210,14 @@ def fit(
         A ``cislens.io.dataset.Dataset`` (splits "train" and "valid"), a dict with keys
         ``X_train, Y_train, X_valid, Y_valid`` (and optionally ``task_names``), or a tuple
         ``(X_train, Y_train, X_valid, Y_valid)``. X is (N, 4, L) one-hot, Y is (N, T).
-    epochs : int
-        Maximum number of passes over the training data (default 10).
+    epochs : int or None
+        Maximum number of passes over the training data. None (default): chosen from the data
+        size by :func:`cislens.train.defaults.epochs_for` (about 4,000 steps, 20 to 100 epochs).
     batch_size : int
-        Training rows per step (default 300); validation uses the same size.
-    lr : float
-        Learning rate (default 1e-3).
+        Training rows per step (default 64); validation uses the same size.
+    lr : float or None
+        Learning rate. None (default): :func:`cislens.train.defaults.lr_for` of the data size
+        (1e-2 below 2,000 training sequences, else 3e-3).
     optimizer : {"adam", "adamw", "sgd"}
         Optimizer (SGD with momentum 0.9). Default "adam".
     weight_decay : float
@@ -213,15 +226,22 @@ def fit(
         None (default) treats tasks whose labels are all 0 or 1 as binary.
     class_weight : {"balanced", None}
         "balanced" (default) weights positives of each binary task by (1 - p) / p.
-    monitor : {"valid_loss", "valid_auprc", "valid_auroc"}
-        What picks the best epoch and drives early stopping (default "valid_loss").
+    monitor : {"valid_loss", "valid_auprc", "valid_auroc", "auto"}
+        What picks the best epoch and drives early stopping (default "valid_loss"). "auto" (the
+        default of ``cislens train`` and ``run``): "valid_auroc" when a task is binary, else
+        "valid_loss".
     patience : int or None
-        Epochs without improvement before stopping (default 5); None never stops early.
+        Epochs without improvement before stopping (default 20); None never stops early.
     max_batches : int or None
         Limit the training steps per epoch (default None: the whole training split).
     reverse_complement : bool
         Augment: replace each training sequence by its reverse complement with probability 1/2
-        (labels unchanged). Default False.
+        (labels unchanged). Default False (``cislens train`` and ``run``: True).
+    lr_schedule : {"plateau", "none"} or None
+        "plateau": a linear warm-up of the learning rate over the first epoch, then halve it
+        whenever ``monitor`` has not improved for half of ``patience`` epochs (10 when
+        ``patience`` is None; never below lr / 64). None or "none" (default): constant ``lr``
+        (``cislens train`` and ``run``: "plateau").
     callback : callable or None
         Called after each epoch with a dict (epoch, train_loss, valid_loss, valid_auroc,
         valid_auprc, time, best; regularization_loss for models with the hook below).
@@ -283,8 +303,14 @@ def fit(
     _validate_args(
         epochs, lr, optimizer, weight_decay, class_weight, monitor, patience, max_batches, callback
     )
+    if lr_schedule not in (None, *LR_SCHEDULES):
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES} or None; got {lr_schedule!r}.")
     batch_size = check_batch_size(batch_size)
     train_data = as_training_data(data)
+    if epochs is None:
+        epochs = epochs_for(len(train_data.X_train), batch_size)
+    if lr is None:
+        lr = lr_for(len(train_data.X_train))
     task_names = train_data.task_names or [f"task_{t}" for t in range(train_data.n_tasks)]
     task_types = resolve_task_types(train_data.Y_train, task_type)
     valid_types = resolve_task_types(train_data.Y_valid, task_type)
@@ -294,6 +320,8 @@ def fit(
                 f"task {task_names[t]!r} is binary in Y_train but Y_valid has values other than "
                 "0 and 1; make the labels consistent or pass task_type='regression'."
             )
+    if monitor == "auto":
+        monitor = "valid_auroc" if "binary" in task_types else "valid_loss"
     if monitor != "valid_loss" and "binary" not in task_types:
         raise ValueError(f"monitor={monitor!r} needs at least one binary task; use 'valid_loss'.")
     device = resolve_device(device)
@@ -327,6 +355,7 @@ def fit(
         "patience": patience,
         "max_batches": max_batches,
         "reverse_complement": bool(reverse_complement),
+        "lr_schedule": lr_schedule or "none",
         "random_state": seed,
         "device": str(device),
         "n_train": len(train_data.X_train),
@@ -362,6 +391,7 @@ def fit(
             patience=patience,
             max_batches=max_batches,
             reverse_complement=reverse_complement,
+            lr_schedule=lr_schedule or "none",
             callback=callback,
             generator=torch.Generator().manual_seed(derive_seed(seed, 0)),
             verbose=verbose,
@@ -386,6 +416,7 @@ def _train_loop(
     patience,
     max_batches,
     reverse_complement,
+    lr_schedule,
     callback,
     generator,
     verbose,
@@ -402,6 +433,8 @@ def _train_loop(
     n_batches = math.ceil(n_train / batch_size)
     if max_batches is not None:
         n_batches = min(n_batches, max_batches)
+    schedule = _Schedule(opt, lr, lr_schedule, n_steps_warmup=n_batches,
+                         wait=max(1, (patience or 20) // 2))
     mode = MONITORS[history.monitor]
     best_state, since_best = None, 0
     # Generic regularisation hook: a model may define regularization_loss(epoch) -> scalar
@@ -463,6 +496,7 @@ def _train_loop(
                     "lower the learning rate (lr)."
                 )
             loss.backward()
+            schedule.before_step()
             opt.step()
             losses.append(task_loss.item())
             sizes.append(len(index))
@@ -516,6 +550,7 @@ def _train_loop(
             }
         elif epoch >= first_eligible:
             since_best += 1
+        schedule.after_epoch(since_best)
         history.epoch_time.append(time.perf_counter() - epoch_start)
         record = {
             "epoch": epoch,
@@ -537,6 +572,36 @@ def _train_loop(
             logger.info("early stop after epoch %d; best epoch %d", epoch, history.best_epoch)
             break
     model.load_state_dict(best_state)
+
+
+class _Schedule:
+    """Learning-rate schedule: linear warm-up over the first epoch's steps, then halving after
+    ``wait`` epochs without improvement of the monitor (not below lr / 64); "none": constant."""
+
+    def __init__(self, opt, lr: float, kind: str, *, n_steps_warmup: int, wait: int) -> None:
+        self.opt, self.lr, self.kind, self.wait = opt, float(lr), kind, wait
+        self.n_warmup, self.step = n_steps_warmup, 0
+        self.current, self.waited = float(lr), 0
+
+    def _set(self, value: float) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = value
+
+    def before_step(self) -> None:
+        if self.kind == "none":
+            return
+        self.step += 1
+        if self.step <= self.n_warmup:
+            self._set(self.current * self.step / self.n_warmup)
+
+    def after_epoch(self, since_best: int) -> None:
+        if self.kind == "none":
+            return
+        self.waited = 0 if since_best == 0 else self.waited + 1
+        if self.waited >= self.wait and self.current > self.lr / 64:
+            self.current, self.waited = self.current / 2, 0
+            logger.info("learning rate lowered to %g", self.current)
+        self._set(self.current)
 
 
 def _nanmean(values) -> float:

@@ -136,6 +136,7 @@ def fit_restarts(
                 )
                 history = fit(build(seed), data, epochs=selection_epochs, random_state=seed,
                               **selection_options)
+            monitor = history.monitor  # "auto" resolved by fit
             rows.append({"restart": restart, "seed": seed,
                          "valid_loss": history.valid_loss[-1],
                          "valid_auroc": history.valid_auroc[-1],

@@ -1,0 +1,161 @@
+"""The one set of training defaults of :func:`cislens.train.fit`, ``cislens train`` and
+``cislens run``.
+
+Every entry point takes its defaults from :data:`TRAINING_DEFAULTS` (through
+:func:`training_settings`), so the command line, a run config and the library train the same way
+when nothing is given. Why these values (measured in ``benchmarks/train_presets.py``):
+
+- ``batch_size`` 64, and ``epochs`` chosen from the data size (:func:`epochs_for`): small
+  data sets get enough optimizer steps to find a motif (2,000 sequences with batch 300 gave 50
+  steps in 10 epochs, and every architecture stayed at chance), large ones are not run longer
+  than needed (early stopping ends them).
+- ``monitor`` "auto": the validation auROC when a task is binary, else the validation loss. The
+  loss of a weighted cross-entropy can stall at chance for several epochs before a motif is
+  found; stopping on it ended runs that would have learnt.
+- ``lr`` 3e-3 (1e-2 below 2,000 training sequences, :func:`lr_for`) with ``lr_schedule``
+  "plateau" (a linear warm-up over the first epoch, then the
+  learning rate halves when the monitor has not improved for 5 epochs) and ``patience`` 20:
+  a small motif in long random sequences is found suddenly after a long flat phase (LabCNN on
+  2,000 x 300 bp: validation auROC ~0.5 for 17 epochs, then 0.9 within two), so stopping or
+  lowering the rate early ends runs that would have learnt; at 1e-3 that phase was longer
+  than any default run.
+- ``reverse_complement`` True: the simulated and most real regulatory labels do not depend on
+  the strand, and the augmentation halves what a filter must learn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+TRAINING_DEFAULTS: dict = {
+    "epochs": None,  # None: epochs_for(n_train, batch_size)
+    "batch_size": 64,
+    "lr": None,  # None: lr_for(n_train)
+    "patience": 20,
+    "monitor": "auto",
+    "lr_schedule": "plateau",
+    "reverse_complement": True,
+    "restarts": 1,
+    "selection_epochs": 4,
+}
+"""The generic defaults; an architecture's ``training_defaults`` override them."""
+
+SMALL_DATA = 2000
+"""Below this many training sequences the default learning rate is 1e-2, else 3e-3."""
+TARGET_STEPS = 4000
+"""Optimizer steps that :func:`epochs_for` aims at."""
+MIN_EPOCHS, MAX_EPOCHS = 20, 100
+
+
+def epochs_for(n_train: int, batch_size: int) -> int:
+    """Default maximum epochs for ``n_train`` training sequences: about :data:`TARGET_STEPS`
+    optimizer steps, at least 20 and at most 100 epochs (early stopping usually ends sooner).
+
+    Examples
+    --------
+    >>> epochs_for(1400, 64), epochs_for(14000, 64), epochs_for(100000, 64)
+    (100, 20, 20)
+    """
+    if n_train < 1 or batch_size < 1:
+        raise ValueError(
+            f"epochs_for needs n_train >= 1 and batch_size >= 1; got {n_train}, {batch_size}."
+        )
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    return int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps_per_epoch))))
+
+
+def lr_for(n_train: int) -> float:
+    """Default Adam learning rate: 1e-2 below :data:`SMALL_DATA` training sequences, else 3e-3.
+
+    Measured (``benchmarks/train_presets.py``): on 1,400 training sequences of 300 bp with a
+    planted 6-mer, LabCNN and DeepBind stayed at chance at 3e-3 within the default epochs
+    (test auROC 0.44, 0.82) and reached 0.95, 0.89 at 1e-2; on the presets with 2,100 or more
+    training sequences, 1e-2 silenced LabCNN's units (celltypes5: every output constant) where
+    3e-3 learnt (spi1: 0.995).
+
+    Examples
+    --------
+    >>> lr_for(1400), lr_for(14000)
+    (0.01, 0.003)
+    """
+    return 1e-2 if n_train < SMALL_DATA else 3e-3
+
+
+def default_model_args(name: str, input_length: int) -> dict:
+    """Architecture hyperparameters chosen by the input length when the user gives none.
+
+    LabCNN's second pool is 8 (the classic model, made for 200 bp) up to 200 bp; for longer
+    inputs it covers the whole second feature map (a global max-pool) and dropout 0.5 comes
+    before the output: with positions kept, LabCNN memorised 1,400 training sequences of
+    300 bp before finding a planted 6-mer (test auROC 0.5); with a global pool it found it.
+    BPNetLike beyond 200 bp pools globally with the max instead of the mean: the mean of 300
+    positions drowned the one planted 6-mer (test auROC 0.51; 0.93 with the max). Other
+    architectures: no change (empty dict).
+
+    Examples
+    --------
+    >>> default_model_args("labcnn", 200), default_model_args("labcnn", 500)
+    ({}, {'pool_sizes': [4, 114], 'dropout': 0.5})
+    """
+    if input_length <= 200:
+        return {}
+    if name == "bpnet":
+        return {"pooling": "max"}
+    if name != "labcnn":
+        return {}
+    after_conv2 = math.ceil((input_length - 19 + 1) / 4) - 8 + 1
+    return {"pool_sizes": [4, max(1, after_conv2)], "dropout": 0.5}
+
+
+def training_settings(architecture, given: Mapping, *, n_train: int | None) -> dict:
+    """Resolved training settings: each key of :data:`TRAINING_DEFAULTS` from ``given`` when
+    not None, else from the architecture's ``training_defaults``, else the generic default;
+    ``epochs`` None becomes :func:`epochs_for` of the data.
+
+    Parameters
+    ----------
+    architecture : type
+        A ``SequenceModel`` subclass (``training_settings`` and ``training_defaults``), or None.
+    given : mapping
+        The user's settings (None: not given). Unknown keys raise ``ValueError``.
+    n_train : int or None
+        Training sequences (for the epochs); None leaves ``epochs`` None, which ``fit`` turns
+        into the same :func:`epochs_for` once it sees the data.
+
+    Examples
+    --------
+    >>> from cislens.models import LabCNN
+    >>> settings = training_settings(LabCNN, {"lr": 3e-3}, n_train=14000)
+    >>> settings["lr"], settings["epochs"], settings["batch_size"], settings["monitor"]
+    (0.003, 20, 64, 'auto')
+    """
+    unknown = sorted(set(given) - set(TRAINING_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"unknown training setting(s) {unknown}; the settings are {sorted(TRAINING_DEFAULTS)}."
+        )
+    arch_defaults = dict(getattr(architecture, "training_defaults", {}) or {})
+    batch_size = given.get("batch_size") or arch_defaults.get(
+        "batch_size", TRAINING_DEFAULTS["batch_size"]
+    )
+    generic = dict(TRAINING_DEFAULTS)
+    if n_train is not None and generic["epochs"] is None and arch_defaults.get("epochs") is None:
+        generic["epochs"] = epochs_for(n_train, int(batch_size))
+    if n_train is not None and generic["lr"] is None and arch_defaults.get("lr") is None:
+        generic["lr"] = lr_for(n_train)
+    if architecture is not None and hasattr(architecture, "training_settings"):
+        return architecture.training_settings(dict(given), generic)
+    return {
+        key: given[key] if given.get(key) is not None else value for key, value in generic.items()
+    }
+
+
+__all__ = [
+    "TARGET_STEPS",
+    "TRAINING_DEFAULTS",
+    "default_model_args",
+    "epochs_for",
+    "lr_for",
+    "training_settings",
+]
