@@ -341,7 +341,8 @@ def test_single_class_training_task_warns():
 
 def test_library_defaults():
     # One set of defaults (cislens.train.defaults): epochs and lr None = chosen from the data size.
-    assert (DEFAULT_EPOCHS, DEFAULT_BATCH_SIZE, DEFAULT_LR, DEFAULT_PATIENCE) == (None, 64, None, 20)
+    defaults = (DEFAULT_EPOCHS, DEFAULT_BATCH_SIZE, DEFAULT_LR, DEFAULT_PATIENCE)
+    assert defaults == (None, 64, None, 20)
 
 
 # --- predict and evaluate ---------------------------------------------------------------------
