@@ -190,7 +190,7 @@ def test_changed_inputs_are_refused_with_the_fix_then_overwritten(genome_files, 
     assert report.computed == [0] and zarr.open_group(str(out))["attributions"].shape[0] == 3
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     (tmp_path / "not_a_store.zarr").mkdir()
-    with pytest.raises(ConfigError, match="not a Zarr store|not a 'cislens-zarr"):
+    with pytest.raises(ConfigError, match=r"not a Zarr store|not a 'cislens-zarr"):
         attribute_to_zarr(genome_files["checkpoint"], source, tmp_path / "not_a_store.zarr",
                           overwrite=True, **run)
 

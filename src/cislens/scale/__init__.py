@@ -16,10 +16,10 @@ from cislens.scale.tracks import MERGE_RULES, TrackReport, write_bigwig
 from cislens.scale.variants import read_vcf, score_variants, variant_table
 
 __all__ = [
+    "MERGE_RULES",
     "BedSource",
     "FastaSource",
     "HDF5Source",
-    "MERGE_RULES",
     "ModelSpec",
     "RunReport",
     "TrackReport",

@@ -301,7 +301,8 @@ class BedSource:
                                     fix="pass --pad-with-n (pad_with_n=True) to pad it with N")
 
     def windows(self):
-        """Where each row's window lies in the genome (:func:`cislens.sequence.windows.bed_windows`)."""
+        """Where each row's window lies in the genome (see
+        :func:`cislens.sequence.windows.bed_windows`)."""
         return self._windows
 
     def chrom_sizes(self) -> dict[str, int]:

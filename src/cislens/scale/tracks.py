@@ -26,6 +26,7 @@ once the bigWig is in place.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -240,7 +241,7 @@ def write_bigwig(
         bounds = parts[index]
         tracks = _projected(group, order[bounds[0] : bounds[-1]])
         pieces = [_cluster_values(order[a:b], windows, sizes, tracks, merge)
-                  for a, b in zip(bounds[:-1], bounds[1:], strict=True)]  # fmt: skip
+                  for a, b in itertools.pairwise(bounds)]  # fmt: skip
         _save_part(path, *zip(*pieces, strict=True))
         report.computed.append(index)
     report.n_bases = _assemble(pybigwig, folder, len(parts), sizes, out)
