@@ -206,3 +206,42 @@ def test_cli_writes_the_bigwig_of_the_store(genome_files, tmp_path, capsys):
     got, want = read_track(track), expected_track(out, "nearest")
     for chrom in SIZES:
         np.testing.assert_allclose(got[chrom], want[chrom], rtol=1e-6, atol=1e-7)
+
+
+def test_store_instances_and_finemo_hits_reach_the_genome_from_the_cli(store, genome_files,
+                                                                       tmp_path, capsys):
+    from test_genome_hits import finemo_hits_file
+
+    from cislens.motifs import call_instances
+    from cislens.motifs.genome import call_store_instances
+    from cislens.pwm import Motif
+    from cislens.sequence import decode, reverse_complement
+    from cislens.sequence.fasta import read_fasta
+
+    group = zarr.open_group(str(store), mode="r")
+    X = np.asarray(group["sequences"][:], dtype=np.float32)
+    motif = Motif.from_counts("AC", np.eye(4)[[0, 1, 1, 0]].T * 10, pseudocount=0.5)
+    chunked = call_store_instances([motif], store, method="pwm", chunk_size=2, p_threshold=0.01)
+    whole = call_instances([motif], X, method="pwm", p_threshold=0.01)
+    pd_cols = ["example", "start", "end", "strand", "pattern"]
+    assert len(whole) > 0
+    assert chunked[pd_cols].values.tolist() == whole[pd_cols].values.tolist()
+
+    rows = [(0, 3, "+"), (1, 10, "-"), (5, 20, "+"), (4, 10, "-")]  # all inside chromosomes
+    hits_tsv = finemo_hits_file(tmp_path / "finemo", rows)
+    out = tmp_path / "calls" / "hits.tsv"
+    code = main(["instances", "--finemo", str(hits_tsv), "--attributions", str(store),
+                 "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    bed = np.loadtxt(out.with_suffix(".bed"), dtype=str, delimiter="\t", comments="#")
+    genome = read_fasta(genome_files["genome"])
+    sequences = decode(X)
+    assert len(bed) == len(rows) and (out.parent / "hits.summary.tsv").is_file()
+    for chrom, start, end, _, _, strand, *_rest in bed:
+        bases = genome[chrom][int(start) : int(end)]
+        read = bases if strand == "+" else reverse_complement(bases)
+        called = set()
+        for row, first, hit_strand in rows:
+            text = sequences[row][first : first + 6]
+            called.add(text if hit_strand == "+" else reverse_complement(text))
+        assert read in called
