@@ -44,7 +44,7 @@ from cislens.pipeline._argminn import (
     is_argminn,
     skip_argminn_stage,
 )
-from cislens.pipeline._data import build_dataset, fingerprint
+from cislens.pipeline._data import build_dataset, fingerprint, write_genome_hits
 from cislens.pipeline._stages import (
     BENCHMARK_FILES,
     GIA_FILES,
@@ -55,6 +55,7 @@ from cislens.pipeline._stages import (
     gia_stage,
     log_epoch,
     motif_stage,
+    pooled,
     report_stage,
 )
 from cislens.pipeline.config import RunConfig, load_run_config, parse_run_config
@@ -372,6 +373,8 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
                                          annotate_matches=config.motifs.annotate,
                                          filters=config.motifs.filters, device=device,
                                          verbose=verbose)
+        test_rows = pooled(sets.get(motif_method, []))[2]
+        write_genome_hits(config.data, out, hits, test_rows)  # BED + genome inputs only
     if not config.gia:
         stages.skip("gia", "gia: false in the config", *GIA_FILES)
     elif discovery is None:
