@@ -21,7 +21,6 @@ def extract(
 ) -> None:
     """Cut fixed-length windows centred on BED intervals out of a genome, as FASTA."""
     from cislens.sequence import extract_intervals, interval_names, read_bed, write_fasta
-
     from cislens.sequence.windows import bed_windows
 
     # Every window placed and checked first: one off a chromosome is refused in one line.
