@@ -235,9 +235,9 @@ def write_hits_bed(bed: pd.DataFrame, path) -> None:
     """Write :func:`hits_to_bed`'s table as BED6+ (a ``#`` header line, tabs, atomic)."""
     from cislens.utils.files import atomic_open
 
-    with atomic_open(path, "w") as handle:
-        handle.write("#" + "\t".join(map(str, bed.columns)) + "\n")
-        bed.to_csv(handle, sep="\t", header=False, index=False, na_rep=".")
+    with atomic_open(path, "w") as stream:
+        stream.write("#" + "\t".join(map(str, bed.columns)) + "\n")
+        bed.to_csv(stream, sep="\t", header=False, index=False, na_rep=".")
 
 
 __all__ = ["HITS_BED_COLUMNS", "call_store_instances", "hit_summary", "hits_to_bed",

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -141,11 +140,13 @@ def _cluster_values(rows, windows, sizes, tracks, merge):
 
 
 def _save_part(path: Path, chroms, starts, values) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(temporary, chroms=np.asarray(chroms, dtype=str), starts=np.asarray(starts, np.int64),
-             lengths=np.asarray([len(v) for v in values], np.int64),
-             values=np.concatenate(values) if values else np.zeros(0, np.float32))  # fmt: skip
-    os.replace(temporary, path)
+    from cislens.utils.files import atomic_open
+
+    with atomic_open(path, "wb", name="--bigwig") as handle:  # a part is whole or absent
+        np.savez(handle, chroms=np.asarray(chroms, dtype=str),
+                 starts=np.asarray(starts, np.int64),
+                 lengths=np.asarray([len(v) for v in values], np.int64),
+                 values=np.concatenate(values) if values else np.zeros(0, np.float32))  # fmt: skip
 
 
 def _manifest(store: Path, merge: str, parts) -> dict:
@@ -167,9 +168,9 @@ def _parts_folder(out: Path, manifest: dict) -> Path:
             shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if not record.exists():
-        temporary = folder / f".manifest.{os.getpid()}.tmp"
-        temporary.write_text(json.dumps(manifest))
-        os.replace(temporary, record)
+        from cislens.utils.files import write_text
+
+        write_text(record, json.dumps(manifest), name="--bigwig")
     return folder
 
 
