@@ -125,7 +125,8 @@ def run_once(args, checkpoint: Path, genome: Path, bed: Path, n_workers: int, ou
         "bigwig_bases": made.n_bases,
         "bigwig_mb": round(track.stat().st_size / 2**20, 2),
         "peak_rss_mb_per_worker": sorted(round(value, 1) for value in peaks.values()),
-        "bigwig_client_peak_mb_over_baseline": None if peak_kib is None or base_kib is None
+        "bigwig_client_peak_mb_over_baseline": None
+        if peak_kib is None or base_kib is None
         else round((peak_kib - base_kib) / 1024, 1),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],

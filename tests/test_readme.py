@@ -129,8 +129,9 @@ def test_readme_lists_the_commands_it_should():
     assert any("--bigwig" in argv for argv in COMMANDS)
 
 
-@pytest.mark.parametrize("argv", COMMANDS, ids=[f"{i}-{_subcommand(a)}"
-                                                for i, a in enumerate(COMMANDS)])
+@pytest.mark.parametrize(
+    "argv", COMMANDS, ids=[f"{i}-{_subcommand(a)}" for i, a in enumerate(COMMANDS)]
+)
 def test_readme_command_runs_as_written(argv, workdir, monkeypatch, capsys):
     import typer
 

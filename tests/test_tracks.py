@@ -53,25 +53,44 @@ def genome_files(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("tracks")
     rng = np.random.default_rng(3)
-    write_fasta(folder / "g.fa",
-                {name: "".join(rng.choice(list("ACGT"), size)) for name, size in SIZES.items()})
+    write_fasta(
+        folder / "g.fa",
+        {name: "".join(rng.choice(list("ACGT"), size)) for name, size in SIZES.items()},
+    )
     (folder / "r.bed").write_text(
         "".join(f"{c}\t{s}\t{e}\t{n}\t0\t{st}\n" for c, s, e, n, st in BED)
     )
-    net = LabCNN(n_tasks=1, input_length=LENGTH, n_filters=(4, 4), filter_widths=(5, 3),
-                 pool_sizes=(2, 2), n_hidden=8, random_state=0)
+    net = LabCNN(
+        n_tasks=1,
+        input_length=LENGTH,
+        n_filters=(4, 4),
+        filter_widths=(5, 3),
+        pool_sizes=(2, 2),
+        n_hidden=8,
+        random_state=0,
+    )
     checkpoint = save_model(net, folder / "model")
-    return {"folder": folder, "genome": folder / "g.fa", "bed": folder / "r.bed",
-            "checkpoint": checkpoint}
+    return {
+        "folder": folder,
+        "genome": folder / "g.fa",
+        "bed": folder / "r.bed",
+        "checkpoint": checkpoint,
+    }
 
 
 @pytest.fixture(scope="module")
 def store(genome_files, client):
-    source = BedSource(genome_files["bed"], genome_files["genome"], length=LENGTH,
-                       pad_with_n=True)
+    source = BedSource(genome_files["bed"], genome_files["genome"], length=LENGTH, pad_with_n=True)
     out = genome_files["folder"] / "attr.zarr"
-    attribute_to_zarr(genome_files["checkpoint"], source, out, method="saliency", chunk_size=3,
-                      client=client, random_state=0)
+    attribute_to_zarr(
+        genome_files["checkpoint"],
+        source,
+        out,
+        method="saliency",
+        chunk_size=3,
+        client=client,
+        random_state=0,
+    )
     return out
 
 
@@ -116,8 +135,7 @@ def test_bigwig_holds_the_merged_projected_attributions_at_every_base(store, tmp
     for chrom in SIZES:
         np.testing.assert_array_equal(np.isnan(got[chrom]), np.isnan(want[chrom]))
         covered = ~np.isnan(want[chrom])
-        np.testing.assert_allclose(got[chrom][covered], want[chrom][covered], rtol=1e-6,
-                                   atol=1e-7)
+        np.testing.assert_allclose(got[chrom][covered], want[chrom][covered], rtol=1e-6, atol=1e-7)
     assert report.n_bases == sum(int((~np.isnan(v)).sum()) for v in want.values())
     assert not (tmp_path / f".{merge}.bw.parts").exists()  # the parts go once the track is in
 
@@ -162,9 +180,23 @@ def test_killed_bigwig_run_resumes_from_its_parts(store, tmp_path, monkeypatch):
 
 def test_window_off_a_chromosome_is_refused_before_any_worker(genome_files, tmp_path, capsys):
     out = tmp_path / "a.zarr"
-    code = main(["attribute", "--model", str(genome_files["checkpoint"]), "--bed",
-                 str(genome_files["bed"]), "--genome", str(genome_files["genome"]),
-                 "--method", "saliency", "--out", str(out), "--workers", "2"])
+    code = main(
+        [
+            "attribute",
+            "--model",
+            str(genome_files["checkpoint"]),
+            "--bed",
+            str(genome_files["bed"]),
+            "--genome",
+            str(genome_files["genome"]),
+            "--method",
+            "saliency",
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+        ]
+    )
     error = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in error
     assert f"{genome_files['bed']}:4: interval c1:5-9" in error
@@ -173,8 +205,7 @@ def test_window_off_a_chromosome_is_refused_before_any_worker(genome_files, tmp_
     assert not out.exists()
 
 
-def test_changed_inputs_are_refused_with_the_fix_then_overwritten(genome_files, client,
-                                                                  tmp_path):
+def test_changed_inputs_are_refused_with_the_fix_then_overwritten(genome_files, client, tmp_path):
     bed = tmp_path / "fewer.bed"
     lines = genome_files["bed"].read_text().splitlines(keepends=True)
     bed.write_text("".join(lines))
@@ -191,25 +222,48 @@ def test_changed_inputs_are_refused_with_the_fix_then_overwritten(genome_files, 
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     (tmp_path / "not_a_store.zarr").mkdir()
     with pytest.raises(ConfigError, match=r"not a Zarr store|not a 'cislens-zarr"):
-        attribute_to_zarr(genome_files["checkpoint"], source, tmp_path / "not_a_store.zarr",
-                          overwrite=True, **run)
+        attribute_to_zarr(
+            genome_files["checkpoint"], source, tmp_path / "not_a_store.zarr", overwrite=True, **run
+        )
 
 
 def test_cli_writes_the_bigwig_of_the_store(genome_files, tmp_path, capsys):
     out, track = tmp_path / "a.zarr", tmp_path / "a.bw"
-    code = main(["attribute", "--model", str(genome_files["checkpoint"]), "--bed",
-                 str(genome_files["bed"]), "--genome", str(genome_files["genome"]),
-                 "--pad-with-n", "--method", "saliency", "--seed", "0", "--out", str(out),
-                 "--workers", "1", "--chunk-size", "3", "--bigwig", str(track),
-                 "--bigwig-merge", "nearest"])
+    code = main(
+        [
+            "attribute",
+            "--model",
+            str(genome_files["checkpoint"]),
+            "--bed",
+            str(genome_files["bed"]),
+            "--genome",
+            str(genome_files["genome"]),
+            "--pad-with-n",
+            "--method",
+            "saliency",
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--chunk-size",
+            "3",
+            "--bigwig",
+            str(track),
+            "--bigwig-merge",
+            "nearest",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     got, want = read_track(track), expected_track(out, "nearest")
     for chrom in SIZES:
         np.testing.assert_allclose(got[chrom], want[chrom], rtol=1e-6, atol=1e-7)
 
 
-def test_store_instances_and_finemo_hits_reach_the_genome_from_the_cli(store, genome_files,
-                                                                       tmp_path, capsys):
+def test_store_instances_and_finemo_hits_reach_the_genome_from_the_cli(
+    store, genome_files, tmp_path, capsys
+):
     from test_genome_hits import finemo_hits_file
 
     from cislens.motifs import call_instances
@@ -230,8 +284,9 @@ def test_store_instances_and_finemo_hits_reach_the_genome_from_the_cli(store, ge
     rows = [(0, 3, "+"), (1, 10, "-"), (5, 20, "+"), (4, 10, "-")]  # all inside chromosomes
     hits_tsv = finemo_hits_file(tmp_path / "finemo", rows)
     out = tmp_path / "calls" / "hits.tsv"
-    code = main(["instances", "--finemo", str(hits_tsv), "--attributions", str(store),
-                 "--out", str(out)])
+    code = main(
+        ["instances", "--finemo", str(hits_tsv), "--attributions", str(store), "--out", str(out)]
+    )
     assert code == 0, capsys.readouterr().err
     bed = np.loadtxt(out.with_suffix(".bed"), dtype=str, delimiter="\t", comments="#")
     genome = read_fasta(genome_files["genome"])

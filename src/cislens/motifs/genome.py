@@ -130,8 +130,11 @@ def _in_genome(frame: pd.DataFrame, sizes) -> pd.DataFrame:
     limits = frame["chrom"].map(sizes).to_numpy(np.float64)
     inside = (frame["start"] >= 0) & (frame["end"] <= limits)
     if not inside.all():
-        logger.warning("%d hits reach into the N padding beyond a chromosome end; they are "
-                       "not written to the BED file.", int((~inside).sum()))
+        logger.warning(
+            "%d hits reach into the N padding beyond a chromosome end; they are "
+            "not written to the BED file.",
+            int((~inside).sum()),
+        )
     frame = frame[inside].copy()
     frame["_rank"] = frame["chrom"].map({name: i for i, name in enumerate(sizes)})
     frame = frame.sort_values(["_rank", "start", "end", "name"], kind="stable")

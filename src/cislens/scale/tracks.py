@@ -101,9 +101,7 @@ def plan_parts(windows, sizes: dict, part_rows: int) -> tuple[np.ndarray, list[l
 def _projected(group, rows: np.ndarray) -> dict[int, np.ndarray]:
     # One read per part: zarr fetches only the chunks that hold these rows.
     wanted = np.unique(rows)
-    block = group["attributions"].get_orthogonal_selection(
-        (wanted, slice(None), slice(None))
-    )
+    block = group["attributions"].get_orthogonal_selection((wanted, slice(None), slice(None)))
     sums = np.asarray(block, dtype=np.float64).sum(axis=1)
     return {int(row): sums[i] for i, row in enumerate(wanted)}
 
