@@ -300,3 +300,17 @@ def test_store_instances_and_finemo_hits_reach_the_genome_from_the_cli(
             text = sequences[row][first : first + 6]
             called.add(text if hit_strand == "+" else reverse_complement(text))
         assert read in called
+
+
+def test_zoom_levels_are_optional_and_do_not_change_the_values(store, tmp_path):
+    write_bigwig(store, tmp_path / "zoomed.bw")
+    write_bigwig(store, tmp_path / "flat.bw", zooms=0)
+    with (
+        pyBigWig.open(str(tmp_path / "zoomed.bw")) as a,
+        pyBigWig.open(str(tmp_path / "flat.bw")) as b,
+    ):
+        assert a.header()["nLevels"] > 0 and b.header()["nLevels"] == 0
+    for chrom, values in read_track(tmp_path / "zoomed.bw").items():
+        np.testing.assert_array_equal(read_track(tmp_path / "flat.bw")[chrom], values)
+    with pytest.raises(ValueError, match=r"zooms \(--bigwig-zooms\) must be an int in \[0, 10\]"):
+        write_bigwig(store, tmp_path / "x.bw", zooms=-1)

@@ -156,6 +156,10 @@ def attribute_command(
         "mean", "--bigwig-merge", help="Overlapping windows in --bigwig: 'mean' (of the windows "
         "covering a base) or 'nearest' (the window whose centre is nearest).",
     ),
+    bigwig_zooms: int = typer.Option(
+        10, "--bigwig-zooms", help="Zoom levels of --bigwig (0: none; the file is assembled in "
+        "constant memory, zoomed-out browser views are slower).",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an existing .zarr store made with other settings or "
         "inputs instead of resuming it.",
@@ -231,6 +235,7 @@ def attribute_command(
             overwrite=overwrite,
             bigwig=bigwig,
             bigwig_merge=bigwig_merge,
+            bigwig_zooms=bigwig_zooms,
             target=target,
             hypothetical=hypothetical,
             batch_size=batch_size,
@@ -384,7 +389,7 @@ def _attribute_chunked(model, weights, model_args, methods, options, view, *, ou
             from cislens.scale import write_bigwig
 
             made = write_bigwig(path, tracks[name], merge=settings["bigwig_merge"],
-                                verbose=state.verbose)  # fmt: skip
+                                zooms=settings["bigwig_zooms"], verbose=state.verbose)  # fmt: skip
             echo(f"wrote {tracks[name]} ({made.n_bases} bases, merge "
                  f"{settings['bigwig_merge']!r}; {len(made.reused)} of {made.n_parts} parts "
                  "reused from an interrupted run)")  # fmt: skip

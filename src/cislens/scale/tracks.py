@@ -192,7 +192,13 @@ def _check_store(store: Path, merge: str):
 
 
 def write_bigwig(
-    store, out, *, merge: str = "mean", part_rows: int | None = None, verbose: bool = False
+    store,
+    out,
+    *,
+    merge: str = "mean",
+    part_rows: int | None = None,
+    zooms: int = 10,
+    verbose: bool = False,
 ) -> TrackReport:
     """Write the projected attributions of a BED + genome store as a bigWig (resumable).
 
@@ -207,6 +213,11 @@ def write_bigwig(
     part_rows : int, optional
         Windows per part file (whole clusters; default the store's chunk size). Memory grows
         with it, not with the genome.
+    zooms : int
+        Zoom levels (pre-computed summaries genome browsers read when zoomed out; pyBigWig's
+        default 10). libBigWig builds them when the file is closed and holds about 15 bytes
+        per written base while doing so (105 MB for 7 Mb of windows); 0 writes none and keeps
+        the assembly's memory constant.
     verbose : bool
         Progress bar over parts.
 
@@ -224,6 +235,8 @@ def write_bigwig(
     from tqdm.auto import tqdm
 
     pybigwig = require("pyBigWig")
+    if isinstance(zooms, bool) or not isinstance(zooms, int) or not 0 <= zooms <= 10:
+        raise ValueError(f"zooms (--bigwig-zooms) must be an int in [0, 10]; got {zooms!r}.")
     store, out = Path(store).resolve(), Path(out)
     started = time.perf_counter()
     group = _check_store(store, merge)
@@ -243,20 +256,21 @@ def write_bigwig(
                   for a, b in itertools.pairwise(bounds)]  # fmt: skip
         _save_part(path, *zip(*pieces, strict=True))
         report.computed.append(index)
-    report.n_bases = _assemble(pybigwig, folder, len(parts), sizes, out)
+    report.n_bases = _assemble(pybigwig, folder, len(parts), sizes, out, zooms)
     shutil.rmtree(folder, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _assemble(pybigwig, folder: Path, n_parts: int, sizes: dict, out: Path) -> int:
+def _assemble(pybigwig, folder: Path, n_parts: int, sizes: dict, out: Path, zooms: int) -> int:
     from cislens.utils.files import atomic_output
 
     n_bases = 0
     with atomic_output(out, name="--bigwig") as temporary:
         track = pybigwig.open(str(temporary), "w")
         try:
-            track.addHeader([(name, int(size)) for name, size in sizes.items()])
+            track.addHeader([(name, int(size)) for name, size in sizes.items()],
+                            maxZooms=int(zooms))  # fmt: skip
             for index in range(n_parts):
                 with np.load(folder / f"part-{index:06d}.npz") as part:
                     offsets = np.concatenate([[0], np.cumsum(part["lengths"])])
