@@ -288,7 +288,10 @@ def test_store_instances_and_finemo_hits_reach_the_genome_from_the_cli(
         ["instances", "--finemo", str(hits_tsv), "--attributions", str(store), "--out", str(out)]
     )
     assert code == 0, capsys.readouterr().err
-    bed = np.loadtxt(out.with_suffix(".bed"), dtype=str, delimiter="\t", comments="#")
+    import pandas as pd
+
+    bed = pd.read_csv(out.with_suffix(".bed"), sep="\t", comment="#", header=None, dtype=str)
+    bed = bed.to_numpy()
     genome = read_fasta(genome_files["genome"])
     sequences = decode(X)
     assert len(bed) == len(rows) and (out.parent / "hits.summary.tsv").is_file()
