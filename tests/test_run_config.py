@@ -381,3 +381,50 @@ def test_report_rerender_reads_the_model_as_the_run_did(inputs, tmp_path):
     model = _saved_model(tmp_path)  # what `cislens report` loads from the run folder
     assert isinstance(model, ExplainedModel) and model.output == "counts"
     assert main(["report", str(tmp_path)]) == 0
+
+
+def test_hits_of_a_bed_run_land_on_their_genome_bases(inputs, bed_run, tmp_path):
+    """hits.bed of a BED + genome run: pooled hit rows -> test rows -> BED lines -> genome."""
+    from cislens.motifs.genome import HITS_BED_COLUMNS
+    from cislens.pipeline._data import write_genome_hits
+    from cislens.pipeline.config import parse_run_config
+    from cislens.sequence import reverse_complement
+    from cislens.sequence.fasta import read_fasta
+    from cislens.sequence.onehot import decode
+
+    root, data, _ = inputs
+    config, out, _ = bed_run
+    test_rows = np.array([3, 0, 5])  # pooled attribution rows -> rows of the test split
+    hits = pd.DataFrame({"example": [0, 1, 2, 2], "start": [4, 10, 0, 50],
+                         "end": [12, 16, 9, 61], "strand": ["+", "-", "+", "-"],
+                         "pattern": ["p0", "p0", "p1", "p1"], "score": [0.9, 0.8, 0.7, 0.6],
+                         "similarity": [0.9, 0.8, 0.7, 0.6]})
+    parsed = parse_run_config(config, base_dir=str(root))
+    path = write_genome_hits(parsed.data, out, hits, test_rows)
+    bed = pd.read_csv(path, sep="\t", comment="#", header=None)
+    header = path.read_text().splitlines()[0][1:].split("\t")
+    bed.columns = header
+    assert header[: len(HITS_BED_COLUMNS)] == list(HITS_BED_COLUMNS)
+    genome, windows = read_fasta(root / "genome.fa"), decode(data.X["test"])
+    assert len(bed) == len(hits)
+    for record in bed.itertuples():
+        hit = hits.iloc[int(np.flatnonzero(hits["score"] == record.hit_score)[0])]
+        called = windows[test_rows[hit.example]][hit.start : hit.end]
+        called = called if hit.strand == "+" else reverse_complement(called)
+        bases = genome[record.chrom][record.start : record.end]
+        assert (bases if record.strand == "+" else reverse_complement(bases)) == called
+        assert record.window == f"peak{test_rows[hit.example]}"
+    assert (out / "hits_summary.tsv").is_file()
+
+
+def test_bed_window_off_a_chromosome_names_the_config_field(inputs, tmp_path):
+    root, data, _ = inputs
+    bed = tmp_path / "edge.bed"
+    bed.write_text("chr0\t30\t230\tpeak0\t0\t+\nchr1\t0\t20\tedge\t0\t+\n")
+    config = {"data": {"bed": str(bed), "genome": str(root / "genome.fa"),
+                       "length": data.length},
+              "model": {"checkpoint": str(root / "model")}, "methods": ["saliency"],
+              "motifs": False}
+    with pytest.raises(ValueError, match=r"edge.bed:2: interval chr1:0-20: .*runs off chr1 "
+                                         r"\(length 260\); set data.pad_with_n: true"):
+        run_pipeline(config, out=tmp_path / "out")

@@ -19,7 +19,8 @@ zarr = pytest.importorskip("zarr")
 
 from cislens.attribution import attribution_set  # noqa: E402
 from cislens.cli import main  # noqa: E402
-from cislens.scale import read_vcf, score_variants  # noqa: E402
+from cislens.errors import ConfigError  # noqa: E402
+from cislens.scale import read_metadata, read_vcf, score_variants  # noqa: E402
 from cislens.sequence import one_hot_encode  # noqa: E402
 from cislens.sequence.fasta import write_fasta  # noqa: E402
 
@@ -136,6 +137,15 @@ def test_scores_equal_direct_predictions_and_resume(files, client):
         chunk_size=4, client=client,
     )  # fmt: skip
     assert again.computed == [] and again.skipped == [0, 1]
+    # Other settings: refused with the fix named, then replaced with overwrite=True.
+    with pytest.raises(ConfigError, match=r"chunk_size: store has 4, this run has 8.*--overwrite"):
+        score_variants(files["checkpoint"], files["vcf"], files["genome"], out, target=1,
+                       n_top=3, chunk_size=8, client=client)  # fmt: skip
+    replaced = score_variants(files["checkpoint"], files["vcf"], files["genome"], out, target=1,
+                              n_top=3, chunk_size=8, client=client, overwrite=True)  # fmt: skip
+    assert replaced.computed == [0] and read_metadata(out)["chunk_size"] == 8
+    np.testing.assert_allclose(zarr.open_group(str(out), mode="r")["delta"][:], alt - ref,
+                               atol=1e-6)  # fmt: skip
 
 
 def test_output_head_scores_like_a_hand_written_wrapper(files, client, tmp_path):

@@ -175,6 +175,25 @@ def attribute_command(
     fasta: Path = typer.Option(None, "--fasta", help="Input FASTA (with a .zarr --out)."),
     bed: Path = typer.Option(None, "--bed", help="Input BED intervals (with --genome, .zarr)."),
     genome: Path = typer.Option(None, "--genome", help="Genome FASTA for --bed."),
+    pad_with_n: bool = typer.Option(
+        False, "--pad-with-n", help="--bed: pad windows that run off a chromosome end with N."
+    ),
+    bigwig: Path = typer.Option(
+        None, "--bigwig", help="--bed .zarr runs: also write the projected attributions as a "
+        "bigWig in genome coordinates (several methods: OUT.<method>.bw).",
+    ),
+    bigwig_merge: str = typer.Option(
+        "mean", "--bigwig-merge", help="Overlapping windows in --bigwig: 'mean' (of the windows "
+        "covering a base) or 'nearest' (the window whose centre is nearest).",
+    ),
+    bigwig_zooms: int = typer.Option(
+        10, "--bigwig-zooms", help="Zoom levels of --bigwig (0: none; the file is assembled in "
+        "constant memory, zoomed-out browser views are slower).",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing .zarr store made with other settings or "
+        "inputs instead of resuming it.",
+    ),
     length: int = typer.Option(
         None, "--length", help="Window length: --bed (default: the model's), --fasta (trim/pad)."
     ),
@@ -217,6 +236,11 @@ def attribute_command(
                 f"{' (--allow-long)' if key == 'max_positions' else ''}."
             )
     view = model_view(output, input_layout)
+    if (bigwig is not None or pad_with_n or overwrite) and Path(out).suffix.lower() != ".zarr":
+        raise ValueError(
+            "--bigwig, --pad-with-n and --overwrite belong to chunked runs from --bed + --genome "
+            f"(a .zarr --out); got --out {str(out)!r}."
+        )
     specs = _model_specs(model, weights)
     if Path(out).suffix.lower() == ".zarr":
         if len(specs) > 1:
@@ -242,6 +266,11 @@ def attribute_command(
             bed=bed,
             genome=genome,
             length=length,
+            pad_with_n=pad_with_n,
+            overwrite=overwrite,
+            bigwig=bigwig,
+            bigwig_merge=bigwig_merge,
+            bigwig_zooms=bigwig_zooms,
             target=target,
             hypothetical=hypothetical,
             batch_size=batch_size,
@@ -352,6 +381,8 @@ def _attribute_chunked(model, weights, model_args, methods, options, view, *, ou
     length = settings["length"]
     if length is None and (settings["bed"] is not None):
         length = getattr(net, "input_length", None)
+    tracks = _bigwig_paths(settings["bigwig"], settings["bigwig_merge"], settings["bed"], methods)
+    # BedSource places and checks every window here, before any worker starts.
     source = open_source(
         data=settings["data"],
         split=settings["split"],
@@ -359,6 +390,7 @@ def _attribute_chunked(model, weights, model_args, methods, options, view, *, ou
         bed=settings["bed"],
         genome=settings["genome"],
         length=length,
+        pad_with_n=settings["pad_with_n"],
     )
     task_names = list(getattr(net, "task_names", None) or [])
     target_index = _parse_target(settings["target"], task_names)
@@ -385,6 +417,7 @@ def _attribute_chunked(model, weights, model_args, methods, options, view, *, ou
             n_workers=settings["workers"],
             verbose=state.verbose,
             max_positions=limit,
+            overwrite=settings["overwrite"],
             **view,
             **options,
         )
@@ -393,3 +426,26 @@ def _attribute_chunked(model, weights, model_args, methods, options, view, *, ou
             f"{len(report.computed)} computed, {len(report.skipped)} already done; "
             f"{report.seconds:.1f} s)"
         )
+        if tracks:
+            from cislens.scale import write_bigwig
+
+            made = write_bigwig(path, tracks[name], merge=settings["bigwig_merge"],
+                                zooms=settings["bigwig_zooms"], verbose=state.verbose)  # fmt: skip
+            echo(f"wrote {tracks[name]} ({made.n_bases} bases, merge "
+                 f"{settings['bigwig_merge']!r}; {len(made.reused)} of {made.n_parts} parts "
+                 "reused from an interrupted run)")  # fmt: skip
+
+
+def _bigwig_paths(bigwig, merge, bed, methods) -> dict:
+    """``--bigwig``: one track per method (``OUT.<method>.bw`` for several), checked up front."""
+    from cislens.scale.tracks import MERGE_RULES
+
+    if bigwig is None:
+        return {}
+    if bed is None:
+        raise ValueError("--bigwig needs --bed with --genome: a track needs genome coordinates.")
+    if merge not in MERGE_RULES:
+        raise ValueError(f"--bigwig-merge must be one of {list(MERGE_RULES)}; got {merge!r}.")
+    if Path(bigwig).suffix.lower() not in (".bw", ".bigwig"):
+        raise ValueError(f"--bigwig must end in .bw or .bigWig; got {str(bigwig)!r}.")
+    return output_paths(Path(bigwig), methods)

@@ -21,7 +21,11 @@ def extract(
 ) -> None:
     """Cut fixed-length windows centred on BED intervals out of a genome, as FASTA."""
     from cislens.sequence import extract_intervals, interval_names, read_bed, write_fasta
+    from cislens.sequence.windows import bed_windows
 
+    # Every window placed and checked first: one off a chromosome is refused in one line.
+    bed_windows(bed, genome, length=length, pad_with_n=pad_with_n,
+                fix="pass --pad-with-n to pad it with N")  # fmt: skip
     intervals = read_bed(bed)
     X = extract_intervals(genome, intervals, length=length, pad_with_n=pad_with_n)
     names = interval_names(intervals)

@@ -166,30 +166,88 @@ def _argminn_motifs(model_path, data, split, out, database, annotate_patterns, s
 
 @app.command("instances")
 def instances_command(
-    motifs: Path = typer.Option(..., "--motifs", "-m", help="motifs.h5 from 'cislens motifs'."),
+    motifs: Path = typer.Option(None, "--motifs", "-m", help="motifs.h5 from 'cislens motifs'."),
     attributions: Path = typer.Option(
-        ..., "--attributions", "-a", help="Attribution store with the sequences to scan."
+        ..., "--attributions", "-a", help="Attribution store (.h5/.npz or .zarr) with the "
+        "sequences to scan.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Hit table (.tsv)."),
     method: str = typer.Option("cwm", help="'cwm' (contribution tracks) or 'pwm' (FIMO)."),
     p_threshold: float = typer.Option(1e-4, help="FIMO p-value threshold (--method pwm)."),
+    bed_out: Path = typer.Option(
+        None, "--bed-out", help="Hits in genome coordinates (BED6+) for a .zarr store made from "
+        "--bed + --genome (default: OUT with .bed), and a per-motif summary (.summary.tsv).",
+    ),
+    annotation: Path = typer.Option(
+        None, "--annotation", help="TOMTOM table of the motifs for the BED's match columns "
+        "(default: annotation.tsv next to --motifs, when there).",
+    ),
+    finemo: Path = typer.Option(
+        None, "--finemo", help="Convert Fi-NeMo's hits.tsv (called on this store's windows) "
+        "instead of calling instances.",
+    ),
 ) -> None:
-    """Call motif instances with the discovered patterns."""
+    """Call motif instances with the discovered patterns; in genome coordinates for BED inputs."""
+    import pandas as pd
+
+    if (motifs is None) == (finemo is None):
+        raise ValueError("pass exactly one of --motifs (call instances) and --finemo (convert "
+                         "Fi-NeMo's hits.tsv).")  # fmt: skip
+    if finemo is not None:
+        from cislens.motifs.genome import read_finemo_hits
+
+        hits, n_patterns = read_finemo_hits(finemo), "Fi-NeMo"
+    else:
+        hits, n_patterns = _call_hits(motifs, attributions, method, p_threshold)
+    ensure_dir(out.parent)
+    write_table(hits, out, sep="\t", index=False)
+    echo(f"{len(hits)} hits of {n_patterns} patterns; wrote {out}")
+    if attributions.is_dir():
+        beside = None if motifs is None else motifs.parent / "annotation.tsv"
+        if annotation is None and beside is not None and beside.is_file():
+            annotation = beside
+        table = None if annotation is None else pd.read_csv(annotation, sep="\t")
+        _write_genome_hits(hits, attributions, bed_out or out.with_suffix(".bed"), table,
+                           required=bed_out is not None)  # fmt: skip
+    elif bed_out is not None:
+        raise ValueError("--bed-out needs a .zarr --attributions store made from --bed + --genome "
+                         "(it knows where each window lies in the genome).")  # fmt: skip
+
+
+def _call_hits(motifs, attributions, method, p_threshold):
     from cislens.io import load_attributions
     from cislens.motifs import call_instances, load_motifs
 
     result = load_motifs(motifs)
     if not result.patterns:
         raise ValueError(f"'{motifs}' holds no patterns; there is nothing to scan for.")
+    if attributions.is_dir():  # a Zarr store: scanned chunk by chunk
+        from cislens.motifs.genome import call_store_instances
+
+        hits = call_store_instances(result.patterns, attributions, method=method,
+                                    p_threshold=p_threshold)  # fmt: skip
+        return hits, len(result.patterns)
     store = load_attributions(attributions)
     scores = store.hypothetical if store.hypothetical is not None else store.attributions
     hits = call_instances(result.patterns, store.X, scores, method=method, p_threshold=p_threshold)
-    ensure_dir(out.parent)
-    write_table(hits, out, sep="\t", index=False)
-    echo(
-        f"{len(hits)} hits of {len(result.patterns)} patterns in {store.n_examples} sequences; "
-        f"wrote {out}"
-    )
+    return hits, len(result.patterns)
+
+
+def _write_genome_hits(hits, store, bed_path, annotation, *, required: bool) -> None:
+    from cislens.motifs.genome import hit_summary, hits_to_bed, write_hits_bed
+    from cislens.scale.store import read_windows
+
+    try:
+        windows, sizes = read_windows(store)
+    except ValueError:
+        if required:
+            raise
+        return  # a store of FASTA / HDF5 inputs: there are no genome coordinates
+    bed = hits_to_bed(hits, windows, sizes=sizes, annotation=annotation)
+    write_hits_bed(bed, bed_path)
+    summary = bed_path.with_suffix(".summary.tsv")
+    write_table(hit_summary(bed), summary, sep="\t", index=False)
+    echo(f"wrote {bed_path} ({len(bed)} hits in genome coordinates) and {summary}")
 
 
 @app.command("filters")

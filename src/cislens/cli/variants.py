@@ -38,6 +38,10 @@ def variants_command(
     workers: int = typer.Option(None, "--workers", help="Local Dask worker processes."),
     seed: int = typer.Option(0, "--seed", help="random_state recorded for the DeepLIFT step."),
     weights: Path = typer.Option(None, "--weights", help="State dict for a class spec."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing store made with other settings or "
+        "inputs instead of resuming it.",
+    ),
 ) -> None:
     """Score variants: predictions for REF and ALT windows, their difference, top attributions.
 
@@ -72,6 +76,7 @@ def variants_command(
         n_workers=workers,
         random_state=seed,
         verbose=state.verbose,
+        overwrite=overwrite,
     )
     frame = variant_table(out)
     if table is not None:

@@ -69,7 +69,11 @@ def _bed_rows(path: Path) -> pd.DataFrame:
 
 def _bed_inputs(config):
     from cislens.sequence import extract_intervals, interval_names, read_bed
+    from cislens.sequence.windows import bed_windows
 
+    # Every window placed and checked first: one off a chromosome fails in one line.
+    bed_windows(config.path, config.genome, length=config.length, pad_with_n=config.pad_with_n,
+                use_strand=config.use_strand, fix="set data.pad_with_n: true to pad it with N")
     intervals = read_bed(config.path)
     X = np.asarray(extract_intervals(config.genome, intervals, length=config.length,
                                      pad_with_n=config.pad_with_n,
@@ -204,4 +208,31 @@ def build_dataset(config, *, model=None, need_train: bool, random_state=0, batch
     return dataset, table
 
 
-__all__ = ["build_dataset", "fingerprint"]
+def write_genome_hits(config, out: Path, hits: pd.DataFrame, test_rows) -> Path | None:
+    """``hits.bed`` and ``hits_summary.tsv`` in ``out`` for a run on BED + genome windows.
+
+    ``hits["example"]`` indexes ``test_rows`` (the pooled attribution rows' test-split rows),
+    which ``sequences.tsv`` maps to interval names and so to BED lines. Returns the BED path, or
+    None when the data did not come from BED intervals.
+    """
+    from cislens.motifs.genome import hit_summary, hits_to_bed, write_hits_bed
+    from cislens.sequence.windows import bed_windows, chrom_sizes
+    from cislens.utils.files import write_table
+
+    if config.kind != "bed" or hits is None or test_rows is None:
+        return None
+    windows = bed_windows(config.path, config.genome, length=config.length,
+                          pad_with_n=config.pad_with_n, use_strand=config.use_strand)
+    names = pd.read_csv(out / "sequences.tsv", sep="\t", dtype={"name": str})
+    test = names[names["split"] == "test"].set_index("row")["name"]
+    line_of = pd.Series(np.arange(len(windows)), index=windows["name"])
+    rows = np.asarray(test_rows)[hits["example"].to_numpy(np.int64)]
+    mapped = hits.assign(example=line_of.loc[test.loc[rows].to_numpy()].to_numpy())
+    matches = pd.read_csv(out / "matches.csv") if (out / "matches.csv").is_file() else None
+    bed = hits_to_bed(mapped, windows, sizes=chrom_sizes(config.genome), annotation=matches)
+    write_hits_bed(bed, out / "hits.bed")
+    write_table(hit_summary(bed), out / "hits_summary.tsv", sep="\t", index=False)
+    return out / "hits.bed"
+
+
+__all__ = ["build_dataset", "fingerprint", "write_genome_hits"]

@@ -45,7 +45,7 @@ from cislens.pipeline._argminn import (
     is_argminn,
     skip_argminn_stage,
 )
-from cislens.pipeline._data import build_dataset, fingerprint
+from cislens.pipeline._data import build_dataset, fingerprint, write_genome_hits
 from cislens.pipeline._stages import (
     BENCHMARK_FILES,
     GIA_FILES,
@@ -57,6 +57,7 @@ from cislens.pipeline._stages import (
     gia_stage,
     log_epoch,
     motif_stage,
+    pooled,
     report_stage,
 )
 from cislens.pipeline.config import RunConfig, load_run_config, parse_run_config
@@ -396,6 +397,8 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
                                          annotate_matches=config.motifs.annotate,
                                          filters=config.motifs.filters, device=device,
                                          verbose=verbose)
+        test_rows = pooled(sets.get(motif_method, []))[2]
+        write_genome_hits(config.data, out, hits, test_rows)  # BED + genome inputs only
     if not config.gia.enabled:
         stages.skip("gia", "gia: false in the config", *GIA_FILES)
     elif discovery is None and not config.gia.motifs:

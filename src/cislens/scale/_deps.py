@@ -1,4 +1,4 @@
-"""Lazy imports of the optional ``scale`` dependencies (Dask distributed and Zarr)."""
+"""Lazy imports of the optional ``scale`` dependencies (Dask distributed, Zarr, pyBigWig)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def require(name: str):
     except ModuleNotFoundError:
         raise ImportError(
             f"cislens.scale needs {name!r}, which is not installed; install the extra with "
-            "pip install 'cislens[scale]' (dask[distributed] and zarr>=3)."
+            "pip install 'cislens[scale]' (dask[distributed], zarr>=3 and pyBigWig)."
         ) from None
 
 

@@ -29,7 +29,7 @@ from cislens.scale.engine import (
     worker_model,
 )
 from cislens.scale.sources import FastaSource, HDF5Source
-from cislens.scale.store import open_store, read_metadata, write_block
+from cislens.scale.store import open_store, read_metadata, write_block, write_windows
 
 FORMAT = "cislens-zarr-attributions"
 FORMAT_VERSION = 1
@@ -185,6 +185,7 @@ def attribute_to_zarr(
     n_workers: int | None = None,
     verbose: bool = False,
     max_positions: float | None = DEFAULT_MAX_POSITIONS,
+    overwrite: bool = False,
     **options,
 ) -> RunReport:
     """Attribute every sequence of ``source`` on a Dask cluster into the Zarr store ``out``.
@@ -230,6 +231,9 @@ def attribute_to_zarr(
         Refuse a run whose estimated cost over the whole source (forward rows x length, see
         :mod:`cislens.attribution.cost`) exceeds this, before anything is written; None lifts
         the limit. Not recorded (it does not change results).
+    overwrite : bool
+        Replace an existing store at ``out`` (written with any settings) instead of resuming
+        it; the old store is removed once the new one is created.
     **options
         The method's options (JSON values: ``n_shuffles``, ``n_steps``, ``baselines`` by name).
 
@@ -279,7 +283,7 @@ def attribute_to_zarr(
     source = _as_source(source)
     spec = ModelSpec.from_arguments(model, weights=weights, model_args=model_args)
     out = Path(out).resolve()
-    if random_state is None and out.exists():
+    if random_state is None and out.exists() and not overwrite:
         random_state = read_metadata(out).get("random_state")  # resume with the recorded seed
     seed = resolve_seed(random_state)
     recorded = _recorded_options(method, options)
@@ -322,11 +326,12 @@ def attribute_to_zarr(
             stop = min(start + chunk_size, n)
             group["example_ids"][start:stop] = np.asarray(source.example_ids(start, stop))
             group["example_index"][start:stop] = source.example_index(start, stop)
+        if hasattr(source, "windows"):  # BED + genome: genome coordinates of every row
+            write_windows(group, source.windows(), source.chrom_sizes(), chunk_size)
 
     started = time.perf_counter()
-    _, done = open_store(
-        out, metadata=metadata, arrays=arrays, n_chunks=n_blocks, initialize=initialize
-    )
+    _, done = open_store(out, metadata=metadata, arrays=arrays, n_chunks=n_blocks,
+                         initialize=initialize, overwrite=overwrite)  # fmt: skip
     report = RunReport(out, n_blocks, skipped=[int(i) for i in np.flatnonzero(done)])
     runtime = {
         key: value

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from cislens.sequence.onehot import one_hot_encode
+from cislens.sequence.windows import bed_windows, chrom_sizes
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _BLOCK = 1 << 20
@@ -261,8 +262,10 @@ class BedSource:
     """Windows of ``length`` bp centred on BED intervals of an indexed genome FASTA.
 
     Minus-strand intervals are reverse-complemented (see
-    :func:`cislens.sequence.fasta.extract_intervals`); windows running off a chromosome raise
-    unless ``pad_with_n``.
+    :func:`cislens.sequence.fasta.extract_intervals`). Every window is placed and checked here,
+    on the client, before any worker starts: one running off a chromosome raises a one-line
+    ``ValueError`` naming ``file:line``, the interval and the chromosome's length, unless
+    ``pad_with_n`` (the part off the chromosome is read as N).
 
     Examples
     --------
@@ -292,6 +295,19 @@ class BedSource:
         self._frame = read_bed(self.bed)
         self.n = len(self._frame)
         self._identity = None
+        # Before any worker starts: a window off a chromosome fails here, in one line.
+        self._windows = bed_windows(self.bed, self.genome, length=self.length,
+                                    pad_with_n=self.pad_with_n,
+                                    fix="pass --pad-with-n (pad_with_n=True) to pad it with N")
+
+    def windows(self):
+        """Where each row's window lies in the genome (see
+        :func:`cislens.sequence.windows.bed_windows`)."""
+        return self._windows
+
+    def chrom_sizes(self) -> dict[str, int]:
+        """The genome's chromosome lengths, in file order."""
+        return chrom_sizes(self.genome)
 
     def _intervals(self):
         if self._frame is None:  # on a worker: each task gets a fresh copy; read once per process
@@ -349,10 +365,12 @@ class BedSource:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_frame"] = None  # re-read on the worker instead of shipping it with every task
+        state["_windows"] = None  # the client's business only
         return state
 
 
-def open_source(*, data=None, split: str = "test", fasta=None, bed=None, genome=None, length=None):
+def open_source(*, data=None, split: str = "test", fasta=None, bed=None, genome=None, length=None,
+                pad_with_n: bool = False):
     """The source named by exactly one of ``data`` (HDF5), ``fasta``, or ``bed`` + ``genome``.
 
     Examples
@@ -363,6 +381,8 @@ def open_source(*, data=None, split: str = "test", fasta=None, bed=None, genome=
     ValueError: name exactly one input: data (--data, a dataset HDF5), fasta (--fasta) or ...
     """
     given = [name for name, value in (("data", data), ("fasta", fasta), ("bed", bed)) if value]
+    if pad_with_n and not bed:
+        raise ValueError("pad_with_n (--pad-with-n) applies to BED windows only; drop it.")
     if len(given) != 1:
         raise ValueError(
             "name exactly one input: data (--data, a dataset HDF5), fasta (--fasta) or bed with "
@@ -374,7 +394,7 @@ def open_source(*, data=None, split: str = "test", fasta=None, bed=None, genome=
         return FastaSource(fasta, length=length)
     if not genome:
         raise ValueError("bed (--bed) needs genome (--genome), the genome FASTA it refers to.")
-    return BedSource(bed, genome, length=length)
+    return BedSource(bed, genome, length=length, pad_with_n=pad_with_n)
 
 
 __all__ = ["BedSource", "FastaSource", "HDF5Source", "open_source"]

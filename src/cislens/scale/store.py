@@ -55,7 +55,27 @@ def _differences(old, new, prefix: str = "") -> list[str]:
     return []
 
 
-def open_store(path, *, metadata: dict, arrays: dict, n_chunks: int, initialize=None):
+def _stored_record(path: Path, format_name: str):
+    zarr = require("zarr")
+    try:
+        group = zarr.open_group(str(path), mode="r+")
+        stored = dict(group.attrs).get("cislens")
+    except Exception as error:  # zarr raises several types for "not a group"
+        raise ConfigError(
+            f"--out {str(path)!r} exists but is not a Zarr store ({error}); choose another "
+            "output path."
+        ) from None
+    if not isinstance(stored, dict) or stored.get("format") != format_name:
+        raise ConfigError(
+            f"--out {str(path)!r} exists but is not a {format_name!r} store written by "
+            "cislens; choose another output path."
+        )
+    return group, stored
+
+
+def open_store(
+    path, *, metadata: dict, arrays: dict, n_chunks: int, initialize=None, overwrite=False
+):
     """Create the store at ``path``, or reopen it after checking that ``metadata`` matches.
 
     Parameters
@@ -73,6 +93,10 @@ def open_store(path, *, metadata: dict, arrays: dict, n_chunks: int, initialize=
         ``initialize(group)`` writes what is known before any block runs (example ids). It runs
         on a temporary directory that is renamed to ``path`` only once it returns, so a store is
         never found half-created.
+    overwrite : bool
+        Replace an existing store of this format (whatever its settings) by a new, empty one;
+        the old one is removed only once the new one is in place. Anything at ``path`` that is
+        not a cislens store of this format is still refused.
 
     Returns
     -------
@@ -103,27 +127,18 @@ def open_store(path, *, metadata: dict, arrays: dict, n_chunks: int, initialize=
     zarr = require("zarr")
     path = Path(path)
     record = {**metadata, "cislens_version": __version__}
-    if path.exists():
-        try:
-            group = zarr.open_group(str(path), mode="r+")
-            stored = dict(group.attrs).get("cislens")
-        except Exception as error:  # zarr raises several types for "not a group"
-            raise ConfigError(
-                f"--out {str(path)!r} exists but is not a Zarr store ({error}); choose another "
-                "output path."
-            ) from None
-        if not isinstance(stored, dict) or stored.get("format") != metadata["format"]:
-            raise ConfigError(
-                f"--out {str(path)!r} exists but is not a {metadata['format']!r} store written by "
-                "cislens; choose another output path."
-            )
+    replacing = path.exists() and overwrite
+    if replacing:
+        _stored_record(path, metadata["format"])  # never delete what is not our store
+    elif path.exists():
+        group, stored = _stored_record(path, metadata["format"])
         found = _differences(stored, record)
         if found:
             raise ConfigError(
                 f"refusing to resume {str(path)!r}: it was written with different settings: "
                 + "; ".join(found)
-                + ". Re-run with the store's settings, or write to a new --out (or delete the "
-                "store) to start over."
+                + ". Re-run with the store's settings, pass --overwrite (overwrite=True) to "
+                "replace the store and start over, or write to a new --out."
             )
         missing = [name for name in [*arrays, MARKERS] if name not in group]
         if missing:
@@ -143,7 +158,13 @@ def open_store(path, *, metadata: dict, arrays: dict, n_chunks: int, initialize=
             initialize(group)
         group.attrs["cislens"] = record
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(temporary, path)
+        if replacing:  # the old store goes only once the new one is complete
+            old = path.with_name(f".{path.name}.replaced-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(temporary, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(temporary, path)
     finally:  # an interrupted creation leaves no temporary folder (gone already on success)
         shutil.rmtree(temporary, ignore_errors=True)
     return zarr.open_group(str(path), mode="r+"), np.zeros(n_chunks, dtype=bool)
@@ -158,6 +179,58 @@ def write_block(group, index: int, start: int, stop: int, values: dict) -> None:
     for name, block in values.items():
         group[name][start:stop] = block
     group[MARKERS][index] = 1
+
+
+WINDOW_ARRAYS = ("window_chrom", "window_start", "window_end", "window_strand")
+"""Arrays of a store made from BED + genome: each row's window in the genome (see
+:func:`cislens.sequence.windows.bed_windows`); the group attribute ``genome_chroms`` lists the
+genome's ``[name, length]`` pairs in file order."""
+
+
+def write_windows(group, windows, sizes: dict, chunk_size: int) -> None:
+    """Record the rows' genome windows and the chromosome lengths in a new store's ``group``."""
+    n = len(windows)
+    columns = {
+        "window_chrom": (windows["chrom"].astype(str).to_numpy(), str, ""),
+        "window_start": (windows["start"].to_numpy(np.int64), "int64", 0),
+        "window_end": (windows["end"].to_numpy(np.int64), "int64", 0),
+        "window_strand": (windows["strand"].astype(str).to_numpy(), str, ""),
+    }
+    for name, (values, dtype, fill) in columns.items():
+        group.create_array(name, shape=(n,), chunks=(chunk_size,), dtype=dtype, fill_value=fill)
+        group[name][:] = values
+    group.attrs["genome_chroms"] = [[str(k), int(v)] for k, v in sizes.items()]
+
+
+def read_windows(path):
+    """The genome windows of the store's rows (a DataFrame, columns of
+    :data:`cislens.sequence.windows.WINDOW_COLUMNS`) and the genome's chromosome lengths.
+
+    Raises
+    ------
+    ValueError
+        The store's input was not BED + genome (no genome coordinates to map to).
+    """
+    import pandas as pd
+
+    zarr = require("zarr")
+    group = zarr.open_group(str(path), mode="r")
+    if any(name not in group for name in WINDOW_ARRAYS):
+        kind = dict(group.attrs).get("cislens", {}).get("input", {}).get("kind")
+        raise ValueError(
+            f"{str(path)!r} holds no genome coordinates (its input is {kind!r}; stores written "
+            "from --bed + --genome by this version have them); genome tracks and hit BED files "
+            "need a run from BED intervals and a genome FASTA."
+        )
+    windows = pd.DataFrame({
+        "chrom": np.asarray(group["window_chrom"][:].tolist(), dtype=object),
+        "start": np.asarray(group["window_start"][:]),
+        "end": np.asarray(group["window_end"][:]),
+        "strand": np.asarray(group["window_strand"][:].tolist(), dtype=object),
+        "name": np.asarray(group["example_ids"][:].tolist(), dtype=object),
+    })
+    sizes = {str(k): int(v) for k, v in dict(group.attrs)["genome_chroms"]}
+    return windows, sizes
 
 
 def read_metadata(path) -> dict:
@@ -184,4 +257,13 @@ def completed_blocks(path) -> np.ndarray:
     return np.asarray(zarr.open_group(str(path), mode="r")[MARKERS][:]) == 1
 
 
-__all__ = ["MARKERS", "completed_blocks", "open_store", "read_metadata", "write_block"]
+__all__ = [
+    "MARKERS",
+    "WINDOW_ARRAYS",
+    "completed_blocks",
+    "open_store",
+    "read_metadata",
+    "read_windows",
+    "write_block",
+    "write_windows",
+]

@@ -216,6 +216,7 @@ def score_variants(
     n_workers: int | None = None,
     random_state=0,
     verbose: bool = False,
+    overwrite: bool = False,
 ) -> RunReport:
     """Score every VCF variant (alt - ref predictions) into ``out``; DeepLIFT the top ones.
 
@@ -243,6 +244,9 @@ def score_variants(
         As for :func:`attribute_to_zarr`.
     random_state : int
         Seed recorded for the DeepLIFT step (its default reference is deterministic).
+    overwrite : bool
+        Replace an existing store at ``out`` instead of resuming it (as for
+        :func:`attribute_to_zarr`).
 
     Returns
     -------
@@ -309,9 +313,8 @@ def score_variants(
         group["pos"][:] = table["pos"].to_numpy(dtype=np.int64)
 
     started = time.perf_counter()
-    group, done = open_store(
-        out, metadata=metadata, arrays=arrays, n_chunks=n_blocks, initialize=initialize
-    )
+    group, done = open_store(out, metadata=metadata, arrays=arrays, n_chunks=n_blocks,
+                             initialize=initialize, overwrite=overwrite)  # fmt: skip
     report = RunReport(out, n_blocks, skipped=[int(i) for i in np.flatnonzero(done)])
     task = VariantTask(str(out), str(genome), spec, int(length), int(batch_size), **view)
     todo = [int(i) for i in np.flatnonzero(~done)]

@@ -317,6 +317,19 @@ def read_bed(bed) -> pd.DataFrame:
     >>> read_bed(pd.DataFrame({"chrom": ["chr1"], "start": [10], "end": [20]})).shape
     (1, 3)
     """
+    return read_bed_lines(bed)[0]
+
+
+def read_bed_lines(bed) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`read_bed`, and where each interval came from: ``"line 12"`` (a file) or ``"row 3"``.
+
+    Errors about one interval name its line this way (``peaks.bed:12``).
+
+    Examples
+    --------
+    >>> read_bed_lines(pd.DataFrame({"chrom": ["chr1"], "start": [10], "end": [20]}))[1]
+    ['row 0']
+    """
     if isinstance(bed, pd.DataFrame):
         frame = bed.copy()
         source, line_numbers = "BED intervals", [f"row {i}" for i in range(len(frame))]
@@ -356,7 +369,7 @@ def read_bed(bed) -> pd.DataFrame:
         )
     frame = frame.reset_index(drop=True)
     _check_unique_intervals(frame, line_numbers, source)
-    return frame
+    return frame, line_numbers
 
 
 def extract_intervals(
@@ -442,6 +455,7 @@ __all__ = [
     "iter_fasta",
     "iter_fasta_batches",
     "read_bed",
+    "read_bed_lines",
     "read_fasta",
     "write_fasta",
 ]
