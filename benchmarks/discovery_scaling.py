@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default="/tmp/cislens_discovery_scaling")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--previous", action="append", default=[])
+    parser.add_argument("--no-warmup", action="store_true", help="numba's cache is warm")
     parser.add_argument("--out", default="benchmarks/results/discovery_scaling.json")
     args = parser.parse_args(argv)
     records: dict = {}
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             records.setdefault(size, {}).update(row)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     tools = [t for t in ("cislens", "modisco-same", "modisco") if t in args.tools.split(",")]
-    if "cislens" in tools and sizes:  # fill numba's on-disk cache; discarded
+    if "cislens" in tools and sizes and not args.no_warmup:  # fill numba's on-disk cache; discarded
         run_once("cislens", data_file(Path(args.data_dir), min(sizes), args.seed), args.seed)
     for size in sizes:
         path = data_file(Path(args.data_dir), size, args.seed)
