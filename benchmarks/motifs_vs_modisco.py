@@ -199,8 +199,16 @@ def _run_worker(command: list[str]) -> tuple[str, float | None]:
     return "".join(lines), (None if base is None else max(state["peak"] - base, 0.0))
 
 
+# modisco-lite with cislens's clustering settings (Leiden runs, coarse neighbours).
+MODISCO_SAME_SETTINGS = {"n_leiden_runs": 10, "nearest_neighbors_to_compute": 150}
+
+
 def run_tool(tool: str, path: str, seed: int) -> dict:
-    """Run one tool in this process; return time, memory, patterns and their annotation."""
+    """Run one tool in this process; return time, memory, patterns and their annotation.
+
+    ``tool`` is "cislens", "modisco" (its API defaults) or "modisco-same" (modisco-lite with
+    :data:`MODISCO_SAME_SETTINGS`).
+    """
     from cislens.io import load_attributions
     from cislens.motifs import annotate
 
@@ -243,6 +251,7 @@ def run_tool(tool: str, path: str, seed: int) -> dict:
             hypothetical_contribs=H.transpose(0, 2, 1).astype(np.float32),
             max_seqlets_per_metacluster=20_000,
             verbose=True,  # prints the seqlet counts (parsed by main)
+            **(MODISCO_SAME_SETTINGS if tool == "modisco-same" else {}),
         )
         elapsed = time.perf_counter() - start
         queries = _queries_from_modisco({"pos": pos, "neg": neg})
@@ -289,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attributions", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out")
-    parser.add_argument("--worker", choices=["cislens", "modisco"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", choices=["cislens", "modisco", "modisco-same"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--tools", default="cislens,modisco", help="comma-separated subset")
     parser.add_argument(

@@ -119,3 +119,34 @@ def test_density_affinity_symmetric_and_leiden_separates_two_groups():
     assert len(set(labels)) == 2
     assert (labels[:20] == labels[0]).all() and (labels[20:] == labels[20]).all()
     assert labels[0] != labels[20]
+
+
+def _modularity(affinity, labels):
+    """Newman modularity of a weighted undirected graph (weights on both triangles)."""
+    A = affinity.toarray()
+    degree = A.sum(1)
+    same = labels[:, None] == labels[None]
+    return float(((A - np.outer(degree, degree) / A.sum()) * same).sum() / A.sum())
+
+
+def test_screened_leiden_recovers_planted_blocks_at_full_modularity():
+    rng = np.random.default_rng(3)
+    n_blocks, size = 6, 30
+    group = np.repeat(np.arange(n_blocks), size)
+    n = group.size
+    dense = rng.random((n, n)) * np.where(group[:, None] == group[None], 1.0, 0.03)
+    dense = np.triu(dense, 1)
+    affinity = sp.csr_matrix(dense + dense.T)
+    screened = leiden_clusters(affinity, n_runs=5, random_state=0)
+    full = leiden_clusters(affinity, n_runs=5, screen_iterations=-1, random_state=0)
+    # the planted blocks exactly (labels up to renaming)
+    assert len(set(zip(screened.tolist(), group.tolist(), strict=True))) == n_blocks
+    assert len(set(screened.tolist())) == n_blocks
+    assert _modularity(affinity, screened) >= _modularity(affinity, full) - 1e-3
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_leiden_refuses_bad_screen_iterations(bad):
+    affinity = sp.csr_matrix(np.ones((3, 3)) - np.eye(3))
+    with pytest.raises(ValueError, match="screen_iterations"):
+        leiden_clusters(affinity, screen_iterations=bad)

@@ -63,7 +63,7 @@ def motifs_command(
     flank: int = typer.Option(10, help="Seqlet flank width."),
     target_fdr: float = typer.Option(0.2, help="Seqlet FDR target."),
     max_seqlets: int = typer.Option(20_000, help="Max seqlets per metacluster."),
-    n_leiden_runs: int = typer.Option(10, help="Leiden runs (best modularity kept)."),
+    n_leiden_runs: int = typer.Option(10, help="Leiden seeds (best after 2 iterations goes on)."),
     min_cluster_size: int = typer.Option(20, help="Smallest pattern, in seqlets."),
     strand_specific: bool = typer.Option(
         False, "--strand-specific", help="Do not merge reverse complements."

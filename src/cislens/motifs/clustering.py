@@ -1,4 +1,12 @@
-"""Leiden clustering of a sparse affinity graph, several seeds, the best modularity kept."""
+"""Leiden clustering of a sparse affinity graph, several seeds, the best modularity kept.
+
+Runs are screened: every seed first runs ``screen_iterations`` (2) Leiden iterations, where it
+makes nearly all of its gain, and only the seed with the best modularity is then iterated to
+convergence. On the 6,143-seqlet positive graph of the planted benchmark a run to convergence
+took 2.5 CPU s and 2 iterations 0.9 s, with modularity within 0.001 of it (0.6979 vs 0.6985);
+the number of iterations to convergence grows with the graph, so screening is what keeps ten
+seeds affordable at 20,000 seqlets. ``screen_iterations=-1`` runs every seed to convergence.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ def leiden_clusters(
     *,
     n_runs: int = 10,
     n_iterations: int = -1,
+    screen_iterations: int = 2,
     random_state=None,
     verbose: bool = False,
 ) -> np.ndarray:
@@ -30,7 +39,10 @@ def leiden_clusters(
     n_runs : int
         Leiden runs with different seeds (default 10).
     n_iterations : int
-        Iterations per run; -1 (default) until convergence.
+        Iterations of the chosen run; -1 (default) until convergence.
+    screen_iterations : int
+        Iterations every seed runs before the best (highest modularity) is chosen and
+        continued to ``n_iterations`` (default 2); -1 runs every seed to ``n_iterations``.
     random_state : int, Generator or None
         Seeds of the runs.
     verbose : bool
@@ -57,6 +69,14 @@ def leiden_clusters(
         return np.zeros(0, dtype=np.int64)
     if isinstance(n_runs, bool) or not isinstance(n_runs, (int, np.integer)) or n_runs < 1:
         raise ValueError(f"n_runs must be a positive int; got {n_runs!r}.")
+    if isinstance(screen_iterations, bool) or not isinstance(screen_iterations, (int, np.integer)):
+        raise ValueError(
+            f"screen_iterations must be -1 or a positive int; got {screen_iterations!r}."
+        )
+    if screen_iterations == 0 or screen_iterations < -1:
+        raise ValueError(
+            f"screen_iterations must be -1 or a positive int; got {screen_iterations!r}."
+        )
     upper = sp.triu(affinity, k=1).tocoo()
     keep = upper.data > 0
     # An int32 array, not a list of Python pairs (which would take ~130 bytes per edge).
@@ -66,18 +86,23 @@ def leiden_clusters(
     graph.es["weight"] = upper.data[keep].astype(float).tolist()
     rng = check_random_state(random_state)
     seeds = rng.integers(0, 2**31 - 1, size=n_runs)
+    screen = n_iterations
+    if screen_iterations != -1 and (n_iterations == -1 or screen_iterations < n_iterations):
+        screen = screen_iterations
     best_quality, best = -np.inf, None
     for seed in tqdm(seeds, disable=not verbose, desc="Leiden", leave=False):
-        partition = leidenalg.find_partition(
-            graph,
-            leidenalg.ModularityVertexPartition,
-            weights="weight",
-            n_iterations=n_iterations,
-            seed=int(seed),
-        )
+        optimiser = leidenalg.Optimiser()
+        optimiser.set_rng_seed(int(seed))
+        partition = leidenalg.ModularityVertexPartition(graph, weights="weight")
+        optimiser.optimise_partition(partition, n_iterations=screen)
         quality = partition.quality()
         if quality > best_quality:
-            best_quality, best = quality, np.asarray(partition.membership, dtype=np.int64)
+            best_quality, best = quality, (partition, optimiser)
+    partition, optimiser = best
+    if screen != n_iterations:  # continue the chosen run where it stopped
+        remaining = -1 if n_iterations == -1 else n_iterations - screen
+        optimiser.optimise_partition(partition, n_iterations=remaining)
+    best = np.asarray(partition.membership, dtype=np.int64)
     return relabel_by_size(best)
 
 

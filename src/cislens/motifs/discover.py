@@ -7,7 +7,9 @@ when ``verbose``:
    strongest;
 2. coarse gapped k-mer neighbours, then continuous Jaccard over alignments for those pairs only
    (a sparse k-nearest-neighbour graph; memory O(n k));
-3. density-adaptive affinities and Leiden clustering (best modularity of ``n_leiden_runs``);
+3. density-adaptive affinities and Leiden clustering: ``n_leiden_runs`` seeds are screened
+   after 2 Leiden iterations and the one with the best modularity is run to convergence
+   (:func:`cislens.motifs.clustering.leiden_clusters`);
 4. aggregation of each cluster into a pattern; large patterns are split by subclustering their
    aligned seqlets, and similar patterns are merged (:mod:`cislens.motifs.refine`; similarity
    of their cores within each other's ``[hCWM ; CWM]`` at least ``merge_threshold``);
@@ -273,7 +275,8 @@ def discover_motifs(
     perplexity : float
         Target perplexity of the density-adapted affinities (default 10).
     n_leiden_runs : int
-        Leiden runs with different seeds; the best modularity is kept (default 10).
+        Leiden runs with different seeds, screened after 2 iterations; the one with the best
+        modularity is continued to convergence (default 10).
     min_cluster_size : int
         Smallest cluster / pattern reported, in seqlets (default 20).
     split_min_size, subcluster_perplexity
