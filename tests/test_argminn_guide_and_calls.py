@@ -9,7 +9,7 @@ import torch
 from test_attribution_helpers import random_one_hot
 
 from cislens.argminn import ARGMINN, argminn_instances
-from cislens.argminn.model import guide_weight
+from cislens.models.argminn.network import guide_weight
 from cislens.sequence import one_hot_encode
 from cislens.shuffle import dinucleotide_shuffle
 from cislens.train import fit

@@ -31,7 +31,7 @@ from cislens.pipeline._argminn import (
     argminn_stage,
     skip_argminn_stage,
 )
-from cislens.pipeline._stages import Stages
+from cislens.pipeline.stages import Stages
 from cislens.pwm import Motif, read_meme
 from cislens.report import OPTIONAL_SECTIONS, render_report
 from cislens.report._argminn import load_argminn_report, plot_attention_maps
@@ -292,7 +292,7 @@ def test_skipped_for_another_model(inputs, tmp_path, caplog):
     stale.mkdir()
     (stale / "filters.csv").write_text("filter\n0\n")
     (tmp_path / "argminn.params.json").write_text("{}")
-    with caplog.at_level(logging.INFO, logger="cislens.pipeline._stages"):
+    with caplog.at_level(logging.INFO, logger="cislens.pipeline.stages"):
         result = run_pipeline(_config(root, "labcnn"), out=tmp_path)
     assert "argminn: skipped (the model is a LabCNN, not an ARGMINN)" in caplog.text
     assert result.argminn is None and "argminn" not in result.skipped

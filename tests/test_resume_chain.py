@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from cislens.pipeline import run_pipeline
-from cislens.pipeline._stages import RESUME_KEY, Stages
+from cislens.pipeline.stages import RESUME_KEY, Stages
 
 # At toy scale discovery finds too few seqlets for a pattern, and says so.
 pytestmark = pytest.mark.filterwarnings("ignore:no motifs:cislens.errors.CislensWarning")

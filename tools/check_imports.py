@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "src" / "cislens"
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts = parts[:-1]
     return ".".join(parts)
@@ -48,9 +48,9 @@ def resolve(node: ast.ImportFrom, module: str, is_init: bool) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def imports_of(path: Path) -> list[tuple[str, str | None, int]]:
+def imports_of(path: Path, root: Path = ROOT) -> list[tuple[str, str | None, int]]:
     """``(imported module, imported name or None, line)`` for every cislens import in a file."""
-    module = module_name(path)
+    module = module_name(path, root)
     tree = ast.parse(path.read_text(), filename=str(path))
     found = []
     for node in ast.walk(tree):
@@ -117,10 +117,10 @@ def check(root: Path = ROOT) -> tuple[list[str], dict[str, set[str]]]:
     problems: list[str] = []
     graph: dict[str, set[str]] = {}
     for path in sorted(root.rglob("*.py")):
-        module = module_name(path)
+        module = module_name(path, root)
         own = package_of(module)
         graph.setdefault(own, set())
-        for target, name, line in imports_of(path):
+        for target, name, line in imports_of(path, root):
             other = package_of(target)
             if other in ("cislens", own):
                 continue

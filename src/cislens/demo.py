@@ -22,7 +22,7 @@ Every stage runs for real and writes its output under ``out_dir``:
 
 With ``resume=True`` a stage whose record (``<stage>.params.json``) holds the key computed now
 (its parameters and the digests of its upstream outputs) and whose files still have the
-recorded digests is loaded instead of recomputed (:mod:`cislens.pipeline._stages`). The same
+recorded digests is loaded instead of recomputed (:mod:`cislens.pipeline.stages`). The same
 ``random_state`` gives the same numbers. The stages after training are the ones
 :mod:`cislens.pipeline` runs on a user's own data and model (``cislens run``).
 """
@@ -36,7 +36,7 @@ from pathlib import Path
 import pandas as pd
 
 from cislens._version import __version__
-from cislens.pipeline._stages import (
+from cislens.pipeline.stages import (
     MOTIF_METHOD,
     Stages,
     attribute_stage,

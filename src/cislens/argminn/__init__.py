@@ -14,20 +14,19 @@ section 7; the reference code was not read.
 - :func:`argminn_motifs`, :func:`argminn_instances`, :func:`argminn_syntax`: the readout.
 """
 
-# Import the model zoo first: its registry imports cislens.argminn.model, which needs
-# cislens.models._base; starting from the zoo keeps that import order acyclic.
-import cislens.models  # noqa: F401, I001
-
-from cislens.argminn.losses import (
+from cislens.argminn.instances import argminn_instances, argminn_syntax
+from cislens.argminn.readout import ArgminnMotifs, argminn_motifs
+from cislens.models.argminn import (
+    ARGMINN,
+    ARGMINNOutput,
+    RegularizationSchedule,
     attention_entropy,
     column_mass,
     filter_l1,
     filter_overlap_penalty,
+    positional_encoding,
+    ramp_weight,
 )
-from cislens.argminn.instances import argminn_instances, argminn_syntax
-from cislens.argminn.model import ARGMINN, ARGMINNOutput, positional_encoding
-from cislens.argminn.readout import ArgminnMotifs, argminn_motifs
-from cislens.argminn.schedule import RegularizationSchedule, ramp_weight
 
 __all__ = [
     "ARGMINN",

@@ -78,8 +78,8 @@ class ArgminnMotifs:
 
 
 def _check_model(model):
-    from cislens.argminn.model import ARGMINN
     from cislens.errors import UnsupportedModelError
+    from cislens.models import ARGMINN
 
     if not isinstance(model, ARGMINN):
         raise UnsupportedModelError(

@@ -24,6 +24,9 @@ alpha of the IG path (default: from dinucleotide shuffles to the inputs).
 by name and :func:`attribution_set` packages the result for the attribution store.
 """
 
+# The shared semantics of every method (target, model borrowing), public for GIA and for users
+# who write their own methods.
+from cislens.attribution._common import Target, borrowed_model, count_outputs, resolve_target
 from cislens.attribution.cost import (
     DEFAULT_MAX_POSITIONS,
     CostEstimate,
@@ -74,9 +77,12 @@ __all__ = [
     "IGCompleteness",
     "IGPathDensity",
     "ModelEnsemble",
+    "Target",
     "attribute",
     "attribute_with",
     "attribution_set",
+    "borrowed_model",
+    "count_outputs",
     "deeplift",
     "deeplift_shap",
     "ensemble_attribution_set",
@@ -91,5 +97,6 @@ __all__ = [
     "integrated_gradients_completeness",
     "integrated_gradients_path_density",
     "ism",
+    "resolve_target",
     "saliency",
 ]

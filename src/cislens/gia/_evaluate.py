@@ -26,17 +26,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cislens.attribution._common import (
-    batch_slices,
-    borrowed_model,
-    check_batch_size,
-    count_outputs,
-    resolve_target,
-)
+from cislens.attribution import borrowed_model, count_outputs, resolve_target
 from cislens.attribution.heads import explained_model
 from cislens.gia.embed import write
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
+from cislens.utils.batching import batch_slices, check_batch_size
 
 DEFAULT_BATCH_SIZE = 256
 """Forward-pass rows per batch for predictions."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from cislens._version import __version__
-from cislens.io._hdf5 import (
+from cislens.io.hdf5 import (
     as_path,
     atomic_output,
     attr_value,

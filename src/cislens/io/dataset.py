@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from cislens.io._hdf5 import (
+from cislens.io.hdf5 import (
     as_path,
     attr_value,
     check_format,

@@ -26,7 +26,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from cislens.io._hdf5 import as_path, atomic_output, existing_file, open_hdf5
+from cislens.io.hdf5 import as_path, atomic_output, existing_file, open_hdf5
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
 
@@ -237,7 +237,7 @@ def save_chrombpnet_h5(path, X, hypothetical) -> Path:
     ...         handle["raw/seq"].dtype, handle["shap/seq"].shape
     (dtype('int8'), (2, 4, 4))
     """
-    from cislens.io._hdf5 import hdf5_output
+    from cislens.io.hdf5 import hdf5_output
 
     X = _onehot_array(X)
     hypothetical = _scores_array(hypothetical, X, name="hypothetical")
@@ -260,10 +260,11 @@ def load_plain_arrays(path):
     --------
     >>> import tempfile
     >>> X = np.eye(4, dtype=np.float32)[None].repeat(2, 0)
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     np.savez(f"{folder}/pooled.npz", sequences=X, hypothetical=X)
-    ...     load_plain_arrays(f"{folder}/pooled.npz").X.shape
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> np.savez(f"{folder.name}/pooled.npz", sequences=X, hypothetical=X)
+    >>> load_plain_arrays(f"{folder.name}/pooled.npz").X.shape
     (2, 4, 4)
+    >>> folder.cleanup()
     """
     path = existing_file(path)
     if path.suffix == ".npz":

@@ -16,8 +16,8 @@ attribution methods need). Checkpoints: :func:`save_model` / :func:`load_model` 
   stream whose filters are the motifs (readout and regularisers in :mod:`cislens.argminn`).
 """
 
-from cislens.argminn.model import ARGMINN
 from cislens.models._base import SequenceModel, initialize_parameters
+from cislens.models.argminn import ARGMINN
 from cislens.models.basset import Basset
 from cislens.models.beluga import DeepSEABeluga
 from cislens.models.bpnet import BPNetLike

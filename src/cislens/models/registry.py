@@ -10,9 +10,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 
-from cislens.argminn.model import ARGMINN
 from cislens.errors import ConfigError
 from cislens.models._base import SequenceModel
+from cislens.models.argminn import ARGMINN
 from cislens.models.basset import Basset
 from cislens.models.beluga import DeepSEABeluga
 from cislens.models.bpnet import BPNetLike

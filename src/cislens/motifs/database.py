@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cislens.pwm import Motif, read_meme
-from cislens.pwm.jaspar import DEFAULT_PSEUDOCOUNT, _check_release
+from cislens.pwm.jaspar import DEFAULT_PSEUDOCOUNT, check_release
 from cislens.sequence.alphabet import ALPHABET
 
 
@@ -58,7 +58,7 @@ def jaspar_database(
     >>> len(motifs) > 800, any(m.name == "CTCF" for m in motifs)
     (True, True)
     """
-    release = _check_release(release)
+    release = check_release(release)
     entries = _jaspar_counts(release, collection, tax_group)
     if not entries:
         raise ValueError(

@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from cislens._version import __version__
-from cislens.io._hdf5 import (
+from cislens.io.hdf5 import (
     as_path,
     attr_value,
     check_format,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cislens.io._hdf5 import existing_file, open_hdf5
+from cislens.io.hdf5 import existing_file, open_hdf5
 from cislens.motifs.aggregate import PATTERN_SEQLET_COLUMNS, Pattern
 from cislens.motifs.discover import MotifDiscoveryResult
 

@@ -140,7 +140,7 @@ def argminn_stage(stages, params, model, dataset, *, annotate=True, benchmark=Tr
     Parameters
     ----------
     stages : Stages
-        The run's bookkeeping (:class:`cislens.pipeline._stages.Stages`).
+        The run's bookkeeping (:class:`cislens.pipeline.stages.Stages`).
     params : dict
         The upstream stages' parameters (the model's included); the readout settings are added
         under ``"argminn"`` and the whole is recorded in ``argminn.params.json``.

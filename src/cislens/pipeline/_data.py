@@ -59,9 +59,9 @@ def _fasta_inputs(config):
 
 def _bed_rows(path: Path) -> pd.DataFrame:
     """All columns of a BED file as strings (read_bed keeps only the standard six)."""
-    from cislens.sequence.fasta import _open_text
+    from cislens.sequence.fasta import open_text
 
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         lines = [line for line in handle
                  if line.strip() and not line.startswith(("#", "track", "browser"))]
     return pd.read_csv(io.StringIO("".join(lines)), sep="\t", header=None, dtype=str)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cislens.simulate._validate import (
+from cislens.utils.validation import (
     check_keys,
     choice,
     describe,
@@ -140,7 +140,7 @@ class _Item:
 
 def _selected(discovery, config: GiaConfig) -> tuple[list[_Item], list[_Item]]:
     from cislens.gia import as_pattern
-    from cislens.pipeline._stages import trimmed
+    from cislens.pipeline.stages import trimmed
     from cislens.pwm import Motif
 
     named = []

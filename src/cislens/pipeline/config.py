@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cislens.errors import ConfigError
 from cislens.pipeline._gia import GiaConfig, parse_gia
-from cislens.simulate._validate import (
+from cislens.utils.validation import (
     check_keys,
     choice,
     describe,

@@ -46,7 +46,7 @@ from cislens.pipeline._argminn import (
     skip_argminn_stage,
 )
 from cislens.pipeline._data import build_dataset, fingerprint, write_genome_hits
-from cislens.pipeline._stages import (
+from cislens.pipeline.stages import (
     BENCHMARK_FILES,
     GIA_FILES,
     MOTIF_FILES,

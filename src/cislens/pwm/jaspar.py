@@ -72,7 +72,7 @@ def default_release() -> str:
     return jaspar_releases()[0]
 
 
-def _check_release(release) -> str:
+def check_release(release) -> str:
     if release is None:
         return default_release()
     releases = jaspar_releases()
@@ -257,7 +257,7 @@ def load_jaspar_motif(
             f"got {name_or_id!r}."
         )
     key = name_or_id.strip()
-    return _load_cached(key, _check_release(release), _check_pseudocount(pseudocount))
+    return _load_cached(key, check_release(release), _check_pseudocount(pseudocount))
 
 
 def load_jaspar_motifs(

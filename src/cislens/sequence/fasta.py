@@ -40,7 +40,7 @@ class FastaRecord(NamedTuple):
     description: str = ""
 
 
-def _open_text(path, mode: str = "rt"):
+def open_text(path, mode: str = "rt"):
     path = Path(path)
     if "r" in mode:
         if not path.exists():
@@ -123,7 +123,7 @@ def iter_fasta(path, *, duplicate_names: str = "raise") -> Iterator[FastaRecord]
             f"duplicate_names must be one of {_DUPLICATE_MODES}; got {duplicate_names!r}."
         )
     seen: dict[str, int] = {}
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         header = None
         chunks: list[str] = []
         for line_number, line in enumerate(handle, start=1):
@@ -249,7 +249,7 @@ def write_fasta(path, sequences, *, names: Iterable[str] | None = None, line_wid
     if line_width < 0:
         raise ValueError(f"line_width must be >= 0; got {line_width}.")
     # A temporary file moved into place: a failed write never leaves a truncated FASTA at path.
-    with atomic_output(path) as temporary, _open_text(temporary, "wt") as handle:
+    with atomic_output(path) as temporary, open_text(temporary, "wt") as handle:
         for name, seq in items:
             handle.write(f">{name}\n")
             if line_width == 0 or len(seq) <= line_width:
@@ -337,7 +337,7 @@ def read_bed_lines(bed) -> tuple[pd.DataFrame, list[str]]:
         path = Path(bed)
         if not path.exists():
             raise FileNotFoundError(f"BED file not found: {path}")
-        with _open_text(path) as handle:
+        with open_text(path) as handle:
             numbered = [
                 (number, line)
                 for number, line in enumerate(handle, start=1)

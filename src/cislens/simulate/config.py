@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from cislens.errors import ConfigError
-from cislens.simulate import _validate as v
+from cislens.utils import validation as v
 from cislens.simulate.distributions import PositionSpec
 from cislens.simulate.grammar import MotifRule, PairRule, iter_rules
 from cislens.simulate.specs import (

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cislens.simulate import _validate as v
+from cislens.utils import validation as v
 
 
 @dataclass(frozen=True)

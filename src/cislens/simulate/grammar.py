@@ -25,7 +25,7 @@ from typing import NamedTuple, Union
 import numpy as np
 import pandas as pd
 
-from cislens.simulate import _validate as v
+from cislens.utils import validation as v
 from cislens.simulate.distributions import CountSpec, PositionSpec, SpacingSpec
 
 STRANDS = ("both", "+", "-")

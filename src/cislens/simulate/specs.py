@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cislens.simulate import _validate as v
+from cislens.utils import validation as v
 from cislens.simulate.distributions import CountSpec, PositionSpec
 from cislens.simulate.grammar import STRANDS, MotifRule, Rule, parse_rule
 

@@ -16,7 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cislens.errors import CislensWarning
-from cislens.models._base import SequenceModel
+from cislens.models import SequenceModel
 from cislens.train._data import (
     TrainingData,
     as_training_data,

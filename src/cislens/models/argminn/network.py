@@ -44,8 +44,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cislens.argminn.losses import attention_entropy, filter_l1, filter_overlap_penalty
-from cislens.argminn.schedule import RegularizationSchedule
 from cislens.models._base import (
     SequenceModel,
     _check_input_hook,
@@ -53,6 +51,8 @@ from cislens.models._base import (
     check_positive_int,
     initialize_parameters,
 )
+from cislens.models.argminn.losses import attention_entropy, filter_l1, filter_overlap_penalty
+from cislens.models.argminn.schedule import RegularizationSchedule
 from cislens.utils.random import derive_seed, resolve_seed
 
 
@@ -181,7 +181,7 @@ class ARGMINN(SequenceModel):
         Divide each filter's activations by their batch maximum in the overlap penalty (default
         False: with the token norm frozen, a redundant filter should escape the penalty by
         fading out, which the division would hide; see
-        :func:`cislens.argminn.losses.filter_overlap_penalty`).
+        :func:`cislens.models.argminn.losses.filter_overlap_penalty`).
     position_dim, token_dim, stream_dim : int
         Positional-encoding size (16), token size (32), memory-stream size (128).
     n_layers, n_heads : int
