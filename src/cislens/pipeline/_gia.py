@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cislens.utils.files import write_table
 from cislens.utils.validation import (
     check_keys,
     choice,
@@ -40,7 +41,6 @@ from cislens.utils.validation import (
     sequence,
     string,
 )
-from cislens.utils.files import write_table
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cislens.errors import ConfigError
 from cislens.pipeline._gia import GiaConfig, parse_gia
+from cislens.train.defaults import MIN_EPOCHS, TRAINING_DEFAULTS, training_settings
 from cislens.utils.validation import (
     check_keys,
     choice,
@@ -25,7 +26,6 @@ from cislens.utils.validation import (
     sequence,
     string,
 )
-from cislens.train.defaults import MIN_EPOCHS, TRAINING_DEFAULTS, training_settings
 
 DATA_KINDS = ("hdf5", "fasta", "bed")
 DATA_FIELDS = ("hdf5", "fasta", "bed", "genome", "length", "pad_with_n", "use_strand", "labels",

@@ -46,6 +46,7 @@ from cislens.pipeline._argminn import (
     skip_argminn_stage,
 )
 from cislens.pipeline._data import build_dataset, fingerprint, write_genome_hits
+from cislens.pipeline.config import RunConfig, load_run_config, parse_run_config
 from cislens.pipeline.stages import (
     BENCHMARK_FILES,
     GIA_FILES,
@@ -60,7 +61,6 @@ from cislens.pipeline.stages import (
     pooled,
     report_stage,
 )
-from cislens.pipeline.config import RunConfig, load_run_config, parse_run_config
 from cislens.utils.files import write_table, write_text
 from cislens.utils.reprs import compact_repr
 

@@ -19,7 +19,6 @@ from pathlib import Path
 import yaml
 
 from cislens.errors import ConfigError
-from cislens.utils import validation as v
 from cislens.simulate.distributions import PositionSpec
 from cislens.simulate.grammar import MotifRule, PairRule, iter_rules
 from cislens.simulate.specs import (
@@ -37,6 +36,7 @@ from cislens.simulate.specs import (
     _parse_scan,
     _parse_task,
 )
+from cislens.utils import validation as v
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from typing import NamedTuple, Union
 import numpy as np
 import pandas as pd
 
-from cislens.utils import validation as v
 from cislens.simulate.distributions import CountSpec, PositionSpec, SpacingSpec
+from cislens.utils import validation as v
 
 STRANDS = ("both", "+", "-")
 ORIENTATIONS = ("any", "same", "opposite", "convergent", "divergent")

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cislens.utils import validation as v
 from cislens.simulate.distributions import CountSpec, PositionSpec
 from cislens.simulate.grammar import STRANDS, MotifRule, Rule, parse_rule
+from cislens.utils import validation as v
 
 SPLIT_NAMES = ("train", "valid", "test")
 BACKGROUND_KINDS = ("iid", "markov", "shuffle")
