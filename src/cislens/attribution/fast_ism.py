@@ -58,6 +58,7 @@ from cislens.attribution._fast_ism_dense import dense_heads, dense_output
 from cislens.attribution._fast_ism_rules import REDUCE, Context, classify
 from cislens.attribution._fast_ism_windows import Win, apply, materialize, prepare
 from cislens.attribution.capture import Captured, call, capture
+from cislens.utils.heap import retain_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -352,7 +353,11 @@ def chunk_size(window_bytes: int, batch_size: int, device) -> int:
 def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved, bar, delta):
     """Fill ``delta`` (N, 4, stop - first) with ``f(edit) - f(x)`` using ``plan``."""
     eye = torch.eye(4, dtype=dtype, device=device)
-    step = min(batch_size, 4)  # a first small batch measures the windows
+    if torch.device(device).type == "cpu":
+        retain_freed_memory()  # window batches reuse heap memory instead of fresh pages
+    # a first small batch measures the windows; their widths depend on the plan only, so the
+    # measure holds for every sequence
+    window_bytes, measured = 0, False
     with torch.inference_mode():
         for example, x, ref in batched_references(plan, X, batch_size, device, dtype):
             runner = _Runner(plan, x, ref)
@@ -363,12 +368,16 @@ def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved
             positions = positions + first
             lo = 0
             while lo < len(positions):
+                step = (
+                    chunk_size(window_bytes, batch_size, device) if measured else min(batch_size, 4)
+                )
                 pos, base = positions[lo : lo + step], bases[lo : lo + step]
                 out = runner.run(pos.to(device), eye[base.to(device)])
                 values = resolved.select(out).to("cpu", dtype) - reference
                 delta[example, base, pos - first] = values
                 bar.update(len(pos))
-                lo, step = lo + len(pos), chunk_size(runner.window_bytes, batch_size, device)
+                lo, window_bytes = lo + len(pos), max(window_bytes, runner.window_bytes)
+                measured = True
 
 
 def edit_runner(model: nn.Module, x: torch.Tensor, first: int = 0, stop: int | None = None):
