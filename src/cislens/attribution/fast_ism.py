@@ -271,7 +271,6 @@ class _Runner:
         if ref is None:
             ref = reference_values(plan, x)
         self.ref_output = ref["output"]
-        self.ref = ref
         # contiguous (C, S, L) reference rows of the windowed layers: windows are strided views
         self.rows = {
             node: ref[node].transpose(0, 1).contiguous()
@@ -284,6 +283,11 @@ class _Runner:
             if op.source is not None
         }
         self.window_bytes = 0  # the largest window of one edit seen by run()
+        # run() reads the reference values of constants, reductions, dense heads and the
+        # output only; the full-length values of the other layers of S sequences are dropped
+        keep = (CONST, REDUCED, DENSE)
+        self.ref = {n: v for n, v in ref.items() if plan.kinds.get(n) in keep}
+        self.ref["output"] = ref["output"]
 
     def _call(self, node: fx.Node, env: dict, shape_only: bool):
         args = fx.node.map_arg(node.args, env.__getitem__)
@@ -319,7 +323,12 @@ class _Runner:
                 env[node] = dense_output(head, win, self.ref[node], materialize)
             elif kind in (WINDOW, REDUCED):
                 value = apply(
-                    ops[node], node, env, self.ref[node], self.rows.get(node), self.aux.get(node)
+                    ops[node],
+                    node,
+                    env,
+                    self.ref.get(node),
+                    self.rows.get(node),
+                    self.aux.get(node),
                 )
                 if isinstance(value, Win):
                     window = value.values[0].numel() * value.values.element_size()
@@ -360,6 +369,7 @@ def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved
     with torch.inference_mode():
         for example, x, ref in batched_references(plan, X, batch_size, device, dtype):
             runner = _Runner(plan, x, ref)
+            del ref  # the runner keeps what it reads
             reference = resolved.select(runner.ref_output).to("cpu", dtype)
             bar.update(len(x))
             # every edit of the group's sequences, batches mixing sequences (observed bases
