@@ -1,10 +1,11 @@
 """Window arithmetic of fast ISM: the values of a layer on ``[start, start + width)`` per edit.
 
-A :class:`Win` holds, for a batch of single-base edits of one reference sequence, the values of
-a (B, C, L) layer on a window of positions (a common width for the batch, a start per edit); the
-rest of the layer equals the reference. The functions below compute the window of a node's
-output from the windows of its inputs (see :mod:`cislens.attribution._fast_ism_rules` for which
-captured operations they serve and :mod:`cislens.attribution.fast_ism` for the whole method).
+A :class:`Win` holds, for a batch of single-base edits of reference sequences (each edit names
+its sequence), the values of a (B, C, L) layer on a window of positions (a common width for the
+batch, a start per edit); the rest of the layer equals its sequence's reference. The functions
+below compute the window of a node's output from the windows of its inputs (see
+:mod:`cislens.attribution._fast_ism_rules` for which captured operations they serve and
+:mod:`cislens.attribution.fast_ism` for the whole method).
 Windows are shifted to stay inside their layer, so the width can be common to the batch.
 """
 
