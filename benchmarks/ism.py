@@ -209,7 +209,9 @@ def floor_per_edit(model, X, output, batch_size: int, first: int, stop: int, rep
     from cislens.attribution._common import borrowed_model
     from cislens.attribution.fast_ism import chunk_size, edit_runner
     from cislens.attribution.heads import explained_model
+    from cislens.utils.heap import retain_freed_memory
 
+    retain_freed_memory()  # as the path does: its arithmetic's outputs reuse heap memory
     net = explained_model(model, output=output, input_layout="NCL")
     x = X[:1]
     with borrowed_model(net, device="cpu") as (net, _), torch.inference_mode():
@@ -312,7 +314,9 @@ def exactness(model, x, output, length: int, batch_size: int) -> float:
     from cislens.attribution._common import borrowed_model
     from cislens.attribution.fast_ism import edit_runner
     from cislens.attribution.heads import explained_model
+    from cislens.utils.heap import retain_freed_memory
 
+    retain_freed_memory()  # as the path does: its arithmetic's outputs reuse heap memory
     net = explained_model(model, output=output, input_layout="NCL")
     worst = 0.0
     with borrowed_model(net, device="cpu", dtype=torch.float64) as (net, _):

@@ -200,3 +200,25 @@ def test_cache_sized_batches_do_not_change_results(caplog):
     b = ism(counts, X, dtype=F64, batch_size=500, scores="delta", hypothetical=True)
     torch.testing.assert_close(a, b, rtol=0, atol=1e-6 * float(a.abs().max()))
     assert chunk_size(10**9, 64, "cpu") == 1 and chunk_size(10, 64, "cpu") == 64
+
+
+@pytest.mark.parametrize(
+    ("make", "length", "output"),
+    [
+        (lambda: SmallChromBPNet().eval(), 60, (1, "counts")),  # crops, a global mean
+        (lambda: SmallChromBPNet().eval(), 60, (0, "profile")),  # crops, a full-length head
+        (lambda: SmallDeepSTARR().eval(), 40, None),  # pools, batch norm, a dense head
+    ],
+)
+def test_batches_mixing_sequences_equal_naive(make, length, output):
+    """Three sequences whose edits share batches (batch_size 50 > the edits of one sequence,
+    so batches straddle sequences) give naive ISM's deltas, float64."""
+    from cislens.attribution.heads import explained_model
+
+    model = explained_model(make(), output=output, input_layout="NCL")
+    X = _one_hot(3, length, seed=7)
+    options = {"scores": "delta", "hypothetical": True, "dtype": F64, "target": 0}
+    fast = ism(model, X, batch_size=50, **options)
+    naive = ism(model, X, fast=False, **options)
+    assert float(naive.abs().max()) > 0
+    assert float((fast - naive).abs().max()) <= 1e-10 * float(naive.abs().max())

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import fx
 
+from cislens.attribution._fast_ism_windows import windows
+
 MAX_GROUPS = 32
 """More distinct window starts than this in a batch: the head runs on full-length tensors
 (one small matrix product per start would cost more)."""
@@ -71,17 +73,16 @@ def dense_heads(graph: fx.Graph, windowed: set, shapes: dict) -> dict:
 
 
 def dense_output(head: DenseHead, win, ref_out: torch.Tensor, reference) -> torch.Tensor:
-    """The head's output (B, out) for the windows ``win`` of its layer; ``ref_out`` (1, out) is
-    its reference output, ``reference`` makes a full-length tensor from ``win``."""
+    """The head's output (B, out) for the windows ``win`` of its layer; ``ref_out`` (S, out) is
+    its reference output on the sequences, ``reference`` makes a full-length tensor from ``win``."""
     values, start = win.values, win.start
     batch, channels, width = values.shape
     starts, inverse = torch.unique(start, return_inverse=True)
     if len(starts) > MAX_GROUPS:  # as captured: flatten the full-length layer, then linear
         return F.linear(reference(win).flatten(1), head.weight, head.bias)
-    length = win.ref.shape[-1]
-    view = win.ref.as_strided((length - width + 1, channels, width), (1, length, 1))
-    change = (values - view.index_select(0, start)).transpose(1, 2).reshape(batch, -1)
-    out = ref_out.expand(batch, -1).clone()
+    change = values - windows(win.ref, start, width, win.seq)
+    change = change.transpose(1, 2).reshape(batch, -1)
+    out = ref_out.index_select(0, win.seq)  # each edit's sequence's reference output
     for group, s in enumerate(starts.tolist()):
         rows = (inverse == group).nonzero().squeeze(1)
         block = head.columns[s : s + width].view(width * channels, -1)

@@ -1,10 +1,11 @@
 """Window arithmetic of fast ISM: the values of a layer on ``[start, start + width)`` per edit.
 
-A :class:`Win` holds, for a batch of single-base edits of one reference sequence, the values of
-a (B, C, L) layer on a window of positions (a common width for the batch, a start per edit); the
-rest of the layer equals the reference. The functions below compute the window of a node's
-output from the windows of its inputs (see :mod:`cislens.attribution._fast_ism_rules` for which
-captured operations they serve and :mod:`cislens.attribution.fast_ism` for the whole method).
+A :class:`Win` holds, for a batch of single-base edits of reference sequences (each edit names
+its sequence), the values of a (B, C, L) layer on a window of positions (a common width for the
+batch, a start per edit); the rest of the layer equals its sequence's reference. The functions
+below compute the window of a node's output from the windows of its inputs (see
+:mod:`cislens.attribution._fast_ism_rules` for which captured operations they serve and
+:mod:`cislens.attribution.fast_ism` for the whole method).
 Windows are shifted to stay inside their layer, so the width can be common to the batch.
 """
 
@@ -26,7 +27,8 @@ class Win:
 
     values: torch.Tensor  # (B, C, width)
     start: torch.Tensor  # (B,) long
-    ref: torch.Tensor  # (C, L) contiguous: the layer's reference values
+    ref: torch.Tensor  # (C, S, L) contiguous: the layer's reference values of S sequences
+    seq: torch.Tensor  # (B,) long: each edit's sequence (its row of ``ref``)
     point_delta: torch.Tensor | None = None  # (B, C): the one-column change (the input only)
 
     @property
@@ -34,26 +36,40 @@ class Win:
         return self.values.shape[-1]
 
 
-def windows(ref: torch.Tensor, start: torch.Tensor, width: int) -> torch.Tensor:
-    """The slices ``ref[:, start_b : start_b + width]`` of a contiguous (C, L) tensor, as
+def windows(ref: torch.Tensor, start: torch.Tensor, width: int, seq=None) -> torch.Tensor:
+    """The slices ``ref[:, start_b : start_b + width]`` of a contiguous (C, L) tensor, or
+    ``ref[:, seq_b, start_b : start_b + width]`` of a contiguous (C, S, L) one, as
     (B, C, width) (a copy).
+
+    The (C, S, L) layout puts the S sequences end to end along the length, so a window of
+    sequence s starting at p is the window of the (C, S * L) tensor starting at ``s * L + p``:
+    one strided view and one ``index_select`` serve edits of several sequences.
 
     Examples
     --------
     >>> windows(torch.arange(6.0).view(1, 6), torch.tensor([0, 3]), 2).tolist()
     [[[0.0, 1.0]], [[3.0, 4.0]]]
+    >>> two = torch.arange(8.0).view(1, 2, 4)  # (C, S, L): sequences [0..3] and [4..7]
+    >>> windows(two, torch.tensor([1, 0]), 2, torch.tensor([0, 1])).tolist()
+    [[[1.0, 2.0]], [[4.0, 5.0]]]
     """
-    channels, length = ref.shape
+    if ref.ndim == 3:
+        channels, count, length = ref.shape
+        if seq is not None and count > 1:
+            start = start + seq * length
+        length = count * length
+    else:
+        channels, length = ref.shape
     view = ref.as_strided((length - width + 1, channels, width), (1, length, 1))
     return view.index_select(0, start)
 
 
-def gather(values, start, padded: torch.Tensor, left: int, first: torch.Tensor, n: int):
+def gather(values, start, padded: torch.Tensor, left: int, first: torch.Tensor, n: int, seq):
     """Slabs (B, C, n) at positions ``first + [0, n)`` of a layer whose windows are ``values``
-    (B, C, w) at ``start`` (B,), the reference elsewhere.
+    (B, C, w) at ``start`` (B,) of sequences ``seq`` (B,), the reference elsewhere.
 
-    ``padded`` is the contiguous reference (C, L + pads), padded by ``left`` positions on the
-    left. Windows may lie anywhere relative to their slabs, also wholly outside.
+    ``padded`` is the contiguous reference (C, S, L + pads), padded by ``left`` positions on
+    the left. Windows may lie anywhere relative to their slabs, also wholly outside.
     """
     width = values.shape[-1]
     if n == width and torch.equal(first, start):
@@ -66,7 +82,7 @@ def gather(values, start, padded: torch.Tensor, left: int, first: torch.Tensor, 
             return values[:, :, -low : n - low]
         index = torch.arange(n, device=first.device) - offset[:, None]
         return values.gather(2, index[:, None, :].expand(-1, channels, -1))
-    slab = windows(padded, first + left, n)
+    slab = windows(padded, first + left, n, seq)
     if low >= 0 and high + width <= n:  # every window inside its slab
         if low == high:  # one offset (convolutions): one slice copy
             slab[:, :, low : low + width] = values
@@ -84,17 +100,18 @@ def materialize(value):
     """A full-length (B, C, L) tensor from a :class:`Win`; anything else unchanged."""
     if not isinstance(value, Win):
         return value
-    batch, channels, width = value.values.shape
-    full = value.ref.expand(batch, -1, -1).clone()
+    _, channels, width = value.values.shape
+    full = value.ref.index_select(1, value.seq).transpose(0, 1).contiguous()
     index = value.start[:, None] + torch.arange(width, device=full.device)
     full.scatter_(2, index[:, None, :].expand(-1, channels, -1), value.values)
     return full
 
 
 def prepare(op, source: torch.Tensor, out: torch.Tensor):
-    """What an operation needs from the reference run: the padded input row of a convolution
-    or pool, the channel-sliced input row of a crop (``source`` and ``out`` are (1, C, L))."""
-    row = source[0]
+    """What an operation needs from the reference run: the padded input rows of a convolution
+    or pool, the channel-sliced input rows of a crop (``source`` and ``out`` are (S, C, L);
+    the rows are (C, S, L'), see :func:`windows`)."""
+    row = source.transpose(0, 1)
     if op.kind == CONV:
         span = op.params["dilation"] * (op.params["weight"].shape[-1] - 1)
         left = op.params["left"]
@@ -132,8 +149,9 @@ def _conv(params: dict, win: Win, out_row: torch.Tensor, padded: torch.Tensor) -
     length_out = out_row.shape[-1]
     width = min(win.width + span, length_out)
     start = (win.start + left - span).clamp(0, length_out - width)
+    seq = win.seq
     if win.point_delta is not None and groups == 1:  # first layer: a table lookup
-        base = windows(out_row, start, width)  # (B, C_out, width), a copy
+        base = windows(out_row, start, width, seq)  # (B, C_out, width), a copy
         if d == 1 and width == k:
             # Away from the ends the output window starts `span` before the edit, so output
             # position i uses kernel tap k - 1 - i: the change is the flipped tap table.
@@ -142,15 +160,15 @@ def _conv(params: dict, win: Win, out_row: torch.Tensor, padded: torch.Tensor) -
             if len(rows):  # windows shifted inside the sequence near its ends
                 table = change[rows].flip(2)
                 change[rows] = _taps(table, win.start[rows], start[rows], left, span, d)
-            return Win(base.add_(change), start, out_row)
+            return Win(base.add_(change), start, out_row, seq)
         table = torch.einsum("ock,bc->bok", weight, win.point_delta)  # (B, C_out, k)
         change = _taps(table, win.start, start, left, span, d, width)
-        return Win(base.add_(change), start, out_row)
+        return Win(base.add_(change), start, out_row, seq)
     if d == 1 and groups == 1 and span >= win.width:
-        return Win(_spread(weight, win, out_row, start, width, left), start, out_row)
-    slab = gather(win.values, win.start, padded, left, start - left, width + span)
+        return Win(_spread(weight, win, out_row, start, width, left), start, out_row, seq)
+    slab = gather(win.values, win.start, padded, left, start - left, width + span, seq)
     values = F.conv1d(slab, weight, bias, 1, 0, d, groups)
-    return Win(values, start, out_row)
+    return Win(values, start, out_row, seq)
 
 
 def _spread(weight, win: Win, out_row, start, width: int, left: int) -> torch.Tensor:
@@ -163,10 +181,10 @@ def _spread(weight, win: Win, out_row, start, width: int, left: int) -> torch.Te
     the kernel is as wide as the window (Basset's 11- and 7-wide layers after pooling).
     """
     k = weight.shape[-1]
-    change = win.values - windows(win.ref, win.start, win.width)
+    change = win.values - windows(win.ref, win.start, win.width, win.seq)
     spread = F.conv_transpose1d(change, weight.flip(2).transpose(0, 1))  # (B, C_out, w + k - 1)
     natural = win.start + left - (k - 1)  # the output position of spread[..., 0]
-    base = windows(out_row, start, width)
+    base = windows(out_row, start, width, win.seq)
     if width == spread.shape[-1] and torch.equal(natural, start):
         return base.add_(spread)
     # windows shifted to stay inside the layer (near its ends): align, drop what falls outside
@@ -184,12 +202,14 @@ def _pool(params: dict, win: Win, out_row: torch.Tensor, padded: torch.Tensor) -
     width = min(max((r + w - 1) // s - (r - k) // s for r in range(s)), length_out)
     first = torch.div(win.start + left - k, s, rounding_mode="floor") + 1
     start = first.clamp(0, length_out - width)
-    slab = gather(win.values, win.start, padded, left, start * s - left, (width - 1) * s + k)
+    slab = gather(
+        win.values, win.start, padded, left, start * s - left, (width - 1) * s + k, win.seq
+    )
     if params["max"]:
         values = F.max_pool1d(slab, k, s)
     else:
         values = F.avg_pool1d(slab, k, s)
-    return Win(values, start, out_row)
+    return Win(values, start, out_row, win.seq)
 
 
 def _crop(params: dict, win: Win, out_row: torch.Tensor, source: torch.Tensor) -> Win:
@@ -198,27 +218,30 @@ def _crop(params: dict, win: Win, out_row: torch.Tensor, source: torch.Tensor) -
     length_out = out_row.shape[-1]
     width = min(win.width, length_out)
     start = (win.start - offset).clamp(0, length_out - width)
-    return Win(gather(values, win.start, source, 0, start + offset, width), start, out_row)
+    slab = gather(values, win.start, source, 0, start + offset, width, win.seq)
+    return Win(slab, start, out_row, win.seq)
 
 
 def _pad(params: dict, win: Win, out_row: torch.Tensor) -> Win:
     values = win.values
     if any(params["channels"]):
         values = F.pad(values, (0, 0, *params["channels"]), value=params["value"])
-    return Win(values, win.start + params["left"], out_row)
+    return Win(values, win.start + params["left"], out_row, win.seq)
 
 
 def _reduce(params: dict, win: Win, out: torch.Tensor, sums: dict) -> torch.Tensor:
     # the reference's sum plus the window's change: the positions outside did not move
     width = win.width
-    if width not in sums:  # the reference's sum over every window of this width: (L', C)
+    channels, count, length = win.ref.shape
+    if width not in sums:  # the reference's sums over every window of this width: (S, L', C)
         ones = win.ref.new_ones(1, 1, width)
-        sums[width] = F.conv1d(win.ref[:, None, :], ones)[:, 0].T.contiguous()
-    change = win.values.sum(2, keepdim=True) - sums[width][win.start][:, :, None]
+        flat = win.ref.reshape(channels * count, 1, length)
+        sums[width] = F.conv1d(flat, ones).view(channels, count, -1).permute(1, 2, 0).contiguous()
+    change = win.values.sum(2, keepdim=True) - sums[width][win.seq, win.start][:, :, None]
     change = change.sum(params["dims"], keepdim=params["keepdim"])
     if params["mean"]:
         change = change / params["count"]
-    return out + change
+    return out.index_select(0, win.seq) + change
 
 
 def _union(wins: list[Win], length: int) -> tuple[torch.Tensor, int]:
@@ -242,13 +265,13 @@ def _positionwise(params: dict, node: fx.Node, env: dict, out_row: torch.Tensor)
 
     def aligned(value):
         if isinstance(value, Win):
-            return gather(value.values, value.start, value.ref, 0, start, width)
+            return gather(value.values, value.start, value.ref, 0, start, width, value.seq)
         if isinstance(value, torch.Tensor) and id(value) in constants:
             return windows(constants[id(value)], start, width)  # a position-dependent constant
         return value
 
     args, kwargs = fx.node.map_aggregate((args, kwargs), aligned)
-    return Win(call(node, args, kwargs), start, out_row)
+    return Win(call(node, args, kwargs), start, out_row, wins[0].seq)
 
 
 def apply(op, node: fx.Node, env: dict, out: torch.Tensor, out_row: torch.Tensor, aux):

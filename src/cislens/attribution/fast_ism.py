@@ -35,8 +35,12 @@ each call's function and arguments (:mod:`~cislens.attribution._fast_ism_rules`)
 
 The reference runs of a call are batched across sequences; on the CPU the edits of a window
 batch are capped so that the widest layer's windows fit in about :data:`CACHE_BYTES` (batches
-of wide windows that spill out of the caches cost 2-3x more per edit). The edits of one batch
-belong to one sequence (batches do not mix sequences).
+of wide windows that spill out of the caches cost 2-3x more per edit). A batch of edits may
+mix the sequences of one reference batch (each layer's reference rows are kept as (C, S, L), so
+each edit's window is gathered from its own sequence): models with small windows get full
+batches even when few positions per sequence are mutated. Freed memory is kept in the heap
+(:func:`cislens.utils.heap.retain_freed_memory`): the batches' few-MiB tensors would otherwise
+be page-faulted in afresh every time.
 
 Which path runs is decided by the model's structure (:func:`plan_fast_ism`); the reason, with
 the operations where the window path stops (``FastISMPlan.stops``), is logged. If the input
@@ -58,6 +62,7 @@ from cislens.attribution._fast_ism_dense import dense_heads, dense_output
 from cislens.attribution._fast_ism_rules import REDUCE, Context, classify
 from cislens.attribution._fast_ism_windows import Win, apply, materialize, prepare
 from cislens.attribution.capture import Captured, call, capture
+from cislens.utils.heap import retain_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +221,7 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
 def _batch_view(value):
     """A :class:`Win` as its reference expanded to the batch (right shape, dtype, device)."""
     if isinstance(value, Win):
-        return value.ref.expand(value.values.shape[0], *value.ref.shape)
+        return value.ref[:, 0].expand(value.values.shape[0], -1, -1)
     return value
 
 
@@ -238,9 +243,9 @@ REFERENCE_BYTES = 256 * 2**20
 
 
 def batched_references(plan: FastISMPlan, X, batch_size: int, device, dtype):
-    """``(example, x, reference values)`` for each sequence of ``X``, the references computed
-    several sequences at a time (at most ``batch_size``, and about :data:`REFERENCE_BYTES` of
-    layer values)."""
+    """``(first example, sequences, reference values)`` for groups of consecutive sequences
+    of ``X``: at most ``batch_size`` sequences, and about :data:`REFERENCE_BYTES` of layer
+    values, per group."""
     per_row = sum(
         math.prod(shape[1:]) * torch.empty((), dtype=dtype).element_size()
         for node in plan.captured.graph.nodes
@@ -249,24 +254,16 @@ def batched_references(plan: FastISMPlan, X, batch_size: int, device, dtype):
     batch_size = max(1, min(batch_size, REFERENCE_BYTES // max(per_row, 1)))
     for lo in range(0, X.shape[0], batch_size):
         batch = X[lo : lo + batch_size].to(device=device, dtype=dtype)
-        ref = reference_values(plan, batch)
-        for row in range(batch.shape[0]):
-            yield lo + row, batch[row : row + 1], reference_values_row(plan, ref, row)
-
-
-def reference_values_row(plan: FastISMPlan, ref: dict, row: int) -> dict:
-    """One sequence's slice of the values of a batched :func:`reference_values` run: the
-    sequence-dependent tensors (input, windowed layers, reductions, output) are sliced, the
-    constants shared; nodes of other kinds are never read from the reference by ``run``."""
-    per_row = {INPUT, WINDOW, REDUCED, DENSE}
-    one = {n: v[row : row + 1] for n, v in ref.items() if plan.kinds.get(n) in per_row}
-    one.update({n: v for n, v in ref.items() if plan.kinds.get(n) == CONST})
-    one["output"] = ref["output"][row : row + 1]
-    return one
+        yield lo, batch, reference_values(plan, batch)
 
 
 class _Runner:
-    """Runs one reference sequence, then batches of its edits, through a plan."""
+    """Runs reference sequences (S, 4, L), then batches of their edits, through a plan.
+
+    A batch may mix edits of different sequences: the windowed layers' reference values are
+    kept as (C, S, L) rows (:func:`~cislens.attribution._fast_ism_windows.windows`), so every
+    gather takes each edit's window from its own sequence.
+    """
 
     def __init__(self, plan: FastISMPlan, x: torch.Tensor, ref: dict | None = None):
         self.plan = plan
@@ -274,10 +271,9 @@ class _Runner:
         if ref is None:
             ref = reference_values(plan, x)
         self.ref_output = ref["output"]
-        self.ref = ref
-        # contiguous reference rows of the windowed layers: windows are strided views of them
+        # contiguous (C, S, L) reference rows of the windowed layers: windows are strided views
         self.rows = {
-            node: ref[node][0].contiguous()
+            node: ref[node].transpose(0, 1).contiguous()
             for node, kind in plan.kinds.items()
             if kind in (INPUT, WINDOW)
         }
@@ -287,6 +283,11 @@ class _Runner:
             if op.source is not None
         }
         self.window_bytes = 0  # the largest window of one edit seen by run()
+        # run() reads the reference values of constants, reductions, dense heads and the
+        # output only; the full-length values of the other layers of S sequences are dropped
+        keep = (CONST, REDUCED, DENSE)
+        self.ref = {n: v for n, v in ref.items() if plan.kinds.get(n) in keep}
+        self.ref["output"] = ref["output"]
 
     def _call(self, node: fx.Node, env: dict, shape_only: bool):
         args = fx.node.map_arg(node.args, env.__getitem__)
@@ -297,16 +298,19 @@ class _Runner:
         args, kwargs = fx.node.map_aggregate((args, kwargs), full)
         return call(node, args, kwargs)
 
-    def run(self, positions: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
-        """Model outputs for the edits ``x[:, positions] = columns`` (B,) and (B, 4)."""
+    def run(self, positions: torch.Tensor, columns: torch.Tensor, seq=None) -> torch.Tensor:
+        """Model outputs for the edits ``x[seq, :, positions] = columns`` (B,), (B, 4) and
+        (B,) (``seq`` None: all of sequence 0)."""
         x = self.rows[self.input]
-        old = x[:, positions].T
+        if seq is None:
+            seq = torch.zeros_like(positions)
+        old = x[:, seq, positions].T
         kinds, ops = self.plan.kinds, self.plan.ops
         env: dict = {}
         for node in self.plan.captured.graph.nodes:
             kind = kinds.get(node)
             if node.op == "placeholder":
-                env[node] = Win(columns[:, :, None], positions, x, columns - old)
+                env[node] = Win(columns[:, :, None], positions, x, seq, columns - old)
             elif node.op == "output":
                 return materialize(env[node.args[0]])
             elif kind == CONST:
@@ -319,7 +323,12 @@ class _Runner:
                 env[node] = dense_output(head, win, self.ref[node], materialize)
             elif kind in (WINDOW, REDUCED):
                 value = apply(
-                    ops[node], node, env, self.ref[node], self.rows.get(node), self.aux.get(node)
+                    ops[node],
+                    node,
+                    env,
+                    self.ref.get(node),
+                    self.rows.get(node),
+                    self.aux.get(node),
                 )
                 if isinstance(value, Win):
                     window = value.values[0].numel() * value.values.element_size()
@@ -330,10 +339,13 @@ class _Runner:
         raise RuntimeError("the captured graph has no output")
 
 
-CACHE_BYTES = 8 * 2**20
+CACHE_BYTES = 4 * 2**20
 """Edits per window batch on the CPU are capped so that the widest layer's windows of a batch
 stay near this size: a batch of wide windows (ChromBPNet's last dilated layers, 1,000+
-positions of 64 channels per edit) that spills out of the caches runs 2-3x slower per edit."""
+positions of 64 channels per edit) that spills out of the caches runs 2-3x slower per edit.
+BPNet-like (256 kB windows), ms per edit by batch: 4: 0.66, 8: 0.63, 16: 0.62, 32: 0.67,
+64: 1.27 on a 2-core EPYC (1 MiB L2 per core, shared L3); 32 already tips over when another
+process contends for the L3, so the cap aims at 16."""
 
 
 def chunk_size(window_bytes: int, batch_size: int, device) -> int:
@@ -342,7 +354,7 @@ def chunk_size(window_bytes: int, batch_size: int, device) -> int:
     Examples
     --------
     >>> chunk_size(400_000, 128, torch.device("cpu")), chunk_size(1_000, 128, "cpu")
-    (20, 128)
+    (10, 128)
     """
     if torch.device(device).type != "cpu" or window_bytes <= 0:
         return batch_size
@@ -352,23 +364,34 @@ def chunk_size(window_bytes: int, batch_size: int, device) -> int:
 def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved, bar, delta):
     """Fill ``delta`` (N, 4, stop - first) with ``f(edit) - f(x)`` using ``plan``."""
     eye = torch.eye(4, dtype=dtype, device=device)
-    step = min(batch_size, 4)  # a first small batch measures the windows
+    if torch.device(device).type == "cpu":
+        retain_freed_memory()  # window batches reuse heap memory instead of fresh pages
+    # a first small batch measures the windows; their widths depend on the plan only, so the
+    # measure holds for every sequence
+    window_bytes, measured = 0, False
     with torch.inference_mode():
         for example, x, ref in batched_references(plan, X, batch_size, device, dtype):
             runner = _Runner(plan, x, ref)
-            reference = resolved.select(runner.ref_output).to("cpu", dtype)[0]
-            bar.update(1)
-            keep = (X[example, :, first:stop] == 0).T  # observed bases are no edits
-            positions, bases = torch.nonzero(keep, as_tuple=True)
+            del ref  # the runner keeps what it reads
+            reference = resolved.select(runner.ref_output).to("cpu", dtype)
+            bar.update(len(x))
+            # every edit of the group's sequences, batches mixing sequences (observed bases
+            # are no edits)
+            keep = (X[example : example + len(x), :, first:stop] == 0).transpose(1, 2)
+            seqs, positions, bases = torch.nonzero(keep, as_tuple=True)
             positions = positions + first
             lo = 0
             while lo < len(positions):
-                pos, base = positions[lo : lo + step], bases[lo : lo + step]
-                out = runner.run(pos.to(device), eye[base.to(device)])
-                values = resolved.select(out).to("cpu", dtype) - reference
-                delta[example, base, pos - first] = values
+                step = (
+                    chunk_size(window_bytes, batch_size, device) if measured else min(batch_size, 4)
+                )
+                pos, base, seq = (v[lo : lo + step] for v in (positions, bases, seqs))
+                out = runner.run(pos.to(device), eye[base.to(device)], seq.to(device))
+                values = resolved.select(out).to("cpu", dtype) - reference[seq]
+                delta[example + seq, base, pos - first] = values
                 bar.update(len(pos))
-                lo, step = lo + len(pos), chunk_size(runner.window_bytes, batch_size, device)
+                lo, window_bytes = lo + len(pos), max(window_bytes, runner.window_bytes)
+                measured = True
 
 
 def edit_runner(model: nn.Module, x: torch.Tensor, first: int = 0, stop: int | None = None):
