@@ -15,9 +15,11 @@ about 3.2 seqlets per sequence, most negative and many positive ones noise), wit
 Each run is a fresh worker process (``motifs_vs_modisco.py --worker``) with one thread
 (``NUMBA_NUM_THREADS=OMP_NUM_THREADS=MKL_NUM_THREADS=1``), so ``peak_rss_mb`` is that run's own
 RSS high-water mark (data, imports and all) and ``cpu_seconds`` its user + system CPU time.
-Tools: ``cislens`` (defaults), ``modisco-same`` (modisco-lite 3.0.0 with cislens's clustering
-settings: 10 Leiden runs, 150 coarse neighbours) and ``modisco`` (modisco-lite's defaults: 50
-runs, 500 neighbours). Both cap each metacluster at 20,000 seqlets (their default). One cislens
+Tools: ``cislens`` (defaults), ``cislens-h5`` (the same, but given the file's h5py datasets,
+which ``discover_motifs`` reads chunk by chunk instead of holding the arrays), ``modisco-same``
+(modisco-lite 3.0.0 with cislens's clustering settings: 10 Leiden runs, 150 coarse neighbours)
+and ``modisco`` (modisco-lite's defaults: 50 runs, 500 neighbours). Both cap each metacluster
+at 20,000 seqlets (their default). One cislens
 warm-up run at the smallest size fills numba's on-disk cache first (modisco-lite compiles at
 import in every process). modisco-lite runs only up to ``--modisco-max-size`` seqlets.
 
@@ -137,13 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         for size, row in json.loads(Path(previous).read_text())["records"].items():
             records.setdefault(size, {}).update(row)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    tools = [t for t in ("cislens", "modisco-same", "modisco") if t in args.tools.split(",")]
+    tools = ("cislens", "cislens-h5", "modisco-same", "modisco")
+    tools = [t for t in tools if t in args.tools.split(",")]
     if "cislens" in tools and sizes and not args.no_warmup:  # fill numba's on-disk cache; discarded
         run_once("cislens", data_file(Path(args.data_dir), min(sizes), args.seed), args.seed)
     for size in sizes:
         path = data_file(Path(args.data_dir), size, args.seed)
         for tool in tools:
-            if tool != "cislens" and size > args.modisco_max_size:
+            if tool.startswith("modisco") and size > args.modisco_max_size:
                 continue
             record = run_once(tool, path, args.seed)
             records.setdefault(str(size), {})[tool] = record

@@ -212,11 +212,18 @@ def run_tool(tool: str, path: str, seed: int) -> dict:
     from cislens.io import load_attributions
     from cislens.motifs import annotate
 
-    store = load_attributions(path)
-    X, H = store.X, store.hypothetical
-    expected = store.params.get("planted", EXPECTED)
-    del store
-    if tool == "cislens":  # import the tool (and what modisco-lite imports eagerly) first
+    if tool == "cislens-h5":  # h5py datasets: discover_motifs reads them chunk by chunk
+        import h5py
+
+        handle = h5py.File(path, "r")
+        X, H = handle["X"], handle["hypothetical"]
+        expected = json.loads(handle.attrs["params"]).get("planted", EXPECTED)
+    else:
+        store = load_attributions(path)
+        X, H = store.X, store.hypothetical
+        expected = store.params.get("planted", EXPECTED)
+        del store
+    if tool.startswith("cislens"):  # import the tool (and what modisco-lite imports eagerly) first
         import igraph  # noqa: F401
         import leidenalg  # noqa: F401
         import numba
@@ -233,7 +240,7 @@ def run_tool(tool: str, path: str, seed: int) -> dict:
     print("START", flush=True)  # the driver's memory sampler takes its baseline now
     cpu_start = _cpu_seconds()
     start = time.perf_counter()
-    if tool == "cislens":
+    if tool.startswith("cislens"):
         from cislens.motifs import discover_motifs
 
         result = discover_motifs(X, H, random_state=seed)
@@ -299,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out")
     parser.add_argument(
-        "--worker", choices=["cislens", "modisco", "modisco-same"], help=argparse.SUPPRESS
+        "--worker",
+        choices=["cislens", "cislens-h5", "modisco", "modisco-same"],
+        help=argparse.SUPPRESS,
     )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--tools", default="cislens,modisco", help="comma-separated subset")
