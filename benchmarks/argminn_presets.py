@@ -52,8 +52,12 @@ from pathlib import Path
 # Before numpy/torch load: their BLAS / OpenMP pools otherwise keep a second thread busy beside
 # the measured one (seen: ~900 CPU s of a spinning thread per preset, which slowed the other
 # process and inflated the CPU-time figures). torch's own threads are set by --threads.
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                  "NUMBA_NUM_THREADS"):
+for _variable in (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+):
     os.environ.setdefault(_variable, "1")
 
 import numpy as np  # noqa: E402
@@ -71,14 +75,21 @@ class StandardCNN(nn.Module):
     def __init__(self, n_tasks: int, length: int, n_filters: int = 8) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv1d(4, n_filters, 10), nn.ReLU(),
-            nn.Conv1d(n_filters, n_filters, 5), nn.ReLU(),
-            nn.Conv1d(n_filters, n_filters, 5), nn.ReLU(),
-            nn.MaxPool1d(40, 40), nn.Flatten(),
+            nn.Conv1d(4, n_filters, 10),
+            nn.ReLU(),
+            nn.Conv1d(n_filters, n_filters, 5),
+            nn.ReLU(),
+            nn.Conv1d(n_filters, n_filters, 5),
+            nn.ReLU(),
+            nn.MaxPool1d(40, 40),
+            nn.Flatten(),
         )
         pooled = (length - 9 - 4 - 4) // 40
         self.head = nn.Sequential(
-            nn.Linear(n_filters * pooled, 10), nn.ReLU(), nn.Linear(10, 5), nn.ReLU(),
+            nn.Linear(n_filters * pooled, 10),
+            nn.ReLU(),
+            nn.Linear(10, 5),
+            nn.ReLU(),
             nn.Linear(5, n_tasks),
         )
 
@@ -93,14 +104,21 @@ def _train(build, data, args):
 
     start, cpu_start = time.perf_counter(), time.process_time()
     model, history, restarts = fit_restarts(
-        build, data, restarts=args.restarts, selection_epochs=args.selection_epochs,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=None,
-        reverse_complement=True, random_state=args.seed)
+        build,
+        data,
+        restarts=args.restarts,
+        selection_epochs=args.selection_epochs,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        patience=None,
+        reverse_complement=True,
+        random_state=args.seed,
+    )
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     logits = predict(model, data.X["test"])
     table = metrics_table(data.Y["test"], logits, data.task_names, ["binary"] * data.n_tasks)
-    return (model, float(table["auroc"].mean()), logits, (seconds, cpu_seconds), history,
-            restarts)
+    return (model, float(table["auroc"].mean()), logits, (seconds, cpu_seconds), history, restarts)
 
 
 def _instances(hits, truth, pattern_truth):
@@ -108,14 +126,17 @@ def _instances(hits, truth, pattern_truth):
 
     known = truth.instances
     known = known[(known["split"] == "test") & (known["role"].astype(str) != "background")]
-    labelled = pd.DataFrame({
-        "sequence": hits["example"].to_numpy(dtype=int),
-        "start": hits["start"].to_numpy(dtype=int),
-        "end": hits["end"].to_numpy(dtype=int),
-        "motif": [pattern_truth.get(p, UNMATCHED) for p in hits["pattern"]],
-    })
-    table = instance_recovery(labelled, known[["sequence", "start", "end", "motif"]],
-                              motifs=[*truth.motifs, UNMATCHED])
+    labelled = pd.DataFrame(
+        {
+            "sequence": hits["example"].to_numpy(dtype=int),
+            "start": hits["start"].to_numpy(dtype=int),
+            "end": hits["end"].to_numpy(dtype=int),
+            "motif": [pattern_truth.get(p, UNMATCHED) for p in hits["pattern"]],
+        }
+    )
+    table = instance_recovery(
+        labelled, known[["sequence", "start", "end", "motif"]], motifs=[*truth.motifs, UNMATCHED]
+    )
     n_hits = table["n_hits"].sum()
     true_hits = (table["precision"].fillna(0) * table["n_hits"]).sum()
     found = (table["recall"].fillna(0) * table["n_true"]).sum()
@@ -130,8 +151,15 @@ def run_preset(preset: str, args) -> dict:
 
     data = simulate(preset, n=args.n, random_state=args.seed)
     argminn, auroc, logits, seconds, history, restarts = _train(
-        lambda seed: ARGMINN(n_tasks=data.n_tasks, input_length=data.length, random_state=seed,
-                             **json.loads(args.model_args)), data, args)
+        lambda seed: ARGMINN(
+            n_tasks=data.n_tasks,
+            input_length=data.length,
+            random_state=seed,
+            **json.loads(args.model_args),
+        ),
+        data,
+        args,
+    )
 
     def build_cnn(seed):
         cnn = StandardCNN(data.n_tasks, data.length, n_filters=args.cnn_filters)
@@ -142,8 +170,11 @@ def run_preset(preset: str, args) -> dict:
         cnn_row = _earlier_cnn_row(args.cnn_from, preset, args)
     else:
         cnn, cnn_auroc, _, *trained = _train(build_cnn, data, args)
-        cnn_row = {"cnn_auroc": cnn_auroc, **_training_columns("cnn", cnn, *trained),
-                   "cnn_from": None}
+        cnn_row = {
+            "cnn_auroc": cnn_auroc,
+            **_training_columns("cnn", cnn, *trained),
+            "cnn_from": None,
+        }
 
     if args.save_models:
         from cislens.models import save_model
@@ -181,11 +212,21 @@ def _earlier_cnn_row(path, preset, args) -> dict:
     document = json.loads(Path(path).read_text())
     params = document["params"]
     for part in params if isinstance(params, list) else [params]:
-        for name in ("seed", "n", "cnn_filters", "epochs", "lr", "batch_size", "restarts",
-                     "selection_epochs"):
+        for name in (
+            "seed",
+            "n",
+            "cnn_filters",
+            "epochs",
+            "lr",
+            "batch_size",
+            "restarts",
+            "selection_epochs",
+        ):
             if part.get(name) != getattr(args, name):
-                raise SystemExit(f"--cnn-from {path}: its {name} was {part.get(name)!r}, this "
-                                 f"run's is {getattr(args, name)!r}; the CNN must be retrained.")
+                raise SystemExit(
+                    f"--cnn-from {path}: its {name} was {part.get(name)!r}, this "
+                    f"run's is {getattr(args, name)!r}; the CNN must be retrained."
+                )
     for row in document["rows"]:
         if row["preset"] == preset:
             columns = {k: v for k, v in row.items() if k.startswith("cnn_")}
@@ -203,16 +244,20 @@ def _readout(argminn, data, args) -> dict:
     bench = benchmark_motifs(motifs.motifs, data.ground_truth, q_threshold=0.05)
     hits = argminn_instances(argminn, data.X["test"], motifs=motifs, random_state=args.seed)
     readout_seconds = time.perf_counter() - start
-    per_motif = {m: sorted(p for p, t in bench.pattern_truth.items() if t == m)
-                 for m in data.ground_truth.motifs}
+    per_motif = {
+        m: sorted(p for p, t in bench.pattern_truth.items() if t == m)
+        for m in data.ground_truth.motifs
+    }
     one_to_one = all(len(p) == 1 for p in per_motif.values()) and bench.n_spurious == 0
     precision, recall, n_hits, _ = _instances(hits, data.ground_truth, bench.pattern_truth)
     # The reference's call rule (activation >= the filter's mean positive activation, no chance
     # floor), for comparison with the default.
-    mean_rule = argminn_instances(argminn, data.X["test"], motifs=motifs,
-                                  activation_threshold=None, null_quantile=None)
-    mean_precision, mean_recall, mean_hits, _ = _instances(mean_rule, data.ground_truth,
-                                                           bench.pattern_truth)
+    mean_rule = argminn_instances(
+        argminn, data.X["test"], motifs=motifs, activation_threshold=None, null_quantile=None
+    )
+    mean_precision, mean_recall, mean_hits, _ = _instances(
+        mean_rule, data.ground_truth, bench.pattern_truth
+    )
     return {
         "n_motifs": len(data.ground_truth.motifs),
         "n_passing": len(motifs.motifs),
@@ -258,8 +303,10 @@ def decoy_ranking(logits, data, preset) -> dict:
     for sequence, group in known.groupby("sequence"):
         if labels[sequence] == 1:
             continue
-        insts = [Inst(i, r.motif, int(r.start), int(r.end), r.strand)
-                 for i, r in enumerate(group.itertuples())]
+        insts = [
+            Inst(i, r.motif, int(r.start), int(r.end), r.strand)
+            for i, r in enumerate(group.itertuples())
+        ]
         firsts = [a for a in insts if a.motif == rule.first]
         seconds = [b for b in insts if b.motif == rule.second]
         if not firsts or not seconds:
@@ -275,7 +322,8 @@ def decoy_ranking(logits, data, preset) -> dict:
         if len(negatives):
             truth = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
             columns[f"decoy_auroc_{kind}"] = float(
-                roc_auc_score(truth, np.r_[positives, negatives]))
+                roc_auc_score(truth, np.r_[positives, negatives])
+            )
     return columns
 
 
@@ -290,9 +338,14 @@ def reread_rows(rows, args) -> list[dict]:
     for row in rows:
         data = simulate(row["preset"], n=args.n, random_state=args.seed)
         model = load_model(Path(args.save_models) / row["preset"])
-        updated.append({**row, **_readout(model, data, args),
-                        **decoy_ranking(predict(model, data.X["test"]), data, row["preset"]),
-                        "reread": True})
+        updated.append(
+            {
+                **row,
+                **_readout(model, data, args),
+                **decoy_ranking(predict(model, data.X["test"]), data, row["preset"]),
+                "reread": True,
+            }
+        )
         print(json.dumps({k: v for k, v in updated[-1].items() if k != "filters"}), flush=True)
     return updated
 
@@ -300,34 +353,61 @@ def reread_rows(rows, args) -> list[dict]:
 def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--presets", default=",".join(PRESETS))
-    parser.add_argument("--n", type=int, default=None, help="Sequences per dataset (default: "
-                        "the preset's 20,000).")
+    parser.add_argument(
+        "--n", type=int, default=None, help="Sequences per dataset (default: the preset's 20,000)."
+    )
     parser.add_argument("--epochs", type=int, default=28)
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (both models)")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--model-args", default="{}",
-                        help="ARGMINN hyperparameters as JSON, e.g. '{\"overlap_weight\": 1e4}'.")
-    parser.add_argument("--cnn-filters", type=int, default=43,
-                        help="Filters per CNN layer (43: 25,570 parameters, ARGMINN's 25,650 "
-                        "with its default 2 layers; the paper's baseline used 8).")
-    parser.add_argument("--restarts", type=int, default=4,
-                        help="Seeds raced for --selection-epochs epochs; the best (validation "
-                        "loss) is trained in full (both models; cislens.train.fit_restarts).")
+    parser.add_argument(
+        "--model-args",
+        default="{}",
+        help="ARGMINN hyperparameters as JSON, e.g. '{\"overlap_weight\": 1e4}'.",
+    )
+    parser.add_argument(
+        "--cnn-filters",
+        type=int,
+        default=43,
+        help="Filters per CNN layer (43: 25,570 parameters, ARGMINN's 25,650 "
+        "with its default 2 layers; the paper's baseline used 8).",
+    )
+    parser.add_argument(
+        "--restarts",
+        type=int,
+        default=4,
+        help="Seeds raced for --selection-epochs epochs; the best (validation "
+        "loss) is trained in full (both models; cislens.train.fit_restarts).",
+    )
     parser.add_argument("--selection-epochs", type=int, default=5)
-    parser.add_argument("--cnn-from", default=None, metavar="JSON",
-                        help="Copy the CNN columns from an earlier run's JSON (same --seed, --n "
-                        "and CNN settings) instead of retraining it; rows say so in cnn_from.")
+    parser.add_argument(
+        "--cnn-from",
+        default=None,
+        metavar="JSON",
+        help="Copy the CNN columns from an earlier run's JSON (same --seed, --n "
+        "and CNN settings) instead of retraining it; rows say so in cnn_from.",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/results/argminn_presets")
-    parser.add_argument("--save-models", default=None,
-                        help="Folder for the trained ARGMINN checkpoints (one per preset).")
-    parser.add_argument("--combine", nargs="+", default=None, metavar="JSON",
-                        help="Only merge the rows of earlier runs' JSON files into --out "
-                        "(to run the presets in several processes).")
-    parser.add_argument("--reread", action="store_true",
-                        help="With --combine: recompute the readout columns from the models in "
-                        "--save-models (same --seed and --n as that run) instead of copying them.")
+    parser.add_argument(
+        "--save-models",
+        default=None,
+        help="Folder for the trained ARGMINN checkpoints (one per preset).",
+    )
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="Only merge the rows of earlier runs' JSON files into --out "
+        "(to run the presets in several processes).",
+    )
+    parser.add_argument(
+        "--reread",
+        action="store_true",
+        help="With --combine: recompute the readout columns from the models in "
+        "--save-models (same --seed and --n as that run) instead of copying them.",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from cislens._version import __version__
@@ -340,29 +420,51 @@ def main(argv=None) -> pd.DataFrame:
         rows = [row for part in parts for row in part["rows"]]
         if args.reread:
             rows = reread_rows(rows, args)
-        document = {"cislens_version": __version__, "params": [p["params"] for p in parts],
-                    "torch_threads": [p["torch_threads"] for p in parts], "rows": rows}
+        document = {
+            "cislens_version": __version__,
+            "params": [p["params"] for p in parts],
+            "torch_threads": [p["torch_threads"] for p in parts],
+            "rows": rows,
+        }
         out.with_suffix(".json").write_text(json.dumps(document, indent=2, default=float))
     for preset in [] if args.combine else args.presets.split(","):
         row = run_preset(preset.strip(), args)
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "filters"}), flush=True)
-        document = {"cislens_version": __version__, "params": vars(args),
-                    "torch_threads": torch.get_num_threads(), "rows": rows}
+        document = {
+            "cislens_version": __version__,
+            "params": vars(args),
+            "torch_threads": torch.get_num_threads(),
+            "rows": rows,
+        }
         out.with_suffix(".json").write_text(json.dumps(document, indent=2, default=float))
         pd.DataFrame([{k: v for k, v in r.items() if k != "filters"} for r in rows]).to_csv(
-            out.with_suffix(".csv"), index=False)
+            out.with_suffix(".csv"), index=False
+        )
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "filters"} for r in rows])
     table.to_csv(out.with_suffix(".csv"), index=False)
-    columns = ["preset", "argminn_auroc", "cnn_auroc", "auroc_delta", "n_passing", "one_to_one",
-               "matches", "precision", "recall", "argminn_train_s", "argminn_train_cpu_s",
-               "cnn_train_s"]
+    columns = [
+        "preset",
+        "argminn_auroc",
+        "cnn_auroc",
+        "auroc_delta",
+        "n_passing",
+        "one_to_one",
+        "matches",
+        "precision",
+        "recall",
+        "argminn_train_s",
+        "argminn_train_cpu_s",
+        "cnn_train_s",
+    ]
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"one-to-one on {int(table['one_to_one'].sum())}/{len(table)}; "
-          f"auROC within 0.02 of the CNN on {int((table['auroc_delta'] >= -0.02).sum())}/"
-          f"{len(table)}; precision >= 0.9 on {int((table['precision'] >= 0.9).sum())}/"
-          f"{len(table)}")
+    print(
+        f"one-to-one on {int(table['one_to_one'].sum())}/{len(table)}; "
+        f"auROC within 0.02 of the CNN on {int((table['auroc_delta'] >= -0.02).sum())}/"
+        f"{len(table)}; precision >= 0.9 on {int((table['precision'] >= 0.9).sum())}/"
+        f"{len(table)}"
+    )
     return table
 
 

@@ -214,10 +214,6 @@ def find_job(name: str, tool: str):
 # Measuring one job in this process
 
 
-
-
-
-
 def measure(name: str, tool: str, args) -> dict:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -53,12 +53,19 @@ SIMULATED_GAP = 6  # jund_tead.yaml: rule {pair: [JUND, TEAD1], spacing: 6, orie
 # are learnt much faster by a one-layer DeepBind (BPNetLike at 4 epochs stayed at auROC 0.49 /
 # 0.61 on e2f6_max / spi1_ctcf).
 RECIPES = {
-    "jund_tead": (BPNetLike, dict(n_filters=32, n_layers=4, first_width=15, pooling="max"), 4,
-                  2e-3),
-    "e2f6_max": (DeepBind, dict(n_filters=32, filter_width=15, n_hidden=32, dropout=0.1), 15,
-                 3e-3),
-    "spi1_ctcf": (DeepBind, dict(n_filters=32, filter_width=15, n_hidden=32, dropout=0.1), 15,
-                  3e-3),
+    "jund_tead": (
+        BPNetLike,
+        dict(n_filters=32, n_layers=4, first_width=15, pooling="max"),
+        4,
+        2e-3,
+    ),
+    "e2f6_max": (DeepBind, dict(n_filters=32, filter_width=15, n_hidden=32, dropout=0.1), 15, 3e-3),
+    "spi1_ctcf": (
+        DeepBind,
+        dict(n_filters=32, filter_width=15, n_hidden=32, dropout=0.1),
+        15,
+        3e-3,
+    ),
 }
 
 
@@ -68,8 +75,16 @@ def train(preset: str, args) -> tuple:
     data = simulate(preset, n=args.n, random_state=args.seed)
     architecture, options, epochs, lr = RECIPES[preset]
     model = architecture(n_tasks=data.n_tasks, random_state=args.seed, **options)
-    history = fit(model, data, epochs=args.epochs or epochs, batch_size=64, lr=lr, patience=3,
-                  random_state=args.seed, reverse_complement=True)
+    history = fit(
+        model,
+        data,
+        epochs=args.epochs or epochs,
+        batch_size=64,
+        lr=lr,
+        patience=3,
+        random_state=args.seed,
+        reverse_complement=True,
+    )
     metrics = evaluate(model, data.X["test"], data.Y["test"])
     facts = {
         "model": f"{architecture.__name__}({options})",
@@ -87,8 +102,9 @@ def motifs(data) -> dict[str, Motif]:
 
 
 def backgrounds(data, args) -> torch.Tensor:
-    return null_backgrounds("dinucleotide_shuffle", data.X["test"], n=args.n_backgrounds,
-                            random_state=args.seed)
+    return null_backgrounds(
+        "dinucleotide_shuffle", data.X["test"], n=args.n_backgrounds, random_state=args.seed
+    )
 
 
 def ci(low, high) -> list[float]:
@@ -98,8 +114,16 @@ def ci(low, high) -> list[float]:
 def run_jund_tead(args) -> dict:
     data, model, facts = train("jund_tead", args)
     m = motifs(data)
-    table = spacing(model, backgrounds(data, args), m["JUND"], m["TEAD1"], range(0, 21),
-                    orientations=["++"], target=0, random_state=args.seed)
+    table = spacing(
+        model,
+        backgrounds(data, args),
+        m["JUND"],
+        m["TEAD1"],
+        range(0, 21),
+        orientations=["++"],
+        target=0,
+        random_state=args.seed,
+    )
     peak = table.loc[table["effect"].idxmax()]
     others = table[table["spacing"] != peak["spacing"]]
     out = {
@@ -113,14 +137,19 @@ def run_jund_tead(args) -> dict:
         "peak_ci_excludes_others": bool(peak["ci_low"] > others["ci_high"].max()),
         "peak_interaction": round(float(peak["interaction"]), 4),
         "peak_interaction_ci": ci(peak["interaction_ci_low"], peak["interaction_ci_high"]),
-        "curve": {int(s): round(float(e), 3) for s, e in zip(table["spacing"], table["effect"],
-                                                              strict=True)},
+        "curve": {
+            int(s): round(float(e), 3)
+            for s, e in zip(table["spacing"], table["effect"], strict=True)
+        },
         "pass": int(peak["spacing"]) == SIMULATED_GAP,
     }
-    print(f"[jund_tead] spacing peak {out['peak_spacing']} (simulated {SIMULATED_GAP}): effect "
-          f"{out['peak_effect']} CI {out['peak_ci']}; runner-up {out['runner_up_spacing']} "
-          f"({out['runner_up_effect']}); interaction {out['peak_interaction']} "
-          f"CI {out['peak_interaction_ci']}", flush=True)
+    print(
+        f"[jund_tead] spacing peak {out['peak_spacing']} (simulated {SIMULATED_GAP}): effect "
+        f"{out['peak_effect']} CI {out['peak_ci']}; runner-up {out['runner_up_spacing']} "
+        f"({out['runner_up_effect']}); interaction {out['peak_interaction']} "
+        f"CI {out['peak_interaction_ci']}",
+        flush=True,
+    )
     return out
 
 
@@ -131,10 +160,20 @@ def run_e2f6_max(args) -> dict:
     result = interaction(model, bg, m["E2F6"], m["MAX"], 20, target=0, random_state=args.seed)
     # An AND of labels is what the simulator planted; a logistic model can implement it with
     # additive logits (zero logit interaction), so the interaction is read on probabilities.
-    prob = interaction(model, bg, m["E2F6"], m["MAX"], 20, target=0, random_state=args.seed,
-                       func_kwargs={"apply_sigmoid": True})
-    singles = {name: marginalize(model, bg, m[name], target=0, random_state=args.seed)
-               for name in ("E2F6", "MAX")}
+    prob = interaction(
+        model,
+        bg,
+        m["E2F6"],
+        m["MAX"],
+        20,
+        target=0,
+        random_state=args.seed,
+        func_kwargs={"apply_sigmoid": True},
+    )
+    singles = {
+        name: marginalize(model, bg, m[name], target=0, random_state=args.seed)
+        for name in ("E2F6", "MAX")
+    }
     out = {
         **facts,
         "interaction_logit": round(float(result.effect[0]), 4),
@@ -145,15 +184,20 @@ def run_e2f6_max(args) -> dict:
         "interaction_prob_ci": ci(prob.ci_low[0], prob.ci_high[0]),
         "interaction_prob_p": float(prob.p_value[0]),
         "null_mean_prob": round(float(prob.null_mean[0]), 4),
-        "marginal": {k: [round(float(r.effect[0]), 4), ci(r.ci_low[0], r.ci_high[0])]
-                     for k, r in singles.items()},
+        "marginal": {
+            k: [round(float(r.effect[0]), 4), ci(r.ci_low[0], r.ci_high[0])]
+            for k, r in singles.items()
+        },
         "pass": bool(prob.ci_low[0] > 0),
     }
-    print(f"[e2f6_max] interaction E2F6 x MAX (gap 20, ++): probability "
-          f"{out['interaction_prob']} CI {out['interaction_prob_ci']} "
-          f"p={out['interaction_prob_p']:.2g} (null {out['null_mean_prob']}); logit "
-          f"{out['interaction_logit']} CI {out['interaction_logit_ci']} "
-          f"p={out['interaction_logit_p']:.2g}; logit marginals {out['marginal']}", flush=True)
+    print(
+        f"[e2f6_max] interaction E2F6 x MAX (gap 20, ++): probability "
+        f"{out['interaction_prob']} CI {out['interaction_prob_ci']} "
+        f"p={out['interaction_prob_p']:.2g} (null {out['null_mean_prob']}); logit "
+        f"{out['interaction_logit']} CI {out['interaction_logit_ci']} "
+        f"p={out['interaction_logit_p']:.2g}; logit marginals {out['marginal']}",
+        flush=True,
+    )
     return out
 
 
@@ -166,13 +210,20 @@ def run_spi1_ctcf(args) -> dict:
 
     with_spi1 = embed(bg, m["SPI1"], position=150)
     ctcf = marginalize(model, with_spi1, m["CTCF"], target=0, random_state=args.seed)
-    ctcf_prob = marginalize(model, with_spi1, m["CTCF"], target=0, random_state=args.seed,
-                            func_kwargs={"apply_sigmoid": True})
+    ctcf_prob = marginalize(
+        model,
+        with_spi1,
+        m["CTCF"],
+        target=0,
+        random_state=args.seed,
+        func_kwargs={"apply_sigmoid": True},
+    )
     plain = marginalize(model, bg, m["CTCF"], target=0, random_state=args.seed)
     truth = data.ground_truth.instances
     test = truth[(truth["split"] == "test") & (truth["motif"] == "CTCF")]
-    occluded = occlude(model, data.X["test"], test, target=0, n_occlusions=10,
-                       random_state=args.seed)
+    occluded = occlude(
+        model, data.X["test"], test, target=0, n_occlusions=10, random_state=args.seed
+    )
     summary = occlusion_summary(occluded, random_state=args.seed).iloc[0]
     out = {
         **facts,
@@ -189,13 +240,16 @@ def run_spi1_ctcf(args) -> dict:
         "occlusion_n_instances": int(summary["n"]),
         "pass": bool(ctcf.ci_high[0] < 0),
     }
-    print(f"[spi1_ctcf] CTCF into SPI1 backgrounds: {out['ctcf_effect_with_spi1']} CI "
-          f"{out['ctcf_ci_with_spi1']} (null mean {out['null_mean_with_spi1']}), probability "
-          f"{out['ctcf_effect_with_spi1_prob']} CI {out['ctcf_ci_with_spi1_prob']} (null "
-          f"{out['null_mean_with_spi1_prob']}); into plain "
-          f"backgrounds {out['ctcf_effect_plain']} CI {out['ctcf_ci_plain']}; occluding "
-          f"{out['occlusion_n_instances']} test CTCF instances: drop "
-          f"{out['occlusion_ctcf_drop']} CI {out['occlusion_ctcf_ci']}", flush=True)
+    print(
+        f"[spi1_ctcf] CTCF into SPI1 backgrounds: {out['ctcf_effect_with_spi1']} CI "
+        f"{out['ctcf_ci_with_spi1']} (null mean {out['null_mean_with_spi1']}), probability "
+        f"{out['ctcf_effect_with_spi1_prob']} CI {out['ctcf_ci_with_spi1_prob']} (null "
+        f"{out['null_mean_with_spi1_prob']}); into plain "
+        f"backgrounds {out['ctcf_effect_plain']} CI {out['ctcf_ci_plain']}; occluding "
+        f"{out['occlusion_n_instances']} test CTCF instances: drop "
+        f"{out['occlusion_ctcf_drop']} CI {out['occlusion_ctcf_ci']}",
+        flush=True,
+    )
     return out
 
 
@@ -206,8 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default=",".join(PRESETS))
     parser.add_argument("--n", type=int, default=3000, help="sequences simulated per preset")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="epochs per preset (default: the preset's recipe, 4 or 15)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs per preset (default: the preset's recipe, 4 or 15)",
+    )
     parser.add_argument("--n-backgrounds", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="write the results as JSON here")
@@ -219,11 +277,18 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--presets: unknown preset {preset!r}; choose from {list(RUNNERS)}")
         results[preset] = RUNNERS[preset](args)
     total = round(time.perf_counter() - started, 1)
-    print(f"total {total}s; passed: {[k for k, v in results.items() if v['pass']]}; "
-          f"failed: {[k for k, v in results.items() if not v['pass']]}")
+    print(
+        f"total {total}s; passed: {[k for k, v in results.items() if v['pass']]}; "
+        f"failed: {[k for k, v in results.items() if not v['pass']]}"
+    )
     if args.out:
-        record = {"cislens_version": __version__, "params": vars(args), "seconds": total,
-                  "torch_threads": torch.get_num_threads(), "results": results}
+        record = {
+            "cislens_version": __version__,
+            "params": vars(args),
+            "seconds": total,
+            "torch_threads": torch.get_num_threads(),
+            "results": results,
+        }
         with open(args.out, "w") as handle:
             json.dump(record, handle, indent=2, default=float)
     return 0 if all(v["pass"] for v in results.values()) else 1

@@ -71,10 +71,6 @@ PLAN = {
 # --- measurement helpers ---------------------------------------------------------------------
 
 
-
-
-
-
 def make_model(name: str, length: int):
     from cislens.models import Basset, BPNetLike, LabCNN
 
@@ -111,8 +107,14 @@ def run_ism(tool: str, model, X, args):
     if tool.startswith("cislens"):
         from cislens.attribution.ism import ism
 
-        return ism(model, X, target=0, batch_size=args.batch_size, device=args.device,
-                   fast=tool == "cislens")
+        return ism(
+            model,
+            X,
+            target=0,
+            batch_size=args.batch_size,
+            device=args.device,
+            fast=tool == "cislens",
+        )
     sys.path.insert(0, str(HERE))
     import ism as ism_bench  # benchmarks/ism.py: tangermeme with its fast path as asked
 
@@ -126,14 +128,28 @@ def run_deeplift_shap(tool: str, model, X, R, args):
     if tool in ("cislens", "cislens_exact"):
         from cislens.attribution.deeplift import deeplift_shap
 
-        return deeplift_shap(model, X, target=0, baselines=R, batch_size=args.batch_size,
-                             device=device, fast=None if tool == "cislens" else False,
-                             on_check_failure="warn")
+        return deeplift_shap(
+            model,
+            X,
+            target=0,
+            baselines=R,
+            batch_size=args.batch_size,
+            device=device,
+            fast=None if tool == "cislens" else False,
+            on_check_failure="warn",
+        )
     if tool == "tangermeme":
         from tangermeme.deep_lift_shap import deep_lift_shap
 
-        return deep_lift_shap(model, X, references=R, target=0, device=device,
-                              batch_size=args.batch_size, warning_threshold=1e9).float()
+        return deep_lift_shap(
+            model,
+            X,
+            references=R,
+            target=0,
+            device=device,
+            batch_size=args.batch_size,
+            warning_threshold=1e9,
+        ).float()
     if tool == "captum":
         import captum.attr as attr
 
@@ -160,13 +176,15 @@ def run_grad_x_input(tool: str, model, X, args):
     if tool == "cislens":
         from cislens.attribution import METHODS as registry
 
-        return registry["grad_x_input"](model, X, target=0, batch_size=args.batch_size,
-                                        device=device)
+        return registry["grad_x_input"](
+            model, X, target=0, batch_size=args.batch_size, device=device
+        )
     if tool == "tangermeme":
         from tangermeme.saliency import saliency
 
-        return saliency(model, X, target=0, batch_size=args.batch_size, device=device,
-                        gradient_correction=False).float()
+        return saliency(
+            model, X, target=0, batch_size=args.batch_size, device=device, gradient_correction=False
+        ).float()
     net = model.to(device)
     if tool == "captum":
         import captum.attr as attr
@@ -235,8 +253,15 @@ def measure(method: str, model_name: str, tool: str, args) -> dict:
         elif base is not None:
             peak_mib = (status_kib("VmHWM") - base) / 2**10
         best = min(best, elapsed)
-    row = {"method": method, "model": model_name, "tool": tool, "n_seqs": n, "length": length,
-           "s_per_seq": best / n, "peak_mib": peak_mib}
+    row = {
+        "method": method,
+        "model": model_name,
+        "tool": tool,
+        "n_seqs": n,
+        "length": length,
+        "s_per_seq": best / n,
+        "peak_mib": peak_mib,
+    }
     if out is not None and args.save:
         torch.save(out.detach().cpu().float(), args.save)
     return row
@@ -245,11 +270,19 @@ def measure(method: str, model_name: str, tool: str, args) -> dict:
 def child(job: tuple[str, str, str], args, save: str | None) -> dict | None:
     method, model, tool = job
     command = [
-        sys.executable, __file__, "--job", f"{method}:{model}:{tool}",
-        f"--dls-seqs={args.dls_seqs}", f"--ism-seqs={args.ism_seqs}",
-        f"--labcnn-seqs={args.labcnn_seqs}", f"--length={args.length}",
-        f"--labcnn-length={args.labcnn_length}", f"--batch-size={args.batch_size}",
-        f"--repeats={args.repeats}", f"--device={args.device}", f"--threads={args.threads}",
+        sys.executable,
+        __file__,
+        "--job",
+        f"{method}:{model}:{tool}",
+        f"--dls-seqs={args.dls_seqs}",
+        f"--ism-seqs={args.ism_seqs}",
+        f"--labcnn-seqs={args.labcnn_seqs}",
+        f"--length={args.length}",
+        f"--labcnn-length={args.labcnn_length}",
+        f"--batch-size={args.batch_size}",
+        f"--repeats={args.repeats}",
+        f"--device={args.device}",
+        f"--threads={args.threads}",
         f"--clock={args.clock}",
     ]
     if save:
@@ -260,8 +293,12 @@ def child(job: tuple[str, str, str], args, save: str | None) -> dict | None:
         print(f"[{method} {model} {tool}] failed:\n{done.stderr[-1500:]}", file=sys.stderr)
         return None
     row = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  {method:14} {model:7} {tool:14} {row['s_per_seq']:9.4f} s/seq "
-          f"({time.perf_counter() - began:.0f} s in all)", file=sys.stderr, flush=True)
+    print(
+        f"  {method:14} {model:7} {tool:14} {row['s_per_seq']:9.4f} s/seq "
+        f"({time.perf_counter() - began:.0f} s in all)",
+        file=sys.stderr,
+        flush=True,
+    )
     return row
 
 
@@ -327,33 +364,50 @@ def _mib(value) -> str:
 
 
 def print_table(records: list[dict]) -> None:
-    header = (f"{'method':14} {'model':13} {'peer':11} {'cislens s/seq':>13} {'peer s/seq':>11} "
-              f"{'ratio':>6} {'x floor':>7} {'seq/s':>8} {'peak MiB c|p':>13} "
-              f"{'max|diff| c':>11} {'max|diff| p':>11}")
+    header = (
+        f"{'method':14} {'model':13} {'peer':11} {'cislens s/seq':>13} {'peer s/seq':>11} "
+        f"{'ratio':>6} {'x floor':>7} {'seq/s':>8} {'peak MiB c|p':>13} "
+        f"{'max|diff| c':>11} {'max|diff| p':>11}"
+    )
     print(header)
     print("-" * len(header))
     for r in records:
-        model = f"{r['model']} {r['length'] // 1000}kb" if r["length"] and r["length"] >= 1000 \
+        model = (
+            f"{r['model']} {r['length'] // 1000}kb"
+            if r["length"] and r["length"] >= 1000
             else f"{r['model']} {r['length']}bp"
+        )
         floor = "" if r["x_floor"] != r["x_floor"] else f"{r['x_floor']:.2f}"
-        print(f"{r['method']:14} {model:13} {r['peer']:11} {r['cislens_s_per_seq']:13.4f} "
-              f"{r['peer_s_per_seq']:11.4f} {r['ratio']:6.2f} {floor:>7} "
-              f"{r['cislens_seqs_per_s']:8.2f} "
-              f"{_mib(r['cislens_peak_mib']) + '|' + _mib(r['peer_peak_mib']):>13} "
-              f"{r['cislens_max_abs_diff']:11.2e} {r['peer_max_abs_diff']:11.2e}")
-    print("ratio = peer s/seq / cislens s/seq; x floor = cislens / floor (one forward + backward "
-          "over all pairs); max|diff| against the exact implementation (c: cislens, p: peer).")
+        print(
+            f"{r['method']:14} {model:13} {r['peer']:11} {r['cislens_s_per_seq']:13.4f} "
+            f"{r['peer_s_per_seq']:11.4f} {r['ratio']:6.2f} {floor:>7} "
+            f"{r['cislens_seqs_per_s']:8.2f} "
+            f"{_mib(r['cislens_peak_mib']) + '|' + _mib(r['peer_peak_mib']):>13} "
+            f"{r['cislens_max_abs_diff']:11.2e} {r['peer_max_abs_diff']:11.2e}"
+        )
+    print(
+        "ratio = peer s/seq / cislens s/seq; x floor = cislens / floor (one forward + backward "
+        "over all pairs); max|diff| against the exact implementation (c: cislens, p: peer)."
+    )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(METHODS), help="methods, comma-separated")
     parser.add_argument("--models", default=",".join(MODELS), help="models, comma-separated")
-    parser.add_argument("--dls-seqs", type=int, default=2,
-                        help="sequences for DeepLiftShap and grad x input on 1 kb models")
+    parser.add_argument(
+        "--dls-seqs",
+        type=int,
+        default=2,
+        help="sequences for DeepLiftShap and grad x input on 1 kb models",
+    )
     parser.add_argument("--ism-seqs", type=int, default=1, help="sequences for ISM on 1 kb models")
-    parser.add_argument("--labcnn-seqs", type=int, default=32,
-                        help="LabCNN sequences for DeepLiftShap (ISM uses an eighth)")
+    parser.add_argument(
+        "--labcnn-seqs",
+        type=int,
+        default=32,
+        help="LabCNN sequences for DeepLiftShap (ISM uses an eighth)",
+    )
     parser.add_argument("--length", type=int, default=1000, help="Basset / BPNetLike length")
     parser.add_argument("--labcnn-length", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=128)

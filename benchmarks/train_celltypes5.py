@@ -125,9 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model(args.resume)
         print(f"resumed from {args.resume}")
     else:
-        model = Basset(
-            n_tasks=dataset.n_tasks, input_length=dataset.length, random_state=args.seed
-        )
+        model = Basset(n_tasks=dataset.n_tasks, input_length=dataset.length, random_state=args.seed)
     print(
         f"Basset: {count_parameters(model):,} parameters, padding "
         f"{model.hparams['padding']}, torch threads {torch.get_num_threads()}"

@@ -34,8 +34,17 @@ def random_one_hot(n: int, length: int, seed: int = 0) -> torch.Tensor:
 
 
 def tiny(**overrides) -> ARGMINN:
-    config = {"n_tasks": 2, "n_filters": 3, "filter_width": 5, "token_dim": 8, "stream_dim": 12,
-              "n_heads": 2, "n_layers": 2, "position_dim": 4, **overrides}
+    config = {
+        "n_tasks": 2,
+        "n_filters": 3,
+        "filter_width": 5,
+        "token_dim": 8,
+        "stream_dim": 12,
+        "n_heads": 2,
+        "n_layers": 2,
+        "position_dim": 4,
+        **overrides,
+    }
     return ARGMINN(**config, random_state=0)
 
 
@@ -118,7 +127,8 @@ def test_overlap_penalty_ignores_the_same_filter_and_is_scale_free_in_the_weight
     scaled = acts * torch.tensor([1.0, 0.01], dtype=torch.float64)[None, :, None]
     assert float(filter_overlap_penalty(scaled, weight)) == pytest.approx(float(base))
     assert float(filter_overlap_penalty(scaled, weight, scale_free=False)) < float(
-        filter_overlap_penalty(acts, weight, scale_free=False))
+        filter_overlap_penalty(acts, weight, scale_free=False)
+    )
 
 
 def test_overlap_penalty_strand_flips_the_columns():
@@ -190,9 +200,15 @@ def test_schedule_warms_up_ramps_geometrically_then_holds():
     np.testing.assert_allclose(ramp, [10.0, 100.0, 1000.0, 1e4])
     np.testing.assert_allclose(ramp[1:] / ramp[:-1], 10.0)
     assert weights[7:] == [1e4, 1e4]
-    schedule = RegularizationSchedule(overlap_weight=1e4, overlap_start=10.0, l1_weight=1e-3,
-                                      l1_start=1e-4, entropy_weight=0.5, warmup_epochs=3,
-                                      ramp_epochs=4)
+    schedule = RegularizationSchedule(
+        overlap_weight=1e4,
+        overlap_start=10.0,
+        l1_weight=1e-3,
+        l1_start=1e-4,
+        entropy_weight=0.5,
+        warmup_epochs=3,
+        ramp_epochs=4,
+    )
     assert schedule.settled_epoch == 7
     assert schedule.weights(3) == {"overlap": 0.0, "l1": 0.0, "entropy": 0.0}
     assert schedule.weights(4)["entropy"] == 0.5
@@ -216,8 +232,10 @@ def test_shapes_any_length_and_attention_sums_to_one():
         assert out.attention.shape == (3, 2, 2, positions)
         torch.testing.assert_close(out.attention.sum(-1), torch.ones(3, 2, 2))
         assert (out.activations >= 0).all()
-        assert torch.equal(model(random_one_hot(3, length)), model.forward_details(
-            random_one_hot(3, length)).logits)
+        assert torch.equal(
+            model(random_one_hot(3, length)),
+            model.forward_details(random_one_hot(3, length)).logits,
+        )
     with pytest.raises(ValueError, match="at least 5 bp"):
         model(random_one_hot(1, 4))
 
@@ -238,8 +256,11 @@ def explicit_forward(model: ARGMINN, x: torch.Tensor):
     every placement, then per layer value(token) at every placement, mixed by the attention."""
     h = model.hparams
     activations, _, forward, reverse = model._scan_parts(x)
-    features = activations if reverse is None or not h["strand_tokens"] else torch.relu(
-        torch.cat([forward, reverse], 1))
+    features = (
+        activations
+        if reverse is None or not h["strand_tokens"]
+        else torch.relu(torch.cat([forward, reverse], 1))
+    )
     features = model._normalize_tokens(features)
     pe = positional_encoding(features.shape[2], h["position_dim"])
     pe = pe.unsqueeze(0).expand(features.shape[0], -1, -1)
@@ -302,7 +323,7 @@ def test_strand_tokens_tell_the_strands_apart(strand_tokens):
     assert same != strand_tokens
     # the readout's influence covers a filter's two strand features (the stronger one counts)
     with torch.no_grad():
-        model.tokenize.weight[:, 1:model.n_token_channels].zero_()
+        model.tokenize.weight[:, 1 : model.n_token_channels].zero_()
         model.tokenize.weight[:, model.n_token_channels - 1] = 1.0  # filter 2, last strand
     influence = filter_influence(model, np.ones(3))
     assert influence.shape == (3,) and influence[2] == 1.0 and influence[1] == 0.0
@@ -313,8 +334,17 @@ def test_eval_forward_is_example_independent_and_seeded():
     X = random_one_hot(5, 50)
     torch.testing.assert_close(model(X)[2:3], model(X[2:3]))
     assert torch.equal(tiny().eval()(X), model(X))
-    other = ARGMINN(n_tasks=2, n_filters=3, filter_width=5, token_dim=8, stream_dim=12,
-                    n_heads=2, n_layers=2, position_dim=4, random_state=1)
+    other = ARGMINN(
+        n_tasks=2,
+        n_filters=3,
+        filter_width=5,
+        token_dim=8,
+        stream_dim=12,
+        n_heads=2,
+        n_layers=2,
+        position_dim=4,
+        random_state=1,
+    )
     assert not torch.equal(other.scanner.weight, model.scanner.weight)
 
 
@@ -347,8 +377,15 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_regularization_loss_follows_the_schedule():
-    model = tiny(overlap_weight=100.0, overlap_start=1.0, l1_weight=1e-2, l1_start=1e-3,
-                 entropy_weight=0.5, warmup_epochs=1, ramp_epochs=3).train()
+    model = tiny(
+        overlap_weight=100.0,
+        overlap_start=1.0,
+        l1_weight=1e-2,
+        l1_start=1e-3,
+        entropy_weight=0.5,
+        warmup_epochs=1,
+        ramp_epochs=3,
+    ).train()
     X = random_one_hot(6, 40)
     with pytest.raises(RuntimeError, match="training forward pass"):
         model.regularization_loss(4)
@@ -359,8 +396,10 @@ def test_regularization_loss_follows_the_schedule():
     from cislens.argminn import attention_entropy
 
     expected = (
-        100.0 * filter_overlap_penalty(out.activations, model.scanner.weight, strands=out.strands,
-                                       scale_free=False)  # the model's default
+        100.0
+        * filter_overlap_penalty(
+            out.activations, model.scanner.weight, strands=out.strands, scale_free=False
+        )  # the model's default
         + 1e-2 * filter_l1(model.scanner.weight)
         + 0.5 * attention_entropy(out.attention)
     )
@@ -377,11 +416,26 @@ def test_fit_adds_the_regulariser_and_picks_a_settled_epoch():
     motif = one_hot_encode(["GATAAG"])[0].numpy()
     Y = (rng.random((160, 1)) < 0.5).astype(np.float32)
     X[Y[:, 0] == 1, :, 15:21] = motif
-    model = ARGMINN(n_tasks=1, n_filters=3, filter_width=6, token_dim=8, stream_dim=8,
-                    n_heads=2, warmup_epochs=2, ramp_epochs=2, random_state=0)
+    model = ARGMINN(
+        n_tasks=1,
+        n_filters=3,
+        filter_width=6,
+        token_dim=8,
+        stream_dim=8,
+        n_heads=2,
+        warmup_epochs=2,
+        ramp_epochs=2,
+        random_state=0,
+    )
     records = []
-    history = fit(model, (X[:120], Y[:120], X[120:], Y[120:]), epochs=5, batch_size=40,
-                  random_state=0, callback=records.append)
+    history = fit(
+        model,
+        (X[:120], Y[:120], X[120:], Y[120:]),
+        epochs=5,
+        batch_size=40,
+        random_state=0,
+        callback=records.append,
+    )
     reg = history.params["regularization_loss"]
     assert len(reg) == 5 and reg[0] == reg[1] == 0.0 and min(reg[2:]) > 0
     assert [r["regularization_loss"] for r in records] == reg
@@ -392,8 +446,17 @@ def test_fit_adds_the_regulariser_and_picks_a_settled_epoch():
 def test_fit_warns_when_training_stops_before_the_regularisers_settle():
     X = random_one_hot(40, 30).numpy()
     Y = (np.arange(40) % 2).astype(np.float32)[:, None]
-    model = ARGMINN(n_tasks=1, n_filters=2, filter_width=5, token_dim=8, stream_dim=8,
-                    n_heads=2, warmup_epochs=2, ramp_epochs=2, random_state=0)
+    model = ARGMINN(
+        n_tasks=1,
+        n_filters=2,
+        filter_width=5,
+        token_dim=8,
+        stream_dim=8,
+        n_heads=2,
+        warmup_epochs=2,
+        ramp_epochs=2,
+        random_state=0,
+    )
     with pytest.warns(CislensWarning, match=r"epoch 4, but epochs=2"):
         fit(model, (X[:30], Y[:30], X[30:], Y[30:]), epochs=2, batch_size=10, random_state=0)
 
@@ -406,8 +469,17 @@ MOTIFS = {0: "GATAAG", 2: "CACGTA"}  # filter -> planted motif (neither is a pal
 def hand_set_model() -> ARGMINN:
     """Filters 0 and 2 are exact PWMs of the planted motifs, filter 1 is all zero; the attention
     query is a large constant, so each head attends to the strongest activation."""
-    model = ARGMINN(n_tasks=1, n_filters=3, filter_width=6, token_batch_norm=False,
-                    token_dim=8, stream_dim=8, n_heads=2, position_dim=4, random_state=0)
+    model = ARGMINN(
+        n_tasks=1,
+        n_filters=3,
+        filter_width=6,
+        token_batch_norm=False,
+        token_dim=8,
+        stream_dim=8,
+        n_heads=2,
+        position_dim=4,
+        random_state=0,
+    )
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.zero_()
@@ -432,8 +504,11 @@ def planted_data(n: int = 60, length: int = 80):
         start = int(rng.integers(5, length - 12))
         word = MOTIFS[k]
         minus = i % 4 >= 2
-        X[i, :, start : start + 6] = one_hot_encode([word])[0].numpy()[::-1, ::-1] if minus else \
-            one_hot_encode([word])[0].numpy()
+        X[i, :, start : start + 6] = (
+            one_hot_encode([word])[0].numpy()[::-1, ::-1]
+            if minus
+            else one_hot_encode([word])[0].numpy()
+        )
         rows.append({"example": i, "start": start, "filter": k, "strand": "-" if minus else "+"})
     return torch.from_numpy(np.ascontiguousarray(X)), pd.DataFrame(rows)
 
@@ -463,7 +538,9 @@ def test_a_filter_the_tokens_ignore_does_not_pass():
     assert influence[2] == pytest.approx(0.05)  # same activations, 1/20 of the column norm
     assert result.passing == [0]
     assert argminn_motifs(model, X, annotate=False, min_sites=10, min_influence=0.0).passing == [
-        0, 2]
+        0,
+        2,
+    ]
     with pytest.raises(ValueError, match="min_influence"):
         argminn_motifs(model, X, annotate=False, min_influence=2.0)
 
@@ -481,12 +558,14 @@ def test_instances_of_a_hand_set_model_are_the_planted_sites():
     assert (hits["end"] - hits["start"] == 6).all()
     assert (hits["attention"] > 0.9).all() and (hits["n_heads"] == 2).all()
     assert set(hits["layer"]) == {0} and set(hits["head"]) <= {0, 1}
-    pd.testing.assert_frame_equal(argminn_instances(model, X, motifs=motifs, batch_size=60,
-                                                    random_state=0), hits)
+    pd.testing.assert_frame_equal(
+        argminn_instances(model, X, motifs=motifs, batch_size=60, random_state=0), hits
+    )
     only_two = argminn_instances(model, X, filters=[2], random_state=0)
     assert set(only_two["filter"]) == {2}
-    assert len(argminn_instances(model, X, attention_threshold=0.999999,
-                                 random_state=0)) <= len(hits)
+    assert len(argminn_instances(model, X, attention_threshold=0.999999, random_state=0)) <= len(
+        hits
+    )
 
 
 def test_syntax_maps_and_readout_errors():

@@ -32,11 +32,32 @@ def _data_file(path):
 def test_train_argminn_then_read_its_motifs(tmp_path, capsys):
     data = _data_file(tmp_path / "data.h5")
     run = tmp_path / "runs" / "argminn"
-    model_args = {"n_filters": 3, "filter_width": 6, "token_dim": 8, "stream_dim": 8,
-                  "n_heads": 2, "warmup_epochs": 1, "ramp_epochs": 1}
-    args = ["train", "--data", str(data), "--model", "argminn", "--out", str(run),
-            "--epochs", "3", "--batch-size", "32", "--device", "cpu",
-            "--model-args", json.dumps(model_args)]
+    model_args = {
+        "n_filters": 3,
+        "filter_width": 6,
+        "token_dim": 8,
+        "stream_dim": 8,
+        "n_heads": 2,
+        "warmup_epochs": 1,
+        "ramp_epochs": 1,
+    }
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--model",
+        "argminn",
+        "--out",
+        str(run),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--device",
+        "cpu",
+        "--model-args",
+        json.dumps(model_args),
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "epoch 3/3" in printed
@@ -53,8 +74,21 @@ def test_train_argminn_then_read_its_motifs(tmp_path, capsys):
     assert load_model(run).hparams["n_filters"] == 3
 
     out = tmp_path / "motifs"
-    assert main(["motifs", "--from-model", str(run), "--data", str(data), "--no-annotate",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "motifs",
+                "--from-model",
+                str(run),
+                "--data",
+                str(data),
+                "--no-annotate",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "filters pass" in capsys.readouterr().out
     filters = pd.read_csv(out / "filters.tsv", sep="\t")
     assert filters["filter"].tolist() == [0, 1, 2]
@@ -66,12 +100,42 @@ def test_train_argminn_then_read_its_motifs(tmp_path, capsys):
 def test_a_race_the_user_asked_for_is_run_and_not_reported_as_dropped(tmp_path, capsys):
     data = _data_file(tmp_path / "data.h5")
     run = tmp_path / "race"
-    model_args = {"n_filters": 2, "filter_width": 6, "token_dim": 8, "stream_dim": 8,
-                  "n_heads": 2, "n_layers": 1, "warmup_epochs": 1, "ramp_epochs": 1}
-    assert main(["train", "--data", str(data), "--model", "argminn", "--out", str(run),
-                 "--epochs", "2", "--restarts", "2", "--selection-epochs", "1",
-                 "--batch-size", "32", "--device", "cpu",
-                 "--model-args", json.dumps(model_args)]) == 0
+    model_args = {
+        "n_filters": 2,
+        "filter_width": 6,
+        "token_dim": 8,
+        "stream_dim": 8,
+        "n_heads": 2,
+        "n_layers": 1,
+        "warmup_epochs": 1,
+        "ramp_epochs": 1,
+    }
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--model",
+                "argminn",
+                "--out",
+                str(run),
+                "--epochs",
+                "2",
+                "--restarts",
+                "2",
+                "--selection-epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--device",
+                "cpu",
+                "--model-args",
+                json.dumps(model_args),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "training one seed" not in printed  # 2 < the default race of 4, but it was asked for
     assert len(pd.read_csv(run / "restarts.csv")) == 2

@@ -16,9 +16,18 @@ from cislens.train import fit
 
 
 def small(**overrides) -> ARGMINN:
-    config = {"n_tasks": 2, "n_filters": 3, "filter_width": 5, "token_dim": 8, "stream_dim": 12,
-              "n_heads": 2, "position_dim": 4, "warmup_epochs": 4, "ramp_epochs": 1,
-              **overrides}
+    config = {
+        "n_tasks": 2,
+        "n_filters": 3,
+        "filter_width": 5,
+        "token_dim": 8,
+        "stream_dim": 12,
+        "n_heads": 2,
+        "position_dim": 4,
+        "warmup_epochs": 4,
+        "ramp_epochs": 1,
+        **overrides,
+    }
     return ARGMINN(**config, random_state=0)
 
 
@@ -52,8 +61,7 @@ def test_fit_ends_with_the_guide_off():
     Y = (np.arange(48) % 2).astype(np.float32)[:, None]
     model = small(n_tasks=1, warmup_epochs=2, guide_epochs=2)
     initial = model.guide.weight.detach().clone()
-    history = fit(model, (X[:36], Y[:36], X[36:], Y[36:]), epochs=4, batch_size=12,
-                  random_state=0)
+    history = fit(model, (X[:36], Y[:36], X[36:], Y[36:]), epochs=4, batch_size=12, random_state=0)
     assert model._guide_weight == 0.0 and history.best_epoch >= 3
     # The guide's weights were trained (it had gradient in epochs 1-2).
     assert not torch.equal(model.guide.weight.detach(), initial)
@@ -67,8 +75,18 @@ WORD = "GATAAG"
 def graded_model() -> ARGMINN:
     """Filter 0 scores matches to WORD: 4.0 on a perfect match, 2.0 with one mismatch, 0 below;
     each head attends to the strongest activation of the sequence."""
-    model = ARGMINN(n_tasks=1, n_filters=1, filter_width=6, token_batch_norm=False, token_dim=4,
-                    stream_dim=4, n_heads=1, position_dim=4, guide_epochs=0, random_state=0)
+    model = ARGMINN(
+        n_tasks=1,
+        n_filters=1,
+        filter_width=6,
+        token_batch_norm=False,
+        token_dim=4,
+        stream_dim=4,
+        n_heads=1,
+        position_dim=4,
+        guide_epochs=0,
+        random_state=0,
+    )
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.zero_()
@@ -93,15 +111,18 @@ def graded_data():
 @pytest.mark.parametrize("threshold", [None, 0.5, 0.6, 1.0])
 def test_calls_follow_the_activation_rule(threshold):
     model, X = graded_model(), graded_data()
-    hits = argminn_instances(model, X, activation_threshold=threshold, null_quantile=None,
-                             batch_size=7)
+    hits = argminn_instances(
+        model, X, activation_threshold=threshold, null_quantile=None, batch_size=7
+    )
     with torch.no_grad():
         out = model.forward_details(X)
     acts, attention = out.activations[:, 0], out.attention[:, 0, 0]
     positive = acts[acts > 0]
     floor = float(positive.mean()) if threshold is None else threshold * float(acts.max())
-    expected = {(int(n), int(p)) for n, p in torch.nonzero((attention > 0.9) & (acts > 0)
-                                                           & (acts >= floor)).tolist()}
+    expected = {
+        (int(n), int(p))
+        for n, p in torch.nonzero((attention > 0.9) & (acts > 0) & (acts >= floor)).tolist()
+    }
     assert set(zip(hits["example"], hits["start"], strict=True)) == expected
     perfect = {n for n, _ in expected if n < 10}
     weak = {n for n, _ in expected if 10 <= n < 20}
@@ -123,8 +144,9 @@ def test_calls_must_beat_the_filter_in_shuffled_sequences():
         X[i, :, 30:36] = one_hot_encode([WORD])[0].numpy()
     X = torch.from_numpy(np.ascontiguousarray(X))
     loose = argminn_instances(model, X, activation_threshold=0.1, null_quantile=None)
-    strict = argminn_instances(model, X, activation_threshold=0.1, null_quantile=0.9,
-                               random_state=3, batch_size=9)
+    strict = argminn_instances(
+        model, X, activation_threshold=0.1, null_quantile=0.9, random_state=3, batch_size=9
+    )
     with torch.no_grad():
         out = model.forward_details(X)
         shuffled = dinucleotide_shuffle(X, n=1, random_state=3)[:, 0]
@@ -132,13 +154,18 @@ def test_calls_must_beat_the_filter_in_shuffled_sequences():
     acts, attention = out.activations[:, 0], out.attention[:, 0, 0]
     floor = 0.1 * float(acts.max())
     beat = float(np.quantile(chance.double().numpy(), 0.9))  # a call must exceed it
-    expected = {(int(n), int(p)) for n, p in torch.nonzero(
-        (attention > 0.9) & (acts > 0) & (acts >= floor) & (acts.double() > beat)).tolist()}
+    expected = {
+        (int(n), int(p))
+        for n, p in torch.nonzero(
+            (attention > 0.9) & (acts > 0) & (acts >= floor) & (acts.double() > beat)
+        ).tolist()
+    }
     assert set(zip(strict["example"], strict["start"], strict=True)) == expected
     # One-mismatch windows (2.0) are common in shuffled sequences: only exact sites (4.0, the
     # planted ones and rare chance ones) beat them; the loose rule also calls near-matches.
     assert len(strict) >= 15 and (strict["activation"] == 4.0).all()
     assert (loose["activation"] == 2.0).sum() >= 3
-    again = argminn_instances(model, X, activation_threshold=0.1, null_quantile=0.9,
-                              random_state=3, batch_size=40)
+    again = argminn_instances(
+        model, X, activation_threshold=0.1, null_quantile=0.9, random_state=3, batch_size=40
+    )
     pd.testing.assert_frame_equal(again, strict)

@@ -222,4 +222,3 @@ def save_lab3_inputs(root, *, n: int, epochs: int):
         fit(model, data, epochs=epochs, batch_size=100, random_state=0)
     save_model(model, root / "model", task_names=data.task_names)
     return data, model
-

@@ -65,7 +65,13 @@ def test_every_function_has_the_common_signature():
             continue
         defaults = record.defaults()
         for option in (
-            "target", "batch_size", "device", "random_state", "verbose", "output", "input_layout"
+            "target",
+            "batch_size",
+            "device",
+            "random_state",
+            "verbose",
+            "output",
+            "input_layout",
         ):
             assert option in defaults, (record.name, option)
         assert defaults["target"] is None and defaults["device"] is None

@@ -24,22 +24,30 @@ def _onehot(n, length=L, seed=0):
 def _truth():
     # sequence 0: task a at [2, 6); sequence 1: task a at [10, 14); sequence 2: only a decoy
     # (relevant to task b) at [4, 8); sequence 3: nothing.
-    return pd.DataFrame({
-        "sequence": [0, 1, 2],
-        "split": ["test"] * 3,
-        "motif": ["A", "A", "B"],
-        "start": [2, 10, 4],
-        "end": [6, 14, 8],
-        "strand": ["+"] * 3,
-        "relevant_a": [True, True, False],
-        "relevant_b": [False, False, True],
-    })
+    return pd.DataFrame(
+        {
+            "sequence": [0, 1, 2],
+            "split": ["test"] * 3,
+            "motif": ["A", "A", "B"],
+            "start": [2, 10, 4],
+            "end": [6, 14, 8],
+            "strand": ["+"] * 3,
+            "relevant_a": [True, True, False],
+            "relevant_b": [False, False, True],
+        }
+    )
 
 
 def _set(X, track, method, target=0):
     """Attributions whose per-position signed score equals ``track`` (N, L)."""
-    return AttributionSet(X=X, attributions=X * track[:, None, :], method=method,
-                          target=target, task_names=["a", "b"], example_index=np.arange(len(X)))
+    return AttributionSet(
+        X=X,
+        attributions=X * track[:, None, :],
+        method=method,
+        target=target,
+        task_names=["a", "b"],
+        example_index=np.arange(len(X)),
+    )
 
 
 def test_perfect_random_and_inverted_maps():
@@ -52,7 +60,9 @@ def test_perfect_random_and_inverted_maps():
     noise = rng.normal(size=(4, L)).astype(np.float32)
     bench = benchmark_attributions(
         [_set(X, perfect, "perfect"), _set(X, inverted, "inverted"), _set(X, noise, "noise")],
-        truth, timings={"perfect": 2.0})
+        truth,
+        timings={"perfect": 2.0},
+    )
     s = bench.summary.set_index("method")
     assert s.loc["perfect", "auroc"] == pytest.approx(1.0)
     assert s.loc["perfect", "auprc"] == pytest.approx(1.0)
@@ -103,8 +113,13 @@ def test_targets_by_name_and_rows_from_example_index():
     X = _onehot(2)
     track = np.zeros((2, L), dtype=np.float32)
     track[0, 4:8] = 1.0
-    result = AttributionSet(X=X, attributions=X * track[:, None, :], method="m", target="b",
-                            example_index=np.array([2, 3]))
+    result = AttributionSet(
+        X=X,
+        attributions=X * track[:, None, :],
+        method="m",
+        target="b",
+        example_index=np.array([2, 3]),
+    )
     bench = benchmark_attributions(result, _truth())
     assert bench.summary.iloc[0]["auroc"] == pytest.approx(1.0)
     assert bench.per_sequence["sequence"].tolist() == [2]

@@ -14,9 +14,21 @@ def test_cli_benchmark_writes_a_table_per_method(tmp_path):
     save_dataset(tmp_path / "data.h5", data)
     model = LabCNN(n_tasks=data.n_tasks, input_length=data.length, random_state=0)
     save_model(model, tmp_path / "model", task_names=data.task_names)
-    code = main(["benchmark", "--data", str(tmp_path / "data.h5"), "--model",
-                 str(tmp_path / "model"), "--methods", "saliency,grad_x_input", "--out",
-                 str(tmp_path / "bench"), "--n-examples", "3"])
+    code = main(
+        [
+            "benchmark",
+            "--data",
+            str(tmp_path / "data.h5"),
+            "--model",
+            str(tmp_path / "model"),
+            "--methods",
+            "saliency,grad_x_input",
+            "--out",
+            str(tmp_path / "bench"),
+            "--n-examples",
+            "3",
+        ]
+    )
     assert code == 0
     for name in ("saliency", "grad_x_input"):
         table = pd.read_csv(tmp_path / "bench" / f"{name}.csv")
@@ -31,7 +43,18 @@ def test_cli_benchmark_unknown_method(tmp_path, capsys):
     save_dataset(tmp_path / "data.h5", data)
     model = LabCNN(n_tasks=data.n_tasks, input_length=data.length, random_state=0)
     save_model(model, tmp_path / "model", task_names=data.task_names)
-    code = main(["benchmark", "--data", str(tmp_path / "data.h5"), "--model",
-                 str(tmp_path / "model"), "--methods", "shap", "--out", str(tmp_path / "b")])
+    code = main(
+        [
+            "benchmark",
+            "--data",
+            str(tmp_path / "data.h5"),
+            "--model",
+            str(tmp_path / "model"),
+            "--methods",
+            "shap",
+            "--out",
+            str(tmp_path / "b"),
+        ]
+    )
     assert code == 2
     assert "unknown attribution method" in capsys.readouterr().err

@@ -203,6 +203,4 @@ def test_ism_called_directly_states_its_cost_and_refuses_a_megabase():
     assert time.process_time() - start < 2.0 and not calls
     small = torch.zeros(2, 4, 20)
     small[:, 1] = 1
-    torch.testing.assert_close(
-        ism(Counting(), small, max_positions=None), ism(Counting(), small)
-    )
+    torch.testing.assert_close(ism(Counting(), small, max_positions=None), ism(Counting(), small))

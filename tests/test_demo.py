@@ -11,9 +11,14 @@ from cislens.demo import STAGES, run_demo
 # At toy scale discovery finds too few seqlets for a pattern, and says so.
 pytestmark = pytest.mark.filterwarnings("ignore:no motifs:cislens.errors.CislensWarning")
 
-FAST = dict(n_sequences=240, epochs=1, n_examples=3, ism_examples=2,
-            methods=["saliency", "integrated_gradients", "deeplift_shap", "ism"],
-            random_state=0)
+FAST = dict(
+    n_sequences=240,
+    epochs=1,
+    n_examples=3,
+    ism_examples=2,
+    methods=["saliency", "integrated_gradients", "deeplift_shap", "ism"],
+    random_state=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +31,20 @@ def test_every_stage_runs_and_writes_its_outputs(first_run):
     out, result = first_run
     assert list(result.timings) == list(STAGES)
     assert result.resumed == []
-    for name in ("data.h5", "model/config.json", "metrics.csv", "attributions/timings.json",
-                 "motifs.h5", "matches.csv", "hits.csv", "filters.csv", "gia.csv",
-                 "benchmark.csv", "motif_recovery.csv", "report.html"):
+    for name in (
+        "data.h5",
+        "model/config.json",
+        "metrics.csv",
+        "attributions/timings.json",
+        "motifs.h5",
+        "matches.csv",
+        "hits.csv",
+        "filters.csv",
+        "gia.csv",
+        "benchmark.csv",
+        "motif_recovery.csv",
+        "report.html",
+    ):
         assert (out / name).exists(), name
     assert set(result.benchmark["method"]) == set(FAST["methods"])
     assert len(result.motif_recovery) == 3

@@ -82,8 +82,12 @@ def backgrounds():
 
 def test_model_implements_the_rule(model):
     left = "A" * 30 + A + "C" * GAP + B
-    X = one_hot_encode([left + "A" * (LENGTH - len(left)), left.replace("C" * GAP, "C" * 11)
-                        + "A" * (LENGTH - len(left) + 1)])
+    X = one_hot_encode(
+        [
+            left + "A" * (LENGTH - len(left)),
+            left.replace("C" * GAP, "C" * 11) + "A" * (LENGTH - len(left) + 1),
+        ]
+    )
     assert model(X).tolist() == [[1.0, 1.0], [0.0, 1.0]]
 
 
@@ -104,8 +108,16 @@ def test_spacing_peaks_at_the_rule(model, backgrounds):
 
 
 def test_spacing_orientations(model, backgrounds):
-    table = spacing(model, backgrounds, A, B, [GAP], orientations=["++", "+-", "-+", "--"],
-                    target=0, random_state=0)
+    table = spacing(
+        model,
+        backgrounds,
+        A,
+        B,
+        [GAP],
+        orientations=["++", "+-", "-+", "--"],
+        target=0,
+        random_state=0,
+    )
     effects = dict(zip(table["orientation"], table["effect"], strict=True))
     assert effects["++"] == pytest.approx(1.0)
     assert max(effects["+-"], effects["-+"], effects["--"]) < 0.05
@@ -129,9 +141,7 @@ def test_marginalize_relevant_and_irrelevant(model, backgrounds):
     relevant = marginalize(model, backgrounds, A, target=1, random_state=0)
     assert relevant.effect[0] == pytest.approx(1.0, abs=0.05)
     assert relevant.ci_low[0] > 0.9
-    assert relevant.null_mean[0] == pytest.approx(
-        model(backgrounds)[:, 1].mean().item(), abs=1e-6
-    )
+    assert relevant.null_mean[0] == pytest.approx(model(backgrounds)[:, 1].mean().item(), abs=1e-6)
     assert relevant.differences.shape == (60, 1)
     frame = relevant.to_frame()
     assert list(frame.columns[:3]) == ["target", "effect", "ci_low"]
@@ -143,8 +153,7 @@ def test_marginalize_reverse_strand_is_not_a(model, backgrounds):
 
 
 def test_position_and_count_effects(model, backgrounds):
-    table = position_effect(model, backgrounds, A, positions=[0, 50, 113], target=1,
-                            random_state=0)
+    table = position_effect(model, backgrounds, A, positions=[0, 50, 113], target=1, random_state=0)
     assert table["effect"].to_numpy() == pytest.approx([1.0, 1.0, 1.0], abs=0.05)
     counts = count_effect(model, backgrounds, A, max_count=3, target=1, random_state=0)
     assert counts["count"].tolist() == [1, 2, 3]
@@ -162,12 +171,16 @@ def test_flank_effect_breaks_and_completes_the_rule(model, backgrounds):
 
 def test_batch_size_independence(model, backgrounds):
     kwargs = dict(target=0, random_state=3)
-    tables = [spacing(model, backgrounds[:20], A, B, [10, 12], batch_size=b, **kwargs)
-              for b in (1, 7, 256)]
+    tables = [
+        spacing(model, backgrounds[:20], A, B, [10, 12], batch_size=b, **kwargs)
+        for b in (1, 7, 256)
+    ]
     for other in tables[1:]:
         pd.testing.assert_frame_equal(tables[0], other)
-    results = [marginalize(model, backgrounds, "JUND", sample=True, batch_size=b, target=1,
-                           random_state=3) for b in (5, 64)]
+    results = [
+        marginalize(model, backgrounds, "JUND", sample=True, batch_size=b, target=1, random_state=3)
+        for b in (5, 64)
+    ]
     np.testing.assert_array_equal(results[0].differences, results[1].differences)
     np.testing.assert_array_equal(results[0].ci_low, results[1].ci_low)
 
@@ -186,8 +199,9 @@ def test_random_state_determinism(model, backgrounds):
 
 
 def test_attribution_func(model, backgrounds):
-    result = marginalize(model, backgrounds[:20], A, func="saliency", target=1,
-                         func_kwargs={}, random_state=0)
+    result = marginalize(
+        model, backgrounds[:20], A, func="saliency", target=1, func_kwargs={}, random_state=0
+    )
     assert result.outputs is None
     assert result.effect.shape == (4, LENGTH)
     assert result.differences.shape == (20, 4, LENGTH)
@@ -199,27 +213,34 @@ def test_attribution_func(model, backgrounds):
     assert window == pytest.approx(one_hot_encode([A])[0].numpy(), abs=0.2)
     frame = result.to_frame()
     assert len(frame) == 4 * LENGTH and {"base", "position"} <= set(frame.columns)
-    table = spacing(model, backgrounds[:10], A, B, [GAP], func="saliency", target=0,
-                    random_state=0)
+    table = spacing(model, backgrounds[:10], A, B, [GAP], func="saliency", target=0, random_state=0)
     assert table["target"].tolist() == ["attribution_sum"]
 
 
 def test_occlude_instances(model):
     left = "A" * 30 + A + "C" * GAP + B
     X = one_hot_encode([left + "A" * (LENGTH - len(left)), "C" * LENGTH])
-    instances = pd.DataFrame({
-        "sequence": [0, 0, 1],
-        "start": [30, 30 + len(A) + GAP, 5],
-        "end": [30 + len(A), 30 + len(A) + GAP + len(B), 12],
-        "motif": ["A", "B", "none"],
-    })
+    instances = pd.DataFrame(
+        {
+            "sequence": [0, 0, 1],
+            "start": [30, 30 + len(A) + GAP, 5],
+            "end": [30 + len(A), 30 + len(A) + GAP + len(B), 12],
+            "motif": ["A", "B", "none"],
+        }
+    )
     table = occlude(model, X, instances, target=0, n_occlusions=10, random_state=0)
     assert table["effect"].to_numpy() == pytest.approx([1.0, 1.0, 0.0])
-    again = occlude(model, X, instances, target=0, n_occlusions=10, random_state=0,
-                    batch_size=3)
+    again = occlude(model, X, instances, target=0, n_occlusions=10, random_state=0, batch_size=3)
     pd.testing.assert_frame_equal(table, again)
-    shuffled = occlude(model, X, instances, method="dinucleotide_shuffle", target=[0, 1],
-                       n_occlusions=5, random_state=0)
+    shuffled = occlude(
+        model,
+        X,
+        instances,
+        method="dinucleotide_shuffle",
+        target=[0, 1],
+        n_occlusions=5,
+        random_state=0,
+    )
     assert len(shuffled) == 6 and set(shuffled["target"]) == {0, 1}
     summary = occlusion_summary(table, random_state=0)
     assert summary["motif"].tolist() == ["A", "B", "none"]
@@ -290,10 +311,12 @@ def test_output_head_equals_a_hand_written_wrapper(two_heads, head):
     _same(ours.to_frame(), theirs.to_frame())
     # Two patterns, an attribution func, and the pair form of output= on the same model
     pair = (0, "profile") if head == "profile" else 1
-    ours = spacing(model, bg[:6], "GGG", "TTT", [0, 3], func="saliency", output=pair,
-                   random_state=0)
-    theirs = spacing(HandWritten(model, head), bg[:6], "GGG", "TTT", [0, 3], func="saliency",
-                     random_state=0)
+    ours = spacing(
+        model, bg[:6], "GGG", "TTT", [0, 3], func="saliency", output=pair, random_state=0
+    )
+    theirs = spacing(
+        HandWritten(model, head), bg[:6], "GGG", "TTT", [0, 3], func="saliency", random_state=0
+    )
     _same(ours, theirs)
     sites = pd.DataFrame({"sequence": [0, 1], "start": [3, 10], "end": [9, 14]})
     ours = occlude(model, bg[:2], sites, n_occlusions=3, output=head, random_state=0)
@@ -306,15 +329,29 @@ def test_input_layout_nlc_equals_the_same_model_in_ncl(two_heads):
 
     model, length_first = two_heads
     X = null_backgrounds("random", n=40, length=40, random_state=2)
-    bg = null_backgrounds("negatives", X, n=8, model=length_first, output="counts",
-                          input_layout="NLC", random_state=0)
-    expected = null_backgrounds("negatives", X, n=8, model=HandWritten(model, "counts"),
-                                random_state=0)
+    bg = null_backgrounds(
+        "negatives", X, n=8, model=length_first, output="counts", input_layout="NLC", random_state=0
+    )
+    expected = null_backgrounds(
+        "negatives", X, n=8, model=HandWritten(model, "counts"), random_state=0
+    )
     assert torch.equal(bg, expected)
-    ours = position_effect(length_first, bg, "GGAT", positions=[0, 20], output="profile",
-                           input_layout="NLC", random_state=0)
-    theirs = position_effect(HandWritten(length_first, "profile", nlc=True), bg, "GGAT",
-                             positions=[0, 20], random_state=0)
+    ours = position_effect(
+        length_first,
+        bg,
+        "GGAT",
+        positions=[0, 20],
+        output="profile",
+        input_layout="NLC",
+        random_state=0,
+    )
+    theirs = position_effect(
+        HandWritten(length_first, "profile", nlc=True),
+        bg,
+        "GGAT",
+        positions=[0, 20],
+        random_state=0,
+    )
     _same(ours, theirs)
 
 

@@ -43,16 +43,44 @@ def files(tmp_path_factory):
         ("grammar", ["--motif-a", "JUND", "--motif-b", "TEAD1", "--spacings", "0:3"]),
         ("marginalize", ["--motif-a", "MA0090.4", "--null", "profile"]),
         ("position", ["--motif-a", "TGACTCA", "--null", "random", "--positions", "0:400:100"]),
-        ("count", ["--motif-a", "JUND", "--max-count", "2", "--null", "negatives",
-                   "--split", "train", "--n-backgrounds", "5"]),
+        (
+            "count",
+            [
+                "--motif-a",
+                "JUND",
+                "--max-count",
+                "2",
+                "--null",
+                "negatives",
+                "--split",
+                "train",
+                "--n-backgrounds",
+                "5",
+            ],
+        ),
         ("occlude", ["--motif-a", "JUND", "--n-occlusions", "3"]),
     ],
 )
 def test_gia_command_writes_outputs(files, tmp_path, experiment, extra, capsys):
     out = tmp_path / "gia"
-    code = main(["gia", "--model", str(files / "model"), "--data", str(files / "data.h5"),
-                 "--experiment", experiment, "--n-backgrounds", "12", "--seed", "0",
-                 "--out", str(out), *extra])
+    code = main(
+        [
+            "gia",
+            "--model",
+            str(files / "model"),
+            "--data",
+            str(files / "data.h5"),
+            "--experiment",
+            experiment,
+            "--n-backgrounds",
+            "12",
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     table = pd.read_csv(out / f"gia_{experiment}.csv")
     assert "effect" in table.columns and len(table) > 0
@@ -66,8 +94,19 @@ def test_gia_command_writes_outputs(files, tmp_path, experiment, extra, capsys):
 
 
 def test_gia_command_errors(files, tmp_path, capsys):
-    base = ["gia", "--model", str(files / "model"), "--data", str(files / "data.h5"),
-            "--out", str(tmp_path), "--seed", "0", "--n-backgrounds", "5"]
+    base = [
+        "gia",
+        "--model",
+        str(files / "model"),
+        "--data",
+        str(files / "data.h5"),
+        "--out",
+        str(tmp_path),
+        "--seed",
+        "0",
+        "--n-backgrounds",
+        "5",
+    ]
     assert main([*base, "--experiment", "spacing", "--motif-a", "JUND"]) == 2
     assert "needs --motif-b" in capsys.readouterr().err
     assert main([*base, "--experiment", "marginalize", "--motif-a", "NOSUCHTF9"]) == 2

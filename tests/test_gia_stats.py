@@ -42,7 +42,9 @@ def test_wilcoxon_matches_scipy_and_handles_zeros():
 
 def test_standardized_effect_and_bh():
     assert standardized_effect(np.array([[1.0, 0.0], [3.0, 0.0]])).tolist() == [
-        pytest.approx(2 / np.sqrt(2)), 0.0]
+        pytest.approx(2 / np.sqrt(2)),
+        0.0,
+    ]
     p = np.array([0.001, 0.01, 0.02, 0.8])
     expected = stats.false_discovery_control(p, method="bh")
     np.testing.assert_allclose(benjamini_hochberg(p), expected)

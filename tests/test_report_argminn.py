@@ -49,8 +49,9 @@ def _one_hot(text):
 
 
 def _model():
-    model = ARGMINN(n_tasks=1, input_length=LENGTH, n_filters=2, filter_width=WIDTH,
-                    random_state=0).eval()
+    model = ARGMINN(
+        n_tasks=1, input_length=LENGTH, n_filters=2, filter_width=WIDTH, random_state=0
+    ).eval()
     with torch.no_grad():
         for k, text in enumerate(MOTIFS.values()):
             model.scanner.weight[k] = torch.from_numpy(_one_hot(text))
@@ -75,18 +76,26 @@ def _dataset(model):
             a, b = rng.choice(LENGTH - WIDTH + 1, 2, replace=False)
             if abs(int(a) - int(b)) <= WIDTH:
                 continue
-            x[:, a:a + WIDTH] = _one_hot(MOTIFS["m0"])
-            x[:, b:b + WIDTH] = _one_hot(MOTIFS["m1"])
+            x[:, a : a + WIDTH] = _one_hot(MOTIFS["m0"])
+            x[:, b : b + WIDTH] = _one_hot(MOTIFS["m1"])
         activations, _ = model.scan(torch.from_numpy(x)[None])
         if int((activations > 0).sum()) != (2 if positive else 0):
             continue  # a chance copy of a motif: draw again
         if positive:
             rows += [(len(X), "m0", int(a)), (len(X), "m1", int(b))]
         X.append(x)
-    instances = pd.DataFrame({
-        "sequence": [r[0] for r in rows], "split": "test", "motif": [r[1] for r in rows],
-        "start": [r[2] for r in rows], "end": [r[2] + WIDTH for r in rows], "strand": "+",
-        "relevant_t0": True, "role": "rule"})
+    instances = pd.DataFrame(
+        {
+            "sequence": [r[0] for r in rows],
+            "split": "test",
+            "motif": [r[1] for r in rows],
+            "start": [r[2] for r in rows],
+            "end": [r[2] + WIDTH for r in rows],
+            "strand": "+",
+            "relevant_t0": True,
+            "role": "rule",
+        }
+    )
     truth = GroundTruth(instances, {k: 0.9 * _one_hot(v) + 0.025 for k, v in MOTIFS.items()})
     Y = np.array([[1.0]] * N_POS + [[0.0]] * N_NEG, dtype=np.float32)
     return Dataset({"test": np.stack(X)}, {"test": Y}, ["t0"], ground_truth=truth)
@@ -116,16 +125,19 @@ def stage(inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("argminn_stage")
     save_dataset(out / "data.h5", dataset)
     stages = Stages(out, resume=True)
-    result = argminn_stage(stages, {"random_state": 5}, model, dataset, annotate=False,
-                           database=_decoys())
+    result = argminn_stage(
+        stages, {"random_state": 5}, model, dataset, annotate=False, database=_decoys()
+    )
     render_demo_report(out, model=model, dataset=dataset)
     return out, result, stages
 
 
 def _truth_set(dataset):
     known = dataset.ground_truth.instances
-    return {(int(r.sequence), int(r.start), int(r.end), "filter_" + r.motif[1])
-            for r in known.itertuples()}
+    return {
+        (int(r.sequence), int(r.start), int(r.end), "filter_" + r.motif[1])
+        for r in known.itertuples()
+    }
 
 
 def test_filter_table_and_motifs(stage):
@@ -193,8 +205,9 @@ def test_attention_maps(stage, inputs):
     np.testing.assert_array_equal(rows, np.arange(8))
     for i, row in enumerate(rows):
         for k, motif in enumerate(MOTIFS):
-            start = int(known[(known["sequence"] == row) & (known["motif"] == motif)]["start"]
-                        .iloc[0])
+            start = int(
+                known[(known["sequence"] == row) & (known["motif"] == motif)]["start"].iloc[0]
+            )
             assert maps[i, 0, k].argmax() == start and maps[i, 0, k, start] > 0.99
         np.testing.assert_allclose(maps[i, 0, 2:], 1 / maps.shape[-1], atol=1e-6)
 
@@ -204,31 +217,46 @@ def test_resume_loads_and_changed_settings_recompute(stage, inputs):
     _, model, dataset = inputs
     before = {f: (out / f).stat().st_mtime_ns for f in ARGMINN_FILES if (out / f).exists()}
     again = Stages(out, resume=True)
-    result = argminn_stage(again, {"random_state": 5}, model, dataset, annotate=False,
-                           database=_decoys())
+    result = argminn_stage(
+        again, {"random_state": 5}, model, dataset, annotate=False, database=_decoys()
+    )
     assert again.resumed == ["argminn"]
     assert before == {f: (out / f).stat().st_mtime_ns for f in before}
     pd.testing.assert_frame_equal(result.instances, first.instances, check_dtype=False)
-    pd.testing.assert_frame_equal(result.instance_recovery, first.instance_recovery,
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        result.instance_recovery, first.instance_recovery, check_dtype=False
+    )
     # A stricter readout reruns the stage: no filter passes, so no MEME file, no calls.
     strict = Stages(out, resume=True)
-    changed = argminn_stage(strict, {"random_state": 5}, model, dataset, annotate=False,
-                            database=_decoys(), readout={"min_sites": 100})
+    changed = argminn_stage(
+        strict,
+        {"random_state": 5},
+        model,
+        dataset,
+        annotate=False,
+        database=_decoys(),
+        readout={"min_sites": 100},
+    )
     assert strict.resumed == [] and not changed.filters["passing"].any()
     assert not (out / "argminn/motifs.meme").exists() and changed.instances.empty
     assert pd.read_csv(out / "argminn/motif_recovery.csv")["recovered"].tolist() == [False] * 2
     with pytest.raises(ValueError, match="unknown setting"):
         argminn_stage(strict, {}, model, dataset, readout={"min_site": 3})
     # restore the first run for the tests that read the folder afterwards
-    argminn_stage(Stages(out, resume=True), {"random_state": 5}, model, dataset,
-                  annotate=False, database=_decoys())
+    argminn_stage(
+        Stages(out, resume=True),
+        {"random_state": 5},
+        model,
+        dataset,
+        annotate=False,
+        database=_decoys(),
+    )
 
 
 def test_report_section(stage):
     out, _, _ = stage
     html = (out / "report.html").read_text()
-    section = html[html.index('<section id="argminn">'):]
+    section = html[html.index('<section id="argminn">') :]
     section = section[: section.index("</section>")]
     assert "ARGMINN: motifs and syntax read from the model" in section
     # both filters pass: their rows are highlighted, with their simulated match
@@ -244,7 +272,9 @@ def test_report_section(stage):
     # the instance summary: 24 calls per filter, each by the head that watches it
     summary = load_argminn_report(out / "argminn").instance_summary
     assert summary[["pattern", "head", "n_calls"]].values.tolist() == [
-        ["filter_0", 0, N_POS], ["filter_1", 1, N_POS]]
+        ["filter_0", 0, N_POS],
+        ["filter_1", 1, N_POS],
+    ]
 
 
 def test_report_without_argminn(tmp_path):
@@ -260,9 +290,15 @@ def test_attention_plot_checks_its_input():
 
 
 def _config(root, model="model"):
-    return {"data": {"hdf5": str(root / "data.h5")}, "model": {"checkpoint": str(root / model)},
-            "methods": ["saliency"], "n_examples": 2, "gia": False, "benchmark": False,
-            "motifs": {"enabled": False, "annotate": False}}
+    return {
+        "data": {"hdf5": str(root / "data.h5")},
+        "model": {"checkpoint": str(root / model)},
+        "methods": ["saliency"],
+        "n_examples": 2,
+        "gia": False,
+        "benchmark": False,
+        "motifs": {"enabled": False, "annotate": False},
+    }
 
 
 def test_pipeline_runs_and_resumes_the_stage(inputs, tmp_path):
@@ -271,8 +307,10 @@ def test_pipeline_runs_and_resumes_the_stage(inputs, tmp_path):
     assert "argminn" in result.timings and "argminn" not in result.skipped
     assert result.argminn.filters["passing"].tolist() == [True, True]
     assert result.argminn.motif_recovery is None  # benchmark: false
-    called = {(int(r.example), int(r.start), int(r.end), r.pattern)
-              for r in result.argminn.instances.itertuples()}
+    called = {
+        (int(r.example), int(r.start), int(r.end), r.pattern)
+        for r in result.argminn.instances.itertuples()
+    }
     assert called == _truth_set(dataset)  # the checkpoint round trip keeps the readout
     assert "ARGMINN readout: 2 of 2 filters pass" in result.summary()
     record = json.loads((tmp_path / "argminn.params.json").read_text())
@@ -286,8 +324,9 @@ def test_pipeline_runs_and_resumes_the_stage(inputs, tmp_path):
 
 def test_skipped_for_another_model(inputs, tmp_path, caplog):
     root, _, _ = inputs
-    save_model(LabCNN(n_tasks=1, input_length=LENGTH, random_state=0), root / "labcnn",
-               task_names=["t0"])
+    save_model(
+        LabCNN(n_tasks=1, input_length=LENGTH, random_state=0), root / "labcnn", task_names=["t0"]
+    )
     stale = tmp_path / "argminn"
     stale.mkdir()
     (stale / "filters.csv").write_text("filter\n0\n")

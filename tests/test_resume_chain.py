@@ -162,8 +162,15 @@ def test_stale_resume_equals_a_clean_run(inputs, tmp_path, monkeypatch):
     _assert_same(_contents(mixed), _contents(clean))
     # and a second resume reuses every stage
     again = run_pipeline(run_a, out=mixed, resume=True)
-    assert again.resumed == ["data", "evaluate", "attribute", "motifs", "gia", "benchmark",
-                            "report"]
+    assert again.resumed == [
+        "data",
+        "evaluate",
+        "attribute",
+        "motifs",
+        "gia",
+        "benchmark",
+        "report",
+    ]
     _assert_same(_contents(mixed), _contents(clean))
     # the records' bookkeeping is not a parameter: the report's table leaves it out
     assert RESUME_KEY not in (mixed / "report.html").read_text()

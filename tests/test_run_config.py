@@ -30,34 +30,58 @@ def _with(path: str, value):
     return config
 
 
-@pytest.mark.parametrize(("config", "field", "fragments"), [
-    (_with("methodz", "all"), "methodz", ["unknown field", "Did you mean 'methods'"]),
-    (_with("data.lenght", 200), "data.lenght", ["unknown field"]),
-    (_with("seed", "zero"), "seed", ["expected an integer", "'zero' (str)"]),
-    (_with("gia", "yes"), "gia", ["expected true, false or a mapping", "'yes' (str)"]),
-    (_with("methods", ["saliency", "salency"]), "methods[1]", ["Did you mean 'saliency'"]),
-    (_with("data.hdf5", "d.h5"), "data", ["exactly one of", "['hdf5', 'fasta']"]),
-    ({"data": {"bed": "p.bed", "genome": "g.fa"}, "model": VALID["model"]}, "data.length",
-     ["required with data.bed"]),
-    (_with("data.genome", "g.fa"), "data.genome", ["not used with data.fasta", "Remove it"]),
-    (_with("model", {"architecture": "labcnn"}), "model.architecture",
-     ["training needs labels", "data.labels"]),
-    (_with("model", {"architecture": "labcnnn"}), "model.architecture", ["Did you mean"]),
-    (_with("model", {"class": "net.py:Net"}), "model.weights", ["required with model.class"]),
-    (_with("methods", ["saliency"]), "motifs.method",
-     ["'deeplift_shap', which is not among methods", "motifs: false"]),
-    (_with("n_examples", 0), "n_examples", ["expected an integer >= 1", "got 0"]),
-    (_with("benchmark", "maybe"), "benchmark", ["expected one of ['auto', 'true', 'false']"]),
-    (_with("data", {"fasta": "s.fa", "valid_fraction": 0.5, "test_fraction": 0.5}), "data",
-     ["valid_fraction + test_fraction must be < 1"]),
-    (_with("model", {"architecture": "labcnn", "output": "counts"}), "model.output",
-     ["applies to a given model", "Remove it (or the --output option)"]),
-    (_with("model.input_layout", "LNC"), "model.input_layout",
-     ["expected one of ['NCL', 'NLC']", "'LNC' (str)"]),
-    (_with("model.output", 1.5), "model.output",
-     ["expected an output index ('1'), a head", "KEY:HEAD", "1.5 (float)"]),
-    (_with("model.output", [0, "bogus"]), "model.output", ["or a pair such as [0, profile]"]),
-])
+@pytest.mark.parametrize(
+    ("config", "field", "fragments"),
+    [
+        (_with("methodz", "all"), "methodz", ["unknown field", "Did you mean 'methods'"]),
+        (_with("data.lenght", 200), "data.lenght", ["unknown field"]),
+        (_with("seed", "zero"), "seed", ["expected an integer", "'zero' (str)"]),
+        (_with("gia", "yes"), "gia", ["expected true, false or a mapping", "'yes' (str)"]),
+        (_with("methods", ["saliency", "salency"]), "methods[1]", ["Did you mean 'saliency'"]),
+        (_with("data.hdf5", "d.h5"), "data", ["exactly one of", "['hdf5', 'fasta']"]),
+        (
+            {"data": {"bed": "p.bed", "genome": "g.fa"}, "model": VALID["model"]},
+            "data.length",
+            ["required with data.bed"],
+        ),
+        (_with("data.genome", "g.fa"), "data.genome", ["not used with data.fasta", "Remove it"]),
+        (
+            _with("model", {"architecture": "labcnn"}),
+            "model.architecture",
+            ["training needs labels", "data.labels"],
+        ),
+        (_with("model", {"architecture": "labcnnn"}), "model.architecture", ["Did you mean"]),
+        (_with("model", {"class": "net.py:Net"}), "model.weights", ["required with model.class"]),
+        (
+            _with("methods", ["saliency"]),
+            "motifs.method",
+            ["'deeplift_shap', which is not among methods", "motifs: false"],
+        ),
+        (_with("n_examples", 0), "n_examples", ["expected an integer >= 1", "got 0"]),
+        (_with("benchmark", "maybe"), "benchmark", ["expected one of ['auto', 'true', 'false']"]),
+        (
+            _with("data", {"fasta": "s.fa", "valid_fraction": 0.5, "test_fraction": 0.5}),
+            "data",
+            ["valid_fraction + test_fraction must be < 1"],
+        ),
+        (
+            _with("model", {"architecture": "labcnn", "output": "counts"}),
+            "model.output",
+            ["applies to a given model", "Remove it (or the --output option)"],
+        ),
+        (
+            _with("model.input_layout", "LNC"),
+            "model.input_layout",
+            ["expected one of ['NCL', 'NLC']", "'LNC' (str)"],
+        ),
+        (
+            _with("model.output", 1.5),
+            "model.output",
+            ["expected an output index ('1'), a head", "KEY:HEAD", "1.5 (float)"],
+        ),
+        (_with("model.output", [0, "bogus"]), "model.output", ["or a pair such as [0, profile]"]),
+    ],
+)
 def test_invalid_configs_name_the_field(config, field, fragments):
     with pytest.raises(ConfigError) as caught:
         parse_run_config(config, base_dir="/tmp")
@@ -83,8 +107,10 @@ def test_defaults_and_relative_paths(tmp_path):
 
 def test_training_defaults_follow_the_architecture():
     def model(architecture, **train):
-        raw = {"data": {"hdf5": "data.h5"},
-               "model": {"architecture": architecture, **({"train": train} if train else {})}}
+        raw = {
+            "data": {"hdf5": "data.h5"},
+            "model": {"architecture": architecture, **({"train": train} if train else {})},
+        }
         return parse_run_config(raw, base_dir=".").model
 
     generic = model("labcnn")
@@ -101,18 +127,28 @@ def test_training_defaults_follow_the_architecture():
     assert model("labcnn", restarts=3, selection_epochs=2).restarts == 3
 
 
-@pytest.mark.parametrize(("value", "parsed"), [
-    (1, 1), ("1", 1), ("counts", "counts"), ("human", "human"), ("0:profile", (0, "profile")),
-    ("human:sum", ("human", "sum")), ([0, "profile"], (0, "profile")),
-])
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        (1, 1),
+        ("1", 1),
+        ("counts", "counts"),
+        ("human", "human"),
+        ("0:profile", (0, "profile")),
+        ("human:sum", ("human", "sum")),
+        ([0, "profile"], (0, "profile")),
+    ],
+)
 def test_model_output_takes_the_forms_of_the_option(value, parsed):
-    config = parse_run_config(_with("model", {"class": "n.py:Net", "weights": "w",
-                                              "output": value}), base_dir="/tmp")
+    config = parse_run_config(
+        _with("model", {"class": "n.py:Net", "weights": "w", "output": value}), base_dir="/tmp"
+    )
     assert config.model.output == parsed and config.model.input_layout == "NCL"
     recorded = config.to_dict()["model"]["output"]  # a pair as JSON holds it
     assert recorded == (list(parsed) if isinstance(parsed, tuple) else parsed)
-    overridden = parse_run_config(VALID, base_dir="/tmp",
-                                  model_overrides={"output": "1", "input_layout": "NLC"})
+    overridden = parse_run_config(
+        VALID, base_dir="/tmp", model_overrides={"output": "1", "input_layout": "NLC"}
+    )
     assert (overridden.model.output, overridden.model.input_layout) == (1, "NLC")
 
 
@@ -159,8 +195,19 @@ def inputs(tmp_path_factory):
         body = seq.translate(complement)[::-1] if minus else seq
         chroms[f"chr{i}"] = flank() + body + flank()
         labels = [f"{v:g}" for v in data.Y["test"][i]]
-        rows.append("\t".join([f"chr{i}", "30", str(30 + len(seq)), f"peak{i}", "0",
-                               "-" if minus else "+", *labels]))
+        rows.append(
+            "\t".join(
+                [
+                    f"chr{i}",
+                    "30",
+                    str(30 + len(seq)),
+                    f"peak{i}",
+                    "0",
+                    "-" if minus else "+",
+                    *labels,
+                ]
+            )
+        )
     write_fasta(root / "genome.fa", chroms)
     (root / "peaks.bed").write_text("\n".join(rows) + "\n")
     return root, data, model.eval()
@@ -176,10 +223,14 @@ def test_fasta_without_labels_explains_the_top_predictions(inputs, tmp_path, cap
     from cislens.train import predict
 
     root, data, model = inputs
-    config = {"data": {"fasta": "test.fa", "task_names": ["CTCF<b>", "ARID3A", "MAFK"]},
-              "model": {"checkpoint": "model"}, "tasks": ["CTCF<b>"],
-              "methods": ["saliency", "deeplift_shap"], "n_examples": 3,
-              "motifs": {"annotate": False, "filters": False}}
+    config = {
+        "data": {"fasta": "test.fa", "task_names": ["CTCF<b>", "ARID3A", "MAFK"]},
+        "model": {"checkpoint": "model"},
+        "tasks": ["CTCF<b>"],
+        "methods": ["saliency", "deeplift_shap"],
+        "n_examples": 3,
+        "motifs": {"annotate": False, "filters": False},
+    }
     path = root / "fasta.yaml"
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "fasta"
@@ -216,11 +267,21 @@ def test_fasta_without_labels_explains_the_top_predictions(inputs, tmp_path, cap
 @pytest.fixture(scope="module")
 def bed_run(inputs, tmp_path_factory):
     root, data, _ = inputs
-    config = {"data": {"bed": str(root / "peaks.bed"), "genome": str(root / "genome.fa"),
-                       "length": data.length, "label_columns": [7, 8, 9],
-                       "task_names": list(data.task_names)},
-              "model": {"checkpoint": str(root / "model")}, "methods": ["saliency"],
-              "tasks": ["ARID3A"], "n_examples": 2, "motifs": False, "seed": 3}
+    config = {
+        "data": {
+            "bed": str(root / "peaks.bed"),
+            "genome": str(root / "genome.fa"),
+            "length": data.length,
+            "label_columns": [7, 8, 9],
+            "task_names": list(data.task_names),
+        },
+        "model": {"checkpoint": str(root / "model")},
+        "methods": ["saliency"],
+        "tasks": ["ARID3A"],
+        "n_examples": 2,
+        "motifs": False,
+        "seed": 3,
+    }
     out = tmp_path_factory.mktemp("bed")
     return config, out, run_pipeline(config, out=out)
 
@@ -264,10 +325,15 @@ def test_resume_skips_finished_stages(bed_run):
 
 def test_hdf5_with_ground_truth_trains_and_benchmarks(inputs, tmp_path):
     root, _, _ = inputs
-    config = {"data": {"hdf5": str(root / "data.h5")},
-              "model": {"architecture": "labcnn", "train": {"epochs": 1}},
-              "methods": ["saliency", "grad_x_input"], "tasks": [2], "n_examples": 2,
-              "motifs": False, "gia": False}
+    config = {
+        "data": {"hdf5": str(root / "data.h5")},
+        "model": {"architecture": "labcnn", "train": {"epochs": 1}},
+        "methods": ["saliency", "grad_x_input"],
+        "tasks": [2],
+        "n_examples": 2,
+        "motifs": False,
+        "gia": False,
+    }
     result = run_pipeline(config, out=tmp_path)
     assert (tmp_path / "model/config.json").exists() and "train" not in result.skipped
     assert set(result.skipped) == {"motifs", "gia"}
@@ -285,7 +351,7 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     assert "cislens: error: sed: unknown field" in capsys.readouterr().err
 
 
-USER_MODEL = '''
+USER_MODEL = """
 import torch
 from torch import nn
 
@@ -298,7 +364,7 @@ class Net(nn.Module):
 
     def forward(self, x):
         return self.head(torch.relu(self.conv(x)).amax(-1))
-'''
+"""
 
 
 def test_user_class_with_safetensors_weights(inputs, tmp_path):
@@ -317,15 +383,25 @@ def test_user_class_with_safetensors_weights(inputs, tmp_path):
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     rng = np.random.default_rng(0)  # weights from a local generator, not torch's global one
-    state = {k: torch.from_numpy(rng.normal(size=tuple(v.shape)).astype(np.float32))
-             for k, v in module.Net(n_out=2).state_dict().items()}
+    state = {
+        k: torch.from_numpy(rng.normal(size=tuple(v.shape)).astype(np.float32))
+        for k, v in module.Net(n_out=2).state_dict().items()
+    }
     save_file(state, tmp_path / "net.safetensors")
     net = load_user_model(f"{tmp_path / 'net.py'}:Net", tmp_path / "net.safetensors", n_out=2)
     spec = {"class": "net.py:Net", "weights": "net.safetensors", "args": {"n_out": 2}}
     path = tmp_path / "user.yaml"
-    path.write_text(yaml.safe_dump({"data": {"fasta": str(root / "test.fa")}, "model": spec,
-                                    "methods": ["grad_x_input"], "n_examples": 2,
-                                    "motifs": False}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"fasta": str(root / "test.fa")},
+                "model": spec,
+                "methods": ["grad_x_input"],
+                "n_examples": 2,
+                "motifs": False,
+            }
+        )
+    )
     result = run_pipeline(load_run_config(path), out=tmp_path / "out")
     assert "train" in result.skipped and "evaluate" in result.skipped
     saved = load_attributions(tmp_path / "out/attributions/grad_x_input_t1.npz")
@@ -344,10 +420,17 @@ def test_output_and_input_layout_from_the_config_and_the_command_line(inputs, tm
 
     root, data, _ = inputs
     *_, model = two_heads_files(tmp_path)  # written beside the config
-    config = {"data": {"fasta": str(root / "test.fa")},
-              "model": {"class": "two_heads.py:TwoHeadsNLC", "weights": "two_heads.safetensors",
-                        "output": "counts"},
-              "methods": ["grad_x_input"], "n_examples": 2, "motifs": False}
+    config = {
+        "data": {"fasta": str(root / "test.fa")},
+        "model": {
+            "class": "two_heads.py:TwoHeadsNLC",
+            "weights": "two_heads.safetensors",
+            "output": "counts",
+        },
+        "methods": ["grad_x_input"],
+        "n_examples": 2,
+        "motifs": False,
+    }
     path = tmp_path / "heads.yaml"
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "out"
@@ -374,9 +457,14 @@ def test_report_rerender_reads_the_model_as_the_run_did(inputs, tmp_path):
     from cislens.report.directory import _saved_model
 
     root, _, _ = inputs
-    config = {"data": {"fasta": str(root / "test.fa")},
-              "model": {"checkpoint": str(root / "model"), "output": "counts"},
-              "methods": ["saliency"], "tasks": [0], "n_examples": 2, "motifs": False}
+    config = {
+        "data": {"fasta": str(root / "test.fa")},
+        "model": {"checkpoint": str(root / "model"), "output": "counts"},
+        "methods": ["saliency"],
+        "tasks": [0],
+        "n_examples": 2,
+        "motifs": False,
+    }
     run_pipeline(config, out=tmp_path)
     model = _saved_model(tmp_path)  # what `cislens report` loads from the run folder
     assert isinstance(model, ExplainedModel) and model.output == "counts"
@@ -395,10 +483,17 @@ def test_hits_of_a_bed_run_land_on_their_genome_bases(inputs, bed_run, tmp_path)
     root, data, _ = inputs
     config, out, _ = bed_run
     test_rows = np.array([3, 0, 5])  # pooled attribution rows -> rows of the test split
-    hits = pd.DataFrame({"example": [0, 1, 2, 2], "start": [4, 10, 0, 50],
-                         "end": [12, 16, 9, 61], "strand": ["+", "-", "+", "-"],
-                         "pattern": ["p0", "p0", "p1", "p1"], "score": [0.9, 0.8, 0.7, 0.6],
-                         "similarity": [0.9, 0.8, 0.7, 0.6]})
+    hits = pd.DataFrame(
+        {
+            "example": [0, 1, 2, 2],
+            "start": [4, 10, 0, 50],
+            "end": [12, 16, 9, 61],
+            "strand": ["+", "-", "+", "-"],
+            "pattern": ["p0", "p0", "p1", "p1"],
+            "score": [0.9, 0.8, 0.7, 0.6],
+            "similarity": [0.9, 0.8, 0.7, 0.6],
+        }
+    )
     parsed = parse_run_config(config, base_dir=str(root))
     path = write_genome_hits(parsed.data, out, hits, test_rows)
     bed = pd.read_csv(path, sep="\t", comment="#", header=None)
@@ -421,10 +516,15 @@ def test_bed_window_off_a_chromosome_names_the_config_field(inputs, tmp_path):
     root, data, _ = inputs
     bed = tmp_path / "edge.bed"
     bed.write_text("chr0\t30\t230\tpeak0\t0\t+\nchr1\t0\t20\tedge\t0\t+\n")
-    config = {"data": {"bed": str(bed), "genome": str(root / "genome.fa"),
-                       "length": data.length},
-              "model": {"checkpoint": str(root / "model")}, "methods": ["saliency"],
-              "motifs": False}
-    with pytest.raises(ValueError, match=r"edge.bed:2: interval chr1:0-20: .*runs off chr1 "
-                                         r"\(length 260\); set data.pad_with_n: true"):
+    config = {
+        "data": {"bed": str(bed), "genome": str(root / "genome.fa"), "length": data.length},
+        "model": {"checkpoint": str(root / "model")},
+        "methods": ["saliency"],
+        "motifs": False,
+    }
+    with pytest.raises(
+        ValueError,
+        match=r"edge.bed:2: interval chr1:0-20: .*runs off chr1 "
+        r"\(length 260\); set data.pad_with_n: true",
+    ):
         run_pipeline(config, out=tmp_path / "out")

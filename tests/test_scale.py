@@ -324,8 +324,13 @@ def test_threaded_worker_runs_blocks_one_at_a_time_with_exact_results(files, ref
     import distributed
 
     with (
-        distributed.LocalCluster(n_workers=1, threads_per_worker=3, processes=False,
-                                 dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster,
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=3,
+            processes=False,
+            dashboard_address=":0",
+            silence_logs=logging.CRITICAL,
+        ) as cluster,
         distributed.Client(cluster) as threaded,
     ):
         report = _deepliftshap(files, threaded, tmp_path / "threads.zarr")

@@ -438,8 +438,14 @@ def test_fit_flushes_denormals_while_training_and_restores_the_setting():
     assert not denormals_flushed()
     seen = []
     data, _ = toy_split(200)
-    fit(small_deepbind(), data, epochs=1, batch_size=50, random_state=0,
-        callback=lambda record: seen.append(denormals_flushed()))
+    fit(
+        small_deepbind(),
+        data,
+        epochs=1,
+        batch_size=50,
+        random_state=0,
+        callback=lambda record: seen.append(denormals_flushed()),
+    )
     assert seen == [True] and not denormals_flushed()
     torch.set_flush_denormal(True)  # a caller that flushes keeps flushing
     try:

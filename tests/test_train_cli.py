@@ -210,10 +210,29 @@ def test_cli_errors(data_file, tmp_path, capsys):
 
 def test_train_with_restarts_writes_the_race(data_file, tmp_path, capsys):
     out = tmp_path / "raced"
-    args = ["train", "--data", str(data_file), "--model", "deepbind", "--out", str(out),
-            "--epochs", "3", "--batch-size", "32", "--seed", "3", "--device", "cpu",
-            "--restarts", "2", "--selection-epochs", "1",
-            "--model-args", '{"n_filters": 4, "filter_width": 5, "n_hidden": 8}']
+    args = [
+        "train",
+        "--data",
+        str(data_file),
+        "--model",
+        "deepbind",
+        "--out",
+        str(out),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--seed",
+        "3",
+        "--device",
+        "cpu",
+        "--restarts",
+        "2",
+        "--selection-epochs",
+        "1",
+        "--model-args",
+        '{"n_filters": 4, "filter_width": 5, "n_hidden": 8}',
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "racing 2 seeds for 1 epochs" in printed and "won the race" in printed

@@ -27,13 +27,16 @@ OPTIONS = {"batch_size": 16, "lr": 1e-2, "patience": None}
 
 
 def _same_weights(a, b):
-    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
-                                                  b.state_dict().values(), strict=True))
+    return all(
+        torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
 
 
 def test_one_restart_is_exactly_fit(data):
-    model, history, table = fit_restarts(build, data, restarts=1, epochs=3, random_state=5,
-                                         **OPTIONS)
+    model, history, table = fit_restarts(
+        build, data, restarts=1, epochs=3, random_state=5, **OPTIONS
+    )
     plain = build(5)
     plain_history = fit(plain, data, epochs=3, random_state=5, **OPTIONS)
     assert _same_weights(model, plain)
@@ -42,8 +45,9 @@ def test_one_restart_is_exactly_fit(data):
 
 
 def test_the_best_restart_is_trained_and_repeats_its_race(data):
-    model, history, table = fit_restarts(build, data, restarts=3, selection_epochs=2, epochs=4,
-                                         random_state=1, **OPTIONS)
+    model, history, table = fit_restarts(
+        build, data, restarts=3, selection_epochs=2, epochs=4, random_state=1, **OPTIONS
+    )
     assert list(table.columns) == list(RESTART_COLUMNS)
     assert table["seed"].tolist() == restart_seeds(1, 3)
     assert table["chosen"].sum() == 1
@@ -59,17 +63,31 @@ def test_the_best_restart_is_trained_and_repeats_its_race(data):
 
 
 def test_a_maximised_monitor_picks_the_largest(data):
-    _, _, table = fit_restarts(build, data, restarts=3, selection_epochs=1, epochs=2,
-                               random_state=2, monitor="valid_auroc", **OPTIONS)
+    _, _, table = fit_restarts(
+        build,
+        data,
+        restarts=3,
+        selection_epochs=1,
+        epochs=2,
+        random_state=2,
+        monitor="valid_auroc",
+        **OPTIONS,
+    )
     assert table.loc[table["chosen"], "valid_auroc"].iloc[0] == table["valid_auroc"].max()
 
 
-@pytest.mark.parametrize(("kwargs", "fragment"), [
-    ({"restarts": 0}, "restarts must be an int >= 1"),
-    ({"restarts": 2, "selection_epochs": 3, "epochs": 3}, "selection_epochs (3) must be smaller"),
-    ({"selection_epochs": 1.5}, "selection_epochs must be an int"),
-    ({"monitor": "auroc"}, "monitor must be one of"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"restarts": 0}, "restarts must be an int >= 1"),
+        (
+            {"restarts": 2, "selection_epochs": 3, "epochs": 3},
+            "selection_epochs (3) must be smaller",
+        ),
+        ({"selection_epochs": 1.5}, "selection_epochs must be an int"),
+        ({"monitor": "auroc"}, "monitor must be one of"),
+    ],
+)
 def test_bad_arguments_are_named(data, kwargs, fragment):
     options = {"epochs": 3, **kwargs}
     with pytest.raises(ValueError) as caught:

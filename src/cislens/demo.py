@@ -77,8 +77,11 @@ class DemoResult:
         lines = [self.dataset_summary, "", "test metrics (LabCNN):", self.metrics.to_string()]
         if self.benchmark is not None:
             cols = ["method", "auroc", "auprc", "auroc_abs", "seconds_per_sequence"]
-            lines += ["", "attribution benchmark (signed score; per-sequence means):",
-                      self.benchmark[cols].to_string(index=False, float_format="%.3f")]
+            lines += [
+                "",
+                "attribution benchmark (signed score; per-sequence means):",
+                self.benchmark[cols].to_string(index=False, float_format="%.3f"),
+            ]
         if self.motif_recovery is not None:
             lines += ["", "simulated motifs:", self.motif_recovery.to_string(index=False)]
         stages = ", ".join(
@@ -165,8 +168,12 @@ def run_demo(
     out = Path(out_dir)
     ensure_dir(out)
     stages = Stages(out, resume)
-    params = {"preset": preset, "n_sequences": n_sequences, "random_state": random_state,
-              "cislens_version": __version__}
+    params = {
+        "preset": preset,
+        "n_sequences": n_sequences,
+        "random_state": random_state,
+        "cislens_version": __version__,
+    }
 
     if not stages.done("simulate", params, "data.h5", params_name="data"):
         dataset = simulate(preset, n=n_sequences, random_state=random_state, verbose=verbose)
@@ -174,48 +181,87 @@ def run_demo(
     dataset = load_dataset(out / "data.h5")  # always work on exactly what is on disk
     stages.finish("simulate", params, params_name="data")
 
-    train_params = {**params, "model": "labcnn", "epochs": epochs,
-                    "train_batch_size": train_batch_size}
+    train_params = {
+        **params,
+        "model": "labcnn",
+        "epochs": epochs,
+        "train_batch_size": train_batch_size,
+    }
     if stages.done("train", train_params, "model/config.json", params_name="model"):
         model = load_model(out / "model")
     else:
-        model = LabCNN(n_tasks=dataset.n_tasks, input_length=dataset.length,
-                       random_state=random_state)
+        model = LabCNN(
+            n_tasks=dataset.n_tasks, input_length=dataset.length, random_state=random_state
+        )
         # The demo's own documented settings (lab3 at 200 bp learns with them), kept
         # explicit: fit's defaults are those of `cislens train` / `run` (cislens.train.defaults).
-        history = fit(model, dataset, epochs=epochs, batch_size=train_batch_size, lr=1e-3,
-                      patience=5,
-                      random_state=random_state, device=device,
-                      verbose=verbose, callback=log_epoch)
-        save_model(model, out / "model", task_names=dataset.task_names,
-                   training_summary=history)
+        history = fit(
+            model,
+            dataset,
+            epochs=epochs,
+            batch_size=train_batch_size,
+            lr=1e-3,
+            patience=5,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            callback=log_epoch,
+        )
+        save_model(model, out / "model", task_names=dataset.task_names, training_summary=history)
     stages.finish("train", train_params, params_name="model")
     model.eval()
 
     if stages.done("evaluate", train_params, "metrics.csv"):
         metrics = pd.read_csv(out / "metrics.csv")
     else:
-        metrics = evaluate(model, dataset.X["test"], dataset.Y["test"],
-                           task_names=dataset.task_names, device=device)
+        metrics = evaluate(
+            model,
+            dataset.X["test"],
+            dataset.Y["test"],
+            task_names=dataset.task_names,
+            device=device,
+        )
         write_table(metrics, out / "metrics.csv", index=False)
     stages.finish("evaluate", train_params)
     check_quality(metrics)
 
-    attr_params = {**train_params, "methods": names, "n_examples": n_examples,
-                   "ism_examples": ism_examples}
+    attr_params = {
+        **train_params,
+        "methods": names,
+        "n_examples": n_examples,
+        "ism_examples": ism_examples,
+    }
     rows = select_positives(dataset, n_examples=n_examples)
-    sets = attribute_stage(stages, attr_params, model, dataset, names, rows, device=device,
-                           verbose=verbose)
+    sets = attribute_stage(
+        stages, attr_params, model, dataset, names, rows, device=device, verbose=verbose
+    )
 
     motif_params = {**attr_params, "motif_method": MOTIF_METHOD}
-    discovery, _, hits = motif_stage(stages, motif_params, model, dataset, sets, device=device,
-                                     verbose=verbose)
-    gia_stage(stages, {**motif_params, "stage": "gia"}, model, dataset, discovery,
-              device=device, verbose=verbose)
+    discovery, _, hits = motif_stage(
+        stages, motif_params, model, dataset, sets, device=device, verbose=verbose
+    )
+    gia_stage(
+        stages,
+        {**motif_params, "stage": "gia"},
+        model,
+        dataset,
+        discovery,
+        device=device,
+        verbose=verbose,
+    )
     bench, recovery = benchmark_stage(stages, motif_params, dataset, sets, discovery, hits)
     report = report_stage(stages, model=model, dataset=dataset, device=device)
-    return DemoResult(out, dataset.summary(), metrics, stages.timings, stages.resumed,
-                      bench, recovery, report, cpu_timings=stages.cpu_timings)
+    return DemoResult(
+        out,
+        dataset.summary(),
+        metrics,
+        stages.timings,
+        stages.resumed,
+        bench,
+        recovery,
+        report,
+        cpu_timings=stages.cpu_timings,
+    )
 
 
 __all__ = ["STAGES", "DemoResult", "run_demo"]

@@ -122,9 +122,7 @@ def argminn_instances(
     """
     X, batch_size = _prepare(model, X, batch_size)
     if not 0.0 <= attention_threshold < 1.0:
-        raise ValueError(
-            f"attention_threshold must be in [0, 1); got {attention_threshold!r}."
-        )
+        raise ValueError(f"attention_threshold must be in [0, 1); got {attention_threshold!r}.")
     if activation_threshold is not None and (
         isinstance(activation_threshold, bool) or not 0.0 < activation_threshold <= 1.0
     ):
@@ -161,12 +159,20 @@ def argminn_instances(
         for k in filters:
             a = acts[n, k, p]
             keep = a > 0
-            candidates.append(pd.DataFrame({
-                "example": (n[keep] + lo).numpy(), "placement": p[keep].numpy(), "filter": k,
-                "minus": out.strands[n, k, p][keep].numpy(), "activation": a[keep].numpy(),
-                "attention": best[n, p][keep].numpy(), "where": where[n, p][keep].numpy(),
-                "n_heads": n_over[n, p][keep].numpy(),
-            }))
+            candidates.append(
+                pd.DataFrame(
+                    {
+                        "example": (n[keep] + lo).numpy(),
+                        "placement": p[keep].numpy(),
+                        "filter": k,
+                        "minus": out.strands[n, k, p][keep].numpy(),
+                        "activation": a[keep].numpy(),
+                        "attention": best[n, p][keep].numpy(),
+                        "where": where[n, p][keep].numpy(),
+                        "n_heads": n_over[n, p][keep].numpy(),
+                    }
+                )
+            )
     if activation_threshold is None:
         floor = (positive_sum / positive_count.clamp_min(1)).numpy()
     else:
@@ -195,19 +201,21 @@ def argminn_instances(
     start = np.where(minus, placement + width - span_end[k], placement + span_start[k])
     n_heads = model.hparams["n_heads"]
     where = table["where"].to_numpy()
-    result = pd.DataFrame({
-        "example": table["example"].to_numpy(dtype=np.int64),
-        "start": start.astype(np.int64),
-        "end": (start + span_end[k] - span_start[k]).astype(np.int64),
-        "filter": k.astype(np.int64),
-        "pattern": [f"filter_{i}" for i in k],
-        "strand": np.where(minus, "-", "+"),
-        "activation": table["activation"].to_numpy(dtype=np.float64),
-        "attention": table["attention"].to_numpy(dtype=np.float64),
-        "layer": (where // n_heads).astype(np.int64),
-        "head": (where % n_heads).astype(np.int64),
-        "n_heads": table["n_heads"].to_numpy(dtype=np.int64),
-    })
+    result = pd.DataFrame(
+        {
+            "example": table["example"].to_numpy(dtype=np.int64),
+            "start": start.astype(np.int64),
+            "end": (start + span_end[k] - span_start[k]).astype(np.int64),
+            "filter": k.astype(np.int64),
+            "pattern": [f"filter_{i}" for i in k],
+            "strand": np.where(minus, "-", "+"),
+            "activation": table["activation"].to_numpy(dtype=np.float64),
+            "attention": table["attention"].to_numpy(dtype=np.float64),
+            "layer": (where // n_heads).astype(np.int64),
+            "head": (where % n_heads).astype(np.int64),
+            "n_heads": table["n_heads"].to_numpy(dtype=np.int64),
+        }
+    )
     return result.sort_values(["example", "start", "filter"]).reset_index(drop=True)
 
 
@@ -222,14 +230,16 @@ def _chance_peaks(model, X, batch_size, device, random_state) -> np.ndarray:
     peaks = []
     for lo in range(0, X.shape[0], batch_size):
         shuffled = dinucleotide_shuffle(X[lo : lo + batch_size], n=1, random_state=seed)[:, 0]
-        for _, (acts, _) in _batches(model, shuffled, batch_size, device, False,
-                                     "ARGMINN chance", scan_only=True):
+        for _, (acts, _) in _batches(
+            model, shuffled, batch_size, device, False, "ARGMINN chance", scan_only=True
+        ):
             peaks.append(acts.amax(2).double().numpy())
     return np.concatenate(peaks, 0)
 
 
-def argminn_syntax(model, X, *, batch_size: int = 256, device=None,
-                   verbose: bool = False) -> torch.Tensor:
+def argminn_syntax(
+    model, X, *, batch_size: int = 256, device=None, verbose: bool = False
+) -> torch.Tensor:
     """Attention maps of every layer and head: (N, n_layers, n_heads, P) float32 on the CPU.
 
     ``P = L - W + 1``; ``maps[n, l, h, p]`` is the weight layer ``l``'s head ``h`` gives to
@@ -244,8 +254,10 @@ def argminn_syntax(model, X, *, batch_size: int = 256, device=None,
     (torch.Size([2, 3, 2, 26]), True)
     """
     X, batch_size = _prepare(model, X, batch_size)
-    maps = [out.attention for _, out in _batches(model, X, batch_size, device, verbose,
-                                                 "ARGMINN attention")]
+    maps = [
+        out.attention
+        for _, out in _batches(model, X, batch_size, device, verbose, "ARGMINN attention")
+    ]
     return torch.cat(maps, 0).float()
 
 

@@ -233,15 +233,17 @@ def argminn_motifs(
     n_filters, width = model.hparams["n_filters"], model.hparams["filter_width"]
     maxima = torch.full((n_filters,), -torch.inf)
     minima = torch.full((n_filters,), torch.inf)
-    for _, (acts, _) in _batches(model, X, batch_size, device, verbose, "ARGMINN maxima",
-                                 scan_only=True):
+    for _, (acts, _) in _batches(
+        model, X, batch_size, device, verbose, "ARGMINN maxima", scan_only=True
+    ):
         maxima = torch.maximum(maxima, acts.amax((0, 2)))
         minima = torch.minimum(minima, acts.amin((0, 2)))
     counts = np.zeros((n_filters, 4, width))
     n_sites = np.zeros(n_filters, dtype=np.int64)
     cutoff = threshold * maxima
-    for lo, (acts, strands) in _batches(model, X, batch_size, device, verbose, "ARGMINN PFMs",
-                                        scan_only=True):
+    for lo, (acts, strands) in _batches(
+        model, X, batch_size, device, verbose, "ARGMINN PFMs", scan_only=True
+    ):
         windows = X[lo : lo + acts.shape[0]].unfold(2, width, 1)  # (B, 4, P, W)
         windows = windows.permute(0, 2, 1, 3)  # (B, P, 4, W)
         for k in range(n_filters):
@@ -256,12 +258,21 @@ def argminn_motifs(
             counts[k] += picked.sum(0).double().numpy()
             n_sites[k] += int(hit.sum())
     return _summarise(
-        model, counts, n_sites, maxima.numpy(), (maxima - minima).numpy(),
+        model,
+        counts,
+        n_sites,
+        maxima.numpy(),
+        (maxima - minima).numpy(),
         params={
-            "threshold": threshold, "trim_ic": trim_ic, "min_length": min_length,
-            "min_mean_ic": min_mean_ic, "min_sites": min_sites, "min_influence": min_influence,
+            "threshold": threshold,
+            "trim_ic": trim_ic,
+            "min_length": min_length,
+            "min_mean_ic": min_mean_ic,
+            "min_sites": min_sites,
+            "min_influence": min_influence,
             "n_sequences": int(X.shape[0]),
-            "annotate": annotate, "cislens_version": __version__,
+            "annotate": annotate,
+            "cislens_version": __version__,
         },
         database=database,
     )
@@ -282,8 +293,7 @@ def filter_influence(model, ranges) -> np.ndarray:
     norm = model.token_norm
     if norm is not None:
         gamma = norm.weight.detach().cpu().double().numpy()
-        scale = np.abs(gamma) / np.sqrt(norm.running_var.detach().cpu().double().numpy()
-                                        + norm.eps)
+        scale = np.abs(gamma) / np.sqrt(norm.running_var.detach().cpu().double().numpy() + norm.eps)
     # A filter's strands are separate token features: it reaches as far as its stronger one.
     per_channel = (scale * column).reshape(channels // n_filters, n_filters).max(0)
     reach = np.maximum(np.asarray(ranges, dtype=float), 0.0) * per_channel
@@ -311,16 +321,28 @@ def _summarise(model, counts, n_sites, maxima, ranges, *, params, database) -> A
             and influence[k] >= params.get("min_influence", 0.0)
         )
         name = f"filter_{k}"
-        rows.append({
-            "filter": k, "name": name, "n_sites": int(n_sites[k]),
-            "max_activation": float(maxima[k]), "start": start, "end": end, "length": length,
-            "mean_ic": mean_ic, "weight_mass": float(np.abs(weight[k]).sum()),
-            "influence": float(influence[k]), "passing": passing,
-        })
+        rows.append(
+            {
+                "filter": k,
+                "name": name,
+                "n_sites": int(n_sites[k]),
+                "max_activation": float(maxima[k]),
+                "start": start,
+                "end": end,
+                "length": length,
+                "mean_ic": mean_ic,
+                "weight_mass": float(np.abs(weight[k]).sum()),
+                "influence": float(influence[k]),
+                "passing": passing,
+            }
+        )
         if passing:
             trimmed = pfms[k][:, start:end] + 0.001
-            motifs.append(Motif(name, trimmed / trimmed.sum(0), counts=counts[k][:, start:end],
-                                source="ARGMINN"))
+            motifs.append(
+                Motif(
+                    name, trimmed / trimmed.sum(0), counts=counts[k][:, start:end], source="ARGMINN"
+                )
+            )
     annotation = pd.DataFrame()
     if params["annotate"] and motifs:
         from cislens.motifs import annotate as tomtom_annotate
@@ -331,8 +353,14 @@ def _summarise(model, counts, n_sites, maxima, ranges, *, params, database) -> A
 
         annotation = pd.DataFrame({c: [] for c in MATCH_COLUMNS})
     centred = weight - weight.mean(1, keepdims=True)
-    return ArgminnMotifs(motifs, pd.DataFrame(rows, columns=list(FILTER_COLUMNS)),
-                         centred.astype(np.float32), pfms, annotation, params)
+    return ArgminnMotifs(
+        motifs,
+        pd.DataFrame(rows, columns=list(FILTER_COLUMNS)),
+        centred.astype(np.float32),
+        pfms,
+        annotation,
+        params,
+    )
 
 
 __all__ = [

@@ -46,12 +46,12 @@ PARAMETER_TEXT: dict[str, str] = {
     "output": (
         "output : None, int, str, callable or tuple\n"
         "    Which model output to explain when it is not one (N, T) tensor: an index into a\n"
-        "    returned tuple, a key of a returned dict, a callable, a head (\"profile\",\n"
-        "    \"counts\", \"sum\", \"mean\") or (index or key, head); see\n"
+        '    returned tuple, a key of a returned dict, a callable, a head ("profile",\n'
+        '    "counts", "sum", "mean") or (index or key, head); see\n'
         "    :mod:`cislens.attribution.heads`."
     ),
     "input_layout": (
-        "input_layout : {\"NCL\", \"NLC\"}\n"
+        'input_layout : {"NCL", "NLC"}\n'
         "    The layout the model takes: (N, 4, L) (default) or (N, L, 4). ``X`` and the result\n"
         "    are (N, 4, L) either way."
     ),

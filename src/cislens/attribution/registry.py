@@ -88,7 +88,11 @@ class AttributionMethod:
     stochastic: bool
 
     def __call__(
-        self, model: nn.Module, X, *, max_positions: float | None = DEFAULT_MAX_POSITIONS,
+        self,
+        model: nn.Module,
+        X,
+        *,
+        max_positions: float | None = DEFAULT_MAX_POSITIONS,
         **options,
     ) -> torch.Tensor:
         """Run the method after logging its estimated cost and refusing one over the limit.
@@ -258,7 +262,11 @@ def get_method(name: str) -> AttributionMethod:
 
 
 def attribute(
-    model: nn.Module, X, *, method: str, max_positions: float | None = DEFAULT_MAX_POSITIONS,
+    model: nn.Module,
+    X,
+    *,
+    method: str,
+    max_positions: float | None = DEFAULT_MAX_POSITIONS,
     **options,
 ) -> torch.Tensor:
     """Run the attribution method named ``method``: ``METHODS[method](model, X, **options)``.

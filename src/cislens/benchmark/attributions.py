@@ -36,10 +36,22 @@ from cislens.utils.reprs import compact_repr
 SCORES = ("signed", "absolute")
 
 SUMMARY_COLUMNS = (
-    "method", "n_sequences", "n_negatives",
-    "auroc", "auroc_median", "auroc_ci_low", "auroc_ci_high",
-    "auprc", "auprc_median", "auprc_ci_low", "auprc_ci_high",
-    "auroc_abs", "auprc_abs", "snr", "decoy_ratio", "seconds_per_sequence",
+    "method",
+    "n_sequences",
+    "n_negatives",
+    "auroc",
+    "auroc_median",
+    "auroc_ci_low",
+    "auroc_ci_high",
+    "auprc",
+    "auprc_median",
+    "auprc_ci_low",
+    "auprc_ci_high",
+    "auroc_abs",
+    "auprc_abs",
+    "snr",
+    "decoy_ratio",
+    "seconds_per_sequence",
 )
 
 """Columns of :attr:`AttributionBenchmark.summary` (one row per method; ``auroc`` and ``auprc``
@@ -90,15 +102,14 @@ def position_scores(attributions, X, *, score: str = "signed") -> np.ndarray:
     A = np.asarray(attributions, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
     if A.shape != X.shape or A.ndim != 3 or A.shape[1] != 4:
-        raise ValueError(
-            f"attributions and X must both be (N, 4, L); got {A.shape} and {X.shape}."
-        )
+        raise ValueError(f"attributions and X must both be (N, 4, L); got {A.shape} and {X.shape}.")
     values = (A * X).sum(axis=1)
     return np.abs(values) if score == "absolute" else values
 
 
-def instance_mask(instances: pd.DataFrame, sequences, length: int, *, task=None,
-                  relevant: bool = True) -> np.ndarray:
+def instance_mask(
+    instances: pd.DataFrame, sequences, length: int, *, task=None, relevant: bool = True
+) -> np.ndarray:
     """Boolean (len(sequences), L) mask of positions inside instances of the given sequences.
 
     ``task`` with ``relevant=True`` keeps instances with ``relevant_<task>`` True; with
@@ -116,7 +127,7 @@ def instance_mask(instances: pd.DataFrame, sequences, length: int, *, task=None,
     if task is not None:
         column = f"relevant_{task}"
         if column not in instances.columns:
-            found = [c[len("relevant_"):] for c in instances.columns if c.startswith("relevant_")]
+            found = [c[len("relevant_") :] for c in instances.columns if c.startswith("relevant_")]
             raise ValueError(f"no ground truth for task {task!r}; the tasks are {found}.")
         keep = instances[column].astype(bool)
         rows = instances[keep if relevant else ~keep]
@@ -124,7 +135,7 @@ def instance_mask(instances: pd.DataFrame, sequences, length: int, *, task=None,
     for seq, start, end in zip(rows["sequence"], rows["start"], rows["end"], strict=True):
         i = where.get(int(seq))
         if i is not None:
-            mask[i, max(int(start), 0):max(min(int(end), length), 0)] = True
+            mask[i, max(int(start), 0) : max(min(int(end), length), 0)] = True
     return mask
 
 
@@ -189,16 +200,24 @@ def score_sequences(scores, labels) -> pd.DataFrame:
         outside = s[~y]
         sd = outside.std()
         snr = (s[y].mean() - outside.mean()) / sd if sd > 0 else np.nan
-        rows.append({
-            "auroc": roc_auc_score(y, s),
-            "auprc": average_precision_score(y, s),
-            "snr": snr,
-        })
+        rows.append(
+            {
+                "auroc": roc_auc_score(y, s),
+                "auprc": average_precision_score(y, s),
+                "snr": snr,
+            }
+        )
     return pd.DataFrame(rows, columns=["auroc", "auprc", "snr"])
 
 
-def benchmark_attributions(attributions, ground_truth, *, split: str | None = "test",
-                           timings=None, confidence: float = 0.95) -> AttributionBenchmark:
+def benchmark_attributions(
+    attributions,
+    ground_truth,
+    *,
+    split: str | None = "test",
+    timings=None,
+    confidence: float = 0.95,
+) -> AttributionBenchmark:
     """Score attribution maps against the recorded, rule-relevant motif instances.
 
     Parameters
@@ -242,8 +261,11 @@ def benchmark_attributions(attributions, ground_truth, *, split: str | None = "t
     per_seq, decoys, counts = [], {}, {}
     for result in attributions:
         task = _task_name(result)
-        index = (np.arange(result.n_examples) if result.example_index is None
-                 else np.asarray(result.example_index))
+        index = (
+            np.arange(result.n_examples)
+            if result.example_index is None
+            else np.asarray(result.example_index)
+        )
         relevant = instance_mask(instances, index, result.length, task=task)
         positive = relevant.any(axis=1)
         signed = position_scores(result.attributions, result.X)
@@ -258,8 +280,9 @@ def benchmark_attributions(attributions, ground_truth, *, split: str | None = "t
         per_seq.append(table)
         negative = ~positive
         if negative.any():
-            decoy = instance_mask(instances, index[negative], result.length, task=task,
-                                  relevant=False)
+            decoy = instance_mask(
+                instances, index[negative], result.length, task=task, relevant=False
+            )
             anywhere = instance_mask(instances, index[negative], result.length)
             magnitude = np.abs(signed[negative])
             inside, outside = magnitude[decoy], magnitude[~anywhere]
@@ -280,26 +303,34 @@ def benchmark_attributions(attributions, ground_truth, *, split: str | None = "t
             if inside.size and outside.size and outside.mean() > 0:
                 decoy_ratio = float(inside.mean() / outside.mean())
         seconds = timings.get(method)
-        rows.append({
-            "method": method,
-            "n_sequences": int(group["auroc"].notna().sum()),
-            "n_negatives": n_neg,
-            "auroc": auroc[0], "auroc_median": auroc[1],
-            "auroc_ci_low": auroc[2], "auroc_ci_high": auroc[3],
-            "auprc": auprc[0], "auprc_median": auprc[1],
-            "auprc_ci_low": auprc[2], "auprc_ci_high": auprc[3],
-            "auroc_abs": float(group["auroc_abs"].mean()),
-            "auprc_abs": float(group["auprc_abs"].mean()),
-            "snr": float(group["snr"].median()),
-            "decoy_ratio": decoy_ratio,
-            "seconds_per_sequence": (np.nan if seconds is None
-                                     else float(seconds) / max(counts[method], 1)),
-        })
+        rows.append(
+            {
+                "method": method,
+                "n_sequences": int(group["auroc"].notna().sum()),
+                "n_negatives": n_neg,
+                "auroc": auroc[0],
+                "auroc_median": auroc[1],
+                "auroc_ci_low": auroc[2],
+                "auroc_ci_high": auroc[3],
+                "auprc": auprc[0],
+                "auprc_median": auprc[1],
+                "auprc_ci_low": auprc[2],
+                "auprc_ci_high": auprc[3],
+                "auroc_abs": float(group["auroc_abs"].mean()),
+                "auprc_abs": float(group["auprc_abs"].mean()),
+                "snr": float(group["snr"].median()),
+                "decoy_ratio": decoy_ratio,
+                "seconds_per_sequence": (
+                    np.nan if seconds is None else float(seconds) / max(counts[method], 1)
+                ),
+            }
+        )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     summary = summary.sort_values("auroc", ascending=False, kind="stable", na_position="last")
     summary = summary.reset_index(drop=True)
-    return AttributionBenchmark(summary, per_sequence, "signed",
-                                {"split": split, "confidence": confidence})
+    return AttributionBenchmark(
+        summary, per_sequence, "signed", {"split": split, "confidence": confidence}
+    )
 
 
 __all__ = [

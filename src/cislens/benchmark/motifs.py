@@ -63,9 +63,17 @@ def _pattern_name(item) -> str:
     return str(getattr(item, "name", item))
 
 
-def benchmark_motifs(patterns, truth, *, database=None, q_threshold: float = 0.05,
-                     n_matches: int = 10, hits=None, split: str | None = "test",
-                     example_index=None) -> MotifBenchmark:
+def benchmark_motifs(
+    patterns,
+    truth,
+    *,
+    database=None,
+    q_threshold: float = 0.05,
+    n_matches: int = 10,
+    hits=None,
+    split: str | None = "test",
+    example_index=None,
+) -> MotifBenchmark:
     """Recovery of the simulated motifs by discovered patterns, and instance-call accuracy.
 
     Parameters
@@ -108,14 +116,15 @@ def benchmark_motifs(patterns, truth, *, database=None, q_threshold: float = 0.0
     from cislens.pwm import Motif
 
     patterns = list(patterns)
-    targets = [Motif(name, np.asarray(matrix, dtype=float), matrix_id=f"truth:{name}")
-               for name, matrix in truth.motifs.items()]
+    targets = [
+        Motif(name, np.asarray(matrix, dtype=float), matrix_id=f"truth:{name}")
+        for name, matrix in truth.motifs.items()
+    ]
     extra = [] if isinstance(database, list) and not database else load_database(database)
-    matches = annotate(patterns, database=list(extra) + targets,
-                       n_matches=max(int(n_matches), 1))
+    matches = annotate(patterns, database=list(extra) + targets, n_matches=max(int(n_matches), 1))
     order = {_pattern_name(p): i + 1 for i, p in enumerate(patterns)}
     truth_rows = matches[matches["target_id"].astype(str).str.startswith("truth:")].copy()
-    truth_rows["motif"] = truth_rows["target_id"].astype(str).str[len("truth:"):]
+    truth_rows["motif"] = truth_rows["target_id"].astype(str).str[len("truth:") :]
     good = truth_rows[truth_rows["q_value"] < q_threshold]
     pattern_truth = {}
     for name, group in good.groupby("pattern", sort=False):
@@ -124,18 +133,28 @@ def benchmark_motifs(patterns, truth, *, database=None, q_threshold: float = 0.0
     for motif in truth.motifs:
         candidates = truth_rows[truth_rows["motif"] == motif]
         if candidates.empty:
-            rows.append({"motif": motif, "recovered": False, "pattern": "",
-                         "q_value": np.nan, "pattern_rank": np.nan, "match_rank": np.nan})
+            rows.append(
+                {
+                    "motif": motif,
+                    "recovered": False,
+                    "pattern": "",
+                    "q_value": np.nan,
+                    "pattern_rank": np.nan,
+                    "match_rank": np.nan,
+                }
+            )
             continue
         best = candidates.sort_values(["q_value", "p_value"], kind="stable").iloc[0]
-        rows.append({
-            "motif": motif,
-            "recovered": bool(best["q_value"] < q_threshold),
-            "pattern": str(best["pattern"]),
-            "q_value": float(best["q_value"]),
-            "pattern_rank": order.get(str(best["pattern"]), np.nan),
-            "match_rank": int(best["rank"]),
-        })
+        rows.append(
+            {
+                "motif": motif,
+                "recovered": bool(best["q_value"] < q_threshold),
+                "pattern": str(best["pattern"]),
+                "q_value": float(best["q_value"]),
+                "pattern_rank": order.get(str(best["pattern"]), np.nan),
+                "match_rank": int(best["rank"]),
+            }
+        )
     table = pd.DataFrame(rows, columns=list(MOTIF_COLUMNS))
     n_spurious = sum(1 for p in patterns if _pattern_name(p) not in pattern_truth)
     instances = pd.DataFrame(columns=["motif", "n_hits", "n_true", "precision", "recall"])
@@ -164,9 +183,11 @@ def _instance_scores(hits, truth, pattern_truth, split, example_index):
         known = known[known["sequence"].isin(scanned)]
     if "role" in known.columns:
         known = known[known["role"].astype(str) != "background"]
-    return instance_recovery(hits[["sequence", "start", "end", "motif"]],
-                             known[["sequence", "start", "end", "motif"]],
-                             motifs=list(truth.motifs))
+    return instance_recovery(
+        hits[["sequence", "start", "end", "motif"]],
+        known[["sequence", "start", "end", "motif"]],
+        motifs=list(truth.motifs),
+    )
 
 
 __all__ = ["MOTIF_COLUMNS", "MotifBenchmark", "benchmark_motifs"]

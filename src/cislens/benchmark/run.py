@@ -52,9 +52,19 @@ def select_positives(dataset, *, n_examples: int, split: str = "test") -> dict[s
     return chosen
 
 
-def attribute_examples(model, dataset, method: str, rows: dict, *, split: str = "test",
-                       options=None, hypothetical=False, random_state=0, device=None,
-                       verbose=False):
+def attribute_examples(
+    model,
+    dataset,
+    method: str,
+    rows: dict,
+    *,
+    split: str = "test",
+    options=None,
+    hypothetical=False,
+    random_state=0,
+    device=None,
+    verbose=False,
+):
     """Run one method on the chosen rows of every task; return (list of AttributionSet, s)."""
     from cislens.attribution import attribute_with  # a ModelEnsemble averages its members
 
@@ -65,16 +75,36 @@ def attribute_examples(model, dataset, method: str, rows: dict, *, split: str = 
         if len(index) == 0:
             continue
         X = dataset.X[split][index]
-        results.append(attribute_with(
-            model, X, method=method, target=t, hypothetical=hypothetical,
-            random_state=random_state, example_index=index, task_names=dataset.task_names,
-            device=device, verbose=verbose, **opts))
+        results.append(
+            attribute_with(
+                model,
+                X,
+                method=method,
+                target=t,
+                hypothetical=hypothetical,
+                random_state=random_state,
+                example_index=index,
+                task_names=dataset.task_names,
+                device=device,
+                verbose=verbose,
+                **opts,
+            )
+        )
     return results, time.perf_counter() - started
 
 
-def run_benchmark(dataset, model, *, methods="all", n_examples: int = 100,
-                  ism_examples: int | None = 50, split: str = "test", random_state=0,
-                  device=None, verbose=False):
+def run_benchmark(
+    dataset,
+    model,
+    *,
+    methods="all",
+    n_examples: int = 100,
+    ism_examples: int | None = 50,
+    split: str = "test",
+    random_state=0,
+    device=None,
+    verbose=False,
+):
     """Attribute ``n_examples`` test positives per task with each method, and score them.
 
     Returns ``(AttributionBenchmark, {method: [AttributionSet, ...]}, {method: seconds})``.
@@ -92,12 +122,24 @@ def run_benchmark(dataset, model, *, methods="all", n_examples: int = 100,
             use = {task: r[: int(ism_examples)] for task, r in rows.items()}
         logger.info("benchmark: %s", name)
         sets[name], timings[name] = attribute_examples(
-            model, dataset, name, use, split=split, random_state=random_state, device=device,
-            verbose=verbose)
+            model,
+            dataset,
+            name,
+            use,
+            split=split,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+        )
     flat = [s for name in names for s in sets[name]]
     bench = benchmark_attributions(flat, dataset.ground_truth, split=split, timings=timings)
     return bench, sets, timings
 
 
-__all__ = ["DEFAULT_OPTIONS", "attribute_examples", "resolve_methods", "run_benchmark",
-           "select_positives"]
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "attribute_examples",
+    "resolve_methods",
+    "run_benchmark",
+    "select_positives",
+]

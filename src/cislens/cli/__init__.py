@@ -38,6 +38,7 @@ COMMAND_MODULES = [
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 
+
 def _is_usage_error(error: Exception) -> bool:
     """Click-style usage errors (bad options, missing arguments), raised by Typer's parser.
 

@@ -169,8 +169,7 @@ def report(error: BaseException) -> tuple[str, int]:
     # str(), not message(): for a bug, the exception as Python shows it (a KeyError's quotes).
     detail = ": ".join(filter(None, [type(error).__name__, one_line(str(error))]))
     return (
-        f"cislens: internal error: {detail} "
-        "(rerun with --debug for the traceback)",
+        f"cislens: internal error: {detail} (rerun with --debug for the traceback)",
         EXIT_INTERNAL,
     )
 

@@ -159,12 +159,16 @@ def attribute_command(
         None, "--method-args", help="Method options as JSON, e.g. '{\"n_steps\": 20}'."
     ),
     weights: list[Path] = typer.Option(
-        None, "--weights", help="State dict (.safetensors or torch file) for a class spec; "
-        "one per --model, or several for one class spec (an ensemble)."
+        None,
+        "--weights",
+        help="State dict (.safetensors or torch file) for a class spec; "
+        "one per --model, or several for one class spec (an ensemble).",
     ),
     normalise: str = typer.Option(
-        "none", "--normalise", help="Ensemble: 'none' (plain mean) or 'percentile' (each "
-        "model's maps divided by a percentile of its |projected attribution| first)."
+        "none",
+        "--normalise",
+        help="Ensemble: 'none' (plain mean) or 'percentile' (each "
+        "model's maps divided by a percentile of its |projected attribution| first).",
     ),
     normalise_percentile: float = typer.Option(
         99.0, "--normalise-percentile", help="The percentile of --normalise percentile."
@@ -179,19 +183,27 @@ def attribute_command(
         False, "--pad-with-n", help="--bed: pad windows that run off a chromosome end with N."
     ),
     bigwig: Path = typer.Option(
-        None, "--bigwig", help="--bed .zarr runs: also write the projected attributions as a "
+        None,
+        "--bigwig",
+        help="--bed .zarr runs: also write the projected attributions as a "
         "bigWig in genome coordinates (several methods: OUT.<method>.bw).",
     ),
     bigwig_merge: str = typer.Option(
-        "mean", "--bigwig-merge", help="Overlapping windows in --bigwig: 'mean' (of the windows "
+        "mean",
+        "--bigwig-merge",
+        help="Overlapping windows in --bigwig: 'mean' (of the windows "
         "covering a base) or 'nearest' (the window whose centre is nearest).",
     ),
     bigwig_zooms: int = typer.Option(
-        10, "--bigwig-zooms", help="Zoom levels of --bigwig (0: none; the file is assembled in "
+        10,
+        "--bigwig-zooms",
+        help="Zoom levels of --bigwig (0: none; the file is assembled in "
         "constant memory, zoomed-out browser views are slower).",
     ),
     overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an existing .zarr store made with other settings or "
+        False,
+        "--overwrite",
+        help="Replace an existing .zarr store made with other settings or "
         "inputs instead of resuming it.",
     ),
     length: int = typer.Option(
@@ -244,8 +256,10 @@ def attribute_command(
     specs = _model_specs(model, weights)
     if Path(out).suffix.lower() == ".zarr":
         if len(specs) > 1:
-            raise ValueError("an ensemble (several --model / --weights) needs a .h5 or .npz "
-                             "--out; the chunked .zarr engine runs one model.")
+            raise ValueError(
+                "an ensemble (several --model / --weights) needs a .h5 or .npz "
+                "--out; the chunked .zarr engine runs one model."
+            )
         model, weights = specs[0]
         if n_examples is not None or positives_only:
             raise ValueError(
@@ -304,8 +318,9 @@ def attribute_command(
     if split not in dataset.X:
         raise ValueError(f"--split {split!r} is not in {data}; it has {dataset.splits}.")
     nets = [
-        load_model_from_spec(spec, weights=w, model_args=_parse_json_object(model_args,
-                                                                            "--model-args"))
+        load_model_from_spec(
+            spec, weights=w, model_args=_parse_json_object(model_args, "--model-args")
+        )
         for spec, w in specs
     ]
     task_names = list(dataset.task_names)

@@ -30,9 +30,17 @@ def benchmark(
 
     dataset = load_dataset(data)
     net = load_model(model)
-    result, _, _ = run_benchmark(dataset, net, methods=methods, n_examples=n_examples,
-                                 ism_examples=ism_examples, split=split, random_state=seed,
-                                 device=device, verbose=state.verbose)
+    result, _, _ = run_benchmark(
+        dataset,
+        net,
+        methods=methods,
+        n_examples=n_examples,
+        ism_examples=ism_examples,
+        split=split,
+        random_state=seed,
+        device=device,
+        verbose=state.verbose,
+    )
     ensure_dir(out)
     for method, rows in result.per_sequence.groupby("method", sort=False):
         summary = result.summary[result.summary["method"] == method]

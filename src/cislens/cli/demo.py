@@ -29,7 +29,17 @@ def demo(
     """Simulate data with ground truth, train, attribute, find motifs, benchmark, report."""
     from cislens.demo import run_demo
 
-    result = run_demo(out, preset=preset, n_sequences=n_sequences, epochs=epochs,
-                      n_examples=n_examples, ism_examples=ism_examples, methods=methods,
-                      random_state=seed, resume=resume, device=device, verbose=state.verbose)
+    result = run_demo(
+        out,
+        preset=preset,
+        n_sequences=n_sequences,
+        epochs=epochs,
+        n_examples=n_examples,
+        ism_examples=ism_examples,
+        methods=methods,
+        random_state=seed,
+        resume=resume,
+        device=device,
+        verbose=state.verbose,
+    )
     echo(result.summary())

@@ -75,14 +75,25 @@ def _run(experiment, net, X, dataset, split, args: dict):
     """(table, plot function or None, extra tables) for one experiment."""
     import cislens.gia as gia
 
-    common = {k: args[k] for k in ("target", "batch_size", "device", "random_state", "verbose",
-                                   "output", "input_layout")}
+    common = {
+        k: args[k]
+        for k in (
+            "target",
+            "batch_size",
+            "device",
+            "random_state",
+            "verbose",
+            "output",
+            "input_layout",
+        )
+    }
     a, b = args["motif_a"], args["motif_b"]
     if experiment == "occlude":
         truth = dataset.ground_truth
         if truth is None:
-            raise ValueError(f"--experiment occlude needs a dataset with ground truth; {split!r} "
-                             "has none.")
+            raise ValueError(
+                f"--experiment occlude needs a dataset with ground truth; {split!r} has none."
+            )
         instances = truth.instances[truth.instances["split"] == split]
         if a is not None:
             instances = instances[instances["motif"] == a]
@@ -93,9 +104,16 @@ def _run(experiment, net, X, dataset, split, args: dict):
         summary = gia.occlusion_summary(table, random_state=args["random_state"])
         return table, None, {"summary": summary}
     background = gia.null_backgrounds(
-        args["null"], X, n=args["n_backgrounds"], model=net, target=args["target"],
-        batch_size=args["batch_size"], device=args["device"], random_state=args["random_state"],
-        output=args["output"], input_layout=args["input_layout"],
+        args["null"],
+        X,
+        n=args["n_backgrounds"],
+        model=net,
+        target=args["target"],
+        batch_size=args["batch_size"],
+        device=args["device"],
+        random_state=args["random_state"],
+        output=args["output"],
+        input_layout=args["input_layout"],
     )
     a = _need(a, "--motif-a", experiment)
     options = {**common, "sample": args["sample"]}
@@ -110,19 +128,26 @@ def _run(experiment, net, X, dataset, split, args: dict):
         return table, gia.plot_count, {}
     b = _need(b, "--motif-b", experiment)
     if experiment == "grammar":
-        result = gia.grammar(net, background, a, b, gaps=args["spacings"],
-                             orientations=args["orientations"] or gia.ORIENTATIONS, **options)
+        result = gia.grammar(
+            net,
+            background,
+            a,
+            b,
+            gaps=args["spacings"],
+            orientations=args["orientations"] or gia.ORIENTATIONS,
+            **options,
+        )
         return result.table, None, {"best": result.best}
     orientations = args["orientations"] or ["++"]
     if experiment == "spacing":
-        table = gia.spacing(net, background, a, b, args["spacings"], orientations=orientations,
-                            **options)
+        table = gia.spacing(
+            net, background, a, b, args["spacings"], orientations=orientations, **options
+        )
         return table, gia.plot_spacing, {}
     rows = []
     for orientation in orientations:
         for gap in args["spacings"]:
-            result = gia.interaction(net, background, a, b, gap, orientation=orientation,
-                                     **options)
+            result = gia.interaction(net, background, a, b, gap, orientation=orientation, **options)
             frame = result.to_frame()
             frame.insert(0, "orientation", orientation)
             frame.insert(0, "spacing", gap)
@@ -166,8 +191,11 @@ def _plot(experiment, table, plot, extra, path: Path) -> None:
     else:
         frame = frame[frame["target"] == first]
         labels = frame["motif"] if "motif" in frame else frame["target"]
-        ax.bar(labels.astype(str), frame["effect"],
-               yerr=[frame["effect"] - frame["ci_low"], frame["ci_high"] - frame["effect"]])
+        ax.bar(
+            labels.astype(str),
+            frame["effect"],
+            yerr=[frame["effect"] - frame["ci_low"], frame["ci_high"] - frame["effect"]],
+        )
         ax.axhline(0, color="0.5", linewidth=0.8)
         ax.set_ylabel("occlusion drop" if experiment == "occlude" else "effect")
     fig.tight_layout()
@@ -194,7 +222,8 @@ def gia_command(
     output: str = typer.Option(None, "--output", help=OUTPUT_HELP),
     input_layout: str = typer.Option("NCL", "--input-layout", help=INPUT_LAYOUT_HELP),
     null: str = typer.Option(
-        "dinucleotide_shuffle", "--null",
+        "dinucleotide_shuffle",
+        "--null",
         help="dinucleotide_shuffle, shuffle, profile, random or negatives.",
     ),
     n_backgrounds: int = typer.Option(200, "--n-backgrounds", help="Background sequences."),
@@ -202,7 +231,8 @@ def gia_command(
         "0:30", "--spacings", help="Gaps: 'start:stop' (inclusive), 'start:stop:step' or '2,6,10'."
     ),
     orientations: str = typer.Option(
-        None, "--orientations",
+        None,
+        "--orientations",
         help="Strands of a then b, comma list of ++, +-, -+, -- (default ++; grammar: all four).",
     ),
     position: int = typer.Option(None, "--position", help="Start for marginalize (centred)."),
@@ -246,7 +276,8 @@ def gia_command(
         "null": null,
         "n_backgrounds": n_backgrounds,
         "spacings": parse_spacings(spacings),
-        "orientations": None if orientations is None
+        "orientations": None
+        if orientations is None
         else [o.strip() for o in orientations.split(",") if o.strip()],
         "position": position,
         "positions": None if positions is None else parse_spacings(positions, "--positions"),
@@ -283,8 +314,10 @@ def gia_command(
     written.append(stem.with_suffix(".json"))
     shown = extra.get("summary", table)
     best = shown.loc[shown["effect"].abs().idxmax()]
-    echo(f"gia {experiment}: {len(table)} rows; largest |effect| {best['effect']:+.4g} "
-         f"[{best['ci_low']:+.4g}, {best['ci_high']:+.4g}]")
+    echo(
+        f"gia {experiment}: {len(table)} rows; largest |effect| {best['effect']:+.4g} "
+        f"[{best['ci_low']:+.4g}, {best['ci_high']:+.4g}]"
+    )
     for path in written:
         echo(f"wrote {path}")
 

@@ -112,8 +112,11 @@ def motifs_command(
     echo(result.summary())
     if result.empty_reason is not None:
         # To stderr even with --quiet: an empty result must never pass unnoticed.
-        typer.echo(f"no motifs found: {result.empty_reason} (recorded as empty_reason in "
-                   f"{out / 'motifs.h5'})", err=True)
+        typer.echo(
+            f"no motifs found: {result.empty_reason} (recorded as empty_reason in "
+            f"{out / 'motifs.h5'})",
+            err=True,
+        )
     if result.patterns:
         export_modisco_h5(out / "modisco.h5", result, store.X, store.hypothetical)
         write_patterns_meme(out / "motifs.meme", result.patterns)
@@ -147,8 +150,9 @@ def _argminn_motifs(model_path, data, split, out, database, annotate_patterns, s
         verbose=state.verbose,
     )
     # seed: the shuffles behind the calls' chance floor (argminn_instances' null_quantile)
-    hits = argminn_instances(network, dataset.X[split], motifs=result, random_state=seed,
-                             verbose=state.verbose)
+    hits = argminn_instances(
+        network, dataset.X[split], motifs=result, random_state=seed, verbose=state.verbose
+    )
     ensure_dir(out)
     write_table(result.filters, out / "filters.tsv", sep="\t", index=False)
     write_table(hits, out / "instances.tsv", sep="\t", index=False)
@@ -168,22 +172,30 @@ def _argminn_motifs(model_path, data, split, out, database, annotate_patterns, s
 def instances_command(
     motifs: Path = typer.Option(None, "--motifs", "-m", help="motifs.h5 from 'cislens motifs'."),
     attributions: Path = typer.Option(
-        ..., "--attributions", "-a", help="Attribution store (.h5/.npz or .zarr) with the "
-        "sequences to scan.",
+        ...,
+        "--attributions",
+        "-a",
+        help="Attribution store (.h5/.npz or .zarr) with the sequences to scan.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Hit table (.tsv)."),
     method: str = typer.Option("cwm", help="'cwm' (contribution tracks) or 'pwm' (FIMO)."),
     p_threshold: float = typer.Option(1e-4, help="FIMO p-value threshold (--method pwm)."),
     bed_out: Path = typer.Option(
-        None, "--bed-out", help="Hits in genome coordinates (BED6+) for a .zarr store made from "
+        None,
+        "--bed-out",
+        help="Hits in genome coordinates (BED6+) for a .zarr store made from "
         "--bed + --genome (default: OUT with .bed), and a per-motif summary (.summary.tsv).",
     ),
     annotation: Path = typer.Option(
-        None, "--annotation", help="TOMTOM table of the motifs for the BED's match columns "
+        None,
+        "--annotation",
+        help="TOMTOM table of the motifs for the BED's match columns "
         "(default: annotation.tsv next to --motifs, when there).",
     ),
     finemo: Path = typer.Option(
-        None, "--finemo", help="Convert Fi-NeMo's hits.tsv (called on this store's windows) "
+        None,
+        "--finemo",
+        help="Convert Fi-NeMo's hits.tsv (called on this store's windows) "
         "instead of calling instances.",
     ),
 ) -> None:
@@ -270,8 +282,9 @@ def filters_command(
     motifs = filter_motifs(network, dataset.X[split], threshold=threshold)
     if not motifs:
         # Said on stderr (even with --quiet), and before the folder exists: nothing is written.
-        typer.echo(f"no filter has activating windows in split {split!r}; nothing written.",
-                   err=True)
+        typer.echo(
+            f"no filter has activating windows in split {split!r}; nothing written.", err=True
+        )
         return
     ensure_dir(out)
     write_meme(out / "filters.meme", motifs)
@@ -289,4 +302,3 @@ def _match_line(row) -> str:
     if isinstance(note, str) and note:
         return f"{row.pattern}: not annotated ({note})"
     return f"{row.pattern}: {row.target_id} {row.target_name} (q={row.q_value:.2g})"
-

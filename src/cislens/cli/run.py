@@ -21,12 +21,15 @@ def run(
         None, "--output", help=f"Overrides the config's model.output. {OUTPUT_HELP}"
     ),
     input_layout: str = typer.Option(
-        None, "--input-layout",
+        None,
+        "--input-layout",
         help=f"Overrides the config's model.input_layout. {INPUT_LAYOUT_HELP}",
     ),
     threads: int = typer.Option(
-        None, "--threads", help="Torch CPU threads while training (overrides the config's "
-        "threads; default: torch's count, at most the free cores)."
+        None,
+        "--threads",
+        help="Torch CPU threads while training (overrides the config's "
+        "threads; default: torch's count, at most the free cores).",
     ),
 ) -> None:
     """Run data -> (train) -> attribute -> motifs -> GIA -> (benchmark) -> report on your data."""
@@ -35,8 +38,11 @@ def run(
     # Checked here so that a bad value is named as the option; the config layer then validates
     # the overrides like the file's own fields (and records them in run_config.json).
     model_view(output, input_layout or "NCL")
-    overrides = {key: value for key, value in (("output", output),
-                                               ("input_layout", input_layout)) if value is not None}
+    overrides = {
+        key: value
+        for key, value in (("output", output), ("input_layout", input_layout))
+        if value is not None
+    }
     from cislens.utils.threads import check_threads
 
     run_config = load_run_config(config, model_overrides=overrides)

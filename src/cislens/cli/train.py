@@ -53,43 +53,56 @@ def train(
         None, "--model-args", help="Hyperparameters as JSON, e.g. '{\"dropout\": 0.2}'."
     ),
     epochs: int = typer.Option(
-        None, "--epochs", help="Maximum epochs (default: from the data size, about 4,000 steps, "
-        "20 to 100 epochs; argminn: 28)."
+        None,
+        "--epochs",
+        help="Maximum epochs (default: from the data size, about 4,000 steps, "
+        "20 to 100 epochs; argminn: 28).",
     ),
     batch_size: int = typer.Option(
         None, "--batch-size", help=f"Sequences per step (default {_BATCH_SIZE}; argminn: 128)."
     ),
     lr: float = typer.Option(
-        None, "--lr", help="Learning rate, Adam (default: 1e-2 below 2,000 training sequences, "
-        "else 3e-3; argminn: 3e-3)."
+        None,
+        "--lr",
+        help="Learning rate, Adam (default: 1e-2 below 2,000 training sequences, "
+        "else 3e-3; argminn: 3e-3).",
     ),
     patience: int = typer.Option(
-        None, "--patience",
+        None,
+        "--patience",
         help=f"Epochs without improvement before stopping (0: never; default {_PATIENCE}).",
     ),
     monitor: str = typer.Option(
-        None, "--monitor", help="valid_loss, valid_auprc, valid_auroc or auto (default: "
-        "valid_auroc when a task is binary, else valid_loss; argminn: valid_loss)."
+        None,
+        "--monitor",
+        help="valid_loss, valid_auprc, valid_auroc or auto (default: "
+        "valid_auroc when a task is binary, else valid_loss; argminn: valid_loss).",
     ),
     max_batches: int = typer.Option(None, "--max-batches", help="Limit steps per epoch."),
     rc_augment: bool = typer.Option(
-        None, "--rc-augment/--no-rc-augment",
+        None,
+        "--rc-augment/--no-rc-augment",
         help="Reverse-complement augmentation, p = 1/2 per sequence (default on).",
     ),
     lr_schedule: str = typer.Option(
         None, "--lr-schedule", help="plateau (warm-up, then halve on a plateau; default) or none."
     ),
     threads: int = typer.Option(
-        None, "--threads", help="Torch CPU threads (default: torch's count, at most the free "
-        "cores: cores minus the load average)."
+        None,
+        "--threads",
+        help="Torch CPU threads (default: torch's count, at most the free "
+        "cores: cores minus the load average).",
     ),
     restarts: int = typer.Option(
-        None, "--restarts", help="Seeds raced for --selection-epochs epochs; the best (by "
-        "--monitor) trains in full (default 1; argminn: 4)."
+        None,
+        "--restarts",
+        help="Seeds raced for --selection-epochs epochs; the best (by "
+        "--monitor) trains in full (default 1; argminn: 4).",
     ),
     selection_epochs: int = typer.Option(
-        None, "--selection-epochs", help="Epochs of each restart before they are compared "
-        "(default 4; argminn: 5)."
+        None,
+        "--selection-epochs",
+        help="Epochs of each restart before they are compared (default 4; argminn: 5).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, shuffling, dropout."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: auto)."),
@@ -115,32 +128,47 @@ def train(
     dataset = load_dataset(data)
     architecture = get_model_class(model)
     # Hyperparameters left out that depend on the input length (cislens.train.defaults).
-    config = {"input_length": dataset.length,
-              **default_model_args(architecture.name, dataset.length), **hyperparameters}
+    config = {
+        "input_length": dataset.length,
+        **default_model_args(architecture.name, dataset.length),
+        **hyperparameters,
+    }
     config.update(name=model, n_tasks=dataset.n_tasks)
     # An option left out takes the architecture's own training default, then the generic one
     # (cislens.train.defaults, shared with `cislens run`).
     settings = training_settings(
         architecture,
-        {"epochs": epochs, "batch_size": batch_size, "lr": lr, "restarts": restarts,
-         "selection_epochs": selection_epochs, "patience": patience, "monitor": monitor,
-         "reverse_complement": rc_augment, "lr_schedule": lr_schedule},
+        {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "restarts": restarts,
+            "selection_epochs": selection_epochs,
+            "patience": patience,
+            "monitor": monitor,
+            "reverse_complement": rc_augment,
+            "lr_schedule": lr_schedule,
+        },
         n_train=len(dataset.X["train"]),
     )
     check_threads(threads, "--threads")
     epochs, batch_size, lr = settings["epochs"], settings["batch_size"], settings["lr"]
     default_race = architecture.training_defaults.get("restarts", 1)
     if restarts is None and settings["restarts"] < default_race:  # it did not fit --epochs
-        echo(f"--epochs {epochs} leaves no room for {model}'s default race of {default_race} "
-             f"seeds over {settings['selection_epochs']} epochs; training one seed (pass "
-             "--restarts to choose)")
+        echo(
+            f"--epochs {epochs} leaves no room for {model}'s default race of {default_race} "
+            f"seeds over {settings['selection_epochs']} epochs; training one seed (pass "
+            "--restarts to choose)"
+        )
     echo(
         f"training {model} on {data} ({dataset.X['train'].shape[0]} train sequences, "
         f"{dataset.n_tasks} tasks, {dataset.length} bp)"
     )
     if settings["restarts"] > 1:
-        echo(f"racing {settings['restarts']} seeds for {settings['selection_epochs']} epochs "
-             f"each, then training the best for {epochs}")
+        echo(
+            f"racing {settings['restarts']} seeds for {settings['selection_epochs']} epochs "
+            f"each, then training the best for {epochs}"
+        )
     with using_threads(threads) as n_threads:
         net, history, race = fit_restarts(
             lambda restart_seed: build_model(config, random_state=restart_seed),
@@ -178,9 +206,11 @@ def train(
             write_table(race, Path(out) / "restarts.csv", index=False)
     if settings["restarts"] > 1:
         chosen = race[race["chosen"]].iloc[0]
-        echo(f"restart {chosen['restart']} (seed {chosen['seed']}) won the race: "
-             f"{history.monitor} {chosen[history.monitor]:.4f} after "
-             f"{settings['selection_epochs']} epochs")
+        echo(
+            f"restart {chosen['restart']} (seed {chosen['seed']}) won the race: "
+            f"{history.monitor} {chosen[history.monitor]:.4f} after "
+            f"{settings['selection_epochs']} epochs"
+        )
     echo(
         f"saved {model} to {out} (best epoch {history.best_epoch} of {history.n_epochs}, "
         f"{history.monitor} {history.best_score:.4f}, {history.total_time:.0f}s)"

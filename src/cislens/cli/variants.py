@@ -39,8 +39,9 @@ def variants_command(
     seed: int = typer.Option(0, "--seed", help="random_state recorded for the DeepLIFT step."),
     weights: Path = typer.Option(None, "--weights", help="State dict for a class spec."),
     overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an existing store made with other settings or "
-        "inputs instead of resuming it.",
+        False,
+        "--overwrite",
+        help="Replace an existing store made with other settings or inputs instead of resuming it.",
     ),
 ) -> None:
     """Score variants: predictions for REF and ALT windows, their difference, top attributions.

@@ -102,7 +102,10 @@ class Experiment:
         if position is None:
             position = default_position(self.length, pattern.width)
         return check_position(
-            position, width=pattern.width, length=self.length, name=name,
+            position,
+            width=pattern.width,
+            length=self.length,
+            name=name,
             label=f"pattern {pattern.name!r}",
         )
 
@@ -137,14 +140,34 @@ class Experiment:
         )
 
 
-def options(target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-             random_state, verbose, output, input_layout) -> dict:
+def options(
+    target,
+    func,
+    func_kwargs,
+    sample,
+    batch_size,
+    device,
+    n_bootstrap,
+    confidence,
+    random_state,
+    verbose,
+    output,
+    input_layout,
+) -> dict:
     return dict(
-        target=target, func=func, func_kwargs=func_kwargs, sample=sample,
-        batch_size=batch_size, device=device, n_bootstrap=n_bootstrap, confidence=confidence,
-        random_state=random_state, verbose=verbose, output=output, input_layout=input_layout,
+        target=target,
+        func=func,
+        func_kwargs=func_kwargs,
+        sample=sample,
+        batch_size=batch_size,
+        device=device,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        random_state=random_state,
+        verbose=verbose,
+        output=output,
+        input_layout=input_layout,
     )
-
 
 
 def check_ints(values, name: str) -> list[int]:
@@ -156,7 +179,6 @@ def check_ints(values, name: str) -> list[int]:
     ):
         raise ValueError(f"{name} must be a non-empty list of ints; got {values!r}.")
     return [int(v) for v in values]
-
 
 
 __all__ = ["Experiment", "check_ints", "doc", "options"]

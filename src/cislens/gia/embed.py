@@ -184,8 +184,7 @@ def write(X: np.ndarray, values: np.ndarray, position: int) -> None:
     window[...] = np.where(keep, window, values)
 
 
-def embed(X, pattern, *, position=None, strand: str = "+", sample: bool = False,
-          random_state=None):
+def embed(X, pattern, *, position=None, strand: str = "+", sample: bool = False, random_state=None):
     """Write ``pattern`` into every sequence of ``X`` (a copy), overwriting its bases.
 
     Parameters

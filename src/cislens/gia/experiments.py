@@ -28,10 +28,24 @@ from cislens.gia.stats import DEFAULT_CONFIDENCE, DEFAULT_N_BOOTSTRAP
 
 @doc
 def marginalize(
-    model, backgrounds, pattern, *, position=None, strand="+", target=None, func=None,
-    func_kwargs=None, sample=False, batch_size=DEFAULT_BATCH_SIZE, device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP, confidence=DEFAULT_CONFIDENCE, random_state=None,
-    verbose=False, output=None, input_layout="NCL",
+    model,
+    backgrounds,
+    pattern,
+    *,
+    position=None,
+    strand="+",
+    target=None,
+    func=None,
+    func_kwargs=None,
+    sample=False,
+    batch_size=DEFAULT_BATCH_SIZE,
+    device=None,
+    n_bootstrap=DEFAULT_N_BOOTSTRAP,
+    confidence=DEFAULT_CONFIDENCE,
+    random_state=None,
+    verbose=False,
+    output=None,
+    input_layout="NCL",
 ) -> GIAResult:
     """Global importance of one pattern: ``mean_n [f(x_n + pattern) - f(x_n)]``.
 
@@ -65,9 +79,24 @@ def marginalize(
     >>> result.effect.shape, result.n
     ((1,), 30)
     """
-    experiment = Experiment(model, backgrounds, options(
-        target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-        random_state, verbose, output, input_layout))
+    experiment = Experiment(
+        model,
+        backgrounds,
+        options(
+            target,
+            func,
+            func_kwargs,
+            sample,
+            batch_size,
+            device,
+            n_bootstrap,
+            confidence,
+            random_state,
+            verbose,
+            output,
+            input_layout,
+        ),
+    )
     index = experiment.add(pattern, "pattern")
     start = experiment.position(index, position)
     placement = (experiment.key(index, strand), start)
@@ -76,13 +105,26 @@ def marginalize(
     return experiment.result(differences, f"f(x + {name}@{start}{strand}) - f(x)")
 
 
-
 @doc
 def position_effect(
-    model, backgrounds, pattern, *, positions=None, strand="+", target=None, func=None,
-    func_kwargs=None, sample=False, batch_size=DEFAULT_BATCH_SIZE, device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP, confidence=DEFAULT_CONFIDENCE, random_state=None,
-    verbose=False, output=None, input_layout="NCL",
+    model,
+    backgrounds,
+    pattern,
+    *,
+    positions=None,
+    strand="+",
+    target=None,
+    func=None,
+    func_kwargs=None,
+    sample=False,
+    batch_size=DEFAULT_BATCH_SIZE,
+    device=None,
+    n_bootstrap=DEFAULT_N_BOOTSTRAP,
+    confidence=DEFAULT_CONFIDENCE,
+    random_state=None,
+    verbose=False,
+    output=None,
+    input_layout="NCL",
 ) -> pd.DataFrame:
     """The effect of one pattern embedded at each of several positions (positional bias).
 
@@ -109,9 +151,24 @@ def position_effect(
     >>> position_effect(model, bg, "GG", positions=[0, 5], random_state=0)["position"].tolist()
     [0, 5]
     """
-    experiment = Experiment(model, backgrounds, options(
-        target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-        random_state, verbose, output, input_layout))
+    experiment = Experiment(
+        model,
+        backgrounds,
+        options(
+            target,
+            func,
+            func_kwargs,
+            sample,
+            batch_size,
+            device,
+            n_bootstrap,
+            confidence,
+            random_state,
+            verbose,
+            output,
+            input_layout,
+        ),
+    )
     index = experiment.add(pattern, "pattern")
     width = experiment.patterns[index].width
     if positions is None:
@@ -129,10 +186,25 @@ def position_effect(
 
 @doc
 def count_effect(
-    model, backgrounds, pattern, *, max_count=3, positions=None, strand="+", target=None,
-    func=None, func_kwargs=None, sample=False, batch_size=DEFAULT_BATCH_SIZE, device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP, confidence=DEFAULT_CONFIDENCE, random_state=None,
-    verbose=False, output=None, input_layout="NCL",
+    model,
+    backgrounds,
+    pattern,
+    *,
+    max_count=3,
+    positions=None,
+    strand="+",
+    target=None,
+    func=None,
+    func_kwargs=None,
+    sample=False,
+    batch_size=DEFAULT_BATCH_SIZE,
+    device=None,
+    n_bootstrap=DEFAULT_N_BOOTSTRAP,
+    confidence=DEFAULT_CONFIDENCE,
+    random_state=None,
+    verbose=False,
+    output=None,
+    input_layout="NCL",
 ) -> pd.DataFrame:
     """The effect of 1, 2, ..., ``max_count`` copies of a pattern (GIA ``multiple_sites``).
 
@@ -164,13 +236,27 @@ def count_effect(
     >>> count_effect(model, bg, "GGG", max_count=2, random_state=0)["positions"].tolist()
     ['9', '9,18']
     """
-    experiment = Experiment(model, backgrounds, options(
-        target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-        random_state, verbose, output, input_layout))
+    experiment = Experiment(
+        model,
+        backgrounds,
+        options(
+            target,
+            func,
+            func_kwargs,
+            sample,
+            batch_size,
+            device,
+            n_bootstrap,
+            confidence,
+            random_state,
+            verbose,
+            output,
+            input_layout,
+        ),
+    )
     index = experiment.add(pattern, "pattern")
     width = experiment.patterns[index].width
-    if isinstance(max_count, bool) or not isinstance(max_count, (int, np.integer)) \
-            or max_count < 1:
+    if isinstance(max_count, bool) or not isinstance(max_count, (int, np.integer)) or max_count < 1:
         raise ValueError(f"max_count must be a positive int; got {max_count!r}.")
     if positions is None:
         positions = np.linspace(0, experiment.length - width, max_count + 2)[1:-1].round()
@@ -208,10 +294,25 @@ def _flank_pair(flank, name: str) -> tuple[str, str, str]:
 
 @doc
 def flank_effect(
-    model, backgrounds, pattern, flanks, *, position=None, strand="+", target=None, func=None,
-    func_kwargs=None, sample=False, batch_size=DEFAULT_BATCH_SIZE, device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP, confidence=DEFAULT_CONFIDENCE, random_state=None,
-    verbose=False, output=None, input_layout="NCL",
+    model,
+    backgrounds,
+    pattern,
+    flanks,
+    *,
+    position=None,
+    strand="+",
+    target=None,
+    func=None,
+    func_kwargs=None,
+    sample=False,
+    batch_size=DEFAULT_BATCH_SIZE,
+    device=None,
+    n_bootstrap=DEFAULT_N_BOOTSTRAP,
+    confidence=DEFAULT_CONFIDENCE,
+    random_state=None,
+    verbose=False,
+    output=None,
+    input_layout="NCL",
 ) -> pd.DataFrame:
     """The effect of a pattern in different flanking contexts (GIA ``gc_bias``).
 
@@ -242,9 +343,24 @@ def flank_effect(
     >>> flank_effect(model, bg, "TGA", ["", "GCGC"], random_state=0)["flank"].tolist()
     ['none', 'GCGC']
     """
-    experiment = Experiment(model, backgrounds, options(
-        target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-        random_state, verbose, output, input_layout))
+    experiment = Experiment(
+        model,
+        backgrounds,
+        options(
+            target,
+            func,
+            func_kwargs,
+            sample,
+            batch_size,
+            device,
+            n_bootstrap,
+            confidence,
+            random_state,
+            verbose,
+            output,
+            input_layout,
+        ),
+    )
     index = experiment.add(pattern, "pattern")
     start = experiment.position(index, position)
     width = experiment.patterns[index].width
@@ -260,15 +376,19 @@ def flank_effect(
             if not text:
                 continue
             fi = experiment.add(text, "flanks")
-            check_position(at, width=len(text), length=experiment.length, name="position",
-                           label=f"{side} flank {text!r} next to the pattern at {start}")
+            check_position(
+                at,
+                width=len(text),
+                length=experiment.length,
+                name="position",
+                label=f"{side} flank {text!r} next to the pattern at {start}",
+            )
             placements.append((experiment.key(fi, "+"), at))
         context = experiment.values(placements) if placements else null
         conditions.append({"flank": label})
         differences.append(experiment.values([*placements, core]) - context)
         extra.append({"flank_only": context - null})
     return experiment.table(conditions, differences, extra)
-
 
 
 __all__ = ["count_effect", "flank_effect", "marginalize", "position_effect"]

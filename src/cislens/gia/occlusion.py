@@ -141,8 +141,11 @@ def occlude(
     table = _check_instances(instances, n, length)
     if method not in REPLACEMENTS:
         raise ValueError(f"method must be one of {list(REPLACEMENTS)}; got {method!r}.")
-    if isinstance(n_occlusions, bool) or not isinstance(n_occlusions, (int, np.integer)) \
-            or n_occlusions < 1:
+    if (
+        isinstance(n_occlusions, bool)
+        or not isinstance(n_occlusions, (int, np.integer))
+        or n_occlusions < 1
+    ):
         raise ValueError(f"n_occlusions must be a positive int; got {n_occlusions!r}.")
     if method == "background":
         if backgrounds is None:
@@ -151,8 +154,14 @@ def occlude(
         backgrounds = as_numpy(backgrounds).astype(np.float32)
     seed = resolve_seed(random_state)
     options = dict(
-        func=func, func_kwargs=func_kwargs, target=target, batch_size=batch_size, device=device,
-        random_state=derive_seed(seed, 20), verbose=False, output=output,
+        func=func,
+        func_kwargs=func_kwargs,
+        target=target,
+        batch_size=batch_size,
+        device=device,
+        random_state=derive_seed(seed, 20),
+        verbose=False,
+        output=output,
         input_layout=input_layout,
     )
     used = np.unique(table["sequence"].to_numpy())
@@ -165,8 +174,16 @@ def occlude(
     for first in range(0, len(table), per_chunk):
         rows = table.iloc[first : first + per_chunk]
         made = [
-            _replacements(values, int(r.sequence), int(r.start), int(r.end), method,
-                          int(n_occlusions), derive_seed(seed, 40, first + i), backgrounds)
+            _replacements(
+                values,
+                int(r.sequence),
+                int(r.start),
+                int(r.end),
+                method,
+                int(n_occlusions),
+                derive_seed(seed, 40, first + i),
+                backgrounds,
+            )
             for i, r in enumerate(rows.itertuples(index=False))
         ]
         chunk = Runner(model, np.concatenate(made), **options)
@@ -233,8 +250,13 @@ def occlusion_summary(
             conditions.append(dict(zip(by, keys, strict=True)))
             differences.append(rows["effect"].to_numpy()[:, None])
         frame = condition_table(
-            conditions, differences, group["before"].to_numpy()[:, None], outputs=[label],
-            n_bootstrap=n_bootstrap, confidence=confidence, random_state=seed,
+            conditions,
+            differences,
+            group["before"].to_numpy()[:, None],
+            outputs=[label],
+            n_bootstrap=n_bootstrap,
+            confidence=confidence,
+            random_state=seed,
         )
         # null_mean per group: the mean prediction before occlusion of that group's sequences
         frame["null_mean"] = [float(r["before"].mean()) for _, r in group.groupby(by, sort=True)]

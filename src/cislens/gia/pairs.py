@@ -64,10 +64,26 @@ def pair_values(experiment, ia, ib, gap, orientation, start):
 
 @doc
 def spacing(
-    model, backgrounds, a, b, spacings, *, orientations=("++",), start=None, target=None,
-    func=None, func_kwargs=None, sample=False, batch_size=DEFAULT_BATCH_SIZE, device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP, confidence=DEFAULT_CONFIDENCE, random_state=None,
-    verbose=False, output=None, input_layout="NCL",
+    model,
+    backgrounds,
+    a,
+    b,
+    spacings,
+    *,
+    orientations=("++",),
+    start=None,
+    target=None,
+    func=None,
+    func_kwargs=None,
+    sample=False,
+    batch_size=DEFAULT_BATCH_SIZE,
+    device=None,
+    n_bootstrap=DEFAULT_N_BOOTSTRAP,
+    confidence=DEFAULT_CONFIDENCE,
+    random_state=None,
+    verbose=False,
+    output=None,
+    input_layout="NCL",
 ) -> pd.DataFrame:
     """The joint effect of ``a`` then ``b`` at each gap and orientation, with the interaction.
 
@@ -111,9 +127,24 @@ def spacing(
     >>> table[["spacing", "start_a", "start_b"]].values.tolist()
     [[0, 12, 15], [4, 10, 17]]
     """
-    experiment = Experiment(model, backgrounds, options(
-        target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-        random_state, verbose, output, input_layout))
+    experiment = Experiment(
+        model,
+        backgrounds,
+        options(
+            target,
+            func,
+            func_kwargs,
+            sample,
+            batch_size,
+            device,
+            n_bootstrap,
+            confidence,
+            random_state,
+            verbose,
+            output,
+            input_layout,
+        ),
+    )
     ia, ib = experiment.add(a, "a"), experiment.add(b, "b")
     if isinstance(orientations, str):
         orientations = [orientations]
@@ -121,9 +152,7 @@ def spacing(
     for orientation in orientations:
         orientation = check_orientation(orientation)
         for gap in check_ints(spacings, "spacings"):
-            pos_a, pos_b, joint, contrast = pair_values(
-                experiment, ia, ib, gap, orientation, start
-            )
+            pos_a, pos_b, joint, contrast = pair_values(experiment, ia, ib, gap, orientation, start)
             conditions.append(
                 {"spacing": gap, "orientation": orientation, "start_a": pos_a, "start_b": pos_b}
             )
@@ -134,10 +163,26 @@ def spacing(
 
 @doc
 def interaction(
-    model, backgrounds, a, b, spacing, *, orientation="++", start=None, target=None,
-    func=None, func_kwargs=None, sample=False, batch_size=DEFAULT_BATCH_SIZE, device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP, confidence=DEFAULT_CONFIDENCE, random_state=None,
-    verbose=False, output=None, input_layout="NCL",
+    model,
+    backgrounds,
+    a,
+    b,
+    spacing,
+    *,
+    orientation="++",
+    start=None,
+    target=None,
+    func=None,
+    func_kwargs=None,
+    sample=False,
+    batch_size=DEFAULT_BATCH_SIZE,
+    device=None,
+    n_bootstrap=DEFAULT_N_BOOTSTRAP,
+    confidence=DEFAULT_CONFIDENCE,
+    random_state=None,
+    verbose=False,
+    output=None,
+    input_layout="NCL",
 ) -> GIAResult:
     """Interaction of two patterns: ``mean[f(x+a+b) - f(x+a) - f(x+b) + f(x)]``.
 
@@ -175,18 +220,30 @@ def interaction(
     >>> bool(abs(result.effect[0]) < 1e-5)  # a linear model has no interactions
     True
     """
-    experiment = Experiment(model, backgrounds, options(
-        target, func, func_kwargs, sample, batch_size, device, n_bootstrap, confidence,
-        random_state, verbose, output, input_layout))
+    experiment = Experiment(
+        model,
+        backgrounds,
+        options(
+            target,
+            func,
+            func_kwargs,
+            sample,
+            batch_size,
+            device,
+            n_bootstrap,
+            confidence,
+            random_state,
+            verbose,
+            output,
+            input_layout,
+        ),
+    )
     ia, ib = experiment.add(a, "a"), experiment.add(b, "b")
     orientation = check_orientation(orientation)
     pos_a, pos_b, _, contrast = pair_values(experiment, ia, ib, spacing, orientation, start)
     name_a, name_b = experiment.patterns[ia].name, experiment.patterns[ib].name
-    description = (
-        f"interaction {name_a}@{pos_a}{orientation[0]} x {name_b}@{pos_b}{orientation[1]}"
-    )
+    description = f"interaction {name_a}@{pos_a}{orientation[0]} x {name_b}@{pos_b}{orientation[1]}"
     return experiment.result(contrast, description)
-
 
 
 __all__ = ["ORIENTATIONS", "check_orientation", "interaction", "pair_values", "spacing"]

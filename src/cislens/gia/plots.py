@@ -75,8 +75,9 @@ def plot_curve(
     'spacing'
     """
     rows, target = _select_target(table, target)
-    low, high = ("ci_low", "ci_high") if value == "effect" else (
-        f"{value}_ci_low", f"{value}_ci_high")
+    low, high = (
+        ("ci_low", "ci_high") if value == "effect" else (f"{value}_ci_low", f"{value}_ci_high")
+    )
     missing = [c for c in (x, value, low, high) if c not in rows.columns]
     if missing:
         raise ValueError(f"table lacks the columns {missing} needed to plot {value!r}.")
@@ -86,8 +87,9 @@ def plot_curve(
         part = part.sort_values(x)
         label = None if name is None else f"{group} {name}"
         (line,) = ax.plot(part[x], part[value], marker="o", ms=3, label=label, **line_kwargs)
-        ax.fill_between(part[x], part[low], part[high], color=line.get_color(), alpha=0.25,
-                        linewidth=0)
+        ax.fill_between(
+            part[x], part[low], part[high], color=line.get_color(), alpha=0.25, linewidth=0
+        )
     ax.axhline(0.0, color="0.5", linewidth=0.8, linestyle="--")
     ax.set_xlabel(x)
     ax.set_ylabel(f"{value} (target {target})")

@@ -69,7 +69,8 @@ class SequenceModel(nn.Module):
         {'lr': 0.001, 'epochs': 3}
         """
         settings = {
-            key: given[key] if given.get(key) is not None
+            key: given[key]
+            if given.get(key) is not None
             else cls.training_defaults.get(key, fallback)
             for key, fallback in generic.items()
         }

@@ -126,8 +126,9 @@ def informative_segments(pfm, *, min_column_bits: float = MIN_COLUMN_BITS) -> li
     ends = np.concatenate([keep[cuts], [keep[-1]]]) + 1
     # One weak flank column (>= FLANK_BITS) stays: cutting it shortens true alignments (MAFK's
     # first column has 0.3 bits) while the flat runs that break the null are far below it.
-    starts = np.where((starts > 0) & (bits[np.maximum(starts - 1, 0)] >= FLANK_BITS),
-                      starts - 1, starts)
+    starts = np.where(
+        (starts > 0) & (bits[np.maximum(starts - 1, 0)] >= FLANK_BITS), starts - 1, starts
+    )
     last = bits.size - 1
     ends = np.where((ends <= last) & (bits[np.minimum(ends, last)] >= FLANK_BITS), ends + 1, ends)
     pairs = zip(starts, ends, strict=True)
@@ -183,8 +184,16 @@ def _unannotated(name, bits, strong, min_bits, min_strong_columns):
         f"{min_strong_columns} such columns)"
     )
     return {
-        "pattern": name, "rank": 1, "target_id": "", "target_name": "", "p_value": np.nan,
-        "q_value": np.nan, "offset": -1, "overlap": 0, "strand": "", "note": note,
+        "pattern": name,
+        "rank": 1,
+        "target_id": "",
+        "target_name": "",
+        "p_value": np.nan,
+        "q_value": np.nan,
+        "offset": -1,
+        "overlap": 0,
+        "strand": "",
+        "note": note,
     }
 
 

@@ -201,8 +201,17 @@ def write_patterns_meme(
         from cislens.utils.files import write_text
 
         background = " ".join(f"{base} 0.250000" for base in ALPHABET)
-        header = ["MEME version 4", "", f"ALPHABET= {ALPHABET}", "", "strands: + -", "",
-                  "Background letter frequencies", background, ""]
+        header = [
+            "MEME version 4",
+            "",
+            f"ALPHABET= {ALPHABET}",
+            "",
+            "strands: + -",
+            "",
+            "Background letter frequencies",
+            background,
+            "",
+        ]
         return write_text(as_path(path), "\n".join(header))
     if not patterns:
         raise ValueError("there are no patterns to write; discovery found none.")

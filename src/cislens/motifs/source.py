@@ -82,17 +82,20 @@ def merged_segments(example, start, end, pad: int, length: int):
     return example[new], lo[new], seg_hi
 
 
-
 def _kept_segments(table, pad: int, length: int):
     """The merged stretches around the seqlets of ``table`` (example, lo, hi), their offsets in
     the kept buffers, and the zeroed (4, total) buffers for X and H."""
     example, lo, hi = merged_segments(
-        table["example"].to_numpy(), table["start"].to_numpy(), table["end"].to_numpy(),
-        pad, length,
+        table["example"].to_numpy(),
+        table["start"].to_numpy(),
+        table["end"].to_numpy(),
+        pad,
+        length,
     )
     offsets = np.concatenate([[0], np.cumsum(hi - lo)]).astype(np.int64)
     keep_x = np.zeros((4, int(offsets[-1])), dtype=np.float32)
     return example, lo, hi, offsets, keep_x, np.zeros_like(keep_x)
+
 
 class WindowSource:
     """One-hot and hypothetical values kept only over given stretches of given sequences.

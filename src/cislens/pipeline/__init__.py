@@ -13,5 +13,14 @@ from cislens.pipeline.config import (
 )
 from cislens.pipeline.run import RUN_STAGES, RunResult, run_pipeline
 
-__all__ = ["RUN_STAGES", "DataConfig", "ModelConfig", "MotifConfig", "RunConfig", "RunResult",
-           "load_run_config", "parse_run_config", "run_pipeline"]
+__all__ = [
+    "RUN_STAGES",
+    "DataConfig",
+    "ModelConfig",
+    "MotifConfig",
+    "RunConfig",
+    "RunResult",
+    "load_run_config",
+    "parse_run_config",
+    "run_pipeline",
+]

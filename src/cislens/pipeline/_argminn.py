@@ -39,18 +39,45 @@ logger = logging.getLogger(__name__)
 ARGMINN_DIR = "argminn"
 """The stage's folder inside the run's output folder."""
 
-ARGMINN_FILES = tuple(f"{ARGMINN_DIR}/{name}" for name in (
-    "filters.csv", "filters.npz", "motifs.meme", "matches.csv", "instances.csv",
-    "attention.npz", "motif_recovery.csv", "instance_recovery.csv", "readout.json"))
+ARGMINN_FILES = tuple(
+    f"{ARGMINN_DIR}/{name}"
+    for name in (
+        "filters.csv",
+        "filters.npz",
+        "motifs.meme",
+        "matches.csv",
+        "instances.csv",
+        "attention.npz",
+        "motif_recovery.csv",
+        "instance_recovery.csv",
+        "readout.json",
+    )
+)
 """Every file the stage may write (removed before a rerun and when the stage is skipped)."""
 
-REQUIRED_FILES = tuple(f"{ARGMINN_DIR}/{name}" for name in (
-    "filters.csv", "filters.npz", "matches.csv", "instances.csv", "attention.npz",
-    "readout.json"))
+REQUIRED_FILES = tuple(
+    f"{ARGMINN_DIR}/{name}"
+    for name in (
+        "filters.csv",
+        "filters.npz",
+        "matches.csv",
+        "instances.csv",
+        "attention.npz",
+        "readout.json",
+    )
+)
 
-READOUT_DEFAULTS = {"threshold": 0.5, "trim_ic": 0.3, "min_length": 5, "min_mean_ic": 1.0,
-                    "min_sites": 20, "min_influence": 0.1, "attention_threshold": 0.9,
-                    "activation_threshold": 0.5, "null_quantile": 0.9}
+READOUT_DEFAULTS = {
+    "threshold": 0.5,
+    "trim_ic": 0.3,
+    "min_length": 5,
+    "min_mean_ic": 1.0,
+    "min_sites": 20,
+    "min_influence": 0.1,
+    "attention_threshold": 0.9,
+    "activation_threshold": 0.5,
+    "null_quantile": 0.9,
+}
 """The readout settings (those of :func:`cislens.argminn.argminn_motifs` and
 :func:`cislens.argminn.argminn_instances`) the pipeline uses unless told otherwise."""
 
@@ -86,13 +113,22 @@ class ArgminnStageResult:
         """One line: passing filters (with the simulated motif they recover, else their TOMTOM
         match at q < 0.05) and the number of instance calls."""
         passing = self.filters[self.filters["passing"].astype(bool)]
-        names = [row.name + (f" ({row.simulated_motif})" if _text(row.simulated_motif)
-                             else f" ({row.best_match})" if _text(row.best_match)
-                             and row.match_q_value < MATCH_Q else "")
-                 for row in passing.itertuples()]
-        return (f"ARGMINN readout: {len(passing)} of {len(self.filters)} filters pass"
-                f"{': ' + ', '.join(names) if names else ''}; "
-                f"{len(self.instances)} instance calls")
+        names = [
+            row.name
+            + (
+                f" ({row.simulated_motif})"
+                if _text(row.simulated_motif)
+                else f" ({row.best_match})"
+                if _text(row.best_match) and row.match_q_value < MATCH_Q
+                else ""
+            )
+            for row in passing.itertuples()
+        ]
+        return (
+            f"ARGMINN readout: {len(passing)} of {len(self.filters)} filters pass"
+            f"{': ' + ', '.join(names) if names else ''}; "
+            f"{len(self.instances)} instance calls"
+        )
 
 
 def _text(value) -> bool:
@@ -119,8 +155,10 @@ def _readout_settings(readout) -> dict:
     settings = dict(READOUT_DEFAULTS)
     unknown = sorted(set(readout or {}) - set(settings))
     if unknown:
-        raise ValueError(f"readout: unknown setting(s) {unknown}; valid settings are "
-                         f"{sorted(settings)} (defaults {READOUT_DEFAULTS}).")
+        raise ValueError(
+            f"readout: unknown setting(s) {unknown}; valid settings are "
+            f"{sorted(settings)} (defaults {READOUT_DEFAULTS})."
+        )
     settings.update(readout or {})
     return settings
 
@@ -131,9 +169,22 @@ def _describe_database(database):
     return [getattr(m, "matrix_id", None) or m.name for m in database]
 
 
-def argminn_stage(stages, params, model, dataset, *, annotate=True, benchmark=True,
-                  database=None, readout=None, max_sequences=2000, n_attention=8,
-                  batch_size=None, device=None, verbose=False) -> ArgminnStageResult:
+def argminn_stage(
+    stages,
+    params,
+    model,
+    dataset,
+    *,
+    annotate=True,
+    benchmark=True,
+    database=None,
+    readout=None,
+    max_sequences=2000,
+    n_attention=8,
+    batch_size=None,
+    device=None,
+    verbose=False,
+) -> ArgminnStageResult:
     """Read the motifs, instances and attention of an ARGMINN on the test split into
     ``argminn/`` (see the module docstring), resumable like the other stages.
 
@@ -177,10 +228,17 @@ def argminn_stage(stages, params, model, dataset, *, annotate=True, benchmark=Tr
 
     settings = _readout_settings(readout)
     truth = dataset.ground_truth if benchmark else None
-    record = {**params, "argminn": {
-        **settings, "annotate": bool(annotate), "benchmark": truth is not None,
-        "database": _describe_database(database), "max_sequences": int(max_sequences),
-        "n_attention": int(n_attention)}}
+    record = {
+        **params,
+        "argminn": {
+            **settings,
+            "annotate": bool(annotate),
+            "benchmark": truth is not None,
+            "database": _describe_database(database),
+            "max_sequences": int(max_sequences),
+            "n_attention": int(n_attention),
+        },
+    }
     folder = stages.out / ARGMINN_DIR
     if stages.done("argminn", record, *REQUIRED_FILES):
         stages.finish("argminn")
@@ -190,15 +248,28 @@ def argminn_stage(stages, params, model, dataset, *, annotate=True, benchmark=Tr
     folder.mkdir(exist_ok=True)
     X = as_numpy(dataset.X["test"][:max_sequences])
     options = {"batch_size": int(batch_size or 256), "device": device, "verbose": verbose}
-    found = argminn_motifs(model, X, threshold=settings["threshold"],
-                           trim_ic=settings["trim_ic"], min_length=settings["min_length"],
-                           min_mean_ic=settings["min_mean_ic"], min_sites=settings["min_sites"],
-                           min_influence=settings["min_influence"], annotate=annotate, **options)
-    hits = argminn_instances(model, X, motifs=found,
-                             attention_threshold=settings["attention_threshold"],
-                             activation_threshold=settings["activation_threshold"],
-                             null_quantile=settings["null_quantile"],
-                             random_state=params.get("random_state", 0), **options)
+    found = argminn_motifs(
+        model,
+        X,
+        threshold=settings["threshold"],
+        trim_ic=settings["trim_ic"],
+        min_length=settings["min_length"],
+        min_mean_ic=settings["min_mean_ic"],
+        min_sites=settings["min_sites"],
+        min_influence=settings["min_influence"],
+        annotate=annotate,
+        **options,
+    )
+    hits = argminn_instances(
+        model,
+        X,
+        motifs=found,
+        attention_threshold=settings["attention_threshold"],
+        activation_threshold=settings["activation_threshold"],
+        null_quantile=settings["null_quantile"],
+        random_state=params.get("random_state", 0),
+        **options,
+    )
     pattern_truth, motif_recovery, instance_recovery = {}, None, None
     if truth is not None:
         pattern_truth, motif_recovery = _motif_recovery(found.motifs, truth, database)
@@ -218,15 +289,29 @@ def argminn_stage(stages, params, model, dataset, *, annotate=True, benchmark=Tr
     rows = _attention_rows(hits, len(X), n_attention)
     maps = argminn_syntax(model, X[rows], **options)
     with atomic_open(folder / "attention.npz", "wb") as handle:
-        np.savez(handle, attention=maps.numpy(), example_index=rows,
-                 filter_width=np.int64(model.hparams["filter_width"]))
-    write_text(folder / "readout.json", json.dumps({
-        "cislens_version": __version__, "random_state": params.get("random_state"),
-        "split": "test", "n_sequences": len(X), "readout": found.params,
-        "attention_threshold": settings["attention_threshold"],
-        "activation_threshold": settings["activation_threshold"],
-        "null_quantile": settings["null_quantile"],
-        "pattern_truth": pattern_truth}, indent=2))
+        np.savez(
+            handle,
+            attention=maps.numpy(),
+            example_index=rows,
+            filter_width=np.int64(model.hparams["filter_width"]),
+        )
+    write_text(
+        folder / "readout.json",
+        json.dumps(
+            {
+                "cislens_version": __version__,
+                "random_state": params.get("random_state"),
+                "split": "test",
+                "n_sequences": len(X),
+                "readout": found.params,
+                "attention_threshold": settings["attention_threshold"],
+                "activation_threshold": settings["activation_threshold"],
+                "null_quantile": settings["null_quantile"],
+                "pattern_truth": pattern_truth,
+            },
+            indent=2,
+        ),
+    )
     stages.finish("argminn", record)
     result = load_argminn_result(folder)  # exactly what is on disk, as when resumed
     logger.info("argminn: %s", result.summary())
@@ -235,12 +320,17 @@ def argminn_stage(stages, params, model, dataset, *, annotate=True, benchmark=Tr
 
 def load_argminn_result(folder) -> ArgminnStageResult:
     """The :class:`ArgminnStageResult` stored in an ``argminn/`` folder."""
+
     def table(name):
         path = folder / name
         return pd.read_csv(path) if path.exists() else None
 
-    return ArgminnStageResult(table("filters.csv"), table("instances.csv"),
-                              table("motif_recovery.csv"), table("instance_recovery.csv"))
+    return ArgminnStageResult(
+        table("filters.csv"),
+        table("instances.csv"),
+        table("motif_recovery.csv"),
+        table("instance_recovery.csv"),
+    )
 
 
 def _filter_table(found, pattern_truth) -> pd.DataFrame:
@@ -262,8 +352,17 @@ def _motif_recovery(motifs, truth, database):
     from cislens.benchmark.motifs import MOTIF_COLUMNS, benchmark_motifs
 
     if not motifs:  # no passing filter: nothing recovered
-        rows = [{"motif": m, "recovered": False, "pattern": "", "q_value": np.nan,
-                 "pattern_rank": np.nan, "match_rank": np.nan} for m in truth.motifs]
+        rows = [
+            {
+                "motif": m,
+                "recovered": False,
+                "pattern": "",
+                "q_value": np.nan,
+                "pattern_rank": np.nan,
+                "match_rank": np.nan,
+            }
+            for m in truth.motifs
+        ]
         return {}, pd.DataFrame(rows, columns=list(MOTIF_COLUMNS))
     bench = benchmark_motifs(motifs, truth, database=database)
     return dict(bench.pattern_truth), bench.motifs
@@ -281,14 +380,17 @@ def _instance_recovery(hits, truth, pattern_truth, n_sequences) -> pd.DataFrame:
     known = known[known["sequence"] < n_sequences]
     if "role" in known.columns:
         known = known[known["role"].astype(str) != "background"]
-    labelled = pd.DataFrame({
-        "sequence": hits["example"].to_numpy(dtype=np.int64),
-        "start": hits["start"].to_numpy(dtype=np.int64),
-        "end": hits["end"].to_numpy(dtype=np.int64),
-        "motif": [pattern_truth.get(p, UNMATCHED) for p in hits["pattern"]],
-    })
-    return instance_recovery(labelled, known[["sequence", "start", "end", "motif"]],
-                             motifs=[*truth.motifs, UNMATCHED])
+    labelled = pd.DataFrame(
+        {
+            "sequence": hits["example"].to_numpy(dtype=np.int64),
+            "start": hits["start"].to_numpy(dtype=np.int64),
+            "end": hits["end"].to_numpy(dtype=np.int64),
+            "motif": [pattern_truth.get(p, UNMATCHED) for p in hits["pattern"]],
+        }
+    )
+    return instance_recovery(
+        labelled, known[["sequence", "start", "end", "motif"]], motifs=[*truth.motifs, UNMATCHED]
+    )
 
 
 def _attention_rows(hits, n_sequences: int, n_attention: int) -> np.ndarray:
@@ -298,6 +400,14 @@ def _attention_rows(hits, n_sequences: int, n_attention: int) -> np.ndarray:
     return order[: max(int(n_attention), 1)].astype(np.int64)
 
 
-__all__ = ["ARGMINN_DIR", "ARGMINN_FILES", "READOUT_DEFAULTS", "UNMATCHED",
-           "ArgminnStageResult", "argminn_stage", "is_argminn", "load_argminn_result",
-           "skip_argminn_stage"]
+__all__ = [
+    "ARGMINN_DIR",
+    "ARGMINN_FILES",
+    "READOUT_DEFAULTS",
+    "UNMATCHED",
+    "ArgminnStageResult",
+    "argminn_stage",
+    "is_argminn",
+    "load_argminn_result",
+    "skip_argminn_stage",
+]

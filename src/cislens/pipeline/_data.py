@@ -62,8 +62,11 @@ def _bed_rows(path: Path) -> pd.DataFrame:
     from cislens.sequence.fasta import open_text
 
     with open_text(path) as handle:
-        lines = [line for line in handle
-                 if line.strip() and not line.startswith(("#", "track", "browser"))]
+        lines = [
+            line
+            for line in handle
+            if line.strip() and not line.startswith(("#", "track", "browser"))
+        ]
     return pd.read_csv(io.StringIO("".join(lines)), sep="\t", header=None, dtype=str)
 
 
@@ -72,12 +75,25 @@ def _bed_inputs(config):
     from cislens.sequence.windows import bed_windows
 
     # Every window placed and checked first: one off a chromosome fails in one line.
-    bed_windows(config.path, config.genome, length=config.length, pad_with_n=config.pad_with_n,
-                use_strand=config.use_strand, fix="set data.pad_with_n: true to pad it with N")
+    bed_windows(
+        config.path,
+        config.genome,
+        length=config.length,
+        pad_with_n=config.pad_with_n,
+        use_strand=config.use_strand,
+        fix="set data.pad_with_n: true to pad it with N",
+    )
     intervals = read_bed(config.path)
-    X = np.asarray(extract_intervals(config.genome, intervals, length=config.length,
-                                     pad_with_n=config.pad_with_n,
-                                     use_strand=config.use_strand), dtype=np.float32)
+    X = np.asarray(
+        extract_intervals(
+            config.genome,
+            intervals,
+            length=config.length,
+            pad_with_n=config.pad_with_n,
+            use_strand=config.use_strand,
+        ),
+        dtype=np.float32,
+    )
     names = interval_names(intervals)  # unique: read_bed refuses repeated names
     labels = None
     if config.label_columns:
@@ -112,8 +128,10 @@ def _read_labels(path: Path, names: list[str]) -> pd.DataFrame:
             f"got columns {list(table.columns)}."
         )
     if table["name"].duplicated().any():
-        raise ConfigError(f"data.labels: {path} lists the sequence "
-                          f"{table['name'][table['name'].duplicated()].iloc[0]!r} twice.")
+        raise ConfigError(
+            f"data.labels: {path} lists the sequence "
+            f"{table['name'][table['name'].duplicated()].iloc[0]!r} twice."
+        )
     missing = [n for n in names if n not in set(table["name"])]
     if missing:
         raise ConfigError(
@@ -126,8 +144,10 @@ def _read_labels(path: Path, names: list[str]) -> pd.DataFrame:
         raise ConfigError(f"data.labels: {path} has no task columns besides name/split.")
     for task in tasks:
         if not pd.api.types.is_numeric_dtype(table[task]):
-            raise ConfigError(f"data.labels: column {task!r} of {path} must be numeric; got "
-                              f"{table[task].iloc[0]!r}.")
+            raise ConfigError(
+                f"data.labels: column {task!r} of {path} must be numeric; got "
+                f"{table[task].iloc[0]!r}."
+            )
     return table
 
 
@@ -139,8 +159,9 @@ def _split_rows(n: int, config, labels, need_train: bool, random_state) -> dict[
         split = labels["split"].astype(str).to_numpy()
         bad = sorted(set(split) - set(SPLITS))
         if bad:
-            raise ConfigError(f"data.labels: the split column must hold {list(SPLITS)}; got "
-                              f"{bad[0]!r}.")
+            raise ConfigError(
+                f"data.labels: the split column must hold {list(SPLITS)}; got {bad[0]!r}."
+            )
         return {s: np.flatnonzero(split == s) for s in SPLITS if (split == s).any()}
     if not need_train:
         return {"test": np.arange(n)}
@@ -154,12 +175,16 @@ def _split_rows(n: int, config, labels, need_train: bool, random_state) -> dict[
             f"{config.test_fraction}); each split needs at least one. Add sequences or adjust "
             "the fractions."
         )
-    return {"train": np.sort(order[n_test + n_valid:]),
-            "valid": np.sort(order[n_test:n_test + n_valid]), "test": np.sort(order[:n_test])}
+    return {
+        "train": np.sort(order[n_test + n_valid :]),
+        "valid": np.sort(order[n_test : n_test + n_valid]),
+        "test": np.sort(order[:n_test]),
+    }
 
 
-def build_dataset(config, *, model=None, need_train: bool, random_state=0, batch_size=256,
-                  device=None):
+def build_dataset(
+    config, *, model=None, need_train: bool, random_state=0, batch_size=256, device=None
+):
     """The Dataset of a ``data:`` config (see the module docstring for the rules).
 
     ``model`` is needed only for unlabelled data (its predictions become ``Y``). Returns the
@@ -185,26 +210,38 @@ def build_dataset(config, *, model=None, need_train: bool, random_state=0, batch
         attrs["labels"] = "given"
     else:
         if model is None:
-            raise ConfigError("data: the sequences have no labels, so a trained model is needed "
-                              "to choose what to explain; give model.checkpoint or model.class.")
+            raise ConfigError(
+                "data: the sequences have no labels, so a trained model is needed "
+                "to choose what to explain; give model.checkpoint or model.class."
+            )
         from cislens.train import predict
 
         values = 1.0 / (1.0 + np.exp(-predict(model, X, batch_size=batch_size, device=device)))
         values = values.astype(np.float32)
-        tasks = (config.task_names or list(getattr(model, "task_names", None) or [])
-                 or [f"task_{t}" for t in range(values.shape[1])])
+        tasks = (
+            config.task_names
+            or list(getattr(model, "task_names", None) or [])
+            or [f"task_{t}" for t in range(values.shape[1])]
+        )
         if len(tasks) != values.shape[1]:
-            raise ConfigError(f"data.task_names: the model has {values.shape[1]} outputs but "
-                              f"{len(tasks)} task names were given ({tasks}); give one per "
-                              "output.")
+            raise ConfigError(
+                f"data.task_names: the model has {values.shape[1]} outputs but "
+                f"{len(tasks)} task names were given ({tasks}); give one per "
+                "output."
+            )
         attrs["labels"] = "predicted (sigmoid of the model's outputs; no labels given)"
-    dataset = Dataset(X={s: X[r] for s, r in splits.items()},
-                      Y={s: values[r] for s, r in splits.items()},
-                      task_names=[str(t) for t in tasks], attrs=attrs)
+    dataset = Dataset(
+        X={s: X[r] for s, r in splits.items()},
+        Y={s: values[r] for s, r in splits.items()},
+        task_names=[str(t) for t in tasks],
+        attrs=attrs,
+    )
     # Rows are numbered within their split everywhere (attributions, hits, report); this table
     # maps them back to the user's sequence names.
-    table = pd.DataFrame([(s, i, names[r]) for s, rows in splits.items()
-                          for i, r in enumerate(rows)], columns=["split", "row", "name"])
+    table = pd.DataFrame(
+        [(s, i, names[r]) for s, rows in splits.items() for i, r in enumerate(rows)],
+        columns=["split", "row", "name"],
+    )
     return dataset, table
 
 
@@ -221,8 +258,13 @@ def write_genome_hits(config, out: Path, hits: pd.DataFrame, test_rows) -> Path 
 
     if config.kind != "bed" or hits is None or test_rows is None:
         return None
-    windows = bed_windows(config.path, config.genome, length=config.length,
-                          pad_with_n=config.pad_with_n, use_strand=config.use_strand)
+    windows = bed_windows(
+        config.path,
+        config.genome,
+        length=config.length,
+        pad_with_n=config.pad_with_n,
+        use_strand=config.use_strand,
+    )
     names = pd.read_csv(out / "sequences.tsv", sep="\t", dtype={"name": str})
     test = names[names["split"] == "test"].set_index("row")["name"]
     line_of = pd.Series(np.arange(len(windows)), index=windows["name"])

@@ -28,17 +28,63 @@ from cislens.utils.validation import (
 )
 
 DATA_KINDS = ("hdf5", "fasta", "bed")
-DATA_FIELDS = ("hdf5", "fasta", "bed", "genome", "length", "pad_with_n", "use_strand", "labels",
-               "label_columns", "task_names", "valid_fraction", "test_fraction")
+DATA_FIELDS = (
+    "hdf5",
+    "fasta",
+    "bed",
+    "genome",
+    "length",
+    "pad_with_n",
+    "use_strand",
+    "labels",
+    "label_columns",
+    "task_names",
+    "valid_fraction",
+    "test_fraction",
+)
 MODEL_KINDS = ("checkpoint", "checkpoints", "architecture", "class")
-MODEL_FIELDS = ("checkpoint", "checkpoints", "normalise", "percentile", "architecture", "args",
-                "train", "class", "weights", "output", "input_layout")
+MODEL_FIELDS = (
+    "checkpoint",
+    "checkpoints",
+    "normalise",
+    "percentile",
+    "architecture",
+    "args",
+    "train",
+    "class",
+    "weights",
+    "output",
+    "input_layout",
+)
 VIEW_FIELDS = ("output", "input_layout")
-TRAIN_FIELDS = ("epochs", "batch_size", "lr", "patience", "restarts", "selection_epochs",
-                "monitor", "lr_schedule", "reverse_complement")
+TRAIN_FIELDS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "patience",
+    "restarts",
+    "selection_epochs",
+    "monitor",
+    "lr_schedule",
+    "reverse_complement",
+)
 MOTIF_FIELDS = ("enabled", "method", "annotate", "filters")
-TOP_FIELDS = ("data", "model", "out", "seed", "device", "threads", "batch_size", "tasks", "methods",
-              "n_examples", "ism_examples", "motifs", "gia", "benchmark")
+TOP_FIELDS = (
+    "data",
+    "model",
+    "out",
+    "seed",
+    "device",
+    "threads",
+    "batch_size",
+    "tasks",
+    "methods",
+    "n_examples",
+    "ism_examples",
+    "motifs",
+    "gia",
+    "benchmark",
+)
 
 
 @dataclass
@@ -137,6 +183,7 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         """JSON-ready copy (paths as strings), recorded in the outputs."""
+
         def plain(value):
             if isinstance(value, Path):
                 return str(value)
@@ -174,37 +221,63 @@ def _parse_data(raw, base: Path) -> DataConfig:
     check_keys(raw, DATA_FIELDS, "data")
     kinds = [k for k in DATA_KINDS if k in raw]
     if len(kinds) != 1:
-        raise fail("data", f"expected exactly one of {list(DATA_KINDS)}; got {kinds or 'none'}. "
-                           "Name one input, e.g. 'fasta: sequences.fa'.")
+        raise fail(
+            "data",
+            f"expected exactly one of {list(DATA_KINDS)}; got {kinds or 'none'}. "
+            "Name one input, e.g. 'fasta: sequences.fa'.",
+        )
     kind = kinds[0]
     allowed = {
         "hdf5": {"hdf5"},
         "fasta": {"fasta", "labels", "task_names", "valid_fraction", "test_fraction"},
-        "bed": {"bed", "genome", "length", "pad_with_n", "use_strand", "labels",
-                "label_columns", "task_names", "valid_fraction", "test_fraction"},
+        "bed": {
+            "bed",
+            "genome",
+            "length",
+            "pad_with_n",
+            "use_strand",
+            "labels",
+            "label_columns",
+            "task_names",
+            "valid_fraction",
+            "test_fraction",
+        },
     }[kind]
     for key in raw:
         if key not in allowed:
-            raise fail(f"data.{key}", f"not used with data.{kind}; fields for {kind} input are "
-                                      f"{sorted(allowed)}. Remove it.")
+            raise fail(
+                f"data.{key}",
+                f"not used with data.{kind}; fields for {kind} input are "
+                f"{sorted(allowed)}. Remove it.",
+            )
     config = DataConfig(kind=kind, path=_path(raw[kind], f"data.{kind}", base))
     if kind == "bed":
         for key in ("genome", "length"):
             if key not in raw:
-                raise fail(f"data.{key}", "required with data.bed (the genome FASTA and the "
-                                          "window length in bp centred on each interval).")
+                raise fail(
+                    f"data.{key}",
+                    "required with data.bed (the genome FASTA and the "
+                    "window length in bp centred on each interval).",
+                )
         config.genome = _path(raw["genome"], "data.genome", base)
         config.length = integer(raw["length"], "data.length", minimum=1)
         config.pad_with_n = _boolean(raw.get("pad_with_n", False), "data.pad_with_n")
         config.use_strand = _boolean(raw.get("use_strand", True), "data.use_strand")
         if "label_columns" in raw:
             if "labels" in raw:
-                raise fail("data.label_columns", "give labels either in a TSV (data.labels) or "
-                                                 "as BED columns, not both; remove one.")
-            items = sequence(raw["label_columns"], "data.label_columns",
-                             what="a list of 1-based BED column numbers (>= 4)")
-            config.label_columns = [integer(c, f"data.label_columns[{i}]", minimum=4)
-                                    for i, c in enumerate(items)]
+                raise fail(
+                    "data.label_columns",
+                    "give labels either in a TSV (data.labels) or "
+                    "as BED columns, not both; remove one.",
+                )
+            items = sequence(
+                raw["label_columns"],
+                "data.label_columns",
+                what="a list of 1-based BED column numbers (>= 4)",
+            )
+            config.label_columns = [
+                integer(c, f"data.label_columns[{i}]", minimum=4) for i, c in enumerate(items)
+            ]
             if not config.label_columns:
                 raise fail("data.label_columns", "expected at least one column number; got [].")
     if "labels" in raw:
@@ -212,16 +285,24 @@ def _parse_data(raw, base: Path) -> DataConfig:
     if "task_names" in raw:
         config.task_names = _names(raw["task_names"], "data.task_names")
         if config.labels is not None:
-            raise fail("data.task_names", "a labels TSV names its tasks in its header; remove "
-                                          "data.task_names.")
+            raise fail(
+                "data.task_names",
+                "a labels TSV names its tasks in its header; remove data.task_names.",
+            )
         if config.label_columns and len(config.task_names) != len(config.label_columns):
-            raise fail("data.task_names", f"expected {len(config.label_columns)} names (one per "
-                                          f"label column); got {len(config.task_names)}.")
+            raise fail(
+                "data.task_names",
+                f"expected {len(config.label_columns)} names (one per "
+                f"label column); got {len(config.task_names)}.",
+            )
     config.valid_fraction = fraction(raw.get("valid_fraction", 0.1), "data.valid_fraction")
     config.test_fraction = fraction(raw.get("test_fraction", 0.2), "data.test_fraction")
     if config.valid_fraction + config.test_fraction >= 1:
-        raise fail("data", "valid_fraction + test_fraction must be < 1 to leave training "
-                           f"sequences; got {config.valid_fraction} + {config.test_fraction}.")
+        raise fail(
+            "data",
+            "valid_fraction + test_fraction must be < 1 to leave training "
+            f"sequences; got {config.valid_fraction} + {config.test_fraction}.",
+        )
     return config
 
 
@@ -236,11 +317,18 @@ def _parse_output(value):
             return parse_output(value, name="model.output")
         except ValueError:
             pass
-    elif isinstance(value, list) and len(value) == 2 and value[1] in HEADS \
-            and isinstance(value[0], int | str) and not isinstance(value[0], bool):
+    elif (
+        isinstance(value, list)
+        and len(value) == 2
+        and value[1] in HEADS
+        and isinstance(value[0], int | str)
+        and not isinstance(value[0], bool)
+    ):
         return tuple(value)
-    raise fail("model.output", f"expected {OUTPUT_FORMS}, or a pair such as [0, profile]; got "
-                               f"{describe(value)}.")
+    raise fail(
+        "model.output",
+        f"expected {OUTPUT_FORMS}, or a pair such as [0, profile]; got {describe(value)}.",
+    )
 
 
 def _parse_view(raw, kind: str, config: ModelConfig) -> None:
@@ -249,10 +337,13 @@ def _parse_view(raw, kind: str, config: ModelConfig) -> None:
 
     for key in VIEW_FIELDS:
         if raw.get(key) is not None and kind == "architecture":
-            raise fail(f"model.{key}", "applies to a given model (model.checkpoint or "
-                                       "model.class); a model the pipeline trains takes (N, 4, "
-                                       "L) and returns (N, T). Remove it (or the --"
-                                       f"{key.replace('_', '-')} option).")
+            raise fail(
+                f"model.{key}",
+                "applies to a given model (model.checkpoint or "
+                "model.class); a model the pipeline trains takes (N, 4, "
+                "L) and returns (N, T). Remove it (or the --"
+                f"{key.replace('_', '-')} option).",
+            )
     if raw.get("output") is not None:
         config.output = _parse_output(raw["output"])
     config.input_layout = choice(raw.get("input_layout", "NCL"), LAYOUTS, "model.input_layout")
@@ -264,16 +355,22 @@ def _parse_ensemble(raw, base: Path, config: ModelConfig) -> None:
 
     folders = raw["checkpoints"]
     if not isinstance(folders, list) or not folders:
-        raise fail("model.checkpoints", "expected a non-empty list of checkpoint folders (one "
-                                        f"per model of the ensemble); got {describe(folders)}.")
-    config.checkpoints = [_path(f, f"model.checkpoints[{i}]", base)
-                          for i, f in enumerate(folders)]
+        raise fail(
+            "model.checkpoints",
+            "expected a non-empty list of checkpoint folders (one "
+            f"per model of the ensemble); got {describe(folders)}.",
+        )
+    config.checkpoints = [_path(f, f"model.checkpoints[{i}]", base) for i, f in enumerate(folders)]
     config.normalise = choice(raw.get("normalise", "none"), NORMALISATIONS, "model.normalise")
     percentile = raw.get("percentile", 99.0)
-    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not (
-            0 < percentile <= 100):
-        raise fail("model.percentile", f"expected a number in (0, 100]; got "
-                                       f"{describe(percentile)}.")
+    if (
+        isinstance(percentile, bool)
+        or not isinstance(percentile, (int, float))
+        or not (0 < percentile <= 100)
+    ):
+        raise fail(
+            "model.percentile", f"expected a number in (0, 100]; got {describe(percentile)}."
+        )
     config.percentile = float(percentile)
 
 
@@ -283,16 +380,24 @@ def _parse_model(raw, base: Path, overrides=None) -> ModelConfig:
     check_keys(raw, MODEL_FIELDS, "model")
     kinds = [k for k in MODEL_KINDS if k in raw]
     if len(kinds) != 1:
-        raise fail("model", f"expected exactly one of {list(MODEL_KINDS)}; got {kinds or 'none'}."
-                            " Give a checkpoint folder, an architecture to train, or a class.")
+        raise fail(
+            "model",
+            f"expected exactly one of {list(MODEL_KINDS)}; got {kinds or 'none'}."
+            " Give a checkpoint folder, an architecture to train, or a class.",
+        )
     kind = kinds[0]
-    allowed = {"checkpoint": {"checkpoint"}, "architecture": {"architecture", "args", "train"},
-               "checkpoints": {"checkpoints", "normalise", "percentile"},
-               "class": {"class", "weights", "args"}}[kind]
+    allowed = {
+        "checkpoint": {"checkpoint"},
+        "architecture": {"architecture", "args", "train"},
+        "checkpoints": {"checkpoints", "normalise", "percentile"},
+        "class": {"class", "weights", "args"},
+    }[kind]
     for key in raw:
         if key not in allowed and key not in VIEW_FIELDS:
-            raise fail(f"model.{key}", f"not used with model.{kind}; fields for it are "
-                                       f"{sorted(allowed)}. Remove it.")
+            raise fail(
+                f"model.{key}",
+                f"not used with model.{kind}; fields for it are {sorted(allowed)}. Remove it.",
+            )
     config = ModelConfig(kind=kind)
     _parse_view(raw, kind, config)
     args = mapping(raw.get("args", {}), "model.args", what="a mapping of constructor arguments")
@@ -304,14 +409,20 @@ def _parse_model(raw, base: Path, overrides=None) -> ModelConfig:
     elif kind == "class":
         config.class_spec = string(raw["class"], "model.class")
         if ":" not in config.class_spec:
-            raise fail("model.class", "expected 'path/to/module.py:ClassName' or "
-                                      f"'package.module:ClassName'; got {config.class_spec!r}.")
+            raise fail(
+                "model.class",
+                "expected 'path/to/module.py:ClassName' or "
+                f"'package.module:ClassName'; got {config.class_spec!r}.",
+            )
         module, name = config.class_spec.rsplit(":", 1)
         if module.endswith(".py") and not Path(module).is_absolute():
             config.class_spec = f"{base / module}:{name}"
         if "weights" not in raw:
-            raise fail("model.weights", "required with model.class: the state dict "
-                                        "(.safetensors, or a torch file of tensors).")
+            raise fail(
+                "model.weights",
+                "required with model.class: the state dict "
+                "(.safetensors, or a torch file of tensors).",
+            )
         config.weights = _path(raw["weights"], "model.weights", base)
     else:
         from cislens.models import MODELS
@@ -319,38 +430,50 @@ def _parse_model(raw, base: Path, overrides=None) -> ModelConfig:
         config.architecture = choice(raw["architecture"], sorted(MODELS), "model.architecture")
         for key in ("name", "n_tasks"):
             if key in config.args:
-                raise fail(f"model.args.{key}", "set from model.architecture and the data's "
-                                                "tasks; remove it.")
+                raise fail(
+                    f"model.args.{key}",
+                    "set from model.architecture and the data's tasks; remove it.",
+                )
         train = mapping(raw.get("train", {}), "model.train")
         check_keys(train, TRAIN_FIELDS, "model.train")
         # Left out: the architecture's own training defaults (ARGMINN's schedule needs more
         # epochs and a larger lr), then the generic ones - the same as `cislens train`.
         settings = training_settings(MODELS[config.architecture], train, n_train=None)
-        config.epochs = (None if settings["epochs"] is None
-                         else integer(settings["epochs"], "model.train.epochs", minimum=1))
-        config.train_batch_size = integer(settings["batch_size"], "model.train.batch_size",
-                                          minimum=1)
+        config.epochs = (
+            None
+            if settings["epochs"] is None
+            else integer(settings["epochs"], "model.train.epochs", minimum=1)
+        )
+        config.train_batch_size = integer(
+            settings["batch_size"], "model.train.batch_size", minimum=1
+        )
         lr = settings["lr"]
-        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
-                               or not 0 < lr < 10):
+        if lr is not None and (
+            isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 10
+        ):
             raise fail("model.train.lr", f"expected a number in (0, 10); got {describe(lr)}.")
         config.lr = None if lr is None else float(lr)
         config.patience = integer(settings["patience"], "model.train.patience", minimum=0)
         monitors = ["auto", "valid_auprc", "valid_auroc", "valid_loss"]
         config.monitor = choice(settings["monitor"], monitors, "model.train.monitor")
-        config.lr_schedule = choice(settings["lr_schedule"], ["none", "plateau"],
-                                    "model.train.lr_schedule")
-        config.reverse_complement = _boolean(settings["reverse_complement"],
-                                             "model.train.reverse_complement")
+        config.lr_schedule = choice(
+            settings["lr_schedule"], ["none", "plateau"], "model.train.lr_schedule"
+        )
+        config.reverse_complement = _boolean(
+            settings["reverse_complement"], "model.train.reverse_complement"
+        )
         config.restarts = integer(settings["restarts"], "model.train.restarts", minimum=1)
-        config.selection_epochs = integer(settings["selection_epochs"],
-                                          "model.train.selection_epochs", minimum=1)
+        config.selection_epochs = integer(
+            settings["selection_epochs"], "model.train.selection_epochs", minimum=1
+        )
         if config.restarts > 1 and config.selection_epochs >= (config.epochs or MIN_EPOCHS):
             # (a default race that does not fit was already turned off by training_settings)
-            raise fail("model.train.selection_epochs",
-                       f"must be below model.train.epochs ({config.epochs}) when restarts > 1 "
-                       f"(the seeds race for that many epochs); got {config.selection_epochs}. "
-                       "Lower it or set restarts: 1.")
+            raise fail(
+                "model.train.selection_epochs",
+                f"must be below model.train.epochs ({config.epochs}) when restarts > 1 "
+                f"(the seeds race for that many epochs); got {config.selection_epochs}. "
+                "Lower it or set restarts: 1.",
+            )
     return config
 
 
@@ -373,8 +496,9 @@ def _parse_tasks(raw):
     tasks = []
     for i, item in enumerate(items):
         if isinstance(item, bool) or not isinstance(item, (int, str)):
-            raise fail(f"tasks[{i}]", f"expected a task name or an output index; got "
-                                      f"{describe(item)}.")
+            raise fail(
+                f"tasks[{i}]", f"expected a task name or an output index; got {describe(item)}."
+            )
         tasks.append(integer(item, f"tasks[{i}]", minimum=0) if isinstance(item, int) else item)
     if not tasks:
         raise fail("tasks", "expected 'all' or at least one task; got [].")
@@ -394,9 +518,12 @@ def _parse_motifs(raw, methods) -> MotifConfig:
             filters=_boolean(raw.get("filters", True), "motifs.filters"),
         )
     if config.enabled and config.method not in methods:
-        raise fail("motifs.method", f"motif discovery uses the hypothetical scores of "
-                                    f"{config.method!r}, which is not among methods {methods}. "
-                                    f"Add it to methods, or set motifs: false.")
+        raise fail(
+            "motifs.method",
+            f"motif discovery uses the hypothetical scores of "
+            f"{config.method!r}, which is not among methods {methods}. "
+            f"Add it to methods, or set motifs: false.",
+        )
     return config
 
 
@@ -419,8 +546,11 @@ def parse_run_config(raw, *, base_dir=None, model_overrides=None) -> RunConfig:
         if key not in raw:
             raise fail(key, "required field is missing; see docs/run.md for a full example.")
     methods = _parse_methods(raw.get("methods", "all"))
-    config = RunConfig(data=_parse_data(raw["data"], base),
-                       model=_parse_model(raw["model"], base, model_overrides), methods=methods)
+    config = RunConfig(
+        data=_parse_data(raw["data"], base),
+        model=_parse_model(raw["model"], base, model_overrides),
+        methods=methods,
+    )
     if "out" in raw:
         config.out = _path(raw["out"], "out", base)
     else:
@@ -432,10 +562,10 @@ def parse_run_config(raw, *, base_dir=None, model_overrides=None) -> RunConfig:
     threads = raw.get("threads")
     config.threads = None if threads is None else integer(threads, "threads", minimum=1)
     config.tasks = _parse_tasks(raw.get("tasks"))
-    config.n_examples = integer(raw.get("n_examples", config.n_examples), "n_examples",
-                                minimum=1)
-    config.ism_examples = integer(raw.get("ism_examples", config.ism_examples), "ism_examples",
-                                  minimum=0)
+    config.n_examples = integer(raw.get("n_examples", config.n_examples), "n_examples", minimum=1)
+    config.ism_examples = integer(
+        raw.get("ism_examples", config.ism_examples), "ism_examples", minimum=0
+    )
     config.motifs = _parse_motifs(raw.get("motifs", True), methods)
     config.gia = parse_gia(raw.get("gia", True))
     value = raw.get("benchmark", "auto")
@@ -443,9 +573,12 @@ def parse_run_config(raw, *, base_dir=None, model_overrides=None) -> RunConfig:
     choice(config.benchmark, ["auto", "true", "false"], "benchmark")
     if config.model.kind == "architecture" and config.data.kind != "hdf5":
         if config.data.labels is None and config.data.label_columns is None:
-            raise fail("model.architecture", "training needs labels; add data.labels (a TSV) "
-                                             "or data.label_columns, or give a trained "
-                                             "model.checkpoint.")
+            raise fail(
+                "model.architecture",
+                "training needs labels; add data.labels (a TSV) "
+                "or data.label_columns, or give a trained "
+                "model.checkpoint.",
+            )
     return config
 
 
@@ -476,5 +609,12 @@ def load_run_config(path, *, model_overrides=None) -> RunConfig:
     return parse_run_config(raw, base_dir=path.resolve().parent, model_overrides=model_overrides)
 
 
-__all__ = ["DataConfig", "GiaConfig", "ModelConfig", "MotifConfig", "RunConfig", "load_run_config",
-           "parse_run_config"]
+__all__ = [
+    "DataConfig",
+    "GiaConfig",
+    "ModelConfig",
+    "MotifConfig",
+    "RunConfig",
+    "load_run_config",
+    "parse_run_config",
+]

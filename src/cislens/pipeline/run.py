@@ -66,8 +66,17 @@ from cislens.utils.reprs import compact_repr
 
 logger = logging.getLogger(__name__)
 
-RUN_STAGES = ("data", "train", "evaluate", "attribute", "motifs", "gia", "benchmark", "argminn",
-              "report")
+RUN_STAGES = (
+    "data",
+    "train",
+    "evaluate",
+    "attribute",
+    "motifs",
+    "gia",
+    "benchmark",
+    "argminn",
+    "report",
+)
 
 
 @dataclass
@@ -95,8 +104,11 @@ class RunResult:
             lines += ["", "test metrics:", self.metrics.to_string(index=False)]
         if self.benchmark is not None:
             cols = ["method", "auroc", "auprc", "seconds_per_sequence"]
-            lines += ["", "attribution benchmark (per-sequence means):",
-                      self.benchmark[cols].to_string(index=False, float_format="%.3f")]
+            lines += [
+                "",
+                "attribution benchmark (per-sequence means):",
+                self.benchmark[cols].to_string(index=False, float_format="%.3f"),
+            ]
         if self.motif_recovery is not None:
             lines += ["", "simulated motifs:", self.motif_recovery.to_string(index=False)]
         if self.argminn is not None:
@@ -121,8 +133,9 @@ def _as_config(config) -> RunConfig:
         return parse_run_config(config)
     if isinstance(config, (str, Path)):
         return load_run_config(config)
-    raise TypeError(f"config must be a RunConfig, a dict or a path to a YAML file; got "
-                    f"{type(config).__name__}.")
+    raise TypeError(
+        f"config must be a RunConfig, a dict or a path to a YAML file; got {type(config).__name__}."
+    )
 
 
 def _given_model(config):
@@ -135,8 +148,11 @@ def _given_model(config):
     if spec.kind == "checkpoints":  # an ensemble: attributions averaged over the models
         from cislens.attribution import ModelEnsemble
 
-        return ModelEnsemble([load_model(path) for path in spec.checkpoints],
-                             normalise=spec.normalise, percentile=spec.percentile)
+        return ModelEnsemble(
+            [load_model(path) for path in spec.checkpoints],
+            normalise=spec.normalise,
+            percentile=spec.percentile,
+        )
     if spec.kind == "class":
         return load_user_model(spec.class_spec, spec.weights, **spec.args)
     return None
@@ -162,8 +178,17 @@ def _model_record(config) -> dict:
     spec = config.model
     record = {k: v for k, v in config.to_dict()["model"].items() if v not in (None, {})}
     if spec.kind != "architecture":  # training settings do not apply to a given model
-        for key in ("epochs", "train_batch_size", "lr", "patience", "restarts",
-                    "selection_epochs", "monitor", "lr_schedule", "reverse_complement"):
+        for key in (
+            "epochs",
+            "train_batch_size",
+            "lr",
+            "patience",
+            "restarts",
+            "selection_epochs",
+            "monitor",
+            "lr_schedule",
+            "reverse_complement",
+        ):
             record.pop(key, None)
     if spec.kind != "checkpoints":  # the ensemble's settings
         for key in ("checkpoints", "normalise", "percentile"):
@@ -198,15 +223,18 @@ def _task_indices(config, dataset) -> list[int]:
     for i, task in enumerate(config.tasks):
         if isinstance(task, int):
             if task >= dataset.n_tasks:
-                raise ConfigError(f"tasks[{i}]: output index {task} is out of range for "
-                                  f"{dataset.n_tasks} tasks {dataset.task_names}; use 0 to "
-                                  f"{dataset.n_tasks - 1} or a task name.")
+                raise ConfigError(
+                    f"tasks[{i}]: output index {task} is out of range for "
+                    f"{dataset.n_tasks} tasks {dataset.task_names}; use 0 to "
+                    f"{dataset.n_tasks - 1} or a task name."
+                )
             indices.append(task)
         elif task in dataset.task_names:
             indices.append(dataset.task_names.index(task))
         else:
-            raise ConfigError(f"tasks[{i}]: {task!r} is not a task of the data; tasks are "
-                              f"{dataset.task_names}.")
+            raise ConfigError(
+                f"tasks[{i}]: {task!r} is not a task of the data; tasks are {dataset.task_names}."
+            )
     return sorted(set(indices))
 
 
@@ -219,8 +247,10 @@ def _rows(dataset, tasks: list[int], n_examples: int) -> dict[str, np.ndarray]:
     else:
         # Y holds predictions here: explain the sequences the model scores highest.
         Y = np.asarray(dataset.Y["test"])
-        rows = {task: np.argsort(-Y[:, t], kind="stable")[:n_examples]
-                for t, task in enumerate(dataset.task_names)}
+        rows = {
+            task: np.argsort(-Y[:, t], kind="stable")[:n_examples]
+            for t, task in enumerate(dataset.task_names)
+        }
     return {task: (r if t in tasks else r[:0]) for t, (task, r) in enumerate(rows.items())}
 
 
@@ -229,14 +259,22 @@ def _check_model_outputs(model, dataset, batch_size, device) -> None:
 
     n_out = predict(model, dataset.X["test"][:2], batch_size=batch_size, device=device).shape[1]
     if n_out != dataset.n_tasks:
-        raise ConfigError(f"model: it has {n_out} outputs but the data has {dataset.n_tasks} "
-                          f"tasks {dataset.task_names}; the labels must have one column per "
-                          "model output, in the same order.")
+        raise ConfigError(
+            f"model: it has {n_out} outputs but the data has {dataset.n_tasks} "
+            f"tasks {dataset.task_names}; the labels must have one column per "
+            "model output, in the same order."
+        )
     names = getattr(model, "task_names", None)
-    if names and dataset.attrs.get("labels", "given") == "given" \
-            and list(names) != list(dataset.task_names):
-        logger.warning("the model's task names %s differ from the data's %s; outputs are "
-                       "matched by position.", list(names), dataset.task_names)
+    if (
+        names
+        and dataset.attrs.get("labels", "given") == "given"
+        and list(names) != list(dataset.task_names)
+    ):
+        logger.warning(
+            "the model's task names %s differ from the data's %s; outputs are matched by position.",
+            list(names),
+            dataset.task_names,
+        )
 
 
 def _data_stage(config, out: Path, stages, model, view) -> tuple:
@@ -249,9 +287,13 @@ def _data_stage(config, out: Path, stages, model, view) -> tuple:
 
     labelled = config.data.kind == "hdf5" or bool(config.data.labels or config.data.label_columns)
     data_record = {k: v for k, v in config.to_dict()["data"].items() if v is not None}
-    data_params = {"data": data_record, "random_state": config.seed,
-                   "cislens_version": __version__, "train_split": model is None,
-                   "files": fingerprint(config.data.path, config.data.genome, config.data.labels)}
+    data_params = {
+        "data": data_record,
+        "random_state": config.seed,
+        "cislens_version": __version__,
+        "train_split": model is None,
+        "files": fingerprint(config.data.path, config.data.genome, config.data.labels),
+    }
     if not labelled:  # the model's predictions stand in for labels
         data_params["model"] = _model_record(config)
     resumed = stages.done("data", data_params, "data.h5")
@@ -259,13 +301,20 @@ def _data_stage(config, out: Path, stages, model, view) -> tuple:
     if resumed:
         dataset = load_dataset(out / "data.h5")
     else:
-        dataset, names = build_dataset(config.data, model=_predicting(model, view),
-                                       need_train=model is None, random_state=config.seed,
-                                       batch_size=config.batch_size, device=config.device)
+        dataset, names = build_dataset(
+            config.data,
+            model=_predicting(model, view),
+            need_train=model is None,
+            random_state=config.seed,
+            batch_size=config.batch_size,
+            device=config.device,
+        )
     _check_dataset(config, dataset, model, view)
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "run_config.json", json.dumps(
-        {"cislens_version": __version__, **config.to_dict()}, indent=2))
+    write_text(
+        out / "run_config.json",
+        json.dumps({"cislens_version": __version__, **config.to_dict()}, indent=2),
+    )
     if not resumed:
         save_dataset(out / "data.h5", dataset)
         (out / "sequences.tsv").unlink(missing_ok=True)
@@ -279,20 +328,25 @@ def _data_stage(config, out: Path, stages, model, view) -> tuple:
 def _check_dataset(config, dataset, model, view) -> None:
     """Refuse, before any write, a dataset the later stages cannot use."""
     if "test" not in dataset.X:
-        raise ConfigError(f"data: {config.data.path} has no 'test' split (splits: "
-                          f"{dataset.splits}); the pipeline explains the test sequences. Add "
-                          "one, e.g. with `cislens simulate` or a 'split' column in the labels.")
+        raise ConfigError(
+            f"data: {config.data.path} has no 'test' split (splits: "
+            f"{dataset.splits}); the pipeline explains the test sequences. Add "
+            "one, e.g. with `cislens simulate` or a 'split' column in the labels."
+        )
     if config.benchmark == "true" and dataset.ground_truth is None:
-        raise ConfigError("benchmark: true needs ground truth (a simulated cislens dataset); "
-                          f"{config.data.path} has none. Set benchmark: auto or false.")
+        raise ConfigError(
+            "benchmark: true needs ground truth (a simulated cislens dataset); "
+            f"{config.data.path} has none. Set benchmark: auto or false."
+        )
     if model is not None:
-        _check_model_outputs(_predicting(model, view), dataset, config.batch_size,
-                             config.device)
+        _check_model_outputs(_predicting(model, view), dataset, config.batch_size, config.device)
     tasks = _task_indices(config, dataset)
     if not any(len(r) for r in _rows(dataset, tasks, config.n_examples).values()):
         chosen = [dataset.task_names[t] for t in tasks]
-        raise ValueError(f"no test sequence to explain for tasks {chosen}: the test split has "
-                         "no positives for them. Choose other tasks (tasks: [...]).")
+        raise ValueError(
+            f"no test sequence to explain for tasks {chosen}: the test split has "
+            "no positives for them. Choose other tasks (tasks: [...])."
+        )
 
 
 def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = False) -> RunResult:
@@ -336,26 +390,39 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
         if stages.done("train", model_params, "model/config.json", params_name="model"):
             model = load_model(out / "model")
         else:
-            hyper = {"input_length": dataset.length,
-                     **default_model_args(config.model.architecture, dataset.length),
-                     **config.model.args, "name": config.model.architecture,
-                     "n_tasks": dataset.n_tasks}
+            hyper = {
+                "input_length": dataset.length,
+                **default_model_args(config.model.architecture, dataset.length),
+                **config.model.args,
+                "name": config.model.architecture,
+                "n_tasks": dataset.n_tasks,
+            }
             with using_threads(config.threads):
                 model, history, _ = fit_restarts(
-                    lambda restart_seed: build_model(hyper, random_state=restart_seed), dataset,
+                    lambda restart_seed: build_model(hyper, random_state=restart_seed),
+                    dataset,
                     restarts=config.model.restarts,
                     selection_epochs=config.model.selection_epochs,
-                    epochs=config.model.epochs, batch_size=config.model.train_batch_size,
-                    lr=config.model.lr, patience=config.model.patience or None,
-                    monitor=config.model.monitor, lr_schedule=config.model.lr_schedule,
-                    reverse_complement=config.model.reverse_complement, random_state=seed,
-                    device=device, verbose=verbose, callback=log_epoch)
-            save_model(model, out / "model", task_names=dataset.task_names,
-                       training_summary=history)
+                    epochs=config.model.epochs,
+                    batch_size=config.model.train_batch_size,
+                    lr=config.model.lr,
+                    patience=config.model.patience or None,
+                    monitor=config.model.monitor,
+                    lr_schedule=config.model.lr_schedule,
+                    reverse_complement=config.model.reverse_complement,
+                    random_state=seed,
+                    device=device,
+                    verbose=verbose,
+                    callback=log_epoch,
+                )
+            save_model(
+                model, out / "model", task_names=dataset.task_names, training_summary=history
+            )
         stages.finish("train", model_params, params_name="model")
     else:
-        stages.skip("train", f"a trained model was given (model.{config.model.kind})",
-                    params_name="model")
+        stages.skip(
+            "train", f"a trained model was given (model.{config.model.kind})", params_name="model"
+        )
         _keep_given_checkpoint(config, out)
     model.eval()
     # The attribution and GIA stages take the model with output= / input_layout= (recorded in
@@ -370,9 +437,14 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
         metrics = pd.read_csv(out / "metrics.csv")
         stages.finish("evaluate")
     else:
-        metrics = evaluate(net, dataset.X["test"], dataset.Y["test"],
-                           task_names=dataset.task_names, batch_size=config.batch_size,
-                           device=device)
+        metrics = evaluate(
+            net,
+            dataset.X["test"],
+            dataset.Y["test"],
+            task_names=dataset.task_names,
+            batch_size=config.batch_size,
+            device=device,
+        )
         write_table(metrics, out / "metrics.csv", index=False)
         stages.finish("evaluate", model_params)
     check_quality(metrics)
@@ -380,34 +452,68 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
     tasks = _task_indices(config, dataset)
     rows = _rows(dataset, tasks, config.n_examples)
     motif_method = config.motifs.method if config.motifs.enabled else None
-    attr_params = {**model_params, "methods": config.methods, "n_examples": config.n_examples,
-                   "ism_examples": config.ism_examples, "tasks": tasks,
-                   "motif_method": motif_method}
-    sets = attribute_stage(stages, attr_params, model, dataset, config.methods, rows,
-                           motif_method=motif_method, batch_size=config.batch_size,
-                           device=device, verbose=verbose, view=view)
+    attr_params = {
+        **model_params,
+        "methods": config.methods,
+        "n_examples": config.n_examples,
+        "ism_examples": config.ism_examples,
+        "tasks": tasks,
+        "motif_method": motif_method,
+    }
+    sets = attribute_stage(
+        stages,
+        attr_params,
+        model,
+        dataset,
+        config.methods,
+        rows,
+        motif_method=motif_method,
+        batch_size=config.batch_size,
+        device=device,
+        verbose=verbose,
+        view=view,
+    )
 
     discovery = hits = None
     motif_params = {**attr_params, "motifs": config.to_dict()["motifs"]}
     if not config.motifs.enabled:
         stages.skip("motifs", "motifs: false in the config", *MOTIF_FILES)
     else:
-        discovery, _, hits = motif_stage(stages, motif_params, net, dataset, sets,
-                                         motif_method=motif_method,
-                                         annotate_matches=config.motifs.annotate,
-                                         filters=config.motifs.filters, device=device,
-                                         verbose=verbose)
+        discovery, _, hits = motif_stage(
+            stages,
+            motif_params,
+            net,
+            dataset,
+            sets,
+            motif_method=motif_method,
+            annotate_matches=config.motifs.annotate,
+            filters=config.motifs.filters,
+            device=device,
+            verbose=verbose,
+        )
         test_rows = pooled(sets.get(motif_method, []))[2]
         write_genome_hits(config.data, out, hits, test_rows)  # BED + genome inputs only
     if not config.gia.enabled:
         stages.skip("gia", "gia: false in the config", *GIA_FILES)
     elif discovery is None and not config.gia.motifs:
-        stages.skip("gia", "GIA embeds the discovered motifs, and motif discovery did not run "
-                           "(name JASPAR motifs in gia.motifs to run it without)", *GIA_FILES)
+        stages.skip(
+            "gia",
+            "GIA embeds the discovered motifs, and motif discovery did not run "
+            "(name JASPAR motifs in gia.motifs to run it without)",
+            *GIA_FILES,
+        )
     else:
-        gia_stage(stages, {**motif_params, "stage": "gia", "gia": config.to_dict()["gia"]},
-                  model, dataset, discovery, config=config.gia, device=device,
-                  verbose=verbose, view=view)
+        gia_stage(
+            stages,
+            {**motif_params, "stage": "gia", "gia": config.to_dict()["gia"]},
+            model,
+            dataset,
+            discovery,
+            config=config.gia,
+            device=device,
+            verbose=verbose,
+            view=view,
+        )
 
     bench = recovery = None
     if dataset.ground_truth is None:
@@ -415,27 +521,52 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
     elif config.benchmark == "false":
         stages.skip("benchmark", "benchmark: false in the config", *BENCHMARK_FILES)
     else:
-        bench, recovery = benchmark_stage(stages, motif_params, dataset, sets, discovery, hits,
-                                          motif_method=motif_method)
+        bench, recovery = benchmark_stage(
+            stages, motif_params, dataset, sets, discovery, hits, motif_method=motif_method
+        )
     readout = None
     if not is_argminn(model):
         skip_argminn_stage(stages, f"the model is a {type(model).__name__}, not an ARGMINN")
     else:
-        readout = argminn_stage(stages, model_params, model, dataset,
-                                annotate=config.motifs.annotate,
-                                benchmark=config.benchmark != "false",
-                                batch_size=config.batch_size, device=device, verbose=verbose)
+        readout = argminn_stage(
+            stages,
+            model_params,
+            model,
+            dataset,
+            annotate=config.motifs.annotate,
+            benchmark=config.benchmark != "false",
+            batch_size=config.batch_size,
+            device=device,
+            verbose=verbose,
+        )
     # Shown in the report's parameter table: what was skipped and why, and where labels came from.
-    write_text(out / "run.params.json", json.dumps({
-        "skipped_stages": "; ".join(f"{k}: {v}" for k, v in stages.skipped.items()) or "none",
-        "labels": dataset.attrs.get("labels", "given"),
-        "data_source": dataset.attrs.get("source", str(config.data.path))}))
+    write_text(
+        out / "run.params.json",
+        json.dumps(
+            {
+                "skipped_stages": "; ".join(f"{k}: {v}" for k, v in stages.skipped.items())
+                or "none",
+                "labels": dataset.attrs.get("labels", "given"),
+                "data_source": dataset.attrs.get("source", str(config.data.path)),
+            }
+        ),
+    )
     report = report_stage(stages, model=net, dataset=dataset, device=device)
     summary = dataset.summary()
     if dataset.attrs.get("labels", "given") != "given":
         summary += "\n(no labels given: the values are the model's mean predicted probabilities)"
-    return RunResult(out, summary, metrics, stages.timings, stages.resumed,
-                     stages.skipped, bench, recovery, report, readout)
+    return RunResult(
+        out,
+        summary,
+        metrics,
+        stages.timings,
+        stages.resumed,
+        stages.skipped,
+        bench,
+        recovery,
+        report,
+        readout,
+    )
 
 
 __all__ = ["RUN_STAGES", "RunResult", "run_pipeline"]

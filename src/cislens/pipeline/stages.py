@@ -48,10 +48,21 @@ UPSTREAM = {
 every stage recorded before it in the run (the safe default)."""
 
 MOTIF_FILES = ("motifs.h5", "motifs.meme", "modisco.h5", "matches.csv", "filters.csv", "hits.csv")
-GIA_FILES = ("gia.csv", "gia_grammar.csv", "gia_grammar_best.csv", "gia_position.csv",
-             "gia_count.csv", "gia_spacing.csv")  # the last: older runs' file, removed
-BENCHMARK_FILES = ("benchmark.csv", "benchmark_per_sequence.csv", "motif_recovery.csv",
-                   "instance_recovery.csv", "motif_benchmark.json")
+GIA_FILES = (
+    "gia.csv",
+    "gia_grammar.csv",
+    "gia_grammar_best.csv",
+    "gia_position.csv",
+    "gia_count.csv",
+    "gia_spacing.csv",
+)  # the last: older runs' file, removed
+BENCHMARK_FILES = (
+    "benchmark.csv",
+    "benchmark_per_sequence.csv",
+    "motif_recovery.csv",
+    "instance_recovery.csv",
+    "motif_benchmark.json",
+)
 
 OUTPUTS = {
     "data": ("data.h5", "sequences.tsv"),
@@ -78,8 +89,11 @@ def output_digest(out: Path, outputs) -> dict[str, str]:
     digests = {}
     for name in outputs:
         path = out / name
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else (
-            [path] if path.is_file() else [])
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file())
+            if path.is_dir()
+            else ([path] if path.is_file() else [])
+        )
         for file in files:
             digests[file.relative_to(out).as_posix()] = sha256_file(file)
     return digests
@@ -139,8 +153,9 @@ class Stages:
         upstream = {name: self.keys.get(name) for name in names}
         return _hash({"stage": record_name, "params": params, "upstream": upstream}), upstream
 
-    def done(self, name: str, params: dict | None, *files, params_name: str | None = None,
-             outputs=None) -> bool:
+    def done(
+        self, name: str, params: dict | None, *files, params_name: str | None = None, outputs=None
+    ) -> bool:
         """Start stage ``name``; True when it can be resumed from its files.
 
         ``files`` must exist to resume; ``outputs`` (default :data:`OUTPUTS` of the record
@@ -156,12 +171,22 @@ class Stages:
         path = self.out / f"{record_name}.params.json"
         outputs = tuple(outputs or OUTPUTS.get(record_name, files))
         key, upstream = self._key(record_name, params)
-        self._pending = {"name": name, "record": record_name, "path": path, "params": params,
-                         "key": key, "upstream": upstream, "outputs": outputs}
+        self._pending = {
+            "name": name,
+            "record": record_name,
+            "path": path,
+            "params": params,
+            "key": key,
+            "upstream": upstream,
+            "outputs": outputs,
+        }
         stored = _read_record(path) if self.resume else None
         meta = (stored or {}).get(RESUME_KEY) or {}
-        ok = (meta.get("key") == key and all((self.out / f).exists() for f in files)
-              and meta.get("outputs") == output_digest(self.out, outputs))
+        ok = (
+            meta.get("key") == key
+            and all((self.out / f).exists() for f in files)
+            and meta.get("outputs") == output_digest(self.out, outputs)
+        )
         if ok:
             self._pending["digest"] = meta["outputs"]
             self.resumed.append(name)
@@ -172,8 +197,9 @@ class Stages:
             logger.info("%s: running", name)
         return ok
 
-    def finish(self, name: str, params: dict | None = None, *,
-               params_name: str | None = None) -> None:
+    def finish(
+        self, name: str, params: dict | None = None, *, params_name: str | None = None
+    ) -> None:
         """Record the stage (when it was recomputed, after all of its outputs) and its time.
 
         The record holds the parameters given to :meth:`done`; ``params`` is accepted for
@@ -186,9 +212,18 @@ class Stages:
             digest = pending.get("digest")
             if digest is None:  # recomputed: hash what was written, then commit the record
                 digest = output_digest(self.out, pending["outputs"])
-                _write_record(pending["path"], {**pending["params"], RESUME_KEY: {
-                    "key": pending["key"], "upstream": pending["upstream"],
-                    "outputs": digest, "seconds": round(self.timings[name], 3)}})
+                _write_record(
+                    pending["path"],
+                    {
+                        **pending["params"],
+                        RESUME_KEY: {
+                            "key": pending["key"],
+                            "upstream": pending["upstream"],
+                            "outputs": digest,
+                            "seconds": round(self.timings[name], 3),
+                        },
+                    },
+                )
             self.keys[pending["record"]] = _hash({"key": pending["key"], "outputs": digest})
             self._pending = None
         logger.info("%s: %.1f s (CPU %.1f s)", name, self.timings[name], self.cpu_timings[name])
@@ -200,14 +235,16 @@ class Stages:
         table = {}
         for name, seconds in self.timings.items():
             resumed = name in self.resumed
-            table[name] = {"seconds": round(seconds, 3),
-                           "status": "resumed (loaded)" if resumed else "computed",
-                           "computed_seconds": self.computed.get(name) if resumed else
-                           round(seconds, 3)}
+            table[name] = {
+                "seconds": round(seconds, 3),
+                "status": "resumed (loaded)" if resumed else "computed",
+                "computed_seconds": self.computed.get(name) if resumed else round(seconds, 3),
+            }
         return table
 
-    def skip(self, name: str, reason: str, *files, params_name: str | None = None,
-             listed: bool = True) -> None:
+    def skip(
+        self, name: str, reason: str, *files, params_name: str | None = None, listed: bool = True
+    ) -> None:
         """Skip stage ``name``, logging why, and remove its outputs from an earlier run (so the
         report never shows results that do not belong to this run). ``listed=False`` keeps it
         out of :attr:`skipped` (a stage that does not apply to this kind of run, such as the
@@ -223,8 +260,20 @@ class Stages:
                 path.unlink()
 
 
-def attribute_stage(stages, params, model, dataset, names, rows, *, motif_method=MOTIF_METHOD,
-                    batch_size=None, device=None, verbose=False, view=None):
+def attribute_stage(
+    stages,
+    params,
+    model,
+    dataset,
+    names,
+    rows,
+    *,
+    motif_method=MOTIF_METHOD,
+    batch_size=None,
+    device=None,
+    verbose=False,
+    view=None,
+):
     """Attribute ``rows`` (task name -> test rows) with every method in ``names``; ISM gets the
     first ``params["ism_examples"]`` rows. Writes ``attributions/<method>_t<task>.npz`` and
     ``attributions/timings.json``; returns {method: [AttributionSet, ...]}. ``view`` holds
@@ -235,9 +284,14 @@ def attribute_stage(stages, params, model, dataset, names, rows, *, motif_method
     folder = stages.out / "attributions"
     files = [f"attributions/{m}_t{t}.npz" for m in names for t in range(dataset.n_tasks)]
     if stages.done("attribute", params, "attributions/timings.json"):
-        sets = {m: [load_attributions(stages.out / f"attributions/{m}_t{t}.npz")
-                    for t in range(dataset.n_tasks)
-                    if (stages.out / f"attributions/{m}_t{t}.npz").exists()] for m in names}
+        sets = {
+            m: [
+                load_attributions(stages.out / f"attributions/{m}_t{t}.npz")
+                for t in range(dataset.n_tasks)
+                if (stages.out / f"attributions/{m}_t{t}.npz").exists()
+            ]
+            for m in names
+        }
         stages.finish("attribute")
         return sets
     folder.mkdir(exist_ok=True)
@@ -253,8 +307,16 @@ def attribute_stage(stages, params, model, dataset, names, rows, *, motif_method
             use = {task: r[: params["ism_examples"]] for task, r in rows.items()}
         logger.info("attribute: %s", method)
         sets[method], timings[method] = attribute_examples(
-            model, dataset, method, use, options=options, hypothetical=method == motif_method,
-            random_state=params["random_state"], device=device, verbose=verbose)
+            model,
+            dataset,
+            method,
+            use,
+            options=options,
+            hypothetical=method == motif_method,
+            random_state=params["random_state"],
+            device=device,
+            verbose=verbose,
+        )
         for result in sets[method]:
             save_attributions(folder / f"{method}_t{int(result.target)}.npz", result)
     write_text(folder / "timings.json", json.dumps(timings))
@@ -262,8 +324,19 @@ def attribute_stage(stages, params, model, dataset, names, rows, *, motif_method
     return sets
 
 
-def motif_stage(stages, params, model, dataset, sets, *, motif_method=MOTIF_METHOD,
-                annotate_matches=True, filters=True, device=None, verbose=False):
+def motif_stage(
+    stages,
+    params,
+    model,
+    dataset,
+    sets,
+    *,
+    motif_method=MOTIF_METHOD,
+    annotate_matches=True,
+    filters=True,
+    device=None,
+    verbose=False,
+):
     """Discover motifs on ``motif_method``'s hypothetical scores (all tasks pooled), summarise the
     first-layer filters, match both against JASPAR, and call CWM instances."""
     from cislens.motifs import (
@@ -284,8 +357,10 @@ def motif_stage(stages, params, model, dataset, sets, *, motif_method=MOTIF_METH
         return discovery, matches, hits
     X, hyp, _ = pooled(sets.get(motif_method, []))
     if X is None:
-        raise ValueError(f"motif discovery needs {motif_method!r} among the methods, with at "
-                         "least one explained sequence.")
+        raise ValueError(
+            f"motif discovery needs {motif_method!r} among the methods, with at "
+            "least one explained sequence."
+        )
     discovery = discover_motifs(X, hyp, random_state=params["random_state"], verbose=verbose)
     save_motifs(stages.out / "motifs.h5", discovery)
     # The same patterns for MEME-reading tools and for modisco-lite / Fi-NeMo.
@@ -320,11 +395,13 @@ def _filter_table(model, dataset, annotate_matches, device):
         # A user model without a first Conv1d on the one-hot input has no filter motifs.
         logger.info("motifs: no first-layer filter motifs (%s)", error)
         found = []
-    table = pd.DataFrame({
-        "filter": [f.name for f in found],
-        "n_sites": [int(f.counts[:, 0].sum()) if f.counts is not None else 0 for f in found],
-        "consensus": [f.consensus for f in found],
-    })
+    table = pd.DataFrame(
+        {
+            "filter": [f.name for f in found],
+            "n_sites": [int(f.counts[:, 0].sum()) if f.counts is not None else 0 for f in found],
+            "consensus": [f.consensus for f in found],
+        }
+    )
     matches = annotate(found, n_matches=1) if found and annotate_matches else pd.DataFrame()
     if len(matches):
         best = matches.set_index("pattern")
@@ -345,8 +422,9 @@ def pooled(results):
     return X, hyp, index
 
 
-def gia_stage(stages, params, model, dataset, discovery, *, config=None, device=None,
-              verbose=False, view=None):
+def gia_stage(
+    stages, params, model, dataset, discovery, *, config=None, device=None, verbose=False, view=None
+):
     """Marginal effect of each of the first four positive patterns (and each motif named in
     ``config.motifs``) on every task, embedded in dinucleotide-shuffled test sequences; then the
     grammar of pattern pairs, position and count experiments (:mod:`cislens.pipeline._gia`).
@@ -372,21 +450,47 @@ def gia_stage(stages, params, model, dataset, discovery, *, config=None, device=
     patterns += [(name, name) for name in config.motifs]
     rows, seed = [], params["random_state"]
     backgrounds = null_backgrounds(
-        "dinucleotide_shuffle", dataset.X["test"][:1000],
-        n=max(N_MARGINAL_BACKGROUNDS, config.n_backgrounds), random_state=seed)
+        "dinucleotide_shuffle",
+        dataset.X["test"][:1000],
+        n=max(N_MARGINAL_BACKGROUNDS, config.n_backgrounds),
+        random_state=seed,
+    )
     for name, pattern in patterns:
-        result = marginalize(model, backgrounds[:N_MARGINAL_BACKGROUNDS], pattern,
-                             device=device, random_state=seed, verbose=verbose, **(view or {}))
+        result = marginalize(
+            model,
+            backgrounds[:N_MARGINAL_BACKGROUNDS],
+            pattern,
+            device=device,
+            random_state=seed,
+            verbose=verbose,
+            **(view or {}),
+        )
         frame = result.to_frame()
-        frame["target"] = [dataset.task_names[int(t)] if str(t).isdigit() else t
-                           for t in frame["target"]]
+        frame["target"] = [
+            dataset.task_names[int(t)] if str(t).isdigit() else t for t in frame["target"]
+        ]
         frame.insert(0, "pattern", name)
         rows.append(frame)
-    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["pattern", "target", "effect", "ci_low", "ci_high", "p_value"])
+    table = (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(columns=["pattern", "target", "effect", "ci_low", "ci_high", "p_value"])
+    )
     write_table(table, stages.out / "gia.csv", index=False)
-    write_grammar(stages.out, run_grammar(model, dataset, discovery, config, backgrounds,
-                                          seed=seed, device=device, verbose=verbose, view=view))
+    write_grammar(
+        stages.out,
+        run_grammar(
+            model,
+            dataset,
+            discovery,
+            config,
+            backgrounds,
+            seed=seed,
+            device=device,
+            verbose=verbose,
+            view=view,
+        ),
+    )
     stages.finish("gia", params)
 
 
@@ -396,11 +500,10 @@ def trimmed(pattern, fraction: float = 0.3) -> np.ndarray:
     keep = np.flatnonzero(energy >= fraction * energy.max()) if energy.max() > 0 else []
     if len(keep) == 0:
         return pattern.sequence
-    return pattern.sequence[:, keep[0]: keep[-1] + 1]
+    return pattern.sequence[:, keep[0] : keep[-1] + 1]
 
 
-def benchmark_stage(stages, params, dataset, sets, discovery, hits, *,
-                    motif_method=MOTIF_METHOD):
+def benchmark_stage(stages, params, dataset, sets, discovery, hits, *, motif_method=MOTIF_METHOD):
     """Score the attributions and (when discovery ran) the motifs against the ground truth."""
     from cislens.benchmark import benchmark_attributions, benchmark_motifs
 
@@ -408,8 +511,10 @@ def benchmark_stage(stages, params, dataset, sets, discovery, hits, *,
     if stages.done("benchmark", params, *files):
         stages.finish("benchmark")
         recovery = stages.out / "motif_recovery.csv"
-        return (pd.read_csv(stages.out / "benchmark.csv"),
-                pd.read_csv(recovery) if discovery is not None else None)
+        return (
+            pd.read_csv(stages.out / "benchmark.csv"),
+            pd.read_csv(recovery) if discovery is not None else None,
+        )
     for stale in BENCHMARK_FILES:
         (stages.out / stale).unlink(missing_ok=True)
     truth = dataset.ground_truth
@@ -424,8 +529,12 @@ def benchmark_stage(stages, params, dataset, sets, discovery, hits, *,
         motif_bench = benchmark_motifs(discovery.patterns, truth, hits=hits, example_index=index)
         write_table(motif_bench.motifs, stages.out / "motif_recovery.csv", index=False)
         write_table(motif_bench.instances, stages.out / "instance_recovery.csv", index=False)
-        write_text(stages.out / "motif_benchmark.json", json.dumps({
-            "n_spurious": motif_bench.n_spurious, "pattern_truth": motif_bench.pattern_truth}))
+        write_text(
+            stages.out / "motif_benchmark.json",
+            json.dumps(
+                {"n_spurious": motif_bench.n_spurious, "pattern_truth": motif_bench.pattern_truth}
+            ),
+        )
         recovery = motif_bench.motifs
     stages.finish("benchmark", params)
     return bench.summary, recovery
@@ -444,8 +553,9 @@ def report_stage(stages, *, model, dataset, device=None) -> Path:
         return report
     # The report's own line reads "this run" (it is written while the stage runs).
     table = stages.timing_table()
-    report = render_demo_report(stages.out, timings=table, model=model, dataset=dataset,
-                                device=device)
+    report = render_demo_report(
+        stages.out, timings=table, model=model, dataset=dataset, device=device
+    )
     stages.finish("report", {})
     return report
 
@@ -468,7 +578,23 @@ def log_epoch(record: dict) -> None:
     logger.info(format_epoch(record))
 
 
-__all__ = ["BENCHMARK_FILES", "GIA_FILES", "MOTIF_FILES", "MOTIF_METHOD", "OUTPUTS",
-           "RESUME_KEY", "UPSTREAM", "Stages", "attribute_stage", "benchmark_stage",
-           "check_quality", "gia_stage", "log_epoch", "motif_stage", "output_digest", "pooled",
-           "report_stage", "trimmed"]
+__all__ = [
+    "BENCHMARK_FILES",
+    "GIA_FILES",
+    "MOTIF_FILES",
+    "MOTIF_METHOD",
+    "OUTPUTS",
+    "RESUME_KEY",
+    "UPSTREAM",
+    "Stages",
+    "attribute_stage",
+    "benchmark_stage",
+    "check_quality",
+    "gia_stage",
+    "log_epoch",
+    "motif_stage",
+    "output_digest",
+    "pooled",
+    "report_stage",
+    "trimmed",
+]

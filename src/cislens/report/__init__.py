@@ -9,5 +9,11 @@
 from cislens.report.figures import figure_to_base64, plot_logo, plot_track
 from cislens.report.html import OPTIONAL_SECTIONS, SECTIONS, render_report
 
-__all__ = ["OPTIONAL_SECTIONS", "SECTIONS", "figure_to_base64", "plot_logo", "plot_track",
-           "render_report"]
+__all__ = [
+    "OPTIONAL_SECTIONS",
+    "SECTIONS",
+    "figure_to_base64",
+    "plot_logo",
+    "plot_track",
+    "render_report",
+]

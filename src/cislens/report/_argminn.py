@@ -18,9 +18,23 @@ import pandas as pd
 
 from cislens.utils.reprs import compact_repr
 
-FILTER_REPORT_COLUMNS = ("filter", "name", "passing", "consensus", "simulated_motif",
-                         "best_match", "match_id", "match_q_value", "n_sites", "start", "end",
-                         "length", "mean_ic", "max_activation", "weight_mass")
+FILTER_REPORT_COLUMNS = (
+    "filter",
+    "name",
+    "passing",
+    "consensus",
+    "simulated_motif",
+    "best_match",
+    "match_id",
+    "match_q_value",
+    "n_sites",
+    "start",
+    "end",
+    "length",
+    "mean_ic",
+    "max_activation",
+    "weight_mass",
+)
 """Columns of ``filters.csv`` shown in the report (those entirely empty are dropped)."""
 
 
@@ -75,16 +89,19 @@ def plot_filter_logos(weights, *, titles=None, axes=None, n_columns: int = 4):
 
     weights = np.asarray(weights, dtype=float)
     if weights.ndim != 3 or weights.shape[1] != 4 or not len(weights):
-        raise ValueError(f"weights must be (F, 4, W) with F >= 1; got shape {weights.shape}. "
-                         "Pass ArgminnMotifs.weights or ARGMINN.scanner.weight.")
+        raise ValueError(
+            f"weights must be (F, 4, W) with F >= 1; got shape {weights.shape}. "
+            "Pass ArgminnMotifs.weights or ARGMINN.scanner.weight."
+        )
     centred = weights - weights.mean(1, keepdims=True)
     n = len(centred)
     columns = min(n_columns, n)
     if axes is None:
         rows = math.ceil(n / columns)
         width = max(2.5, 0.28 * centred.shape[2])
-        _, axes = _pyplot().subplots(rows, columns, figsize=(width * columns, 1.5 * rows),
-                                     squeeze=False)
+        _, axes = _pyplot().subplots(
+            rows, columns, figsize=(width * columns, 1.5 * rows), squeeze=False
+        )
     axes = np.atleast_2d(np.asarray(axes, dtype=object))
     flat = axes.ravel()
     for k in range(len(flat)):
@@ -110,12 +127,20 @@ def plot_attention_maps(attention, *, filter_width: int, instances=(), axes=None
     """
     maps = np.asarray(attention, dtype=float)
     if maps.ndim != 3:
-        raise ValueError(f"attention must be (layers, heads, P) for one sequence; got shape "
-                         f"{maps.shape}. Index the sequence first, e.g. maps[0].")
+        raise ValueError(
+            f"attention must be (layers, heads, P) for one sequence; got shape "
+            f"{maps.shape}. Index the sequence first, e.g. maps[0]."
+        )
     layers, heads, placements = maps.shape
     if axes is None:
-        _, axes = _pyplot().subplots(layers, heads, figsize=(2.8 * heads, 1.6 * layers),
-                                     squeeze=False, sharex=True, sharey=True)
+        _, axes = _pyplot().subplots(
+            layers,
+            heads,
+            figsize=(2.8 * heads, 1.6 * layers),
+            squeeze=False,
+            sharex=True,
+            sharey=True,
+        )
     axes = np.asarray(axes).reshape(layers, heads)
     centre = np.arange(placements) + (int(filter_width) - 1) / 2
     top = 1.1 * max(float(maps.max()), 1.0 / placements)
@@ -126,8 +151,15 @@ def plot_attention_maps(attention, *, filter_width: int, instances=(), axes=None
             ax.axhline(1.0 / placements, color="0.6", lw=0.6, ls=":")
             for lo, hi, label in instances:
                 ax.axvspan(lo - 0.5, hi - 0.5, color="tab:orange", alpha=0.2, lw=0)
-                ax.text(lo, 1.0, str(label), fontsize=6, color="tab:orange", va="bottom",
-                        transform=ax.get_xaxis_transform())
+                ax.text(
+                    lo,
+                    1.0,
+                    str(label),
+                    fontsize=6,
+                    color="tab:orange",
+                    va="bottom",
+                    transform=ax.get_xaxis_transform(),
+                )
             ax.set_ylim(0, top)
             ax.set_title(f"layer {layer}, head {head}", fontsize=8, loc="left")
             ax.tick_params(labelsize=7)
@@ -155,15 +187,17 @@ def _note(readout: dict) -> str:
     params = readout.get("readout", {})
     if not params:
         return ""
-    return (f"Read from the model on the first {readout.get('n_sequences')} test sequences. A "
-            f"filter passes (highlighted) with at least {params.get('min_sites')} activating "
-            f"windows (activation > {params.get('threshold')} x its maximum), an IC-trimmed "
-            f"PFM of at least {params.get('min_length')} columns (columns with IC >= "
-            f"{params.get('trim_ic')} bits) and a mean IC of at least "
-            f"{params.get('min_mean_ic')} bits. Instance calls: passing filters at placements "
-            f"that some layer and head attends above {readout.get('attention_threshold')}. "
-            "best_match: the rank-1 TOMTOM match (JASPAR), a match only when match_q_value < "
-            "0.05; simulated_motif: the simulated motif the filter recovers (ground truth).")
+    return (
+        f"Read from the model on the first {readout.get('n_sequences')} test sequences. A "
+        f"filter passes (highlighted) with at least {params.get('min_sites')} activating "
+        f"windows (activation > {params.get('threshold')} x its maximum), an IC-trimmed "
+        f"PFM of at least {params.get('min_length')} columns (columns with IC >= "
+        f"{params.get('trim_ic')} bits) and a mean IC of at least "
+        f"{params.get('min_mean_ic')} bits. Instance calls: passing filters at placements "
+        f"that some layer and head attends above {readout.get('attention_threshold')}. "
+        "best_match: the rank-1 TOMTOM match (JASPAR), a match only when match_q_value < "
+        "0.05; simulated_motif: the simulated motif the filter recovers (ground truth)."
+    )
 
 
 def load_argminn_report(folder, *, max_filters: int = 16) -> ArgminnReport | None:
@@ -183,10 +217,16 @@ def load_argminn_report(folder, *, max_filters: int = 16) -> ArgminnReport | Non
         weights = np.load(folder / "filters.npz")["weights"]
         order = sorted(range(len(filters)), key=lambda i: not bool(filters["passing"].iloc[i]))
         order = order[:max_filters]
-        axes = plot_filter_logos(weights[order],
-                                 titles=[_filter_title(filters.iloc[i]) for i in order])
-        figures.append((f"Filter weights, mean-centred over the bases ({len(order)} of "
-                        f"{len(filters)} filters, passing ones first)", axes.flat[0].figure))
+        axes = plot_filter_logos(
+            weights[order], titles=[_filter_title(filters.iloc[i]) for i in order]
+        )
+        figures.append(
+            (
+                f"Filter weights, mean-centred over the bases ({len(order)} of "
+                f"{len(filters)} filters, passing ones first)",
+                axes.flat[0].figure,
+            )
+        )
     instances = _read(folder / "instances.csv")
     if (folder / "attention.npz").exists():
         stored = np.load(folder / "attention.npz")
@@ -195,22 +235,43 @@ def load_argminn_report(folder, *, max_filters: int = 16) -> ArgminnReport | Non
         if instances is not None and len(instances):
             own = instances[instances["example"] == row]
             marks = list(zip(own["start"], own["end"], own["pattern"], strict=True))
-        axes = plot_attention_maps(stored["attention"][0],
-                                   filter_width=int(stored["filter_width"]), instances=marks)
+        axes = plot_attention_maps(
+            stored["attention"][0], filter_width=int(stored["filter_width"]), instances=marks
+        )
         shaded = "shaded: its instance calls" if marks else "no instance calls on it"
-        figures.append((f"Attention of each layer (rows) and head (columns) over test sequence "
-                        f"{row} (the read sequence with the most instance calls); {shaded}",
-                        axes.flat[0].figure))
+        figures.append(
+            (
+                f"Attention of each layer (rows) and head (columns) over test sequence "
+                f"{row} (the read sequence with the most instance calls); {shaded}",
+                axes.flat[0].figure,
+            )
+        )
     summary = pd.DataFrame(columns=["pattern", "layer", "head", "n_calls", "mean_attention"])
     if instances is not None and len(instances):
-        summary = (instances.groupby(["pattern", "layer", "head"], sort=True)
-                   .agg(n_calls=("example", "size"), mean_attention=("attention", "mean"))
-                   .reset_index())
-    shown = [c for c in FILTER_REPORT_COLUMNS if c in filters.columns
-             and not (filters[c].isna() | (filters[c].astype(str) == "")).all()]
-    return ArgminnReport(filters[shown], figures, summary, _read(folder / "motif_recovery.csv"),
-                         _read(folder / "instance_recovery.csv"), _note(readout))
+        summary = (
+            instances.groupby(["pattern", "layer", "head"], sort=True)
+            .agg(n_calls=("example", "size"), mean_attention=("attention", "mean"))
+            .reset_index()
+        )
+    shown = [
+        c
+        for c in FILTER_REPORT_COLUMNS
+        if c in filters.columns and not (filters[c].isna() | (filters[c].astype(str) == "")).all()
+    ]
+    return ArgminnReport(
+        filters[shown],
+        figures,
+        summary,
+        _read(folder / "motif_recovery.csv"),
+        _read(folder / "instance_recovery.csv"),
+        _note(readout),
+    )
 
 
-__all__ = ["FILTER_REPORT_COLUMNS", "ArgminnReport", "load_argminn_report",
-           "plot_attention_maps", "plot_filter_logos"]
+__all__ = [
+    "FILTER_REPORT_COLUMNS",
+    "ArgminnReport",
+    "load_argminn_report",
+    "plot_attention_maps",
+    "plot_filter_logos",
+]

@@ -18,8 +18,17 @@ from cislens.utils.files import write_text
 
 logger = logging.getLogger(__name__)
 
-TRACK_METHODS = ("deeplift_shap", "integrated_gradients", "ism", "grad_x_input", "saliency",
-                 "deeplift", "gradcam", "guided_backprop", "guided_gradcam")
+TRACK_METHODS = (
+    "deeplift_shap",
+    "integrated_gradients",
+    "ism",
+    "grad_x_input",
+    "saliency",
+    "deeplift",
+    "gradcam",
+    "guided_backprop",
+    "guided_gradcam",
+)
 
 
 def _read_csv(path: Path):
@@ -49,8 +58,7 @@ def _window(marks, length: int, width: int) -> tuple[int, int]:
     return lo, hi
 
 
-def track_figures(sets, dataset, model=None, *, n_tracks: int = 1, width: int = 80,
-                  device=None):
+def track_figures(sets, dataset, model=None, *, n_tracks: int = 1, width: int = 80, device=None):
     """One figure per task: the top-scoring positive example explained by every method (rows),
     recorded relevant instances shaded, shown on a window of ``width`` bp around them."""
     import matplotlib.pyplot as plt
@@ -68,8 +76,9 @@ def track_figures(sets, dataset, model=None, *, n_tracks: int = 1, width: int = 
         per_method = {m: s for m, s in per_method.items() if s is not None}
         if not per_method:
             continue
-        common = set.intersection(*(set(np.asarray(s.example_index).tolist())
-                                    for s in per_method.values()))
+        common = set.intersection(
+            *(set(np.asarray(s.example_index).tolist()) for s in per_method.values())
+        )
         if not common:
             continue
         candidates = np.array(sorted(common))
@@ -77,29 +86,51 @@ def track_figures(sets, dataset, model=None, *, n_tracks: int = 1, width: int = 
             scores = predict(model, dataset.X["test"][candidates], device=device)[:, t]
             candidates = candidates[np.argsort(-scores, kind="stable")]
         for row in candidates[:n_tracks]:
-            fig, axes = plt.subplots(len(per_method), 1, figsize=(11, 1.0 * len(per_method)),
-                                     squeeze=False)
+            fig, axes = plt.subplots(
+                len(per_method), 1, figsize=(11, 1.0 * len(per_method)), squeeze=False
+            )
             marks = []
             if truth is not None and f"relevant_{task}" in truth.columns:
-                sel = truth[(truth["split"] == "test") & (truth["sequence"] == row)
-                            & truth[f"relevant_{task}"].astype(bool)]
+                sel = truth[
+                    (truth["split"] == "test")
+                    & (truth["sequence"] == row)
+                    & truth[f"relevant_{task}"].astype(bool)
+                ]
                 marks = list(zip(sel["start"], sel["end"], sel["motif"], strict=True))
             start, end = _window(marks, dataset.length, width)
             for ax, (method, result) in zip(axes[:, 0], per_method.items(), strict=True):
                 i = int(np.flatnonzero(np.asarray(result.example_index) == row)[0])
-                plot_track(result.attributions[i] * result.X[i], instances=marks, ax=ax,
-                           start=start, end=end)
+                plot_track(
+                    result.attributions[i] * result.X[i],
+                    instances=marks,
+                    ax=ax,
+                    start=start,
+                    end=end,
+                )
                 ax.set_ylabel(method, rotation=0, ha="right", fontsize=8)
             fig.tight_layout()
             shaded = "; shaded: its recorded instances relevant to the task" if marks else ""
-            figures.append((f"Task {task}: test sequence {row} (the highest prediction among "
-                            f"the explained positives), positions {start}-{end}; rows: "
-                            f"{', '.join(per_method)}{shaded}", fig))
+            figures.append(
+                (
+                    f"Task {task}: test sequence {row} (the highest prediction among "
+                    f"the explained positives), positions {start}-{end}; rows: "
+                    f"{', '.join(per_method)}{shaded}",
+                    fig,
+                )
+            )
     return figures
 
 
-def ig_path_figures(model, dataset, sets, *, n_alphas: int = 11, n_inputs: int = 20,
-                    device=None, random_state: int = 0):
+def ig_path_figures(
+    model,
+    dataset,
+    sets,
+    *,
+    n_alphas: int = 11,
+    n_inputs: int = 20,
+    device=None,
+    random_state: int = 0,
+):
     """The IG path diagnostic per task: the density of the model's predictions at each alpha,
     from dinucleotide-shuffled references (alpha 0) to the explained positives (alpha 1), as in
     :func:`cislens.attribution.integrated_gradients_path_density`."""
@@ -114,16 +145,28 @@ def ig_path_figures(model, dataset, sets, *, n_alphas: int = 11, n_inputs: int =
     for ax, result in zip(axes[:, 0], results, strict=True):
         t = int(result.target)
         path = integrated_gradients_path_density(
-            model, result.X[:n_inputs], target=t, baselines="dinucleotide", n_baselines=2,
-            n_alphas=n_alphas, device=device, random_state=random_state)
+            model,
+            result.X[:n_inputs],
+            target=t,
+            baselines="dinucleotide",
+            n_baselines=2,
+            n_alphas=n_alphas,
+            device=device,
+            random_state=random_state,
+        )
         plot_path_density(path, ax=ax, title=f"task {dataset.task_names[t]}")
     fig.tight_layout()
-    return [("Integrated gradients path: the density of the model's output (logit) at each "
-             f"alpha on the path from dinucleotide-shuffled references (alpha 0, grey; 2 per "
-             f"sequence) to the original sequences (alpha 1, red), for up to {n_inputs} "
-             "explained positives per task (one panel per task). Outputs that jump at one "
-             "alpha, or leave the range between the two ends, make the path integral "
-             "depend on inputs the model never saw.", fig)]
+    return [
+        (
+            "Integrated gradients path: the density of the model's output (logit) at each "
+            f"alpha on the path from dinucleotide-shuffled references (alpha 0, grey; 2 per "
+            f"sequence) to the original sequences (alpha 1, red), for up to {n_inputs} "
+            "explained positives per task (one panel per task). Outputs that jump at one "
+            "alpha, or leave the range between the two ends, make the path integral "
+            "depend on inputs the model never saw.",
+            fig,
+        )
+    ]
 
 
 def _task_name(target, tasks) -> str:
@@ -137,23 +180,26 @@ def gia_figures(out: Path, tasks=None):
     figures = []
     table = _read_csv(out / "gia.csv")
     if table is not None and len(table):
-        pivot = table.pivot_table(index="pattern", columns="target", values="effect",
-                                  sort=False)
+        pivot = table.pivot_table(index="pattern", columns="target", values="effect", sort=False)
         ax = pivot.plot.bar(figsize=(7, 3), rot=0)
         ax.set_ylabel("mean effect on logit")
         ax.axhline(0, color="0.5", lw=0.5)
         ax.set_xlabel("discovered pattern")
         ax.legend(title="task", fontsize=7)
-        figures.append(("Marginal effect (mean change of the logit) of each discovered pattern "
-                        "embedded in 200 dinucleotide-shuffled test sequences, per task",
-                        ax.figure))
+        figures.append(
+            (
+                "Marginal effect (mean change of the logit) of each discovered pattern "
+                "embedded in 200 dinucleotide-shuffled test sequences, per task",
+                ax.figure,
+            )
+        )
     from cislens.report.grammar import grammar_figures
 
     return figures + grammar_figures(out)  # heat maps of pair grammar, position, count
 
 
 def _report_title(out: Path, dataset) -> str:
-    """"cislens run: <folder>" for a ``cislens run`` folder, else "cislens demo: <preset>"."""
+    """ "cislens run: <folder>" for a ``cislens run`` folder, else "cislens demo: <preset>"."""
     if (out / "run.params.json").exists():
         return f"cislens run: {out.name}"
     return f"cislens demo: {dataset.attrs.get('preset', out.name)}"
@@ -202,17 +248,23 @@ def _readable_params(params: dict, dataset) -> dict:
     shown = {}
     names = list(dataset.task_names)
     for key, value in params.items():
-        if key == "stage" or (key == "ism_examples" and "ism" not in params.get("methods", [])
-                              and params.get("methods") != "all"):
+        if key == "stage" or (
+            key == "ism_examples"
+            and "ism" not in params.get("methods", [])
+            and params.get("methods") != "all"
+        ):
             continue
         if key == "files" and isinstance(value, list):
-            value = "; ".join(f"{f[0]} ({f[1]} bytes)" if isinstance(f, list) and len(f) > 1
-                              else str(f) for f in value)
+            value = "; ".join(
+                f"{f[0]} ({f[1]} bytes)" if isinstance(f, list) and len(f) > 1 else str(f)
+                for f in value
+            )
         elif isinstance(value, dict) and isinstance(value.get("files"), list):
             value = {k: v for k, v in value.items() if k != "files"}
         elif key == "tasks" and isinstance(value, list):
-            value = ", ".join(names[t] if isinstance(t, int) and t < len(names) else str(t)
-                              for t in value)
+            value = ", ".join(
+                names[t] if isinstance(t, int) and t < len(names) else str(t) for t in value
+            )
         elif key == "n_sequences" and value is None:
             value = "the preset's own"
         elif isinstance(value, list):
@@ -221,8 +273,9 @@ def _readable_params(params: dict, dataset) -> dict:
     return shown
 
 
-def render_demo_report(out_dir, *, output=None, timings=None, model=None, dataset=None,
-                       device=None) -> Path:
+def render_demo_report(
+    out_dir, *, output=None, timings=None, model=None, dataset=None, device=None
+) -> Path:
     """Write ``report.html`` (or ``output``) from a demo output folder; return its path.
 
     ``model`` and ``dataset`` are loaded from ``out_dir`` when not given.
@@ -241,8 +294,9 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
     params = {}
     for file in sorted(out.glob("*.params.json")):
         # "_resume" (the stage's key and output digests) is bookkeeping, not a parameter.
-        params.update({k: v for k, v in json.loads(file.read_text()).items()
-                       if not k.startswith("_")})
+        params.update(
+            {k: v for k, v in json.loads(file.read_text()).items() if not k.startswith("_")}
+        )
     shown = _readable_params(params, dataset)
     if timings is None and (out / "timings.json").exists():
         timings = json.loads((out / "timings.json").read_text())
@@ -262,12 +316,17 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
 
         extra = json.loads((out / "motif_benchmark.json").read_text())
         instances = _read_csv(out / "instance_recovery.csv")
-        motif_bench = MotifBenchmark(recovery, extra["n_spurious"], extra["pattern_truth"],
-                                     instances if instances is not None else pd.DataFrame())
+        motif_bench = MotifBenchmark(
+            recovery,
+            extra["n_spurious"],
+            extra["pattern_truth"],
+            instances if instances is not None else pd.DataFrame(),
+        )
     if sets:
         counts = {m: sum(s.n_examples for s in v) for m, v in sets.items()}
         shown["explained (sequence, task) pairs per method"] = ", ".join(
-            f"{m} {n}" for m, n in counts.items())
+            f"{m} {n}" for m, n in counts.items()
+        )
     from cislens.train.quality import quality_warnings
 
     browser, pages = _browser_pieces(out, sets, dataset, model, patterns, params, device)
@@ -288,8 +347,9 @@ def render_demo_report(out_dir, *, output=None, timings=None, model=None, datase
         filters=_read_csv(out / "filters.csv"),
         gia_table=_read_csv(out / "gia.csv"),
         gia_figures=gia_figures(out, dataset.task_names),
-        ig_figures=ig_path_figures(model, dataset, sets, device=device,
-                                   random_state=int(params.get("random_state") or 0)),
+        ig_figures=ig_path_figures(
+            model, dataset, sets, device=device, random_state=int(params.get("random_state") or 0)
+        ),
         argminn=load_argminn_report(out / "argminn"),
         params=shown,
         timings=timings,

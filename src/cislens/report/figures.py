@@ -56,8 +56,15 @@ def plot_logo(matrix, *, ax=None, title: str | None = None, information: bool = 
     return ax
 
 
-def plot_track(attributions, *, instances=(), ax=None, title: str | None = None,
-               start: int = 0, end: int | None = None):
+def plot_track(
+    attributions,
+    *,
+    instances=(),
+    ax=None,
+    title: str | None = None,
+    start: int = 0,
+    end: int | None = None,
+):
     """Draw a projected attribution track (4, L) as a logo, shading recorded instances.
 
     ``instances`` is an iterable of ``(start, end, label)`` in sequence coordinates.
@@ -69,8 +76,15 @@ def plot_track(attributions, *, instances=(), ax=None, title: str | None = None,
         lo, hi = max(int(lo) - start, 0), min(int(hi) - start, width)
         if hi > lo:
             ax.axvspan(lo - 0.5, hi - 0.5, color="tab:orange", alpha=0.15, lw=0)
-            ax.text(lo, 1.0, str(label), transform=ax.get_xaxis_transform(), fontsize=7,
-                    va="bottom", color="tab:orange")
+            ax.text(
+                lo,
+                1.0,
+                str(label),
+                transform=ax.get_xaxis_transform(),
+                fontsize=7,
+                va="bottom",
+                color="tab:orange",
+            )
     ax.set_xticks(np.arange(0, width, max(width // 10, 1)))
     ax.set_xticklabels([str(t + start) for t in ax.get_xticks().astype(int)], fontsize=7)
     return ax

@@ -17,8 +17,7 @@ from cislens._version import __version__
 from cislens.report.figures import figure_to_base64, plot_logo
 from cislens.utils.files import write_text
 
-SECTIONS = ("data", "sequences", "tracks", "benchmark", "motifs", "gia", "ig-path",
-            "parameters")
+SECTIONS = ("data", "sequences", "tracks", "benchmark", "motifs", "gia", "ig-path", "parameters")
 """The ``id`` of every ``<section>`` the report always has, in order."""
 
 OPTIONAL_SECTIONS = ("argminn",)
@@ -60,15 +59,15 @@ def image_context(figure, caption: str) -> dict:
 
 METHOD_NOTES = {
     "gradcam": "gradcam: GradCAM is computed at the last convolutional layer and upsampled to "
-               "the sequence, so it says which regions (at that layer's resolution) the output "
-               "is sensitive to, not which bases; it ignores the sign of their effect.",
+    "the sequence, so it says which regions (at that layer's resolution) the output "
+    "is sensitive to, not which bases; it ignores the sign of their effect.",
     "guided_gradcam": "guided_gradcam: guided backpropagation times GradCAM; guided "
-                      "backpropagation is known to respond to the input more than to the model "
-                      "(it passes sanity checks poorly, Adebayo et al. 2018), so read it as a "
-                      "picture of the sequence's salient bases, not as the model's reasons.",
+    "backpropagation is known to respond to the input more than to the model "
+    "(it passes sanity checks poorly, Adebayo et al. 2018), so read it as a "
+    "picture of the sequence's salient bases, not as the model's reasons.",
     "guided_backprop": "guided_backprop: largely reconstructs the input's salient features "
-                       "whatever the model learned (Adebayo et al. 2018); not a faithful "
-                       "attribution.",
+    "whatever the model learned (Adebayo et al. 2018); not a faithful "
+    "attribution.",
 }
 """Caveats shown under the example tracks for the methods whose tracks are easy to over-read."""
 
@@ -84,8 +83,12 @@ def _pattern_contexts(patterns, matches, motif_benchmark, max_patterns, pages=No
     for pattern in list(patterns)[:max_patterns]:
         fig, axes = plt.subplots(2, 1, figsize=(max(3.0, 0.22 * pattern.width), 2.8))
         plot_logo(pattern.contrib, ax=axes[0], title=f"{pattern.name}: CWM (mean contribution)")
-        plot_logo(pattern.sequence, ax=axes[1], title=f"{pattern.name}: PFM (information, bits)",
-                  information=True)
+        plot_logo(
+            pattern.sequence,
+            ax=axes[1],
+            title=f"{pattern.name}: PFM (information, bits)",
+            information=True,
+        )
         fig.tight_layout()
         rows = None
         if matches is not None and len(matches):
@@ -95,20 +98,27 @@ def _pattern_contexts(patterns, matches, motif_benchmark, max_patterns, pages=No
             rows = table_context(rows, columns=[c for c in shown if c in rows.columns])
         page = pages.get(pattern.name, {})
         instances = page.get("instances")
-        items.append({
-            "name": pattern.name,
-            "anchor": anchor(pattern.name),
-            "n_seqlets": pattern.n_seqlets,
-            "truth": truth.get(pattern.name, ""),
-            "images": [image_context(fig, f"{pattern.name} ({pattern.n_seqlets} seqlets): "
-                                          "contribution weight matrix and position frequency "
-                                          "matrix")],
-            "matches": rows,
-            "gia": table_context(page.get("gia")),
-            "instances": table_context(instances),
-            "n_instances": page.get("n_instances"),
-            "shown": 0 if instances is None else len(instances),
-        })
+        items.append(
+            {
+                "name": pattern.name,
+                "anchor": anchor(pattern.name),
+                "n_seqlets": pattern.n_seqlets,
+                "truth": truth.get(pattern.name, ""),
+                "images": [
+                    image_context(
+                        fig,
+                        f"{pattern.name} ({pattern.n_seqlets} seqlets): "
+                        "contribution weight matrix and position frequency "
+                        "matrix",
+                    )
+                ],
+                "matches": rows,
+                "gia": table_context(page.get("gia")),
+                "instances": table_context(instances),
+                "n_instances": page.get("n_instances"),
+                "shown": 0 if instances is None else len(instances),
+            }
+        )
     return items
 
 
@@ -228,32 +238,51 @@ def render_report(
     if benchmark is not None:
         frame = getattr(benchmark, "summary", benchmark)
         frame = frame.sort_values("auroc", ascending=False, kind="stable", na_position="last")
-        bench_table = table_context(frame, columns=[
-            "method", "n_sequences", "auroc", "auroc_ci_low", "auroc_ci_high", "auprc",
-            "auroc_abs", "auprc_abs", "snr", "decoy_ratio", "seconds_per_sequence"])
+        bench_table = table_context(
+            frame,
+            columns=[
+                "method",
+                "n_sequences",
+                "auroc",
+                "auroc_ci_low",
+                "auroc_ci_high",
+                "auprc",
+                "auroc_abs",
+                "auprc_abs",
+                "snr",
+                "decoy_ratio",
+                "seconds_per_sequence",
+            ],
+        )
         bench_note = (
             "Per-sequence auROC / auPRC of the per-position score (projected score summed over "
             "channels, signed: the headline; _abs: its absolute value) against positions inside "
             "recorded, task-relevant instances, on positive test sequences; means with 95 % "
             "t-intervals. snr: median (mean inside - mean outside) / sd outside. decoy_ratio: "
             "on negatives, mean |score| inside irrelevant instances / outside any instance. "
-            "Best method highlighted.")
+            "Best method highlighted."
+        )
     recovery = instances = None
     motif_note = ""
     if motif_benchmark is not None:
         recovery = table_context(motif_benchmark.motifs)
         if len(motif_benchmark.instances):
             instances = table_context(motif_benchmark.instances)
-        motif_note = (f"TOMTOM q < 0.05 against JASPAR plus the simulated matrices; "
-                      f"{motif_benchmark.n_recovered} of {len(motif_benchmark.motifs)} "
-                      f"recovered; {motif_benchmark.n_spurious} spurious pattern(s).")
+        motif_note = (
+            f"TOMTOM q < 0.05 against JASPAR plus the simulated matrices; "
+            f"{motif_benchmark.n_recovered} of {len(motif_benchmark.motifs)} "
+            f"recovered; {motif_benchmark.n_spurious} spurious pattern(s)."
+        )
     timing_table = None
     if timings:
         # values: seconds, or {"seconds", "status", "computed_seconds"} (Stages.timing_table)
-        rows = [{"stage": k, **(v if isinstance(v, dict) else {"seconds": float(v)})}
-                for k, v in timings.items()]
-        frame = pd.DataFrame(rows).rename(columns={
-            "seconds": "seconds (this run)", "computed_seconds": "seconds (when computed)"})
+        rows = [
+            {"stage": k, **(v if isinstance(v, dict) else {"seconds": float(v)})}
+            for k, v in timings.items()
+        ]
+        frame = pd.DataFrame(rows).rename(
+            columns={"seconds": "seconds (this run)", "computed_seconds": "seconds (when computed)"}
+        )
         timing_table = table_context(frame)
     track_methods = set((browser or {}).get("methods", []))
     track_methods |= {m for cap, _ in (tracks or []) for m in METHOD_NOTES if m in cap}
@@ -264,9 +293,11 @@ def render_report(
         "browser": Markup(browser_json(browser)) if browser and browser["sequences"] else None,
         "n_sequences": len(browser["sequences"]) if browser else 0,
         "quality": list(quality or []),
-        "quality_note": (f"Quality gate: a binary task with test auROC below {MIN_AUROC:g}, or "
-                         f"a regression task with Pearson r below {MIN_PEARSON:g}, is flagged "
-                         "(docs/run.md)."),
+        "quality_note": (
+            f"Quality gate: a binary task with test auROC below {MIN_AUROC:g}, or "
+            f"a regression task with Pearson r below {MIN_PEARSON:g}, is flagged "
+            "(docs/run.md)."
+        ),
         "has_truth": (benchmark is not None) if has_truth is None else has_truth,
         "no_truth": has_truth is False,
         "has_hits": any(s["hits"] for s in (browser or {}).get("sequences", [])),
@@ -283,8 +314,9 @@ def render_report(
         "motif_recovery": recovery,
         "motif_note": motif_note,
         "instances": instances,
-        "patterns": _pattern_contexts(patterns or [], matches, motif_benchmark, max_patterns,
-                                      motif_pages),
+        "patterns": _pattern_contexts(
+            patterns or [], matches, motif_benchmark, max_patterns, motif_pages
+        ),
         "filters": table_context(filters),
         "gia_table": table_context(gia_table),
         "gia": [image_context(fig, cap) for cap, fig in (gia_figures or [])],
@@ -298,5 +330,11 @@ def render_report(
     return out
 
 
-__all__ = ["METHOD_NOTES", "OPTIONAL_SECTIONS", "SECTIONS", "image_context", "render_report",
-           "table_context"]
+__all__ = [
+    "METHOD_NOTES",
+    "OPTIONAL_SECTIONS",
+    "SECTIONS",
+    "image_context",
+    "render_report",
+    "table_context",
+]

@@ -176,8 +176,9 @@ class FastaSource:
                             "FASTA file?"
                         )
                     text = line.strip().decode("ascii", "replace")
-                    check_sequence_line(text, path=self.path, line_number=line_number,
-                                        record=names[current])
+                    check_sequence_line(
+                        text, path=self.path, line_number=line_number, record=names[current]
+                    )
                     lengths[current] += len(text)
                 position += len(line)
         if not names:
@@ -237,8 +238,9 @@ class FastaSource:
         from cislens.sequence.fasta import iter_fasta_batches
 
         first = start
-        batches = iter_fasta_batches(self.path, batch_size=chunk_size, length=self._fixed,
-                                     start=start)
+        batches = iter_fasta_batches(
+            self.path, batch_size=chunk_size, length=self._fixed, start=start
+        )
         for _, block in batches:
             yield first, _as_int8(block)
             first += block.shape[0]
@@ -296,9 +298,13 @@ class BedSource:
         self.n = len(self._frame)
         self._identity = None
         # Before any worker starts: a window off a chromosome fails here, in one line.
-        self._windows = bed_windows(self.bed, self.genome, length=self.length,
-                                    pad_with_n=self.pad_with_n,
-                                    fix="pass --pad-with-n (pad_with_n=True) to pad it with N")
+        self._windows = bed_windows(
+            self.bed,
+            self.genome,
+            length=self.length,
+            pad_with_n=self.pad_with_n,
+            fix="pass --pad-with-n (pad_with_n=True) to pad it with N",
+        )
 
     def windows(self):
         """Where each row's window lies in the genome (see
@@ -369,8 +375,16 @@ class BedSource:
         return state
 
 
-def open_source(*, data=None, split: str = "test", fasta=None, bed=None, genome=None, length=None,
-                pad_with_n: bool = False):
+def open_source(
+    *,
+    data=None,
+    split: str = "test",
+    fasta=None,
+    bed=None,
+    genome=None,
+    length=None,
+    pad_with_n: bool = False,
+):
     """The source named by exactly one of ``data`` (HDF5), ``fasta``, or ``bed`` + ``genome``.
 
     Examples

@@ -222,13 +222,15 @@ def read_windows(path):
             "from --bed + --genome by this version have them); genome tracks and hit BED files "
             "need a run from BED intervals and a genome FASTA."
         )
-    windows = pd.DataFrame({
-        "chrom": np.asarray(group["window_chrom"][:].tolist(), dtype=object),
-        "start": np.asarray(group["window_start"][:]),
-        "end": np.asarray(group["window_end"][:]),
-        "strand": np.asarray(group["window_strand"][:].tolist(), dtype=object),
-        "name": np.asarray(group["example_ids"][:].tolist(), dtype=object),
-    })
+    windows = pd.DataFrame(
+        {
+            "chrom": np.asarray(group["window_chrom"][:].tolist(), dtype=object),
+            "start": np.asarray(group["window_start"][:]),
+            "end": np.asarray(group["window_end"][:]),
+            "strand": np.asarray(group["window_strand"][:].tolist(), dtype=object),
+            "name": np.asarray(group["example_ids"][:].tolist(), dtype=object),
+        }
+    )
     sizes = {str(k): int(v) for k, v in dict(group.attrs)["genome_chroms"]}
     return windows, sizes
 

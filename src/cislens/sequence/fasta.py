@@ -142,8 +142,7 @@ def iter_fasta(path, *, duplicate_names: str = "raise") -> Iterator[FastaRecord]
                     "is this a FASTA file?"
                 )
             else:
-                check_sequence_line(line, path=path, line_number=line_number,
-                                    record=_name(header))
+                check_sequence_line(line, path=path, line_number=line_number, record=_name(header))
                 chunks.append(line)
         if header is not None:
             yield _record(header, chunks)

@@ -99,9 +99,7 @@ def _validate_args(
     if class_weight not in ("balanced", None):
         raise ValueError(f"class_weight must be 'balanced' or None; got {class_weight!r}.")
     if monitor not in MONITORS and monitor != "auto":
-        raise ValueError(
-            f"monitor must be one of {sorted(MONITORS)} or 'auto'; got {monitor!r}."
-        )
+        raise ValueError(f"monitor must be one of {sorted(MONITORS)} or 'auto'; got {monitor!r}.")
     if patience is not None and (
         isinstance(patience, bool) or not isinstance(patience, int) or patience < 1
     ):
@@ -433,8 +431,9 @@ def _train_loop(
     n_batches = math.ceil(n_train / batch_size)
     if max_batches is not None:
         n_batches = min(n_batches, max_batches)
-    schedule = _Schedule(opt, lr, lr_schedule, n_steps_warmup=n_batches,
-                         wait=max(1, (patience or 20) // 2))
+    schedule = _Schedule(
+        opt, lr, lr_schedule, n_steps_warmup=n_batches, wait=max(1, (patience or 20) // 2)
+    )
     mode = MONITORS[history.monitor]
     best_state, since_best = None, 0
     # Generic regularisation hook: a model may define regularization_loss(epoch) -> scalar

@@ -134,28 +134,46 @@ def fit_restarts(
                 warnings.filterwarnings(
                     "ignore", message=r"fit: .* final regulariser weights", category=CislensWarning
                 )
-                history = fit(build(seed), data, epochs=selection_epochs, random_state=seed,
-                              **selection_options)
+                history = fit(
+                    build(seed),
+                    data,
+                    epochs=selection_epochs,
+                    random_state=seed,
+                    **selection_options,
+                )
             monitor = history.monitor  # "auto" resolved by fit
-            rows.append({"restart": restart, "seed": seed,
-                         "valid_loss": history.valid_loss[-1],
-                         "valid_auroc": history.valid_auroc[-1],
-                         "valid_auprc": history.valid_auprc[-1]})
+            rows.append(
+                {
+                    "restart": restart,
+                    "seed": seed,
+                    "valid_loss": history.valid_loss[-1],
+                    "valid_auroc": history.valid_auroc[-1],
+                    "valid_auprc": history.valid_auprc[-1],
+                }
+            )
         # Lower is better for every monitor once the maximised ones change sign; a NaN (a
         # diverged restart, a metric without both classes) never wins.
         sign = 1.0 if MONITORS[monitor] == "min" else -1.0
         scores = sign * np.array([row[monitor] for row in rows], dtype=float)
         winner = int(np.argmin(np.where(np.isfinite(scores), scores, np.inf)))
     else:
-        rows.append({"restart": 0, "seed": seeds[0], "valid_loss": np.nan,
-                     "valid_auroc": np.nan, "valid_auprc": np.nan})
+        rows.append(
+            {
+                "restart": 0,
+                "seed": seeds[0],
+                "valid_loss": np.nan,
+                "valid_auroc": np.nan,
+                "valid_auprc": np.nan,
+            }
+        )
         winner = 0
     for row in rows:
         row["chosen"] = row["restart"] == winner
     table = pd.DataFrame(rows, columns=list(RESTART_COLUMNS))
     model = build(seeds[winner])
-    history = fit(model, data, epochs=epochs, random_state=seeds[winner], callback=callback,
-                  **fit_options)
+    history = fit(
+        model, data, epochs=epochs, random_state=seeds[winner], callback=callback, **fit_options
+    )
     history.params["restarts"] = table.to_dict(orient="records")
     history.params["selection_epochs"] = int(selection_epochs) if restarts > 1 else None
     return model, history, table

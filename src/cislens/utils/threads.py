@@ -90,7 +90,12 @@ def using_threads(threads: int | None) -> Iterator[int]:
         logger.warning(
             "torch uses %d threads but only %d core(s) are free (load average %.1f on %d); "
             "training may run several times slower. Pass threads=%d (--threads %d).",
-            chosen, free, os.getloadavg()[0], usable_cores(), free, free,
+            chosen,
+            free,
+            os.getloadavg()[0],
+            usable_cores(),
+            free,
+            free,
         )
     before = torch.get_num_threads()
     torch.set_num_threads(chosen)

@@ -74,8 +74,7 @@ def fast_blocker(graph: OpGraph) -> str | None:
     for op in graph.ops:  # the cause first: the RevealCancel that needs the split
         if op.kind == NONLINEAR and op.rule != RESCALE:
             return (
-                f"{op.label!r} uses RevealCancel, which needs separate positive and negative "
-                "parts"
+                f"{op.label!r} uses RevealCancel, which needs separate positive and negative parts"
             )
     for op in graph.ops:
         if op.split_out:
@@ -226,7 +225,10 @@ def _rescale(op, z_r: torch.Tensor, lookup, x_in, x_out, pair_bank, workspace):
                 continue
             if op.relu:  # the closed form: a few passes instead of the generic rule's dozen
                 rules.relu_rescale(
-                    _one(x_in, row, r_in, True), r_in, _one(x_out, row, r_out, True), r_out,
+                    _one(x_in, row, r_in, True),
+                    r_in,
+                    _one(x_out, row, r_out, True),
+                    r_out,
                     out=m[part],
                 )
                 continue

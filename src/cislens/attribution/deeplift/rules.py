@@ -150,8 +150,9 @@ def relu_rescale(x_in, r_in, x_out, r_out, out=None) -> torch.Tensor:
         def pick(v):
             return v.expand(shape)[where]
 
-        m[where] = rescale(torch.relu, pick(x_in), pick(r_in), pick(x_out), pick(r_out),
-                           relu_derivative)
+        m[where] = rescale(
+            torch.relu, pick(x_in), pick(r_in), pick(x_out), pick(r_out), relu_derivative
+        )
     return m
 
 

@@ -126,8 +126,10 @@ def filter_overlap_penalty(
     others = covered.sum(1, keepdim=True) - covered  # mass of the *other* filters' windows
     # exposure[n, b, j]: sum over b's columns c of m_b[c] * others[n, f(b), j + c].
     plus = conv.conv1d(others, mass[:, None, :], groups=n_filters)
-    exposure = plus if strands is None else torch.cat(
-        [plus, conv.conv1d(others, mass.flip(-1)[:, None, :], groups=n_filters)], 1
+    exposure = (
+        plus
+        if strands is None
+        else torch.cat([plus, conv.conv1d(others, mass.flip(-1)[:, None, :], groups=n_filters)], 1)
     )
     return (oriented_acts * exposure).sum() / (n * positions)
 

@@ -249,9 +249,15 @@ class ARGMINN(SequenceModel):
     # filter per motif by epoch 5, the others only one of the two motifs, for good), so 4
     # seeds race for 5 epochs and the best by validation loss trains (cislens.train.restarts).
     # Its regulariser schedule was tuned with a constant lr and the loss as the monitor.
-    training_defaults: ClassVar[dict] = {"epochs": 28, "lr": 3e-3, "batch_size": 128,
-                                         "restarts": 4, "selection_epochs": 5,
-                                         "monitor": "valid_loss", "lr_schedule": "none"}
+    training_defaults: ClassVar[dict] = {
+        "epochs": 28,
+        "lr": 3e-3,
+        "batch_size": 128,
+        "restarts": 4,
+        "selection_epochs": 5,
+        "monitor": "valid_loss",
+        "lr_schedule": "none",
+    }
 
     def __init__(
         self,
@@ -297,18 +303,22 @@ class ARGMINN(SequenceModel):
         }
         if guide_epochs is None:  # the first half of the warm-up
             guide_epochs = warmup_epochs // 2 if isinstance(warmup_epochs, int) else 0
-        if isinstance(guide_epochs, bool) or not isinstance(guide_epochs, int) or not (
-            0 <= guide_epochs <= warmup_epochs
+        if (
+            isinstance(guide_epochs, bool)
+            or not isinstance(guide_epochs, int)
+            or not (0 <= guide_epochs <= warmup_epochs)
         ):
             raise ValueError(
                 f"{owner}: guide_epochs must be an int in [0, warmup_epochs={warmup_epochs}] (the "
                 f"guide must be gone before the regularisers start); got {guide_epochs!r}."
             )
-        for name, value in (("reverse_complement", reverse_complement),
-                            ("strand_tokens", strand_tokens),
-                            ("token_batch_norm", token_batch_norm),
-                            ("freeze_token_norm", freeze_token_norm),
-                            ("overlap_scale_free", overlap_scale_free)):
+        for name, value in (
+            ("reverse_complement", reverse_complement),
+            ("strand_tokens", strand_tokens),
+            ("token_batch_norm", token_batch_norm),
+            ("freeze_token_norm", freeze_token_norm),
+            ("overlap_scale_free", overlap_scale_free),
+        ):
             if not isinstance(value, bool):
                 raise ValueError(f"{owner}: {name} must be True or False; got {value!r}.")
         if sizes["token_dim"] % sizes["n_heads"]:
@@ -429,8 +439,16 @@ class ARGMINN(SequenceModel):
         if norm is None:
             return activations
         if self.training and self._norm_frozen:  # running statistics, not the batch's
-            return F.batch_norm(activations, norm.running_mean, norm.running_var, norm.weight,
-                                norm.bias, False, 0.0, norm.eps)
+            return F.batch_norm(
+                activations,
+                norm.running_mean,
+                norm.running_var,
+                norm.weight,
+                norm.bias,
+                False,
+                0.0,
+                norm.eps,
+            )
         return norm(activations)
 
     def forward_details(self, x: torch.Tensor) -> ARGMINNOutput:
@@ -448,8 +466,9 @@ class ARGMINN(SequenceModel):
         # sequence) projected once per batch instead of once per sequence.
         channels = token_input.shape[1]
         weight = self.tokenize.weight
-        tokens = (F.linear(token_input.transpose(1, 2), weight[:, :channels])
-                  + F.linear(pe.T, weight[:, channels:], self.tokenize.bias))
+        tokens = F.linear(token_input.transpose(1, 2), weight[:, :channels]) + F.linear(
+            pe.T, weight[:, channels:], self.tokenize.bias
+        )
         stream = tokens.new_ones(tokens.shape[0], self.hparams["stream_dim"])
         maps = []
         for layer in self.layers:
@@ -497,8 +516,12 @@ class ARGMINN(SequenceModel):
         total = weight.new_zeros(())
         if weights["overlap"]:
             strands = cache.strands if self.hparams["reverse_complement"] else None
-            penalty = filter_overlap_penalty(cache.activations, weight, strands=strands,
-                                             scale_free=self.hparams["overlap_scale_free"])
+            penalty = filter_overlap_penalty(
+                cache.activations,
+                weight,
+                strands=strands,
+                scale_free=self.hparams["overlap_scale_free"],
+            )
             total = total + weights["overlap"] * penalty
         if weights["l1"]:
             total = total + weights["l1"] * filter_l1(weight)
