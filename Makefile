@@ -42,8 +42,12 @@ test: $(STAMP)
 		|| echo "chromium could not be installed: the browser test will be skipped"; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Lint (#23): ruff's checks and formatting, and the import graph (no cycle between packages, no
+# private name imported across them). mypy on the public API is not part of it yet.
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/python tools/check_imports.py
 
 # Peer tools for side-by-side timings (modisco-lite pins its own leidenalg; benchmarks only).
 # One table (ISM, DeepLiftShap, grad x input vs tangermeme/captum), CSV in benchmarks/results/;
