@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_attribution_helpers import random_one_hot
+from testkit import random_one_hot
 
 from cislens.argminn import ARGMINN, argminn_instances
 from cislens.models.argminn.network import guide_weight

@@ -8,7 +8,8 @@ import re
 import numpy as np
 import pytest
 import torch
-from test_attribution_helpers import (
+from testkit import (
+    MODULE,
     random_one_hot,
     single_thread,  # noqa: F401 (autouse fixture)
     small_labcnn,
@@ -185,23 +186,6 @@ def test_deeplift_shap_from_the_command_line(files, capsys):
     result = load_attributions(out)
     assert result.method == "deeplift_shap" and result.random_state == 1
     assert result.params["n_shuffles"] == 3
-
-
-MODULE = """
-import torch
-from torch import nn
-
-
-class TinyNet(nn.Module):
-    def __init__(self, length=60, n_filters=3):
-        super().__init__()
-        self.conv = nn.Conv1d(4, n_filters, 5)
-        self.relu = nn.ReLU()
-        self.dense = nn.Linear(n_filters * (length - 4), 2)
-
-    def forward(self, x):
-        return self.dense(self.relu(self.conv(x)).flatten(1))
-"""
 
 
 def test_user_model_class_with_weights(files, capsys, tmp_path):

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from test_attribution_helpers import (
+from testkit import (
     SmallConv,
     SmoothConv,
     float64_copy,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_attribution_helpers import (
+from testkit import (
     SmallConv,
     assert_unchanged,
     model_snapshot,

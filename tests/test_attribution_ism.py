@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_attribution_helpers import (
+from testkit import (
     SmallConv,
     float64_copy,
     random_one_hot,

@@ -7,7 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
-from test_attribution_helpers import (
+from testkit import (
     SmallConv,
     random_one_hot,
     single_thread,  # noqa: F401 (autouse fixture)

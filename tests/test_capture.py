@@ -8,6 +8,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from testkit import random_one_hot
 from torch import nn
 
 from cislens.attribution import (
@@ -20,7 +21,6 @@ from cislens.attribution import (
 from cislens.attribution.capture import capture
 from cislens.attribution.deeplift import summation_deltas
 from cislens.errors import UnsupportedModelError
-from tests.test_attribution_helpers import random_one_hot
 
 L = 24
 F64 = torch.float64

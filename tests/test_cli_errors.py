@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from test_attribution_cli import MODULE
+from testkit import MODULE
 
 import cislens.attribution
 import cislens.attribution.ensemble as ensemble_module

@@ -55,7 +55,7 @@ def root_logging():
 
 
 def test_verbose_run_into_a_file_has_no_progress_redraws(tmp_path, capsys, root_logging):
-    from tests.test_attribution_helpers import save_lab3_inputs
+    from testkit import save_lab3_inputs
 
     save_lab3_inputs(tmp_path, n=120, epochs=0)
     config = {

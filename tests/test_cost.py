@@ -169,7 +169,7 @@ def test_cli_allow_long_runs_past_the_limit(tmp_path, class_model, capsys, monke
 def test_zarr_engine_refuses_before_creating_the_store(tmp_path):
     pytest.importorskip("zarr")
     pytest.importorskip("distributed")
-    from test_attribution_helpers import small_labcnn
+    from testkit import small_labcnn
 
     from cislens.models import save_model
     from cislens.scale import HDF5Source, attribute_to_zarr

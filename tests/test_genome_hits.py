@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from testkit import finemo_hits_file
 
 from cislens.motifs import call_instances
 from cislens.motifs.genome import (
@@ -141,46 +142,6 @@ def test_hits_beyond_a_chromosome_end_are_left_out(caplog):
     bed = hits_to_bed(hits, windows, sizes={"c1": 100})
     assert bed[["start", "end"]].values.tolist() == [[2, 8]]
     assert "N padding" in caplog.text
-
-
-def finemo_hits_file(path, rows):
-    """A Fi-NeMo hits.tsv for windows without peak coordinates, by Fi-NeMo's own writer."""
-    pl = pytest.importorskip("polars")
-    data_io = pytest.importorskip("finemo.data_io")
-    n = max(r[0] for r in rows) + 1
-    peaks = pl.DataFrame(
-        {
-            "chr": ["NA"] * n,
-            "chr_id": np.arange(n, dtype=np.uint32),
-            "peak_region_start": np.zeros(n, dtype=np.int32),
-            "peak_id": np.arange(n, dtype=np.uint32),
-            "peak_name": ["NA"] * n,
-        }
-    )
-    motifs = pl.DataFrame(
-        {
-            "motif_id": [0, 1],
-            "motif_name": ["pos_0", "pos_0"],
-            "strand": ["+", "-"],
-            "motif_start": [1, 1],
-            "motif_end": [7, 7],
-            "lambda": [0.7, 0.7],
-        }
-    )
-    hits = pl.DataFrame(
-        {
-            "peak_id": np.array([r[0] for r in rows], dtype=np.uint32),
-            "motif_id": [0 if r[2] == "+" else 1 for r in rows],
-            "hit_start": [r[1] - 1 for r in rows],
-            "hit_coefficient": [1.0] * len(rows),
-            "hit_similarity": [0.8] * len(rows),
-            "hit_importance": [2.0] * len(rows),
-            "hit_importance_sq": [4.0] * len(rows),
-        }
-    )
-    qc = pl.DataFrame({"peak_id": np.arange(n, dtype=np.uint32), "global_scale": [1.0] * n})
-    data_io.write_hits(hits, peaks, motifs, qc, str(path), motif_width=8)
-    return path / "hits.tsv"
 
 
 def test_finemo_hits_map_back_to_the_window_bases(tmp_path):

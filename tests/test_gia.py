@@ -286,7 +286,7 @@ def test_clear_errors(model, backgrounds, call, message):
 
 @pytest.fixture(scope="module")
 def two_heads(tmp_path_factory):
-    from test_attribution_helpers import two_heads_files
+    from testkit import two_heads_files
 
     from cislens.models import load_user_model
 
@@ -301,7 +301,7 @@ def _same(ours, theirs):
 
 @pytest.mark.parametrize("head", ["counts", "profile"])
 def test_output_head_equals_a_hand_written_wrapper(two_heads, head):
-    from test_attribution_helpers import HandWritten
+    from testkit import HandWritten
 
     model, _ = two_heads
     bg = null_backgrounds("random", n=16, length=40, random_state=0)
@@ -325,7 +325,7 @@ def test_output_head_equals_a_hand_written_wrapper(two_heads, head):
 
 
 def test_input_layout_nlc_equals_the_same_model_in_ncl(two_heads):
-    from test_attribution_helpers import HandWritten
+    from testkit import HandWritten
 
     model, length_first = two_heads
     X = null_backgrounds("random", n=40, length=40, random_state=2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from testkit import random_one_hot
 from torch import nn
 
 from cislens.attribution import (
@@ -15,7 +16,6 @@ from cislens.attribution import (
 )
 from cislens.attribution.deeplift import summation_deltas
 from cislens.attribution.heads import explained_model, select_output
-from tests.test_attribution_helpers import random_one_hot
 
 L = 30
 F64 = torch.float64

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_attribution_helpers import (
+from testkit import (
     HandWritten,
     random_one_hot,
     single_thread,  # noqa: F401 (autouse fixture)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from test_attribution_helpers import small_labcnn
+from testkit import small_labcnn
 
 from cislens.cli import main
 from cislens.sequence import interval_names, iter_fasta, read_bed, read_fasta, write_fasta

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_motifs_discover import FAST, planted
+from testkit import FAST, planted
 
 from cislens.cli import main
 from cislens.io import AttributionSet, save_attributions

@@ -5,43 +5,12 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from testkit import FAST, MOTIFS, planted
 
 from cislens.errors import CislensWarning
 from cislens.motifs import discover_motifs, pattern_similarity
 from cislens.motifs.affinity import l1_tracks
 from cislens.motifs.aggregate import SeqletSource, aggregate_seqlets, information_content
-
-MOTIFS = ("GATTACAGGC", "CCGTTAACTT")
-FAST = {"n_leiden_runs": 3, "n_neighbors": 60}
-
-
-def planted(n=240, length=90, motifs=MOTIFS, seed=0, noise=0.05, revcomp=True):
-    """Random sequences, one motif each (alternating), hypothetical scores = motif + noise."""
-    rng = np.random.default_rng(seed)
-    tokens = rng.integers(0, 4, (n, length))
-    hyp = rng.normal(0, noise, (n, 4, length)).astype(np.float32)
-    truth = []
-    for i in range(n):
-        name = motifs[i % len(motifs)]
-        site = np.array(["ACGT".index(c) for c in name])
-        strand = "-" if (revcomp and rng.random() < 0.5) else "+"
-        if strand == "-":
-            site = 3 - site[::-1]
-        start = int(rng.integers(15, length - 15 - len(site)))
-        tokens[i, start : start + len(site)] = site
-        hyp[i, :, start : start + len(site)] -= 0.3
-        hyp[i, site, np.arange(start, start + len(site))] += 1.3
-        truth.append(
-            {
-                "sequence": i,
-                "motif": name,
-                "start": start,
-                "end": start + len(site),
-                "strand": strand,
-            }
-        )
-    X = np.eye(4, dtype=np.float32)[tokens].transpose(0, 2, 1).copy()
-    return X, hyp, pd.DataFrame(truth)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import h5py
 import numpy as np
 import pytest
-from test_motifs_discover import FAST, planted
+from testkit import FAST, planted
 
 from cislens.motifs import (
     discover_motifs,

@@ -35,7 +35,7 @@ class Net(nn.Module):
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """A small simulated dataset (3 tasks) and a LabCNN checkpoint for it (untrained)."""
-    from tests.test_attribution_helpers import save_lab3_inputs
+    from testkit import save_lab3_inputs
 
     root = tmp_path_factory.mktemp("refusal_inputs")
     data, _ = save_lab3_inputs(root, n=60, epochs=0)
@@ -214,7 +214,7 @@ def test_one_to_three_sequences_say_why_nothing_was_found(inputs, tmp_path, n):
 
 
 def test_found_patterns_have_no_empty_reason():
-    from test_motifs_discover import planted
+    from testkit import planted
 
     from cislens.motifs import discover_motifs
 

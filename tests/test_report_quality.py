@@ -19,8 +19,9 @@ from cislens.train.quality import MIN_AUROC, quality_warnings
 @pytest.fixture(scope="module")
 def chance_run(tmp_path_factory):
     """A run with a LabCNN whose weights are all zero: a constant output, auROC 0.5 exactly."""
+    from testkit import save_lab3_inputs
+
     from cislens.models import load_model, save_model
-    from tests.test_attribution_helpers import save_lab3_inputs
 
     root = tmp_path_factory.mktemp("chance")
     data, model = save_lab3_inputs(root, n=120, epochs=0)

@@ -84,7 +84,7 @@ def test_a_killed_stage_leaves_no_record(tmp_path):
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """A small simulation with ground truth and a LabCNN trained on it for one epoch."""
-    from tests.test_attribution_helpers import save_lab3_inputs
+    from testkit import save_lab3_inputs
 
     root = tmp_path_factory.mktemp("resume_inputs")
     save_lab3_inputs(root, n=240, epochs=1)

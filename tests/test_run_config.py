@@ -178,9 +178,10 @@ def inputs(tmp_path_factory):
     """A small simulated dataset, a LabCNN trained on it for one epoch, and its test split as
     FASTA and as BED intervals on a made-up genome (one chromosome per sequence, with random
     flanks; odd sequences stored reverse-complemented and given on the minus strand)."""
+    from testkit import save_lab3_inputs
+
     from cislens.sequence import write_fasta
     from cislens.sequence.onehot import decode
-    from tests.test_attribution_helpers import save_lab3_inputs
 
     root = tmp_path_factory.mktemp("run_inputs")
     data, model = save_lab3_inputs(root, n=240, epochs=1)
@@ -413,7 +414,7 @@ def test_user_class_with_safetensors_weights(inputs, tmp_path):
 def test_output_and_input_layout_from_the_config_and_the_command_line(inputs, tmp_path, capsys):
     """A (profile, counts) user class taking (N, L, 4) on unlabelled FASTA; --output and
     --input-layout override the config's model.output / model.input_layout."""
-    from test_attribution_helpers import HandWritten, two_heads_files
+    from testkit import HandWritten, two_heads_files
 
     from cislens.attribution import grad_x_input
     from cislens.io import load_attributions

@@ -15,7 +15,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from test_attribution_helpers import random_one_hot, small_labcnn, two_heads_files
+from testkit import random_one_hot, small_labcnn, two_heads_files
 
 pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")

@@ -10,7 +10,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from test_simulate_truth import check_truth
+from testkit import check_truth
 
 from cislens.errors import ConfigError
 from cislens.simulate import ScanSpec, simulate

@@ -9,88 +9,17 @@ import itertools
 
 import numpy as np
 import pytest
-from numpy.lib.stride_tricks import sliding_window_view
+from testkit import check_truth, window_scores
 
 from cislens.simulate import (
     ScanSpec,
     build_match_model,
-    labels_from_instances,
     load_simulation_motifs,
     score_distribution,
     simulate,
     threshold_for_p_value,
 )
 from cislens.simulate.matching import integer_table
-
-
-def binned_tables(dataset):
-    """Per motif, the (+, -) binned log-odds tables, (4, W) each, from the dataset's records."""
-    comp = np.array(dataset.attrs["background_composition"])
-    size = dataset.attrs["score_bin_size"]
-    out = {}
-    for name, p in dataset.ground_truth.motifs.items():
-        plus = np.rint(np.log2(p / comp[:, None]) / size).astype(int)
-        minus = np.rint(np.log2(p[::-1, ::-1] / comp[:, None]) / size).astype(int)
-        out[name] = (plus, minus)
-    return out
-
-
-def window_scores(tokens, table):
-    width = table.shape[1]
-    windows = sliding_window_view(tokens, width, axis=1)  # (N, L - W + 1, W)
-    return table[windows, np.arange(width)].sum(-1)
-
-
-def check_truth(dataset):
-    """Assert the ground-truth contract; return the number of instances checked."""
-    truth = dataset.ground_truth
-    thresholds = dataset.attrs["match_thresholds"]
-    size = dataset.attrs["score_bin_size"]
-    tables = binned_tables(dataset)
-    checked = 0
-    for split in dataset.splits:
-        X = dataset.X[split]
-        assert ((X == 0) | (X == 1)).all() and (X.sum(axis=1) == 1).all()
-        tokens = X.argmax(axis=1)
-        table = truth.instances[truth.instances["split"] == split].reset_index(drop=True)
-        # instances lie inside the sequence and never overlap
-        assert ((table.start >= 0) & (table.end <= dataset.length)).all()
-        for _, group in table.groupby("sequence"):
-            spans = sorted(zip(group.start, group.end, strict=True))
-            assert all(b <= c for (_, b), (c, _) in itertools.pairwise(spans))
-        # every recorded instance is a strong match of its motif, on its strand
-        for row in table.itertuples():
-            plus, minus = tables[row.motif]
-            own = plus if row.strand == "+" else minus
-            score = own[tokens[row.sequence, row.start : row.end], np.arange(own.shape[1])].sum()
-            bits = score * size
-            assert bits >= thresholds[row.motif][row.strand] - 1e-9
-            assert bits > 0 and abs(bits - row.score) < 1e-6
-            checked += 1
-        # no window matches a motif above threshold unless recorded instances of the same
-        # motif cover at least half of it (instances never overlap, so overlaps add up)
-        for name, (plus, minus) in tables.items():
-            width = plus.shape[1]
-            spans = {
-                k: list(zip(g.start, g.end, strict=True))
-                for k, g in table[table.motif == name].groupby("sequence")
-            }
-            for strand, own in (("+", plus), ("-", minus)):
-                hits = np.argwhere(window_scores(tokens, own) * size >= thresholds[name][strand])
-                for seq, pos in hits:
-                    overlaps = [min(pos + width, e) - max(pos, s) for s, e in spans.get(seq, [])]
-                    covered = sum(max(o, 0) for o in overlaps)
-                    assert covered >= width / 2, (split, name, strand, seq, pos)
-        # labels and relevance follow from the recorded instances by the rules
-        result = labels_from_instances(table, truth.config, n_sequences=len(X))
-        flips = dataset.attrs["label_flips"][split]
-        changed = (result.labels != dataset.Y[split]).sum(axis=0)
-        assert changed.tolist() == [flips[t] for t in dataset.task_names]
-        for t, task in enumerate(dataset.task_names):
-            assert (result.relevant[:, t] == table[f"relevant_{task}"].to_numpy()).all()
-            positive = set(np.flatnonzero(result.labels[:, t]))
-            assert set(table.sequence[table[f"relevant_{task}"]]) <= positive
-    return checked
 
 
 @pytest.mark.parametrize(

@@ -264,7 +264,7 @@ def test_cli_writes_the_bigwig_of_the_store(genome_files, tmp_path, capsys):
 def test_store_instances_and_finemo_hits_reach_the_genome_from_the_cli(
     store, genome_files, tmp_path, capsys
 ):
-    from test_genome_hits import finemo_hits_file
+    from testkit import finemo_hits_file
 
     from cislens.motifs import call_instances
     from cislens.motifs.genome import call_store_instances

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_attribution_helpers import HandWritten, small_labcnn, two_heads_files
+from testkit import HandWritten, small_labcnn, two_heads_files
 
 pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")

@@ -1,13 +1,20 @@
-"""Small models and inputs shared by the attribution tests (plus checks of the helpers)."""
+"""Helpers shared by the test files: small models and inputs, planted motif data, a user model
+module, a ground-truth checker and a Fi-NeMo hits writer. No test file imports from another
+test file; what two of them share lives here (checked by ``tests/test_testkit.py``)."""
 
 from __future__ import annotations
 
 import copy
+import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
+
+from cislens.simulate import labels_from_instances
 
 
 def random_one_hot(n: int, length: int, seed: int, *, n_columns: int = 0) -> torch.Tensor:
@@ -86,7 +93,10 @@ def small_labcnn(n_tasks: int = 2, length: int = 60, seed: int = 0):
 # `cislens run` can load it as "two_heads.py:TwoHeads" with safetensors weights.
 TWO_HEADS = """
 import torch
+from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
+
+from cislens.simulate import labels_from_instances
 
 
 class TwoHeads(nn.Module):
@@ -188,14 +198,6 @@ def assert_unchanged(model: nn.Module, snapshot: dict) -> None:
     assert all(grad is None for grad in after["grads"])
 
 
-def test_helpers_build_what_they_promise():
-    X = random_one_hot(3, 24, 0, n_columns=2)
-    assert X.shape == (3, 4, 24) and (X.sum(1)[0] == 0).sum() == 2
-    assert SmallConv()(X).shape == (3, 3)
-    assert SmoothConv(length=24)(X).shape == (3, 2)
-    assert small_labcnn()(random_one_hot(2, 60, 0)).shape == (2, 2)
-
-
 @pytest.fixture(autouse=True)
 def single_thread():
     """Run torch single-threaded during a test (tiny models; avoids thread contention)."""
@@ -222,3 +224,173 @@ def save_lab3_inputs(root, *, n: int, epochs: int):
         fit(model, data, epochs=epochs, batch_size=100, random_state=0)
     save_model(model, root / "model", task_names=data.task_names)
     return data, model
+
+
+# --- planted motif data (motif discovery tests) ---
+
+MOTIFS = ("GATTACAGGC", "CCGTTAACTT")
+FAST = {"n_leiden_runs": 3, "n_neighbors": 60}
+
+
+def planted(n=240, length=90, motifs=MOTIFS, seed=0, noise=0.05, revcomp=True):
+    """Random sequences, one motif each (alternating), hypothetical scores = motif + noise."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, 4, (n, length))
+    hyp = rng.normal(0, noise, (n, 4, length)).astype(np.float32)
+    truth = []
+    for i in range(n):
+        name = motifs[i % len(motifs)]
+        site = np.array(["ACGT".index(c) for c in name])
+        strand = "-" if (revcomp and rng.random() < 0.5) else "+"
+        if strand == "-":
+            site = 3 - site[::-1]
+        start = int(rng.integers(15, length - 15 - len(site)))
+        tokens[i, start : start + len(site)] = site
+        hyp[i, :, start : start + len(site)] -= 0.3
+        hyp[i, site, np.arange(start, start + len(site))] += 1.3
+        truth.append(
+            {
+                "sequence": i,
+                "motif": name,
+                "start": start,
+                "end": start + len(site),
+                "strand": strand,
+            }
+        )
+    X = np.eye(4, dtype=np.float32)[tokens].transpose(0, 2, 1).copy()
+    return X, hyp, pd.DataFrame(truth)
+
+
+# --- a user model module (CLI tests) ---
+
+MODULE = """
+import torch
+from torch import nn
+
+
+class TinyNet(nn.Module):
+    def __init__(self, length=60, n_filters=3):
+        super().__init__()
+        self.conv = nn.Conv1d(4, n_filters, 5)
+        self.relu = nn.ReLU()
+        self.dense = nn.Linear(n_filters * (length - 4), 2)
+
+    def forward(self, x):
+        return self.dense(self.relu(self.conv(x)).flatten(1))
+"""
+
+
+# --- Fi-NeMo hits (genome hits and tracks tests) ---
+
+
+def finemo_hits_file(path, rows):
+    """A Fi-NeMo hits.tsv for windows without peak coordinates, by Fi-NeMo's own writer."""
+    pl = pytest.importorskip("polars")
+    data_io = pytest.importorskip("finemo.data_io")
+    n = max(r[0] for r in rows) + 1
+    peaks = pl.DataFrame(
+        {
+            "chr": ["NA"] * n,
+            "chr_id": np.arange(n, dtype=np.uint32),
+            "peak_region_start": np.zeros(n, dtype=np.int32),
+            "peak_id": np.arange(n, dtype=np.uint32),
+            "peak_name": ["NA"] * n,
+        }
+    )
+    motifs = pl.DataFrame(
+        {
+            "motif_id": [0, 1],
+            "motif_name": ["pos_0", "pos_0"],
+            "strand": ["+", "-"],
+            "motif_start": [1, 1],
+            "motif_end": [7, 7],
+            "lambda": [0.7, 0.7],
+        }
+    )
+    hits = pl.DataFrame(
+        {
+            "peak_id": np.array([r[0] for r in rows], dtype=np.uint32),
+            "motif_id": [0 if r[2] == "+" else 1 for r in rows],
+            "hit_start": [r[1] - 1 for r in rows],
+            "hit_coefficient": [1.0] * len(rows),
+            "hit_similarity": [0.8] * len(rows),
+            "hit_importance": [2.0] * len(rows),
+            "hit_importance_sq": [4.0] * len(rows),
+        }
+    )
+    qc = pl.DataFrame({"peak_id": np.arange(n, dtype=np.uint32), "global_scale": [1.0] * n})
+    data_io.write_hits(hits, peaks, motifs, qc, str(path), motif_width=8)
+    return path / "hits.tsv"
+
+
+# --- the simulator's ground-truth contract (simulation tests) ---
+
+
+def binned_tables(dataset):
+    """Per motif, the (+, -) binned log-odds tables, (4, W) each, from the dataset's records."""
+    comp = np.array(dataset.attrs["background_composition"])
+    size = dataset.attrs["score_bin_size"]
+    out = {}
+    for name, p in dataset.ground_truth.motifs.items():
+        plus = np.rint(np.log2(p / comp[:, None]) / size).astype(int)
+        minus = np.rint(np.log2(p[::-1, ::-1] / comp[:, None]) / size).astype(int)
+        out[name] = (plus, minus)
+    return out
+
+
+def window_scores(tokens, table):
+    width = table.shape[1]
+    windows = sliding_window_view(tokens, width, axis=1)  # (N, L - W + 1, W)
+    return table[windows, np.arange(width)].sum(-1)
+
+
+def check_truth(dataset):
+    """Assert the ground-truth contract; return the number of instances checked."""
+    truth = dataset.ground_truth
+    thresholds = dataset.attrs["match_thresholds"]
+    size = dataset.attrs["score_bin_size"]
+    tables = binned_tables(dataset)
+    checked = 0
+    for split in dataset.splits:
+        X = dataset.X[split]
+        assert ((X == 0) | (X == 1)).all() and (X.sum(axis=1) == 1).all()
+        tokens = X.argmax(axis=1)
+        table = truth.instances[truth.instances["split"] == split].reset_index(drop=True)
+        # instances lie inside the sequence and never overlap
+        assert ((table.start >= 0) & (table.end <= dataset.length)).all()
+        for _, group in table.groupby("sequence"):
+            spans = sorted(zip(group.start, group.end, strict=True))
+            assert all(b <= c for (_, b), (c, _) in itertools.pairwise(spans))
+        # every recorded instance is a strong match of its motif, on its strand
+        for row in table.itertuples():
+            plus, minus = tables[row.motif]
+            own = plus if row.strand == "+" else minus
+            score = own[tokens[row.sequence, row.start : row.end], np.arange(own.shape[1])].sum()
+            bits = score * size
+            assert bits >= thresholds[row.motif][row.strand] - 1e-9
+            assert bits > 0 and abs(bits - row.score) < 1e-6
+            checked += 1
+        # no window matches a motif above threshold unless recorded instances of the same
+        # motif cover at least half of it (instances never overlap, so overlaps add up)
+        for name, (plus, minus) in tables.items():
+            width = plus.shape[1]
+            spans = {
+                k: list(zip(g.start, g.end, strict=True))
+                for k, g in table[table.motif == name].groupby("sequence")
+            }
+            for strand, own in (("+", plus), ("-", minus)):
+                hits = np.argwhere(window_scores(tokens, own) * size >= thresholds[name][strand])
+                for seq, pos in hits:
+                    overlaps = [min(pos + width, e) - max(pos, s) for s, e in spans.get(seq, [])]
+                    covered = sum(max(o, 0) for o in overlaps)
+                    assert covered >= width / 2, (split, name, strand, seq, pos)
+        # labels and relevance follow from the recorded instances by the rules
+        result = labels_from_instances(table, truth.config, n_sequences=len(X))
+        flips = dataset.attrs["label_flips"][split]
+        changed = (result.labels != dataset.Y[split]).sum(axis=0)
+        assert changed.tolist() == [flips[t] for t in dataset.task_names]
+        for t, task in enumerate(dataset.task_names):
+            assert (result.relevant[:, t] == table[f"relevant_{task}"].to_numpy()).all()
+            positive = set(np.flatnonzero(result.labels[:, t]))
+            assert set(table.sequence[table[f"relevant_{task}"]]) <= positive
+    return checked
