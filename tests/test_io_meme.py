@@ -168,3 +168,13 @@ def test_missing_file_and_bad_writes(tmp_path):
     with pytest.raises(ValueError, match="background must sum to 1"):
         write_meme(tmp_path / "x.meme", random_motifs(1), background=(0.5, 0.5, 0.5, 0.5))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_header_alone_when_allowed(tmp_path):
+    # What a motif stage that found nothing writes: the header, so no earlier file lingers.
+    path = write_meme(tmp_path / "none.meme", [], allow_empty=True)
+    text = path.read_text()
+    assert text.startswith("MEME version 4\n") and "MOTIF" not in text
+    assert text.splitlines()[-1] == "A 0.250000 C 0.250000 G 0.250000 T 0.250000"
+    with pytest.raises(ValueError, match="no MOTIF entries"):
+        read_meme(path)

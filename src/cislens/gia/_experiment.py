@@ -140,34 +140,27 @@ class Experiment:
         )
 
 
-def options(
-    target,
-    func,
-    func_kwargs,
-    sample,
-    batch_size,
-    device,
-    n_bootstrap,
-    confidence,
-    random_state,
-    verbose,
-    output,
-    input_layout,
-) -> dict:
-    return dict(
-        target=target,
-        func=func,
-        func_kwargs=func_kwargs,
-        sample=sample,
-        batch_size=batch_size,
-        device=device,
-        n_bootstrap=n_bootstrap,
-        confidence=confidence,
-        random_state=random_state,
-        verbose=verbose,
-        output=output,
-        input_layout=input_layout,
-    )
+OPTION_NAMES = (
+    "target",
+    "func",
+    "func_kwargs",
+    "sample",
+    "batch_size",
+    "device",
+    "n_bootstrap",
+    "confidence",
+    "random_state",
+    "verbose",
+    "output",
+    "input_layout",
+)
+"""The settings every experiment function takes and hands to :class:`Experiment` unchanged."""
+
+
+def options(scope: dict) -> dict:
+    """The experiment settings among an experiment function's arguments (pass ``locals()``):
+    every public experiment takes the same twelve, so each names them once, in its signature."""
+    return {name: scope[name] for name in OPTION_NAMES}
 
 
 def check_ints(values, name: str) -> list[int]:

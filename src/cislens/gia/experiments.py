@@ -79,24 +79,7 @@ def marginalize(
     >>> result.effect.shape, result.n
     ((1,), 30)
     """
-    experiment = Experiment(
-        model,
-        backgrounds,
-        options(
-            target,
-            func,
-            func_kwargs,
-            sample,
-            batch_size,
-            device,
-            n_bootstrap,
-            confidence,
-            random_state,
-            verbose,
-            output,
-            input_layout,
-        ),
-    )
+    experiment = Experiment(model, backgrounds, options(locals()))
     index = experiment.add(pattern, "pattern")
     start = experiment.position(index, position)
     placement = (experiment.key(index, strand), start)
@@ -151,24 +134,7 @@ def position_effect(
     >>> position_effect(model, bg, "GG", positions=[0, 5], random_state=0)["position"].tolist()
     [0, 5]
     """
-    experiment = Experiment(
-        model,
-        backgrounds,
-        options(
-            target,
-            func,
-            func_kwargs,
-            sample,
-            batch_size,
-            device,
-            n_bootstrap,
-            confidence,
-            random_state,
-            verbose,
-            output,
-            input_layout,
-        ),
-    )
+    experiment = Experiment(model, backgrounds, options(locals()))
     index = experiment.add(pattern, "pattern")
     width = experiment.patterns[index].width
     if positions is None:
@@ -236,24 +202,7 @@ def count_effect(
     >>> count_effect(model, bg, "GGG", max_count=2, random_state=0)["positions"].tolist()
     ['9', '9,18']
     """
-    experiment = Experiment(
-        model,
-        backgrounds,
-        options(
-            target,
-            func,
-            func_kwargs,
-            sample,
-            batch_size,
-            device,
-            n_bootstrap,
-            confidence,
-            random_state,
-            verbose,
-            output,
-            input_layout,
-        ),
-    )
+    experiment = Experiment(model, backgrounds, options(locals()))
     index = experiment.add(pattern, "pattern")
     width = experiment.patterns[index].width
     if isinstance(max_count, bool) or not isinstance(max_count, (int, np.integer)) or max_count < 1:
@@ -343,24 +292,7 @@ def flank_effect(
     >>> flank_effect(model, bg, "TGA", ["", "GCGC"], random_state=0)["flank"].tolist()
     ['none', 'GCGC']
     """
-    experiment = Experiment(
-        model,
-        backgrounds,
-        options(
-            target,
-            func,
-            func_kwargs,
-            sample,
-            batch_size,
-            device,
-            n_bootstrap,
-            confidence,
-            random_state,
-            verbose,
-            output,
-            input_layout,
-        ),
-    )
+    experiment = Experiment(model, backgrounds, options(locals()))
     index = experiment.add(pattern, "pattern")
     start = experiment.position(index, position)
     width = experiment.patterns[index].width

@@ -242,24 +242,7 @@ def grammar(
     ((4, 3), True)
     """
     _check_grammar_options(value, alpha)
-    experiment = Experiment(
-        model,
-        backgrounds,
-        options(
-            target,
-            func,
-            func_kwargs,
-            sample,
-            batch_size,
-            device,
-            n_bootstrap,
-            confidence,
-            random_state,
-            verbose,
-            output,
-            input_layout,
-        ),
-    )
+    experiment = Experiment(model, backgrounds, options(locals()))
     ia, ib = experiment.add(a, "a"), experiment.add(b, "b")
     if isinstance(orientations, str):
         orientations = [orientations]

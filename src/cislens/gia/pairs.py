@@ -127,24 +127,7 @@ def spacing(
     >>> table[["spacing", "start_a", "start_b"]].values.tolist()
     [[0, 12, 15], [4, 10, 17]]
     """
-    experiment = Experiment(
-        model,
-        backgrounds,
-        options(
-            target,
-            func,
-            func_kwargs,
-            sample,
-            batch_size,
-            device,
-            n_bootstrap,
-            confidence,
-            random_state,
-            verbose,
-            output,
-            input_layout,
-        ),
-    )
+    experiment = Experiment(model, backgrounds, options(locals()))
     ia, ib = experiment.add(a, "a"), experiment.add(b, "b")
     if isinstance(orientations, str):
         orientations = [orientations]
@@ -220,24 +203,7 @@ def interaction(
     >>> bool(abs(result.effect[0]) < 1e-5)  # a linear model has no interactions
     True
     """
-    experiment = Experiment(
-        model,
-        backgrounds,
-        options(
-            target,
-            func,
-            func_kwargs,
-            sample,
-            batch_size,
-            device,
-            n_bootstrap,
-            confidence,
-            random_state,
-            verbose,
-            output,
-            input_layout,
-        ),
-    )
+    experiment = Experiment(model, backgrounds, options(locals()))
     ia, ib = experiment.add(a, "a"), experiment.add(b, "b")
     orientation = check_orientation(orientation)
     pos_a, pos_b, _, contrast = pair_values(experiment, ia, ib, spacing, orientation, start)

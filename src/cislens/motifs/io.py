@@ -197,22 +197,7 @@ def write_patterns_meme(
         raise ValueError(f"kind must be one of {MEME_KINDS}; got {kind!r}.")
     patterns = list(getattr(patterns, "patterns", patterns))
     if not patterns and allow_empty:
-        from cislens.sequence.alphabet import ALPHABET
-        from cislens.utils.files import write_text
-
-        background = " ".join(f"{base} 0.250000" for base in ALPHABET)
-        header = [
-            "MEME version 4",
-            "",
-            f"ALPHABET= {ALPHABET}",
-            "",
-            "strands: + -",
-            "",
-            "Background letter frequencies",
-            background,
-            "",
-        ]
-        return write_text(as_path(path), "\n".join(header))
+        return write_meme(as_path(path), [], allow_empty=True)
     if not patterns:
         raise ValueError("there are no patterns to write; discovery found none.")
     motifs = [p.to_motif(kind=kind, trim=trim) for p in patterns]

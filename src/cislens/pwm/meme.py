@@ -314,7 +314,14 @@ def _nsites(motif: Motif, nsites: int | None) -> int:
     return DEFAULT_NSITES
 
 
-def write_meme(path, motifs, *, background=UNIFORM_BACKGROUND, nsites: int | None = None) -> Path:
+def write_meme(
+    path,
+    motifs,
+    *,
+    background=UNIFORM_BACKGROUND,
+    nsites: int | None = None,
+    allow_empty: bool = False,
+) -> Path:
     """Write motifs to a MEME minimal-format file (MEME suite, memelite and cislens read it).
 
     Each motif becomes ``MOTIF <matrix_id> <name>`` (just ``MOTIF <name>`` without a matrix_id,
@@ -326,12 +333,15 @@ def write_meme(path, motifs, *, background=UNIFORM_BACKGROUND, nsites: int | Non
     path : str or pathlib.Path
         The output file; missing parent folders are created.
     motifs : sequence of Motif
-        At least one.
+        At least one, unless ``allow_empty``.
     background : 4 floats
         The "Background letter frequencies" (A, C, G, T), default uniform.
     nsites : int, optional
         ``nsites=`` for every motif. Default: the motif's largest column count total when it has
         counts, else 20.
+    allow_empty : bool
+        Write the header alone when ``motifs`` is empty (default False: an error), so that a
+        run that found nothing still replaces an earlier file.
 
     Returns
     -------
@@ -357,8 +367,11 @@ def write_meme(path, motifs, *, background=UNIFORM_BACKGROUND, nsites: int | Non
     if isinstance(motifs, Motif):
         motifs = [motifs]
     motifs = list(motifs)
-    if not motifs:
-        raise ValueError("motifs is empty; pass at least one Motif to write_meme.")
+    if not motifs and not allow_empty:
+        raise ValueError(
+            "motifs is empty; pass at least one Motif to write_meme (or allow_empty=True for "
+            "the header alone)."
+        )
     for position, motif in enumerate(motifs):
         if not isinstance(motif, Motif):
             raise TypeError(
