@@ -14,6 +14,7 @@ import importlib
 import signal
 import sys
 import threading
+from typing import Any, cast
 
 import typer
 
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except Exception as error:
         if _is_usage_error(error):
-            error.show()
+            cast(Any, error).show()
             return 2
         if debug or state.debug:
             raise

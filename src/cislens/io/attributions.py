@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -242,7 +243,7 @@ def save_attributions(path, attribution_set: AttributionSet) -> Path:
     validate_attribution_set(attribution_set)
     metadata = _metadata(attribution_set)
     params_json = to_json(metadata["params"], name="params")
-    arrays = {
+    arrays: dict[str, Any] = {
         "X": attribution_set.X.astype(np.int8),
         "attributions": attribution_set.attributions.astype(np.float32),
         "hypothetical": attribution_set.hypothetical,

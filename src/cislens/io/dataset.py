@@ -263,7 +263,7 @@ def validate_dataset(dataset: Dataset) -> Dataset:
     return dataset
 
 
-def _validate_ground_truth(dataset: Dataset, length: int) -> None:
+def _validate_ground_truth(dataset: Dataset, length: int | None) -> None:
     truth = dataset.ground_truth
     if not isinstance(truth, GroundTruth):
         raise TypeError(

@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -125,7 +126,7 @@ def to_json(value, *, name: str) -> str:
         ) from None
 
 
-def from_json(text, *, name: str, path) -> object:
+def from_json(text, *, name: str, path) -> Any:
     """Parse JSON text read from ``path``; the error names the field and the file."""
     text = attr_value(text)
     try:

@@ -75,8 +75,13 @@ class SequenceModel(nn.Module):
             for key, fallback in generic.items()
         }
         race = [settings.get(key) for key in ("restarts", "selection_epochs", "epochs")]
-        if given.get("restarts") is None and all(isinstance(v, int) for v in race):
-            restarts, selection_epochs, epochs = race
+        restarts, selection_epochs, epochs = race
+        if (
+            given.get("restarts") is None
+            and isinstance(restarts, int)
+            and isinstance(selection_epochs, int)
+            and isinstance(epochs, int)
+        ):
             if restarts > 1 and selection_epochs >= epochs:
                 settings["restarts"] = 1
         return settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import cast
 
 import torch
 from torch import nn
@@ -138,7 +139,7 @@ class Basset(SequenceModel):
     @property
     def dense1(self) -> nn.Linear:
         """The first dense layer (its ``in_features`` is the flattened size)."""
-        return self.dense.linear1
+        return cast(nn.Linear, self.dense.linear1)
 
     @property
     def feature_lengths(self) -> list[int]:

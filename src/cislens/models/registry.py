@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
+from typing import Any, cast
+
+from torch import nn
 
 from cislens.errors import ConfigError
 from cislens.models._base import SequenceModel
@@ -131,10 +134,11 @@ def build_model(config: Mapping, *, random_state=None) -> SequenceModel:
     ]
     if required:
         raise ConfigError(f"model {cls.name!r} needs the hyperparameter(s) {required} in config.")
-    return cls(**kwargs, random_state=random_state)
+    # Every registered architecture takes random_state (the base class does not).
+    return cast(Any, cls)(**kwargs, random_state=random_state)
 
 
-def model_config(model: SequenceModel) -> dict:
+def model_config(model: nn.Module) -> dict:
     """The config dict of a built-in model: ``{"name": ..., **hyperparameters}`` (a copy).
 
     Raises

@@ -143,7 +143,7 @@ def _resolve_name(release: str, query: str) -> _Entry:
     candidates = [e for e in entries if e.name.upper() == wanted]
     if not candidates:
         names = sorted({e.name for e in entries})
-        by_upper = {}
+        by_upper: dict[str, str] = {}
         for name in names:
             by_upper.setdefault(name.upper(), name)
         close = difflib.get_close_matches(wanted, list(by_upper), n=8, cutoff=0.6)

@@ -174,7 +174,7 @@ def _parse_motif(lines, index, number, where, source) -> tuple[Motif, int]:
                 f"{label}: w= {keys['w']!r} on line {header_number} must be a positive int."
             )
         width = int(keys["w"])
-    rows = []
+    rows: list[list[float]] = []
     while index < len(lines) and (width is None or len(rows) < width):
         line = lines[index]
         tokens = line.split()

@@ -43,7 +43,7 @@ class AttributeTask:
     """Everything a worker needs for a block (small: paths and settings, no arrays)."""
 
     store: str
-    source: object
+    source: HDF5Source | FastaSource
     model: ModelSpec
     method: str
     target: int | None
@@ -333,7 +333,7 @@ def attribute_to_zarr(
     _, done = open_store(out, metadata=metadata, arrays=arrays, n_chunks=n_blocks,
                          initialize=initialize, overwrite=overwrite)  # fmt: skip
     report = RunReport(out, n_blocks, skipped=[int(i) for i in np.flatnonzero(done)])
-    runtime = {
+    runtime: dict[str, object] = {
         key: value
         for key, value in (("batch_size", batch_size), ("device", device))
         if value is not None

@@ -317,13 +317,13 @@ def run_blocks(
             if not failures:
                 submit_next()
     if failures:
-        block, error = failures[0]
+        block, cause = failures[0]
         raise CislensError(
             f"chunk {block.index} (rows {block.start}-{block.stop}) failed: "
-            f"{type(error).__name__}: {error}. The {len(reports)} chunks finished in this run are "
+            f"{type(cause).__name__}: {cause}. The {len(reports)} chunks finished in this run are "
             f"kept in {str(path)!r}; fix the cause and re-run the same command to compute the "
             "remaining ones."
-        ) from error
+        ) from cause
     return reports
 
 

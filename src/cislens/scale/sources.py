@@ -83,7 +83,7 @@ class HDF5Source:
                 )
             shape = handle[self.key].shape
         self.n, self.length = int(shape[0]), int(shape[2])
-        self._identity = None
+        self._identity: dict | None = None
 
     def identity(self) -> dict:
         """What the input is: kind, split, n, L and the file's SHA-256 (computed once)."""
@@ -296,7 +296,7 @@ class BedSource:
         self.pad_with_n = bool(pad_with_n)
         self._frame = read_bed(self.bed)
         self.n = len(self._frame)
-        self._identity = None
+        self._identity: dict | None = None
         # Before any worker starts: a window off a chromosome fails here, in one line.
         self._windows = bed_windows(
             self.bed,

@@ -282,7 +282,7 @@ def score_variants(
     seed = resolve_seed(random_state)
     n, out = len(table), Path(out).resolve()
     n_blocks = -(-n // chunk_size)
-    arrays = {
+    arrays: dict[str, tuple] = {
         name: ((n, n_outputs), (chunk_size, n_outputs), "float32", np.nan)
         for name in ("ref_predictions", "alt_predictions", "delta")
     }

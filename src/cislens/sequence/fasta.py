@@ -286,7 +286,7 @@ def interval_names(intervals: pd.DataFrame) -> list[str]:
     return out
 
 
-def _check_unique_intervals(frame: pd.DataFrame, line_numbers: list[int], source) -> None:
+def _check_unique_intervals(frame: pd.DataFrame, line_numbers: list[str], source) -> None:
     names = pd.Series(interval_names(frame))
     repeated = names[names.duplicated(keep=False)]
     if repeated.empty:
@@ -331,7 +331,8 @@ def read_bed_lines(bed) -> tuple[pd.DataFrame, list[str]]:
     """
     if isinstance(bed, pd.DataFrame):
         frame = bed.copy()
-        source, line_numbers = "BED intervals", [f"row {i}" for i in range(len(frame))]
+        source: str | Path = "BED intervals"
+        line_numbers = [f"row {i}" for i in range(len(frame))]
     else:
         path = Path(bed)
         if not path.exists():

@@ -14,6 +14,7 @@ Conventions (see ``docs/formats.md``):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -161,7 +162,7 @@ def one_hot_encode(
     return torch.from_numpy(np.ascontiguousarray(onehot)).to(dtype)
 
 
-def _raise_invalid_character(seq_list: list[str]) -> None:
+def _raise_invalid_character(seq_list: list[str]) -> NoReturn:
     for seq_index, seq in enumerate(seq_list):
         for position, char in enumerate(seq):
             if ord(char) > 255 or TOKEN_TABLE[ord(char)] == TOKEN_INVALID:

@@ -111,11 +111,11 @@ def _output_from_tokens(tokens: np.ndarray, X):
         out = np.zeros(shape, dtype=np_dtype)
         _write_one_hot(tokens, out)
         return torch.from_numpy(out).to(device=X.device, dtype=dtype)
-    dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.dtype(np.float32)
-    np_dtype = np.float64 if dtype == np.float64 else np.float32
+    out_dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.dtype(np.float32)
+    np_dtype = np.float64 if out_dtype == np.float64 else np.float32
     out = np.zeros(shape, dtype=np_dtype)
     _write_one_hot(tokens, out)
-    return out if out.dtype == dtype else out.astype(dtype)
+    return out if out.dtype == out_dtype else out.astype(out_dtype)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -36,9 +36,9 @@ def _filled_like(X, n: int, column: np.ndarray):
         dtype = X.dtype if X.is_floating_point() else torch.float32
         values = torch.as_tensor(column, dtype=torch.float64).to(dtype=dtype, device=X.device)
         return values.view(1, 1, 4, 1).expand(shape).contiguous()
-    dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.dtype(np.float32)
-    out = np.empty(shape, dtype=dtype)
-    out[...] = column.astype(dtype).reshape(1, 1, 4, 1)
+    np_dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.dtype(np.float32)
+    out = np.empty(shape, dtype=np_dtype)
+    out[...] = column.astype(np_dtype).reshape(1, 1, 4, 1)
     return out
 
 

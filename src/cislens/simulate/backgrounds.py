@@ -269,9 +269,9 @@ class ShuffleSource:
         inverse = inverse.ravel()
         rank = np.zeros(n, dtype=np.int64)
         seen: dict[int, int] = {}
-        for i, key in enumerate(inverse):
-            rank[i] = seen.get(key, 0)
-            seen[key] = rank[i] + 1
+        for row, group in enumerate(inverse.tolist()):
+            rank[row] = seen.get(group, 0)
+            seen[group] = int(rank[row]) + 1
         base = int(rng.integers(0, 2**62))
         out = np.empty_like(windows)
         for r in range(int(rank.max()) + 1):

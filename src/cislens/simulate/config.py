@@ -122,7 +122,7 @@ def scale_splits(splits: Mapping, n) -> dict:
         out[by_remainder[index % len(out)]] += 1
         index += 1
     while sum(out.values()) > n:
-        largest = max(out, key=out.get)
+        largest = max(out, key=lambda name: out[name])
         out[largest] -= 1
     return out
 

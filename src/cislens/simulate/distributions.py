@@ -142,7 +142,10 @@ class PositionSpec:
 
     def sample(self, width: int, length: int, rng) -> int:
         """Draw a block start with a ``random.Random`` (the block must fit; see start_range)."""
-        lo, hi = self.start_range(width, length)
+        bounds = self.start_range(width, length)
+        if bounds is None:
+            raise ValueError(f"a block of width {width} does not fit in {length} bp here.")
+        lo, hi = bounds
         if self.kind != "normal":
             return lo + int(rng.random() * (hi - lo + 1))
         centre = length / 2 + self.offset

@@ -37,7 +37,7 @@ ORDERS = ("any", "fixed")
 class Inst(NamedTuple):
     """One placed instance, as rules see it."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # a field named like tuple.index, on purpose
     motif: str
     start: int
     end: int

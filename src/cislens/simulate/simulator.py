@@ -41,7 +41,9 @@ _SCENARIO, _BACKGROUND, _CONTENT, _CLEAN, _NOISE, _CHECK, _REPLACE = range(7)
 _REPLACEMENTS = 3
 
 
-def _arrays(real: Realised, index_of: dict):
+def _arrays(
+    real: Realised, index_of: dict
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     motif = np.array([index_of[m] for m in real.motif], dtype=np.int64)
     minus = np.array([st == "-" for st in real.strand], dtype=bool)
     return real.sequence, motif, real.start, minus

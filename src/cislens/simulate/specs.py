@@ -204,7 +204,9 @@ def _composition(value) -> tuple[float, float, float, float]:
         raise v.fail(
             "background.composition", f"must sum to 1; got {freqs} (sum {sum(freqs):.6g})."
         )
-    return tuple(f / sum(freqs) for f in freqs)
+    total = sum(freqs)
+    a, c, g, t = (f / total for f in freqs)
+    return a, c, g, t
 
 
 def _resolve_path(text: str, base_dir: Path | None) -> str:
