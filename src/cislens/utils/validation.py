@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping
+from pathlib import Path
 
 from cislens.errors import ConfigError
 
@@ -115,3 +116,26 @@ def int_pair(value, where: str, *, minimum=None) -> tuple[int, int]:
     if low > high:
         raise fail(where, f"min must be <= max; got [{low}, {high}].")
     return low, high
+
+
+def boolean(value, where: str) -> bool:
+    """``true`` or ``false`` (a YAML bool; 0 / 1 and strings are refused)."""
+    if not isinstance(value, bool):
+        raise fail(where, f"expected true or false; got {describe(value)}.")
+    return value
+
+
+def path(value, where: str, base: Path) -> Path:
+    """A non-empty path string, ``~`` expanded, relative paths resolved against ``base``."""
+    text = string(value, where)
+    result = Path(text).expanduser()
+    return result if result.is_absolute() else base / result
+
+
+def names(value, where: str) -> list[str]:
+    """A non-empty list of unique, non-empty strings."""
+    items = sequence(value, where, what="a list of names")
+    result = [string(item, f"{where}[{i}]") for i, item in enumerate(items)]
+    if not result or len(set(result)) != len(result):
+        raise fail(where, f"expected a non-empty list of unique names; got {result}.")
+    return result
