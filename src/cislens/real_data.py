@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cislens.utils.validation import check_positive_int
+
 PEAK_SETS = {"oct4": "sample.fa", "mafk": "sample2.fa"}
 """Peak sets of the Janggu package: name -> file in ``janggu/resources``."""
 
@@ -57,9 +59,7 @@ def load_peaks(name: str = "oct4", *, n: int | None = None) -> np.ndarray:
 
     sequences = [record.sequence for record in iter_fasta(janggu_peaks(name))]
     if n is not None:
-        if n < 1:
-            raise ValueError(f"n must be a positive int; got {n}.")
-        sequences = sequences[:n]
+        sequences = sequences[: check_positive_int(n, "n")]
     return np.asarray(one_hot_encode(sequences), dtype=np.float32)
 
 

@@ -25,6 +25,7 @@ from torch import nn
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.batching import batch_slices, check_batch_size
 from cislens.utils.device import model_device, resolve_device
+from cislens.utils.validation import check_positive_int
 
 TargetLike = "int | Callable[[torch.Tensor], torch.Tensor] | None"
 
@@ -151,9 +152,8 @@ def resolve_baselines(
         if n_baselines is None:
             made = baselines(X, random_state=random_state)
         else:
-            if not isinstance(n_baselines, (int, np.integer)) or n_baselines < 1:
-                raise ValueError(f"n_baselines must be a positive int; got {n_baselines!r}.")
-            made = baselines(X, int(n_baselines), random_state)
+            n_baselines = check_positive_int(n_baselines, "n_baselines")
+            made = baselines(X, n_baselines, random_state)
         refs = torch.as_tensor(made)
     elif isinstance(baselines, (torch.Tensor, np.ndarray)):
         refs = torch.as_tensor(baselines)

@@ -27,10 +27,6 @@ from cislens.attribution._common import batch_slices, check_batch_size, prepare_
 from cislens.attribution._docs import shared_parameters
 from cislens.attribution.gradients import (
     DEFAULT_BATCH_SIZE,
-    check_bool,
-    check_choice,
-    check_dtype,
-    check_random_state_arg,
     finish,
     progress,
     running_model,
@@ -38,6 +34,8 @@ from cislens.attribution.gradients import (
 )
 from cislens.attribution.heads import ExplainedModel, explained_model
 from cislens.errors import UnsupportedModelError
+from cislens.utils.random import check_random_state_arg
+from cislens.utils.validation import check_bool, check_choice, check_dtype
 
 INTERPOLATIONS = ("linear", "nearest")
 """The values of ``gradcam(interpolation=...)``."""

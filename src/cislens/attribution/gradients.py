@@ -37,7 +37,8 @@ from cislens.attribution._common import (
 )
 from cislens.attribution._docs import shared_parameters
 from cislens.attribution.heads import explained_model
-from cislens.utils.random import check_random_state
+from cislens.utils.random import check_random_state_arg
+from cislens.utils.validation import check_bool, check_dtype
 
 DEFAULT_BATCH_SIZE = 128
 """Forward-pass rows per batch for every method of this package (``batch_size=``)."""
@@ -45,38 +46,6 @@ DEFAULT_BATCH_SIZE = 128
 
 # ---------------------------------------------------------------------------------------------
 # Shared plumbing
-
-
-def check_dtype(dtype) -> torch.dtype:
-    """Validate the compute ``dtype`` option (a floating torch dtype)."""
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(
-            f"dtype must be a floating torch dtype such as torch.float32 or torch.float64; "
-            f"got {dtype!r}."
-        )
-    return dtype
-
-
-def check_random_state_arg(random_state) -> None:
-    """Validate ``random_state`` for methods that accept it but draw no random numbers."""
-    if random_state is None or isinstance(random_state, np.random.Generator):
-        return
-    check_random_state(random_state)
-
-
-def check_choice(value, choices: Sequence[str], *, name: str) -> str:
-    """Return ``value`` if it is one of ``choices``; otherwise raise naming the valid ones."""
-    if not isinstance(value, str) or value not in choices:
-        valid = ", ".join(repr(choice) for choice in choices)
-        raise ValueError(f"{name} must be one of {valid}; got {value!r}.")
-    return value
-
-
-def check_bool(value, *, name: str) -> bool:
-    """Return ``value`` if it is a bool (or NumPy bool); raise a TypeError otherwise."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {value!r}.")
-    return bool(value)
 
 
 class LazyTarget:

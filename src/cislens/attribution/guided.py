@@ -30,12 +30,12 @@ from cislens.attribution.gradcam import gradcam_maps
 from cislens.attribution.gradients import (
     DEFAULT_BATCH_SIZE,
     _per_example_gradients,
-    check_dtype,
-    check_random_state_arg,
     finish,
 )
 from cislens.attribution.heads import explained_model
 from cislens.errors import UnsupportedModelError
+from cislens.utils.random import check_random_state_arg
+from cislens.utils.validation import check_dtype
 
 _FUNCTIONAL_RELUS = {torch.relu, torch.relu_, F.relu, F.relu_, torch.Tensor.relu}
 _FUNCTIONAL_RELUS.add(torch.Tensor.relu_)

@@ -26,13 +26,13 @@ from cislens.attribution._common import (
 )
 from cislens.attribution.gradients import (
     DEFAULT_BATCH_SIZE,
-    check_dtype,
     progress,
     running_model,
     selected_output,
 )
 from cislens.attribution.heads import explained_model
 from cislens.utils.random import resolve_seed
+from cislens.utils.validation import check_dtype
 
 
 @dataclass(repr=False)

@@ -56,9 +56,6 @@ from cislens.attribution._common import (
 from cislens.attribution._docs import shared_parameters
 from cislens.attribution.gradients import (
     DEFAULT_BATCH_SIZE,
-    check_bool,
-    check_choice,
-    check_dtype,
     finish,
     input_gradients,
     progress,
@@ -68,6 +65,7 @@ from cislens.attribution.gradients import (
 )
 from cislens.attribution.heads import explained_model
 from cislens.utils.random import resolve_seed
+from cislens.utils.validation import check_bool, check_choice, check_dtype, check_positive_int
 
 QUADRATURES = (
     "gausslegendre",
@@ -91,8 +89,7 @@ def quadrature_rule(n_steps: int, quadrature: str = "gausslegendre") -> tuple[np
     1.0
     """
     check_choice(quadrature, QUADRATURES, name="quadrature")
-    if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive int; got {n_steps!r}.")
+    check_positive_int(n_steps, "n_steps")
     n = int(n_steps)
     if quadrature == "gausslegendre":
         xi, w = np.polynomial.legendre.leggauss(n)

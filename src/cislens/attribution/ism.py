@@ -28,10 +28,6 @@ from cislens.attribution.cost import DEFAULT_MAX_POSITIONS, check_cost, estimate
 from cislens.attribution.fast_ism import choose_fast, fast_ism_deltas
 from cislens.attribution.gradients import (
     DEFAULT_BATCH_SIZE,
-    check_bool,
-    check_choice,
-    check_dtype,
-    check_random_state_arg,
     finish,
     progress,
     row_batches,
@@ -39,6 +35,8 @@ from cislens.attribution.gradients import (
     selected_output,
 )
 from cislens.attribution.heads import explained_model
+from cislens.utils.random import check_random_state_arg
+from cislens.utils.validation import check_bool, check_choice, check_dtype
 
 SCORES = ("centred", "neg_mean", "delta")
 """The values of ``ism(scores=...)``."""

@@ -31,6 +31,7 @@ from cislens.errors import CislensWarning
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
 from cislens.utils.random import check_random_state, derive_seed, resolve_seed
+from cislens.utils.validation import check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,7 @@ _NEEDS_X = ("profile", "shuffle", "dinucleotide_shuffle", "negatives")
 
 
 def _check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive int (number of background sequences); got {n!r}.")
+    check_positive_int(n, "n", detail=" (number of background sequences)")
     return int(n)
 
 
@@ -199,8 +199,7 @@ def null_backgrounds(
         if values is not None and length is not None and length != values.shape[2]:
             raise ValueError(f"length={length} disagrees with X's length {values.shape[2]}.")
         length = values.shape[2] if values is not None else length
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-            raise ValueError(f"length must be a positive int; got {length!r}.")
+        check_positive_int(length, "length")
         if gc is None:
             if values is not None and values.sum() > 0:
                 gc = float(values[:, 1:3].sum() / values.sum())

@@ -24,6 +24,7 @@ from cislens.gia._experiment import Experiment, check_ints, doc, options
 from cislens.gia.embed import check_position
 from cislens.gia.result import GIAResult
 from cislens.gia.stats import DEFAULT_CONFIDENCE, DEFAULT_N_BOOTSTRAP
+from cislens.utils.validation import check_positive_int
 
 
 @doc
@@ -205,8 +206,7 @@ def count_effect(
     experiment = Experiment(model, backgrounds, options(locals()))
     index = experiment.add(pattern, "pattern")
     width = experiment.patterns[index].width
-    if isinstance(max_count, bool) or not isinstance(max_count, (int, np.integer)) or max_count < 1:
-        raise ValueError(f"max_count must be a positive int; got {max_count!r}.")
+    check_positive_int(max_count, "max_count")
     if positions is None:
         positions = np.linspace(0, experiment.length - width, max_count + 2)[1:-1].round()
         positions = [int(p) for p in positions]

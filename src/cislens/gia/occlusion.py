@@ -21,6 +21,7 @@ from cislens.gia.stats import DEFAULT_CONFIDENCE, DEFAULT_N_BOOTSTRAP, check_con
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
 from cislens.utils.random import derive_seed, resolve_seed
+from cislens.utils.validation import check_positive_int
 
 REPLACEMENTS = ("random", "shuffle", "dinucleotide_shuffle", "background")
 """How :func:`occlude` fills an instance's region."""
@@ -141,12 +142,7 @@ def occlude(
     table = _check_instances(instances, n, length)
     if method not in REPLACEMENTS:
         raise ValueError(f"method must be one of {list(REPLACEMENTS)}; got {method!r}.")
-    if (
-        isinstance(n_occlusions, bool)
-        or not isinstance(n_occlusions, (int, np.integer))
-        or n_occlusions < 1
-    ):
-        raise ValueError(f"n_occlusions must be a positive int; got {n_occlusions!r}.")
+    check_positive_int(n_occlusions, "n_occlusions")
     if method == "background":
         if backgrounds is None:
             raise ValueError("method='background' needs backgrounds= (M, 4, L).")

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import stats
 
 from cislens.utils.random import check_random_state
+from cislens.utils.validation import check_positive_int
 
 DEFAULT_N_BOOTSTRAP = 1000
 """Bootstrap resamples for confidence intervals."""
@@ -82,10 +83,7 @@ def bootstrap_ci(
     True
     """
     values = _differences(differences)
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)):
-        raise TypeError(f"n_bootstrap must be a positive int; got {n_bootstrap!r}.")
-    if n_bootstrap < 1:
-        raise ValueError(f"n_bootstrap must be a positive int, e.g. 1000; got {n_bootstrap}.")
+    check_positive_int(n_bootstrap, "n_bootstrap", detail=", e.g. 1000", type_error=True)
     confidence = check_confidence(confidence)
     rng = check_random_state(random_state)
     n = values.shape[0]

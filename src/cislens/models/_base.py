@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from cislens.utils.random import resolve_seed
+from cislens.utils.validation import check_positive_int as shared_check_positive_int
 
 _INIT_LINEAR = (nn.Conv1d, nn.Linear)
 _INIT_RESET = (nn.BatchNorm1d,)
@@ -239,9 +240,7 @@ def pool_length(length: int, kernel: int, stride: int, *, ceil_mode: bool = Fals
 
 def check_positive_int(value, name: str, owner: str) -> int:
     """Return ``value`` as an int after checking it is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive int; got {value!r}.")
-    return int(value)
+    return shared_check_positive_int(value, f"{owner}: {name}")
 
 
 def check_int_list(value, name: str, owner: str, size: int | None = None) -> list[int]:

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from cislens.utils.random import check_random_state
+from cislens.utils.validation import check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +68,7 @@ def leiden_clusters(
     n = affinity.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    if isinstance(n_runs, bool) or not isinstance(n_runs, (int, np.integer)) or n_runs < 1:
-        raise ValueError(f"n_runs must be a positive int; got {n_runs!r}.")
+    check_positive_int(n_runs, "n_runs")
     if isinstance(screen_iterations, bool) or not isinstance(screen_iterations, (int, np.integer)):
         raise ValueError(
             f"screen_iterations must be -1 or a positive int; got {screen_iterations!r}."

@@ -34,6 +34,7 @@ import numpy as np
 from cislens.pwm.motif import UNIFORM_BACKGROUND, Motif, check_background
 from cislens.sequence.alphabet import ALPHABET
 from cislens.utils.files import write_text
+from cislens.utils.validation import check_positive_int
 
 DEFAULT_NSITES = 20
 """``nsites`` written for a motif without counts when ``write_meme(nsites=None)``."""
@@ -378,10 +379,7 @@ def write_meme(
                 f"motifs[{position}] must be a cislens.pwm.Motif; got {type(motif).__name__}. "
                 "Wrap (4, W) arrays with Motif(name, probabilities)."
             )
-    if nsites is not None and (
-        isinstance(nsites, bool) or not isinstance(nsites, (int, np.integer)) or nsites < 1
-    ):
-        raise ValueError(f"nsites must be a positive int or None; got {nsites!r}.")
+    check_positive_int(nsites, "nsites", allow_none=True)
     bg = check_background(background)
     out = [
         "MEME version 4",

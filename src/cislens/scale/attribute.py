@@ -30,6 +30,7 @@ from cislens.scale.engine import (
 )
 from cislens.scale.sources import FastaSource, HDF5Source
 from cislens.scale.store import open_store, read_metadata, write_block, write_windows
+from cislens.utils.validation import check_positive_int
 
 FORMAT = "cislens-zarr-attributions"
 FORMAT_VERSION = 1
@@ -260,9 +261,7 @@ def attribute_to_zarr(
     >>> report.n_blocks, report.computed
     (2, [0, 1])
     """
-    require_positive = isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
-    if require_positive or chunk_size < 1:
-        raise ValueError(f"chunk_size (--chunk-size) must be a positive int; got {chunk_size!r}.")
+    check_positive_int(chunk_size, "chunk_size (--chunk-size)")
     # Before the store is created: a refused cluster must not leave an empty store behind.
     check_cluster(client=client, scheduler=scheduler, n_workers=n_workers)
     from cislens.attribution import get_method

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from cislens.errors import CislensError
 from cislens.scale._deps import require
+from cislens.utils.validation import check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -152,10 +153,7 @@ def check_cluster(*, client=None, scheduler: str | None = None, n_workers: int |
             "--workers sizes a local cluster; with --scheduler the cluster is already "
             "running (size it there). Drop one of them."
         )
-    if n_workers is not None and (
-        isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1
-    ):
-        raise ValueError(f"n_workers (--workers) must be a positive int; got {n_workers!r}.")
+    check_positive_int(n_workers, "n_workers (--workers)", allow_none=True)
 
 
 @contextmanager

@@ -22,6 +22,7 @@ import numpy as np
 
 from cislens.sequence.onehot import one_hot_encode
 from cislens.sequence.windows import bed_windows, chrom_sizes
+from cislens.utils.validation import check_positive_int
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _BLOCK = 1 << 20
@@ -141,8 +142,7 @@ class FastaSource:
         self.path = _existing(path, "FASTA file")
         with open(self.path, "rb") as handle:
             self.random_access = handle.read(2) != _GZIP_MAGIC
-        if length is not None and (not isinstance(length, (int, np.integer)) or length < 1):
-            raise ValueError(f"length must be a positive int; got {length!r}.")
+        check_positive_int(length, "length", allow_none=True)
         self._fixed = length
         self._index()
 
@@ -285,11 +285,12 @@ class BedSource:
     def __init__(self, bed, genome, *, length: int, pad_with_n: bool = False) -> None:
         from cislens.sequence.fasta import read_bed
 
-        if not isinstance(length, (int, np.integer)) or length < 1:
-            raise ValueError(
-                f"length must be a positive int (the window around each BED interval); got "
-                f"{length!r}. Pass --length, e.g. the model's input length."
-            )
+        check_positive_int(
+            length,
+            "length",
+            detail=" (the window around each BED interval)",
+            fix="Pass --length, e.g. the model's input length.",
+        )
         self.bed = _existing(bed, "BED file")
         self.genome = _existing(genome, "genome FASTA")
         self.length = int(length)

@@ -31,6 +31,7 @@ from cislens.scale.engine import (
     worker_model,
 )
 from cislens.scale.store import open_store, write_block
+from cislens.utils.validation import check_non_negative_int, check_positive_int
 
 FORMAT = "cislens-zarr-variants"
 FORMAT_VERSION = 1
@@ -256,10 +257,8 @@ def score_variants(
     from cislens.scale.attribute import check_model, chunked_output
     from cislens.utils.random import resolve_seed
 
-    if isinstance(n_top, bool) or not isinstance(n_top, int) or n_top < 0:
-        raise ValueError(f"n_top (--top) must be an int >= 0; got {n_top!r}.")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size (--chunk-size) must be a positive int; got {chunk_size!r}.")
+    check_non_negative_int(n_top, "n_top (--top)")
+    check_positive_int(chunk_size, "chunk_size (--chunk-size)")
     # Before the store is created: a refused cluster must not leave an empty store behind.
     check_cluster(client=client, scheduler=scheduler, n_workers=n_workers)
     vcf, genome = Path(vcf).resolve(), Path(genome).resolve()

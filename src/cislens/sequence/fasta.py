@@ -22,6 +22,7 @@ import torch
 
 from cislens.sequence.onehot import decode, one_hot_encode, reverse_complement
 from cislens.utils.files import atomic_output
+from cislens.utils.validation import check_positive_int
 
 _GZIP_MAGIC = b"\x1f\x8b"
 BED_COLUMNS = ["chrom", "start", "end", "name", "score", "strand"]
@@ -412,8 +413,7 @@ def extract_intervals(
     """
     import pyfaidx
 
-    if not isinstance(length, (int, np.integer)) or length <= 0:
-        raise ValueError(f"length must be a positive int; got {length!r}.")
+    check_positive_int(length, "length")
     intervals = read_bed(bed)
     if not os.path.exists(genome_fasta):
         raise FileNotFoundError(f"genome FASTA not found: {genome_fasta}")

@@ -30,6 +30,7 @@ from cislens.sequence.alphabet import (
     TOKEN_TABLE,
 )
 from cislens.utils.arrays import as_numpy, like_input
+from cislens.utils.validation import check_positive_int
 
 _AMBIGUOUS_MODES = ("n", "fraction", "error")
 _DECODE_LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)
@@ -121,9 +122,8 @@ def one_hot_encode(
         raise ValueError(f"ambiguous must be one of {_AMBIGUOUS_MODES}; got {ambiguous!r}.")
     seq_list = _as_sequence_list(seqs)
     if length is not None:
-        if not isinstance(length, (int, np.integer)) or length <= 0:
-            raise ValueError(f"length must be a positive int; got {length!r}.")
-        seq_list = [_fit_length(seq, int(length)) for seq in seq_list]
+        length = check_positive_int(length, "length")
+        seq_list = [_fit_length(seq, length) for seq in seq_list]
     for index, seq in enumerate(seq_list):
         if len(seq) == 0:
             raise ValueError(f"seqs[{index}] is empty; every sequence needs at least one base.")

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cislens.utils.validation import check_positive_int
+
 WINDOW_COLUMNS = ("chrom", "start", "end", "strand", "name")
 """Columns of a window table: chrom, start / end (0-based, end exclusive; may lie beyond the
 chromosome when N-padded), strand (``+`` or ``-``: ``-`` windows were reverse-complemented) and
@@ -106,8 +108,7 @@ def bed_windows(
     """
     from cislens.sequence.fasta import interval_names, read_bed_lines
 
-    if not isinstance(length, (int, np.integer)) or isinstance(length, bool) or length < 1:
-        raise ValueError(f"length must be a positive int; got {length!r}.")
+    check_positive_int(length, "length")
     frame, lines = read_bed_lines(bed)
     sizes = chrom_sizes(genome)
     chroms = frame["chrom"].astype(str).to_numpy()

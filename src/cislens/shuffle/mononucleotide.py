@@ -25,6 +25,7 @@ from cislens.sequence.onehot import check_one_hot, tokens_from_one_hot
 from cislens.shuffle._prng import hash_tokens, permute_inplace, seed_for, seed_state
 from cislens.utils.random import resolve_seed
 from cislens.utils.threads import torch_threads_kept
+from cislens.utils.validation import check_positive_int
 
 _TOKEN_N = 4
 
@@ -36,12 +37,9 @@ _TOKEN_N = 4
 
 def _check_n(n, *, name: str = "n") -> int:
     """Return ``n`` as an int after checking it is a positive integer."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(
-            f"{name} must be a positive int (the number of shuffles per sequence); got {n!r}. "
-            f"Pass for example {name}=20."
-        )
-    return int(n)
+    return check_positive_int(
+        n, name, detail=" (the number of shuffles per sequence)", fix=f"Pass for example {name}=20."
+    )
 
 
 def _window_index(value, name: str, default: int, length: int) -> int:

@@ -26,6 +26,7 @@ from cislens.errors import ConfigError
 from cislens.sequence.alphabet import TOKEN_AMBIGUOUS, TOKEN_INVALID, TOKEN_N, TOKEN_TABLE
 from cislens.sequence.onehot import one_hot_from_tokens, tokens_from_one_hot
 from cislens.utils.random import check_random_state, derive_seed
+from cislens.utils.validation import check_positive_int
 
 # Percent; rows: first base A, C, G, T; columns: second base A, C, G, T. Approximate (see above).
 HUMAN_DINUCLEOTIDE_FREQUENCIES = (
@@ -345,10 +346,8 @@ def sample_background(background="uniform", *, n: int, length: int, random_state
         if isinstance(background, BackgroundSpec)
         else _parse_background(background, None)
     )
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int; got {n!r}.")
-    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-        raise ValueError(f"length must be a positive int; got {length!r}.")
+    n = check_positive_int(n, "n")
+    length = check_positive_int(length, "length")
     tokens = Background(spec, length).sample(n, check_random_state(random_state))
     return one_hot_from_tokens(tokens)
 

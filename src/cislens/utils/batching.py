@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
+from cislens.utils.validation import check_positive_int
 
 
 def check_batch_size(batch_size, *, name: str = "batch_size") -> int:
@@ -22,11 +22,7 @@ def check_batch_size(batch_size, *, name: str = "batch_size") -> int:
     ...
     ValueError: batch_size must be a positive int; got 0.
     """
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool):
-        raise TypeError(f"{name} must be a positive int; got {type(batch_size).__name__}.")
-    if batch_size < 1:
-        raise ValueError(f"{name} must be a positive int; got {batch_size}.")
-    return int(batch_size)
+    return check_positive_int(batch_size, name, type_error=True)
 
 
 def batch_slices(n: int, batch_size: int) -> Iterator[slice]:

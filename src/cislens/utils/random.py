@@ -54,6 +54,22 @@ def check_random_state(random_state=None) -> np.random.Generator:
     )
 
 
+def check_random_state_arg(random_state) -> None:
+    """Validate ``random_state`` for functions that accept it but draw no random numbers.
+
+    Examples
+    --------
+    >>> check_random_state_arg(None); check_random_state_arg(3)
+    >>> check_random_state_arg(-1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: random_state must be a non-negative int; got -1. ...
+    """
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return
+    check_random_state(random_state)
+
+
 def resolve_seed(random_state=None) -> int:
     """Turn ``random_state`` into one 63-bit integer seed.
 

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 
 import torch
 
+from cislens.utils.validation import check_positive_int
+
 logger = logging.getLogger(__name__)
 
 
@@ -61,11 +63,9 @@ def check_threads(threads, name: str = "threads") -> int | None:
     """``threads`` as a positive int, or None (choose :func:`default_threads`)."""
     if threads is None:
         return None
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(
-            f"{name} must be a positive int or None (choose from the free cores); got {threads!r}."
-        )
-    return threads
+    return check_positive_int(
+        threads, name, allow_none=True, detail=" (choose from the free cores)"
+    )
 
 
 @contextmanager

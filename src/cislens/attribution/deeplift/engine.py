@@ -10,13 +10,13 @@ references and, unless ``hypothetical=True``, projects them onto the observed ba
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from cislens.attribution._common import check_batch_size, prepare_inputs, resolve_baselines
 from cislens.attribution.deeplift import checks
 from cislens.attribution.deeplift.pairs import Recorder, check_options, iterate_pairs
 from cislens.attribution.heads import explained_model
+from cislens.utils.validation import check_positive_int
 
 _PARAMETERS = {
     "model": """model : torch.nn.Module
@@ -331,12 +331,7 @@ def deeplift_shap(
     >>> attr.shape
     torch.Size([1, 4, 14])
     """
-    if (
-        isinstance(n_shuffles, bool)
-        or not isinstance(n_shuffles, int | np.integer)
-        or (n_shuffles < 1)
-    ):
-        raise ValueError(f"n_shuffles must be a positive int; got {n_shuffles!r}.")
+    check_positive_int(n_shuffles, "n_shuffles")
     out, _ = _run(
         model,
         X,
