@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cislens.utils.validation import check_positive_int
+from cislens.utils.validation import check_choice, check_positive_int
 
 PEAK_SETS = {"oct4": "sample.fa", "mafk": "sample2.fa"}
 """Peak sets of the Janggu package: name -> file in ``janggu/resources``."""
@@ -38,8 +38,7 @@ def janggu_peaks(name: str = "oct4") -> Path:
     ModuleNotFoundError
         Janggu is not installed; the message says how to install it for its data alone.
     """
-    if name not in PEAK_SETS:
-        raise ValueError(f"name must be one of {sorted(PEAK_SETS)}; got {name!r}.")
+    check_choice(name, sorted(PEAK_SETS), name="name")
     spec = importlib.util.find_spec("janggu")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(

@@ -22,6 +22,7 @@ import torch
 
 from cislens.attribution.registry import attribution_set
 from cislens.utils.random import resolve_seed
+from cislens.utils.validation import check_choice
 
 NORMALISATIONS = ("none", "percentile")
 """Values of ``normalise``."""
@@ -91,8 +92,7 @@ def _check(models, normalise, percentile):
     models = list(models)
     if not models:
         raise ValueError("models is empty; pass at least one model to attribute with.")
-    if normalise not in NORMALISATIONS:
-        raise ValueError(f"normalise must be one of {NORMALISATIONS}; got {normalise!r}.")
+    check_choice(normalise, NORMALISATIONS, name="normalise")
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile must be in (0, 100]; got {percentile}.")
     return models

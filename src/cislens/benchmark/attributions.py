@@ -32,6 +32,7 @@ from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from cislens.utils.reprs import compact_repr
+from cislens.utils.validation import check_choice
 
 SCORES = ("signed", "absolute")
 
@@ -97,8 +98,7 @@ def position_scores(attributions, X, *, score: str = "signed") -> np.ndarray:
     >>> position_scores(A, X).tolist(), position_scores(A, X, score="absolute").tolist()
     ([[-1.0, -1.0, -1.0]], [[1.0, 1.0, 1.0]])
     """
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {SCORES}; got {score!r}.")
+    check_choice(score, SCORES, name="score")
     A = np.asarray(attributions, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
     if A.shape != X.shape or A.ndim != 3 or A.shape[1] != 4:

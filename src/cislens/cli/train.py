@@ -42,90 +42,82 @@ def _format_table(table) -> str:
     return table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="nan")
 
 
-@app.command()
-def train(
-    data: Path = typer.Option(..., "--data", help="Dataset HDF5 (from `cislens simulate`)."),
-    model: str = typer.Option(
+# The options of `cislens train`, kept here so that the command's signature reads as a list.
+_TRAIN_OPTIONS = {
+    "data": typer.Option(..., "--data", help="Dataset HDF5 (from `cislens simulate`)."),
+    "model": typer.Option(
         ..., "--model", help="Architecture: labcnn, deepbind, basset, beluga, bpnet or argminn."
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Checkpoint directory to write."),
-    model_args: str = typer.Option(
+    "out": typer.Option(..., "--out", "-o", help="Checkpoint directory to write."),
+    "model_args": typer.Option(
         None, "--model-args", help="Hyperparameters as JSON, e.g. '{\"dropout\": 0.2}'."
     ),
-    epochs: int = typer.Option(
+    "epochs": typer.Option(
         None,
         "--epochs",
         help="Maximum epochs (default: from the data size, about 4,000 steps, "
         "20 to 100 epochs; argminn: 28).",
     ),
-    batch_size: int = typer.Option(
+    "batch_size": typer.Option(
         None, "--batch-size", help=f"Sequences per step (default {_BATCH_SIZE}; argminn: 128)."
     ),
-    lr: float = typer.Option(
+    "lr": typer.Option(
         None,
         "--lr",
         help="Learning rate, Adam (default: 1e-2 below 2,000 training sequences, "
         "else 3e-3; argminn: 3e-3).",
     ),
-    patience: int = typer.Option(
+    "patience": typer.Option(
         None,
         "--patience",
         help=f"Epochs without improvement before stopping (0: never; default {_PATIENCE}).",
     ),
-    monitor: str = typer.Option(
+    "monitor": typer.Option(
         None,
         "--monitor",
         help="valid_loss, valid_auprc, valid_auroc or auto (default: "
         "valid_auroc when a task is binary, else valid_loss; argminn: valid_loss).",
     ),
-    max_batches: int = typer.Option(None, "--max-batches", help="Limit steps per epoch."),
-    rc_augment: bool = typer.Option(
+    "max_batches": typer.Option(None, "--max-batches", help="Limit steps per epoch."),
+    "rc_augment": typer.Option(
         None,
         "--rc-augment/--no-rc-augment",
         help="Reverse-complement augmentation, p = 1/2 per sequence (default on).",
     ),
-    lr_schedule: str = typer.Option(
+    "lr_schedule": typer.Option(
         None, "--lr-schedule", help="plateau (warm-up, then halve on a plateau; default) or none."
     ),
-    threads: int = typer.Option(
+    "threads": typer.Option(
         None,
         "--threads",
         help="Torch CPU threads (default: torch's count, at most the free "
         "cores: cores minus the load average).",
     ),
-    restarts: int = typer.Option(
+    "restarts": typer.Option(
         None,
         "--restarts",
         help="Seeds raced for --selection-epochs epochs; the best (by "
         "--monitor) trains in full (default 1; argminn: 4).",
     ),
-    selection_epochs: int = typer.Option(
+    "selection_epochs": typer.Option(
         None,
         "--selection-epochs",
         help="Epochs of each restart before they are compared (default 4; argminn: 5).",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of initialisation, shuffling, dropout."),
-    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: auto)."),
-) -> None:
-    """Train a model on a dataset's train split, early-stopping on valid; save a checkpoint.
+    "seed": typer.Option(0, "--seed", help="Seed of initialisation, shuffling, dropout."),
+    "device": typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: auto)."),
+}
 
-    Writes OUT/weights.safetensors, OUT/config.json (with the training summary) and
-    OUT/history.csv; when the dataset has a test split, also prints the test metrics and writes
-    OUT/metrics_test.csv. With --restarts > 1, also OUT/restarts.csv (the race of the seeds).
-    """
-    from cislens.io.dataset import load_dataset
-    from cislens.models import build_model, get_model_class, save_model
-    from cislens.train import evaluate, fit_restarts, format_epoch
-    from cislens.train.defaults import default_model_args, training_settings
-    from cislens.utils.files import check_output_dir, new_output_dir, write_table
-    from cislens.utils.threads import check_threads, using_threads
 
-    check_output_dir(out)  # a regular file in the way is reported before training, not after
+def _model_config(model: str, dataset, model_args: str | None):
+    """The architecture class and the config dict that builds it for ``dataset``."""
+    from cislens.models import get_model_class
+    from cislens.train.defaults import default_model_args
+
     hyperparameters = _parse_model_args(model_args)
     for key in ("name", "n_tasks"):
         if key in hyperparameters:
             raise ValueError(f"--model-args must not set {key!r}: it comes from --model / --data.")
-    dataset = load_dataset(data)
     architecture = get_model_class(model)
     # Hyperparameters left out that depend on the input length (cislens.train.defaults).
     config = {
@@ -134,31 +126,16 @@ def train(
         **hyperparameters,
     }
     config.update(name=model, n_tasks=dataset.n_tasks)
-    # An option left out takes the architecture's own training default, then the generic one
-    # (cislens.train.defaults, shared with `cislens run`).
-    settings = training_settings(
-        architecture,
-        {
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "restarts": restarts,
-            "selection_epochs": selection_epochs,
-            "patience": patience,
-            "monitor": monitor,
-            "reverse_complement": rc_augment,
-            "lr_schedule": lr_schedule,
-        },
-        n_train=len(dataset.X["train"]),
-    )
-    check_threads(threads, "--threads")
-    epochs, batch_size, lr = settings["epochs"], settings["batch_size"], settings["lr"]
-    default_race = architecture.training_defaults.get("restarts", 1)
+    return architecture, config
+
+
+def _announce(model: str, data: Path, dataset, settings: dict, restarts, default_race) -> None:
+    """Say what will be trained, and why the race was turned off if it was."""
     if restarts is None and settings["restarts"] < default_race:  # it did not fit --epochs
         echo(
-            f"--epochs {epochs} leaves no room for {model}'s default race of {default_race} "
-            f"seeds over {settings['selection_epochs']} epochs; training one seed (pass "
-            "--restarts to choose)"
+            f"--epochs {settings['epochs']} leaves no room for {model}'s default race of "
+            f"{default_race} seeds over {settings['selection_epochs']} epochs; training one seed "
+            "(pass --restarts to choose)"
         )
     echo(
         f"training {model} on {data} ({dataset.X['train'].shape[0]} train sequences, "
@@ -167,28 +144,15 @@ def train(
     if settings["restarts"] > 1:
         echo(
             f"racing {settings['restarts']} seeds for {settings['selection_epochs']} epochs "
-            f"each, then training the best for {epochs}"
+            f"each, then training the best for {settings['epochs']}"
         )
-    with using_threads(threads) as n_threads:
-        net, history, race = fit_restarts(
-            lambda restart_seed: build_model(config, random_state=restart_seed),
-            dataset,
-            restarts=settings["restarts"],
-            selection_epochs=settings["selection_epochs"],
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            monitor=settings["monitor"],
-            patience=settings["patience"] if settings["patience"] > 0 else None,
-            max_batches=max_batches,
-            reverse_complement=settings["reverse_complement"],
-            lr_schedule=settings["lr_schedule"],
-            callback=lambda record: echo(format_epoch(record)),
-            random_state=seed,
-            device=device,
-            verbose=state.verbose,
-        )
-    history.params["threads"] = n_threads
+
+
+def _save(net, history, race, *, model: str, out: Path, data: Path, dataset, settings) -> None:
+    """Write the checkpoint, history.csv and restarts.csv; report the race and the best epoch."""
+    from cislens.models import save_model
+    from cislens.utils.files import new_output_dir, write_table
+
     summary = {
         "history": history.to_dict(),
         "init_random_state": history.params["random_state"],  # the race's winner
@@ -215,18 +179,103 @@ def train(
         f"saved {model} to {out} (best epoch {history.best_epoch} of {history.n_epochs}, "
         f"{history.monitor} {history.best_score:.4f}, {history.total_time:.0f}s)"
     )
-    if "test" in dataset.X:
-        table = evaluate(
-            net,
-            dataset.X["test"],
-            dataset.Y["test"],
-            task_names=dataset.task_names,
-            truth=_baseline_truth(dataset),
-            batch_size=batch_size,
+
+
+def _test_metrics(net, dataset, out: Path, *, batch_size: int, device) -> None:
+    """Score the test split (when there is one), write metrics_test.csv and print it."""
+    from cislens.train import evaluate
+    from cislens.utils.files import write_table
+
+    if "test" not in dataset.X:
+        return
+    table = evaluate(
+        net,
+        dataset.X["test"],
+        dataset.Y["test"],
+        task_names=dataset.task_names,
+        truth=_baseline_truth(dataset),
+        batch_size=batch_size,
+        device=device,
+    )
+    write_table(table, Path(out) / "metrics_test.csv", index=False)
+    echo("test metrics:\n" + _format_table(table))
+
+
+@app.command()
+def train(
+    data: Path = _TRAIN_OPTIONS["data"],
+    model: str = _TRAIN_OPTIONS["model"],
+    out: Path = _TRAIN_OPTIONS["out"],
+    model_args: str = _TRAIN_OPTIONS["model_args"],
+    epochs: int = _TRAIN_OPTIONS["epochs"],
+    batch_size: int = _TRAIN_OPTIONS["batch_size"],
+    lr: float = _TRAIN_OPTIONS["lr"],
+    patience: int = _TRAIN_OPTIONS["patience"],
+    monitor: str = _TRAIN_OPTIONS["monitor"],
+    max_batches: int = _TRAIN_OPTIONS["max_batches"],
+    rc_augment: bool = _TRAIN_OPTIONS["rc_augment"],
+    lr_schedule: str = _TRAIN_OPTIONS["lr_schedule"],
+    threads: int = _TRAIN_OPTIONS["threads"],
+    restarts: int = _TRAIN_OPTIONS["restarts"],
+    selection_epochs: int = _TRAIN_OPTIONS["selection_epochs"],
+    seed: int = _TRAIN_OPTIONS["seed"],
+    device: str = _TRAIN_OPTIONS["device"],
+) -> None:
+    """Train a model on a dataset's train split, early-stopping on valid; save a checkpoint.
+
+    Writes OUT/weights.safetensors, OUT/config.json (with the training summary) and
+    OUT/history.csv; when the dataset has a test split, also prints the test metrics and writes
+    OUT/metrics_test.csv. With --restarts > 1, also OUT/restarts.csv (the race of the seeds).
+    """
+    from cislens.io.dataset import load_dataset
+    from cislens.models import build_model
+    from cislens.train import fit_restarts, format_epoch
+    from cislens.train.defaults import training_settings
+    from cislens.utils.files import check_output_dir
+    from cislens.utils.threads import check_threads, using_threads
+
+    check_output_dir(out)  # a regular file in the way is reported before training, not after
+    dataset = load_dataset(data)
+    architecture, config = _model_config(model, dataset, model_args)
+    # An option left out takes the architecture's own training default, then the generic one
+    # (cislens.train.defaults, shared with `cislens run`).
+    given = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "restarts": restarts,
+        "selection_epochs": selection_epochs,
+        "patience": patience,
+        "monitor": monitor,
+        "reverse_complement": rc_augment,
+        "lr_schedule": lr_schedule,
+    }
+    settings = training_settings(architecture, given, n_train=len(dataset.X["train"]))
+    check_threads(threads, "--threads")
+    default_race = architecture.training_defaults.get("restarts", 1)
+    _announce(model, data, dataset, settings, restarts, default_race)
+    with using_threads(threads) as n_threads:
+        net, history, race = fit_restarts(
+            lambda restart_seed: build_model(config, random_state=restart_seed),
+            dataset,
+            restarts=settings["restarts"],
+            selection_epochs=settings["selection_epochs"],
+            epochs=settings["epochs"],
+            batch_size=settings["batch_size"],
+            lr=settings["lr"],
+            monitor=settings["monitor"],
+            patience=settings["patience"] if settings["patience"] > 0 else None,
+            max_batches=max_batches,
+            reverse_complement=settings["reverse_complement"],
+            lr_schedule=settings["lr_schedule"],
+            callback=lambda record: echo(format_epoch(record)),
+            random_state=seed,
             device=device,
+            verbose=state.verbose,
         )
-        write_table(table, Path(out) / "metrics_test.csv", index=False)
-        echo("test metrics:\n" + _format_table(table))
+    history.params["threads"] = n_threads
+    _save(net, history, race, model=model, out=out, data=data, dataset=dataset, settings=settings)
+    _test_metrics(net, dataset, out, batch_size=settings["batch_size"], device=device)
 
 
 @app.command("evaluate")

@@ -15,6 +15,7 @@ from cislens.gia.embed import as_pattern, check_position, check_strand, default_
 from cislens.gia.result import GIAResult, condition_table, summarize
 from cislens.gia.stats import check_confidence
 from cislens.utils.random import derive_seed, resolve_seed
+from cislens.utils.validation import is_int
 
 _COMMON = """
     target : int, list of int, callable or None
@@ -164,12 +165,10 @@ def options(scope: dict) -> dict:
 
 
 def check_ints(values, name: str) -> list[int]:
-    if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
+    if is_int(values):
         values = [values]
     values = list(values)
-    if not values or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values
-    ):
+    if not values or not all(is_int(v) for v in values):
         raise ValueError(f"{name} must be a non-empty list of ints; got {values!r}.")
     return [int(v) for v in values]
 

@@ -31,7 +31,7 @@ from cislens.errors import CislensWarning
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
 from cislens.utils.random import check_random_state, derive_seed, resolve_seed
-from cislens.utils.validation import check_positive_int
+from cislens.utils.validation import check_choice, check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ _NEEDS_X = ("profile", "shuffle", "dinucleotide_shuffle", "negatives")
 
 
 def _check_n(n) -> int:
-    check_positive_int(n, "n", detail=" (number of background sequences)")
-    return int(n)
+    return check_positive_int(n, "n", detail=" (number of background sequences)")
 
 
 def _one_hot(tokens: np.ndarray) -> np.ndarray:
@@ -171,8 +170,7 @@ def null_backgrounds(
     >>> null_backgrounds("dinucleotide_shuffle", X, n=4, random_state=0).shape
     torch.Size([4, 4, 10])
     """
-    if kind not in NULLS:
-        raise ValueError(f"kind must be one of {list(NULLS)}; got {kind!r}.")
+    check_choice(kind, NULLS, name="kind")
     n = _check_n(n)
     seed = resolve_seed(random_state)
     rng = check_random_state(derive_seed(seed, 0))

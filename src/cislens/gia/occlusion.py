@@ -21,7 +21,7 @@ from cislens.gia.stats import DEFAULT_CONFIDENCE, DEFAULT_N_BOOTSTRAP, check_con
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
 from cislens.utils.random import derive_seed, resolve_seed
-from cislens.utils.validation import check_positive_int
+from cislens.utils.validation import check_choice, check_positive_int
 
 REPLACEMENTS = ("random", "shuffle", "dinucleotide_shuffle", "background")
 """How :func:`occlude` fills an instance's region."""
@@ -140,8 +140,7 @@ def occlude(
     values = as_numpy(X).astype(np.float32)
     n, _, length = values.shape
     table = _check_instances(instances, n, length)
-    if method not in REPLACEMENTS:
-        raise ValueError(f"method must be one of {list(REPLACEMENTS)}; got {method!r}.")
+    check_choice(method, REPLACEMENTS, name="method")
     check_positive_int(n_occlusions, "n_occlusions")
     if method == "background":
         if backgrounds is None:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from cislens.utils.random import resolve_seed
+from cislens.utils.validation import check_number
 from cislens.utils.validation import check_positive_int as shared_check_positive_int
 
 _INIT_LINEAR = (nn.Conv1d, nn.Linear)
@@ -257,9 +258,9 @@ def check_int_list(value, name: str, owner: str, size: int | None = None) -> lis
 
 def check_rate(value, name: str, owner: str) -> float:
     """Return ``value`` as a float after checking it is a dropout rate in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{owner}: {name} must be a float in [0, 1); got {value!r}.")
-    return float(value)
+    return check_number(
+        value, f"{owner}: {name}", minimum=0, maximum=1, open_max=True, what="a float"
+    )
 
 
 def check_length(input_length, owner: str, *, required: bool) -> int | None:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from cislens.models._base import SequenceModel, check_length, check_positive_int
+from cislens.utils.validation import check_choice
 
 _POOLINGS = ("mean", "max")
 
@@ -68,8 +69,7 @@ class BPNetLike(SequenceModel):
     ) -> None:
         super().__init__()
         owner = "BPNetLike"
-        if pooling not in _POOLINGS:
-            raise ValueError(f"BPNetLike: pooling must be one of {_POOLINGS}; got {pooling!r}.")
+        check_choice(pooling, _POOLINGS, name="BPNetLike: pooling")
         if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 0:
             raise ValueError(f"BPNetLike: n_layers must be an int >= 0; got {n_layers!r}.")
         self.hparams = {

@@ -14,6 +14,7 @@ from cislens.models._base import (
     conv_length,
     pool_length,
 )
+from cislens.utils.validation import check_choice
 
 _POOLS = ("max", "subsample")
 
@@ -80,8 +81,7 @@ class LabCNN(SequenceModel):
     ) -> None:
         super().__init__()
         owner = "LabCNN"
-        if pool not in _POOLS:
-            raise ValueError(f"LabCNN: pool must be one of {_POOLS}; got {pool!r}.")
+        check_choice(pool, _POOLS, name="LabCNN: pool")
         self.hparams = {
             "n_tasks": check_positive_int(n_tasks, "n_tasks", owner),
             "input_length": check_length(input_length, owner, required=True),

@@ -28,6 +28,7 @@ from cislens.io.hdf5 import (
 )
 from cislens.motifs.aggregate import Pattern
 from cislens.motifs.discover import MotifDiscoveryResult
+from cislens.utils.validation import check_choice
 
 FORMAT = "cislens-motifs"
 FORMAT_VERSION = 1
@@ -193,8 +194,7 @@ def write_patterns_meme(
     """
     from cislens.pwm import write_meme
 
-    if kind not in MEME_KINDS:
-        raise ValueError(f"kind must be one of {MEME_KINDS}; got {kind!r}.")
+    check_choice(kind, MEME_KINDS, name="kind")
     patterns = list(getattr(patterns, "patterns", patterns))
     if not patterns and allow_empty:
         return write_meme(as_path(path), [], allow_empty=True)

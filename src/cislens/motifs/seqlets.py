@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from cislens.utils.reprs import compact_repr
+from cislens.utils.validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -197,9 +198,7 @@ def _window_sums(scores: np.ndarray, window_size: int, chunk: int = 4096) -> np.
 
 
 def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
-    return int(value)
+    return check_int(value, name, minimum=minimum)
 
 
 def extract_seqlets(

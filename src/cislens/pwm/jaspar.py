@@ -31,6 +31,7 @@ import numpy as np
 
 from cislens.pwm.motif import UNIFORM_BACKGROUND, Motif
 from cislens.sequence.alphabet import ALPHABET, IUPAC_CODES
+from cislens.utils.validation import check_number
 
 DEFAULT_PSEUDOCOUNT = 1.0
 """Pseudo-sites added to JASPAR counts (spread by the uniform background) by default."""
@@ -202,17 +203,14 @@ def _load_cached(query: str, release: str, pseudocount: float) -> Motif:
 
 
 def _check_pseudocount(pseudocount) -> float:
-    if (
-        isinstance(pseudocount, bool)
-        or not isinstance(pseudocount, (int, float, np.integer, np.floating))
-        or not np.isfinite(pseudocount)
-        or pseudocount < 0
-    ):
-        raise ValueError(
-            f"pseudocount must be a finite number >= 0 (pseudo-sites per column); "
-            f"got {pseudocount!r}. The default is {DEFAULT_PSEUDOCOUNT}."
-        )
-    return float(pseudocount)
+    return check_number(
+        pseudocount,
+        "pseudocount",
+        minimum=0,
+        what="a finite number",
+        detail=" (pseudo-sites per column)",
+        fix=f"The default is {DEFAULT_PSEUDOCOUNT}.",
+    )
 
 
 def load_jaspar_motif(

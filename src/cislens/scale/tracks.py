@@ -37,6 +37,7 @@ import numpy as np
 
 from cislens.scale._deps import require
 from cislens.scale.store import MARKERS, read_metadata, read_windows
+from cislens.utils.validation import check_choice
 
 MERGE_RULES = ("mean", "nearest")
 """How overlapping windows give one value per base (see the module docstring)."""
@@ -174,8 +175,7 @@ def _parts_folder(out: Path, manifest: dict) -> Path:
 
 def _check_store(store: Path, merge: str):
     zarr = require("zarr")
-    if merge not in MERGE_RULES:
-        raise ValueError(f"merge (--bigwig-merge) must be one of {MERGE_RULES}; got {merge!r}.")
+    check_choice(merge, MERGE_RULES, name="merge (--bigwig-merge)")
     if not store.exists():
         raise FileNotFoundError(f"attribution store not found: {str(store)!r}.")
     meta = read_metadata(store)

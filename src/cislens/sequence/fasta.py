@@ -22,7 +22,7 @@ import torch
 
 from cislens.sequence.onehot import decode, one_hot_encode, reverse_complement
 from cislens.utils.files import atomic_output
-from cislens.utils.validation import check_positive_int
+from cislens.utils.validation import check_choice, check_positive_int
 
 _GZIP_MAGIC = b"\x1f\x8b"
 BED_COLUMNS = ["chrom", "start", "end", "name", "score", "strand"]
@@ -119,10 +119,7 @@ def iter_fasta(path, *, duplicate_names: str = "raise") -> Iterator[FastaRecord]
     >>> [(r.name, r.sequence) for r in iter_fasta(path)]
     [('s1', 'ACGTAC'), ('s2', 'GG')]
     """
-    if duplicate_names not in _DUPLICATE_MODES:
-        raise ValueError(
-            f"duplicate_names must be one of {_DUPLICATE_MODES}; got {duplicate_names!r}."
-        )
+    check_choice(duplicate_names, _DUPLICATE_MODES, name="duplicate_names")
     seen: dict[str, int] = {}
     with open_text(path) as handle:
         header = None

@@ -30,7 +30,7 @@ from cislens.sequence.alphabet import (
     TOKEN_TABLE,
 )
 from cislens.utils.arrays import as_numpy, like_input
-from cislens.utils.validation import check_positive_int
+from cislens.utils.validation import check_choice, check_positive_int
 
 _AMBIGUOUS_MODES = ("n", "fraction", "error")
 _DECODE_LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)
@@ -118,8 +118,7 @@ def one_hot_encode(
     >>> one_hot_encode("ACGTACGT", length=4)[0].argmax(0).tolist()
     [2, 3, 0, 1]
     """
-    if ambiguous not in _AMBIGUOUS_MODES:
-        raise ValueError(f"ambiguous must be one of {_AMBIGUOUS_MODES}; got {ambiguous!r}.")
+    check_choice(ambiguous, _AMBIGUOUS_MODES, name="ambiguous")
     seq_list = _as_sequence_list(seqs)
     if length is not None:
         length = check_positive_int(length, "length")

@@ -227,6 +227,16 @@ def check_non_negative_int(value, name: str, **options) -> Any:
     return check_int(value, name, minimum=0, **options)
 
 
+def _range_text(minimum, maximum, open_min: bool, open_max: bool) -> str:
+    if maximum is None and minimum is not None:
+        return f"{'>' if open_min else '>='} {minimum:g}"
+    if minimum is None and maximum is not None:
+        return f"{'<' if open_max else '<='} {maximum:g}"
+    lo = "-inf" if minimum is None else f"{minimum:g}"
+    hi = "inf" if maximum is None else f"{maximum:g}"
+    return f"in {'(' if open_min else '['}{lo}, {hi}{')' if open_max else ']'}"
+
+
 def check_number(
     value,
     name: str,
@@ -236,9 +246,14 @@ def check_number(
     open_min: bool = False,
     open_max: bool = False,
     allow_none: bool = False,
+    what: str = "a number",
+    detail: str = "",
     fix: str = "",
 ) -> Any:
     """Return ``value`` as a finite ``float`` in the given range (``None`` where allowed).
+
+    The message reads ``"{name} must be {what} {range}{ or None}{detail}; got {value!r}.{fix}"``
+    with the range as ``>= 0``, ``< 1`` or ``in (0, 1]``.
 
     Examples
     --------
@@ -248,14 +263,16 @@ def check_number(
     Traceback (most recent call last):
     ...
     ValueError: alpha must be a number in (0, 1); got 1.0.
+    >>> check_number(-1, "l1_weight", minimum=0, what="a float")
+    Traceback (most recent call last):
+    ...
+    ValueError: l1_weight must be a float >= 0; got -1.
     """
     if value is None and allow_none:
         return None
-    low = "(" if open_min else "["
-    high = ")" if open_max else "]"
-    lo = "-inf" if minimum is None else f"{minimum:g}"
-    hi = "inf" if maximum is None else f"{maximum:g}"
-    expected = f"a number in {low}{lo}, {hi}{high}" + (" or None" if allow_none else "")
+    bounds = _range_text(minimum, maximum, open_min, open_max)
+    expected = f"{what} {bounds}" if bounds != "in [-inf, inf]" else what
+    expected += (" or None" if allow_none else "") + detail
     fix = f" {fix}" if fix else ""
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise ValueError(f"{name} must be {expected}; got {value!r}.{fix}")

@@ -57,6 +57,7 @@ from cislens.attribution.deeplift.ops import (
     refuse,
 )
 from cislens.errors import UnsupportedModelError
+from cislens.utils.validation import check_choice
 
 
 @dataclass
@@ -119,8 +120,7 @@ def build_graph(model: nn.Module, rule: str = RESCALE, example=None) -> OpGraph:
     >>> graph.rules()
     {'1 (nn.ReLU)': 'rescale'}
     """
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {RULES}; got {rule!r}.")
+    check_choice(rule, RULES, name="rule")
     if example is None:
         dtypes = [p.dtype for p in model.parameters() if p.is_floating_point()]
         example = torch.zeros(1, 4, 100, dtype=dtypes[0] if dtypes else torch.float32)

@@ -31,6 +31,7 @@ from cislens.attribution.deeplift.graph import build_graph
 from cislens.attribution.deeplift.ops import CONST, NONLINEAR, OUTPUT_ACT, RULES, refuse
 from cislens.attribution.deeplift.propagate import propagate, run_real
 from cislens.errors import UnsupportedModelError
+from cislens.utils.validation import check_choice
 
 logger = logging.getLogger(__name__)
 
@@ -191,8 +192,7 @@ def choose_path(graph, fast) -> bool:
 
 
 def check_options(rule, dtype, tolerance, on_check_failure, hypothetical=False):
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {RULES}; got {rule!r}.")
+    check_choice(rule, RULES, name="rule")
     if dtype not in DTYPES:
         raise ValueError(
             f"dtype must be torch.float32 or torch.float64; got {dtype!r}. Use torch.float64 "
@@ -204,10 +204,7 @@ def check_options(rule, dtype, tolerance, on_check_failure, hypothetical=False):
         or not (math.isfinite(tolerance) and tolerance > 0)
     ):
         raise ValueError(f"tolerance must be a positive number; got {tolerance!r}.")
-    if on_check_failure not in FAILURE_MODES:
-        raise ValueError(
-            f"on_check_failure must be one of {FAILURE_MODES}; got {on_check_failure!r}."
-        )
+    check_choice(on_check_failure, FAILURE_MODES, name="on_check_failure")
     if not isinstance(hypothetical, bool):
         raise TypeError(f"hypothetical must be True or False; got {hypothetical!r}.")
 

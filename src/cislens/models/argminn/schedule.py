@@ -12,19 +12,15 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from cislens.utils.validation import check_non_negative_int, check_number
+
 
 def _check_weight(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"ARGMINN: {name} must be a float >= 0; got {value!r}.")
-    if not math.isfinite(value):
-        raise ValueError(f"ARGMINN: {name} must be finite; got {value!r}.")
-    return float(value)
+    return check_number(value, f"ARGMINN: {name}", minimum=0, what="a float")
 
 
 def _check_epochs(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"ARGMINN: {name} must be an int >= 0; got {value!r}.")
-    return int(value)
+    return check_non_negative_int(value, f"ARGMINN: {name}")
 
 
 def ramp_weight(epoch: int, *, start: float, final: float, warmup: int, ramp: int) -> float:
