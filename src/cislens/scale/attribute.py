@@ -30,6 +30,7 @@ from cislens.scale.engine import (
 )
 from cislens.scale.sources import FastaSource, HDF5Source
 from cislens.scale.store import open_store, read_metadata, write_block, write_windows
+from cislens.utils.random import resolve_seed
 from cislens.utils.validation import check_positive_int
 
 FORMAT = "cislens-zarr-attributions"
@@ -264,21 +265,7 @@ def attribute_to_zarr(
     check_positive_int(chunk_size, "chunk_size (--chunk-size)")
     # Before the store is created: a refused cluster must not leave an empty store behind.
     check_cluster(client=client, scheduler=scheduler, n_workers=n_workers)
-    from cislens.attribution import get_method
-    from cislens.utils.random import resolve_seed
-
-    record = get_method(method)
-    if hypothetical and not record.supports_hypothetical:
-        raise ValueError(
-            f"method {method!r} has no hypothetical scores; drop hypothetical (--hypothetical)."
-        )
-    # Sent to the workers with the method's options, and recorded with them: a resume with
-    # another output or layout is refused like any other changed parameter.
-    options = {
-        **options,
-        "output": chunked_output(output),
-        "input_layout": check_input_layout(input_layout),
-    }
+    options = _worker_options(method, hypothetical, options, output, input_layout)
     source = _as_source(source)
     spec = ModelSpec.from_arguments(model, weights=weights, model_args=model_args)
     out = Path(out).resolve()
@@ -286,24 +273,13 @@ def attribute_to_zarr(
         random_state = read_metadata(out).get("random_state")  # resume with the recorded seed
     seed = resolve_seed(random_state)
     recorded = _recorded_options(method, options)
-    sizes = {"batch_size": batch_size} if batch_size is not None else {}
-    cost = estimate_cost(method, (source.n, 4, source.length), hypothetical=hypothetical,
-                         **sizes, **options)  # fmt: skip
-    check_cost(cost, max_positions)  # before the store exists: a refused run writes nothing
+    # Before the store exists: a refused run writes nothing.
+    _check_run_cost(method, source, hypothetical, batch_size, options, max_positions)
     check_model(spec.load(), length=source.length, target=target, output=output,
                 input_layout=input_layout)  # fmt: skip
 
-    n, length = source.n, source.length
+    n = source.n
     n_blocks = -(-n // chunk_size)
-    rows = (chunk_size, 4, length)
-    arrays = {
-        "sequences": ((n, 4, length), rows, "int8", 0),
-        "attributions": ((n, 4, length), rows, "float32", np.nan),
-        "example_ids": ((n,), (chunk_size,), str, ""),
-        "example_index": ((n,), (chunk_size,), "int64", -1),
-    }
-    if hypothetical:
-        arrays["hypothetical"] = ((n, 4, length), rows, "float32", np.nan)
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -314,41 +290,19 @@ def attribute_to_zarr(
         "random_state": seed,
         "chunk_size": chunk_size,
         "n": n,
-        "length": length,
+        "length": source.length,
         "model": spec.identity(),
         "input": source.identity(),
         "runtime": {"batch_size": batch_size, "device": device},
     }
-
-    def initialize(group):
-        for start in range(0, n, chunk_size):
-            stop = min(start + chunk_size, n)
-            group["example_ids"][start:stop] = np.asarray(source.example_ids(start, stop))
-            group["example_index"][start:stop] = source.example_index(start, stop)
-        if hasattr(source, "windows"):  # BED + genome: genome coordinates of every row
-            write_windows(group, source.windows(), source.chrom_sizes(), chunk_size)
-
     started = time.perf_counter()
+    arrays = _store_arrays(source, chunk_size, hypothetical)
+    initialize = _initializer(source, chunk_size)
     _, done = open_store(out, metadata=metadata, arrays=arrays, n_chunks=n_blocks,
                          initialize=initialize, overwrite=overwrite)  # fmt: skip
     report = RunReport(out, n_blocks, skipped=[int(i) for i in np.flatnonzero(done)])
-    runtime: dict[str, object] = {
-        key: value
-        for key, value in (("batch_size", batch_size), ("device", device))
-        if value is not None
-    }
-    runtime["max_positions"] = None  # the whole run passed check_cost above; chunks are smaller
-    task = AttributeTask(
-        str(out),
-        source,
-        spec,
-        method,
-        target,
-        bool(hypothetical),
-        seed,
-        json.dumps(options),
-        json.dumps(runtime),
-    )
+    task = AttributeTask(str(out), source, spec, method, target, bool(hypothetical), seed,
+                         json.dumps(options), _runtime(batch_size, device))  # fmt: skip
     todo = [int(i) for i in np.flatnonzero(~done)]
     if todo:
         with dask_client(client=client, scheduler=scheduler, n_workers=n_workers) as active:
@@ -365,6 +319,73 @@ def attribute_to_zarr(
     report.computed = sorted(item["index"] for item in report.tasks)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _check_run_cost(method, source, hypothetical, batch_size, options, max_positions) -> None:
+    """Refuse a run whose estimated cost over the whole source exceeds ``max_positions``."""
+    sizes = {"batch_size": batch_size} if batch_size is not None else {}
+    cost = estimate_cost(method, (source.n, 4, source.length), hypothetical=hypothetical,
+                         **sizes, **options)  # fmt: skip
+    check_cost(cost, max_positions)
+
+
+def _worker_options(method: str, hypothetical: bool, options: dict, output, input_layout) -> dict:
+    """The method's options with ``output`` and ``input_layout``, checked; sent to the workers
+    and recorded, so that a resume with another output or layout is refused like any other
+    changed parameter."""
+    from cislens.attribution import get_method
+
+    record = get_method(method)
+    if hypothetical and not record.supports_hypothetical:
+        raise ValueError(
+            f"method {method!r} has no hypothetical scores; drop hypothetical (--hypothetical)."
+        )
+    return {
+        **options,
+        "output": chunked_output(output),
+        "input_layout": check_input_layout(input_layout),
+    }
+
+
+def _store_arrays(source, chunk_size: int, hypothetical: bool) -> dict:
+    """The store's arrays: ``name: (shape, chunks, dtype, fill value)``."""
+    n, length = source.n, source.length
+    rows = (chunk_size, 4, length)
+    arrays = {
+        "sequences": ((n, 4, length), rows, "int8", 0),
+        "attributions": ((n, 4, length), rows, "float32", np.nan),
+        "example_ids": ((n,), (chunk_size,), str, ""),
+        "example_index": ((n,), (chunk_size,), "int64", -1),
+    }
+    if hypothetical:
+        arrays["hypothetical"] = ((n, 4, length), rows, "float32", np.nan)
+    return arrays
+
+
+def _initializer(source, chunk_size: int):
+    """Writes the example ids and indices (and genome windows) of a new store."""
+    n = source.n
+
+    def initialize(group):
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            group["example_ids"][start:stop] = np.asarray(source.example_ids(start, stop))
+            group["example_index"][start:stop] = source.example_index(start, stop)
+        if hasattr(source, "windows"):  # BED + genome: genome coordinates of every row
+            write_windows(group, source.windows(), source.chrom_sizes(), chunk_size)
+
+    return initialize
+
+
+def _runtime(batch_size, device) -> str:
+    """The runtime options sent to the workers (JSON): those given, and no cost limit."""
+    runtime: dict[str, object] = {
+        key: value
+        for key, value in (("batch_size", batch_size), ("device", device))
+        if value is not None
+    }
+    runtime["max_positions"] = None  # the whole run passed check_cost above; chunks are smaller
+    return json.dumps(runtime)
 
 
 def _blocks(source, todo: list[int], chunk_size: int, n: int):

@@ -254,7 +254,7 @@ def score_variants(
     RunReport
     """
     from cislens.attribution.heads import check_input_layout, explained_model
-    from cislens.scale.attribute import check_model, chunked_output
+    from cislens.scale.attribute import chunked_output
     from cislens.utils.random import resolve_seed
 
     check_non_negative_int(n_top, "n_top (--top)")
@@ -267,27 +267,11 @@ def score_variants(
     view = {"output": chunked_output(output), "input_layout": check_input_layout(input_layout)}
     table = read_vcf(vcf)
     spec = ModelSpec.from_arguments(model, weights=weights, model_args=model_args)
-    net = spec.load()
-    if length is None:
-        length = getattr(net, "input_length", None)
-        if not length:
-            raise ValueError("length (--length) is required: the model records no input_length.")
-    n_outputs = check_model(
-        net, length=int(length), target=target, require_target=n_top > 0, **view
-    )
-    task_names = getattr(net, "task_names", None)
-    if task_names is not None and len(task_names) != n_outputs:
-        task_names = None  # they name the model's own outputs, not those output= selects
+    net, length, n_outputs, task_names = _scored_model(spec, length, target, n_top > 0, view)
     seed = resolve_seed(random_state)
     n, out = len(table), Path(out).resolve()
     n_blocks = -(-n // chunk_size)
-    arrays: dict[str, tuple] = {
-        name: ((n, n_outputs), (chunk_size, n_outputs), "float32", np.nan)
-        for name in ("ref_predictions", "alt_predictions", "delta")
-    }
-    for name in ("chrom", "id", "ref", "alt"):
-        arrays[name] = ((n,), (chunk_size,), str, "")
-    arrays["pos"] = ((n,), (chunk_size,), "int64", 0)
+    arrays = _variant_arrays(n, n_outputs, chunk_size)
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -295,37 +279,18 @@ def score_variants(
         "chunk_size": chunk_size,
         "n": n,
         "model": spec.identity(),
-        "input": {
-            "kind": "vcf",
-            "path": str(vcf),
-            "genome": str(genome),
-            "sha256": hashlib.sha256(vcf.read_bytes()).hexdigest(),
-            "genome_index_sha256": _genome_identity(genome),
-        },
+        "input": _vcf_identity(vcf, genome),
         "task_names": task_names,
         **view,
     }
-
-    def initialize(group):
-        for name in ("chrom", "id", "ref", "alt"):
-            group[name][:] = table[name].to_numpy(dtype=str)
-        group["pos"][:] = table["pos"].to_numpy(dtype=np.int64)
-
     started = time.perf_counter()
+    initialize = _variant_initializer(table)
     group, done = open_store(out, metadata=metadata, arrays=arrays, n_chunks=n_blocks,
                              initialize=initialize, overwrite=overwrite)  # fmt: skip
     report = RunReport(out, n_blocks, skipped=[int(i) for i in np.flatnonzero(done)])
     task = VariantTask(str(out), str(genome), spec, int(length), int(batch_size), **view)
     todo = [int(i) for i in np.flatnonzero(~done)]
-    blocks = (
-        Block(
-            i,
-            i * chunk_size,
-            min(n, (i + 1) * chunk_size),
-            table.iloc[i * chunk_size : (i + 1) * chunk_size].reset_index(drop=True),
-        )
-        for i in todo
-    )
+    blocks = _variant_blocks(table, todo, chunk_size)
     if todo:
         with dask_client(client=client, scheduler=scheduler, n_workers=n_workers) as active:
             report.tasks = run_blocks(
@@ -344,6 +309,73 @@ def score_variants(
         _attribute_top(group, net, table, genome, int(length), target, n_top, seed, batch_size)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _scored_model(spec, length, target, require_target: bool, view: dict):
+    """The model, the window length (default its ``input_length``), its number of outputs and
+    the names of those outputs (None when ``output=`` selects other ones)."""
+    from cislens.scale.attribute import check_model
+
+    net = spec.load()
+    if length is None:
+        length = getattr(net, "input_length", None)
+        if not length:
+            raise ValueError("length (--length) is required: the model records no input_length.")
+    n_outputs = check_model(
+        net, length=int(length), target=target, require_target=require_target, **view
+    )
+    task_names = getattr(net, "task_names", None)
+    if task_names is not None and len(task_names) != n_outputs:
+        task_names = None  # they name the model's own outputs, not those output= selects
+    return net, int(length), n_outputs, task_names
+
+
+def _variant_arrays(n: int, n_outputs: int, chunk_size: int) -> dict[str, tuple]:
+    """The store's arrays: ``name: (shape, chunks, dtype, fill value)``."""
+    arrays: dict[str, tuple] = {
+        name: ((n, n_outputs), (chunk_size, n_outputs), "float32", np.nan)
+        for name in ("ref_predictions", "alt_predictions", "delta")
+    }
+    for name in ("chrom", "id", "ref", "alt"):
+        arrays[name] = ((n,), (chunk_size,), str, "")
+    arrays["pos"] = ((n,), (chunk_size,), "int64", 0)
+    return arrays
+
+
+def _vcf_identity(vcf: Path, genome: Path) -> dict:
+    """What the input is: the VCF and genome paths and content hashes."""
+    return {
+        "kind": "vcf",
+        "path": str(vcf),
+        "genome": str(genome),
+        "sha256": hashlib.sha256(vcf.read_bytes()).hexdigest(),
+        "genome_index_sha256": _genome_identity(genome),
+    }
+
+
+def _variant_initializer(table):
+    """Writes the variant columns of a new store."""
+
+    def initialize(group):
+        for name in ("chrom", "id", "ref", "alt"):
+            group[name][:] = table[name].to_numpy(dtype=str)
+        group["pos"][:] = table["pos"].to_numpy(dtype=np.int64)
+
+    return initialize
+
+
+def _variant_blocks(table, todo: list[int], chunk_size: int):
+    """The blocks still to score, each carrying its rows of the variant table."""
+    n = len(table)
+    return (
+        Block(
+            i,
+            i * chunk_size,
+            min(n, (i + 1) * chunk_size),
+            table.iloc[i * chunk_size : (i + 1) * chunk_size].reset_index(drop=True),
+        )
+        for i in todo
+    )
 
 
 def _attribute_top(group, net, table, genome, length, target, n_top, seed, batch_size) -> None:

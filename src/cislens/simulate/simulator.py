@@ -150,6 +150,38 @@ def _describe_source(spec, motif: Motif) -> str:
     return " ".join(parts)
 
 
+def _instance_table(real, tokens, arrays, split: str, task_names, widths, match) -> pd.DataFrame:
+    """The ground-truth rows of one split: one per instance, with its score in bits."""
+    _, motif_idx, _, minus = arrays
+    table = pd.DataFrame(
+        {
+            "sequence": real.sequence,
+            "split": split,
+            "motif": pd.Series(real.motif, dtype=object),
+            "start": real.start,
+            "end": real.start + np.array([widths[m] for m in real.motif], dtype=np.int64),
+            "strand": pd.Series(real.strand, dtype=object),
+        }
+    )
+    for t, task in enumerate(task_names):
+        table[f"relevant_{task}"] = real.relevant[:, t]
+    table["role"] = pd.Series([ROLES[r] for r in real.role], dtype=object)
+    table["score"] = instance_scores(tokens, real.sequence, motif_idx, real.start, minus, match)
+    return table
+
+
+def _match_thresholds(match) -> dict:
+    """Per motif: the match thresholds in bits on each strand and their p-values."""
+    return {
+        name: {
+            "+": match.threshold_bits(i, 0),
+            "-": match.threshold_bits(i, 1),
+            "p_value": [float(p) for p in match.p_values[i]],
+        }
+        for i, name in enumerate(match.names)
+    }
+
+
 def simulate(
     config_or_preset, *, n: int | None = None, random_state=None, verbose: bool = False
 ) -> Dataset:
@@ -221,7 +253,6 @@ def simulate(
         real, tokens, arrays, rounds = _realise_split(
             parts, size, seed, s, verbose=verbose, desc=split
         )
-        _, motif_idx, _, minus = arrays
         logger.info("%s: truth complete after %d clean-up rounds", split, rounds)
         X[split] = one_hot_from_tokens(tokens)
         labels = real.labels.astype(np.float32)
@@ -229,34 +260,15 @@ def simulate(
         flip = noise.random(labels.shape) < config.label_noise
         Y[split] = np.where(flip, 1 - labels, labels).astype(np.float32)
         flips[split] = {t: int(c) for t, c in zip(config.task_names, flip.sum(axis=0), strict=True)}
-        table = pd.DataFrame(
-            {
-                "sequence": real.sequence,
-                "split": split,
-                "motif": pd.Series(real.motif, dtype=object),
-                "start": real.start,
-                "end": real.start + np.array([widths[m] for m in real.motif], dtype=np.int64),
-                "strand": pd.Series(real.strand, dtype=object),
-            }
+        tables.append(
+            _instance_table(real, tokens, arrays, split, config.task_names, widths, match)
         )
-        for t, task in enumerate(config.task_names):
-            table[f"relevant_{task}"] = real.relevant[:, t]
-        table["role"] = pd.Series([ROLES[r] for r in real.role], dtype=object)
-        table["score"] = instance_scores(tokens, real.sequence, motif_idx, real.start, minus, match)
-        tables.append(table)
 
     instances = pd.concat(tables, ignore_index=True)
     for column in ("sequence", "start", "end"):
         instances[column] = instances[column].astype(np.int64)
     config_json = config.to_json()
-    thresholds = {
-        name: {
-            "+": match.threshold_bits(i, 0),
-            "-": match.threshold_bits(i, 1),
-            "p_value": [float(p) for p in match.p_values[i]],
-        }
-        for i, name in enumerate(match.names)
-    }
+    thresholds = _match_thresholds(match)
     sources = {spec.name: _describe_source(spec, motifs[spec.name]) for spec in config.motifs}
     attrs = {
         "cislens_version": __version__,
