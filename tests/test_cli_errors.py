@@ -133,6 +133,17 @@ def test_debug_shows_the_traceback_of_an_internal_error(user_model, tmp_path, mo
         main(["--debug", *args])
 
 
+def test_debug_environment_variable_shows_the_traceback(user_model, tmp_path, monkeypatch):
+    folder, data = user_model
+    monkeypatch.setattr(ensemble_module, "attribution_set", lambda *a, **k: None.shape)
+    args = _attribute_args(folder, data, tmp_path / "o.h5", "--model-args", '{"n_filters": 4}')
+    monkeypatch.setenv("CISLENS_DEBUG", "1")
+    with pytest.raises(AttributeError, match="shape"):
+        main(args)
+    monkeypatch.setenv("CISLENS_DEBUG", "0")  # "0" is off: one line again
+    assert main(args) == 1
+
+
 def test_debug_shows_the_traceback_as_a_console_script(user_model, tmp_path):
     folder, data = user_model
     args = ["--debug", *_attribute_args(folder, data, tmp_path / "o.h5")]

@@ -2,7 +2,8 @@
 
 A command that does not finish prints one line on stderr and exits non-zero: bad input
 ``cislens: error: ...`` (2), an internal error ``cislens: internal error: ...`` (1), Ctrl-C
-``cislens: interrupted`` (130), SIGTERM ``cislens: terminated`` (143); ``--debug`` shows the
+``cislens: interrupted`` (130), SIGTERM ``cislens: terminated`` (143); ``--debug`` (or the
+environment variable ``CISLENS_DEBUG=1``, for a command run by another program) shows the
 traceback of errors instead. :mod:`cislens.cli._errors` says how user and internal errors are
 told apart.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     0
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
+    debug = "--debug" in args or os.environ.get("CISLENS_DEBUG", "") not in ("", "0")
     try:
         with _sigterm_raises():
             code = app(args=args, prog_name="cislens", standalone_mode=False)

@@ -19,7 +19,8 @@ Exit codes
 143
     Terminated (SIGTERM): ``cislens: terminated``.
 
-``--debug`` lets user and internal errors propagate, so Python prints the full traceback.
+``--debug`` (or ``CISLENS_DEBUG=1`` in the environment) lets user and internal errors propagate,
+so Python prints the full traceback.
 
 User or internal
 ----------------
