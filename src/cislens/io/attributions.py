@@ -31,6 +31,7 @@ from cislens.io.hdf5 import (
 )
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
+from cislens.utils.types import PathLike
 
 FORMAT = "cislens-attributions"
 FORMAT_VERSION = 1
@@ -200,7 +201,7 @@ def _metadata(result: AttributionSet) -> dict:
     }
 
 
-def save_attributions(path, attribution_set: AttributionSet) -> Path:
+def save_attributions(path: PathLike, attribution_set: AttributionSet) -> Path:
     """Write an :class:`AttributionSet` to ``path``; the suffix picks the format.
 
     ``.h5`` / ``.hdf5``: HDF5 datasets ``X`` (int8), ``attributions`` and ``hypothetical``
@@ -271,7 +272,7 @@ def save_attributions(path, attribution_set: AttributionSet) -> Path:
     return path
 
 
-def load_attributions(path) -> AttributionSet:
+def load_attributions(path: PathLike) -> AttributionSet:
     """Read an :class:`AttributionSet` written by :func:`save_attributions`.
 
     Arrays come back as float32 (``X``, ``attributions``, ``hypothetical``) and int64

@@ -11,6 +11,7 @@ Legacy lab files that store X as (N, L, 4) or (N, L, 1, 4) are read only when th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
@@ -41,6 +42,7 @@ from cislens.io.hdf5 import (
 )
 from cislens.sequence.alphabet import ALPHABET, N_CHANNELS
 from cislens.utils.arrays import as_numpy
+from cislens.utils.types import PathLike
 
 FORMAT = "cislens-dataset"
 FORMAT_VERSION = 1
@@ -48,7 +50,7 @@ FORMAT_VERSION = 1
 _RESERVED_ATTRS = ("format", "format_version", "alphabet", "layout", "task_names")
 
 
-def save_dataset(path, dataset: Dataset) -> Path:
+def save_dataset(path: PathLike, dataset: Dataset) -> Path:
     """Validate ``dataset`` and write it to the HDF5 file ``path`` (see ``docs/formats.md``).
 
     X is stored as int8 (N, 4, L), Y as float32 (N, T), gzip-compressed. ``attrs`` become root
@@ -106,7 +108,9 @@ def _write_ground_truth(handle: h5py.File, truth: GroundTruth) -> None:
         motifs.create_dataset(name, data=np.asarray(matrix, dtype=np.float64))
 
 
-def load_dataset(path, *, layout: str = "N4L", splits=None) -> Dataset:
+def load_dataset(
+    path: PathLike, *, layout: str = "N4L", splits: str | Sequence[str] | None = None
+) -> Dataset:
     """Read a dataset written by :func:`save_dataset`, or a legacy lab file with a named layout.
 
     Parameters

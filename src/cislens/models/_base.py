@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from cislens.utils.random import resolve_seed
+from cislens.utils.types import RandomState
 from cislens.utils.validation import check_number
 from cislens.utils.validation import check_positive_int as shared_check_positive_int
 
@@ -146,7 +147,7 @@ def _check_input_hook(module: SequenceModel, args) -> None:
         )
 
 
-def initialize_parameters(model: nn.Module, *, random_state=None) -> nn.Module:
+def initialize_parameters(model: nn.Module, *, random_state: RandomState = None) -> nn.Module:
     """(Re)initialise the weights of ``model`` in place from a seeded generator; return it.
 
     Conv1d and Linear layers get PyTorch's default initialisation (Kaiming-uniform weights with

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import cast
 
 import torch
@@ -18,6 +19,7 @@ from cislens.models._base import (
     conv_length,
     pool_length,
 )
+from cislens.utils.types import RandomState
 
 
 def _stack_lengths(length: int, widths, pools, padding: str) -> list[int]:
@@ -80,13 +82,13 @@ class Basset(SequenceModel):
         n_tasks: int,
         input_length: int = 600,
         *,
-        n_filters=(300, 200, 200),
-        filter_widths=(19, 11, 7),
-        pool_sizes=(3, 4, 4),
-        n_hidden=(1000, 1000),
+        n_filters: Sequence[int] = (300, 200, 200),
+        filter_widths: Sequence[int] = (19, 11, 7),
+        pool_sizes: Sequence[int] = (3, 4, 4),
+        n_hidden: Sequence[int] = (1000, 1000),
         dropout: float = 0.3,
         padding: str | None = None,
-        random_state=None,
+        random_state: RandomState = None,
     ) -> None:
         super().__init__()
         owner = "Basset"

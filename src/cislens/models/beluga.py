@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -17,6 +18,7 @@ from cislens.models._base import (
     conv_length,
     pool_length,
 )
+from cislens.utils.types import RandomState
 
 
 def _beluga_lengths(length: int, width: int, pool: int, padding: str) -> list[int]:
@@ -84,14 +86,14 @@ class DeepSEABeluga(SequenceModel):
         n_tasks: int,
         input_length: int = 2000,
         *,
-        n_filters=(320, 480, 640),
+        n_filters: Sequence[int] = (320, 480, 640),
         filter_width: int = 8,
         pool_size: int = 4,
         n_hidden: int | None = None,
         dropout: float = 0.2,
         dense_dropout: float = 0.5,
         padding: str | None = None,
-        random_state=None,
+        random_state: RandomState = None,
     ) -> None:
         super().__init__()
         owner = "DeepSEABeluga"

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from cislens.models._base import SequenceModel, check_length, check_positive_int
+from cislens.utils.types import RandomState
 from cislens.utils.validation import check_choice
 
 _POOLINGS = ("mean", "max")
@@ -65,7 +66,7 @@ class BPNetLike(SequenceModel):
         first_width: int = 21,
         width: int = 3,
         pooling: str = "mean",
-        random_state=None,
+        random_state: RandomState = None,
     ) -> None:
         super().__init__()
         owner = "BPNetLike"

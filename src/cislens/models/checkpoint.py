@@ -17,8 +17,10 @@ import math
 import os
 import pickle
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ from cislens.models._base import SequenceModel
 from cislens.models.registry import MODELS, build_model, get_model_class, model_config
 from cislens.models.utils import count_parameters
 from cislens.utils.files import ensure_dir, sha256_file, write_bytes, write_text
+from cislens.utils.types import PathLike
 
 FORMAT = "cislens-model"
 FORMAT_VERSION = 1
@@ -53,7 +56,13 @@ def _json_ready(value):
     return value
 
 
-def save_model(model: nn.Module, path, *, task_names=None, training_summary=None) -> Path:
+def save_model(
+    model: nn.Module,
+    path: PathLike,
+    *,
+    task_names: Sequence[str] | None = None,
+    training_summary: Any = None,
+) -> Path:
     """Write a trained built-in model to the directory ``path`` (created when missing).
 
     Writes ``path/weights.safetensors`` (the state dict, on the CPU) and ``path/config.json``
@@ -162,7 +171,7 @@ def _checkpoint_dir(path) -> Path:
     return directory
 
 
-def read_model_config(path) -> dict:
+def read_model_config(path: PathLike) -> dict:
     """Read and check ``config.json`` of the checkpoint directory ``path``; return it as a dict.
 
     Raises
@@ -245,7 +254,7 @@ def _state_mismatch(expected: dict, state: dict, error: Exception, *, strict: bo
     return "; ".join(parts)
 
 
-def load_model(path) -> SequenceModel:
+def load_model(path: PathLike) -> SequenceModel:
     """Rebuild a model saved by :func:`save_model`, in eval mode on the CPU.
 
     Parameters
@@ -336,7 +345,7 @@ def _import_class(spec: str) -> type:
     return cls
 
 
-def read_state_dict(path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: PathLike) -> dict[str, torch.Tensor]:
     """Read a state dict from safetensors (``.safetensors``) or a torch file, without unpickling.
 
     Torch files are read with ``torch.load(..., weights_only=True)``: tensors and plain
@@ -379,7 +388,9 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def load_user_model(spec: str, weights, *, strict: bool = True, **init_kwargs) -> nn.Module:
+def load_user_model(
+    spec: str, weights: PathLike, *, strict: bool = True, **init_kwargs
+) -> nn.Module:
     """Build your own architecture from ``'module.py:ClassName'`` and load its weights.
 
     This imports (runs) the module you name, as any Python import does; the weights file is only
@@ -421,7 +432,9 @@ def load_user_model(spec: str, weights, *, strict: bool = True, **init_kwargs) -
     return model.eval()
 
 
-def load_model_from_spec(spec, *, weights=None, model_args: dict | None = None) -> nn.Module:
+def load_model_from_spec(
+    spec: PathLike, *, weights: PathLike | None = None, model_args: dict | None = None
+) -> nn.Module:
     """What the command line calls: a checkpoint directory, or ``module.py:ClassName`` + weights.
 
     Raises

@@ -11,6 +11,7 @@ from cislens.models._base import (
     check_positive_int,
     check_rate,
 )
+from cislens.utils.types import RandomState
 
 
 class DeepBind(SequenceModel):
@@ -61,7 +62,7 @@ class DeepBind(SequenceModel):
         filter_width: int = 24,
         n_hidden: int = 32,
         dropout: float = 0.5,
-        random_state=None,
+        random_state: RandomState = None,
     ) -> None:
         super().__init__()
         owner = "DeepBind"

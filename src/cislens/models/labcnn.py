@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -14,6 +16,7 @@ from cislens.models._base import (
     conv_length,
     pool_length,
 )
+from cislens.utils.types import RandomState
 from cislens.utils.validation import check_choice
 
 _POOLS = ("max", "subsample")
@@ -71,13 +74,13 @@ class LabCNN(SequenceModel):
         n_tasks: int = 3,
         input_length: int = 200,
         *,
-        n_filters=(32, 16),
-        filter_widths=(19, 8),
-        pool_sizes=(4, 8),
+        n_filters: Sequence[int] = (32, 16),
+        filter_widths: Sequence[int] = (19, 8),
+        pool_sizes: Sequence[int] = (4, 8),
         n_hidden: int = 128,
         pool: str = "max",
         dropout: float = 0.0,
-        random_state=None,
+        random_state: RandomState = None,
     ) -> None:
         super().__init__()
         owner = "LabCNN"

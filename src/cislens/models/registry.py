@@ -21,6 +21,7 @@ from cislens.models.beluga import DeepSEABeluga
 from cislens.models.bpnet import BPNetLike
 from cislens.models.deepbind import DeepBind
 from cislens.models.labcnn import LabCNN
+from cislens.utils.types import RandomState
 
 MODELS: dict[str, type[SequenceModel]] = {
     cls.name: cls for cls in (LabCNN, DeepBind, Basset, DeepSEABeluga, BPNetLike, ARGMINN)
@@ -82,7 +83,7 @@ def _hyperparameter_names(cls: type[SequenceModel]) -> list[str]:
     return [name for name in params if name not in ("self", "random_state")]
 
 
-def build_model(config: Mapping, *, random_state=None) -> SequenceModel:
+def build_model(config: Mapping, *, random_state: RandomState = None) -> SequenceModel:
     """Build a freshly initialised model from ``{"name": ..., **hyperparameters}``.
 
     Parameters

@@ -10,6 +10,7 @@ folder of the config file. The ``data`` and ``model`` sections are parsed in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from cislens.errors import ConfigError
 from cislens.pipeline._gia import GiaConfig, parse_gia
 from cislens.pipeline.config_data import DataConfig, parse_data
 from cislens.pipeline.config_model import ModelConfig, parse_model
+from cislens.utils.types import PathLike
 from cislens.utils.validation import (
     boolean,
     check_keys,
@@ -157,7 +159,9 @@ def _parse_motifs(raw, methods) -> MotifConfig:
     return config
 
 
-def parse_run_config(raw, *, base_dir=None, model_overrides=None) -> RunConfig:
+def parse_run_config(
+    raw: Mapping, *, base_dir: PathLike | None = None, model_overrides: Mapping | None = None
+) -> RunConfig:
     """Validate a config mapping (as read from YAML); relative paths resolve against
     ``base_dir`` (default: the working directory).
 
@@ -212,7 +216,7 @@ def parse_run_config(raw, *, base_dir=None, model_overrides=None) -> RunConfig:
     return config
 
 
-def load_run_config(path, *, model_overrides=None) -> RunConfig:
+def load_run_config(path: PathLike, *, model_overrides: Mapping | None = None) -> RunConfig:
     """Read and validate a YAML (or JSON) ``cislens run`` config file.
 
     ``model_overrides`` as for :func:`parse_run_config`.

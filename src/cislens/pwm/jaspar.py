@@ -24,6 +24,7 @@ import difflib
 import functools
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from cislens.pwm.motif import UNIFORM_BACKGROUND, Motif
 from cislens.sequence.alphabet import ALPHABET, IUPAC_CODES
+from cislens.utils.types import PathLike
 from cislens.utils.validation import check_number
 
 DEFAULT_PSEUDOCOUNT = 1.0
@@ -259,7 +261,10 @@ def load_jaspar_motif(
 
 
 def load_jaspar_motifs(
-    names, *, release: str | None = None, pseudocount: float = DEFAULT_PSEUDOCOUNT
+    names: str | Iterable[str],
+    *,
+    release: str | None = None,
+    pseudocount: float = DEFAULT_PSEUDOCOUNT,
 ) -> list[Motif]:
     """Load several JASPAR motifs (see :func:`load_jaspar_motif`), in the order given.
 
@@ -361,7 +366,10 @@ def _load_meme(path: str, name: str | None, spec: str) -> Motif:
 
 
 def load_motif(
-    spec, *, release: str | None = None, pseudocount: float = DEFAULT_PSEUDOCOUNT
+    spec: str | Motif | PathLike,
+    *,
+    release: str | None = None,
+    pseudocount: float = DEFAULT_PSEUDOCOUNT,
 ) -> Motif:
     """Load a motif from any spec a user may write.
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ import numpy as np
 from cislens.pwm.motif import UNIFORM_BACKGROUND, Motif, check_background
 from cislens.sequence.alphabet import ALPHABET
 from cislens.utils.files import write_text
+from cislens.utils.types import ArrayLike, PathLike
 from cislens.utils.validation import check_positive_int
 
 DEFAULT_NSITES = 20
@@ -233,7 +235,7 @@ def _parse_row(tokens: list[str], number: int, label: str) -> list[float]:
     return [value / total for value in values]
 
 
-def read_meme(path_or_text, *, source: str | None = None) -> list[Motif]:
+def read_meme(path_or_text: PathLike, *, source: str | None = None) -> list[Motif]:
     """Read the motifs of a MEME minimal-format file (or its text).
 
     Parameters
@@ -276,7 +278,7 @@ def read_meme(path_or_text, *, source: str | None = None) -> list[Motif]:
     return _parse(text, source).motifs
 
 
-def read_meme_background(path_or_text) -> np.ndarray | None:
+def read_meme_background(path_or_text: PathLike) -> np.ndarray | None:
     """Return the "Background letter frequencies" of a MEME file as float64 (A, C, G, T).
 
     Returns None when the file has no background section (MEME tools then assume uniform).
@@ -316,10 +318,10 @@ def _nsites(motif: Motif, nsites: int | None) -> int:
 
 
 def write_meme(
-    path,
-    motifs,
+    path: PathLike,
+    motifs: Iterable[Motif],
     *,
-    background=UNIFORM_BACKGROUND,
+    background: ArrayLike = UNIFORM_BACKGROUND,
     nsites: int | None = None,
     allow_empty: bool = False,
 ) -> Path:

@@ -13,11 +13,12 @@ import numpy as np
 
 from cislens.sequence.alphabet import ALPHABET, N_CHANNELS
 from cislens.utils.random import check_random_state
+from cislens.utils.types import ArrayLike
 
 UNIFORM_BACKGROUND = (0.25, 0.25, 0.25, 0.25)
 
 
-def check_background(background, *, name: str = "background") -> np.ndarray:
+def check_background(background: ArrayLike, *, name: str = "background") -> np.ndarray:
     """Validate a background base-frequency vector (A, C, G, T) and return it as float64.
 
     Examples

@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from cislens.scale.engine import (
 from cislens.scale.sources import FastaSource, HDF5Source
 from cislens.scale.store import open_store, read_metadata, write_block, write_windows
 from cislens.utils.random import resolve_seed
+from cislens.utils.types import PathLike, RandomState
 from cislens.utils.validation import check_positive_int
 
 FORMAT = "cislens-zarr-attributions"
@@ -84,7 +86,7 @@ def attribute_block(block: Block, task: AttributeTask) -> dict:
     return {"model_loaded": loaded}
 
 
-def _as_source(source):
+def _as_source(source) -> HDF5Source | FastaSource:
     if hasattr(source, "read") and hasattr(source, "identity"):
         return source
     path = Path(source)
@@ -167,22 +169,22 @@ def check_model(
 
 
 def attribute_to_zarr(
-    model,
-    source,
-    out,
+    model: PathLike | ModelSpec,
+    source: PathLike | HDF5Source | FastaSource,
+    out: PathLike,
     *,
     method: str,
     target: int | None = None,
     hypothetical: bool = False,
-    output=None,
+    output: int | str | tuple | None = None,
     input_layout: str = "NCL",
     chunk_size: int = 1024,
-    random_state=None,
+    random_state: RandomState = None,
     batch_size: int | None = None,
     device: str | None = None,
-    weights=None,
+    weights: PathLike | None = None,
     model_args: dict | None = None,
-    client=None,
+    client: Any = None,
     scheduler: str | None = None,
     n_workers: int | None = None,
     verbose: bool = False,

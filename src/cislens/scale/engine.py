@@ -18,10 +18,11 @@ import resource
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cislens.errors import CislensError
 from cislens.scale._deps import require
@@ -157,7 +158,9 @@ def check_cluster(*, client=None, scheduler: str | None = None, n_workers: int |
 
 
 @contextmanager
-def dask_client(*, client=None, scheduler: str | None = None, n_workers: int | None = None):
+def dask_client(
+    *, client: Any = None, scheduler: str | None = None, n_workers: int | None = None
+) -> Iterator[Any]:
     """Yield a ``distributed.Client``: the one given, one on ``scheduler``, or a local cluster.
 
     The local cluster has ``n_workers`` worker processes with one thread each (default: one

@@ -17,11 +17,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from cislens.sequence.onehot import one_hot_encode
 from cislens.sequence.windows import bed_windows, chrom_sizes
+from cislens.utils.types import PathLike
 from cislens.utils.validation import check_positive_int
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -65,7 +67,7 @@ class HDF5Source:
 
     random_access = True
 
-    def __init__(self, path, *, split: str = "test") -> None:
+    def __init__(self, path: PathLike, *, split: str = "test") -> None:
         import h5py
 
         self.path = _existing(path, "dataset HDF5")
@@ -138,7 +140,7 @@ class FastaSource:
     [[2, 2, 3, 3]]
     """
 
-    def __init__(self, path, *, length: int | None = None) -> None:
+    def __init__(self, path: PathLike, *, length: int | None = None) -> None:
         self.path = _existing(path, "FASTA file")
         with open(self.path, "rb") as handle:
             self.random_access = handle.read(2) != _GZIP_MAGIC
@@ -282,10 +284,12 @@ class BedSource:
 
     random_access = True
 
-    def __init__(self, bed, genome, *, length: int, pad_with_n: bool = False) -> None:
+    def __init__(
+        self, bed: PathLike, genome: PathLike, *, length: int | None, pad_with_n: bool = False
+    ) -> None:
         from cislens.sequence.fasta import read_bed
 
-        check_positive_int(
+        length = check_positive_int(
             length,
             "length",
             detail=" (the window around each BED interval)",
@@ -293,7 +297,7 @@ class BedSource:
         )
         self.bed = _existing(bed, "BED file")
         self.genome = _existing(genome, "genome FASTA")
-        self.length = int(length)
+        self.length = length
         self.pad_with_n = bool(pad_with_n)
         self._frame = read_bed(self.bed)
         self.n = len(self._frame)
@@ -378,14 +382,14 @@ class BedSource:
 
 def open_source(
     *,
-    data=None,
+    data: PathLike | None = None,
     split: str = "test",
-    fasta=None,
-    bed=None,
-    genome=None,
-    length=None,
+    fasta: PathLike | None = None,
+    bed: PathLike | None = None,
+    genome: PathLike | None = None,
+    length: int | None = None,
     pad_with_n: bool = False,
-):
+) -> HDF5Source | FastaSource | BedSource:
     """The source named by exactly one of ``data`` (HDF5), ``fasta``, or ``bed`` + ``genome``.
 
     Examples
@@ -409,7 +413,7 @@ def open_source(
         return FastaSource(fasta, length=length)
     if not genome:
         raise ValueError("bed (--bed) needs genome (--genome), the genome FASTA it refers to.")
-    return BedSource(bed, genome, length=length, pad_with_n=pad_with_n)
+    return BedSource(cast("PathLike", bed), genome, length=length, pad_with_n=pad_with_n)
 
 
 __all__ = ["BedSource", "FastaSource", "HDF5Source", "open_source"]

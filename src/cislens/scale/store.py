@@ -21,12 +21,17 @@ import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cislens._version import __version__
 from cislens.errors import ConfigError
 from cislens.scale._deps import require
+from cislens.utils.types import PathLike
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MARKERS = "completed"
 """Name of the per-block completion-marker array."""
@@ -202,7 +207,7 @@ def write_windows(group, windows, sizes: dict, chunk_size: int) -> None:
     group.attrs["genome_chroms"] = [[str(k), int(v)] for k, v in sizes.items()]
 
 
-def read_windows(path):
+def read_windows(path: PathLike) -> tuple[pd.DataFrame, dict[str, int]]:
     """The genome windows of the store's rows (a DataFrame, columns of
     :data:`cislens.sequence.windows.WINDOW_COLUMNS`) and the genome's chromosome lengths.
 
@@ -235,7 +240,7 @@ def read_windows(path):
     return windows, sizes
 
 
-def read_metadata(path) -> dict:
+def read_metadata(path: PathLike) -> dict:
     """The ``cislens`` record of a store: format, version, parameters, seed, model and input.
 
     Examples
@@ -253,7 +258,7 @@ def read_metadata(path) -> dict:
     return stored
 
 
-def completed_blocks(path) -> np.ndarray:
+def completed_blocks(path: PathLike) -> np.ndarray:
     """Boolean mask of the row blocks of the store at ``path`` that are finished."""
     zarr = require("zarr")
     return np.asarray(zarr.open_group(str(path), mode="r")[MARKERS][:]) == 1

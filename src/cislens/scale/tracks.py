@@ -37,6 +37,7 @@ import numpy as np
 
 from cislens.scale._deps import require
 from cislens.scale.store import MARKERS, read_metadata, read_windows
+from cislens.utils.types import PathLike
 from cislens.utils.validation import check_choice
 
 MERGE_RULES = ("mean", "nearest")
@@ -192,8 +193,8 @@ def _check_store(store: Path, merge: str):
 
 
 def write_bigwig(
-    store,
-    out,
+    store: PathLike,
+    out: PathLike,
     *,
     merge: str = "mean",
     part_rows: int | None = None,

@@ -17,6 +17,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from cislens.scale.engine import (
     worker_model,
 )
 from cislens.scale.store import open_store, write_block
+from cislens.utils.types import PathLike, RandomState
 from cislens.utils.validation import check_non_negative_int, check_positive_int
 
 FORMAT = "cislens-zarr-variants"
@@ -47,7 +49,7 @@ def _open_vcf(path: Path):
     return open(path, encoding="ascii", errors="replace")
 
 
-def read_vcf(path) -> pd.DataFrame:
+def read_vcf(path: PathLike) -> pd.DataFrame:
     """Read the variants of a VCF (plain or gzip/bgzip) into a table, one row per ALT allele.
 
     Supports SNVs, MNVs and indels whose REF and ALT are explicit bases (A, C, G, T, N;
@@ -198,24 +200,24 @@ def _genome_identity(genome: Path) -> str:
 
 
 def score_variants(
-    model,
-    vcf,
-    genome,
-    out,
+    model: PathLike | ModelSpec,
+    vcf: PathLike,
+    genome: PathLike,
+    out: PathLike,
     *,
     length: int | None = None,
     target: int | None = None,
-    output=None,
+    output: int | str | tuple | None = None,
     input_layout: str = "NCL",
     n_top: int = 10,
     chunk_size: int = 1024,
     batch_size: int = 256,
-    weights=None,
+    weights: PathLike | None = None,
     model_args: dict | None = None,
-    client=None,
+    client: Any = None,
     scheduler: str | None = None,
     n_workers: int | None = None,
-    random_state=0,
+    random_state: RandomState = 0,
     verbose: bool = False,
     overwrite: bool = False,
 ) -> RunReport:
@@ -417,7 +419,7 @@ def _attribute_top(group, net, table, genome, length, target, n_top, seed, batch
     }
 
 
-def variant_table(path) -> pd.DataFrame:
+def variant_table(path: PathLike) -> pd.DataFrame:
     """The scored variants of a store as a table: chrom, pos, id, ref, alt, then per task
     ``ref_<task>``, ``alt_<task>``, ``delta_<task>``.
     """

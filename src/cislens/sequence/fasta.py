@@ -22,6 +22,7 @@ import torch
 
 from cislens.sequence.onehot import decode, one_hot_encode, reverse_complement
 from cislens.utils.files import atomic_output
+from cislens.utils.types import Array, PathLike
 from cislens.utils.validation import check_choice, check_positive_int
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -87,7 +88,7 @@ def check_unique_name(seen: dict, name: str, *, path, line_number: int) -> None:
     seen[name] = line_number
 
 
-def iter_fasta(path, *, duplicate_names: str = "raise") -> Iterator[FastaRecord]:
+def iter_fasta(path: PathLike, *, duplicate_names: str = "raise") -> Iterator[FastaRecord]:
     """Stream the records of a FASTA file (plain or gzip) without loading it whole.
 
     Parameters
@@ -154,7 +155,7 @@ def _record(header: str, chunks: list[str]) -> FastaRecord:
     return FastaRecord(_name(header), "".join(chunks), header)
 
 
-def read_fasta(path) -> dict[str, str]:
+def read_fasta(path: PathLike) -> dict[str, str]:
     """Read a whole FASTA file into an ordered ``{name: sequence}`` dict.
 
     Raises ``ValueError`` on duplicate names (``iter_fasta(path, duplicate_names="keep")``
@@ -172,7 +173,7 @@ def read_fasta(path) -> dict[str, str]:
 
 
 def iter_fasta_batches(
-    path, *, batch_size: int = 1024, length: int | None = None, start: int = 0
+    path: PathLike, *, batch_size: int = 1024, length: int | None = None, start: int = 0
 ) -> Iterator[tuple[list[str], torch.Tensor]]:
     """Stream a FASTA file as one-hot batches: ``(names, X)`` with X of shape (B, 4, L).
 
@@ -204,7 +205,13 @@ def iter_fasta_batches(
         yield names, one_hot_encode(seqs, length=length)
 
 
-def write_fasta(path, sequences, *, names: Iterable[str] | None = None, line_width: int = 60):
+def write_fasta(
+    path: PathLike,
+    sequences: dict[str, str] | Iterable[str] | Array,
+    *,
+    names: Iterable[str] | None = None,
+    line_width: int = 60,
+) -> None:
     """Write sequences to a FASTA file (gzip when the name ends in ``.gz``).
 
     Parameters
@@ -301,7 +308,7 @@ def _check_unique_intervals(frame: pd.DataFrame, line_numbers: list[str], source
     )
 
 
-def read_bed(bed) -> pd.DataFrame:
+def read_bed(bed: PathLike | pd.DataFrame) -> pd.DataFrame:
     """Read BED intervals into a DataFrame with columns chrom, start, end[, name, score, strand].
 
     Accepts a path (plain or gzip; ``track``/``browser``/``#`` lines skipped) or a DataFrame with
@@ -371,7 +378,12 @@ def read_bed_lines(bed) -> tuple[pd.DataFrame, list[str]]:
 
 
 def extract_intervals(
-    genome_fasta, bed, *, length: int, pad_with_n: bool = False, use_strand: bool = True
+    genome_fasta: PathLike,
+    bed: PathLike | pd.DataFrame,
+    *,
+    length: int,
+    pad_with_n: bool = False,
+    use_strand: bool = True,
 ) -> torch.Tensor:
     """One-hot windows of ``length`` bp centred on BED intervals of an indexed genome.
 

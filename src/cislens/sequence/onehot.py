@@ -18,6 +18,7 @@ from typing import NoReturn
 
 import numpy as np
 import torch
+from numpy.typing import DTypeLike
 
 from cislens.sequence.alphabet import (
     ALPHABET,
@@ -30,6 +31,7 @@ from cislens.sequence.alphabet import (
     TOKEN_TABLE,
 )
 from cislens.utils.arrays import as_numpy, like_input
+from cislens.utils.types import Array
 from cislens.utils.validation import check_choice, check_positive_int
 
 _AMBIGUOUS_MODES = ("n", "fraction", "error")
@@ -172,7 +174,9 @@ def _raise_invalid_character(seq_list: list[str]) -> NoReturn:
     raise AssertionError("unreachable: an invalid byte was flagged but not found")
 
 
-def check_one_hot(X, *, name: str = "X", allow_N: bool = True, length: int | None = None):
+def check_one_hot(
+    X: Array, *, name: str = "X", allow_N: bool = True, length: int | None = None
+) -> Array:
     """Validate a one-hot batch and return it unchanged.
 
     Checks: a NumPy array or torch tensor of shape (N, 4, L) with N >= 1 and L >= 1, finite
@@ -256,7 +260,7 @@ def check_one_hot(X, *, name: str = "X", allow_N: bool = True, length: int | Non
     return X
 
 
-def tokens_from_one_hot(X) -> np.ndarray:
+def tokens_from_one_hot(X: Array) -> np.ndarray:
     """Return (N, L) uint8 tokens: 0..3 for A, C, G, T and 4 for an all-zero column (N).
 
     Examples
@@ -270,7 +274,7 @@ def tokens_from_one_hot(X) -> np.ndarray:
     return tokens
 
 
-def one_hot_from_tokens(tokens: np.ndarray, dtype=np.float32) -> np.ndarray:
+def one_hot_from_tokens(tokens: np.ndarray, dtype: DTypeLike = np.float32) -> np.ndarray:
     """Inverse of :func:`tokens_from_one_hot`: (N, L) tokens -> (N, 4, L) one-hot (NumPy).
 
     Examples
@@ -283,7 +287,7 @@ def one_hot_from_tokens(tokens: np.ndarray, dtype=np.float32) -> np.ndarray:
     return np.ascontiguousarray(eye[tokens].transpose(0, 2, 1))
 
 
-def decode(X) -> list[str]:
+def decode(X: Array) -> list[str]:
     """Decode a one-hot batch (N, 4, L) into strings; an all-zero column becomes "N".
 
     Examples
@@ -297,7 +301,7 @@ def decode(X) -> list[str]:
     return [row.tobytes().decode("ascii") for row in letters]
 
 
-def reverse_complement(X):
+def reverse_complement(X: Array) -> str | list[str] | Array:
     """Reverse-complement a one-hot batch (N, 4, L), a string, or a list of strings.
 
     For one-hot input this flips the channel and length axes (ACGT order makes the complement a

@@ -33,6 +33,7 @@ from numba import njit, prange
 from cislens.shuffle._prng import hash_tokens, permute_inplace, randbelow, seed_for, seed_state
 from cislens.shuffle.mononucleotide import _output_from_tokens, _prepare
 from cislens.utils.threads import torch_threads_kept
+from cislens.utils.types import Array, RandomState
 
 _TOKEN_N = 4
 
@@ -145,8 +146,13 @@ def _dinucleotide_tokens(tokens, n, base_seed, lo, hi):
 
 
 def dinucleotide_shuffle(
-    X, *, n: int = 20, random_state=None, start: int | None = None, end: int | None = None
-):
+    X: Array,
+    *,
+    n: int = 20,
+    random_state: RandomState = None,
+    start: int | None = None,
+    end: int | None = None,
+) -> Array:
     """Dinucleotide shuffles drawn uniformly among all sequences with the same 2-mer counts.
 
     Each shuffle has exactly the dinucleotide counts of its sequence (so also its base counts)

@@ -25,6 +25,7 @@ from cislens.sequence.onehot import check_one_hot, tokens_from_one_hot
 from cislens.shuffle._prng import hash_tokens, permute_inplace, seed_for, seed_state
 from cislens.utils.random import resolve_seed
 from cislens.utils.threads import torch_threads_kept
+from cislens.utils.types import Array, RandomState
 from cislens.utils.validation import check_positive_int
 
 _TOKEN_N = 4
@@ -148,7 +149,14 @@ def _shuffle_tokens(tokens, n, base_seed, lo, hi):
     return out
 
 
-def shuffle(X, *, n: int = 20, random_state=None, start: int | None = None, end: int | None = None):
+def shuffle(
+    X: Array,
+    *,
+    n: int = 20,
+    random_state: RandomState = None,
+    start: int | None = None,
+    end: int | None = None,
+) -> Array:
     """Mononucleotide shuffles: permute each sequence's bases uniformly at random.
 
     Every sequence and every shuffle gets its own independent uniform permutation of the bases

@@ -24,6 +24,7 @@ from cislens.sequence.onehot import check_one_hot
 from cislens.shuffle.dinucleotide import dinucleotide_shuffle
 from cislens.shuffle.mononucleotide import _check_n, shuffle
 from cislens.utils.arrays import as_numpy
+from cislens.utils.types import Array, ArrayLike, RandomState
 
 DEFAULT_FREQUENCIES = (0.3, 0.2, 0.2, 0.3)
 """A, C, G, T frequencies of the default flat reference (40% GC)."""
@@ -42,7 +43,7 @@ def _filled_like(X, n: int, column: np.ndarray):
     return out
 
 
-def zero_references(X, n: int = 1, random_state=None):
+def zero_references(X: Array, n: int = 1, random_state: RandomState = None) -> Array:
     """All-zero references: ``n`` copies of an all-N sequence per input sequence.
 
     Parameters
@@ -71,7 +72,13 @@ def zero_references(X, n: int = 1, random_state=None):
     return _filled_like(X, n, np.zeros(4))
 
 
-def frequency_references(X, n: int = 1, random_state=None, *, frequencies=DEFAULT_FREQUENCIES):
+def frequency_references(
+    X: Array,
+    n: int = 1,
+    random_state: RandomState = None,
+    *,
+    frequencies: ArrayLike = DEFAULT_FREQUENCIES,
+) -> Array:
     """Flat references: every column equals the base-frequency vector ``frequencies``.
 
     Parameters
@@ -126,7 +133,7 @@ def frequency_references(X, n: int = 1, random_state=None, *, frequencies=DEFAUL
     return _filled_like(X, n, freqs)
 
 
-def dinucleotide_references(X, n: int = 20, random_state=None):
+def dinucleotide_references(X: Array, n: int = 20, random_state: RandomState = None) -> Array:
     """Dinucleotide-shuffled references: :func:`~cislens.shuffle.dinucleotide_shuffle` of X.
 
     Parameters
@@ -156,7 +163,7 @@ def dinucleotide_references(X, n: int = 20, random_state=None):
     return dinucleotide_shuffle(X, n=n, random_state=random_state)
 
 
-def shuffle_references(X, n: int = 20, random_state=None):
+def shuffle_references(X: Array, n: int = 20, random_state: RandomState = None) -> Array:
     """Mononucleotide-shuffled references: :func:`~cislens.shuffle.shuffle` of X.
 
     Parameters

@@ -17,8 +17,10 @@ frequencies matter.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,7 +28,11 @@ from cislens.errors import ConfigError
 from cislens.sequence.alphabet import TOKEN_AMBIGUOUS, TOKEN_INVALID, TOKEN_N, TOKEN_TABLE
 from cislens.sequence.onehot import one_hot_from_tokens, tokens_from_one_hot
 from cislens.utils.random import check_random_state, derive_seed
+from cislens.utils.types import RandomState
 from cislens.utils.validation import check_positive_int
+
+if TYPE_CHECKING:
+    from cislens.simulate.specs import BackgroundSpec
 
 # Percent; rows: first base A, C, G, T; columns: second base A, C, G, T. Approximate (see above).
 HUMAN_DINUCLEOTIDE_FREQUENCIES = (
@@ -179,7 +185,9 @@ def read_sequences(path, *, where: str = "sequences") -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
 
 
-def fit_markov(sequences, *, order: int = 1, pseudocount: float = 1.0) -> MarkovModel:
+def fit_markov(
+    sequences: Iterable[str], *, order: int = 1, pseudocount: float = 1.0
+) -> MarkovModel:
     """Fit a k-th order Markov model to sequences (k-mers containing N are skipped).
 
     Parameters
@@ -320,7 +328,13 @@ class Background:
         self.model.redraw(tokens, mask, rng)
 
 
-def sample_background(background="uniform", *, n: int, length: int, random_state=None):
+def sample_background(
+    background: str | Mapping | BackgroundSpec = "uniform",
+    *,
+    n: int,
+    length: int,
+    random_state: RandomState = None,
+) -> np.ndarray:
     """Draw ``n`` background sequences of ``length`` bp as one-hot (n, 4, length) float32.
 
     Parameters

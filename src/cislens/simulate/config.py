@@ -37,6 +37,7 @@ from cislens.simulate.specs import (
     _parse_task,
 )
 from cislens.utils import validation as v
+from cislens.utils.types import PathLike
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def _parse_splits(value) -> dict:
     return out
 
 
-def config_from_dict(data, *, base_dir=None) -> SimulationConfig:
+def config_from_dict(data: Mapping, *, base_dir: PathLike | None = None) -> SimulationConfig:
     """Validate a config mapping (parsed YAML/JSON) into a :class:`SimulationConfig`.
 
     Parameters
@@ -254,7 +255,7 @@ def _complete_motifs(declared, tasks, distractors) -> list[MotifSpec]:
     return out
 
 
-def load_config(path) -> SimulationConfig:
+def load_config(path: PathLike) -> SimulationConfig:
     """Read a YAML (``.yaml``/``.yml``) or JSON (``.json``) config file.
 
     Relative paths inside (``background.sequences``) are resolved against the file's folder.
@@ -274,7 +275,7 @@ def load_config(path) -> SimulationConfig:
         raise ConfigError(f"{path}: {error}") from None
 
 
-def as_config(config) -> SimulationConfig:
+def as_config(config: str | Mapping | SimulationConfig | PathLike) -> SimulationConfig:
     """A :class:`SimulationConfig` from a config, a mapping, JSON text, a file or a preset name."""
     if isinstance(config, SimulationConfig):
         return config

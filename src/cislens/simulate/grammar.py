@@ -19,14 +19,18 @@ generator draws from; they do not change what a rule means.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Union
+from typing import TYPE_CHECKING, NamedTuple, Union
 
 import numpy as np
 import pandas as pd
 
 from cislens.simulate.distributions import CountSpec, PositionSpec, SpacingSpec
 from cislens.utils import validation as v
+
+if TYPE_CHECKING:
+    from cislens.simulate.config import SimulationConfig
 
 STRANDS = ("both", "+", "-")
 ORIENTATIONS = ("any", "same", "opposite", "convergent", "divergent")
@@ -119,7 +123,7 @@ class AtLeastRule:
 class AnyRule(AtLeastRule):
     """OR: at least one child holds (an :class:`AtLeastRule` with k = 1)."""
 
-    def __init__(self, rules):
+    def __init__(self, rules: Sequence[Rule]):
         object.__setattr__(self, "k", 1)
         object.__setattr__(self, "rules", tuple(rules))
 
@@ -230,7 +234,7 @@ Rule = Union[MotifRule, AllRule, AtLeastRule, NotRule, PairRule]  # noqa: UP007
 _RULE_KEYS = ("motif", "all", "any", "at_least", "not", "pair")
 
 
-def parse_rule(value, where: str = "rule") -> Rule:
+def parse_rule(value: Mapping, where: str = "rule") -> Rule:
     """Parse a rule from its YAML/JSON form (a motif name, or a mapping with one rule key).
 
     Examples
@@ -361,7 +365,9 @@ class RuleLabels(NamedTuple):
     """(M, T) bool: instance row m is relevant to task t (rows in the table's order)."""
 
 
-def labels_from_instances(instances: pd.DataFrame, config, *, n_sequences: int | None = None):
+def labels_from_instances(
+    instances: pd.DataFrame, config: SimulationConfig, *, n_sequences: int | None = None
+) -> RuleLabels:
     """Recompute the clean labels of one split from its recorded instances and the rules.
 
     Parameters

@@ -16,12 +16,19 @@ Both strands are scanned, each with its own table (the reverse complement motif)
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
 
 from cislens.errors import ConfigError
+from cislens.utils.types import ArrayLike
+
+if TYPE_CHECKING:
+    from cislens.pwm.motif import Motif
+    from cislens.simulate.specs import ScanSpec
 
 _NEG = -(2**20)  # score of an N (token 4): no window containing N matches (int32-safe)
 
@@ -31,7 +38,7 @@ def integer_table(log_odds: np.ndarray, bin_size: float) -> np.ndarray:
     return np.rint(np.asarray(log_odds, dtype=np.float64) / bin_size).astype(np.int64)
 
 
-def score_distribution(table: np.ndarray, composition) -> tuple[int, np.ndarray]:
+def score_distribution(table: np.ndarray, composition: ArrayLike) -> tuple[int, np.ndarray]:
     """Exact distribution of the binned score of a random window.
 
     Parameters
@@ -67,7 +74,9 @@ def score_distribution(table: np.ndarray, composition) -> tuple[int, np.ndarray]
     return low, pmf
 
 
-def threshold_for_p_value(table, composition, p_value: float) -> tuple[int | None, float]:
+def threshold_for_p_value(
+    table: np.ndarray, composition: ArrayLike, p_value: float
+) -> tuple[int | None, float]:
     """Smallest attainable binned score ``t`` with ``P(S >= t) < p_value``, and that p-value.
 
     Returns ``(None, p_best)`` when even the best score has p-value >= ``p_value``.
@@ -239,7 +248,9 @@ def unaccounted_hits(
     return out
 
 
-def build_match_model(motifs, composition, scan) -> MatchModel:
+def build_match_model(
+    motifs: Mapping[str, Motif], composition: ArrayLike, scan: ScanSpec
+) -> MatchModel:
     """Tables and thresholds for ``motifs`` (a dict name -> Motif) under ``composition``.
 
     ``scan`` is a :class:`cislens.simulate.config.ScanSpec`.

@@ -16,8 +16,12 @@ from __future__ import annotations
 import difflib
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from cislens.simulate.config import SimulationConfig
 
 PRESET_ORDER = (
     "lab3",
@@ -79,7 +83,7 @@ def list_presets() -> dict[str, str]:
     return out
 
 
-def load_preset(name: str):
+def load_preset(name: str) -> SimulationConfig:
     """The :class:`SimulationConfig` of preset ``name``."""
     from cislens.simulate.config import load_config
 

@@ -6,6 +6,8 @@ import json
 import logging
 import random
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +19,7 @@ from cislens.pwm.jaspar import default_release, load_motif
 from cislens.pwm.motif import Motif
 from cislens.sequence.onehot import one_hot_from_tokens
 from cislens.simulate.backgrounds import Background
-from cislens.simulate.config import SPLIT_NAMES, as_config
+from cislens.simulate.config import SPLIT_NAMES, SimulationConfig, as_config
 from cislens.simulate.embedding import (
     InstanceSampler,
     UnremovableMatches,
@@ -28,6 +30,7 @@ from cislens.simulate.embedding import (
 from cislens.simulate.matching import build_match_model
 from cislens.simulate.scenarios import ROLES, Realised, Scenarios
 from cislens.utils.random import derive_seed, resolve_seed
+from cislens.utils.types import PathLike, RandomState
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +109,7 @@ def _realise_split(parts, size: int, seed: int, s: int, *, verbose: bool, desc: 
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def load_simulation_motifs(config) -> dict[str, Motif]:
+def load_simulation_motifs(config: SimulationConfig) -> dict[str, Motif]:
     """The config's motifs as :class:`Motif` objects named as in the config (columns sliced).
 
     Raises ``ConfigError`` naming the field of a motif that cannot be loaded.
@@ -114,7 +117,7 @@ def load_simulation_motifs(config) -> dict[str, Motif]:
     config = as_config(config)
     motifs = {}
     for spec in config.motifs:
-        kwargs = {"release": config.jaspar_release}
+        kwargs: dict[str, Any] = {"release": config.jaspar_release}
         if spec.pseudocount is not None:
             kwargs["pseudocount"] = spec.pseudocount
         try:
@@ -183,7 +186,11 @@ def _match_thresholds(match) -> dict:
 
 
 def simulate(
-    config_or_preset, *, n: int | None = None, random_state=None, verbose: bool = False
+    config_or_preset: str | Mapping | SimulationConfig | PathLike,
+    *,
+    n: int | None = None,
+    random_state: RandomState = None,
+    verbose: bool = False,
 ) -> Dataset:
     """Simulate a labelled DNA dataset with complete motif-instance ground truth.
 

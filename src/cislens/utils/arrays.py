@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from cislens.utils.types import Array, ArrayLike
 
-def as_numpy(X) -> np.ndarray:
+
+def as_numpy(X: ArrayLike) -> np.ndarray:
     """Return ``X`` as a NumPy array (a detached CPU copy for tensors, a view when possible).
 
     Examples
@@ -19,7 +21,7 @@ def as_numpy(X) -> np.ndarray:
     return np.asarray(X)
 
 
-def like_input(out: np.ndarray, X):
+def like_input(out: np.ndarray, X: ArrayLike) -> Array:
     """Return ``out`` as a torch tensor when ``X`` is one, else as a NumPy array.
 
     Examples

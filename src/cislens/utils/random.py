@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-RandomState = "int | numpy.random.Generator | None"
+from cislens.utils.types import RandomState
 
 _MASK64 = (1 << 64) - 1
 
 
-def check_random_state(random_state=None) -> np.random.Generator:
+def check_random_state(random_state: RandomState = None) -> np.random.Generator:
     """Return a ``numpy.random.Generator`` for ``random_state``.
 
     Parameters
@@ -70,7 +70,7 @@ def check_random_state_arg(random_state) -> None:
     check_random_state(random_state)
 
 
-def resolve_seed(random_state=None) -> int:
+def resolve_seed(random_state: RandomState = None) -> int:
     """Turn ``random_state`` into one 63-bit integer seed.
 
     An int is used as is (so the seed recorded in outputs is the one the user gave); a Generator

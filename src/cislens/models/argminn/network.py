@@ -54,6 +54,7 @@ from cislens.models._base import (
 from cislens.models.argminn.losses import attention_entropy, filter_l1, filter_overlap_penalty
 from cislens.models.argminn.schedule import RegularizationSchedule
 from cislens.utils.random import derive_seed, resolve_seed
+from cislens.utils.types import RandomState
 
 
 class ARGMINNOutput(NamedTuple):
@@ -284,7 +285,7 @@ class ARGMINN(SequenceModel):
         warmup_epochs: int = 12,
         ramp_epochs: int = 10,
         guide_epochs: int | None = None,
-        random_state=None,
+        random_state: RandomState = None,
     ) -> None:
         super().__init__()
         owner = "ARGMINN"
