@@ -19,6 +19,7 @@ import numpy as np
 
 from cislens._version import __version__
 from cislens.utils.files import atomic_output
+from cislens.utils.validation import check_positive_int
 
 STRING_DTYPE = h5py.string_dtype(encoding="utf-8")
 """Variable-length UTF-8 strings, the one string type cislens writes to HDF5."""
@@ -196,11 +197,7 @@ def check_format(
             f"'{path}' is not a {expected} file: it {what} (expected format={expected!r}).{hint}"
         )
     version = attr_value(found_version)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(
-            f"'{path}': format_version must be a positive int; got {version!r}. "
-            "The file is corrupted."
-        )
+    check_positive_int(version, f"'{path}': format_version", fix="The file is corrupted.")
     if version > supported_version:
         raise ValueError(
             f"'{path}' uses {expected} format_version {version}, newer than the versions this "
