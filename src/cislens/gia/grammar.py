@@ -50,7 +50,7 @@ from cislens.gia.pairs import ORIENTATIONS, check_orientation, pair_values
 from cislens.gia.result import scalar_view
 from cislens.gia.stats import DEFAULT_CONFIDENCE, DEFAULT_N_BOOTSTRAP, bootstrap_ci
 from cislens.utils.random import check_random_state, derive_seed
-from cislens.utils.validation import check_choice
+from cislens.utils.validation import check_choice, check_fraction
 
 DEFAULT_GAPS = tuple(range(21))
 """Gaps tested by default: every gap from 0 to 20 bp."""
@@ -173,8 +173,9 @@ def _best_row(values, conditions, label, *, value, alpha, n_bootstrap, confidenc
 
 def _check_grammar_options(value, alpha) -> None:
     check_choice(value, GRAMMAR_VALUES, name="value")
-    if isinstance(alpha, bool) or not isinstance(alpha, (float, int)) or not 0 < alpha < 1:
-        raise ValueError(f"alpha must be a float in (0, 1), e.g. 0.05; got {alpha!r}.")
+    check_fraction(
+        alpha, "alpha", open_min=True, open_max=True, what="a float", detail=", e.g. 0.05"
+    )
 
 
 @doc

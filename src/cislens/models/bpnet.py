@@ -7,7 +7,7 @@ from torch import nn
 
 from cislens.models._base import SequenceModel, check_length, check_positive_int
 from cislens.utils.types import RandomState
-from cislens.utils.validation import check_choice
+from cislens.utils.validation import check_choice, check_non_negative_int
 
 _POOLINGS = ("mean", "max")
 
@@ -71,8 +71,7 @@ class BPNetLike(SequenceModel):
         super().__init__()
         owner = "BPNetLike"
         check_choice(pooling, _POOLINGS, name="BPNetLike: pooling")
-        if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 0:
-            raise ValueError(f"BPNetLike: n_layers must be an int >= 0; got {n_layers!r}.")
+        check_non_negative_int(n_layers, "BPNetLike: n_layers")
         self.hparams = {
             "n_tasks": check_positive_int(n_tasks, "n_tasks", owner),
             "input_length": check_length(input_length, owner, required=False),
