@@ -258,7 +258,9 @@ def benchmark_attributions(
         raise ValueError("attributions is empty; pass at least one AttributionSet.")
     timings = dict(timings or {})
     instances = _truth_table(ground_truth, split)
-    per_seq, decoys, counts = [], {}, {}
+    per_seq: list = []
+    decoys: dict = {}
+    counts: dict = {}
     for result in attributions:
         task = _task_name(result)
         index = (

@@ -100,7 +100,7 @@ class GIAResult:
             "null_mean": self.null_mean,
         }
         if self.outputs is not None:
-            index = {"target": list(self.outputs)}
+            index: dict[str, object] = {"target": list(self.outputs)}
         elif self.effect.ndim == 2:
             bases, positions = np.indices(self.effect.shape)
             index = {"base": np.array(list("ACGT"))[bases.ravel()], "position": positions.ravel()}

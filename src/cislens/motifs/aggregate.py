@@ -84,7 +84,9 @@ class Pattern:
     def trim_bounds(self, threshold: float = 0.3) -> tuple[int, int]:
         """``(start, end)`` of the positions with ``sum_b |CWM| >= threshold * max``."""
         energy = np.abs(self.contrib).sum(axis=0)
-        keep = np.flatnonzero(energy >= threshold * energy.max()) if energy.max() > 0 else []
+        keep: np.ndarray | list = (
+            np.flatnonzero(energy >= threshold * energy.max()) if energy.max() > 0 else []
+        )
         if len(keep) == 0:
             return 0, self.width
         return int(keep[0]), int(keep[-1] + 1)

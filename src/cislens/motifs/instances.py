@@ -83,7 +83,7 @@ def _suppress(frame: pd.DataFrame) -> pd.DataFrame:
     keep = []
     frame = frame.sort_values(["example", "pattern", "score"], ascending=[True, True, False])
     for _, group in frame.groupby(["example", "pattern"], sort=False):
-        taken = []
+        taken: list = []
         for row in group.itertuples():
             if all(row.end <= s or row.start >= e for s, e in taken):
                 taken.append((row.start, row.end))

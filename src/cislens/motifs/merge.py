@@ -101,7 +101,7 @@ def merge_motif_sets(
     ]
     rank = {id(p): (-p.n_seqlets, labels.index(label), order) for label, order, p in pool}
     pool.sort(key=lambda item: rank[id(item[2])])
-    kept = []  # [label, pattern, provenance]
+    kept: list = []  # [label, pattern, provenance]
     for label, _, pattern in pool:
         entry = {"run": label, "pattern": pattern.name, "n_seqlets": int(pattern.n_seqlets)}
         best, best_sim = None, -np.inf
