@@ -41,6 +41,9 @@ def test_message_parts_and_error_type():
         check_non_negative_int(-1, "n_top (--top)")
     with pytest.raises(ValueError, match=r"^k must be an int >= 3; got 2\.$"):
         check_int(2, "k", minimum=3)
+    assert check_int(10, "zooms", minimum=0, maximum=10) == 10
+    with pytest.raises(ValueError, match=r"^zooms must be an int in \[0, 10\]; got 11\.$"):
+        check_int(11, "zooms", minimum=0, maximum=10)
     message = r"^threads must be a positive int or None \(free cores\); got 0\. Pass 4\.$"
     with pytest.raises(ValueError, match=message):
         check_positive_int(0, "threads", allow_none=True, detail=" (free cores)", fix="Pass 4.")

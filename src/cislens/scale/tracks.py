@@ -38,7 +38,7 @@ import numpy as np
 from cislens.scale._deps import require
 from cislens.scale.store import MARKERS, read_metadata, read_windows
 from cislens.utils.types import PathLike
-from cislens.utils.validation import check_choice
+from cislens.utils.validation import check_choice, check_int
 
 MERGE_RULES = ("mean", "nearest")
 """How overlapping windows give one value per base (see the module docstring)."""
@@ -236,8 +236,7 @@ def write_bigwig(
     from tqdm.auto import tqdm
 
     pybigwig = require("pyBigWig")
-    if isinstance(zooms, bool) or not isinstance(zooms, int) or not 0 <= zooms <= 10:
-        raise ValueError(f"zooms (--bigwig-zooms) must be an int in [0, 10]; got {zooms!r}.")
+    check_int(zooms, "zooms (--bigwig-zooms)", minimum=0, maximum=10)
     store, out = Path(store).resolve(), Path(out)
     started = time.perf_counter()
     group = _check_store(store, merge)

@@ -174,7 +174,9 @@ def is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _int_expectation(minimum: int) -> str:
+def _int_expectation(minimum: int, maximum: int | None = None) -> str:
+    if maximum is not None:
+        return f"an int in [{minimum}, {maximum}]"
     return {0: "an int >= 0", 1: "a positive int"}.get(minimum, f"an int >= {minimum}")
 
 
@@ -183,6 +185,7 @@ def check_int(
     name: str,
     *,
     minimum: int = 1,
+    maximum: int | None = None,
     allow_none: bool = False,
     detail: str = "",
     fix: str = "",
@@ -191,9 +194,9 @@ def check_int(
     """Return ``value`` as an ``int`` (or ``None`` where allowed) after checking it.
 
     The message reads ``"{name} must be {expectation}{ or None}{detail}; got {value!r}.{fix}"``,
-    where the expectation is "a positive int" (``minimum=1``), "an int >= 0" (``minimum=0``)
-    or "an int >= m". Bools and non-integers raise ``ValueError`` (``TypeError`` with
-    ``type_error=True``).
+    where the expectation is "a positive int" (``minimum=1``), "an int >= 0" (``minimum=0``),
+    "an int >= m", or "an int in [m, M]" with a ``maximum``. Bools and non-integers raise
+    ``ValueError`` (``TypeError`` with ``type_error=True``).
 
     Examples
     --------
@@ -207,12 +210,12 @@ def check_int(
     """
     if value is None and allow_none:
         return None
-    expected = _int_expectation(minimum) + (" or None" if allow_none else "") + detail
+    expected = _int_expectation(minimum, maximum) + (" or None" if allow_none else "") + detail
     fix = f" {fix}" if fix else ""
     if not is_int(value):
         error = TypeError if type_error else ValueError
         raise error(f"{name} must be {expected}; got {value!r}.{fix}")
-    if value < minimum:
+    if value < minimum or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be {expected}; got {value!r}.{fix}")
     return int(value)
 
