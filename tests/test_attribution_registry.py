@@ -1,8 +1,6 @@
-"""The METHODS registry, get_method, attribute, attribution_set, and the lazy DeepLIFT wrappers."""
+"""The METHODS registry, get_method, attribute, attribution_set, and the DeepLIFT methods."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import numpy as np
 import pytest
@@ -28,7 +26,6 @@ EXPECTED = {
     "guided_backprop",
     "guided_gradcam",
 }
-ENGINE = importlib.util.find_spec("cislens.attribution.deeplift") is not None
 
 
 def test_registry_names_and_flags():
@@ -61,8 +58,6 @@ def test_registry_names_and_flags():
 
 def test_every_function_has_the_common_signature():
     for record in METHODS.values():
-        if record.name in ("deeplift", "deeplift_shap") and not ENGINE:
-            continue
         defaults = record.defaults()
         for option in (
             "target",
@@ -110,19 +105,8 @@ def test_package_exports():
     assert callable(attribution.deeplift) and callable(attribution.deeplift_shap)
 
 
-def test_deeplift_wrappers_explain_a_missing_engine(monkeypatch):
-    from cislens.attribution import registry
-
-    monkeypatch.setattr(registry, "_ENGINE", "cislens.attribution._no_such_engine")
-    with pytest.raises(ImportError, match="needs the DeepLIFT engine"):
-        METHODS["deeplift"](SmallConv(), random_one_hot(1, 24, 0), target=0)
-    with pytest.raises(ImportError, match="needs the DeepLIFT engine"):
-        METHODS["deeplift_shap"].defaults()
-
-
-@pytest.mark.skipif(not ENGINE, reason="the DeepLIFT engine is not installed")
 def test_deeplift_runs_through_the_registry():
-    from cislens.attribution.deeplift import deeplift
+    from cislens.attribution.deeplift_engine import deeplift
 
     model, X = SmallConv(), random_one_hot(2, 24, 0)
     assert attribution.deeplift is deeplift

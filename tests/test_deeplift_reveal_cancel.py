@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from cislens.attribution.deeplift.pairs import deeplift_pairs
+from cislens.attribution.deeplift_engine.pairs import deeplift_pairs
 
 F64 = torch.float64
 N_MLP, N_CONV = 130, 80  # 210 random models in all

@@ -33,6 +33,7 @@ from cislens.attribution.cost import (
     CostLimitError,
     estimate_cost,
 )
+from cislens.attribution.deeplift_engine import deeplift, deeplift_shap
 from cislens.attribution.ensemble import (
     NORMALISATIONS,
     ModelEnsemble,
@@ -57,15 +58,6 @@ from cislens.attribution.registry import (
     attribution_set,
     get_method,
 )
-
-# The DeepLIFT engine is a subpackage named like its main function. Import it here, before the
-# names are bound, so that a later ``import cislens.attribution.deeplift`` cannot rebind
-# ``cislens.attribution.deeplift`` from the function to the module. Until the engine is
-# installed, the registry's wrappers (which import it on first call) stand in.
-try:
-    from cislens.attribution.deeplift import deeplift, deeplift_shap
-except ImportError:
-    from cislens.attribution.registry import deeplift, deeplift_shap
 
 __all__ = [
     "DEFAULT_MAX_POSITIONS",

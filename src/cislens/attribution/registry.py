@@ -12,12 +12,11 @@ line and the benchmark read :data:`METHODS`; each record carries the capability 
   methods without it return a map on all four channels (a gradient) that is stored as is;
 - ``stochastic``: with its default options the result depends on ``random_state``.
 
-The DeepLIFT engine (:mod:`cislens.attribution.deeplift`) is imported on first use.
+The DeepLIFT methods come from the engine :mod:`cislens.attribution.deeplift_engine`.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 from collections.abc import Callable
@@ -29,46 +28,13 @@ from torch import nn
 
 from cislens._version import __version__
 from cislens.attribution.cost import DEFAULT_MAX_POSITIONS, check_cost, estimate_cost
+from cislens.attribution.deeplift_engine import deeplift, deeplift_shap
 from cislens.attribution.gradcam import gradcam
 from cislens.attribution.gradients import grad_x_input, saliency
 from cislens.attribution.guided import guided_backprop, guided_gradcam
 from cislens.attribution.integrated_gradients import integrated_gradients
 from cislens.attribution.ism import ism
 from cislens.utils.random import resolve_seed
-
-_ENGINE = "cislens.attribution.deeplift"
-
-
-def _engine_function(name: str) -> Callable:
-    try:
-        module = importlib.import_module(_ENGINE)
-    except ModuleNotFoundError as error:
-        if error.name not in (_ENGINE, "cislens.attribution.deeplift"):
-            raise
-        raise ImportError(
-            f"{name} needs the DeepLIFT engine {_ENGINE}, which is not part of this "
-            "installation of cislens."
-        ) from None
-    return getattr(module, name)
-
-
-def deeplift(model: nn.Module, X, **options) -> torch.Tensor:
-    """DeepLIFT (Rescale or RevealCancel) against one or several references.
-
-    Imports and calls :func:`cislens.attribution.deeplift.deeplift`; see its documentation for
-    the options (``baselines``, ``rule``, ``hypothetical``, ``tolerance``, ...).
-    """
-    return _engine_function("deeplift")(model, X, **options)
-
-
-def deeplift_shap(model: nn.Module, X, **options) -> torch.Tensor:
-    """DeepLiftShap: DeepLIFT averaged over dinucleotide-shuffled references.
-
-    Imports and calls :func:`cislens.attribution.deeplift.deeplift_shap`; see its
-    documentation for the options (``n_shuffles``, ``baselines``, ``rule``, ``hypothetical``,
-    ...).
-    """
-    return _engine_function("deeplift_shap")(model, X, **options)
 
 
 @dataclass(frozen=True)
@@ -128,9 +94,7 @@ class AttributionMethod:
             )
 
     def resolve(self) -> Callable:
-        """The implementing function (imports the DeepLIFT engine for its methods)."""
-        if self.function in (deeplift, deeplift_shap):
-            return _engine_function(self.name)
+        """The implementing function."""
         return self.function
 
     def defaults(self) -> dict:

@@ -24,9 +24,9 @@ from typing import NamedTuple
 
 import torch
 
-from cislens.attribution.deeplift import coupled, rules
-from cislens.attribution.deeplift.graph import OpGraph
-from cislens.attribution.deeplift.ops import (
+from cislens.attribution.deeplift_engine import coupled, rules
+from cislens.attribution.deeplift_engine.graph import OpGraph
+from cislens.attribution.deeplift_engine.ops import (
     BILINEAR,
     CONST,
     INPUT,
