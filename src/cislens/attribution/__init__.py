@@ -20,13 +20,20 @@ Every method is a plain function with one signature::
 Diagnostic: :func:`integrated_gradients_path_density` gives the model's predictions at each
 alpha of the IG path (default: from dinucleotide shuffles to the inputs).
 
-:data:`METHODS` maps these names to records with capability flags; :func:`attribute` runs one
-by name and :func:`attribution_set` packages the result for the attribution store.
+:data:`METHODS` maps these names to records with capability flags; :func:`resolve_methods`
+reads a list of them (names, ``"all"``, a comma list); :func:`attribute` runs one by name and
+:func:`attribution_set` packages the result for the attribution store.
 """
 
 # The shared semantics of every method (target, model borrowing), public for GIA and for users
 # who write their own methods.
-from cislens.attribution._common import Target, borrowed_model, count_outputs, resolve_target
+from cislens.attribution._common import (
+    Target,
+    borrowed_model,
+    count_outputs,
+    parse_target,
+    resolve_target,
+)
 from cislens.attribution.cost import (
     DEFAULT_MAX_POSITIONS,
     CostEstimate,
@@ -57,6 +64,7 @@ from cislens.attribution.registry import (
     attribute,
     attribution_set,
     get_method,
+    resolve_methods,
 )
 
 __all__ = [
@@ -89,6 +97,8 @@ __all__ = [
     "integrated_gradients_completeness",
     "integrated_gradients_path_density",
     "ism",
+    "parse_target",
+    "resolve_methods",
     "resolve_target",
     "saliency",
 ]

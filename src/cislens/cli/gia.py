@@ -52,19 +52,6 @@ def parse_spacings(text: str, option: str = "--spacings") -> list[int]:
     return values
 
 
-def _parse_target(text: str | None, task_names: list[str]):
-    if text is None:
-        return None
-    if text.lstrip("-").isdigit():
-        return int(text)
-    if text in task_names:
-        return task_names.index(text)
-    raise ValueError(
-        f"--target must be an output index or a task name; {text!r} is neither (tasks: "
-        f"{task_names})."
-    )
-
-
 def _need(value, option: str, experiment: str):
     if value is None:
         raise ValueError(f"--experiment {experiment} needs {option}.")
@@ -249,6 +236,7 @@ def gia_command(
 ) -> None:
     """Run one GIA experiment; write its table (CSV), plot (PNG) and parameters (JSON)."""
     from cislens._version import __version__
+    from cislens.attribution import parse_target
     from cislens.io.dataset import load_dataset
     from cislens.models import load_model_from_spec
     from cislens.utils.random import resolve_seed
@@ -266,7 +254,7 @@ def gia_command(
     net = load_model_from_spec(model, weights=weights)
     random_state = resolve_seed(seed)
     args = {
-        "target": _parse_target(target, list(dataset.task_names)),
+        "target": parse_target(target, list(dataset.task_names)),
         "batch_size": batch_size,
         "device": device,
         "random_state": random_state,
