@@ -1,4 +1,4 @@
-"""DeepLIFT rules on hand-set networks with known answers (algorithms.md 1.2-1.6)."""
+"""DeepLIFT rules on hand-set networks with known answers (docs/algorithms.md 1.2-1.6)."""
 
 from __future__ import annotations
 

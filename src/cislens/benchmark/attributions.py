@@ -1,4 +1,6 @@
-"""Score attribution maps against the motif instances a simulation planted (algorithms.md 9.4).
+"""Score attribution maps against the motif instances a simulation planted.
+
+How maps are scored against planted instances: ``docs/algorithms.md`` section 9.4.
 
 Per-position score
     ``signed``: the projected score summed over channels, ``sum_b attr[b, i] * x[b, i]`` (the

@@ -1,6 +1,7 @@
 """Seqlets: high-importance windows of projected contribution tracks, TF-MoDISco style.
 
-Algorithm (``docs/formats.md``, "Motif discovery results", and ``algorithms.md`` section 5.2):
+Algorithm (``docs/formats.md``, "Motif discovery results", and ``docs/algorithms.md``
+section 5.2):
 
 1. Per-position score ``s_i = sum_b contrib[b, i]`` (projected scores, not hypothetical ones).
 2. Windowed sums ``S_i = s_i + ... + s_{i+W-1}`` of every window of every sequence (at most

@@ -4,8 +4,9 @@ Both explain one scalar per sequence (``target``) by the change of the model's p
 logit between each input x and its references r. For every example-reference pair the engine
 computes DeepLIFT multipliers ``m`` for all four channels (see :mod:`.propagate`), checks
 summation-to-delta on ``m * (x - r)`` (see :mod:`.checks`), then forms the hypothetical
-contributions ``H = m_k - sum_b m_b r_b`` (algorithms.md section 2.3), averages them over the
-references and, unless ``hypothetical=True``, projects them onto the observed bases (``H * X``).
+contributions ``H = m_k - sum_b m_b r_b`` (``docs/algorithms.md`` section 2.3), averages them
+over the references and, unless ``hypothetical=True``, projects them onto the observed bases
+(``H * X``).
 """
 
 from __future__ import annotations
