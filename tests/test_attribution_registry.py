@@ -167,3 +167,40 @@ def test_attribution_set_seeds_and_refusals():
         model, X, method="integrated_gradients", target=0, n_steps=2, baselines=torch.zeros(4, 24)
     )
     assert tensor_refs.params["baselines"] == "Tensor"
+
+
+def test_resolve_methods_is_the_one_parser():
+    from cislens.attribution import resolve_methods
+
+    assert resolve_methods("all") == resolve_methods(None) == resolve_methods(["all"])
+    assert resolve_methods("all") == list(METHODS)
+    assert resolve_methods(" saliency, ism ") == ["saliency", "ism"]
+    assert resolve_methods(("gradcam", "ism")) == ["gradcam", "ism"]
+    assert resolve_methods("all", require=["completeness", "stochastic"]) == ["deeplift_shap"]
+    with pytest.raises(ValueError, match=r"^--method\[1\]: unknown attribution method 'salency'"):
+        resolve_methods("ism,salency", where="--method")
+    with pytest.raises(ValueError, match="Did you mean 'saliency'"):
+        resolve_methods(["salency"])
+    with pytest.raises(ValueError, match=r"^methods: \['ism'\] listed more than once"):
+        resolve_methods("ism,saliency,ism")
+    with pytest.raises(ValueError, match="expected at least one method name"):
+        resolve_methods(" , ")
+    with pytest.raises(ValueError, match=r"\['saliency'\] lack supports_hypothetical"):
+        resolve_methods("ism,saliency", require=["supports_hypothetical"])
+    with pytest.raises(ValueError, match="not a capability flag"):
+        resolve_methods("ism", require=["fast"])
+    with pytest.raises(ValueError, match=r"expected 'all', a comma-separated string or a list"):
+        resolve_methods(3)
+
+
+def test_parse_target_reads_indices_and_task_names():
+    from cislens.attribution import parse_target
+
+    tasks = ["GATA", "TAL1"]
+    assert parse_target(None, tasks) is None
+    assert parse_target("1", tasks) == 1 and parse_target("-1", tasks) == -1
+    assert parse_target("TAL1", tasks) == 1
+    with pytest.raises(ValueError, match=r"^--target must be an output index or a task name"):
+        parse_target("REST", tasks)
+    with pytest.raises(ValueError, match=r"^target must be an output index or a task name"):
+        parse_target("REST", tasks, option="target")
