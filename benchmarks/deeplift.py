@@ -87,7 +87,7 @@ def run_tool(tool: str, model, X, R, batch_size: int) -> torch.Tensor:
     if tool == "floor":
         return floor(model, X, R, batch_size)
     if tool == "cislens":
-        from cislens.attribution.deeplift import deeplift_shap
+        from cislens.attribution.deeplift_engine import deeplift_shap
 
         return deeplift_shap(
             model,
@@ -136,7 +136,7 @@ def exact_difference(model, X, R) -> float:
     """``max |m_fast - m_exact| / max |m_exact|``: the float64 multipliers of the first
     sequence's pairs by the fast path and by the difference network (``fast=False``). (The
     float32 maps returned by ``deeplift_shap`` hide differences below float32 rounding.)"""
-    from cislens.attribution.deeplift.pairs import deeplift_pairs
+    from cislens.attribution.deeplift_engine.pairs import deeplift_pairs
 
     kwargs = dict(target=0, dtype=torch.float64, device="cpu")
     fast, _ = deeplift_pairs(model, X[:1], R[:1], fast=True, **kwargs)

@@ -126,7 +126,7 @@ def run_ism(tool: str, model, X, args):
 def run_deeplift_shap(tool: str, model, X, R, args):
     device = args.device
     if tool in ("cislens", "cislens_exact"):
-        from cislens.attribution.deeplift import deeplift_shap
+        from cislens.attribution.deeplift_engine import deeplift_shap
 
         return deeplift_shap(
             model,

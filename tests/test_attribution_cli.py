@@ -154,10 +154,6 @@ def test_errors_are_one_line(files, capsys, args, message):
     assert re.search(message, err), err
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("cislens.attribution.deeplift") is None,
-    reason="the DeepLIFT engine is not installed",
-)
 def test_deeplift_shap_from_the_command_line(files, capsys):
     folder, data, checkpoint, _, _ = files
     out = folder / "shap.h5"

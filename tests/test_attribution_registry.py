@@ -1,8 +1,6 @@
-"""The METHODS registry, get_method, attribute, attribution_set, and the lazy DeepLIFT wrappers."""
+"""The METHODS registry, get_method, attribute, attribution_set, and the DeepLIFT methods."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import numpy as np
 import pytest
@@ -28,7 +26,6 @@ EXPECTED = {
     "guided_backprop",
     "guided_gradcam",
 }
-ENGINE = importlib.util.find_spec("cislens.attribution.deeplift") is not None
 
 
 def test_registry_names_and_flags():
@@ -61,8 +58,6 @@ def test_registry_names_and_flags():
 
 def test_every_function_has_the_common_signature():
     for record in METHODS.values():
-        if record.name in ("deeplift", "deeplift_shap") and not ENGINE:
-            continue
         defaults = record.defaults()
         for option in (
             "target",
@@ -110,19 +105,8 @@ def test_package_exports():
     assert callable(attribution.deeplift) and callable(attribution.deeplift_shap)
 
 
-def test_deeplift_wrappers_explain_a_missing_engine(monkeypatch):
-    from cislens.attribution import registry
-
-    monkeypatch.setattr(registry, "_ENGINE", "cislens.attribution._no_such_engine")
-    with pytest.raises(ImportError, match="needs the DeepLIFT engine"):
-        METHODS["deeplift"](SmallConv(), random_one_hot(1, 24, 0), target=0)
-    with pytest.raises(ImportError, match="needs the DeepLIFT engine"):
-        METHODS["deeplift_shap"].defaults()
-
-
-@pytest.mark.skipif(not ENGINE, reason="the DeepLIFT engine is not installed")
 def test_deeplift_runs_through_the_registry():
-    from cislens.attribution.deeplift import deeplift
+    from cislens.attribution.deeplift_engine import deeplift
 
     model, X = SmallConv(), random_one_hot(2, 24, 0)
     assert attribution.deeplift is deeplift
@@ -183,3 +167,40 @@ def test_attribution_set_seeds_and_refusals():
         model, X, method="integrated_gradients", target=0, n_steps=2, baselines=torch.zeros(4, 24)
     )
     assert tensor_refs.params["baselines"] == "Tensor"
+
+
+def test_resolve_methods_is_the_one_parser():
+    from cislens.attribution import resolve_methods
+
+    assert resolve_methods("all") == resolve_methods(None) == resolve_methods(["all"])
+    assert resolve_methods("all") == list(METHODS)
+    assert resolve_methods(" saliency, ism ") == ["saliency", "ism"]
+    assert resolve_methods(("gradcam", "ism")) == ["gradcam", "ism"]
+    assert resolve_methods("all", require=["completeness", "stochastic"]) == ["deeplift_shap"]
+    with pytest.raises(ValueError, match=r"^--method\[1\]: unknown attribution method 'salency'"):
+        resolve_methods("ism,salency", where="--method")
+    with pytest.raises(ValueError, match="Did you mean 'saliency'"):
+        resolve_methods(["salency"])
+    with pytest.raises(ValueError, match=r"^methods: \['ism'\] listed more than once"):
+        resolve_methods("ism,saliency,ism")
+    with pytest.raises(ValueError, match="expected at least one method name"):
+        resolve_methods(" , ")
+    with pytest.raises(ValueError, match=r"\['saliency'\] lack supports_hypothetical"):
+        resolve_methods("ism,saliency", require=["supports_hypothetical"])
+    with pytest.raises(ValueError, match="not a capability flag"):
+        resolve_methods("ism", require=["fast"])
+    with pytest.raises(ValueError, match=r"expected 'all', a comma-separated string or a list"):
+        resolve_methods(3)
+
+
+def test_parse_target_reads_indices_and_task_names():
+    from cislens.attribution import parse_target
+
+    tasks = ["GATA", "TAL1"]
+    assert parse_target(None, tasks) is None
+    assert parse_target("1", tasks) == 1 and parse_target("-1", tasks) == -1
+    assert parse_target("TAL1", tasks) == 1
+    with pytest.raises(ValueError, match=r"^--target must be an output index or a task name"):
+        parse_target("REST", tasks)
+    with pytest.raises(ValueError, match=r"^target must be an output index or a task name"):
+        parse_target("REST", tasks, option="target")

@@ -19,7 +19,7 @@ from cislens.attribution import (
     saliency,
 )
 from cislens.attribution.capture import capture
-from cislens.attribution.deeplift import summation_deltas
+from cislens.attribution.deeplift_engine import summation_deltas
 from cislens.errors import UnsupportedModelError
 
 L = 24

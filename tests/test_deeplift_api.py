@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cislens.attribution.deeplift import (
+from cislens.attribution.deeplift_engine import (
     SummationDeltas,
     SummationToDeltaError,
     deeplift,

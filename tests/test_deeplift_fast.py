@@ -15,16 +15,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cislens.attribution.deeplift import (
+from cislens.attribution.deeplift_engine import (
     SummationToDeltaError,
     deeplift,
     deeplift_shap,
     rules,
     summation_deltas,
 )
-from cislens.attribution.deeplift.fast import fast_blocker, fused_relus
-from cislens.attribution.deeplift.graph import build_graph
-from cislens.attribution.deeplift.pairs import deeplift_pairs
+from cislens.attribution.deeplift_engine.fast import fast_blocker, fused_relus
+from cislens.attribution.deeplift_engine.graph import build_graph
+from cislens.attribution.deeplift_engine.pairs import deeplift_pairs
 from cislens.errors import UnsupportedModelError
 from cislens.models import Basset, BPNetLike, LabCNN
 from cislens.shuffle import dinucleotide_shuffle
@@ -178,11 +178,11 @@ def test_public_functions_agree_and_do_not_depend_on_batch_size(data):
 def test_path_choice_is_structural_and_logged(data, caplog):
     X, _ = data
     model = MODELS["basset"]
-    with caplog.at_level(logging.INFO, logger="cislens.attribution.deeplift.pairs"):
+    with caplog.at_level(logging.INFO, logger="cislens.attribution.deeplift_engine.pairs"):
         deeplift(model, X[:1], target=0, rule="rescale")
     assert "fast path" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="cislens.attribution.deeplift.pairs"):
+    with caplog.at_level(logging.INFO, logger="cislens.attribution.deeplift_engine.pairs"):
         deeplift(model, X[:1], target=0, rule="genomics_default")  # RevealCancel in the dense part
     assert "difference-network path, since" in caplog.text and "RevealCancel" in caplog.text
     with pytest.raises(UnsupportedModelError, match="fast=True needs Rescale"):

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cislens.attribution.deeplift import deeplift, deeplift_shap, summation_deltas
-from cislens.attribution.deeplift.graph import build_graph
+from cislens.attribution.deeplift_engine import deeplift, deeplift_shap, summation_deltas
+from cislens.attribution.deeplift_engine.graph import build_graph
 from cislens.models import Basset, BPNetLike, DeepBind, DeepSEABeluga, LabCNN
 from cislens.shuffle import dinucleotide_shuffle
 

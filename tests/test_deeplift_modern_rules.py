@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cislens.attribution.deeplift import deeplift_shap
-from cislens.attribution.deeplift.graph import build_graph
-from cislens.attribution.deeplift.pairs import deeplift_pairs
+from cislens.attribution.deeplift_engine import deeplift_shap
+from cislens.attribution.deeplift_engine.graph import build_graph
+from cislens.attribution.deeplift_engine.pairs import deeplift_pairs
 from cislens.errors import UnsupportedModelError
 
 F64 = torch.float64

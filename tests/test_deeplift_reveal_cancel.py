@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from cislens.attribution.deeplift.pairs import deeplift_pairs
+from cislens.attribution.deeplift_engine.pairs import deeplift_pairs
 
 F64 = torch.float64
 N_MLP, N_CONV = 130, 80  # 210 random models in all
@@ -74,7 +74,7 @@ def random_pairs(rng: np.random.Generator, length: int, n: int = 5, n_refs: int 
 def reference_reveal_cancel(model: nn.Sequential, x: np.ndarray, r: np.ndarray, target: int):
     """Multipliers of one pair by the paper's rule, in float64 numpy, written independently.
 
-    Linear rule (algorithms.md 1.2): ``dz+ = W+ [dh]+ + W- [dh]-`` with ``dh`` the real
+    Linear rule (docs/algorithms.md 1.2): ``dz+ = W+ [dh]+ + W- [dh]-`` with ``dh`` the real
     difference of the layer's input; backward, an input with ``dh > 0`` receives
     ``W+ m+ + W- m-``, with ``dh < 0`` ``W- m+ + W+ m-``, with ``dh = 0`` ``W (m+ + m-) / 2``.
     RevealCancel (1.4) on each ReLU, with the engine's limit ``(f'(r) + f'(r + dz-)) / 2`` where

@@ -1,4 +1,4 @@
-"""DeepLIFT rules on hand-set networks with known answers (algorithms.md 1.2-1.6)."""
+"""DeepLIFT rules on hand-set networks with known answers (docs/algorithms.md 1.2-1.6)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cislens.attribution.deeplift import coupled, rules
-from cislens.attribution.deeplift.pairs import deeplift_pairs
+from cislens.attribution.deeplift_engine import coupled, rules
+from cislens.attribution.deeplift_engine.pairs import deeplift_pairs
 
 F64 = torch.float64
 

@@ -14,7 +14,7 @@ from cislens.attribution import (
     ism,
     saliency,
 )
-from cislens.attribution.deeplift import summation_deltas
+from cislens.attribution.deeplift_engine import summation_deltas
 from cislens.attribution.heads import explained_model, select_output
 
 L = 30

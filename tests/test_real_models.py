@@ -20,7 +20,7 @@ from torch import nn
 
 from cislens.attribution import deeplift, deeplift_shap, integrated_gradients, ism, saliency
 from cislens.attribution.compat import borzoi_without_vmap
-from cislens.attribution.deeplift import summation_deltas
+from cislens.attribution.deeplift_engine import summation_deltas
 from tests import real_models as zoo
 
 F64 = torch.float64

@@ -20,19 +20,27 @@ Every method is a plain function with one signature::
 Diagnostic: :func:`integrated_gradients_path_density` gives the model's predictions at each
 alpha of the IG path (default: from dinucleotide shuffles to the inputs).
 
-:data:`METHODS` maps these names to records with capability flags; :func:`attribute` runs one
-by name and :func:`attribution_set` packages the result for the attribution store.
+:data:`METHODS` maps these names to records with capability flags; :func:`resolve_methods`
+reads a list of them (names, ``"all"``, a comma list); :func:`attribute` runs one by name and
+:func:`attribution_set` packages the result for the attribution store.
 """
 
 # The shared semantics of every method (target, model borrowing), public for GIA and for users
 # who write their own methods.
-from cislens.attribution._common import Target, borrowed_model, count_outputs, resolve_target
+from cislens.attribution._common import (
+    Target,
+    borrowed_model,
+    count_outputs,
+    parse_target,
+    resolve_target,
+)
 from cislens.attribution.cost import (
     DEFAULT_MAX_POSITIONS,
     CostEstimate,
     CostLimitError,
     estimate_cost,
 )
+from cislens.attribution.deeplift_engine import deeplift, deeplift_shap
 from cislens.attribution.ensemble import (
     NORMALISATIONS,
     ModelEnsemble,
@@ -56,16 +64,8 @@ from cislens.attribution.registry import (
     attribute,
     attribution_set,
     get_method,
+    resolve_methods,
 )
-
-# The DeepLIFT engine is a subpackage named like its main function. Import it here, before the
-# names are bound, so that a later ``import cislens.attribution.deeplift`` cannot rebind
-# ``cislens.attribution.deeplift`` from the function to the module. Until the engine is
-# installed, the registry's wrappers (which import it on first call) stand in.
-try:
-    from cislens.attribution.deeplift import deeplift, deeplift_shap
-except ImportError:
-    from cislens.attribution.registry import deeplift, deeplift_shap
 
 __all__ = [
     "DEFAULT_MAX_POSITIONS",
@@ -97,6 +97,8 @@ __all__ = [
     "integrated_gradients_completeness",
     "integrated_gradients_path_density",
     "ism",
+    "parse_target",
+    "resolve_methods",
     "resolve_target",
     "saliency",
 ]

@@ -109,6 +109,43 @@ def resolve_target(target, n_outputs: int) -> Target:
     raise TypeError(f"target must be an int, a callable or None; got {type(target).__name__}.")
 
 
+def parse_target(text: str | None, task_names, *, option: str = "--target") -> int | None:
+    """An output index from text: a (possibly negative) integer, or a task name.
+
+    The one reading of a target given as text (the ``--target`` option of the commands);
+    ranges are checked later by :func:`resolve_target`, against the model's outputs.
+
+    Parameters
+    ----------
+    text : str or None
+        ``"1"``, ``"-1"`` or a task name; None stays None (the method's default target).
+    task_names : sequence of str
+        The model's or dataset's task names, in output order.
+    option : str
+        How the value is named in the error message.
+
+    Examples
+    --------
+    >>> parse_target("CTCF", ["GATA", "CTCF"]), parse_target("0", []), parse_target(None, [])
+    (1, 0, None)
+    >>> parse_target("REST", ["GATA"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: --target must be an output index or a task name; 'REST' is neither (tasks: ...
+    """
+    if text is None:
+        return None
+    task_names = list(task_names)
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if text in task_names:
+        return task_names.index(text)
+    raise ValueError(
+        f"{option} must be an output index or a task name; {text!r} is neither (tasks: "
+        f"{task_names})."
+    )
+
+
 def prepare_inputs(X, *, name: str = "X", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Validate one-hot ``X`` (N, 4, L) and return it as a CPU tensor of ``dtype``."""
     check_one_hot(X, name=name)

@@ -41,6 +41,7 @@ sum to (n - 1)/n, so its attributions are (n - 1)/n times these).
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -48,7 +49,6 @@ import torch
 from torch import nn
 
 from cislens.attribution._common import (
-    batch_slices,
     check_batch_size,
     prepare_inputs,
     resolve_baselines,
@@ -64,6 +64,7 @@ from cislens.attribution.gradients import (
     selected_output,
 )
 from cislens.attribution.heads import explained_model
+from cislens.utils.batching import predict_in_batches
 from cislens.utils.random import resolve_seed
 from cislens.utils.validation import check_bool, check_choice, check_dtype, check_positive_int
 
@@ -217,11 +218,10 @@ def _integrated(
                         raw[example] = ((x - r) * gbar).mean(dim=0).to(dtype)
                 bar.update(offset)
             if outputs:
+                forward = functools.partial(selected_output, net, target=resolved)
+                f_x[:] = predict_in_batches(forward, X, batch_size=batch_size, device=dev,
+                                            dtype=dtype, on_batch=bar.update)  # fmt: skip
                 with torch.no_grad():
-                    for rows in batch_slices(n_examples, batch_size):
-                        batch = X[rows].to(device=dev, dtype=dtype)
-                        f_x[rows] = selected_output(net, batch, resolved).to("cpu", torch.float64)
-                        bar.update(rows.stop - rows.start)
                     for segments in row_batches([n_refs] * n_examples, batch_size):
                         batch = torch.cat([refs[i][lo:hi] for i, lo, hi in segments])
                         values = selected_output(net, batch.to(device=dev, dtype=dtype), resolved)

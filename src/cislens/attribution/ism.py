@@ -19,10 +19,12 @@ The projected scores (the default) are ``H * X``; ``hypothetical=True`` returns 
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
-from cislens.attribution._common import batch_slices, check_batch_size, prepare_inputs
+from cislens.attribution._common import check_batch_size, prepare_inputs
 from cislens.attribution._docs import shared_parameters
 from cislens.attribution.cost import DEFAULT_MAX_POSITIONS, check_cost, estimate_cost
 from cislens.attribution.fast_ism import choose_fast, fast_ism_deltas
@@ -35,6 +37,7 @@ from cislens.attribution.gradients import (
     selected_output,
 )
 from cislens.attribution.heads import explained_model
+from cislens.utils.batching import predict_in_batches
 from cislens.utils.random import check_random_state_arg
 from cislens.utils.validation import check_bool, check_choice, check_dtype
 
@@ -67,6 +70,44 @@ def _edits(x: torch.Tensor, first: int, stop: int) -> tuple[torch.Tensor, torch.
     keep = ~window  # the observed base is no edit
     positions, bases = torch.nonzero(keep.T, as_tuple=True)
     return positions + first, bases
+
+
+def _naive_deltas(run, X, counts, first, stop, batch_size, bar, delta) -> None:
+    """Fill ``delta`` (N, 4, W) with ``f(edit) - f(x)``, every edited sequence run in full.
+
+    ``run`` is ``(forward, device, dtype)``, ``forward`` mapping a batch to its (B,) target
+    scalars; edits of several sequences share a batch of ``batch_size`` rows.
+    """
+    forward, dev, dtype = run
+    reference = predict_in_batches(forward, X, batch_size=batch_size, device=dev, dtype=dtype,
+                                   on_batch=bar.update).to(dtype)  # fmt: skip
+    current: list = [None, None]  # rows come in example order: keep one sequence's edits
+
+    def edits_of(example: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if current[0] != example:
+            current[:] = [example, _edits(X[example], first, stop)]
+        return current[1]
+
+    with torch.no_grad():
+        for segments in row_batches(counts, batch_size):
+            parts, where = [], []
+            for example, lo, hi in segments:
+                positions, bases = (edit[lo:hi] for edit in edits_of(example))
+                where.append((example, positions, bases))
+                rows = X[example].expand(hi - lo, -1, -1).clone()
+                index = torch.arange(hi - lo)
+                rows[index, :, positions] = 0
+                rows[index, bases, positions] = 1
+                parts.append(rows)
+            batch = torch.cat(parts).to(device=dev, dtype=dtype)
+            outputs = forward(batch).to("cpu", dtype)
+            offset = 0
+            for example, positions, bases in where:
+                size = len(positions)
+                values = outputs[offset : offset + size] - reference[example]
+                delta[example, bases, positions - first] = values
+                offset += size
+            bar.update(offset)
 
 
 @shared_parameters
@@ -191,57 +232,18 @@ def ism(
     # Edits per sequence: 4 per window position minus one per observed (one-hot) base.
     observed = (X[:, :, first:stop] != 0).sum(dim=(1, 2))
     counts = (4 * (stop - first) - observed).tolist()
-    current: list = [None, None]  # rows come in example order: keep one sequence's edits
-
-    def edits_of(example: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if current[0] != example:
-            current[:] = [example, _edits(X[example], first, stop)]
-        return current[1]
-
     delta = torch.zeros(n_examples, 4, stop - first, dtype=dtype)
     with running_model(model, target, device=device, dtype=dtype) as (net, dev, resolved):
         with progress(n_examples + sum(counts), verbose=verbose, desc="ism") as bar:
-            reference = torch.empty(n_examples, dtype=dtype)
             # the capture specialises on the length: one row of X is the example
             plan = choose_fast(net, fast, X[:1].to(device=dev, dtype=dtype))
             if plan is not None:
-                fast_ism_deltas(
-                    plan,
-                    X,
-                    first=first,
-                    stop=stop,
-                    batch_size=batch_size,
-                    device=dev,
-                    dtype=dtype,
-                    resolved=resolved,
-                    bar=bar,
-                    delta=delta,
-                )
+                fast_ism_deltas(plan, X, first=first, stop=stop, batch_size=batch_size,
+                                device=dev, dtype=dtype, resolved=resolved, bar=bar,
+                                delta=delta)  # fmt: skip
             else:
-                with torch.no_grad():
-                    for rows in batch_slices(n_examples, batch_size):
-                        batch = X[rows].to(device=dev, dtype=dtype)
-                        reference[rows] = selected_output(net, batch, resolved).to("cpu", dtype)
-                        bar.update(rows.stop - rows.start)
-                    for segments in row_batches(counts, batch_size):
-                        parts, where = [], []
-                        for example, lo, hi in segments:
-                            positions, bases = (edit[lo:hi] for edit in edits_of(example))
-                            where.append((example, positions, bases))
-                            rows = X[example].expand(hi - lo, -1, -1).clone()
-                            index = torch.arange(hi - lo)
-                            rows[index, :, positions] = 0
-                            rows[index, bases, positions] = 1
-                            parts.append(rows)
-                        batch = torch.cat(parts).to(device=dev, dtype=dtype)
-                        outputs = selected_output(net, batch, resolved).to("cpu", dtype)
-                        offset = 0
-                        for example, positions, bases in where:
-                            size = len(positions)
-                            values = outputs[offset : offset + size] - reference[example]
-                            delta[example, bases, positions - first] = values
-                            offset += size
-                        bar.update(offset)
+                run = (functools.partial(selected_output, net, target=resolved), dev, dtype)
+                _naive_deltas(run, X, counts, first, stop, batch_size, bar, delta)
 
     if scores == "delta":
         H = delta

@@ -12,15 +12,15 @@ line and the benchmark read :data:`METHODS`; each record carries the capability 
   methods without it return a map on all four channels (a gradient) that is stored as is;
 - ``stochastic``: with its default options the result depends on ``random_state``.
 
-The DeepLIFT engine (:mod:`cislens.attribution.deeplift`) is imported on first use.
+The DeepLIFT methods come from the engine :mod:`cislens.attribution.deeplift_engine`.
 """
 
 from __future__ import annotations
 
-import importlib
+import difflib
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,46 +29,13 @@ from torch import nn
 
 from cislens._version import __version__
 from cislens.attribution.cost import DEFAULT_MAX_POSITIONS, check_cost, estimate_cost
+from cislens.attribution.deeplift_engine import deeplift, deeplift_shap
 from cislens.attribution.gradcam import gradcam
 from cislens.attribution.gradients import grad_x_input, saliency
 from cislens.attribution.guided import guided_backprop, guided_gradcam
 from cislens.attribution.integrated_gradients import integrated_gradients
 from cislens.attribution.ism import ism
 from cislens.utils.random import resolve_seed
-
-_ENGINE = "cislens.attribution.deeplift"
-
-
-def _engine_function(name: str) -> Callable:
-    try:
-        module = importlib.import_module(_ENGINE)
-    except ModuleNotFoundError as error:
-        if error.name not in (_ENGINE, "cislens.attribution.deeplift"):
-            raise
-        raise ImportError(
-            f"{name} needs the DeepLIFT engine {_ENGINE}, which is not part of this "
-            "installation of cislens."
-        ) from None
-    return getattr(module, name)
-
-
-def deeplift(model: nn.Module, X, **options) -> torch.Tensor:
-    """DeepLIFT (Rescale or RevealCancel) against one or several references.
-
-    Imports and calls :func:`cislens.attribution.deeplift.deeplift`; see its documentation for
-    the options (``baselines``, ``rule``, ``hypothetical``, ``tolerance``, ...).
-    """
-    return _engine_function("deeplift")(model, X, **options)
-
-
-def deeplift_shap(model: nn.Module, X, **options) -> torch.Tensor:
-    """DeepLiftShap: DeepLIFT averaged over dinucleotide-shuffled references.
-
-    Imports and calls :func:`cislens.attribution.deeplift.deeplift_shap`; see its
-    documentation for the options (``n_shuffles``, ``baselines``, ``rule``, ``hypothetical``,
-    ...).
-    """
-    return _engine_function("deeplift_shap")(model, X, **options)
 
 
 @dataclass(frozen=True)
@@ -128,9 +95,7 @@ class AttributionMethod:
             )
 
     def resolve(self) -> Callable:
-        """The implementing function (imports the DeepLIFT engine for its methods)."""
-        if self.function in (deeplift, deeplift_shap):
-            return _engine_function(self.name)
+        """The implementing function."""
         return self.function
 
     def defaults(self) -> dict:
@@ -237,6 +202,14 @@ METHODS: dict[str, AttributionMethod] = {
 }
 """Attribution methods by name, each an :class:`AttributionMethod` record."""
 
+_FLAGS = (
+    "gradient_based",
+    "completeness",
+    "needs_baselines",
+    "supports_hypothetical",
+    "stochastic",
+)
+
 
 def get_method(name: str) -> AttributionMethod:
     """Return the :class:`AttributionMethod` registered under ``name``.
@@ -259,6 +232,85 @@ def get_method(name: str) -> AttributionMethod:
         return METHODS[name]
     valid = ", ".join(repr(key) for key in sorted(METHODS))
     raise ValueError(f"unknown attribution method {name!r}; valid names are {valid}.")
+
+
+def resolve_methods(
+    methods: str | Sequence[str] | None = "all",
+    *,
+    where: str = "methods",
+    require: Sequence[str] = (),
+) -> list[str]:
+    """Validated method names from ``"all"``, a comma-separated string or a list of names.
+
+    The one reading of a list of methods: ``cislens attribute --method``, the run config's
+    ``methods`` and :func:`cislens.benchmark.run_benchmark` all call it.
+
+    Parameters
+    ----------
+    methods : str, sequence of str or None
+        ``"all"`` (or None, or ``["all"]``): every method in :data:`METHODS`; ``"a,b"`` or
+        ``["a", "b"]``: those methods, in that order, each once.
+    where : str
+        How the value is named in error messages (``"methods"``, ``"--method"``).
+    require : sequence of str
+        Capability flags of :class:`AttributionMethod` (``"supports_hypothetical"``,
+        ``"gradient_based"``...): ``"all"`` keeps the methods that have every one; a named method
+        without one is refused.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ValueError
+        An unknown name (``where[i]: ...``, with the valid names and the closest one), an empty
+        list, a name given twice, a named method without a required capability, or a value
+        that is neither a string nor a list.
+
+    Examples
+    --------
+    >>> resolve_methods("saliency, ism")
+    ['saliency', 'ism']
+    >>> resolve_methods("all", require=["completeness"])
+    ['integrated_gradients', 'deeplift', 'deeplift_shap']
+    >>> resolve_methods(["saliency", "salency"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: methods[1]: unknown attribution method 'salency'; ... Did you mean 'saliency'?
+    """
+    for flag in require:
+        if flag not in _FLAGS:
+            raise ValueError(f"require: {flag!r} is not a capability flag; use one of {_FLAGS}.")
+    if methods is None or methods == "all" or (isinstance(methods, list) and methods == ["all"]):
+        return [n for n, r in METHODS.items() if all(getattr(r, f) for f in require)]
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    elif not isinstance(methods, (list, tuple)):
+        raise ValueError(
+            f"{where}: expected 'all', a comma-separated string or a list of method names; got "
+            f"{methods!r} ({type(methods).__name__})."
+        )
+    valid = sorted(METHODS)
+    for i, name in enumerate(methods):
+        if not isinstance(name, str) or name not in METHODS:
+            close = difflib.get_close_matches(str(name), valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"{where}[{i}]: unknown attribution method {name!r}; valid names are "
+                f"{', '.join(map(repr, valid))}.{hint}"
+            )
+    if not methods:
+        raise ValueError(f"{where}: expected at least one method name or 'all'; valid: {valid}.")
+    twice = sorted({name for name in methods if list(methods).count(name) > 1})
+    if twice:
+        raise ValueError(f"{where}: {twice} listed more than once; got {list(methods)}.")
+    for flag in require:
+        lacking = [name for name in methods if not getattr(METHODS[name], flag)]
+        if lacking:
+            able = [n for n, r in METHODS.items() if getattr(r, flag)]
+            raise ValueError(f"{where}: {lacking} lack {flag}; methods with it: {able}.")
+    return list(methods)
 
 
 def attribute(
@@ -431,4 +483,5 @@ __all__ = [
     "deeplift",
     "deeplift_shap",
     "get_method",
+    "resolve_methods",
 ]

@@ -1,4 +1,6 @@
-"""Score attribution maps against the motif instances a simulation planted (algorithms.md 9.4).
+"""Score attribution maps against the motif instances a simulation planted.
+
+How maps are scored against planted instances: ``docs/algorithms.md`` section 9.4.
 
 Per-position score
     ``signed``: the projected score summed over channels, ``sum_b attr[b, i] * x[b, i]`` (the
@@ -210,6 +212,38 @@ def score_sequences(scores, labels) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["auroc", "auprc", "snr"])
 
 
+def _summary_row(method, group, decoys, seconds_per_sequence, confidence) -> dict:
+    """One method's row of the summary from its per-sequence scores and decoy magnitudes
+    (``[inside, outside, n_negatives]`` or None)."""
+    auroc = _ci(group["auroc"], confidence)
+    auprc = _ci(group["auprc"], confidence)
+    decoy_ratio, n_neg = np.nan, 0
+    if decoys is not None:
+        inside = np.concatenate(decoys[0])
+        outside = np.concatenate(decoys[1])
+        n_neg = decoys[2]
+        if inside.size and outside.size and outside.mean() > 0:
+            decoy_ratio = float(inside.mean() / outside.mean())
+    return {
+        "method": method,
+        "n_sequences": int(group["auroc"].notna().sum()),
+        "n_negatives": n_neg,
+        "auroc": auroc[0],
+        "auroc_median": auroc[1],
+        "auroc_ci_low": auroc[2],
+        "auroc_ci_high": auroc[3],
+        "auprc": auprc[0],
+        "auprc_median": auprc[1],
+        "auprc_ci_low": auprc[2],
+        "auprc_ci_high": auprc[3],
+        "auroc_abs": float(group["auroc_abs"].mean()),
+        "auprc_abs": float(group["auprc_abs"].mean()),
+        "snr": float(group["snr"].median()),
+        "decoy_ratio": decoy_ratio,
+        "seconds_per_sequence": seconds_per_sequence,
+    }
+
+
 def benchmark_attributions(
     attributions,
     ground_truth,
@@ -295,38 +329,9 @@ def benchmark_attributions(
     per_sequence = pd.concat(per_seq, ignore_index=True)
     rows = []
     for method, group in per_sequence.groupby("method", sort=False):
-        auroc = _ci(group["auroc"], confidence)
-        auprc = _ci(group["auprc"], confidence)
-        decoy_ratio, n_neg = np.nan, 0
-        if method in decoys:
-            inside = np.concatenate(decoys[method][0])
-            outside = np.concatenate(decoys[method][1])
-            n_neg = decoys[method][2]
-            if inside.size and outside.size and outside.mean() > 0:
-                decoy_ratio = float(inside.mean() / outside.mean())
         seconds = timings.get(method)
-        rows.append(
-            {
-                "method": method,
-                "n_sequences": int(group["auroc"].notna().sum()),
-                "n_negatives": n_neg,
-                "auroc": auroc[0],
-                "auroc_median": auroc[1],
-                "auroc_ci_low": auroc[2],
-                "auroc_ci_high": auroc[3],
-                "auprc": auprc[0],
-                "auprc_median": auprc[1],
-                "auprc_ci_low": auprc[2],
-                "auprc_ci_high": auprc[3],
-                "auroc_abs": float(group["auroc_abs"].mean()),
-                "auprc_abs": float(group["auprc_abs"].mean()),
-                "snr": float(group["snr"].median()),
-                "decoy_ratio": decoy_ratio,
-                "seconds_per_sequence": (
-                    np.nan if seconds is None else float(seconds) / max(counts[method], 1)
-                ),
-            }
-        )
+        per_example = np.nan if seconds is None else float(seconds) / max(counts[method], 1)
+        rows.append(_summary_row(method, group, decoys.get(method), per_example, confidence))
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     summary = summary.sort_values("auroc", ascending=False, kind="stable", na_position="last")
     summary = summary.reset_index(drop=True)

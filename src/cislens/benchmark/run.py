@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 
+from cislens.attribution.registry import resolve_methods
+
 logger = logging.getLogger(__name__)
 
 #: Default per-method options used by the benchmark and the demo (kept modest for CPU budgets).
@@ -14,26 +16,6 @@ DEFAULT_OPTIONS = {
     "deeplift_shap": {"n_shuffles": 10},
     "integrated_gradients": {"n_steps": 25},
 }
-
-
-def resolve_methods(methods) -> list[str]:
-    """``"all"``, a comma-separated string or a list of names -> validated method names.
-
-    Examples
-    --------
-    >>> resolve_methods("saliency,ism")
-    ['saliency', 'ism']
-    """
-    from cislens.attribution import METHODS, get_method
-
-    if methods is None or methods == "all" or methods == ["all"]:
-        return list(METHODS)
-    if isinstance(methods, str):
-        methods = [m.strip() for m in methods.split(",") if m.strip()]
-    names = [get_method(m).name for m in methods]
-    if not names:
-        raise ValueError("methods is empty; pass 'all' or method names such as 'saliency'.")
-    return names
 
 
 def select_positives(dataset, *, n_examples: int, split: str = "test") -> dict[str, np.ndarray]:

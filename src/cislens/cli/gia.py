@@ -52,19 +52,6 @@ def parse_spacings(text: str, option: str = "--spacings") -> list[int]:
     return values
 
 
-def _parse_target(text: str | None, task_names: list[str]):
-    if text is None:
-        return None
-    if text.lstrip("-").isdigit():
-        return int(text)
-    if text in task_names:
-        return task_names.index(text)
-    raise ValueError(
-        f"--target must be an output index or a task name; {text!r} is neither (tasks: "
-        f"{task_names})."
-    )
-
-
 def _need(value, option: str, experiment: str):
     if value is None:
         raise ValueError(f"--experiment {experiment} needs {option}.")
@@ -89,20 +76,7 @@ def _run(experiment, net, X, dataset, split, args: dict):
     }
     a, b = args["motif_a"], args["motif_b"]
     if experiment == "occlude":
-        truth = dataset.ground_truth
-        if truth is None:
-            raise ValueError(
-                f"--experiment occlude needs a dataset with ground truth; {split!r} has none."
-            )
-        instances = truth.instances[truth.instances["split"] == split]
-        if a is not None:
-            instances = instances[instances["motif"] == a]
-        if instances.empty:
-            known = sorted(set(truth.instances["motif"]))
-            raise ValueError(f"no recorded instance of {a!r} in split {split!r}; motifs: {known}.")
-        table = gia.occlude(net, X, instances, n_occlusions=args["n_occlusions"], **common)
-        summary = gia.occlusion_summary(table, random_state=args["random_state"])
-        return table, None, {"summary": summary}
+        return _occlude(net, X, dataset, split, a, args, common)
     background = gia.null_backgrounds(
         args["null"],
         X,
@@ -144,22 +118,50 @@ def _run(experiment, net, X, dataset, split, args: dict):
             net, background, a, b, args["spacings"], orientations=orientations, **options
         )
         return table, gia.plot_spacing, {}
+    table = _interaction_table(net, background, a, b, args["spacings"], orientations, options)
+    return table, gia.plot_spacing, {}
+
+
+def _occlude(net, X, dataset, split, motif, args, common):
+    """``--experiment occlude``: the dataset's recorded instances (of ``motif``) occluded."""
+    import cislens.gia as gia
+
+    truth = dataset.ground_truth
+    if truth is None:
+        raise ValueError(
+            f"--experiment occlude needs a dataset with ground truth; {split!r} has none."
+        )
+    instances = truth.instances[truth.instances["split"] == split]
+    if motif is not None:
+        instances = instances[instances["motif"] == motif]
+    if instances.empty:
+        known = sorted(set(truth.instances["motif"]))
+        raise ValueError(f"no recorded instance of {motif!r} in split {split!r}; motifs: {known}.")
+    table = gia.occlude(net, X, instances, n_occlusions=args["n_occlusions"], **common)
+    summary = gia.occlusion_summary(table, random_state=args["random_state"])
+    return table, None, {"summary": summary}
+
+
+def _interaction_table(net, background, a, b, spacings, orientations, options):
+    """``--experiment interaction``: one row per orientation x gap, with BH-adjusted p-values
+    per target."""
+    import cislens.gia as gia
+    from cislens.gia.stats import benjamini_hochberg
+
     rows = []
     for orientation in orientations:
-        for gap in args["spacings"]:
+        for gap in spacings:
             result = gia.interaction(net, background, a, b, gap, orientation=orientation, **options)
             frame = result.to_frame()
             frame.insert(0, "orientation", orientation)
             frame.insert(0, "spacing", gap)
             rows.append(frame)
     table = pd.concat(rows, ignore_index=True)
-    from cislens.gia.stats import benjamini_hochberg
-
     table.insert(table.columns.get_loc("p_value") + 1, "p_adj", np.nan)
     for label in table["target"].unique():
         mask = table["target"] == label
         table.loc[mask, "p_adj"] = benjamini_hochberg(table.loc[mask, "p_value"].to_numpy())
-    return table, gia.plot_spacing, {}
+    return table
 
 
 def _plot(experiment, table, plot, extra, path: Path) -> None:
@@ -203,52 +205,75 @@ def _plot(experiment, table, plot, extra, path: Path) -> None:
     plt.close(fig)
 
 
+# The options of `cislens gia`, named once here so that the command reads as a short shell.
+_MODEL = typer.Option(..., "--model", help="Checkpoint directory (or module.py:Class).")
+_DATA = typer.Option(..., "--data", help="Dataset HDF5.")
+_EXPERIMENT = typer.Option(..., "--experiment", "-e", help=f"One of {', '.join(EXPERIMENTS)}.")
+_OUT = typer.Option(..., "--out", "-o", help="Output directory (created).")
+_MOTIF_A = typer.Option(
+    None, "--motif-a", help="JASPAR name/ID, file.meme[:NAME] or consensus string."
+)
+_MOTIF_B = typer.Option(None, "--motif-b", help="Second motif (spacing, interaction).")
+_SPLIT = typer.Option("test", "--split", help="Split the backgrounds come from.")
+_TARGET = typer.Option(None, "--target", help="Output index or task name (default: every output).")
+_OUTPUT = typer.Option(None, "--output", help=OUTPUT_HELP)
+_INPUT_LAYOUT = typer.Option("NCL", "--input-layout", help=INPUT_LAYOUT_HELP)
+_NULL = typer.Option(
+    "dinucleotide_shuffle",
+    "--null",
+    help="dinucleotide_shuffle, shuffle, profile, random or negatives.",
+)
+_N_BACKGROUNDS = typer.Option(200, "--n-backgrounds", help="Background sequences.")
+_SPACINGS = typer.Option(
+    "0:30", "--spacings", help="Gaps: 'start:stop' (inclusive), 'start:stop:step' or '2,6,10'."
+)
+_ORIENTATIONS = typer.Option(
+    None,
+    "--orientations",
+    help="Strands of a then b, comma list of ++, +-, -+, -- (default ++; grammar: all four).",
+)
+_POSITION = typer.Option(None, "--position", help="Start for marginalize (centred).")
+_POSITIONS = typer.Option(
+    None, "--positions", help="Starts for position, e.g. '0:490:10' (default: every W)."
+)
+_MAX_COUNT = typer.Option(3, "--max-count", help="Copies for --experiment count.")
+_N_OCCLUSIONS = typer.Option(20, "--n-occlusions", help="Replacements per instance.")
+_SAMPLE = typer.Option(False, "--sample", help="Embed PWM samples, not the consensus.")
+_BATCH_SIZE = typer.Option(256, "--batch-size", help="Forward-pass rows per batch.")
+_SEED = typer.Option(None, "--seed", help="random_state (default: drawn and recorded).")
+_DEVICE = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: auto).")
+_WEIGHTS = typer.Option(None, "--weights", help="State dict for a class spec.")
+
+
 @app.command("gia")
 def gia_command(
-    model: str = typer.Option(..., "--model", help="Checkpoint directory (or module.py:Class)."),
-    data: Path = typer.Option(..., "--data", help="Dataset HDF5."),
-    experiment: str = typer.Option(
-        ..., "--experiment", "-e", help=f"One of {', '.join(EXPERIMENTS)}."
-    ),
-    out: Path = typer.Option(..., "--out", "-o", help="Output directory (created)."),
-    motif_a: str = typer.Option(
-        None, "--motif-a", help="JASPAR name/ID, file.meme[:NAME] or consensus string."
-    ),
-    motif_b: str = typer.Option(None, "--motif-b", help="Second motif (spacing, interaction)."),
-    split: str = typer.Option("test", "--split", help="Split the backgrounds come from."),
-    target: str = typer.Option(
-        None, "--target", help="Output index or task name (default: every output)."
-    ),
-    output: str = typer.Option(None, "--output", help=OUTPUT_HELP),
-    input_layout: str = typer.Option("NCL", "--input-layout", help=INPUT_LAYOUT_HELP),
-    null: str = typer.Option(
-        "dinucleotide_shuffle",
-        "--null",
-        help="dinucleotide_shuffle, shuffle, profile, random or negatives.",
-    ),
-    n_backgrounds: int = typer.Option(200, "--n-backgrounds", help="Background sequences."),
-    spacings: str = typer.Option(
-        "0:30", "--spacings", help="Gaps: 'start:stop' (inclusive), 'start:stop:step' or '2,6,10'."
-    ),
-    orientations: str = typer.Option(
-        None,
-        "--orientations",
-        help="Strands of a then b, comma list of ++, +-, -+, -- (default ++; grammar: all four).",
-    ),
-    position: int = typer.Option(None, "--position", help="Start for marginalize (centred)."),
-    positions: str = typer.Option(
-        None, "--positions", help="Starts for position, e.g. '0:490:10' (default: every W)."
-    ),
-    max_count: int = typer.Option(3, "--max-count", help="Copies for --experiment count."),
-    n_occlusions: int = typer.Option(20, "--n-occlusions", help="Replacements per instance."),
-    sample: bool = typer.Option(False, "--sample", help="Embed PWM samples, not the consensus."),
-    batch_size: int = typer.Option(256, "--batch-size", help="Forward-pass rows per batch."),
-    seed: int = typer.Option(None, "--seed", help="random_state (default: drawn and recorded)."),
-    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: auto)."),
-    weights: Path = typer.Option(None, "--weights", help="State dict for a class spec."),
+    model: str = _MODEL,
+    data: Path = _DATA,
+    experiment: str = _EXPERIMENT,
+    out: Path = _OUT,
+    motif_a: str = _MOTIF_A,
+    motif_b: str = _MOTIF_B,
+    split: str = _SPLIT,
+    target: str = _TARGET,
+    output: str = _OUTPUT,
+    input_layout: str = _INPUT_LAYOUT,
+    null: str = _NULL,
+    n_backgrounds: int = _N_BACKGROUNDS,
+    spacings: str = _SPACINGS,
+    orientations: str = _ORIENTATIONS,
+    position: int = _POSITION,
+    positions: str = _POSITIONS,
+    max_count: int = _MAX_COUNT,
+    n_occlusions: int = _N_OCCLUSIONS,
+    sample: bool = _SAMPLE,
+    batch_size: int = _BATCH_SIZE,
+    seed: int = _SEED,
+    device: str = _DEVICE,
+    weights: Path = _WEIGHTS,
 ) -> None:
     """Run one GIA experiment; write its table (CSV), plot (PNG) and parameters (JSON)."""
     from cislens._version import __version__
+    from cislens.attribution import parse_target
     from cislens.io.dataset import load_dataset
     from cislens.models import load_model_from_spec
     from cislens.utils.random import resolve_seed
@@ -266,7 +291,7 @@ def gia_command(
     net = load_model_from_spec(model, weights=weights)
     random_state = resolve_seed(seed)
     args = {
-        "target": _parse_target(target, list(dataset.task_names)),
+        "target": parse_target(target, list(dataset.task_names)),
         "batch_size": batch_size,
         "device": device,
         "random_state": random_state,
@@ -290,7 +315,20 @@ def gia_command(
     check_view(net, view, X.shape[2])
     table, plot, extra = _run(experiment, net, X, dataset, split, args)
 
-    out = Path(out)
+    record = {
+        "cislens_version": __version__,
+        "experiment": experiment,
+        "model": model,
+        "data": str(data),
+        "split": split,
+        "random_state": random_state,
+        "params": {k: v for k, v in args.items() if k not in ("verbose",)},
+    }
+    _write(Path(out), experiment, table, plot, extra, record)
+
+
+def _write(out: Path, experiment, table, plot, extra, record) -> None:
+    """The table, extra tables, plot and parameters of one experiment, and what was written."""
     ensure_dir(out)
     stem = out / f"gia_{experiment}"
     write_table(table, stem.with_suffix(".csv"), index=False)
@@ -301,15 +339,6 @@ def gia_command(
         written.append(path)
     _plot(experiment, table, plot, extra, stem.with_suffix(".png"))
     written.append(stem.with_suffix(".png"))
-    record = {
-        "cislens_version": __version__,
-        "experiment": experiment,
-        "model": model,
-        "data": str(data),
-        "split": split,
-        "random_state": random_state,
-        "params": {k: v for k, v in args.items() if k not in ("verbose",)},
-    }
     write_text(stem.with_suffix(".json"), json.dumps(record, indent=2, default=str))
     written.append(stem.with_suffix(".json"))
     shown = extra.get("summary", table)

@@ -34,56 +34,75 @@ def _load_attributions(path: Path, sequences: Path | None = None):
     if attributions.hypothetical is None:
         raise ValueError(
             f"'{path}' has no hypothetical scores; motif discovery needs them. Recompute with "
-            "a method that has them, e.g. 'cislens attribute --method deeplift_shap "
-            "--params '{\"hypothetical\": true}''."
+            "a method that has them and the --hypothetical flag, e.g. 'cislens attribute "
+            "--method deeplift_shap --hypothetical'."
         )
     return attributions
 
 
+# The options of `cislens motifs`, named once here so that the command reads as a short shell.
+_ATTRIBUTIONS = typer.Option(
+    None,
+    "--attributions",
+    "-a",
+    help="Hypothetical scores: a cislens attribution store (.h5/.npz), a Zarr store or an "
+    ".npz/.h5 with arrays 'sequences' and 'hypothetical', or (with -s) modisco-lite's "
+    "scores npz (arr_0).",
+)
+_SEQUENCES = typer.Option(
+    None, "--sequences", "-s", help="modisco-lite's one-hot npz (arr_0, N x 4 x L) for -a."
+)
+_OUT = typer.Option(..., "--out", "-o", help="Output folder (created when missing).")
+_FROM_MODEL = typer.Option(
+    None, "--from-model", help="Read the motifs of an ARGMINN checkpoint instead (with --data)."
+)
+_DATA = typer.Option(None, "--data", help="Dataset HDF5 for --from-model.")
+_SPLIT = typer.Option("test", help="Split whose sequences --from-model reads.")
+_WINDOW_SIZE = typer.Option(21, help="Seqlet core width.")
+_FLANK = typer.Option(10, help="Seqlet flank width.")
+_TARGET_FDR = typer.Option(0.2, help="Seqlet FDR target.")
+_MAX_SEQLETS = typer.Option(20_000, help="Max seqlets per metacluster.")
+_N_LEIDEN_RUNS = typer.Option(10, help="Leiden seeds (best after 2 iterations goes on).")
+_MIN_CLUSTER_SIZE = typer.Option(20, help="Smallest pattern, in seqlets.")
+_STRAND_SPECIFIC = typer.Option(
+    False, "--strand-specific", help="Do not merge reverse complements."
+)
+_PARAMS = typer.Option(
+    None,
+    "--params",
+    help="JSON or YAML file of discovery settings (fields of cislens.motifs.DiscoveryParams, "
+    "e.g. 'min_overlap: 0.8'); the options above override it when given.",
+)
+_DATABASE = typer.Option("jaspar", help="'jaspar', 'jaspar:RELEASE' or a MEME file.")
+_ANNOTATE_PATTERNS = typer.Option(
+    True, "--annotate/--no-annotate", help="Run TOMTOM on the patterns."
+)
+_SEED = typer.Option(0, "--seed", help="random_state.")
+
+
 @app.command("motifs")
 def motifs_command(
-    attributions: Path = typer.Option(
-        None,
-        "--attributions",
-        "-a",
-        help="Hypothetical scores: a cislens attribution store (.h5/.npz), a Zarr store or an "
-        ".npz/.h5 with arrays 'sequences' and 'hypothetical', or (with -s) modisco-lite's "
-        "scores npz (arr_0).",
-    ),
-    sequences: Path = typer.Option(
-        None, "--sequences", "-s", help="modisco-lite's one-hot npz (arr_0, N x 4 x L) for -a."
-    ),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder (created when missing)."),
-    from_model: Path = typer.Option(
-        None, "--from-model", help="Read the motifs of an ARGMINN checkpoint instead (with --data)."
-    ),
-    data: Path = typer.Option(None, "--data", help="Dataset HDF5 for --from-model."),
-    split: str = typer.Option("test", help="Split whose sequences --from-model reads."),
-    window_size: int = typer.Option(21, help="Seqlet core width."),
-    flank: int = typer.Option(10, help="Seqlet flank width."),
-    target_fdr: float = typer.Option(0.2, help="Seqlet FDR target."),
-    max_seqlets: int = typer.Option(20_000, help="Max seqlets per metacluster."),
-    n_leiden_runs: int = typer.Option(10, help="Leiden seeds (best after 2 iterations goes on)."),
-    min_cluster_size: int = typer.Option(20, help="Smallest pattern, in seqlets."),
-    strand_specific: bool = typer.Option(
-        False, "--strand-specific", help="Do not merge reverse complements."
-    ),
-    database: str = typer.Option("jaspar", help="'jaspar', 'jaspar:RELEASE' or a MEME file."),
-    annotate_patterns: bool = typer.Option(
-        True, "--annotate/--no-annotate", help="Run TOMTOM on the patterns."
-    ),
-    seed: int = typer.Option(0, "--seed", help="random_state."),
+    ctx: typer.Context,
+    attributions: Path = _ATTRIBUTIONS,
+    sequences: Path = _SEQUENCES,
+    out: Path = _OUT,
+    from_model: Path = _FROM_MODEL,
+    data: Path = _DATA,
+    split: str = _SPLIT,
+    window_size: int = _WINDOW_SIZE,
+    flank: int = _FLANK,
+    target_fdr: float = _TARGET_FDR,
+    max_seqlets: int = _MAX_SEQLETS,
+    n_leiden_runs: int = _N_LEIDEN_RUNS,
+    min_cluster_size: int = _MIN_CLUSTER_SIZE,
+    strand_specific: bool = _STRAND_SPECIFIC,
+    params: Path = _PARAMS,
+    database: str = _DATABASE,
+    annotate_patterns: bool = _ANNOTATE_PATTERNS,
+    seed: int = _SEED,
 ) -> None:
     """Discover motifs (TF-MoDISco style) from hypothetical attributions, or read them from an
     ARGMINN model's filters (--from-model runs/argminn --data data.h5)."""
-    from cislens.motifs import (
-        annotate,
-        discover_motifs,
-        export_modisco_h5,
-        save_motifs,
-        write_patterns_meme,
-    )
-
     if (attributions is None) == (from_model is None):
         raise ValueError(
             "pass exactly one of --attributions (TF-MoDISco-style discovery) and --from-model "
@@ -92,19 +111,47 @@ def motifs_command(
     if from_model is not None:
         _argminn_motifs(from_model, data, split, out, database, annotate_patterns, seed)
         return
+    given = {"window_size": window_size, "flank": flank, "target_fdr": target_fdr,
+             "max_seqlets_per_metacluster": max_seqlets, "n_leiden_runs": n_leiden_runs,
+             "min_cluster_size": min_cluster_size, "revcomp": not strand_specific}  # fmt: skip
+    settings = _discovery_params(ctx, params, given)
     store = _load_attributions(attributions, sequences)
+    _discover(store, settings, out, database=database, annotate_patterns=annotate_patterns,
+              seed=seed)  # fmt: skip
+
+
+# The command's options for DiscoveryParams fields, by field (strand_specific is not revcomp).
+_OPTION_OF_FIELD = {"max_seqlets_per_metacluster": "max_seqlets", "revcomp": "strand_specific"}
+
+
+def _discovery_params(ctx, params_file: Path | None, given: dict):
+    """--params FILE (DiscoveryParams fields) as the base, with the discovery options given on
+    the command line over it; without --params, the options (defaults included)."""
+    from cislens.motifs import DiscoveryParams
+
+    if params_file is None:
+        return DiscoveryParams(**given)
+    base = DiscoveryParams.from_file(params_file)
+    explicit = {
+        name: value
+        for name, value in given.items()
+        if ctx.get_parameter_source(_OPTION_OF_FIELD.get(name, name)).name != "DEFAULT"
+    }
+    return base.with_options(**explicit)
+
+
+def _discover(store, settings, out: Path, *, database, annotate_patterns, seed) -> None:
+    """``motifs --attributions``: discovery on the store, written to ``out``."""
+    from cislens.motifs import (
+        annotate,
+        discover_motifs,
+        export_modisco_h5,
+        save_motifs,
+        write_patterns_meme,
+    )
+
     result = discover_motifs(
-        store.X,
-        store.hypothetical,
-        window_size=window_size,
-        flank=flank,
-        target_fdr=target_fdr,
-        max_seqlets_per_metacluster=max_seqlets,
-        n_leiden_runs=n_leiden_runs,
-        min_cluster_size=min_cluster_size,
-        revcomp=not strand_specific,
-        random_state=seed,
-        verbose=state.verbose,
+        store.X, store.hypothetical, settings, random_state=seed, verbose=state.verbose
     )
     ensure_dir(out)
     save_motifs(out / "motifs.h5", result)

@@ -49,7 +49,7 @@ def variants_command(
     The store holds ref_predictions, alt_predictions and delta (N, T), the variants (chrom,
     pos, id, ref, alt) and, for the --top variants, DeepLIFT attributions of both alleles.
     """
-    from cislens.cli.attribute import _parse_target
+    from cislens.attribution import parse_target
     from cislens.models import load_model_from_spec
     from cislens.scale import score_variants
     from cislens.scale.variants import variant_table
@@ -58,7 +58,7 @@ def variants_command(
         raise ValueError(f"--out must be a .zarr store path; got {str(out)!r}.")
     view = model_view(output, input_layout)
     net = load_model_from_spec(model, weights=weights)
-    target_index = _parse_target(target, list(getattr(net, "task_names", None) or []))
+    target_index = parse_target(target, list(getattr(net, "task_names", None) or []))
     if length or getattr(net, "input_length", None):
         check_view(net, view, length or net.input_length)
     report = score_variants(

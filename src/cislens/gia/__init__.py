@@ -32,7 +32,7 @@ Examples
 """
 
 from cislens.gia.backgrounds import NULLS, null_backgrounds
-from cislens.gia.embed import Pattern, as_pattern, embed
+from cislens.gia.embed import EmbedPattern, as_pattern, embed
 from cislens.gia.experiments import count_effect, flank_effect, marginalize, position_effect
 from cislens.gia.grammar import Grammar, grammar, no_preference_test
 from cislens.gia.occlusion import REPLACEMENTS, occlude, occlusion_summary
@@ -51,9 +51,9 @@ __all__ = [
     "ORIENTATIONS",
     "REPLACEMENTS",
     "STAT_COLUMNS",
+    "EmbedPattern",
     "GIAResult",
     "Grammar",
-    "Pattern",
     "as_pattern",
     "benjamini_hochberg",
     "bootstrap_ci",

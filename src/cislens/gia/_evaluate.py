@@ -31,7 +31,7 @@ from cislens.attribution.heads import explained_model
 from cislens.gia.embed import write
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
-from cislens.utils.batching import batch_slices, check_batch_size
+from cislens.utils.batching import check_batch_size, predict_in_batches
 
 DEFAULT_BATCH_SIZE = 256
 """Forward-pass rows per batch for predictions."""
@@ -70,20 +70,23 @@ def predictions(
     batch_size = check_batch_size(batch_size)
     model = explained_model(model, output=output, input_layout=input_layout)
     values = as_numpy(X)
-    outputs, labels = [], None
-    with borrowed_model(model, device=device) as (net, dev), torch.no_grad():
-        for part in tqdm(batch_slices(len(values), batch_size), disable=not verbose, desc="gia"):
-            batch = torch.as_tensor(values[part], dtype=torch.float32, device=dev)
-            out = net(batch)
-            if out.ndim == 1:
-                out = out[:, None]
-            if labels is None:
-                labels, select = _output_selector(target, count_outputs(out))
-            out = select(out).double()
-            if apply_sigmoid:
-                out = torch.sigmoid(out)
-            outputs.append(out.cpu().numpy())
-    result = np.concatenate(outputs)
+    found = {}  # the labels and selector, from the first batch's number of outputs
+
+    def selected(out):
+        if out.ndim == 1:
+            out = out[:, None]
+        if not found:
+            found["labels"], found["select"] = _output_selector(target, count_outputs(out))
+        out = found["select"](out).double()
+        return torch.sigmoid(out) if apply_sigmoid else out
+
+    with borrowed_model(model, device=device) as (net, dev):
+        with tqdm(total=len(values), disable=not verbose, desc="gia") as bar:
+            result = predict_in_batches(
+                net, values, batch_size=batch_size, device=dev, transform=selected,
+                on_batch=bar.update,
+            ).numpy()  # fmt: skip
+    labels = found.get("labels")
     return (result, labels) if return_labels else result
 
 

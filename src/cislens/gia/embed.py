@@ -33,7 +33,7 @@ _DNA = {"A": 0, "C": 1, "G": 2, "T": 3}
 
 
 @dataclass(frozen=True, eq=False)
-class Pattern:
+class EmbedPattern:
     """A resolved pattern: a name, a fixed one-hot, and the motif it came from (if any).
 
     ``onehot`` is (4, W) (shared by all backgrounds) or (N, 4, W) (one per background); all-zero
@@ -84,20 +84,20 @@ def check_strand(strand) -> str:
     return strand
 
 
-def _from_string(text: str, name: str) -> Pattern:
+def _from_string(text: str, name: str) -> EmbedPattern:
     onehot = np.zeros((4, len(text)), dtype=np.float32)
     for column, char in enumerate(text.upper()):
         if char in _DNA:
             onehot[_DNA[char], column] = 1.0
-    return Pattern(text.upper(), onehot)
+    return EmbedPattern(text.upper(), onehot)
 
 
-def as_pattern(pattern, *, name: str = "pattern") -> Pattern:
-    """Resolve any accepted pattern spec into a :class:`Pattern`.
+def as_pattern(pattern, *, name: str = "pattern") -> EmbedPattern:
+    """Resolve any accepted pattern spec into a :class:`EmbedPattern`.
 
     Parameters
     ----------
-    pattern : str, Motif, array, tensor or Pattern
+    pattern : str, Motif, array, tensor or EmbedPattern
         See the module docstring.
     name : str
         The parameter name used in error messages.
@@ -116,10 +116,10 @@ def as_pattern(pattern, *, name: str = "pattern") -> Pattern:
     >>> as_pattern(np.eye(4)).name
     'one-hot'
     """
-    if isinstance(pattern, Pattern):
+    if isinstance(pattern, EmbedPattern):
         return pattern
     if isinstance(pattern, Motif):
-        return Pattern(pattern.name, pattern.consensus_one_hot(), pattern)
+        return EmbedPattern(pattern.name, pattern.consensus_one_hot(), pattern)
     if isinstance(pattern, (str, Path)):
         text = str(pattern).strip()
         if not text:
@@ -132,15 +132,15 @@ def as_pattern(pattern, *, name: str = "pattern") -> Pattern:
             motif = load_motif(pattern)
         except (ValueError, FileNotFoundError, TypeError) as error:
             raise ValueError(f"{name} {text!r} could not be resolved: {error}") from None
-        return Pattern(motif.name, motif.consensus_one_hot(), motif)
+        return EmbedPattern(motif.name, motif.consensus_one_hot(), motif)
     if isinstance(pattern, (np.ndarray, torch.Tensor)):
         values = as_numpy(pattern).astype(np.float32)
         if values.ndim == 2:
             check_one_hot(values[None], name=name)
-            return Pattern("one-hot", values)
+            return EmbedPattern("one-hot", values)
         if values.ndim == 3:
             check_one_hot(values, name=name)
-            return Pattern("one-hot", values[0] if values.shape[0] == 1 else values)
+            return EmbedPattern("one-hot", values[0] if values.shape[0] == 1 else values)
         raise ValueError(
             f"{name} as an array must have shape (4, W) or (N, 4, W); got {values.shape}."
         )
@@ -191,7 +191,7 @@ def embed(X, pattern, *, position=None, strand: str = "+", sample: bool = False,
     ----------
     X : numpy.ndarray or torch.Tensor
         Background one-hot sequences (N, 4, L).
-    pattern : str, Motif, array or Pattern
+    pattern : str, Motif, array or EmbedPattern
         What to embed (see :func:`as_pattern`): a DNA string, a motif spec, or a one-hot (4, W)
         or (N, 4, W).
     position : int, optional
@@ -239,7 +239,7 @@ def embed(X, pattern, *, position=None, strand: str = "+", sample: bool = False,
 
 __all__ = [
     "STRANDS",
-    "Pattern",
+    "EmbedPattern",
     "as_pattern",
     "check_position",
     "check_strand",

@@ -164,6 +164,24 @@ def occlude(
     before, labels = scalar_view(runner.values(), runner.labels if runner.func is None else None)
     before = before[np.searchsorted(used, table["sequence"].to_numpy())]
 
+    after, sd = _occluded_values(
+        model, values, table, method, int(n_occlusions), seed, backgrounds, options
+    )
+    frames = []
+    for k, label in enumerate(labels):
+        frame = table.copy()
+        frame["target"] = label
+        frame["before"] = before[:, k]
+        frame["after"] = after[:, k]
+        frame["after_sd"] = sd[:, k]
+        frame["effect"] = before[:, k] - after[:, k]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _occluded_values(model, values, table, method, n_occlusions, seed, backgrounds, options):
+    """Mean and SD over ``n_occlusions`` replacements of each instance's outputs (rows x T),
+    computed a chunk of instances at a time."""
     per_chunk = max(1, _ROWS_PER_CHUNK // n_occlusions)
     after_mean, after_sd = [], []
     for first in range(0, len(table), per_chunk):
@@ -175,7 +193,7 @@ def occlude(
                 int(r.start),
                 int(r.end),
                 method,
-                int(n_occlusions),
+                n_occlusions,
                 derive_seed(seed, 40, first + i),
                 backgrounds,
             )
@@ -183,20 +201,10 @@ def occlude(
         ]
         chunk = Runner(model, np.concatenate(made), **options)
         out, _ = scalar_view(chunk.values(), chunk.labels if chunk.func is None else None)
-        out = out.reshape(len(rows), int(n_occlusions), -1)
+        out = out.reshape(len(rows), n_occlusions, -1)
         after_mean.append(out.mean(axis=1))
         after_sd.append(out.std(axis=1, ddof=1) if n_occlusions > 1 else np.zeros_like(out[:, 0]))
-    after, sd = np.concatenate(after_mean), np.concatenate(after_sd)
-    frames = []
-    for k, label in enumerate(labels):
-        frame = table.copy()
-        frame["target"] = label
-        frame["before"] = before[:, k]
-        frame["after"] = after[:, k]
-        frame["after_sd"] = sd[:, k]
-        frame["effect"] = before[:, k] - after[:, k]
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    return np.concatenate(after_mean), np.concatenate(after_sd)
 
 
 def occlusion_summary(

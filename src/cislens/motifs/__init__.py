@@ -1,7 +1,8 @@
 """Motif discovery from importance scores, motif annotation and instance calling.
 
 - :func:`discover_motifs`: TF-MoDISco-style patterns (CWM, hCWM, PFM and their seqlets) from
-  hypothetical contributions, each tested against null patterns;
+  hypothetical contributions, each tested against null patterns, with the settings of
+  :class:`DiscoveryParams`;
 - :func:`extract_seqlets`, :func:`continuous_jaccard`: the building blocks;
 - :func:`annotate`: TOMTOM (memelite) against JASPAR CORE vertebrates or a MEME file;
 - :func:`call_instances`: CWM scanning of contribution tracks, or FIMO-style PWM scanning;
@@ -21,6 +22,7 @@ from cislens.motifs.filters import filter_motifs
 from cislens.motifs.instances import HIT_COLUMNS, call_instances, instance_recovery
 from cislens.motifs.io import export_modisco_h5, load_motifs, save_motifs, write_patterns_meme
 from cislens.motifs.merge import PROVENANCE_COLUMNS, merge_motif_sets, provenance_table
+from cislens.motifs.params import DiscoveryParams
 from cislens.motifs.peers import FINEMO_HIT_COLUMNS, load_finemo_hits, load_modisco_h5
 from cislens.motifs.seqlets import SEQLET_COLUMNS, SeqletCalls, extract_seqlets
 
@@ -30,6 +32,7 @@ __all__ = [
     "MATCH_COLUMNS",
     "PROVENANCE_COLUMNS",
     "SEQLET_COLUMNS",
+    "DiscoveryParams",
     "MotifDiscoveryResult",
     "Pattern",
     "SeqletCalls",

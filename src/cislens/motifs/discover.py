@@ -43,6 +43,7 @@ from cislens.motifs.aggregate import (
 )
 from cislens.motifs.clustering import leiden_clusters
 from cislens.motifs.density import density_adapted_affinity
+from cislens.motifs.params import DiscoveryParams
 from cislens.motifs.refine import aggregate_rows, merge_patterns, split_pattern
 from cislens.motifs.seqlets import extract_seqlets
 from cislens.motifs.significance import (
@@ -72,7 +73,7 @@ class MotifDiscoveryResult:
     thresholds : dict
         Seqlet-calling thresholds (see :class:`cislens.motifs.SeqletCalls`).
     params : dict
-        Every parameter of the call.
+        Every setting of the call (:meth:`DiscoveryParams.to_dict`).
     random_state : int
         The seed actually used.
     cislens_version : str
@@ -173,29 +174,29 @@ def _cluster(onehot, hyp, sign, p, rng, verbose, label):
     """Labels of the seqlets (n, 4, W) from the coarse + fine graph and Leiden."""
     contrib = onehot * hyp
     data = l1_tracks(hyp, contrib)
-    embedding = gapped_kmer_embedding(onehot, contrib, sign=sign, revcomp=p["revcomp"])
-    neighbors, _ = coarse_neighbors(embedding, n_neighbors=p["n_neighbors"])
+    embedding = gapped_kmer_embedding(onehot, contrib, sign=sign, revcomp=p.revcomp)
+    neighbors, _ = coarse_neighbors(embedding, n_neighbors=p.n_neighbors)
     sims = _fine_graph(
         data,
         neighbors,
-        min_overlap=p["min_overlap"],
-        revcomp=p["revcomp"],
+        min_overlap=p.min_overlap,
+        revcomp=p.revcomp,
         verbose=verbose,
         desc=f"{label}: similarities",
     )
-    affinity = density_adapted_affinity(neighbors, sims, perplexity=p["perplexity"])
-    labels = leiden_clusters(affinity, n_runs=p["n_leiden_runs"], random_state=rng, verbose=verbose)
+    affinity = density_adapted_affinity(neighbors, sims, perplexity=p.perplexity)
+    labels = leiden_clusters(affinity, n_runs=p.n_leiden_runs, random_state=rng, verbose=verbose)
     return labels, data
 
 
 def _passes_filters(pattern, p, sign):
-    if pattern.n_seqlets < p["min_cluster_size"]:
+    if pattern.n_seqlets < p.min_cluster_size:
         return False
     if np.sign(pattern.contrib.sum()) != sign:
         return False
-    ic = information_content(pattern.sequence, p["background"])
+    ic = information_content(pattern.sequence, p.background)
     window = min(6, ic.size)
-    return float(np.convolve(ic, np.ones(window), mode="valid").max()) >= p["min_ic_in_window"]
+    return float(np.convolve(ic, np.ones(window), mode="valid").max()) >= p.min_ic_in_window
 
 
 def _metacluster_patterns(source, table, sign, p, rng, verbose, label, *, refine=True):
@@ -211,7 +212,7 @@ def _metacluster_patterns(source, table, sign, p, rng, verbose, label, *, refine
     labels, data = _cluster(onehot, hyp, sign, p, rng, verbose, label)
     metacluster = "pos" if sign > 0 else "neg"
     patterns = []
-    clusters = [c for c in range(labels.max() + 1) if (labels == c).sum() >= p["min_cluster_size"]]
+    clusters = [c for c in range(labels.max() + 1) if (labels == c).sum() >= p.min_cluster_size]
     for c in tqdm(clusters, disable=not verbose, desc=f"{label}: aggregation", leave=False):
         pattern = aggregate_rows(
             source, table, data, np.flatnonzero(labels == c), p, f"{metacluster}_{c}", metacluster
@@ -229,27 +230,12 @@ def _metacluster_patterns(source, table, sign, p, rng, verbose, label, *, refine
 def discover_motifs(
     X,
     hypothetical,
+    params: DiscoveryParams | None = None,
     *,
-    window_size: int = 21,
-    flank: int = 10,
-    target_fdr: float = 0.2,
-    max_seqlets_per_metacluster: int = 20_000,
-    n_neighbors: int = 150,
-    min_overlap: float = 0.7,
-    perplexity: float = 10.0,
-    n_leiden_runs: int = 10,
-    min_cluster_size: int = 20,
-    split_min_size: int = 100,
-    subcluster_perplexity: float = 50.0,
-    merge_threshold: float = 0.4,
-    trim_width: int = 30,
-    min_ic_in_window: float = 0.6,
-    revcomp: bool = True,
-    alpha: float = 0.01,
-    null_max_seqlets: int = 3000,
     chunk_size: int = 1024,
     random_state=None,
     verbose: bool = False,
+    **options,
 ) -> MotifDiscoveryResult:
     """Discover motifs (patterns) from hypothetical contribution scores.
 
@@ -262,39 +248,8 @@ def discover_motifs(
     hypothetical : array (N, 4, L)
         Hypothetical contributions (e.g. ``deeplift_shap(..., hypothetical=True)``), of the same
         kinds; the projected scores ``X * hypothetical`` are used for seqlet calling.
-    window_size, flank, target_fdr
-        Seqlet calling (:func:`extract_seqlets`): core 21 bp, flanks 10 bp, FDR 0.2.
-    max_seqlets_per_metacluster : int
-        Keep at most this many of the strongest seqlets per metacluster (default 20,000); this
-        bounds memory and time.
-    n_neighbors : int
-        Coarse (gapped k-mer) neighbours per seqlet for which the fine similarity is computed
-        (default 150).
-    min_overlap : float
-        Minimum overlap of two aligned tracks, as a fraction of the shorter (default 0.7).
-    perplexity : float
-        Target perplexity of the density-adapted affinities (default 10).
-    n_leiden_runs : int
-        Leiden runs with different seeds, screened after 2 iterations; the one with the best
-        modularity is continued to convergence (default 10).
-    min_cluster_size : int
-        Smallest cluster / pattern reported, in seqlets (default 20).
-    split_min_size, subcluster_perplexity
-        Patterns with at least ``split_min_size`` seqlets (default 100) are subclustered at this
-        perplexity (default 50) to split spurious merges.
-    merge_threshold : float
-        Patterns whose similarity (:func:`pattern_similarity`) is at least this are merged
-        (default 0.4).
-    trim_width : int
-        Width of the information-content window each pattern is trimmed to (default 30).
-    min_ic_in_window : float
-        A pattern needs a 6-bp window with at least this much information, in bits (0.6).
-    revcomp : bool
-        Treat reverse complements as the same motif (default True); False is strand-specific.
-    alpha : float
-        Family-wise level of the significance test (default 0.01).
-    null_max_seqlets : int
-        Seqlets per metacluster used to build the null patterns (default 3,000).
+    params : DiscoveryParams or None
+        The settings (seqlets, clustering, merging, significance); None: the defaults.
     chunk_size : int
         Sequences read (and multiplied) at a time (default 1,024). With array-like inputs only
         the stretches of sequence around the seqlets are then kept in memory; the result is the
@@ -303,6 +258,9 @@ def discover_motifs(
         Seed; the one used is recorded in the result.
     verbose : bool
         Progress bars and log lines.
+    **options
+        Fields of :class:`DiscoveryParams` (``window_size=``, ``min_cluster_size=``,
+        ``revcomp=``...), applied over ``params``.
 
     Returns
     -------
@@ -320,7 +278,56 @@ def discover_motifs(
     >>> len(result.patterns), "zero" in str(caught[0].message)
     (0, True)
     """
-    # NumPy arrays, tensors and nested lists are read whole; other array-likes in chunks.
+    X, H, in_memory = _check_inputs(X, hypothetical, chunk_size)
+    p = _check_params(params, options)
+    seed = resolve_seed(random_state)
+    rng = check_random_state(seed)
+    scores, largest, counts = scan(X, H, chunk_size)
+    calls = extract_seqlets(
+        scores, window_size=p.window_size, flank=p.flank, target_fdr=p.target_fdr, random_state=seed
+    )
+    del scores
+    table = calls.table.copy()
+    table["pattern"] = ""
+    result = MotifDiscoveryResult([], table, [], calls.thresholds, p.to_dict(), seed)
+    if largest == 0:
+        return _nothing_found(
+            result,
+            "all projected attributions (X * hypothetical) are zero: no seqlets, no "
+            "motifs. Check that the attributions were computed.",
+        )
+    if table.empty:
+        return _nothing_found(result, "no seqlet passed the threshold: no motifs.")
+    if p.background is None:
+        composition = counts / max(counts.sum(), 1.0)
+        p = p.with_options(background=tuple(np.clip(composition, 1e-3, 1)))
+    capped = {
+        metacluster: table[table["metacluster"] == metacluster].head(p.max_seqlets_per_metacluster)
+        for metacluster in ("pos", "neg")
+    }
+    source = _seqlet_source(X, H, capped, p, in_memory=in_memory, chunk_size=chunk_size)
+    messages = []
+    for metacluster, sign in (("pos", 1), ("neg", -1)):
+        message = _discover_metacluster(result, source, capped[metacluster], sign, p, rng, verbose)
+        if message:
+            messages.append(message)
+    if getattr(source, "n_fallback", 0):
+        logger.info("%d windows read past the kept stretches", source.n_fallback)
+    if not result.patterns:
+        if not messages:  # candidates were found, and every one failed the test
+            messages.append(
+                f"{len(result.rejected)} candidate pattern(s) failed the significance test "
+                f"(alpha={p.alpha})"
+            )
+        return _nothing_found(result, "no motifs: " + "; ".join(messages) + ".")
+    if messages:
+        logger.info("; ".join(messages))
+    return result
+
+
+def _check_inputs(X, hypothetical, chunk_size):
+    """``(X, H, in_memory)``: NumPy arrays, tensors and nested lists are read whole; other
+    array-likes (Zarr, h5py) in chunks."""
     in_memory = all(is_in_memory(v) or not hasattr(v, "shape") for v in (X, hypothetical))
     if in_memory:
         X = _as_array(X, "X")
@@ -333,115 +340,79 @@ def discover_motifs(
         raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}.")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}.")
-    seed = resolve_seed(random_state)
-    rng = check_random_state(seed)
-    params = dict(
-        window_size=window_size,
-        flank=flank,
-        target_fdr=target_fdr,
-        max_seqlets_per_metacluster=max_seqlets_per_metacluster,
-        n_neighbors=n_neighbors,
-        min_overlap=min_overlap,
-        perplexity=perplexity,
-        n_leiden_runs=n_leiden_runs,
-        min_cluster_size=min_cluster_size,
-        split_min_size=split_min_size,
-        subcluster_perplexity=subcluster_perplexity,
-        merge_threshold=merge_threshold,
-        trim_width=trim_width,
-        min_ic_in_window=min_ic_in_window,
-        revcomp=bool(revcomp),
-        alpha=alpha,
-        null_max_seqlets=null_max_seqlets,
-    )
-    for name in ("n_neighbors", "min_cluster_size", "trim_width", "max_seqlets_per_metacluster"):
-        value = params[name]
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}.")
-    for name in ("min_overlap", "merge_threshold", "alpha"):
-        if not 0.0 < float(params[name]) <= 1.0:
-            raise ValueError(f"{name} must be in (0, 1]; got {params[name]!r}.")
-    scores, largest, counts = scan(X, H, chunk_size)
-    calls = extract_seqlets(
-        scores, window_size=window_size, flank=flank, target_fdr=target_fdr, random_state=seed
-    )
-    del scores
-    table = calls.table.copy()
-    table["pattern"] = ""
-    result = MotifDiscoveryResult([], table, [], calls.thresholds, params, seed)
-    if largest == 0:
-        return _nothing_found(
-            result,
-            "all projected attributions (X * hypothetical) are zero: no seqlets, no "
-            "motifs. Check that the attributions were computed.",
+    return X, H, in_memory
+
+
+def _check_params(params, options) -> DiscoveryParams:
+    """``params`` (default: the defaults) with the keyword ``options`` applied over it."""
+    if params is None:
+        params = DiscoveryParams()
+    elif not isinstance(params, DiscoveryParams):
+        raise TypeError(
+            f"params must be a DiscoveryParams (or None); got {type(params).__name__}. Pass "
+            "single settings as keywords: discover_motifs(X, H, min_cluster_size=10)."
         )
-    if table.empty:
-        return _nothing_found(result, "no seqlet passed the threshold: no motifs.")
-    composition = counts / max(counts.sum(), 1.0)
-    p = dict(params, background=tuple(np.clip(composition, 1e-3, 1)))
-    capped = {
-        metacluster: table[table["metacluster"] == metacluster].head(max_seqlets_per_metacluster)
-        for metacluster in ("pos", "neg")
-    }
+    unknown = sorted(set(options) - set(DiscoveryParams.names()))
+    if unknown:  # a TypeError, as Python's own for an unexpected keyword
+        raise TypeError(
+            f"discover_motifs() got unexpected keyword argument(s) {unknown}; the settings are "
+            f"the fields of DiscoveryParams: {DiscoveryParams.names()}."
+        )
+    return params.with_options(**options)
+
+
+def _seqlet_source(X, H, capped, p, *, in_memory, chunk_size):
+    """What the windows of the seqlets are read from: the arrays, or the kept stretches."""
     if in_memory:
-        source = SeqletSource(X, H)
-    else:
-        # Keep only the stretches of sequence around the seqlets (see cislens.motifs.source).
-        source = WindowSource.from_chunks(
-            X,
-            H,
-            pd.concat(list(capped.values())),
-            pad=_pad(window_size, flank),
-            chunk_size=chunk_size,
+        return SeqletSource(X, H)
+    # Keep only the stretches of sequence around the seqlets (see cislens.motifs.source).
+    source = WindowSource.from_chunks(
+        X,
+        H,
+        pd.concat(list(capped.values())),
+        pad=_pad(p.window_size, p.flank),
+        chunk_size=chunk_size,
+    )
+    logger.info("kept %.1f MB of windows around the seqlets", source.nbytes / 1e6)
+    return source
+
+
+def _discover_metacluster(result, source, sub, sign, p, rng, verbose) -> str | None:
+    """Patterns of one metacluster, tested and named, added to ``result``; or why there are
+    none (None when some were found or it was empty)."""
+    metacluster = "pos" if sign > 0 else "neg"
+    label = f"{metacluster} metacluster"
+    if len(sub) < max(p.min_cluster_size, 2):
+        if len(sub):
+            return (
+                f"the {metacluster} metacluster has {len(sub)} seqlets, fewer "
+                f"than min_cluster_size={p.min_cluster_size}; skipped"
+            )
+        return None
+    logger.info("%s: %d seqlets", label, len(sub))
+    patterns = _metacluster_patterns(source, sub, sign, p, rng, verbose, label)
+    if not patterns:
+        return (
+            f"the {metacluster} metacluster ({len(sub)} seqlets) gave no pattern "
+            f"of >= {p.min_cluster_size} seqlets"
         )
-        logger.info("kept %.1f MB of windows around the seqlets", source.nbytes / 1e6)
-    messages = []
-    for metacluster, sign in (("pos", 1), ("neg", -1)):
-        sub = capped[metacluster]
-        label = f"{metacluster} metacluster"
-        if len(sub) < max(min_cluster_size, 2):
-            if len(sub):
-                messages.append(
-                    f"the {metacluster} metacluster has {len(sub)} seqlets, fewer "
-                    f"than min_cluster_size={min_cluster_size}; skipped"
-                )
-            continue
-        logger.info("%s: %d seqlets", label, len(sub))
-        patterns = _metacluster_patterns(source, sub, sign, p, rng, verbose, label)
-        if not patterns:
-            messages.append(
-                f"the {metacluster} metacluster ({len(sub)} seqlets) gave no pattern "
-                f"of >= {min_cluster_size} seqlets"
-            )
-            continue
-        null_values = _null_similarities(source, sub, sign, p, rng, verbose, label)
-        passed, failed = test_patterns(source, patterns, null_values, alpha=alpha)
-        for group in (passed, failed):
-            group.sort(key=lambda q: -q.n_seqlets)
-        for rank, pattern in enumerate(passed):
-            pattern.name = f"{metacluster}_{rank}"
-        for rank, pattern in enumerate(failed):
-            pattern.name = f"{metacluster}_rejected_{rank}"
-        for pattern in passed:
-            rows = pattern.stats.pop("source_rows")
-            table.loc[sub.index[rows], "pattern"] = pattern.name
-            _instance_thresholds(source, pattern)
-        for pattern in failed:
-            pattern.stats.pop("source_rows", None)
-        result.patterns.extend(passed)
-        result.rejected.extend(failed)
-    if getattr(source, "n_fallback", 0):
-        logger.info("%d windows read past the kept stretches", source.n_fallback)
-    if not result.patterns:
-        if not messages:  # candidates were found, and every one failed the test
-            messages.append(
-                f"{len(result.rejected)} candidate pattern(s) failed the significance test "
-                f"(alpha={alpha})"
-            )
-        return _nothing_found(result, "no motifs: " + "; ".join(messages) + ".")
-    if messages:
-        logger.info("; ".join(messages))
-    return result
+    null_values = _null_similarities(source, sub, sign, p, rng, verbose, label)
+    passed, failed = test_patterns(source, patterns, null_values, alpha=p.alpha)
+    for group in (passed, failed):
+        group.sort(key=lambda q: -q.n_seqlets)
+    for rank, pattern in enumerate(passed):
+        pattern.name = f"{metacluster}_{rank}"
+    for rank, pattern in enumerate(failed):
+        pattern.name = f"{metacluster}_rejected_{rank}"
+    for pattern in passed:
+        rows = pattern.stats.pop("source_rows")
+        result.seqlets.loc[sub.index[rows], "pattern"] = pattern.name
+        _instance_thresholds(source, pattern)
+    for pattern in failed:
+        pattern.stats.pop("source_rows", None)
+    result.patterns.extend(passed)
+    result.rejected.extend(failed)
+    return None
 
 
 def _nothing_found(result: MotifDiscoveryResult, reason: str) -> MotifDiscoveryResult:
@@ -453,15 +424,15 @@ def _nothing_found(result: MotifDiscoveryResult, reason: str) -> MotifDiscoveryR
 
 def _null_similarities(source, table, sign, p, rng, verbose, label):
     """Pooled leave-one-out similarities of the seqlets of null patterns."""
-    if len(table) > p["null_max_seqlets"]:
-        table = table.iloc[np.sort(rng.choice(len(table), p["null_max_seqlets"], replace=False))]
+    if len(table) > p.null_max_seqlets:
+        table = table.iloc[np.sort(rng.choice(len(table), p.null_max_seqlets, replace=False))]
     null, table = permuted_source(source, table, random_state=rng)
-    null_p = dict(p, n_leiden_runs=max(1, p["n_leiden_runs"] // 5))
+    null_p = p.with_options(n_leiden_runs=max(1, p.n_leiden_runs // 5), min_ic_in_window=0.0)
     patterns = _metacluster_patterns(
         null,
         table,
         sign,
-        dict(null_p, min_ic_in_window=0.0),
+        null_p,
         rng,
         verbose,
         f"{label} (null)",
@@ -503,4 +474,4 @@ def _instance_thresholds(source, pattern, quantile: float = 0.05, trim: float = 
     pattern.stats["threshold_quantile"] = quantile
 
 
-__all__ = ["MotifDiscoveryResult", "discover_motifs"]
+__all__ = ["DiscoveryParams", "MotifDiscoveryResult", "discover_motifs"]

@@ -30,10 +30,10 @@ def aggregate_rows(source, table, data, rows, p, name, metacluster):
         data[rows],
         name=name,
         metacluster=metacluster,
-        min_overlap=p["min_overlap"],
-        revcomp=p["revcomp"],
-        trim_width=p["trim_width"],
-        background=p["background"],
+        min_overlap=p.min_overlap,
+        revcomp=p.revcomp,
+        trim_width=p.trim_width,
+        background=p.background,
     )
 
 
@@ -48,11 +48,11 @@ def merge_patterns(patterns, source, table, data, p, metacluster):
                 key = (id(patterns[i]), id(patterns[j]))
                 if key not in cache:
                     cache[key] = pattern_similarity(
-                        patterns[i], patterns[j], min_overlap=p["min_overlap"], revcomp=p["revcomp"]
+                        patterns[i], patterns[j], min_overlap=p.min_overlap, revcomp=p.revcomp
                     )
                 if cache[key] > best:
                     best, pair = cache[key], (i, j)
-        if best < p["merge_threshold"]:
+        if best < p.merge_threshold:
             break
         i, j = pair
         rows = np.union1d(patterns[i].stats["source_rows"], patterns[j].stats["source_rows"])
@@ -67,7 +67,7 @@ def split_pattern(pattern, source, table, data, p, rng, metacluster):
     """Subcluster a large pattern's aligned seqlets; the split stands if subpatterns differ."""
     onehot, hyp = member_tracks(source, pattern)
     n = onehot.shape[0]
-    if n < p["split_min_size"]:
+    if n < p.split_min_size:
         return [pattern]
     sample = np.sort(rng.choice(n, size=min(n, 1000), replace=False))
     aligned = l1_tracks(hyp[sample], onehot[sample] * hyp[sample])
@@ -77,13 +77,13 @@ def split_pattern(pattern, source, table, data, p, rng, metacluster):
     dense = np.full((m, m), -1.0, dtype=np.float32)
     dense[rows, cols] = sims
     dense[cols, rows] = sims
-    perplexity = min(p["subcluster_perplexity"], (m - 1) / 3.0)
+    perplexity = min(p.subcluster_perplexity, (m - 1) / 3.0)
     k = min(int(3 * perplexity + 2), m - 1)
     neighbors = np.argsort(-dense, axis=1)[:, :k]
     affinity = density_adapted_affinity(
         neighbors, np.take_along_axis(dense, neighbors, axis=1), perplexity=perplexity
     )
-    labels = leiden_clusters(affinity, n_runs=max(2, p["n_leiden_runs"] // 5), random_state=rng)
+    labels = leiden_clusters(affinity, n_runs=max(2, p.n_leiden_runs // 5), random_state=rng)
     if labels.max() == 0:
         return [pattern]
     source_rows = pattern.stats["source_rows"]
@@ -108,7 +108,7 @@ def split_pattern(pattern, source, table, data, p, rng, metacluster):
     subpatterns = []
     for c in range(labels.max() + 1):
         members = source_rows[labels == c]
-        if members.size >= p["min_cluster_size"]:
+        if members.size >= p.min_cluster_size:
             sub = aggregate_rows(
                 source, table, data, members, p, f"{pattern.name}.{c}", metacluster
             )

@@ -1,6 +1,7 @@
 """Seqlets: high-importance windows of projected contribution tracks, TF-MoDISco style.
 
-Algorithm (``docs/formats.md``, "Motif discovery results", and ``algorithms.md`` section 5.2):
+Algorithm (``docs/formats.md``, "Motif discovery results", and ``docs/algorithms.md``
+section 5.2):
 
 1. Per-position score ``s_i = sum_b contrib[b, i]`` (projected scores, not hypothetical ones).
 2. Windowed sums ``S_i = s_i + ... + s_{i+W-1}`` of every window of every sequence (at most
@@ -262,24 +263,12 @@ def extract_seqlets(
     ):
         if not 0.0 < float(value) <= 1.0:
             raise ValueError(f"{name} must be in (0, 1]; got {value!r}.")
-    n, length = scores.shape
+    length = scores.shape[1]
     if length < window_size + 2 * flank:
         raise ValueError(
             f"sequences of length {length} are shorter than a seqlet (window_size {window_size} "
             f"+ 2 x flank {flank}); lower window_size or flank."
         )
-    empty = SeqletCalls(
-        pd.DataFrame(
-            {
-                c: pd.Series(dtype=t)
-                for c, t in zip(
-                    SEQLET_COLUMNS,
-                    ("int64", "int64", "int64", "str", "float64", "str"),
-                    strict=True,
-                )
-            }
-        )
-    )
     sums = _window_sums(scores, window_size)
     values = sums.ravel()
     rng = check_random_state(random_state)
@@ -287,8 +276,33 @@ def extract_seqlets(
         values = rng.choice(values, size=max_windows, replace=False)
     if np.abs(values).max() == 0:
         logger.info("all attributions are zero: no seqlets.")
+        empty = SeqletCalls(_empty_table())
         empty.thresholds = {"positive": np.inf, "negative": np.inf, "n_windows": int(sums.size)}
         return empty
+    thresholds = _thresholds(
+        values, rng, target_fdr, min_passing_frac, max_passing_frac, weak_threshold
+    )
+    thresholds["n_windows"] = int(sums.size)
+    table = _greedy_table(sums, thresholds, window_size, flank)
+    logger.info(
+        "%d seqlets (%d positive) from %d windows",
+        len(table),
+        int((table["metacluster"] == "pos").sum()),
+        sums.size,
+    )
+    return SeqletCalls(table, thresholds)
+
+
+def _empty_table() -> pd.DataFrame:
+    dtypes = ("int64", "int64", "int64", "str", "float64", "str")
+    return pd.DataFrame(
+        {c: pd.Series(dtype=t) for c, t in zip(SEQLET_COLUMNS, dtypes, strict=True)}
+    )
+
+
+def _thresholds(values, rng, target_fdr, min_passing_frac, max_passing_frac, weak_threshold):
+    """Thresholds on window sums: the Laplace-null FDR ones, kept within the passing-fraction
+    bounds, and the weak threshold below which a core is dropped."""
     null = laplace_null(values, random_state=rng)
     pos_real, neg_real = values[values >= 0], -values[values < 0]
     pos_null, neg_null = null[null >= 0], -null[null < 0]
@@ -307,23 +321,30 @@ def extract_seqlets(
     rank_neg = np.searchsorted(sorted_magnitudes, negative) / magnitudes.size
     weak_rank = min(min(rank_pos, rank_neg) - 1e-4, weak_threshold)
     weak = float(sorted_magnitudes[max(int(weak_rank * magnitudes.size), 0)])
-    thresholds = {
+    return {
         "positive": float(positive),
         "negative": float(negative),
         "weak": weak,
         "fdr_positive": float(fdr_pos),
         "fdr_negative": float(fdr_neg),
         "passing_fraction": passing,
-        "n_windows": int(sums.size),
     }
+
+
+def _greedy_table(sums, thresholds, window_size, flank) -> pd.DataFrame:
+    """The seqlets picked greedily from the window sums, strongest first per metacluster."""
+    n, n_windows = sums.shape
+    length = n_windows + window_size - 1
     suppress = window_size // 2 + flank
     capacity = n * (length // max(suppress, 1) + 2)
     examples = np.empty(capacity, dtype=np.int64)
     centers = np.empty(capacity, dtype=np.int64)
-    count = _greedy_extract(sums, positive, negative, flank, suppress, examples, centers)
+    count = _greedy_extract(
+        sums, thresholds["positive"], thresholds["negative"], flank, suppress, examples, centers
+    )
     examples, centers = examples[:count], centers[:count]
     core = sums[examples, centers]
-    keep = np.abs(core) > weak
+    keep = np.abs(core) > thresholds["weak"]
     examples, centers, core = examples[keep], centers[keep], core[keep]
     table = pd.DataFrame(
         {
@@ -337,14 +358,7 @@ def extract_seqlets(
     )
     table["order"] = -np.abs(table["score"])
     table = table.sort_values(["metacluster", "order"], ascending=[False, True], kind="stable")
-    table = table.drop(columns="order").reset_index(drop=True)
-    logger.info(
-        "%d seqlets (%d positive) from %d windows",
-        len(table),
-        int((table["metacluster"] == "pos").sum()),
-        sums.size,
-    )
-    return SeqletCalls(table, thresholds)
+    return table.drop(columns="order").reset_index(drop=True)
 
 
 __all__ = ["SEQLET_COLUMNS", "SeqletCalls", "extract_seqlets", "laplace_null"]

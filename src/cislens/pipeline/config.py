@@ -110,15 +110,12 @@ class RunConfig:
 
 
 def _parse_methods(raw) -> list[str]:
-    from cislens.attribution import METHODS
+    from cislens.attribution import resolve_methods
 
-    if raw == "all":
-        return list(METHODS)
-    items = sequence(raw, "methods", what="'all' or a list of method names")
-    names = [choice(item, list(METHODS), f"methods[{i}]") for i, item in enumerate(items)]
-    if not names or len(set(names)) != len(names):
-        raise fail("methods", f"expected a non-empty list of distinct method names; got {names}.")
-    return names
+    try:
+        return resolve_methods(raw, where="methods")
+    except ValueError as error:  # its message starts with the field ("methods[1]: ...")
+        raise ConfigError(str(error)) from None
 
 
 def _parse_tasks(raw):

@@ -35,14 +35,13 @@ from tqdm.auto import tqdm
 
 from cislens.errors import CislensWarning
 from cislens.train._data import (
-    batch_slices,
-    batch_tensor,
     check_batch_size,
     check_inputs,
     check_labels,
     check_task_names,
     resolve_task_types,
 )
+from cislens.utils.batching import predict_in_batches
 from cislens.utils.device import resolve_device, using_model
 
 logger = logging.getLogger(__name__)
@@ -73,19 +72,21 @@ def predict_array(
     model: nn.Module, X: np.ndarray, *, batch_size: int, device: torch.device, verbose=False
 ) -> np.ndarray:
     """Logits (N, T) of ``model`` in eval mode (no checks; ``model`` already on ``device``)."""
-    outputs = []
-    with torch.no_grad():
-        parts = list(batch_slices(len(X), batch_size))
-        for part in tqdm(parts, disable=not verbose, desc="predict"):
-            out = model(batch_tensor(X, part).to(device))
-            if not isinstance(out, torch.Tensor) or out.ndim != 2:
-                shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                raise ValueError(
-                    f"model must return a tensor of shape (N, T); got {shape}. Wrap profile or "
-                    "multi-output models so that they return one (N, T) tensor."
-                )
-            outputs.append(out.detach().float().cpu())
-    return torch.cat(outputs).numpy()
+
+    def checked(out):
+        if not isinstance(out, torch.Tensor) or out.ndim != 2:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(
+                f"model must return a tensor of shape (N, T); got {shape}. Wrap profile or "
+                "multi-output models so that they return one (N, T) tensor."
+            )
+        return out.float()
+
+    with tqdm(total=len(X), disable=not verbose, desc="predict") as bar:
+        logits = predict_in_batches(
+            model, X, batch_size=batch_size, device=device, transform=checked, on_batch=bar.update
+        )
+    return logits.numpy()
 
 
 def predict(

@@ -9,7 +9,7 @@ For a batch of *rows* (the inputs x of some examples, then references r) the eng
    product of activations and every softmax applies its linear map (:mod:`.coupled`). Each
    value carries a positive and a negative part (``Stream``) where RevealCancel needs them, and
    one tied part elsewhere; the Linear rule splits a mixing layer's output by the sign of each
-   term ``w * dx`` (section 1.2 of algorithms.md);
+   term ``w * dx`` (``docs/algorithms.md`` section 1.2);
 3. differentiates the explained output of the difference network with respect to ``x - r``.
 
 The difference network is linear in ``x - r`` with constant multipliers, so its gradient *is*
@@ -24,9 +24,9 @@ from typing import NamedTuple
 
 import torch
 
-from cislens.attribution.deeplift import coupled, rules
-from cislens.attribution.deeplift.graph import OpGraph
-from cislens.attribution.deeplift.ops import (
+from cislens.attribution.deeplift_engine import coupled, rules
+from cislens.attribution.deeplift_engine.graph import OpGraph
+from cislens.attribution.deeplift_engine.ops import (
     BILINEAR,
     CONST,
     INPUT,

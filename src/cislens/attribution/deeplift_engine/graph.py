@@ -35,9 +35,9 @@ import torch
 from torch import fx, nn
 
 from cislens.attribution.capture import capture
-from cislens.attribution.deeplift.classify import classify
-from cislens.attribution.deeplift.nodes import label
-from cislens.attribution.deeplift.ops import (
+from cislens.attribution.deeplift_engine.classify import classify
+from cislens.attribution.deeplift_engine.nodes import label
+from cislens.attribution.deeplift_engine.ops import (
     BILINEAR,
     CONST,
     GENOMICS_DEFAULT,

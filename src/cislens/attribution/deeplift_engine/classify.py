@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from cislens.attribution.deeplift import ops as O
-from cislens.attribution.deeplift import products, rules
-from cislens.attribution.deeplift.nodes import (
+from cislens.attribution.deeplift_engine import ops as O
+from cislens.attribution.deeplift_engine import products, rules
+from cislens.attribution.deeplift_engine.nodes import (
     Call,
     is_shape_query,
     map_args,
@@ -19,7 +19,7 @@ from cislens.attribution.deeplift.nodes import (
     shape_uses,
     zero_like,
 )
-from cislens.attribution.deeplift.ops import (
+from cislens.attribution.deeplift_engine.ops import (
     CONST,
     MAXPOOL,
     MIXING,

@@ -380,7 +380,7 @@ RULES = (RESCALE, REVEAL_CANCEL, GENOMICS_DEFAULT)
 
 _REMEDY = (
     " Rewrite that part of the model with supported operations (see "
-    "cislens.attribution.deeplift docs), or use a method without per-layer rules "
+    "cislens.attribution.deeplift_engine docs), or use a method without per-layer rules "
     "(ism, integrated_gradients)."
 )
 

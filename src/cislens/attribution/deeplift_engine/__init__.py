@@ -37,9 +37,9 @@ network (:mod:`.propagate`) runs. ``fast=False`` forces the difference network; 
 path ran.
 """
 
-from cislens.attribution.deeplift.checks import SummationDeltas, SummationToDeltaError
-from cislens.attribution.deeplift.engine import deeplift, deeplift_shap, summation_deltas
-from cislens.attribution.deeplift.rules import NEAR_ZERO
+from cislens.attribution.deeplift_engine.checks import SummationDeltas, SummationToDeltaError
+from cislens.attribution.deeplift_engine.engine import deeplift, deeplift_shap, summation_deltas
+from cislens.attribution.deeplift_engine.rules import NEAR_ZERO
 
 __all__ = [
     "NEAR_ZERO",

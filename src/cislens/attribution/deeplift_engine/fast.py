@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import torch
 
-from cislens.attribution.deeplift import coupled, rules
-from cislens.attribution.deeplift.graph import OpGraph
-from cislens.attribution.deeplift.ops import (
+from cislens.attribution.deeplift_engine import coupled, rules
+from cislens.attribution.deeplift_engine.graph import OpGraph
+from cislens.attribution.deeplift_engine.ops import (
     BILINEAR,
     CONST,
     INPUT,
@@ -52,7 +52,7 @@ from cislens.attribution.deeplift.ops import (
     SHAPE,
     SOFTMAX,
 )
-from cislens.attribution.deeplift.propagate import PairResult, _seed, real_value
+from cislens.attribution.deeplift_engine.propagate import PairResult, _seed, real_value
 
 _LINEAR_KINDS = (LINEAR, MIXING, SCALE, OUTPUT_ACT, SHAPE)
 
@@ -63,7 +63,7 @@ def fast_blocker(graph: OpGraph) -> str | None:
     Examples
     --------
     >>> from torch import nn
-    >>> from cislens.attribution.deeplift.graph import build_graph
+    >>> from cislens.attribution.deeplift_engine.graph import build_graph
     >>> net = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1))
     >>> x = torch.zeros(1, 3)
     >>> fast_blocker(build_graph(net, "rescale", example=x)) is None

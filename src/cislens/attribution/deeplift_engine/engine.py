@@ -4,8 +4,9 @@ Both explain one scalar per sequence (``target``) by the change of the model's p
 logit between each input x and its references r. For every example-reference pair the engine
 computes DeepLIFT multipliers ``m`` for all four channels (see :mod:`.propagate`), checks
 summation-to-delta on ``m * (x - r)`` (see :mod:`.checks`), then forms the hypothetical
-contributions ``H = m_k - sum_b m_b r_b`` (algorithms.md section 2.3), averages them over the
-references and, unless ``hypothetical=True``, projects them onto the observed bases (``H * X``).
+contributions ``H = m_k - sum_b m_b r_b`` (``docs/algorithms.md`` section 2.3), averages them
+over the references and, unless ``hypothetical=True``, projects them onto the observed bases
+(``H * X``).
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from __future__ import annotations
 import torch
 
 from cislens.attribution._common import check_batch_size, prepare_inputs, resolve_baselines
-from cislens.attribution.deeplift import checks
-from cislens.attribution.deeplift.pairs import Recorder, check_options, iterate_pairs
+from cislens.attribution.deeplift_engine import checks
+from cislens.attribution.deeplift_engine.pairs import Recorder, check_options, iterate_pairs
 from cislens.attribution.heads import explained_model
 from cislens.utils.validation import check_positive_int
 
 _PARAMETERS = {
     "model": """model : torch.nn.Module
         Maps one-hot (N, 4, L) to (N, T) (or (N,)), or see ``output=``; any forward pass built
-        from the supported operations (see :mod:`cislens.attribution.deeplift`). Run in eval
+        from the supported operations (see :mod:`cislens.attribution.deeplift_engine`). Run in eval
         mode on ``device`` in ``dtype``; afterwards it is exactly as it was.""",
     "X": """X : torch.Tensor or numpy.ndarray (N, 4, L)
         One-hot sequences (A, C, G, T); all-zero columns (N) allowed.""",
@@ -56,14 +57,15 @@ _PARAMETERS = {
         is float32 either way.""",
     "tolerance": """tolerance : float
         Largest relative summation-to-delta error allowed per example-reference pair (default
-        1e-3; see :mod:`cislens.attribution.deeplift.checks` for the definition).""",
+        1e-3; see :mod:`cislens.attribution.deeplift_engine.checks` for the definition).""",
     "on_check_failure": """on_check_failure : {"raise", "warn"}
         What a failed check does: raise :class:`SummationToDeltaError` (default, listing the
         worst pairs) or warn with :class:`~cislens.errors.CislensWarning`.""",
     "fast": """fast : bool or None
         None (default): the fast path (one real forward pass per input and per reference, the
-        multipliers applied in the backward pass; see :mod:`cislens.attribution.deeplift.fast`)
-        whenever every nonlinearity uses Rescale, else the difference-network path; the log
+        multipliers applied in the backward pass; see
+        :mod:`cislens.attribution.deeplift_engine.fast`) whenever every nonlinearity uses
+        Rescale, else the difference-network path; the log
         says which ran. True: require the fast path (raises naming the operation that
         prevents it). False: the difference network. Both agree up to rounding and both check
         every pair.""",

@@ -4,8 +4,8 @@ All functions take the activations of the actual input (``x_*``) and of the refe
 (``r_*``) for a batch of example-reference pairs and return per-element multipliers; none of
 them is differentiated (the engine treats the multipliers as constants).
 
-Near-zero handling (algorithms.md sections 1.3 and 10.4). A difference ``dx`` counts as zero when
-``|dx| <= atol + rtol * max(|x|, |r|)``, with ``(atol, rtol)`` chosen by dtype:
+Near-zero handling (``docs/algorithms.md`` sections 1.3 and 10.4). A difference ``dx`` counts
+as zero when ``|dx| <= atol + rtol * max(|x|, |r|)``, with ``(atol, rtol)`` chosen by dtype:
 
 =========  ==========  ==========
 dtype      atol        rtol

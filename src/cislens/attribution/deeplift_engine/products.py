@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import fx
 
-from cislens.attribution.deeplift.nodes import Call, map_args, nodes_in
-from cislens.attribution.deeplift.ops import BILINEAR, MIXING, Op
+from cislens.attribution.deeplift_engine.nodes import Call, map_args, nodes_in
+from cislens.attribution.deeplift_engine.ops import BILINEAR, MIXING, Op
 
 # where an operand sits in a node's arguments: (index,), (index, position in a list), or (name,)
 Slot = tuple

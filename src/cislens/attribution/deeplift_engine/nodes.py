@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from cislens.attribution.capture import describe_source
-from cislens.attribution.deeplift import ops as O
-from cislens.attribution.deeplift.ops import LINEAR, Lookup, Op, refuse
+from cislens.attribution.deeplift_engine import ops as O
+from cislens.attribution.deeplift_engine.ops import LINEAR, Lookup, Op, refuse
 from cislens.errors import UnsupportedModelError
 
 # --- evaluation helpers --------------------------------------------------------------------------

@@ -25,11 +25,11 @@ from cislens.attribution._common import (
     count_outputs,
     resolve_target,
 )
-from cislens.attribution.deeplift import checks
-from cislens.attribution.deeplift.fast import fast_blocker, propagate_fast
-from cislens.attribution.deeplift.graph import build_graph
-from cislens.attribution.deeplift.ops import CONST, NONLINEAR, OUTPUT_ACT, RULES, refuse
-from cislens.attribution.deeplift.propagate import propagate, run_real
+from cislens.attribution.deeplift_engine import checks
+from cislens.attribution.deeplift_engine.fast import fast_blocker, propagate_fast
+from cislens.attribution.deeplift_engine.graph import build_graph
+from cislens.attribution.deeplift_engine.ops import CONST, NONLINEAR, OUTPUT_ACT, RULES, refuse
+from cislens.attribution.deeplift_engine.propagate import propagate, run_real
 from cislens.errors import UnsupportedModelError
 from cislens.utils.validation import check_choice
 

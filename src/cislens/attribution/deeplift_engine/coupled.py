@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import torch
 
-from cislens.attribution.deeplift import rules
+from cislens.attribution.deeplift_engine import rules
 
 Prod = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
