@@ -36,18 +36,14 @@ from pathlib import Path
 import pandas as pd
 
 from cislens._version import __version__
-from cislens.pipeline.stages import (
-    MOTIF_METHOD,
-    Stages,
-    attribute_stage,
-    benchmark_stage,
-    check_quality,
-    gia_stage,
-    log_epoch,
-    motif_stage,
-    report_stage,
-)
-from cislens.utils.files import ensure_dir, write_table
+from cislens.pipeline.attribution import attribute_stage
+from cislens.pipeline.discovery import motif_stage
+from cislens.pipeline.gia import gia_stage
+from cislens.pipeline.report import report_stage
+from cislens.pipeline.scoring import benchmark_stage
+from cislens.pipeline.stages import MOTIF_METHOD, Stages, check_quality, log_epoch
+from cislens.run_folder import RunFolder
+from cislens.utils.files import ensure_dir
 from cislens.utils.reprs import compact_repr
 
 logger = logging.getLogger(__name__)
@@ -153,7 +149,7 @@ def run_demo(
     """
     from cislens.benchmark import resolve_methods
     from cislens.benchmark.run import select_positives
-    from cislens.io import load_dataset, save_dataset
+    from cislens.io import save_dataset
     from cislens.models import LabCNN, load_model, save_model
     from cislens.simulate import simulate
     from cislens.simulate.config import as_config
@@ -175,10 +171,11 @@ def run_demo(
         "cislens_version": __version__,
     }
 
-    if not stages.done("simulate", params, "data.h5", params_name="data"):
+    folder = stages.folder
+    if not stages.done("simulate", params, RunFolder.DATA, params_name="data"):
         dataset = simulate(preset, n=n_sequences, random_state=random_state, verbose=verbose)
-        save_dataset(out / "data.h5", dataset)
-    dataset = load_dataset(out / "data.h5")  # always work on exactly what is on disk
+        save_dataset(folder / RunFolder.DATA, dataset)
+    dataset = folder.dataset()  # always work on exactly what is on disk
     stages.finish("simulate", params, params_name="data")
 
     train_params = {
@@ -187,8 +184,8 @@ def run_demo(
         "epochs": epochs,
         "train_batch_size": train_batch_size,
     }
-    if stages.done("train", train_params, "model/config.json", params_name="model"):
-        model = load_model(out / "model")
+    if stages.done("train", train_params, RunFolder.MODEL_CONFIG, params_name="model"):
+        model = load_model(folder / RunFolder.MODEL)
     else:
         model = LabCNN(
             n_tasks=dataset.n_tasks, input_length=dataset.length, random_state=random_state
@@ -207,12 +204,14 @@ def run_demo(
             verbose=verbose,
             callback=log_epoch,
         )
-        save_model(model, out / "model", task_names=dataset.task_names, training_summary=history)
+        save_model(
+            model, folder / RunFolder.MODEL, task_names=dataset.task_names, training_summary=history
+        )
     stages.finish("train", train_params, params_name="model")
     model.eval()
 
-    if stages.done("evaluate", train_params, "metrics.csv"):
-        metrics = pd.read_csv(out / "metrics.csv")
+    if stages.done("evaluate", train_params, RunFolder.METRICS):
+        metrics = folder.read_table(RunFolder.METRICS)
     else:
         metrics = evaluate(
             model,
@@ -221,7 +220,7 @@ def run_demo(
             task_names=dataset.task_names,
             device=device,
         )
-        write_table(metrics, out / "metrics.csv", index=False)
+        folder.write_table(RunFolder.METRICS, metrics)
     stages.finish("evaluate", train_params)
     check_quality(metrics)
 

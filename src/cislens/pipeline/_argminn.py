@@ -31,41 +31,19 @@ import numpy as np
 import pandas as pd
 
 from cislens._version import __version__
+from cislens.run_folder import ArgminnFiles, RunFolder
 from cislens.utils.files import atomic_open, write_table, write_text
 from cislens.utils.reprs import compact_repr
 
 logger = logging.getLogger(__name__)
 
-ARGMINN_DIR = "argminn"
+ARGMINN_DIR = RunFolder.ARGMINN
 """The stage's folder inside the run's output folder."""
 
-ARGMINN_FILES = tuple(
-    f"{ARGMINN_DIR}/{name}"
-    for name in (
-        "filters.csv",
-        "filters.npz",
-        "motifs.meme",
-        "matches.csv",
-        "instances.csv",
-        "attention.npz",
-        "motif_recovery.csv",
-        "instance_recovery.csv",
-        "readout.json",
-    )
-)
+ARGMINN_FILES = RunFolder.ARGMINN_FILES
 """Every file the stage may write (removed before a rerun and when the stage is skipped)."""
 
-REQUIRED_FILES = tuple(
-    f"{ARGMINN_DIR}/{name}"
-    for name in (
-        "filters.csv",
-        "filters.npz",
-        "matches.csv",
-        "instances.csv",
-        "attention.npz",
-        "readout.json",
-    )
-)
+REQUIRED_FILES = RunFolder.ARGMINN_REQUIRED
 
 READOUT_DEFAULTS = {
     "threshold": 0.5,
@@ -274,21 +252,21 @@ def argminn_stage(
     if truth is not None:
         pattern_truth, motif_recovery = _motif_recovery(found.motifs, truth, database)
         instance_recovery = _instance_recovery(hits, truth, pattern_truth, len(X))
-        write_table(motif_recovery, folder / "motif_recovery.csv", index=False)
-        write_table(instance_recovery, folder / "instance_recovery.csv", index=False)
+        write_table(motif_recovery, folder / ArgminnFiles.MOTIF_RECOVERY, index=False)
+        write_table(instance_recovery, folder / ArgminnFiles.INSTANCE_RECOVERY, index=False)
     filters = _filter_table(found, pattern_truth)
-    write_table(filters, folder / "filters.csv", index=False)
-    with atomic_open(folder / "filters.npz", "wb") as handle:
+    write_table(filters, folder / ArgminnFiles.FILTERS, index=False)
+    with atomic_open(folder / ArgminnFiles.FILTER_WEIGHTS, "wb") as handle:
         np.savez(handle, weights=found.weights, pfms=found.pfms.astype(np.float32))
-    write_table(found.annotation, folder / "matches.csv", index=False)
+    write_table(found.annotation, folder / ArgminnFiles.MATCHES, index=False)
     if found.motifs:
         from cislens.pwm import write_meme
 
-        write_meme(folder / "motifs.meme", found.motifs)
-    write_table(hits, folder / "instances.csv", index=False)
+        write_meme(folder / ArgminnFiles.MOTIFS_MEME, found.motifs)
+    write_table(hits, folder / ArgminnFiles.INSTANCES, index=False)
     rows = _attention_rows(hits, len(X), n_attention)
     maps = argminn_syntax(model, X[rows], **options)
-    with atomic_open(folder / "attention.npz", "wb") as handle:
+    with atomic_open(folder / ArgminnFiles.ATTENTION, "wb") as handle:
         np.savez(
             handle,
             attention=maps.numpy(),
@@ -296,7 +274,7 @@ def argminn_stage(
             filter_width=np.int64(model.hparams["filter_width"]),
         )
     write_text(
-        folder / "readout.json",
+        folder / ArgminnFiles.READOUT,
         json.dumps(
             {
                 "cislens_version": __version__,
@@ -326,10 +304,10 @@ def load_argminn_result(folder) -> ArgminnStageResult:
         return pd.read_csv(path) if path.exists() else None
 
     return ArgminnStageResult(
-        table("filters.csv"),
-        table("instances.csv"),
-        table("motif_recovery.csv"),
-        table("instance_recovery.csv"),
+        table(ArgminnFiles.FILTERS),
+        table(ArgminnFiles.INSTANCES),
+        table(ArgminnFiles.MOTIF_RECOVERY),
+        table(ArgminnFiles.INSTANCE_RECOVERY),
     )
 
 

@@ -28,40 +28,35 @@ listed.
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from cislens._version import __version__
-from cislens.errors import ConfigError
 from cislens.pipeline._argminn import (
     ArgminnStageResult,
     argminn_stage,
     is_argminn,
     skip_argminn_stage,
 )
-from cislens.pipeline._data import build_dataset, fingerprint, write_genome_hits
+from cislens.pipeline._data import write_genome_hits
+from cislens.pipeline.attribution import attribute_stage, explained_rows
 from cislens.pipeline.config import RunConfig, load_run_config, parse_run_config
-from cislens.pipeline.stages import (
-    BENCHMARK_FILES,
-    GIA_FILES,
-    MOTIF_FILES,
-    Stages,
-    attribute_stage,
-    benchmark_stage,
-    check_quality,
-    gia_stage,
-    log_epoch,
-    motif_stage,
-    pooled,
-    report_stage,
+from cislens.pipeline.data_stage import data_stage, task_indices
+from cislens.pipeline.discovery import motif_stage, pooled
+from cislens.pipeline.gia import gia_stage
+from cislens.pipeline.model_stage import (
+    check_model_outputs,
+    given_model,
+    model_view,
+    predicting,
+    train_stage,
 )
-from cislens.utils.files import write_table, write_text
+from cislens.pipeline.report import report_stage
+from cislens.pipeline.scoring import benchmark_stage
+from cislens.pipeline.stages import Stages, check_quality
+from cislens.run_folder import RunFolder
 from cislens.utils.reprs import compact_repr
 
 logger = logging.getLogger(__name__)
@@ -138,215 +133,149 @@ def _as_config(config) -> RunConfig:
     )
 
 
-def _given_model(config):
-    """Load a trained model named by the config (None when the pipeline trains one)."""
-    from cislens.models import load_model, load_user_model
+def _evaluate_stage(config, stages, dataset, model_params, net):
+    """The ``evaluate`` stage: per-task test metrics (None, skipped, without labels)."""
+    from cislens.train import evaluate
 
-    spec = config.model
-    if spec.kind == "checkpoint":
-        return load_model(spec.checkpoint)
-    if spec.kind == "checkpoints":  # an ensemble: attributions averaged over the models
-        from cislens.attribution import ModelEnsemble
-
-        return ModelEnsemble(
-            [load_model(path) for path in spec.checkpoints],
-            normalise=spec.normalise,
-            percentile=spec.percentile,
-        )
-    if spec.kind == "class":
-        return load_user_model(spec.class_spec, spec.weights, **spec.args)
-    return None
-
-
-def _view(config) -> dict:
-    """``output=`` and ``input_layout=`` of the config's model (the defaults for a trained one)."""
-    return {"output": config.model.output, "input_layout": config.model.input_layout}
-
-
-def _predicting(model, view: dict):
-    """``model`` as a map from (N, 4, L) to (N, T) for the stages that only predict with it
-    (dataset labels, checks, evaluation, filters, report); ``model`` itself at the defaults,
-    so a plain model keeps its own attributes (task names)."""
-    from cislens.attribution.heads import explained_model
-
-    if model is None or (view["output"] is None and view["input_layout"] == "NCL"):
-        return model
-    return explained_model(model, **view)
-
-
-def _model_record(config) -> dict:
-    spec = config.model
-    record = {k: v for k, v in config.to_dict()["model"].items() if v not in (None, {})}
-    if spec.kind != "architecture":  # training settings do not apply to a given model
-        for key in (
-            "epochs",
-            "train_batch_size",
-            "lr",
-            "patience",
-            "restarts",
-            "selection_epochs",
-            "monitor",
-            "lr_schedule",
-            "reverse_complement",
-        ):
-            record.pop(key, None)
-    if spec.kind != "checkpoints":  # the ensemble's settings
-        for key in ("checkpoints", "normalise", "percentile"):
-            record.pop(key, None)
-    if spec.kind == "checkpoint":
-        record["files"] = fingerprint(*sorted(Path(spec.checkpoint).glob("*")))
-    elif spec.kind == "checkpoints":
-        record["files"] = [fingerprint(*sorted(Path(p).glob("*"))) for p in spec.checkpoints]
-    elif spec.kind == "class":
-        module = spec.class_spec.rsplit(":", 1)[0]
-        record["files"] = fingerprint(spec.weights, module if module.endswith(".py") else None)
-    return record
-
-
-def _keep_given_checkpoint(config, out: Path) -> None:
-    """Copy a given checkpoint to ``out/model`` so that ``cislens report out`` can re-render.
-
-    A user class is not copied (its code lives elsewhere); a stale ``model/`` from an earlier
-    run that trained one is removed so the report never shows another model's tracks.
-    """
-    target = out / "model"
-    if target.exists():
-        shutil.rmtree(target)
-    if config.model.kind == "checkpoint":
-        shutil.copytree(config.model.checkpoint, target)
-
-
-def _task_indices(config, dataset) -> list[int]:
-    if config.tasks is None:
-        return list(range(dataset.n_tasks))
-    indices = []
-    for i, task in enumerate(config.tasks):
-        if isinstance(task, int):
-            if task >= dataset.n_tasks:
-                raise ConfigError(
-                    f"tasks[{i}]: output index {task} is out of range for "
-                    f"{dataset.n_tasks} tasks {dataset.task_names}; use 0 to "
-                    f"{dataset.n_tasks - 1} or a task name."
-                )
-            indices.append(task)
-        elif task in dataset.task_names:
-            indices.append(dataset.task_names.index(task))
-        else:
-            raise ConfigError(
-                f"tasks[{i}]: {task!r} is not a task of the data; tasks are {dataset.task_names}."
-            )
-    return sorted(set(indices))
-
-
-def _rows(dataset, tasks: list[int], n_examples: int) -> dict[str, np.ndarray]:
-    """Test rows to explain per task (an empty array for tasks not chosen)."""
-    from cislens.benchmark.run import select_positives
-
-    if dataset.attrs.get("labels", "given") == "given":
-        rows = select_positives(dataset, n_examples=n_examples)
+    metrics = None
+    if dataset.attrs.get("labels", "given") != "given":
+        stages.skip("evaluate", "the data has no labels", RunFolder.METRICS)
+    elif stages.done("evaluate", model_params, RunFolder.METRICS):
+        metrics = stages.folder.read_table(RunFolder.METRICS)
+        stages.finish("evaluate")
     else:
-        # Y holds predictions here: explain the sequences the model scores highest.
-        Y = np.asarray(dataset.Y["test"])
-        rows = {
-            task: np.argsort(-Y[:, t], kind="stable")[:n_examples]
-            for t, task in enumerate(dataset.task_names)
-        }
-    return {task: (r if t in tasks else r[:0]) for t, (task, r) in enumerate(rows.items())}
-
-
-def _check_model_outputs(model, dataset, batch_size, device) -> None:
-    from cislens.train import predict
-
-    n_out = predict(model, dataset.X["test"][:2], batch_size=batch_size, device=device).shape[1]
-    if n_out != dataset.n_tasks:
-        raise ConfigError(
-            f"model: it has {n_out} outputs but the data has {dataset.n_tasks} "
-            f"tasks {dataset.task_names}; the labels must have one column per "
-            "model output, in the same order."
-        )
-    names = getattr(model, "task_names", None)
-    if (
-        names
-        and dataset.attrs.get("labels", "given") == "given"
-        and list(names) != list(dataset.task_names)
-    ):
-        logger.warning(
-            "the model's task names %s differ from the data's %s; outputs are matched by position.",
-            list(names),
-            dataset.task_names,
-        )
-
-
-def _data_stage(config, out: Path, stages, model, view) -> tuple:
-    """The ``data`` stage: build (or, resumed, load) the dataset and check it against the
-    config before anything is written; then write ``run_config.json`` and ``data.h5``.
-
-    Returns the dataset as stored on disk and the stage's parameters.
-    """
-    from cislens.io import load_dataset, save_dataset
-
-    labelled = config.data.kind == "hdf5" or bool(config.data.labels or config.data.label_columns)
-    data_record = {k: v for k, v in config.to_dict()["data"].items() if v is not None}
-    data_params = {
-        "data": data_record,
-        "random_state": config.seed,
-        "cislens_version": __version__,
-        "train_split": model is None,
-        "files": fingerprint(config.data.path, config.data.genome, config.data.labels),
-    }
-    if not labelled:  # the model's predictions stand in for labels
-        data_params["model"] = _model_record(config)
-    resumed = stages.done("data", data_params, "data.h5")
-    names = None
-    if resumed:
-        dataset = load_dataset(out / "data.h5")
-    else:
-        dataset, names = build_dataset(
-            config.data,
-            model=_predicting(model, view),
-            need_train=model is None,
-            random_state=config.seed,
+        metrics = evaluate(
+            net,
+            dataset.X["test"],
+            dataset.Y["test"],
+            task_names=dataset.task_names,
             batch_size=config.batch_size,
             device=config.device,
         )
-    _check_dataset(config, dataset, model, view)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(
-        out / "run_config.json",
-        json.dumps({"cislens_version": __version__, **config.to_dict()}, indent=2),
+        stages.folder.write_table(RunFolder.METRICS, metrics)
+        stages.finish("evaluate", model_params)
+    check_quality(metrics)
+    return metrics
+
+
+def _attribute(config, stages, dataset, model_params, model, view, verbose):
+    """The ``attribute`` stage on the config's tasks; returns its sets and parameters."""
+    tasks = task_indices(config, dataset)
+    motif_method = config.motifs.method if config.motifs.enabled else None
+    params = {
+        **model_params,
+        "methods": config.methods,
+        "n_examples": config.n_examples,
+        "ism_examples": config.ism_examples,
+        "tasks": tasks,
+        "motif_method": motif_method,
+    }
+    sets = attribute_stage(
+        stages,
+        params,
+        model,
+        dataset,
+        config.methods,
+        explained_rows(dataset, tasks, config.n_examples),
+        motif_method=motif_method,
+        batch_size=config.batch_size,
+        device=config.device,
+        verbose=verbose,
+        view=view,
     )
-    if not resumed:
-        save_dataset(out / "data.h5", dataset)
-        (out / "sequences.tsv").unlink(missing_ok=True)
-        if names is not None:
-            write_table(names, out / "sequences.tsv", sep="\t", index=False)
-        dataset = load_dataset(out / "data.h5")  # always work on exactly what is on disk
-    stages.finish("data", data_params)
-    return dataset, data_params
+    return sets, {**params, "motifs": config.to_dict()["motifs"]}
 
 
-def _check_dataset(config, dataset, model, view) -> None:
-    """Refuse, before any write, a dataset the later stages cannot use."""
-    if "test" not in dataset.X:
-        raise ConfigError(
-            f"data: {config.data.path} has no 'test' split (splits: "
-            f"{dataset.splits}); the pipeline explains the test sequences. Add "
-            "one, e.g. with `cislens simulate` or a 'split' column in the labels."
+def _motifs(config, stages, dataset, params, net, sets, verbose):
+    """The ``motifs`` stage (skipped with ``motifs: false``); returns (discovery, hits)."""
+    if not config.motifs.enabled:
+        stages.skip("motifs", "motifs: false in the config", *RunFolder.MOTIF_FILES)
+        return None, None
+    method = config.motifs.method
+    discovery, _, hits = motif_stage(
+        stages,
+        params,
+        net,
+        dataset,
+        sets,
+        motif_method=method,
+        annotate_matches=config.motifs.annotate,
+        filters=config.motifs.filters,
+        device=config.device,
+        verbose=verbose,
+    )
+    write_genome_hits(config.data, stages.out, hits, pooled(sets.get(method, []))[2])
+    return discovery, hits
+
+
+def _gia(config, stages, dataset, params, model, view, discovery, verbose) -> None:
+    """The ``gia`` stage, skipped with ``gia: false`` or with nothing to embed."""
+    if not config.gia.enabled:
+        stages.skip("gia", "gia: false in the config", *RunFolder.GIA_FILES)
+    elif discovery is None and not config.gia.motifs:
+        stages.skip(
+            "gia",
+            "GIA embeds the discovered motifs, and motif discovery did not run "
+            "(name JASPAR motifs in gia.motifs to run it without)",
+            *RunFolder.GIA_FILES,
         )
-    if config.benchmark == "true" and dataset.ground_truth is None:
-        raise ConfigError(
-            "benchmark: true needs ground truth (a simulated cislens dataset); "
-            f"{config.data.path} has none. Set benchmark: auto or false."
+    else:
+        gia_stage(
+            stages,
+            {**params, "stage": "gia", "gia": config.to_dict()["gia"]},
+            model,
+            dataset,
+            discovery,
+            config=config.gia,
+            device=config.device,
+            verbose=verbose,
+            view=view,
         )
-    if model is not None:
-        _check_model_outputs(_predicting(model, view), dataset, config.batch_size, config.device)
-    tasks = _task_indices(config, dataset)
-    if not any(len(r) for r in _rows(dataset, tasks, config.n_examples).values()):
-        chosen = [dataset.task_names[t] for t in tasks]
-        raise ValueError(
-            f"no test sequence to explain for tasks {chosen}: the test split has "
-            "no positives for them. Choose other tasks (tasks: [...])."
+
+
+def _benchmark(config, stages, dataset, params, sets, discovery, hits):
+    """The ``benchmark`` stage (only with ground truth); returns (summary, motif recovery)."""
+    if dataset.ground_truth is None:
+        stages.skip("benchmark", "the data has no ground truth", *RunFolder.BENCHMARK_FILES)
+    elif config.benchmark == "false":
+        stages.skip("benchmark", "benchmark: false in the config", *RunFolder.BENCHMARK_FILES)
+    else:
+        motif_method = config.motifs.method if config.motifs.enabled else None
+        return benchmark_stage(
+            stages, params, dataset, sets, discovery, hits, motif_method=motif_method
         )
+    return None, None
+
+
+def _argminn(config, stages, dataset, model_params, model, verbose):
+    """The ARGMINN readout (only for an ARGMINN model; not listed as skipped otherwise)."""
+    if not is_argminn(model):
+        skip_argminn_stage(stages, f"the model is a {type(model).__name__}, not an ARGMINN")
+        return None
+    return argminn_stage(
+        stages,
+        model_params,
+        model,
+        dataset,
+        annotate=config.motifs.annotate,
+        benchmark=config.benchmark != "false",
+        batch_size=config.batch_size,
+        device=config.device,
+        verbose=verbose,
+    )
+
+
+def _write_run_params(config, stages, dataset) -> None:
+    """``run.params.json``, shown in the report's parameter table: what was skipped and why,
+    and where the labels came from."""
+    stages.folder.write_json(
+        RunFolder.RUN_PARAMS,
+        {
+            "skipped_stages": "; ".join(f"{k}: {v}" for k, v in stages.skipped.items()) or "none",
+            "labels": dataset.attrs.get("labels", "given"),
+            "data_source": dataset.attrs.get("source", str(config.data.path)),
+        },
+    )
 
 
 def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = False) -> RunResult:
@@ -371,187 +300,26 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
     --------
     >>> result = run_pipeline("config.yaml", resume=True)  # doctest: +SKIP
     """
-    from cislens.models import build_model, load_model, save_model
-    from cislens.train import evaluate, fit_restarts
-    from cislens.train.defaults import default_model_args
-    from cislens.utils.threads import using_threads
-
     config = _as_config(config)
     out = Path(config.out if out is None else out)
     # Everything that can refuse the run is checked before its first write (the folder and
     # run_config.json included): the given model is loaded, the data built and checked.
-    model, view = _given_model(config), _view(config)
+    model, view = given_model(config), model_view(config)
     stages = Stages(out, resume)
-    dataset, data_params = _data_stage(config, out, stages, model, view)
-    device, seed = config.device, config.seed
-
-    model_params = {**data_params, "model": _model_record(config)}
-    if model is None:
-        if stages.done("train", model_params, "model/config.json", params_name="model"):
-            model = load_model(out / "model")
-        else:
-            hyper = {
-                "input_length": dataset.length,
-                **default_model_args(config.model.architecture, dataset.length),
-                **config.model.args,
-                "name": config.model.architecture,
-                "n_tasks": dataset.n_tasks,
-            }
-            with using_threads(config.threads):
-                model, history, _ = fit_restarts(
-                    lambda restart_seed: build_model(hyper, random_state=restart_seed),
-                    dataset,
-                    restarts=config.model.restarts,
-                    selection_epochs=config.model.selection_epochs,
-                    epochs=config.model.epochs,
-                    batch_size=config.model.train_batch_size,
-                    lr=config.model.lr,
-                    patience=config.model.patience or None,
-                    monitor=config.model.monitor,
-                    lr_schedule=config.model.lr_schedule,
-                    reverse_complement=config.model.reverse_complement,
-                    random_state=seed,
-                    device=device,
-                    verbose=verbose,
-                    callback=log_epoch,
-                )
-            save_model(
-                model, out / "model", task_names=dataset.task_names, training_summary=history
-            )
-        stages.finish("train", model_params, params_name="model")
-    else:
-        stages.skip(
-            "train", f"a trained model was given (model.{config.model.kind})", params_name="model"
-        )
-        _keep_given_checkpoint(config, out)
-    model.eval()
+    dataset, data_params = data_stage(config, stages, model, view)
+    model, model_params = train_stage(config, stages, dataset, data_params, model, verbose=verbose)
     # The attribution and GIA stages take the model with output= / input_layout= (recorded in
     # their files); the others only predict, through this view of it.
-    net = _predicting(model, view)
-    _check_model_outputs(net, dataset, config.batch_size, device)
-
-    metrics = None
-    if dataset.attrs.get("labels", "given") != "given":
-        stages.skip("evaluate", "the data has no labels", "metrics.csv")
-    elif stages.done("evaluate", model_params, "metrics.csv"):
-        metrics = pd.read_csv(out / "metrics.csv")
-        stages.finish("evaluate")
-    else:
-        metrics = evaluate(
-            net,
-            dataset.X["test"],
-            dataset.Y["test"],
-            task_names=dataset.task_names,
-            batch_size=config.batch_size,
-            device=device,
-        )
-        write_table(metrics, out / "metrics.csv", index=False)
-        stages.finish("evaluate", model_params)
-    check_quality(metrics)
-
-    tasks = _task_indices(config, dataset)
-    rows = _rows(dataset, tasks, config.n_examples)
-    motif_method = config.motifs.method if config.motifs.enabled else None
-    attr_params = {
-        **model_params,
-        "methods": config.methods,
-        "n_examples": config.n_examples,
-        "ism_examples": config.ism_examples,
-        "tasks": tasks,
-        "motif_method": motif_method,
-    }
-    sets = attribute_stage(
-        stages,
-        attr_params,
-        model,
-        dataset,
-        config.methods,
-        rows,
-        motif_method=motif_method,
-        batch_size=config.batch_size,
-        device=device,
-        verbose=verbose,
-        view=view,
-    )
-
-    discovery = hits = None
-    motif_params = {**attr_params, "motifs": config.to_dict()["motifs"]}
-    if not config.motifs.enabled:
-        stages.skip("motifs", "motifs: false in the config", *MOTIF_FILES)
-    else:
-        discovery, _, hits = motif_stage(
-            stages,
-            motif_params,
-            net,
-            dataset,
-            sets,
-            motif_method=motif_method,
-            annotate_matches=config.motifs.annotate,
-            filters=config.motifs.filters,
-            device=device,
-            verbose=verbose,
-        )
-        test_rows = pooled(sets.get(motif_method, []))[2]
-        write_genome_hits(config.data, out, hits, test_rows)  # BED + genome inputs only
-    if not config.gia.enabled:
-        stages.skip("gia", "gia: false in the config", *GIA_FILES)
-    elif discovery is None and not config.gia.motifs:
-        stages.skip(
-            "gia",
-            "GIA embeds the discovered motifs, and motif discovery did not run "
-            "(name JASPAR motifs in gia.motifs to run it without)",
-            *GIA_FILES,
-        )
-    else:
-        gia_stage(
-            stages,
-            {**motif_params, "stage": "gia", "gia": config.to_dict()["gia"]},
-            model,
-            dataset,
-            discovery,
-            config=config.gia,
-            device=device,
-            verbose=verbose,
-            view=view,
-        )
-
-    bench = recovery = None
-    if dataset.ground_truth is None:
-        stages.skip("benchmark", "the data has no ground truth", *BENCHMARK_FILES)
-    elif config.benchmark == "false":
-        stages.skip("benchmark", "benchmark: false in the config", *BENCHMARK_FILES)
-    else:
-        bench, recovery = benchmark_stage(
-            stages, motif_params, dataset, sets, discovery, hits, motif_method=motif_method
-        )
-    readout = None
-    if not is_argminn(model):
-        skip_argminn_stage(stages, f"the model is a {type(model).__name__}, not an ARGMINN")
-    else:
-        readout = argminn_stage(
-            stages,
-            model_params,
-            model,
-            dataset,
-            annotate=config.motifs.annotate,
-            benchmark=config.benchmark != "false",
-            batch_size=config.batch_size,
-            device=device,
-            verbose=verbose,
-        )
-    # Shown in the report's parameter table: what was skipped and why, and where labels came from.
-    write_text(
-        out / "run.params.json",
-        json.dumps(
-            {
-                "skipped_stages": "; ".join(f"{k}: {v}" for k, v in stages.skipped.items())
-                or "none",
-                "labels": dataset.attrs.get("labels", "given"),
-                "data_source": dataset.attrs.get("source", str(config.data.path)),
-            }
-        ),
-    )
-    report = report_stage(stages, model=net, dataset=dataset, device=device)
+    net = predicting(model, view)
+    check_model_outputs(net, dataset, config.batch_size, config.device)
+    metrics = _evaluate_stage(config, stages, dataset, model_params, net)
+    sets, params = _attribute(config, stages, dataset, model_params, model, view, verbose)
+    discovery, hits = _motifs(config, stages, dataset, params, net, sets, verbose)
+    _gia(config, stages, dataset, params, model, view, discovery, verbose)
+    bench, recovery = _benchmark(config, stages, dataset, params, sets, discovery, hits)
+    readout = _argminn(config, stages, dataset, model_params, model, verbose)
+    _write_run_params(config, stages, dataset)
+    report = report_stage(stages, model=net, dataset=dataset, device=config.device)
     summary = dataset.summary()
     if dataset.attrs.get("labels", "given") != "given":
         summary += "\n(no labels given: the values are the model's mean predicted probabilities)"
