@@ -17,8 +17,12 @@ it):
 ``benchmark``  only with ground truth (a simulated cislens dataset)
 ``argminn``    only for an ARGMINN model: its own readout (filters, instances, attention, and
                recovery of the simulated motifs with ground truth) -> ``argminn/``
-``report``     ``report.html``
+``report``     ``report_inputs.npz`` (what the report shows that needs the model), ``report.html``
 =============  ==================================================================================
+
+``cislens demo`` is a run config too (:class:`cislens.pipeline.preset.DemoConfig`): its first
+stages are ``simulate`` (a preset with ground truth) and LabCNN's training, the rest are the
+stages above. Every file name of the folder is in :class:`cislens.run_folder.RunFolder`.
 
 A stage that lacks what it needs is skipped, with the reason logged and kept in
 ``RunResult.skipped``; its outputs from an earlier run in the same folder are removed. The
@@ -29,23 +33,15 @@ listed.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
-from cislens.pipeline._argminn import (
-    ArgminnStageResult,
-    argminn_stage,
-    is_argminn,
-    skip_argminn_stage,
-)
+from cislens.pipeline._argminn import argminn_stage, is_argminn, skip_argminn_stage
 from cislens.pipeline._data import write_genome_hits
-from cislens.pipeline.attribution import attribute_stage, explained_rows
+from cislens.pipeline.analysis import AnalysisPlan, run_analysis
+from cislens.pipeline.attribution import explained_rows
 from cislens.pipeline.config import RunConfig, load_run_config, parse_run_config
 from cislens.pipeline.data_stage import data_stage, task_indices
-from cislens.pipeline.discovery import motif_stage, pooled
-from cislens.pipeline.gia import gia_stage
+from cislens.pipeline.discovery import pooled
 from cislens.pipeline.model_stage import (
     check_model_outputs,
     given_model,
@@ -53,11 +49,11 @@ from cislens.pipeline.model_stage import (
     predicting,
     train_stage,
 )
+from cislens.pipeline.preset import DemoConfig, labcnn_stage, simulate_stage
 from cislens.pipeline.report import report_stage
-from cislens.pipeline.scoring import benchmark_stage
+from cislens.pipeline.result import RunResult
 from cislens.pipeline.stages import Stages, check_quality
 from cislens.run_folder import RunFolder
-from cislens.utils.reprs import compact_repr
 
 logger = logging.getLogger(__name__)
 
@@ -74,63 +70,35 @@ RUN_STAGES = (
 )
 
 
-@dataclass
-class RunResult:
-    """What ``cislens run`` produced: outputs, metrics (None without labels), stage timings,
-    resumed and skipped stages (with the reasons), the benchmark tables when run, and the
-    ARGMINN readout for an ARGMINN model."""
-
-    __repr__ = compact_repr
-
-    out_dir: Path
-    dataset_summary: str
-    metrics: pd.DataFrame | None
-    timings: dict[str, float] = field(default_factory=dict)
-    resumed: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    benchmark: pd.DataFrame | None = None
-    motif_recovery: pd.DataFrame | None = None
-    report: Path | None = None
-    argminn: ArgminnStageResult | None = None
-
-    def summary(self) -> str:
-        lines = [self.dataset_summary]
-        if self.metrics is not None:
-            lines += ["", "test metrics:", self.metrics.to_string(index=False)]
-        if self.benchmark is not None:
-            cols = ["method", "auroc", "auprc", "seconds_per_sequence"]
-            lines += [
-                "",
-                "attribution benchmark (per-sequence means):",
-                self.benchmark[cols].to_string(index=False, float_format="%.3f"),
-            ]
-        if self.motif_recovery is not None:
-            lines += ["", "simulated motifs:", self.motif_recovery.to_string(index=False)]
-        if self.argminn is not None:
-            lines += ["", self.argminn.summary()]
-            if self.argminn.motif_recovery is not None:
-                lines.append(self.argminn.motif_recovery.to_string(index=False))
-        lines += ["", "stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items())]
-        for name, reason in self.skipped.items():
-            lines.append(f"skipped {name}: {reason}")
-        if self.resumed:
-            lines.append(f"resumed (loaded, not recomputed): {', '.join(self.resumed)}")
-        if self.report is not None:
-            lines.append(f"report: {self.report}")
-        lines.append(f"outputs in {self.out_dir}")
-        return "\n".join(lines)
-
-
-def _as_config(config) -> RunConfig:
-    if isinstance(config, RunConfig):
+def _as_config(config) -> RunConfig | DemoConfig:
+    if isinstance(config, (RunConfig, DemoConfig)):
         return config
     if isinstance(config, dict):
         return parse_run_config(config)
     if isinstance(config, (str, Path)):
         return load_run_config(config)
     raise TypeError(
-        f"config must be a RunConfig, a dict or a path to a YAML file; got {type(config).__name__}."
+        "config must be a RunConfig, a DemoConfig, a dict or a path to a YAML file; got "
+        f"{type(config).__name__}."
     )
+
+
+def _data_and_model(config, stages, verbose):
+    """The first stages: (dataset, model, its predicting view, the model's record, view)."""
+    if isinstance(config, DemoConfig):
+        dataset = simulate_stage(config, stages, verbose=verbose)
+        model, params = labcnn_stage(config, stages, dataset, verbose=verbose)
+        return dataset, model, model, params, None
+    # Everything that can refuse the run is checked before its first write (the folder and
+    # run_config.json included): the given model is loaded, the data built and checked.
+    model, view = given_model(config), model_view(config)
+    dataset, data_params = data_stage(config, stages, model, view)
+    model, params = train_stage(config, stages, dataset, data_params, model, verbose=verbose)
+    # The attribution and GIA stages take the model with output= / input_layout= (recorded in
+    # their files); the others only predict, through this view of it.
+    net = predicting(model, view)
+    check_model_outputs(net, dataset, config.batch_size, config.device)
+    return dataset, model, net, params, view
 
 
 def _evaluate_stage(config, stages, dataset, model_params, net):
@@ -144,13 +112,14 @@ def _evaluate_stage(config, stages, dataset, model_params, net):
         metrics = stages.folder.read_table(RunFolder.METRICS)
         stages.finish("evaluate")
     else:
+        options = {} if config.batch_size is None else {"batch_size": config.batch_size}
         metrics = evaluate(
             net,
             dataset.X["test"],
             dataset.Y["test"],
             task_names=dataset.task_names,
-            batch_size=config.batch_size,
             device=config.device,
+            **options,
         )
         stages.folder.write_table(RunFolder.METRICS, metrics)
         stages.finish("evaluate", model_params)
@@ -158,11 +127,11 @@ def _evaluate_stage(config, stages, dataset, model_params, net):
     return metrics
 
 
-def _attribute(config, stages, dataset, model_params, model, view, verbose):
-    """The ``attribute`` stage on the config's tasks; returns its sets and parameters."""
+def _plan(config: RunConfig, dataset, model_params: dict, view) -> AnalysisPlan:
+    """The shared stages as a ``cislens run`` config sets them."""
     tasks = task_indices(config, dataset)
     motif_method = config.motifs.method if config.motifs.enabled else None
-    params = {
+    attr_params = {
         **model_params,
         "methods": config.methods,
         "n_examples": config.n_examples,
@@ -170,81 +139,22 @@ def _attribute(config, stages, dataset, model_params, model, view, verbose):
         "tasks": tasks,
         "motif_method": motif_method,
     }
-    sets = attribute_stage(
-        stages,
-        params,
-        model,
-        dataset,
-        config.methods,
-        explained_rows(dataset, tasks, config.n_examples),
+    motif_params = {**attr_params, "motifs": config.to_dict()["motifs"]}
+    return AnalysisPlan(
+        methods=config.methods,
+        rows=explained_rows(dataset, tasks, config.n_examples),
+        attribute_params=attr_params,
+        motif_params=motif_params,
+        gia_params={**motif_params, "stage": "gia", "gia": config.to_dict()["gia"]},
         motif_method=motif_method,
+        annotate=config.motifs.annotate,
+        filters=config.motifs.filters,
+        gia=config.gia,
+        gia_enabled=config.gia.enabled,
+        benchmark=config.benchmark,
         batch_size=config.batch_size,
-        device=config.device,
-        verbose=verbose,
         view=view,
     )
-    return sets, {**params, "motifs": config.to_dict()["motifs"]}
-
-
-def _motifs(config, stages, dataset, params, net, sets, verbose):
-    """The ``motifs`` stage (skipped with ``motifs: false``); returns (discovery, hits)."""
-    if not config.motifs.enabled:
-        stages.skip("motifs", "motifs: false in the config", *RunFolder.MOTIF_FILES)
-        return None, None
-    method = config.motifs.method
-    discovery, _, hits = motif_stage(
-        stages,
-        params,
-        net,
-        dataset,
-        sets,
-        motif_method=method,
-        annotate_matches=config.motifs.annotate,
-        filters=config.motifs.filters,
-        device=config.device,
-        verbose=verbose,
-    )
-    write_genome_hits(config.data, stages.out, hits, pooled(sets.get(method, []))[2])
-    return discovery, hits
-
-
-def _gia(config, stages, dataset, params, model, view, discovery, verbose) -> None:
-    """The ``gia`` stage, skipped with ``gia: false`` or with nothing to embed."""
-    if not config.gia.enabled:
-        stages.skip("gia", "gia: false in the config", *RunFolder.GIA_FILES)
-    elif discovery is None and not config.gia.motifs:
-        stages.skip(
-            "gia",
-            "GIA embeds the discovered motifs, and motif discovery did not run "
-            "(name JASPAR motifs in gia.motifs to run it without)",
-            *RunFolder.GIA_FILES,
-        )
-    else:
-        gia_stage(
-            stages,
-            {**params, "stage": "gia", "gia": config.to_dict()["gia"]},
-            model,
-            dataset,
-            discovery,
-            config=config.gia,
-            device=config.device,
-            verbose=verbose,
-            view=view,
-        )
-
-
-def _benchmark(config, stages, dataset, params, sets, discovery, hits):
-    """The ``benchmark`` stage (only with ground truth); returns (summary, motif recovery)."""
-    if dataset.ground_truth is None:
-        stages.skip("benchmark", "the data has no ground truth", *RunFolder.BENCHMARK_FILES)
-    elif config.benchmark == "false":
-        stages.skip("benchmark", "benchmark: false in the config", *RunFolder.BENCHMARK_FILES)
-    else:
-        motif_method = config.motifs.method if config.motifs.enabled else None
-        return benchmark_stage(
-            stages, params, dataset, sets, discovery, hits, motif_method=motif_method
-        )
-    return None, None
 
 
 def _argminn(config, stages, dataset, model_params, model, verbose):
@@ -278,13 +188,27 @@ def _write_run_params(config, stages, dataset) -> None:
     )
 
 
+def _write_run_params(config, stages, dataset) -> None:
+    """``run.params.json``, shown in the report's parameter table: what was skipped and why,
+    and where the labels came from."""
+    stages.folder.write_json(
+        RunFolder.RUN_PARAMS,
+        {
+            "skipped_stages": "; ".join(f"{k}: {v}" for k, v in stages.skipped.items()) or "none",
+            "labels": dataset.attrs.get("labels", "given"),
+            "data_source": dataset.attrs.get("source", str(config.data.path)),
+        },
+    )
+
+
 def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = False) -> RunResult:
-    """Run the pipeline of a ``cislens run`` config on the user's data and model.
+    """Run the pipeline of a ``cislens run`` config (or of the demo's preset) on its data.
 
     Parameters
     ----------
-    config : RunConfig, dict or path
-        A validated config, a mapping to validate, or a YAML file (see ``docs/run.md``).
+    config : RunConfig, DemoConfig, dict or path
+        A validated config, a mapping to validate, a YAML file (see ``docs/run.md``), or the
+        demo's preset (:meth:`cislens.pipeline.preset.DemoConfig.create`).
     out : str or Path, optional
         Output folder; overrides the config's ``out``.
     resume : bool
@@ -302,23 +226,20 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
     """
     config = _as_config(config)
     out = Path(config.out if out is None else out)
-    # Everything that can refuse the run is checked before its first write (the folder and
-    # run_config.json included): the given model is loaded, the data built and checked.
-    model, view = given_model(config), model_view(config)
+    demo = isinstance(config, DemoConfig)
     stages = Stages(out, resume)
-    dataset, data_params = data_stage(config, stages, model, view)
-    model, model_params = train_stage(config, stages, dataset, data_params, model, verbose=verbose)
-    # The attribution and GIA stages take the model with output= / input_layout= (recorded in
-    # their files); the others only predict, through this view of it.
-    net = predicting(model, view)
-    check_model_outputs(net, dataset, config.batch_size, config.device)
+    dataset, model, net, model_params, view = _data_and_model(config, stages, verbose)
     metrics = _evaluate_stage(config, stages, dataset, model_params, net)
-    sets, params = _attribute(config, stages, dataset, model_params, model, view, verbose)
-    discovery, hits = _motifs(config, stages, dataset, params, net, sets, verbose)
-    _gia(config, stages, dataset, params, model, view, discovery, verbose)
-    bench, recovery = _benchmark(config, stages, dataset, params, sets, discovery, hits)
-    readout = _argminn(config, stages, dataset, model_params, model, verbose)
-    _write_run_params(config, stages, dataset)
+    plan = (
+        config.plan(dataset, model_params) if demo else _plan(config, dataset, model_params, view)
+    )
+    found = run_analysis(plan, stages, dataset, model, net, device=config.device, verbose=verbose)
+    readout = None
+    if not demo:
+        test_rows = pooled(found.sets.get(plan.motif_method, []))[2]
+        write_genome_hits(config.data, stages.out, found.hits, test_rows)  # BED + genome only
+        readout = _argminn(config, stages, dataset, model_params, model, verbose)
+        _write_run_params(config, stages, dataset)
     report = report_stage(stages, model=net, dataset=dataset, device=config.device)
     summary = dataset.summary()
     if dataset.attrs.get("labels", "given") != "given":
@@ -330,10 +251,12 @@ def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = Fals
         stages.timings,
         stages.resumed,
         stages.skipped,
-        bench,
-        recovery,
+        found.benchmark,
+        found.motif_recovery,
         report,
         readout,
+        cpu_timings=stages.cpu_timings,
+        kind="demo" if demo else "run",
     )
 
 
