@@ -24,9 +24,9 @@ def benchmark(
     device: str = typer.Option(None, "--device", help="cpu, cuda, ... (default: auto)."),
 ) -> None:
     """Score attribution methods against the planted motifs: one CSV per method + summary."""
-    from cislens.benchmark import run_benchmark
     from cislens.io import load_dataset
     from cislens.models import load_model
+    from cislens.pipeline.attribution import run_benchmark
 
     dataset = load_dataset(data)
     net = load_model(model)
