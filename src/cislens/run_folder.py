@@ -235,6 +235,20 @@ class RunFolder:
 
         return load_dataset(self.root / self.DATA)
 
+    def model(self):
+        """The model kept in ``model/``, read as the run read it (its ``model.output`` and
+        ``model.input_layout`` in ``run_config.json``); for scripts that explain it further
+        (the report never loads it)."""
+        from cislens.attribution.heads import explained_model
+        from cislens.models import load_model
+
+        model = load_model(self.root / self.MODEL)
+        recorded = (self.run_config() or {}).get("model", {})
+        output, layout = recorded.get("output"), recorded.get("input_layout") or "NCL"
+        if output is None and layout == "NCL":
+            return model
+        return explained_model(model, output=output, input_layout=layout)
+
     def read_table(self, name: str, **kwargs) -> pd.DataFrame:
         """A CSV / TSV output that must exist (a resumed stage's)."""
         return pd.read_csv(self.root / name, **kwargs)
