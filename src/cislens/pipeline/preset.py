@@ -28,6 +28,13 @@ class DemoConfig:
 
     Built through :meth:`create`, which refuses an unknown method or preset, or a preset that
     cannot be scaled to ``n_sequences``, before anything is written.
+
+    Examples
+    --------
+    >>> config = DemoConfig.create(methods="saliency,ism", n_sequences=300, epochs=1)
+    >>> config.methods, config.preset
+    (['saliency', 'ism'], 'lab3')
+    >>> result = run_pipeline(config, out="demo_out")  # doctest: +SKIP
     """
 
     __repr__ = compact_repr
@@ -41,7 +48,7 @@ class DemoConfig:
     ism_examples: int = 20
     seed: int = 0
     device: object = None
-    out: object = None
+    out: object = "demo_out"
     batch_size = None  # the forward passes use each function's default
 
     @classmethod
