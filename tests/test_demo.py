@@ -80,3 +80,30 @@ def test_cli_report_rerenders(first_run, tmp_path, capsys):
     target = tmp_path / "again.html"
     assert main(["report", str(out), "--out", str(target)]) == 0
     assert '<section id="tracks">' in target.read_text()
+
+
+def test_report_renders_the_same_without_the_model(first_run, tmp_path, monkeypatch):
+    # The report renders the run's saved outputs: with every way of loading or running a model
+    # broken, `cislens report` writes the report the pipeline wrote (up to its time stamp).
+    import re
+
+    import torch
+
+    import cislens.models
+
+    out, _ = first_run
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("the model is unavailable")
+
+    monkeypatch.setattr(torch.nn.Module, "__call__", unavailable)
+    monkeypatch.setattr(cislens.models, "load_model", unavailable)
+    target = tmp_path / "again.html"
+    assert main(["report", str(out), "--out", str(target)]) == 0
+
+    def stamp_free(text):
+        return re.sub(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", "generated", text)
+
+    again, before = target.read_text(), (out / "report.html").read_text()
+    assert '<section id="ig-path">' in again and "Integrated gradients path" in again
+    assert stamp_free(again) == stamp_free(before)

@@ -128,7 +128,7 @@ def stage(inputs, tmp_path_factory):
     result = argminn_stage(
         stages, {"random_state": 5}, model, dataset, annotate=False, database=_decoys()
     )
-    render_demo_report(out, model=model, dataset=dataset)
+    render_demo_report(out, dataset=dataset)
     return out, result, stages
 
 

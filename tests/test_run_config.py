@@ -455,7 +455,7 @@ def test_output_and_input_layout_from_the_config_and_the_command_line(inputs, tm
 
 def test_report_rerender_reads_the_model_as_the_run_did(inputs, tmp_path):
     from cislens.attribution.heads import ExplainedModel
-    from cislens.report.directory import _saved_model
+    from cislens.run_folder import RunFolder
 
     root, _, _ = inputs
     config = {
@@ -467,7 +467,7 @@ def test_report_rerender_reads_the_model_as_the_run_did(inputs, tmp_path):
         "motifs": False,
     }
     run_pipeline(config, out=tmp_path)
-    model = _saved_model(tmp_path)  # what `cislens report` loads from the run folder
+    model = RunFolder(tmp_path).model()  # the run folder's model, read as the run read it
     assert isinstance(model, ExplainedModel) and model.output == "counts"
     assert main(["report", str(tmp_path)]) == 0
 

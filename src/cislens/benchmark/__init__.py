@@ -4,8 +4,10 @@
   planted, rule-relevant motif instances (signed and absolute scores), signal-to-noise, decoys;
 - :func:`benchmark_motifs`: recovery of the simulated motifs by discovered patterns (TOMTOM
   q < 0.05), spurious patterns, instance-call precision and recall;
-- :func:`run_benchmark`: attribute test positives with several methods, time and score them
-  (``cislens benchmark``).
+- :func:`resolve_methods`: method names from "all", a comma-separated string or a list.
+
+``cislens benchmark`` (attribute test positives, time and score them) is
+:func:`cislens.pipeline.attribution.run_benchmark`.
 """
 
 from cislens.benchmark.attributions import (
@@ -17,7 +19,7 @@ from cislens.benchmark.attributions import (
     score_sequences,
 )
 from cislens.benchmark.motifs import MOTIF_COLUMNS, MotifBenchmark, benchmark_motifs
-from cislens.benchmark.run import resolve_methods, run_benchmark, select_positives
+from cislens.benchmark.run import resolve_methods
 
 __all__ = [
     "MOTIF_COLUMNS",
@@ -29,7 +31,5 @@ __all__ = [
     "instance_mask",
     "position_scores",
     "resolve_methods",
-    "run_benchmark",
     "score_sequences",
-    "select_positives",
 ]

@@ -24,9 +24,9 @@ def benchmark(
     device: str = typer.Option(None, "--device", help="cpu, cuda, ... (default: auto)."),
 ) -> None:
     """Score attribution methods against the planted motifs: one CSV per method + summary."""
-    from cislens.benchmark import run_benchmark
     from cislens.io import load_dataset
     from cislens.models import load_model
+    from cislens.pipeline.attribution import run_benchmark
 
     dataset = load_dataset(data)
     net = load_model(model)
@@ -56,10 +56,16 @@ def benchmark(
 def report(
     folder: Path = typer.Argument(..., help="A demo output folder (cislens demo --out)."),
     out: Path = typer.Option(None, "--out", "-o", help="HTML file (default FOLDER/report.html)."),
-    device: str = typer.Option(None, "--device", help="cpu, cuda, ... (default: auto)."),
+    device: str = typer.Option(
+        None,
+        "--device",
+        hidden=True,
+        help="Accepted for old scripts and unused: the report runs no model.",
+    ),
 ) -> None:
-    """Render the self-contained HTML report of a demo output folder."""
+    """Render the self-contained HTML report of a run or demo output folder (no model is run:
+    the run saved what the report needs)."""
     from cislens.report.directory import render_demo_report
 
-    path = render_demo_report(folder, output=out, device=device)
+    path = render_demo_report(folder, output=out)
     echo(f"report: {path}")

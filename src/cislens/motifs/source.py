@@ -258,37 +258,24 @@ def scan(X, H, chunk_size):
 
 
 def open_zarr_attributions(path):
-    """A Zarr attribution store (arrays ``sequences``, ``hypothetical``), opened read-only.
+    """A Zarr attribution store for motif discovery, opened read-only.
 
-    Returns an object with ``X`` and ``hypothetical`` (Zarr arrays, read lazily) and
-    ``attributions`` (or None). A store written by ``cislens attribute --out attr.zarr`` whose
-    ``completed`` markers show unfinished row blocks is refused.
+    Returns the :class:`~cislens.io.AttributionSet` of
+    :func:`cislens.scale.read.load_zarr_attributions` (``X``, ``hypothetical`` and
+    ``attributions`` are Zarr arrays, read lazily). A store without hypothetical scores, or
+    one written by ``cislens attribute --out attr.zarr`` whose ``completed`` markers show
+    unfinished row blocks, is refused.
     """
-    from types import SimpleNamespace
+    from cislens.scale.read import load_zarr_attributions
 
-    import zarr
-
-    group = zarr.open_group(str(path), mode="r")
-    names = set(group.array_keys())
-    missing = [name for name in ("sequences", "hypothetical") if name not in names]
-    if missing:
+    result = load_zarr_attributions(path)
+    if result.hypothetical is None:
         raise ValueError(
-            f"the Zarr store '{path}' has no array(s) {missing} (it has {sorted(names)}); motif "
-            "discovery needs 'sequences' (one-hot, N x 4 x L) and 'hypothetical' scores. "
-            "Compute them with a method that has hypothetical scores."
+            f"the Zarr store '{path}' has no array 'hypothetical'; motif discovery needs "
+            "'sequences' (one-hot, N x 4 x L) and 'hypothetical' scores. Compute them with a "
+            "method that has hypothetical scores."
         )
-    if "completed" in names:
-        done = np.asarray(group["completed"][:])
-        if not done.all():
-            raise ValueError(
-                f"the Zarr store '{path}' is unfinished: {int((done == 0).sum())} of {done.size} "
-                "row blocks are not written yet; resume the run that writes it first."
-            )
-    return SimpleNamespace(
-        X=group["sequences"],
-        hypothetical=group["hypothetical"],
-        attributions=group["attributions"] if "attributions" in names else None,
-    )
+    return result
 
 
 __all__ = [

@@ -1,6 +1,7 @@
-"""The end-to-end pipeline on a user's own data and model (``cislens run config.yaml``).
+"""The end-to-end pipeline on a user's own data and model (``cislens run config.yaml``), and
+on the demo's preset (``cislens demo``, :class:`DemoConfig`).
 
-The stage functions are shared with the built-in demo (:mod:`cislens.demo`).
+Every file of a run folder is named and loaded through :class:`RunFolder`.
 """
 
 from cislens.pipeline.config import (
@@ -11,14 +12,19 @@ from cislens.pipeline.config import (
     load_run_config,
     parse_run_config,
 )
-from cislens.pipeline.run import RUN_STAGES, RunResult, run_pipeline
+from cislens.pipeline.preset import DemoConfig
+from cislens.pipeline.result import RunResult
+from cislens.pipeline.run import RUN_STAGES, run_pipeline
+from cislens.run_folder import RunFolder
 
 __all__ = [
     "RUN_STAGES",
     "DataConfig",
+    "DemoConfig",
     "ModelConfig",
     "MotifConfig",
     "RunConfig",
+    "RunFolder",
     "RunResult",
     "load_run_config",
     "parse_run_config",

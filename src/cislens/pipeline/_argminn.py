@@ -31,41 +31,19 @@ import numpy as np
 import pandas as pd
 
 from cislens._version import __version__
+from cislens.run_folder import ArgminnFiles, RunFolder
 from cislens.utils.files import atomic_open, write_table, write_text
 from cislens.utils.reprs import compact_repr
 
 logger = logging.getLogger(__name__)
 
-ARGMINN_DIR = "argminn"
+ARGMINN_DIR = RunFolder.ARGMINN
 """The stage's folder inside the run's output folder."""
 
-ARGMINN_FILES = tuple(
-    f"{ARGMINN_DIR}/{name}"
-    for name in (
-        "filters.csv",
-        "filters.npz",
-        "motifs.meme",
-        "matches.csv",
-        "instances.csv",
-        "attention.npz",
-        "motif_recovery.csv",
-        "instance_recovery.csv",
-        "readout.json",
-    )
-)
+ARGMINN_FILES = RunFolder.ARGMINN_FILES
 """Every file the stage may write (removed before a rerun and when the stage is skipped)."""
 
-REQUIRED_FILES = tuple(
-    f"{ARGMINN_DIR}/{name}"
-    for name in (
-        "filters.csv",
-        "filters.npz",
-        "matches.csv",
-        "instances.csv",
-        "attention.npz",
-        "readout.json",
-    )
-)
+REQUIRED_FILES = RunFolder.ARGMINN_REQUIRED
 
 READOUT_DEFAULTS = {
     "threshold": 0.5,
@@ -169,6 +147,45 @@ def _describe_database(database):
     return [getattr(m, "matrix_id", None) or m.name for m in database]
 
 
+INSTANCE_SETTINGS = ("attention_threshold", "activation_threshold", "null_quantile")
+"""The readout settings of the instance calls (the others are the filters')."""
+
+
+def _read_model(model, X, settings, annotate, random_state, options):
+    """The passing filters' motifs and their instance calls on ``X``."""
+    from cislens.argminn import argminn_instances, argminn_motifs
+
+    found = argminn_motifs(
+        model,
+        X,
+        **{k: v for k, v in settings.items() if k not in INSTANCE_SETTINGS},
+        annotate=annotate,
+        **options,
+    )
+    hits = argminn_instances(
+        model,
+        X,
+        motifs=found,
+        **{key: settings[key] for key in INSTANCE_SETTINGS},
+        random_state=random_state,
+        **options,
+    )
+    return found, hits
+
+
+def _write_readout(folder, found, hits, pattern_truth) -> None:
+    """filters.csv, filters.npz, matches.csv, motifs.meme (when a filter passes), instances.csv."""
+    write_table(_filter_table(found, pattern_truth), folder / ArgminnFiles.FILTERS, index=False)
+    with atomic_open(folder / ArgminnFiles.FILTER_WEIGHTS, "wb") as handle:
+        np.savez(handle, weights=found.weights, pfms=found.pfms.astype(np.float32))
+    write_table(found.annotation, folder / ArgminnFiles.MATCHES, index=False)
+    if found.motifs:
+        from cislens.pwm import write_meme
+
+        write_meme(folder / ArgminnFiles.MOTIFS_MEME, found.motifs)
+    write_table(hits, folder / ArgminnFiles.INSTANCES, index=False)
+
+
 def argminn_stage(
     stages,
     params,
@@ -223,7 +240,7 @@ def argminn_stage(
     -------
     ArgminnStageResult
     """
-    from cislens.argminn import argminn_instances, argminn_motifs, argminn_syntax
+    from cislens.argminn import argminn_syntax
     from cislens.utils.arrays import as_numpy
 
     settings = _readout_settings(readout)
@@ -248,70 +265,33 @@ def argminn_stage(
     folder.mkdir(exist_ok=True)
     X = as_numpy(dataset.X["test"][:max_sequences])
     options = {"batch_size": int(batch_size or 256), "device": device, "verbose": verbose}
-    found = argminn_motifs(
-        model,
-        X,
-        threshold=settings["threshold"],
-        trim_ic=settings["trim_ic"],
-        min_length=settings["min_length"],
-        min_mean_ic=settings["min_mean_ic"],
-        min_sites=settings["min_sites"],
-        min_influence=settings["min_influence"],
-        annotate=annotate,
-        **options,
-    )
-    hits = argminn_instances(
-        model,
-        X,
-        motifs=found,
-        attention_threshold=settings["attention_threshold"],
-        activation_threshold=settings["activation_threshold"],
-        null_quantile=settings["null_quantile"],
-        random_state=params.get("random_state", 0),
-        **options,
-    )
-    pattern_truth, motif_recovery, instance_recovery = {}, None, None
+    found, hits = _read_model(model, X, settings, annotate, params.get("random_state", 0), options)
+    pattern_truth = {}
     if truth is not None:
         pattern_truth, motif_recovery = _motif_recovery(found.motifs, truth, database)
         instance_recovery = _instance_recovery(hits, truth, pattern_truth, len(X))
-        write_table(motif_recovery, folder / "motif_recovery.csv", index=False)
-        write_table(instance_recovery, folder / "instance_recovery.csv", index=False)
-    filters = _filter_table(found, pattern_truth)
-    write_table(filters, folder / "filters.csv", index=False)
-    with atomic_open(folder / "filters.npz", "wb") as handle:
-        np.savez(handle, weights=found.weights, pfms=found.pfms.astype(np.float32))
-    write_table(found.annotation, folder / "matches.csv", index=False)
-    if found.motifs:
-        from cislens.pwm import write_meme
-
-        write_meme(folder / "motifs.meme", found.motifs)
-    write_table(hits, folder / "instances.csv", index=False)
+        write_table(motif_recovery, folder / ArgminnFiles.MOTIF_RECOVERY, index=False)
+        write_table(instance_recovery, folder / ArgminnFiles.INSTANCE_RECOVERY, index=False)
+    _write_readout(folder, found, hits, pattern_truth)
     rows = _attention_rows(hits, len(X), n_attention)
     maps = argminn_syntax(model, X[rows], **options)
-    with atomic_open(folder / "attention.npz", "wb") as handle:
+    with atomic_open(folder / ArgminnFiles.ATTENTION, "wb") as handle:
         np.savez(
             handle,
             attention=maps.numpy(),
             example_index=rows,
             filter_width=np.int64(model.hparams["filter_width"]),
         )
-    write_text(
-        folder / "readout.json",
-        json.dumps(
-            {
-                "cislens_version": __version__,
-                "random_state": params.get("random_state"),
-                "split": "test",
-                "n_sequences": len(X),
-                "readout": found.params,
-                "attention_threshold": settings["attention_threshold"],
-                "activation_threshold": settings["activation_threshold"],
-                "null_quantile": settings["null_quantile"],
-                "pattern_truth": pattern_truth,
-            },
-            indent=2,
-        ),
-    )
+    readout_record = {
+        "cislens_version": __version__,
+        "random_state": params.get("random_state"),
+        "split": "test",
+        "n_sequences": len(X),
+        "readout": found.params,
+        **{key: settings[key] for key in INSTANCE_SETTINGS},
+        "pattern_truth": pattern_truth,
+    }
+    write_text(folder / ArgminnFiles.READOUT, json.dumps(readout_record, indent=2))
     stages.finish("argminn", record)
     result = load_argminn_result(folder)  # exactly what is on disk, as when resumed
     logger.info("argminn: %s", result.summary())
@@ -326,10 +306,10 @@ def load_argminn_result(folder) -> ArgminnStageResult:
         return pd.read_csv(path) if path.exists() else None
 
     return ArgminnStageResult(
-        table("filters.csv"),
-        table("instances.csv"),
-        table("motif_recovery.csv"),
-        table("instance_recovery.csv"),
+        table(ArgminnFiles.FILTERS),
+        table(ArgminnFiles.INSTANCES),
+        table(ArgminnFiles.MOTIF_RECOVERY),
+        table(ArgminnFiles.INSTANCE_RECOVERY),
     )
 
 

@@ -253,6 +253,7 @@ def write_genome_hits(config, out: Path, hits: pd.DataFrame, test_rows) -> Path 
     None when the data did not come from BED intervals.
     """
     from cislens.motifs.genome import hit_summary, hits_to_bed, write_hits_bed
+    from cislens.run_folder import RunFolder
     from cislens.sequence.windows import bed_windows, chrom_sizes
     from cislens.utils.files import write_table
 
@@ -265,16 +266,16 @@ def write_genome_hits(config, out: Path, hits: pd.DataFrame, test_rows) -> Path 
         pad_with_n=config.pad_with_n,
         use_strand=config.use_strand,
     )
-    names = pd.read_csv(out / "sequences.tsv", sep="\t", dtype={"name": str})
+    names = RunFolder(out).read_table(RunFolder.SEQUENCES, sep="\t", dtype={"name": str})
     test = names[names["split"] == "test"].set_index("row")["name"]
     line_of = pd.Series(np.arange(len(windows)), index=windows["name"])
     rows = np.asarray(test_rows)[hits["example"].to_numpy(np.int64)]
     mapped = hits.assign(example=line_of.loc[test.loc[rows].to_numpy()].to_numpy())
-    matches = pd.read_csv(out / "matches.csv") if (out / "matches.csv").is_file() else None
+    matches = RunFolder(out).table(RunFolder.MATCHES)
     bed = hits_to_bed(mapped, windows, sizes=chrom_sizes(config.genome), annotation=matches)
-    write_hits_bed(bed, out / "hits.bed")
-    write_table(hit_summary(bed), out / "hits_summary.tsv", sep="\t", index=False)
-    return out / "hits.bed"
+    write_hits_bed(bed, out / RunFolder.HITS_BED)
+    write_table(hit_summary(bed), out / RunFolder.HITS_SUMMARY, sep="\t", index=False)
+    return out / RunFolder.HITS_BED
 
 
 __all__ = ["build_dataset", "fingerprint", "write_genome_hits"]

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cislens.run_folder import RunFolder
 from cislens.utils.files import write_table
 from cislens.utils.validation import (
     check_keys,
@@ -55,7 +56,7 @@ GIA_FIELDS = (
     "value",
     "max_positions",
 )
-GRAMMAR_FILES = ("gia_grammar.csv", "gia_grammar_best.csv", "gia_position.csv", "gia_count.csv")
+GRAMMAR_FILES = RunFolder.GRAMMAR_FILES
 N_MARGINAL_BACKGROUNDS = 200
 """Backgrounds of the marginal effects (``gia.csv``)."""
 
@@ -140,7 +141,7 @@ class _Item:
 
 def _selected(discovery, config: GiaConfig) -> tuple[list[_Item], list[_Item]]:
     from cislens.gia import as_pattern
-    from cislens.pipeline.stages import trimmed
+    from cislens.pipeline.discovery import trimmed
     from cislens.pwm import Motif
 
     named = []
@@ -259,10 +260,10 @@ def run_grammar(
             ignore_index=True,
         )
     out = {
-        "gia_grammar.csv": _frame(tables),
-        "gia_grammar_best.csv": best,
-        "gia_position.csv": _frame(positions),
-        "gia_count.csv": _frame(counts),
+        RunFolder.GIA_GRAMMAR: _frame(tables),
+        RunFolder.GIA_GRAMMAR_BEST: best,
+        RunFolder.GIA_POSITION: _frame(positions),
+        RunFolder.GIA_COUNT: _frame(counts),
     }
     return {name: _names(frame, dataset) for name, frame in out.items()}
 

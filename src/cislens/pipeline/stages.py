@@ -24,10 +24,8 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from cislens.utils.files import sha256_file, write_table, write_text
+from cislens.run_folder import RunFolder
+from cislens.utils.files import sha256_file, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -47,34 +45,10 @@ UPSTREAM = {
 """The stages (by record name) whose outputs each stage reads. A stage not listed depends on
 every stage recorded before it in the run (the safe default)."""
 
-MOTIF_FILES = ("motifs.h5", "motifs.meme", "modisco.h5", "matches.csv", "filters.csv", "hits.csv")
-GIA_FILES = (
-    "gia.csv",
-    "gia_grammar.csv",
-    "gia_grammar_best.csv",
-    "gia_position.csv",
-    "gia_count.csv",
-    "gia_spacing.csv",
-)  # the last: older runs' file, removed
-BENCHMARK_FILES = (
-    "benchmark.csv",
-    "benchmark_per_sequence.csv",
-    "motif_recovery.csv",
-    "instance_recovery.csv",
-    "motif_benchmark.json",
-)
-
-OUTPUTS = {
-    "data": ("data.h5", "sequences.tsv"),
-    "model": ("model",),
-    "evaluate": ("metrics.csv",),
-    "attribute": ("attributions",),
-    "motifs": MOTIF_FILES,
-    "gia": GIA_FILES,
-    "benchmark": BENCHMARK_FILES,
-    "argminn": ("argminn",),
-    "report": ("report.html",),
-}
+MOTIF_FILES = RunFolder.MOTIF_FILES
+GIA_FILES = RunFolder.GIA_FILES
+BENCHMARK_FILES = RunFolder.BENCHMARK_FILES
+OUTPUTS = RunFolder.OUTPUTS
 """The files and folders (relative to the run folder) each stage writes, hashed into its
 record; a file that does not exist is left out of the digest."""
 
@@ -132,13 +106,14 @@ class Stages:
     --------
     >>> import tempfile
     >>> book = Stages(Path(tempfile.mkdtemp()), resume=True)
-    >>> book.skip("benchmark", "the data has no ground truth", "benchmark.csv")
+    >>> book.skip("benchmark", "the data has no ground truth", *BENCHMARK_FILES)
     >>> book.skipped
     {'benchmark': 'the data has no ground truth'}
     """
 
     def __init__(self, out: Path, resume: bool):
-        self.out, self.resume = Path(out), resume
+        self.folder = RunFolder(out)
+        self.out, self.resume = self.folder.root, resume
         self.timings: dict[str, float] = {}
         self.cpu_timings: dict[str, float] = {}  # process CPU seconds, all threads
         self.resumed: list[str] = []
@@ -168,7 +143,7 @@ class Stages:
             logger.info("%s: running", name)
             return False
         record_name = params_name or name
-        path = self.out / f"{record_name}.params.json"
+        path = self.folder.record(record_name)
         outputs = tuple(outputs or OUTPUTS.get(record_name, files))
         key, upstream = self._key(record_name, params)
         self._pending = {
@@ -254,310 +229,9 @@ class Stages:
         self.keys[params_name or name] = None
         logger.info("%s: skipped (%s)", name, reason)
         # The record first: a skip interrupted half-way leaves files without a record.
-        for file in (f"{params_name or name}.params.json", *files):
-            path = self.out / file
+        for path in (self.folder.record(params_name or name), *(self.out / f for f in files)):
             if path.is_file():
                 path.unlink()
-
-
-def attribute_stage(
-    stages,
-    params,
-    model,
-    dataset,
-    names,
-    rows,
-    *,
-    motif_method=MOTIF_METHOD,
-    batch_size=None,
-    device=None,
-    verbose=False,
-    view=None,
-):
-    """Attribute ``rows`` (task name -> test rows) with every method in ``names``; ISM gets the
-    first ``params["ism_examples"]`` rows. Writes ``attributions/<method>_t<task>.npz`` and
-    ``attributions/timings.json``; returns {method: [AttributionSet, ...]}. ``view`` holds
-    ``output`` and ``input_layout`` for every method (recorded in each file's params)."""
-    from cislens.benchmark.run import attribute_examples
-    from cislens.io import load_attributions, save_attributions
-
-    folder = stages.out / "attributions"
-    files = [f"attributions/{m}_t{t}.npz" for m in names for t in range(dataset.n_tasks)]
-    if stages.done("attribute", params, "attributions/timings.json"):
-        sets = {
-            m: [
-                load_attributions(stages.out / f"attributions/{m}_t{t}.npz")
-                for t in range(dataset.n_tasks)
-                if (stages.out / f"attributions/{m}_t{t}.npz").exists()
-            ]
-            for m in names
-        }
-        stages.finish("attribute")
-        return sets
-    folder.mkdir(exist_ok=True)
-    for stale in [*files, *(p.relative_to(stages.out) for p in folder.glob("*_t*.npz"))]:
-        (stages.out / stale).unlink(missing_ok=True)
-    # batch_size changes no number (every method is batch-invariant), only memory and speed.
-    options = {} if batch_size is None else {"batch_size": int(batch_size)}
-    options.update(view or {})
-    sets, timings = {}, {}
-    for method in names:
-        use = rows
-        if method == "ism":
-            use = {task: r[: params["ism_examples"]] for task, r in rows.items()}
-        logger.info("attribute: %s", method)
-        sets[method], timings[method] = attribute_examples(
-            model,
-            dataset,
-            method,
-            use,
-            options=options,
-            hypothetical=method == motif_method,
-            random_state=params["random_state"],
-            device=device,
-            verbose=verbose,
-        )
-        for result in sets[method]:
-            save_attributions(folder / f"{method}_t{int(result.target)}.npz", result)
-    write_text(folder / "timings.json", json.dumps(timings))
-    stages.finish("attribute", params)
-    return sets
-
-
-def motif_stage(
-    stages,
-    params,
-    model,
-    dataset,
-    sets,
-    *,
-    motif_method=MOTIF_METHOD,
-    annotate_matches=True,
-    filters=True,
-    device=None,
-    verbose=False,
-):
-    """Discover motifs on ``motif_method``'s hypothetical scores (all tasks pooled), summarise the
-    first-layer filters, match both against JASPAR, and call CWM instances."""
-    from cislens.motifs import (
-        annotate,
-        call_instances,
-        discover_motifs,
-        export_modisco_h5,
-        load_motifs,
-        save_motifs,
-        write_patterns_meme,
-    )
-
-    if stages.done("motifs", params, *MOTIF_FILES):
-        discovery = load_motifs(stages.out / "motifs.h5")
-        matches = pd.read_csv(stages.out / "matches.csv")
-        hits = pd.read_csv(stages.out / "hits.csv")
-        stages.finish("motifs")
-        return discovery, matches, hits
-    X, hyp, _ = pooled(sets.get(motif_method, []))
-    if X is None:
-        raise ValueError(
-            f"motif discovery needs {motif_method!r} among the methods, with at "
-            "least one explained sequence."
-        )
-    discovery = discover_motifs(X, hyp, random_state=params["random_state"], verbose=verbose)
-    save_motifs(stages.out / "motifs.h5", discovery)
-    # The same patterns for MEME-reading tools and for modisco-lite / Fi-NeMo.
-    write_patterns_meme(stages.out / "motifs.meme", discovery.patterns, allow_empty=True)
-    export_modisco_h5(stages.out / "modisco.h5", discovery, X, hyp)
-    table = pd.DataFrame(columns=["filter", "n_sites", "consensus"])
-    if filters:
-        table = _filter_table(model, dataset, annotate_matches, device)
-    write_table(table, stages.out / "filters.csv", index=False)
-    if annotate_matches:
-        matches = annotate(discovery.patterns, n_matches=3)
-    else:
-        matches = pd.DataFrame(columns=["pattern", "target_name", "q_value"])
-    write_table(matches, stages.out / "matches.csv", index=False)
-    if discovery.patterns:
-        hits = call_instances(discovery.patterns, X, hyp)
-    else:
-        from cislens.motifs import HIT_COLUMNS
-
-        hits = pd.DataFrame(columns=list(HIT_COLUMNS))
-    write_table(hits, stages.out / "hits.csv", index=False)
-    stages.finish("motifs", params)
-    return discovery, matches, hits
-
-
-def _filter_table(model, dataset, annotate_matches, device):
-    from cislens.motifs import annotate, filter_motifs
-
-    try:
-        found = filter_motifs(model, dataset.X["test"][:2000], device=device)
-    except (TypeError, ValueError) as error:
-        # A user model without a first Conv1d on the one-hot input has no filter motifs.
-        logger.info("motifs: no first-layer filter motifs (%s)", error)
-        found = []
-    table = pd.DataFrame(
-        {
-            "filter": [f.name for f in found],
-            "n_sites": [int(f.counts[:, 0].sum()) if f.counts is not None else 0 for f in found],
-            "consensus": [f.consensus for f in found],
-        }
-    )
-    matches = annotate(found, n_matches=1) if found and annotate_matches else pd.DataFrame()
-    if len(matches):
-        best = matches.set_index("pattern")
-        table["best_match"] = table["filter"].map(best["target_name"])
-        table["q_value"] = table["filter"].map(best["q_value"])
-        if "note" in best:
-            table["note"] = table["filter"].map(best["note"])
-    return table
-
-
-def pooled(results):
-    """Concatenate the X, hypothetical scores and example indices of several sets."""
-    if not results:
-        return None, None, None
-    X = np.concatenate([r.X for r in results])
-    hyp = np.concatenate([r.hypothetical for r in results])
-    index = np.concatenate([np.asarray(r.example_index) for r in results])
-    return X, hyp, index
-
-
-def gia_stage(
-    stages, params, model, dataset, discovery, *, config=None, device=None, verbose=False, view=None
-):
-    """Marginal effect of each of the first four positive patterns (and each motif named in
-    ``config.motifs``) on every task, embedded in dinucleotide-shuffled test sequences; then the
-    grammar of pattern pairs, position and count experiments (:mod:`cislens.pipeline._gia`).
-    ``config`` is a :class:`~cislens.pipeline._gia.GiaConfig` (default: its defaults); ``view``
-    holds ``output`` and ``input_layout`` for the model."""
-    from cislens.gia import marginalize, null_backgrounds
-    from cislens.pipeline._gia import (
-        GRAMMAR_FILES,
-        N_MARGINAL_BACKGROUNDS,
-        GiaConfig,
-        run_grammar,
-        write_grammar,
-    )
-    from cislens.pwm import Motif
-
-    config = config or GiaConfig()
-    if stages.done("gia", params, "gia.csv", *GRAMMAR_FILES):
-        stages.finish("gia")
-        return
-    (stages.out / "gia_spacing.csv").unlink(missing_ok=True)  # the old spacing sweep's file
-    found = [] if discovery is None else discovery.patterns
-    patterns = [(p.name, Motif(p.name, trimmed(p))) for p in found if p.metacluster == "pos"][:4]
-    patterns += [(name, name) for name in config.motifs]
-    rows, seed = [], params["random_state"]
-    backgrounds = null_backgrounds(
-        "dinucleotide_shuffle",
-        dataset.X["test"][:1000],
-        n=max(N_MARGINAL_BACKGROUNDS, config.n_backgrounds),
-        random_state=seed,
-    )
-    for name, pattern in patterns:
-        result = marginalize(
-            model,
-            backgrounds[:N_MARGINAL_BACKGROUNDS],
-            pattern,
-            device=device,
-            random_state=seed,
-            verbose=verbose,
-            **(view or {}),
-        )
-        frame = result.to_frame()
-        frame["target"] = [
-            dataset.task_names[int(t)] if str(t).isdigit() else t for t in frame["target"]
-        ]
-        frame.insert(0, "pattern", name)
-        rows.append(frame)
-    table = (
-        pd.concat(rows, ignore_index=True)
-        if rows
-        else pd.DataFrame(columns=["pattern", "target", "effect", "ci_low", "ci_high", "p_value"])
-    )
-    write_table(table, stages.out / "gia.csv", index=False)
-    write_grammar(
-        stages.out,
-        run_grammar(
-            model,
-            dataset,
-            discovery,
-            config,
-            backgrounds,
-            seed=seed,
-            device=device,
-            verbose=verbose,
-            view=view,
-        ),
-    )
-    stages.finish("gia", params)
-
-
-def trimmed(pattern, fraction: float = 0.3) -> np.ndarray:
-    """The pattern's PFM trimmed to the columns with |CWM| >= fraction * max."""
-    energy = np.abs(pattern.contrib).sum(0)
-    keep = np.flatnonzero(energy >= fraction * energy.max()) if energy.max() > 0 else []
-    if len(keep) == 0:
-        return pattern.sequence
-    return pattern.sequence[:, keep[0] : keep[-1] + 1]
-
-
-def benchmark_stage(stages, params, dataset, sets, discovery, hits, *, motif_method=MOTIF_METHOD):
-    """Score the attributions and (when discovery ran) the motifs against the ground truth."""
-    from cislens.benchmark import benchmark_attributions, benchmark_motifs
-
-    files = ("benchmark.csv",) + (("motif_recovery.csv",) if discovery is not None else ())
-    if stages.done("benchmark", params, *files):
-        stages.finish("benchmark")
-        recovery = stages.out / "motif_recovery.csv"
-        return (
-            pd.read_csv(stages.out / "benchmark.csv"),
-            pd.read_csv(recovery) if discovery is not None else None,
-        )
-    for stale in BENCHMARK_FILES:
-        (stages.out / stale).unlink(missing_ok=True)
-    truth = dataset.ground_truth
-    timings = json.loads((stages.out / "attributions" / "timings.json").read_text())
-    flat = [s for results in sets.values() for s in results]
-    bench = benchmark_attributions(flat, truth, timings=timings)
-    write_table(bench.summary, stages.out / "benchmark.csv", index=False)
-    write_table(bench.per_sequence, stages.out / "benchmark_per_sequence.csv", index=False)
-    recovery = None
-    if discovery is not None:
-        _, _, index = pooled(sets.get(motif_method, []))
-        motif_bench = benchmark_motifs(discovery.patterns, truth, hits=hits, example_index=index)
-        write_table(motif_bench.motifs, stages.out / "motif_recovery.csv", index=False)
-        write_table(motif_bench.instances, stages.out / "instance_recovery.csv", index=False)
-        write_text(
-            stages.out / "motif_benchmark.json",
-            json.dumps(
-                {"n_spurious": motif_bench.n_spurious, "pattern_truth": motif_bench.pattern_truth}
-            ),
-        )
-        recovery = motif_bench.motifs
-    stages.finish("benchmark", params)
-    return bench.summary, recovery
-
-
-def report_stage(stages, *, model, dataset, device=None) -> Path:
-    """Write ``report.html`` from everything in the output folder; with ``resume`` it is kept
-    when no stage before it changed (its key chains every earlier stage's) and it is intact.
-    ``cislens report`` re-renders it in any case."""
-    from cislens._version import __version__
-    from cislens.report.directory import render_demo_report
-
-    report = stages.out / "report.html"
-    if stages.done("report", {"cislens_version": __version__}, "report.html"):
-        stages.finish("report")
-        return report
-    # The report's own line reads "this run" (it is written while the stage runs).
-    table = stages.timing_table()
-    report = render_demo_report(
-        stages.out, timings=table, model=model, dataset=dataset, device=device
-    )
-    stages.finish("report", {})
-    return report
 
 
 def check_quality(metrics) -> list[str]:
@@ -587,14 +261,7 @@ __all__ = [
     "RESUME_KEY",
     "UPSTREAM",
     "Stages",
-    "attribute_stage",
-    "benchmark_stage",
     "check_quality",
-    "gia_stage",
     "log_epoch",
-    "motif_stage",
     "output_digest",
-    "pooled",
-    "report_stage",
-    "trimmed",
 ]

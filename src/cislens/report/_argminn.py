@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cislens.run_folder import ArgminnFiles
 from cislens.utils.reprs import compact_repr
 
 FILTER_REPORT_COLUMNS = (
@@ -206,15 +207,15 @@ def load_argminn_report(folder, *, max_filters: int = 16) -> ArgminnReport | Non
     The logos show at most ``max_filters`` filters, passing ones first.
     """
     folder = Path(folder)
-    filters = _read(folder / "filters.csv")
+    filters = _read(folder / ArgminnFiles.FILTERS)
     if filters is None:
         return None
     readout = {}
-    if (folder / "readout.json").exists():
-        readout = json.loads((folder / "readout.json").read_text())
+    if (folder / ArgminnFiles.READOUT).exists():
+        readout = json.loads((folder / ArgminnFiles.READOUT).read_text())
     figures = []
-    if (folder / "filters.npz").exists() and len(filters):
-        weights = np.load(folder / "filters.npz")["weights"]
+    if (folder / ArgminnFiles.FILTER_WEIGHTS).exists() and len(filters):
+        weights = np.load(folder / ArgminnFiles.FILTER_WEIGHTS)["weights"]
         order = sorted(range(len(filters)), key=lambda i: not bool(filters["passing"].iloc[i]))
         order = order[:max_filters]
         axes = plot_filter_logos(
@@ -227,9 +228,9 @@ def load_argminn_report(folder, *, max_filters: int = 16) -> ArgminnReport | Non
                 axes.flat[0].figure,
             )
         )
-    instances = _read(folder / "instances.csv")
-    if (folder / "attention.npz").exists():
-        stored = np.load(folder / "attention.npz")
+    instances = _read(folder / ArgminnFiles.INSTANCES)
+    if (folder / ArgminnFiles.ATTENTION).exists():
+        stored = np.load(folder / ArgminnFiles.ATTENTION)
         row = int(stored["example_index"][0])
         marks = []
         if instances is not None and len(instances):
@@ -262,8 +263,8 @@ def load_argminn_report(folder, *, max_filters: int = 16) -> ArgminnReport | Non
         filters[shown],
         figures,
         summary,
-        _read(folder / "motif_recovery.csv"),
-        _read(folder / "instance_recovery.csv"),
+        _read(folder / ArgminnFiles.MOTIF_RECOVERY),
+        _read(folder / ArgminnFiles.INSTANCE_RECOVERY),
         _note(readout),
     )
 

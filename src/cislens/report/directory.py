@@ -1,20 +1,24 @@
-"""Render ``report.html`` from a demo output folder (``cislens report``, the demo's last stage).
+"""Render ``report.html`` from a run folder (``cislens report``, the pipeline's last stage).
 
-The folder layout is the one :func:`cislens.demo.run_demo` writes; every file is optional
-except ``data.h5``, and a missing piece leaves its section marked as not available. The ARGMINN
-section appears only when the folder has ``argminn/filters.csv`` (an ARGMINN run).
+The folder is read through :class:`cislens.run_folder.RunFolder`; every file is optional except
+``data.h5``, and a missing piece leaves its section marked as not available. The ARGMINN section
+appears only when the folder has ``argminn/filters.csv`` (an ARGMINN run).
+
+The report renders what the run saved and never runs a model: the predictions that order the
+example tracks and fill the browser, and the integrated-gradients path densities, are read from
+``report_inputs.npz`` (written by :func:`cislens.pipeline.report.report_stage`). A folder
+written before that file existed renders without them (tracks in row order, no predictions, no
+IG path figure).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from cislens.utils.files import write_text
+from cislens.run_folder import RunFolder
 
 logger = logging.getLogger(__name__)
 
@@ -31,21 +35,6 @@ TRACK_METHODS = (
 )
 
 
-def _read_csv(path: Path):
-    return pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else None
-
-
-def _load_sets(folder: Path) -> dict:
-    from cislens.io import load_attributions
-
-    sets: dict = {}
-    for file in sorted(folder.glob("*_t*.npz")):
-        result = load_attributions(file)
-        sets.setdefault(result.method, []).append(result)
-    # task order (t2 before t10), the order the motif stage pooled them in
-    return {m: sorted(v, key=lambda s: int(s.target)) for m, v in sets.items()}
-
-
 def _window(marks, length: int, width: int) -> tuple[int, int]:
     """A window of at most ``width`` bp around the recorded instances (logos are slow to draw)."""
     if marks:
@@ -58,13 +47,15 @@ def _window(marks, length: int, width: int) -> tuple[int, int]:
     return lo, hi
 
 
-def track_figures(sets, dataset, model=None, *, n_tracks: int = 1, width: int = 80, device=None):
+def track_figures(sets, dataset, predictions=None, *, n_tracks: int = 1, width: int = 80):
     """One figure per task: the top-scoring positive example explained by every method (rows),
-    recorded relevant instances shaded, shown on a window of ``width`` bp around them."""
+    recorded relevant instances shaded, shown on a window of ``width`` bp around them.
+
+    ``predictions`` (test row -> (T,) model outputs, :class:`cislens.run_folder.ReportInputs`)
+    rank the candidates; without them the lowest row is shown."""
     import matplotlib.pyplot as plt
 
     from cislens.report.figures import plot_track
-    from cislens.train import predict
 
     figures = []
     methods = [m for m in TRACK_METHODS if m in sets] + [m for m in sets if m not in TRACK_METHODS]
@@ -82,8 +73,8 @@ def track_figures(sets, dataset, model=None, *, n_tracks: int = 1, width: int = 
         if not common:
             continue
         candidates = np.array(sorted(common))
-        if model is not None:
-            scores = predict(model, dataset.X["test"][candidates], device=device)[:, t]
+        if predictions:
+            scores = np.array([predictions[int(r)][t] for r in candidates])
             candidates = candidates[np.argsort(-scores, kind="stable")]
         for row in candidates[:n_tracks]:
             fig, axes = plt.subplots(
@@ -121,39 +112,21 @@ def track_figures(sets, dataset, model=None, *, n_tracks: int = 1, width: int = 
     return figures
 
 
-def ig_path_figures(
-    model,
-    dataset,
-    sets,
-    *,
-    n_alphas: int = 11,
-    n_inputs: int = 20,
-    device=None,
-    random_state: int = 0,
-):
+def ig_path_figures(inputs, dataset):
     """The IG path diagnostic per task: the density of the model's predictions at each alpha,
     from dinucleotide-shuffled references (alpha 0) to the explained positives (alpha 1), as in
-    :func:`cislens.attribution.integrated_gradients_path_density`."""
+    :func:`cislens.attribution.integrated_gradients_path_density`, drawn from the densities the
+    pipeline saved (``inputs``: :class:`cislens.run_folder.ReportInputs`, or None)."""
     import matplotlib.pyplot as plt
 
-    from cislens.attribution.ig_path import integrated_gradients_path_density, plot_path_density
+    from cislens.attribution.ig_path import plot_path_density
 
-    results = sets.get("integrated_gradients", []) or next(iter(sets.values()), [])
-    if not results or model is None:
+    if inputs is None or not inputs.ig_paths:
         return []
-    fig, axes = plt.subplots(len(results), 1, figsize=(8, 2.4 * len(results)), squeeze=False)
-    for ax, result in zip(axes[:, 0], results, strict=True):
-        t = int(result.target)
-        path = integrated_gradients_path_density(
-            model,
-            result.X[:n_inputs],
-            target=t,
-            baselines="dinucleotide",
-            n_baselines=2,
-            n_alphas=n_alphas,
-            device=device,
-            random_state=random_state,
-        )
+    n_inputs = inputs.ig_inputs
+    paths = inputs.ig_paths
+    fig, axes = plt.subplots(len(paths), 1, figsize=(8, 2.4 * len(paths)), squeeze=False)
+    for ax, (t, path) in zip(axes[:, 0], paths, strict=True):
         plot_path_density(path, ax=ax, title=f"task {dataset.task_names[t]}")
     fig.tight_layout()
     return [
@@ -178,7 +151,7 @@ def gia_figures(out: Path, tasks=None):
     """Bar chart of marginal effects per pattern and task; spacing curve if present."""
 
     figures = []
-    table = _read_csv(out / "gia.csv")
+    table = RunFolder(out).table(RunFolder.GIA)
     if table is not None and len(table):
         pivot = table.pivot_table(index="pattern", columns="target", values="effect", sort=False)
         ax = pivot.plot.bar(figsize=(7, 3), rot=0)
@@ -198,32 +171,17 @@ def gia_figures(out: Path, tasks=None):
     return figures + grammar_figures(out)  # heat maps of pair grammar, position, count
 
 
-def _report_title(out: Path, dataset) -> str:
+def _report_title(folder: RunFolder, dataset) -> str:
     """ "cislens run: <folder>" for a ``cislens run`` folder, else "cislens demo: <preset>"."""
-    if (out / "run.params.json").exists():
-        return f"cislens run: {out.name}"
-    return f"cislens demo: {dataset.attrs.get('preset', out.name)}"
+    if folder.is_run():
+        return f"cislens run: {folder.root.name}"
+    return f"cislens demo: {dataset.attrs.get('preset', folder.root.name)}"
 
 
-def _saved_model(out: Path):
-    """The model kept in ``out/model``, read as the run read it (its ``model.output`` and
-    ``model.input_layout`` in ``run_config.json``)."""
-    from cislens.attribution.heads import explained_model
-    from cislens.models import load_model
-
-    model = load_model(out / "model")
-    config = out / "run_config.json"
-    recorded = json.loads(config.read_text()).get("model", {}) if config.exists() else {}
-    output, layout = recorded.get("output"), recorded.get("input_layout") or "NCL"
-    if output is None and layout == "NCL":
-        return model
-    return explained_model(model, output=output, input_layout=layout)
-
-
-def _browser_pieces(out: Path, sets, dataset, model, patterns, params, device):
-    """The sequence browser's data and the motif pages (instances, GIA rows) of a run folder."""
+def _browser_pieces(folder: RunFolder, sets, dataset, predictions, patterns, params):
+    """The sequence browser's data and the motif pages (instances, GIA rows) of a run folder;
+    ``predictions`` (test row -> model outputs) None shows none."""
     from cislens.report.browser import browser_data, hits_by_row, motif_pages
-    from cislens.train import predict
 
     if not sets:
         return None, {}
@@ -231,15 +189,12 @@ def _browser_pieces(out: Path, sets, dataset, model, patterns, params, device):
     index = None
     if sets.get(method):
         index = np.concatenate([np.asarray(s.example_index) for s in sets[method]])
-    hits = hits_by_row(_read_csv(out / "hits.csv"), index)
+    hits = hits_by_row(folder.table(RunFolder.HITS), index)
     rows = sorted({int(r) for v in sets.values() for s in v for r in np.asarray(s.example_index)})
-    if model is not None and rows:
-        values = predict(model, dataset.X["test"][rows], device=device)
-    else:
-        values = np.full((len(rows), dataset.n_tasks), np.nan)
-    predictions = dict(zip(rows, values, strict=True))
-    pages = motif_pages(patterns, hits, dataset, _read_csv(out / "gia.csv"))
-    return browser_data(sets, dataset, predictions, hits), pages
+    missing = np.full(dataset.n_tasks, np.nan)
+    shown = {r: (predictions or {}).get(r, missing) for r in rows}
+    pages = motif_pages(patterns, hits, dataset, folder.table(RunFolder.GIA))
+    return browser_data(sets, dataset, shown, hits), pages
 
 
 def _readable_params(params: dict, dataset) -> dict:
@@ -273,84 +228,65 @@ def _readable_params(params: dict, dataset) -> dict:
     return shown
 
 
-def render_demo_report(
-    out_dir, *, output=None, timings=None, model=None, dataset=None, device=None
-) -> Path:
-    """Write ``report.html`` (or ``output``) from a demo output folder; return its path.
+def render_demo_report(out_dir, *, output=None, timings=None, dataset=None) -> Path:
+    """Write ``report.html`` (or ``output``) from a run folder; return its path.
 
-    ``model`` and ``dataset`` are loaded from ``out_dir`` when not given.
+    ``dataset`` is loaded from ``out_dir`` when not given; ``timings`` (stage -> seconds or
+    timing rows) default to the folder's ``stage_timings.json``. No model is loaded or run.
+
+    Examples
+    --------
+    >>> render_demo_report("demo_out")  # doctest: +SKIP
+    PosixPath('demo_out/report.html')
     """
-    from cislens.io import load_dataset
     from cislens.report._argminn import load_argminn_report
     from cislens.report.html import render_report
+    from cislens.train.quality import quality_warnings
 
-    out = Path(out_dir)
-    if not (out / "data.h5").exists():
-        raise FileNotFoundError(f"{out} has no data.h5; is it a cislens demo output folder?")
-    dataset = load_dataset(out / "data.h5") if dataset is None else dataset
-    if model is None and (out / "model" / "config.json").exists():
-        model = _saved_model(out)
-    sets = _load_sets(out / "attributions") if (out / "attributions").exists() else {}
-    params = {}
-    for file in sorted(out.glob("*.params.json")):
-        # "_resume" (the stage's key and output digests) is bookkeeping, not a parameter.
-        params.update(
-            {k: v for k, v in json.loads(file.read_text()).items() if not k.startswith("_")}
+    folder = RunFolder(out_dir)
+    if not folder.exists(RunFolder.DATA):
+        raise FileNotFoundError(
+            f"{folder.root} has no {RunFolder.DATA}; is it a cislens demo output folder?"
         )
+    dataset = folder.dataset() if dataset is None else dataset
+    sets = folder.attribution_sets() if folder.exists(RunFolder.ATTRIBUTIONS) else {}
+    params = folder.params()
     shown = _readable_params(params, dataset)
-    if timings is None and (out / "timings.json").exists():
-        timings = json.loads((out / "timings.json").read_text())
-    if timings:
-        write_text(out / "timings.json", json.dumps(timings))
-    metrics = _read_csv(out / "metrics.csv")
+    timings = folder.stage_timings() if timings is None else timings
+    metrics = folder.table(RunFolder.METRICS)
     if metrics is not None:
         metrics = metrics.set_index(metrics.columns[0])
-    patterns, motif_bench = [], None
-    if (out / "motifs.h5").exists():
-        from cislens.motifs import load_motifs
-
-        patterns = load_motifs(out / "motifs.h5").patterns
-    recovery = _read_csv(out / "motif_recovery.csv")
-    if recovery is not None:
-        from cislens.benchmark.motifs import MotifBenchmark
-
-        extra = json.loads((out / "motif_benchmark.json").read_text())
-        instances = _read_csv(out / "instance_recovery.csv")
-        motif_bench = MotifBenchmark(
-            recovery,
-            extra["n_spurious"],
-            extra["pattern_truth"],
-            instances if instances is not None else pd.DataFrame(),
-        )
+    discovery = folder.motifs()
+    patterns = [] if discovery is None else discovery.patterns
     if sets:
         counts = {m: sum(s.n_examples for s in v) for m, v in sets.items()}
         shown["explained (sequence, task) pairs per method"] = ", ".join(
             f"{m} {n}" for m, n in counts.items()
         )
-    from cislens.train.quality import quality_warnings
-
-    browser, pages = _browser_pieces(out, sets, dataset, model, patterns, params, device)
+    inputs = folder.report_inputs()
+    if inputs is None and sets:
+        logger.info("report: %s has no %s", folder.root, RunFolder.REPORT_INPUTS)
+    predictions = None if inputs is None else inputs.predictions
+    browser, pages = _browser_pieces(folder, sets, dataset, predictions, patterns, params)
     return render_report(
-        out / "report.html" if output is None else output,
+        folder / RunFolder.REPORT if output is None else output,
         browser=browser,
         motif_pages=pages,
         quality=quality_warnings(metrics),
         has_truth=dataset.ground_truth is not None,
-        title=_report_title(out, dataset),
+        title=_report_title(folder, dataset),
         summary=dataset.summary(),
         metrics=metrics,
-        tracks=track_figures(sets, dataset, model, device=device),
-        benchmark=_read_csv(out / "benchmark.csv"),
+        tracks=track_figures(sets, dataset, predictions),
+        benchmark=folder.table(RunFolder.BENCHMARK),
         patterns=patterns,
-        matches=_read_csv(out / "matches.csv"),
-        motif_benchmark=motif_bench,
-        filters=_read_csv(out / "filters.csv"),
-        gia_table=_read_csv(out / "gia.csv"),
-        gia_figures=gia_figures(out, dataset.task_names),
-        ig_figures=ig_path_figures(
-            model, dataset, sets, device=device, random_state=int(params.get("random_state") or 0)
-        ),
-        argminn=load_argminn_report(out / "argminn"),
+        matches=folder.table(RunFolder.MATCHES),
+        motif_benchmark=folder.motif_benchmark(),
+        filters=folder.table(RunFolder.FILTERS),
+        gia_table=folder.table(RunFolder.GIA),
+        gia_figures=gia_figures(folder.root, dataset.task_names),
+        ig_figures=ig_path_figures(inputs, dataset),
+        argminn=load_argminn_report(folder / RunFolder.ARGMINN),
         params=shown,
         timings=timings,
         random_state=params.get("random_state"),

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cislens.gia import ORIENTATIONS
+from cislens.run_folder import RunFolder
 
 MAX_HEATMAPS = 12
 """Heat maps drawn at most (pairs x targets); the tables hold every pair."""
@@ -99,14 +100,14 @@ def grammar_figures(out) -> list:
     """``(caption, figure)`` pairs for the report's GIA section (empty when nothing was run)."""
     out = Path(out)
     figures = []
-    table, best = _read(out / "gia_grammar.csv"), _read(out / "gia_grammar_best.csv")
+    table, best = _read(out / RunFolder.GIA_GRAMMAR), _read(out / RunFolder.GIA_GRAMMAR_BEST)
     if table is not None and best is not None:
         best = best[best["spacing"].notna()] if "spacing" in best else best.iloc[:0]
         for _, row in best.head(MAX_HEATMAPS).iterrows():
             rows = table[(table["pair"] == row["pair"]) & (table["target"] == row["target"])]
             if len(rows):
                 figures.append((best_caption(row), heatmap_figure(rows, row, row["value"])))
-    position = _read(out / "gia_position.csv")
+    position = _read(out / RunFolder.GIA_POSITION)
     if position is not None:
         figures.append(
             (
@@ -115,7 +116,7 @@ def grammar_figures(out) -> list:
                 _curves(position, "position", "position"),
             )
         )
-    count = _read(out / "gia_count.csv")
+    count = _read(out / RunFolder.GIA_COUNT)
     if count is not None:
         figures.append(
             ("Count effect: 1-3 copies of each pattern", _curves(count, "count", "copies"))

@@ -138,6 +138,69 @@ def _argminn_context(report):
     }
 
 
+BENCHMARK_COLUMNS = (
+    "method",
+    "n_sequences",
+    "auroc",
+    "auroc_ci_low",
+    "auroc_ci_high",
+    "auprc",
+    "auroc_abs",
+    "auprc_abs",
+    "snr",
+    "decoy_ratio",
+    "seconds_per_sequence",
+)
+"""The attribution benchmark's columns shown in the report, in order."""
+
+
+def _benchmark_context(benchmark):
+    """The benchmark table (sorted by auROC) and its note; (None, "") without a benchmark."""
+    if benchmark is None:
+        return None, ""
+    frame = getattr(benchmark, "summary", benchmark)
+    frame = frame.sort_values("auroc", ascending=False, kind="stable", na_position="last")
+    note = (
+        "Per-sequence auROC / auPRC of the per-position score (projected score summed over "
+        "channels, signed: the headline; _abs: its absolute value) against positions inside "
+        "recorded, task-relevant instances, on positive test sequences; means with 95 % "
+        "t-intervals. snr: median (mean inside - mean outside) / sd outside. decoy_ratio: "
+        "on negatives, mean |score| inside irrelevant instances / outside any instance. "
+        "Best method highlighted."
+    )
+    return table_context(frame, columns=list(BENCHMARK_COLUMNS)), note
+
+
+def _motif_benchmark_context(motif_benchmark):
+    """(motif recovery table, instance table or None, note) of a MotifBenchmark, or Nones."""
+    if motif_benchmark is None:
+        return None, None, ""
+    instances = None
+    if len(motif_benchmark.instances):
+        instances = table_context(motif_benchmark.instances)
+    note = (
+        f"TOMTOM q < 0.05 against JASPAR plus the simulated matrices; "
+        f"{motif_benchmark.n_recovered} of {len(motif_benchmark.motifs)} "
+        f"recovered; {motif_benchmark.n_spurious} spurious pattern(s)."
+    )
+    return table_context(motif_benchmark.motifs), instances, note
+
+
+def _timing_context(timings):
+    """The stage timing table: values are seconds, or ``{"seconds", "status",
+    "computed_seconds"}`` (:meth:`cislens.pipeline.stages.Stages.timing_table`)."""
+    if not timings:
+        return None
+    rows = [
+        {"stage": k, **(v if isinstance(v, dict) else {"seconds": float(v)})}
+        for k, v in timings.items()
+    ]
+    frame = pd.DataFrame(rows).rename(
+        columns={"seconds": "seconds (this run)", "computed_seconds": "seconds (when computed)"}
+    )
+    return table_context(frame)
+
+
 def render_report(
     path,
     *,
@@ -234,56 +297,9 @@ def render_report(
 
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = environment.from_string(TEMPLATE)
-    bench_table, bench_note = None, ""
-    if benchmark is not None:
-        frame = getattr(benchmark, "summary", benchmark)
-        frame = frame.sort_values("auroc", ascending=False, kind="stable", na_position="last")
-        bench_table = table_context(
-            frame,
-            columns=[
-                "method",
-                "n_sequences",
-                "auroc",
-                "auroc_ci_low",
-                "auroc_ci_high",
-                "auprc",
-                "auroc_abs",
-                "auprc_abs",
-                "snr",
-                "decoy_ratio",
-                "seconds_per_sequence",
-            ],
-        )
-        bench_note = (
-            "Per-sequence auROC / auPRC of the per-position score (projected score summed over "
-            "channels, signed: the headline; _abs: its absolute value) against positions inside "
-            "recorded, task-relevant instances, on positive test sequences; means with 95 % "
-            "t-intervals. snr: median (mean inside - mean outside) / sd outside. decoy_ratio: "
-            "on negatives, mean |score| inside irrelevant instances / outside any instance. "
-            "Best method highlighted."
-        )
-    recovery = instances = None
-    motif_note = ""
-    if motif_benchmark is not None:
-        recovery = table_context(motif_benchmark.motifs)
-        if len(motif_benchmark.instances):
-            instances = table_context(motif_benchmark.instances)
-        motif_note = (
-            f"TOMTOM q < 0.05 against JASPAR plus the simulated matrices; "
-            f"{motif_benchmark.n_recovered} of {len(motif_benchmark.motifs)} "
-            f"recovered; {motif_benchmark.n_spurious} spurious pattern(s)."
-        )
-    timing_table = None
-    if timings:
-        # values: seconds, or {"seconds", "status", "computed_seconds"} (Stages.timing_table)
-        rows = [
-            {"stage": k, **(v if isinstance(v, dict) else {"seconds": float(v)})}
-            for k, v in timings.items()
-        ]
-        frame = pd.DataFrame(rows).rename(
-            columns={"seconds": "seconds (this run)", "computed_seconds": "seconds (when computed)"}
-        )
-        timing_table = table_context(frame)
+    bench_table, bench_note = _benchmark_context(benchmark)
+    recovery, instances, motif_note = _motif_benchmark_context(motif_benchmark)
+    timing_table = _timing_context(timings)
     track_methods = set((browser or {}).get("methods", []))
     track_methods |= {m for cap, _ in (tracks or []) for m in METHOD_NOTES if m in cap}
     context = {
