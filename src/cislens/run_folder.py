@@ -34,7 +34,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
@@ -369,7 +369,11 @@ class RunFolder:
         rows = np.array(sorted(inputs.predictions), dtype=np.int64)
         values = [np.asarray(inputs.predictions[r], dtype=np.float64) for r in rows.tolist()]
         predictions = np.stack(values) if values else np.zeros((0, 0))
-        arrays = {"rows": rows, "predictions": predictions, "ig_inputs": np.int64(inputs.ig_inputs)}
+        arrays: dict[str, np.ndarray] = {
+            "rows": rows,
+            "predictions": predictions,
+            "ig_inputs": np.asarray(inputs.ig_inputs, dtype=np.int64),
+        }
         arrays["ig_targets"] = np.array([t for t, _ in inputs.ig_paths], dtype=np.int64)
         first = inputs.ig_paths[0][1] if inputs.ig_paths else None
         arrays["ig_alphas"] = first.alphas if first is not None else np.zeros(0)
@@ -377,7 +381,8 @@ class RunFolder:
         for i, (_, path) in enumerate(inputs.ig_paths):
             arrays[f"ig_path_{i}"] = path.predictions
         with atomic_open(self.root / self.REPORT_INPUTS, "wb") as handle:
-            np.savez(handle, **arrays)
+            # Any: numpy's stub matches ** keywords against allow_pickle's bool.
+            np.savez(handle, **cast(dict[str, Any], arrays))
         return self.root / self.REPORT_INPUTS
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from cislens.utils.reprs import compact_repr
+
+if TYPE_CHECKING:  # only for the annotation: the stage module imports this one
+    from cislens.pipeline._argminn import ArgminnStageResult
 
 
 @dataclass
@@ -37,7 +41,7 @@ class RunResult:
     benchmark: pd.DataFrame | None = None
     motif_recovery: pd.DataFrame | None = None
     report: Path | None = None
-    argminn: object = None  # ArgminnStageResult
+    argminn: ArgminnStageResult | None = None
     cpu_timings: dict[str, float] = field(default_factory=dict)  # process CPU s, all threads
     kind: str = "run"
 

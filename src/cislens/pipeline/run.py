@@ -188,19 +188,6 @@ def _write_run_params(config, stages, dataset) -> None:
     )
 
 
-def _write_run_params(config, stages, dataset) -> None:
-    """``run.params.json``, shown in the report's parameter table: what was skipped and why,
-    and where the labels came from."""
-    stages.folder.write_json(
-        RunFolder.RUN_PARAMS,
-        {
-            "skipped_stages": "; ".join(f"{k}: {v}" for k, v in stages.skipped.items()) or "none",
-            "labels": dataset.attrs.get("labels", "given"),
-            "data_source": dataset.attrs.get("source", str(config.data.path)),
-        },
-    )
-
-
 def run_pipeline(config, *, out=None, resume: bool = False, verbose: bool = False) -> RunResult:
     """Run the pipeline of a ``cislens run`` config (or of the demo's preset) on its data.
 
