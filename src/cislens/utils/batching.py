@@ -82,6 +82,7 @@ def predict_in_batches(
 
     Examples
     --------
+    >>> import numpy as np
     >>> net = torch.nn.Linear(3, 2)
     >>> X = np.ones((5, 3))
     >>> out = predict_in_batches(net, X, batch_size=2)
