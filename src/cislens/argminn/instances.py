@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cislens.argminn.readout import ArgminnMotifs, _batches, _prepare
+from cislens.argminn._common import batches, prepare
+from cislens.argminn.readout import ArgminnMotifs
 
 INSTANCE_COLUMNS = (
     "example",
@@ -120,7 +121,7 @@ def argminn_instances(
     >>> list(table.columns) == list(INSTANCE_COLUMNS), bool((table["end"] > table["start"]).all())
     (True, True)
     """
-    X, batch_size = _prepare(model, X, batch_size)
+    X, batch_size = prepare(model, X, batch_size)
     _check_call_rule(attention_threshold, activation_threshold, null_quantile)
     n_filters = model.hparams["n_filters"]
     if filters is None:
@@ -175,7 +176,7 @@ def _attended_activations(model, X, filters, attention_threshold, batch_size, de
         for name in ("positive_sum", "positive_count", "peak")
     }
     candidates = []
-    for lo, out in _batches(model, X, batch_size, device, verbose, "ARGMINN instances"):
+    for lo, out in batches(model, X, batch_size, device, verbose, "ARGMINN instances"):
         acts = out.activations
         stats["positive_sum"] += acts.double().sum((0, 2))
         stats["positive_count"] += (acts > 0).double().sum((0, 2))
@@ -252,7 +253,7 @@ def _chance_peaks(model, X, batch_size, device, random_state) -> np.ndarray:
     peaks = []
     for lo in range(0, X.shape[0], batch_size):
         shuffled = dinucleotide_shuffle(X[lo : lo + batch_size], n=1, random_state=seed)[:, 0]
-        for _, (acts, _) in _batches(
+        for _, (acts, _) in batches(
             model, shuffled, batch_size, device, False, "ARGMINN chance", scan_only=True
         ):
             peaks.append(acts.amax(2).double().numpy())
@@ -275,10 +276,10 @@ def argminn_syntax(
     >>> maps.shape, bool(torch.allclose(maps.sum(-1), torch.ones(2, 3, 2)))
     (torch.Size([2, 3, 2, 26]), True)
     """
-    X, batch_size = _prepare(model, X, batch_size)
+    X, batch_size = prepare(model, X, batch_size)
     maps = [
         out.attention
-        for _, out in _batches(model, X, batch_size, device, verbose, "ARGMINN attention")
+        for _, out in batches(model, X, batch_size, device, verbose, "ARGMINN attention")
     ]
     return torch.cat(maps, 0).float()
 
