@@ -65,7 +65,18 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-PRESETS = ("spi1", "tal_gata", "e2f6_max", "jund_tead", "rest", "spi1_ctcf")
+PRESETS = (
+    "spi1",
+    "tal_gata",
+    "e2f6_max",
+    "jund_tead",
+    "rest",
+    "spi1_ctcf",
+    "composite_pair",
+    "tp53",
+    "grhl2_nfya",
+    "nrf1_zeb1",
+)
 UNMATCHED = "<unmatched>"
 
 
@@ -185,7 +196,7 @@ def run_preset(preset: str, args) -> dict:
         "argminn_auroc": auroc,
         "cnn_auroc": cnn_row["cnn_auroc"],
         "auroc_delta": auroc - cnn_row["cnn_auroc"],
-        **_readout(argminn, data, args),
+        **_readout(argminn, data, args, preset),
         **decoy_ranking(logits, data, preset),
         **_training_columns("argminn", argminn, seconds, history, restarts),
         **cnn_row,
@@ -234,7 +245,7 @@ def _earlier_cnn_row(path, preset, args) -> dict:
     raise SystemExit(f"--cnn-from {path}: no row for preset {preset!r}.")
 
 
-def _readout(argminn, data, args) -> dict:
+def _readout(argminn, data, args, preset) -> dict:
     """The readout columns of a row: filters <-> motifs, and the instance calls on test."""
     from cislens.argminn import argminn_instances, argminn_motifs
     from cislens.benchmark.motifs import benchmark_motifs
@@ -242,13 +253,17 @@ def _readout(argminn, data, args) -> dict:
     start = time.perf_counter()
     motifs = argminn_motifs(argminn, data.X["test"], annotate=False)
     bench = benchmark_motifs(motifs.motifs, data.ground_truth, q_threshold=0.05)
+    rule_motifs = preset_rule_motifs(preset, data.ground_truth.motifs)
     hits = argminn_instances(argminn, data.X["test"], motifs=motifs, random_state=args.seed)
     readout_seconds = time.perf_counter() - start
     per_motif = {
         m: sorted(p for p, t in bench.pattern_truth.items() if t == m)
         for m in data.ground_truth.motifs
     }
-    one_to_one = all(len(p) == 1 for p in per_motif.values()) and bench.n_spurious == 0
+    # One-to-one over the motifs the labels depend on; a distractor (planted in both classes)
+    # need not have a filter, and one that has is listed in `matches` but not held against it.
+    one_to_one = all(len(per_motif[m]) == 1 for m in rule_motifs) and bench.n_spurious == 0
+    statuses = motifs.filters["status"].value_counts()
     precision, recall, n_hits, _ = _instances(hits, data.ground_truth, bench.pattern_truth)
     # The reference's call rule (activation >= the filter's mean positive activation, no chance
     # floor), for comparison with the default.
@@ -264,6 +279,9 @@ def _readout(argminn, data, args) -> dict:
         "one_to_one": bool(one_to_one),
         "matches": "; ".join(f"{m}:{','.join(p) or '-'}" for m, p in per_motif.items()),
         "n_unmatched": int(bench.n_spurious),
+        "rule_motifs": ",".join(rule_motifs),
+        "statuses": ", ".join(f"{name} {int(n)}" for name, n in statuses.items()),
+        "n_redundant": int(statuses.get("redundant", 0)),
         "precision": precision,
         "recall": recall,
         "n_hits": n_hits,
@@ -273,6 +291,17 @@ def _readout(argminn, data, args) -> dict:
         "readout_s": readout_seconds,
         "filters": motifs.filters.to_dict(orient="records"),
     }
+
+
+def preset_rule_motifs(preset, motifs) -> list[str]:
+    """The simulated motifs that the labels of ``preset`` depend on (its tasks' rules), in the
+    order of ``motifs``; distractors are left out."""
+    from cislens.simulate.presets import load_preset
+
+    used = set()
+    for task in load_preset(preset).tasks:
+        used.update(task.rule.motifs())
+    return [m for m in motifs if m in used]
 
 
 DECOY_KINDS = ("single", "spacing", "arrangement")
@@ -341,7 +370,7 @@ def reread_rows(rows, args) -> list[dict]:
         updated.append(
             {
                 **row,
-                **_readout(model, data, args),
+                **_readout(model, data, args, row["preset"]),
                 **decoy_ranking(predict(model, data.X["test"]), data, row["preset"]),
                 "reread": True,
             }
