@@ -60,9 +60,9 @@ for _variable in (
 ):
     os.environ.setdefault(_variable, "1")
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from _argminn_readout import decoy_ranking, readout_columns  # noqa: E402
 from torch import nn  # noqa: E402
 
 PRESETS = (
@@ -77,7 +77,6 @@ PRESETS = (
     "grhl2_nfya",
     "nrf1_zeb1",
 )
-UNMATCHED = "<unmatched>"
 
 
 class StandardCNN(nn.Module):
@@ -132,29 +131,6 @@ def _train(build, data, args):
     return (model, float(table["auroc"].mean()), logits, (seconds, cpu_seconds), history, restarts)
 
 
-def _instances(hits, truth, pattern_truth):
-    from cislens.motifs import instance_recovery
-
-    known = truth.instances
-    known = known[(known["split"] == "test") & (known["role"].astype(str) != "background")]
-    labelled = pd.DataFrame(
-        {
-            "sequence": hits["example"].to_numpy(dtype=int),
-            "start": hits["start"].to_numpy(dtype=int),
-            "end": hits["end"].to_numpy(dtype=int),
-            "motif": [pattern_truth.get(p, UNMATCHED) for p in hits["pattern"]],
-        }
-    )
-    table = instance_recovery(
-        labelled, known[["sequence", "start", "end", "motif"]], motifs=[*truth.motifs, UNMATCHED]
-    )
-    n_hits = table["n_hits"].sum()
-    true_hits = (table["precision"].fillna(0) * table["n_hits"]).sum()
-    found = (table["recall"].fillna(0) * table["n_true"]).sum()
-    precision = float(true_hits / n_hits) if n_hits else float("nan")
-    return precision, float(found / table["n_true"].sum()), int(n_hits), table
-
-
 def run_preset(preset: str, args) -> dict:
     from cislens.argminn import ARGMINN
     from cislens.models import initialize_parameters
@@ -196,7 +172,7 @@ def run_preset(preset: str, args) -> dict:
         "argminn_auroc": auroc,
         "cnn_auroc": cnn_row["cnn_auroc"],
         "auroc_delta": auroc - cnn_row["cnn_auroc"],
-        **_readout(argminn, data, args, preset),
+        **readout_columns(argminn, data, args, preset),
         **decoy_ranking(logits, data, preset),
         **_training_columns("argminn", argminn, seconds, history, restarts),
         **cnn_row,
@@ -245,117 +221,6 @@ def _earlier_cnn_row(path, preset, args) -> dict:
     raise SystemExit(f"--cnn-from {path}: no row for preset {preset!r}.")
 
 
-def _readout(argminn, data, args, preset) -> dict:
-    """The readout columns of a row: filters <-> motifs, and the instance calls on test."""
-    from cislens.argminn import argminn_instances, argminn_motifs
-    from cislens.benchmark.motifs import benchmark_motifs
-
-    start = time.perf_counter()
-    motifs = argminn_motifs(argminn, data.X["test"], annotate=False)
-    bench = benchmark_motifs(motifs.motifs, data.ground_truth, q_threshold=0.05)
-    rule_motifs = preset_rule_motifs(preset, data.ground_truth.motifs)
-    hits = argminn_instances(argminn, data.X["test"], motifs=motifs, random_state=args.seed)
-    readout_seconds = time.perf_counter() - start
-    per_motif = {
-        m: sorted(p for p, t in bench.pattern_truth.items() if t == m)
-        for m in data.ground_truth.motifs
-    }
-    # One-to-one over the motifs the labels depend on; a distractor (planted in both classes)
-    # need not have a filter, and one that has is listed in `matches` but not held against it.
-    one_to_one = all(len(per_motif[m]) == 1 for m in rule_motifs) and bench.n_spurious == 0
-    statuses = motifs.filters["status"].value_counts()
-    precision, recall, n_hits, _ = _instances(hits, data.ground_truth, bench.pattern_truth)
-    # The reference's call rule (activation >= the filter's mean positive activation, no chance
-    # floor), for comparison with the default.
-    mean_rule = argminn_instances(
-        argminn, data.X["test"], motifs=motifs, activation_threshold=None, null_quantile=None
-    )
-    mean_precision, mean_recall, mean_hits, _ = _instances(
-        mean_rule, data.ground_truth, bench.pattern_truth
-    )
-    return {
-        "n_motifs": len(data.ground_truth.motifs),
-        "n_passing": len(motifs.motifs),
-        "one_to_one": bool(one_to_one),
-        "matches": "; ".join(f"{m}:{','.join(p) or '-'}" for m, p in per_motif.items()),
-        "n_unmatched": int(bench.n_spurious),
-        "rule_motifs": ",".join(rule_motifs),
-        "statuses": ", ".join(f"{name} {int(n)}" for name, n in statuses.items()),
-        "n_redundant": int(statuses.get("redundant", 0)),
-        "precision": precision,
-        "recall": recall,
-        "n_hits": n_hits,
-        "precision_mean_rule": mean_precision,
-        "recall_mean_rule": mean_recall,
-        "n_hits_mean_rule": mean_hits,
-        "readout_s": readout_seconds,
-        "filters": motifs.filters.to_dict(orient="records"),
-    }
-
-
-def preset_rule_motifs(preset, motifs) -> list[str]:
-    """The simulated motifs that the labels of ``preset`` depend on (its tasks' rules), in the
-    order of ``motifs``; distractors are left out."""
-    from cislens.simulate.presets import load_preset
-
-    used = set()
-    for task in load_preset(preset).tasks:
-        used.update(task.rule.motifs())
-    return [m for m in motifs if m in used]
-
-
-DECOY_KINDS = ("single", "spacing", "arrangement")
-
-
-def decoy_ranking(logits, data, preset) -> dict:
-    """Test auROC of the positives against each kind of negative of a pair-rule preset, from
-    the model's test ``logits`` (N, 1).
-
-    Negatives are sorted by their recorded instances: ``single`` (one motif only), ``spacing``
-    (both, in an allowed arrangement but at a wrong gap), ``arrangement`` (both, in a wrong
-    order or orientation). ``decoy_auroc_<kind>`` columns; NaN for presets of other rules.
-    """
-    from sklearn.metrics import roc_auc_score
-
-    from cislens.simulate.grammar import Inst, PairRule
-    from cislens.simulate.presets import load_preset
-
-    rule = load_preset(preset).tasks[0].rule
-    columns = {f"decoy_auroc_{kind}": float("nan") for kind in DECOY_KINDS}
-    if not isinstance(rule, PairRule):
-        return columns
-    labels = data.Y["test"][:, 0]
-    scores = logits[:, 0]
-    known = data.ground_truth.instances
-    known = known[(known["split"] == "test") & known["motif"].isin([rule.first, rule.second])]
-    kinds = {}
-    for sequence, group in known.groupby("sequence"):
-        if labels[sequence] == 1:
-            continue
-        insts = [
-            Inst(i, r.motif, int(r.start), int(r.end), r.strand)
-            for i, r in enumerate(group.itertuples())
-        ]
-        firsts = [a for a in insts if a.motif == rule.first]
-        seconds = [b for b in insts if b.motif == rule.second]
-        if not firsts or not seconds:
-            kinds[sequence] = "single"
-        elif len(insts) == 2:
-            a, b = firsts[0], seconds[0]
-            upstream = a.start < b.start
-            ok = rule.arrangement_ok(a.strand, b.strand, upstream)
-            kinds[sequence] = "spacing" if ok else "arrangement"
-    positives = scores[labels == 1]
-    for kind in DECOY_KINDS:
-        negatives = scores[[s for s, k in kinds.items() if k == kind]]
-        if len(negatives):
-            truth = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
-            columns[f"decoy_auroc_{kind}"] = float(
-                roc_auc_score(truth, np.r_[positives, negatives])
-            )
-    return columns
-
-
 def reread_rows(rows, args) -> list[dict]:
     """``--reread``: the readout columns of earlier rows again, from their saved ARGMINN models
     (``--save-models`` of that run) with the current readout code; training columns kept."""
@@ -370,7 +235,7 @@ def reread_rows(rows, args) -> list[dict]:
         updated.append(
             {
                 **row,
-                **_readout(model, data, args, row["preset"]),
+                **readout_columns(model, data, args, row["preset"]),
                 **decoy_ranking(predict(model, data.X["test"]), data, row["preset"]),
                 "reread": True,
             }

@@ -41,10 +41,12 @@ FILTER_COLUMNS = (
     "status",
     "shares_sites_with",
     "shared_fraction",
+    "parts",
     "reason",
 )
 """Columns of :attr:`ArgminnMotifs.filters` (``start``/``end``: trimmed span, filter columns;
-``status`` and ``reason``: why the filter is or is not a motif, :data:`FILTER_STATUSES`)."""
+``status`` and ``reason``: why the filter is or is not a motif, :data:`FILTER_STATUSES`;
+``parts``: its informative runs, :func:`informative_runs`, as ``"start-end"`` joined by ``;``)."""
 
 
 @dataclass
@@ -118,6 +120,37 @@ def trim_span(ic, trim_ic: float, *, max_gap: int = 2) -> tuple[int, int]:
     totals = [float(np.sum(ic[a:b])) for a, b in zip(starts, ends, strict=True)]
     best = int(np.argmax(totals))
     return int(starts[best]), int(ends[best])
+
+
+def informative_runs(
+    ic, trim_ic: float, *, max_gap: int = 2, min_length: int = 4, min_mean_ic: float = 1.0
+) -> list[tuple[int, int]]:
+    """Every informative run ``[start, end)`` of a filter, left to right: columns with IC >=
+    ``trim_ic`` joined across gaps of at most ``max_gap`` columns (as in :func:`trim_span`),
+    kept when at least ``min_length`` columns long with a mean IC of at least ``min_mean_ic``.
+
+    A filter with two runs reads two separated blocks of sequence together: a composite of two
+    motifs at a fixed spacing (or a motif and part of its neighbour) rather than one motif.
+
+    Examples
+    --------
+    >>> informative_runs(np.array([1.5, 1.8, 1.2, 1.9, 0.0, 0.0, 0.0, 1.9, 1.8, 1.7, 1.6]), 0.3)
+    [(0, 4), (7, 11)]
+    >>> informative_runs(np.array([1.5, 1.8, 1.2, 1.9, 0.0, 0.0, 0.0, 1.9, 1.8]), 0.3)
+    [(0, 4)]
+    """
+    ic = np.asarray(ic, dtype=float)
+    keep = np.flatnonzero(ic >= trim_ic)
+    if keep.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(keep) > max_gap + 1)
+    starts = np.concatenate([[keep[0]], keep[breaks + 1]])
+    ends = np.concatenate([keep[breaks], [keep[-1]]]) + 1
+    return [
+        (int(a), int(b))
+        for a, b in zip(starts, ends, strict=True)
+        if b - a >= min_length and ic[a:b].mean() >= min_mean_ic
+    ]
 
 
 def argminn_motifs(
@@ -306,6 +339,14 @@ def _summarise(
     filters = pd.DataFrame(rows)
     filters["status"], filters["reason"] = filter_statuses(filters, sharing, params)
     filters["passing"] = filters["status"].isin(["passing", "redundant"])
+    filters["parts"] = [
+        ";".join(
+            f"{a}-{b}" for a, b in informative_runs(information_content(pfms[k]), params["trim_ic"])
+        )
+        if passing
+        else ""
+        for k, passing in enumerate(filters["passing"])
+    ]
     motifs = []
     for k in filters.loc[filters["passing"], "filter"]:
         start, end = filters.loc[k, "start"], filters.loc[k, "end"]
@@ -346,6 +387,7 @@ __all__ = [
     "filter_influence",
     "filter_statuses",
     "information_content",
+    "informative_runs",
     "site_sharing",
     "trim_span",
 ]
