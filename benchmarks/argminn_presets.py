@@ -2,13 +2,15 @@
 
 Usage::
 
-    python benchmarks/argminn_presets.py                          # all six presets, full size
+    python benchmarks/argminn_presets.py                          # all ten presets, full size
     python benchmarks/argminn_presets.py --presets spi1,rest --n 4000 --out /tmp/argminn
     python benchmarks/argminn_presets.py --combine a.json b.json   # merge runs of parts
     python benchmarks/argminn_presets.py --cnn-from old.json      # ARGMINN only, CNN copied
 
-For each preset (``spi1, tal_gata, e2f6_max, jund_tead, rest, spi1_ctcf``; 14,000 / 2,000 /
-4,000 sequences of 500 bp) the dataset is simulated with ``--seed``, then
+For each preset (``spi1, tal_gata, e2f6_max, jund_tead, rest, spi1_ctcf``: 14,000 / 2,000 /
+4,000 sequences of 500 bp; ``composite_pair``: 2,800 / 400 / 800 of 300 bp; ``tp53,
+grhl2_nfya, nrf1_zeb1``: 7,000 / 1,000 / 2,000 of 500 bp) the dataset is simulated with
+``--seed``, then
 
 - **ARGMINN** (``cislens.argminn.ARGMINN`` with its defaults: 8 filters of 15 bp reading both
   strands, tokens with both strands' activations, token batch norm frozen once the regularisers
@@ -28,8 +30,12 @@ validation-loss epoch kept (for ARGMINN only from the first epoch at the final r
 weights). The training time includes the race. Reported per preset: test auROC of both,
 training time, the filter <-> motif matching of the passing filters (TOMTOM q < 0.05 against
 JASPAR CORE vertebrates plus the simulated matrices, ``cislens.benchmark.benchmark_motifs``;
-*one-to-one* = every simulated motif matched by exactly one passing filter and no passing filter
-unmatched), and the instance calls of
+*one-to-one* = every motif the labels depend on (``rule_motifs``: the tasks' rules; a
+distractor planted in both classes needs no filter) matched by exactly one passing filter and no
+passing filter unmatched; ``one_to_one_units`` the same when a *composite* filter, one whose
+separate informative runs (``parts``) match two rule motifs on their own, counts for both;
+``statuses`` counts the readout's filter statuses: passing, redundant, silent, rare,
+unspecific, faded), and the instance calls of
 ``argminn_instances`` on the test split against the recorded instances (overlap >= 50 % of the
 shorter interval; hits of passing filters that match no simulated motif count as false
 positives), with the default call rule (activation >= half the filter's maximum and above the
