@@ -96,22 +96,21 @@ def test_site_sharing_counts_cores_covered_by_another_filters_calls():
 
 
 def test_a_composite_filter_reports_its_two_parts():
-    # one 16 bp filter reading GATAAG, a 4 bp gap, then CACGTA: planted as that composite (a gap
-    # of up to 2 columns is read as one run, as in trim_span)
-    model = ARGMINN(n_tasks=1, n_filters=1, filter_width=16, random_state=0).eval()
+    # one 13 bp filter reading GATAAG, a 1 bp spacer, then CACGTA: planted as that composite
+    model = ARGMINN(n_tasks=1, n_filters=1, filter_width=13, random_state=0).eval()
     with torch.no_grad():
         model.scanner.weight.zero_()
         model.scanner.weight[0, :, :6] = one_hot_encode(["GATAAG"])[0] * 2.0
-        model.scanner.weight[0, :, 10:] = one_hot_encode(["CACGTA"])[0] * 2.0
+        model.scanner.weight[0, :, 7:] = one_hot_encode(["CACGTA"])[0] * 2.0
         model.scanner.bias[0] = -22.0  # 2.0 on the exact composite only
     X = planted()
     rng = np.random.default_rng(1)
     for i in range(X.shape[0]):
-        start = int(rng.integers(0, X.shape[2] - 16))
+        start = int(rng.integers(0, X.shape[2] - 13))
         X[i, :, start : start + 6] = one_hot_encode(["GATAAG"])[0]
-        X[i, :, start + 10 : start + 16] = one_hot_encode(["CACGTA"])[0]
+        X[i, :, start + 7 : start + 13] = one_hot_encode(["CACGTA"])[0]
     row = argminn_motifs(model, X, annotate=False).filters.iloc[0]
-    assert row["status"] == "passing" and row["parts"] == "0-6;10-16"
+    assert row["status"] == "passing" and row["parts"] == "0-6;7-13"
     single = argminn_motifs(status_model(), planted(), annotate=False, min_sites=10).filters
     assert single.set_index("filter")["parts"].to_dict() == {
         0: "0-6",

@@ -123,27 +123,28 @@ def trim_span(ic, trim_ic: float, *, max_gap: int = 2) -> tuple[int, int]:
 
 
 def informative_runs(
-    ic, trim_ic: float, *, max_gap: int = 2, min_length: int = 4, min_mean_ic: float = 1.0
+    ic, *, gap_ic: float = 0.1, min_length: int = 4, min_mean_ic: float = 1.0
 ) -> list[tuple[int, int]]:
-    """Every informative run ``[start, end)`` of a filter, left to right: columns with IC >=
-    ``trim_ic`` joined across gaps of at most ``max_gap`` columns (as in :func:`trim_span`),
+    """The separate informative blocks ``[start, end)`` of a filter, left to right: runs of
+    columns with IC >= ``gap_ic`` bits (a column below it carries no information, a spacer),
     kept when at least ``min_length`` columns long with a mean IC of at least ``min_mean_ic``.
 
-    A filter with two runs reads two separated blocks of sequence together: a composite of two
-    motifs at a fixed spacing (or a motif and part of its neighbour) rather than one motif.
+    A filter with two blocks reads two pieces of sequence at a fixed distance: a composite of
+    two motifs (SOX2, 1 bp, POU5F1), a gapped motif, or a motif and part of a neighbour.
+    Unlike :func:`trim_span`, a one-column spacer splits (weak columns above ``gap_ic`` do not).
 
     Examples
     --------
-    >>> informative_runs(np.array([1.5, 1.8, 1.2, 1.9, 0.0, 0.0, 0.0, 1.9, 1.8, 1.7, 1.6]), 0.3)
-    [(0, 4), (7, 11)]
-    >>> informative_runs(np.array([1.5, 1.8, 1.2, 1.9, 0.0, 0.0, 0.0, 1.9, 1.8]), 0.3)
+    >>> informative_runs(np.array([1.5, 1.8, 1.2, 1.9, 0.02, 1.9, 1.8, 1.7, 1.6]))
+    [(0, 4), (5, 9)]
+    >>> informative_runs(np.array([1.5, 1.8, 0.2, 1.9, 0.0, 0.0, 1.9, 1.8]))
     [(0, 4)]
     """
     ic = np.asarray(ic, dtype=float)
-    keep = np.flatnonzero(ic >= trim_ic)
+    keep = np.flatnonzero(ic >= gap_ic)
     if keep.size == 0:
         return []
-    breaks = np.flatnonzero(np.diff(keep) > max_gap + 1)
+    breaks = np.flatnonzero(np.diff(keep) > 1)
     starts = np.concatenate([[keep[0]], keep[breaks + 1]])
     ends = np.concatenate([keep[breaks], [keep[-1]]]) + 1
     return [
@@ -340,9 +341,7 @@ def _summarise(
     filters["status"], filters["reason"] = filter_statuses(filters, sharing, params)
     filters["passing"] = filters["status"].isin(["passing", "redundant"])
     filters["parts"] = [
-        ";".join(
-            f"{a}-{b}" for a, b in informative_runs(information_content(pfms[k]), params["trim_ic"])
-        )
+        ";".join(f"{a}-{b}" for a, b in informative_runs(information_content(pfms[k])))
         if passing
         else ""
         for k, passing in enumerate(filters["passing"])
