@@ -77,6 +77,7 @@ def test_every_filter_gets_a_status_and_a_reason_with_its_numbers():
     assert str(table.loc[5, "n_sites"]) in table.loc[5, "reason"]
     assert "0.050" in table.loc[3, "reason"]  # its influence, relative to the strongest
     assert table.loc[2, "shares_sites_with"] == -1 and table.loc[2, "shared_fraction"] == 0.0
+    assert "pruned" in table.loc[2, "reason"] and "pruned" not in table.loc[3, "reason"]
     assert table["reason"].str.len().min() > 10
 
 

@@ -40,6 +40,7 @@ def filter_statuses(filters: pd.DataFrame, sharing: np.ndarray, params: dict):
     ``redundant``.
     """
     status, reason = {}, {}
+    heaviest = max(float(filters["weight_mass"].max()), 1e-12)
     kept: list[int] = []
     order = filters.sort_values(["influence", "filter"], ascending=[False, True])
     for row in order.itertuples():
@@ -47,8 +48,10 @@ def filter_statuses(filters: pd.DataFrame, sharing: np.ndarray, params: dict):
         if row.max_activation <= 0 or row.n_sites == 0:
             status[k] = "silent"
             reason[k] = (
-                f"never activates: its largest score on the {params['n_sequences']} "
-                f"sequences read is {row.max_activation:.3g} (<= 0 after the ReLU)"
+                f"never activates on the {params['n_sequences']} sequences read (largest "
+                f"score {row.max_activation:.3g}); weights sum|w| = {row.weight_mass:.3g}, "
+                f"{row.weight_mass / heaviest:.1%} of the heaviest filter's"
+                + ("; pruned to near zero (L1)" if row.weight_mass < 0.05 * heaviest else "")
             )
         elif row.n_sites < params["min_sites"]:
             status[k] = "rare"
