@@ -360,7 +360,9 @@ def main(argv=None) -> pd.DataFrame:
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(
-        f"one-to-one on {int(table['one_to_one'].sum())}/{len(table)}; "
+        f"one-to-one on {int(table['one_to_one'].sum())}/{len(table)} "
+        f"({int(table.get('one_to_one_units', table['one_to_one']).sum())} counting composite "
+        "filters as units); "
         f"auROC within 0.02 of the CNN on {int((table['auroc_delta'] >= -0.02).sum())}/"
         f"{len(table)}; precision >= 0.9 on {int((table['precision'] >= 0.9).sum())}/"
         f"{len(table)}"
