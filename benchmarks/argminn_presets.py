@@ -142,6 +142,9 @@ def run_preset(preset: str, args) -> dict:
     from cislens.models import initialize_parameters
     from cislens.simulate import simulate
 
+    # --cnn-from: the CNN row of an earlier run (same --seed and --n), not retrained; read
+    # (and checked) before the training, so a mismatch fails at once.
+    cnn_row = _earlier_cnn_row(args.cnn_from, preset, args) if args.cnn_from else None
     data = simulate(preset, n=args.n, random_state=args.seed)
     argminn, auroc, logits, seconds, history, restarts = _train(
         lambda seed: ARGMINN(
@@ -153,26 +156,23 @@ def run_preset(preset: str, args) -> dict:
         data,
         args,
     )
+    if args.save_models:  # before the CNN trains: a run stopped there keeps the ARGMINN
+        from cislens.models import save_model
+
+        save_model(argminn, Path(args.save_models) / preset, task_names=data.task_names)
 
     def build_cnn(seed):
         cnn = StandardCNN(data.n_tasks, data.length, n_filters=args.cnn_filters)
         initialize_parameters(cnn, random_state=seed)
         return cnn
 
-    if args.cnn_from:  # the CNN row of an earlier run (same --seed and --n), not retrained
-        cnn_row = _earlier_cnn_row(args.cnn_from, preset, args)
-    else:
+    if cnn_row is None:
         cnn, cnn_auroc, _, *trained = _train(build_cnn, data, args)
         cnn_row = {
             "cnn_auroc": cnn_auroc,
             **_training_columns("cnn", cnn, *trained),
             "cnn_from": None,
         }
-
-    if args.save_models:
-        from cislens.models import save_model
-
-        save_model(argminn, Path(args.save_models) / preset, task_names=data.task_names)
     return {
         "preset": preset,
         "argminn_auroc": auroc,
@@ -204,7 +204,10 @@ def _earlier_cnn_row(path, preset, args) -> dict:
     must have used the same ``--seed``, ``--n`` and CNN settings (checked)."""
     document = json.loads(Path(path).read_text())
     params = document["params"]
-    for part in params if isinstance(params, list) else [params]:
+    parts = [params]
+    while any(isinstance(p, list) for p in parts):  # --combine nests the parts' params
+        parts = [q for p in parts for q in (p if isinstance(p, list) else [p])]
+    for part in parts:
         for name in (
             "seed",
             "n",
