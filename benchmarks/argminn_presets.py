@@ -2,13 +2,15 @@
 
 Usage::
 
-    python benchmarks/argminn_presets.py                          # all six presets, full size
+    python benchmarks/argminn_presets.py                          # all ten presets, full size
     python benchmarks/argminn_presets.py --presets spi1,rest --n 4000 --out /tmp/argminn
     python benchmarks/argminn_presets.py --combine a.json b.json   # merge runs of parts
     python benchmarks/argminn_presets.py --cnn-from old.json      # ARGMINN only, CNN copied
 
-For each preset (``spi1, tal_gata, e2f6_max, jund_tead, rest, spi1_ctcf``; 14,000 / 2,000 /
-4,000 sequences of 500 bp) the dataset is simulated with ``--seed``, then
+For each preset (``spi1, tal_gata, e2f6_max, jund_tead, rest, spi1_ctcf``: 14,000 / 2,000 /
+4,000 sequences of 500 bp; ``composite_pair``: 2,800 / 400 / 800 of 300 bp; ``tp53,
+grhl2_nfya, nrf1_zeb1``: 7,000 / 1,000 / 2,000 of 500 bp) the dataset is simulated with
+``--seed``, then
 
 - **ARGMINN** (``cislens.argminn.ARGMINN`` with its defaults: 8 filters of 15 bp reading both
   strands, tokens with both strands' activations, token batch norm frozen once the regularisers
@@ -28,8 +30,12 @@ validation-loss epoch kept (for ARGMINN only from the first epoch at the final r
 weights). The training time includes the race. Reported per preset: test auROC of both,
 training time, the filter <-> motif matching of the passing filters (TOMTOM q < 0.05 against
 JASPAR CORE vertebrates plus the simulated matrices, ``cislens.benchmark.benchmark_motifs``;
-*one-to-one* = every simulated motif matched by exactly one passing filter and no passing filter
-unmatched), and the instance calls of
+*one-to-one* = every motif the labels depend on (``rule_motifs``: the tasks' rules; a
+distractor planted in both classes needs no filter) matched by exactly one passing filter and no
+passing filter unmatched; ``one_to_one_units`` the same when a *composite* filter, one whose
+separate informative runs (``parts``) match two rule motifs on their own, counts for both;
+``statuses`` counts the readout's filter statuses: passing, redundant, silent, rare,
+unspecific, faded), and the instance calls of
 ``argminn_instances`` on the test split against the recorded instances (overlap >= 50 % of the
 shorter interval; hits of passing filters that match no simulated motif count as false
 positives), with the default call rule (activation >= half the filter's maximum and above the
@@ -60,13 +66,23 @@ for _variable in (
 ):
     os.environ.setdefault(_variable, "1")
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from _argminn_readout import decoy_ranking, readout_columns  # noqa: E402
 from torch import nn  # noqa: E402
 
-PRESETS = ("spi1", "tal_gata", "e2f6_max", "jund_tead", "rest", "spi1_ctcf")
-UNMATCHED = "<unmatched>"
+PRESETS = (
+    "spi1",
+    "tal_gata",
+    "e2f6_max",
+    "jund_tead",
+    "rest",
+    "spi1_ctcf",
+    "composite_pair",
+    "tp53",
+    "grhl2_nfya",
+    "nrf1_zeb1",
+)
 
 
 class StandardCNN(nn.Module):
@@ -121,34 +137,14 @@ def _train(build, data, args):
     return (model, float(table["auroc"].mean()), logits, (seconds, cpu_seconds), history, restarts)
 
 
-def _instances(hits, truth, pattern_truth):
-    from cislens.motifs import instance_recovery
-
-    known = truth.instances
-    known = known[(known["split"] == "test") & (known["role"].astype(str) != "background")]
-    labelled = pd.DataFrame(
-        {
-            "sequence": hits["example"].to_numpy(dtype=int),
-            "start": hits["start"].to_numpy(dtype=int),
-            "end": hits["end"].to_numpy(dtype=int),
-            "motif": [pattern_truth.get(p, UNMATCHED) for p in hits["pattern"]],
-        }
-    )
-    table = instance_recovery(
-        labelled, known[["sequence", "start", "end", "motif"]], motifs=[*truth.motifs, UNMATCHED]
-    )
-    n_hits = table["n_hits"].sum()
-    true_hits = (table["precision"].fillna(0) * table["n_hits"]).sum()
-    found = (table["recall"].fillna(0) * table["n_true"]).sum()
-    precision = float(true_hits / n_hits) if n_hits else float("nan")
-    return precision, float(found / table["n_true"].sum()), int(n_hits), table
-
-
 def run_preset(preset: str, args) -> dict:
     from cislens.argminn import ARGMINN
     from cislens.models import initialize_parameters
     from cislens.simulate import simulate
 
+    # --cnn-from: the CNN row of an earlier run (same --seed and --n), not retrained; read
+    # (and checked) before the training, so a mismatch fails at once.
+    cnn_row = _earlier_cnn_row(args.cnn_from, preset, args) if args.cnn_from else None
     data = simulate(preset, n=args.n, random_state=args.seed)
     argminn, auroc, logits, seconds, history, restarts = _train(
         lambda seed: ARGMINN(
@@ -160,32 +156,29 @@ def run_preset(preset: str, args) -> dict:
         data,
         args,
     )
+    if args.save_models:  # before the CNN trains: a run stopped there keeps the ARGMINN
+        from cislens.models import save_model
+
+        save_model(argminn, Path(args.save_models) / preset, task_names=data.task_names)
 
     def build_cnn(seed):
         cnn = StandardCNN(data.n_tasks, data.length, n_filters=args.cnn_filters)
         initialize_parameters(cnn, random_state=seed)
         return cnn
 
-    if args.cnn_from:  # the CNN row of an earlier run (same --seed and --n), not retrained
-        cnn_row = _earlier_cnn_row(args.cnn_from, preset, args)
-    else:
+    if cnn_row is None:
         cnn, cnn_auroc, _, *trained = _train(build_cnn, data, args)
         cnn_row = {
             "cnn_auroc": cnn_auroc,
             **_training_columns("cnn", cnn, *trained),
             "cnn_from": None,
         }
-
-    if args.save_models:
-        from cislens.models import save_model
-
-        save_model(argminn, Path(args.save_models) / preset, task_names=data.task_names)
     return {
         "preset": preset,
         "argminn_auroc": auroc,
         "cnn_auroc": cnn_row["cnn_auroc"],
         "auroc_delta": auroc - cnn_row["cnn_auroc"],
-        **_readout(argminn, data, args),
+        **readout_columns(argminn, data, args, preset),
         **decoy_ranking(logits, data, preset),
         **_training_columns("argminn", argminn, seconds, history, restarts),
         **cnn_row,
@@ -211,7 +204,10 @@ def _earlier_cnn_row(path, preset, args) -> dict:
     must have used the same ``--seed``, ``--n`` and CNN settings (checked)."""
     document = json.loads(Path(path).read_text())
     params = document["params"]
-    for part in params if isinstance(params, list) else [params]:
+    parts = [params]
+    while any(isinstance(p, list) for p in parts):  # --combine nests the parts' params
+        parts = [q for p in parts for q in (p if isinstance(p, list) else [p])]
+    for part in parts:
         for name in (
             "seed",
             "n",
@@ -234,99 +230,6 @@ def _earlier_cnn_row(path, preset, args) -> dict:
     raise SystemExit(f"--cnn-from {path}: no row for preset {preset!r}.")
 
 
-def _readout(argminn, data, args) -> dict:
-    """The readout columns of a row: filters <-> motifs, and the instance calls on test."""
-    from cislens.argminn import argminn_instances, argminn_motifs
-    from cislens.benchmark.motifs import benchmark_motifs
-
-    start = time.perf_counter()
-    motifs = argminn_motifs(argminn, data.X["test"], annotate=False)
-    bench = benchmark_motifs(motifs.motifs, data.ground_truth, q_threshold=0.05)
-    hits = argminn_instances(argminn, data.X["test"], motifs=motifs, random_state=args.seed)
-    readout_seconds = time.perf_counter() - start
-    per_motif = {
-        m: sorted(p for p, t in bench.pattern_truth.items() if t == m)
-        for m in data.ground_truth.motifs
-    }
-    one_to_one = all(len(p) == 1 for p in per_motif.values()) and bench.n_spurious == 0
-    precision, recall, n_hits, _ = _instances(hits, data.ground_truth, bench.pattern_truth)
-    # The reference's call rule (activation >= the filter's mean positive activation, no chance
-    # floor), for comparison with the default.
-    mean_rule = argminn_instances(
-        argminn, data.X["test"], motifs=motifs, activation_threshold=None, null_quantile=None
-    )
-    mean_precision, mean_recall, mean_hits, _ = _instances(
-        mean_rule, data.ground_truth, bench.pattern_truth
-    )
-    return {
-        "n_motifs": len(data.ground_truth.motifs),
-        "n_passing": len(motifs.motifs),
-        "one_to_one": bool(one_to_one),
-        "matches": "; ".join(f"{m}:{','.join(p) or '-'}" for m, p in per_motif.items()),
-        "n_unmatched": int(bench.n_spurious),
-        "precision": precision,
-        "recall": recall,
-        "n_hits": n_hits,
-        "precision_mean_rule": mean_precision,
-        "recall_mean_rule": mean_recall,
-        "n_hits_mean_rule": mean_hits,
-        "readout_s": readout_seconds,
-        "filters": motifs.filters.to_dict(orient="records"),
-    }
-
-
-DECOY_KINDS = ("single", "spacing", "arrangement")
-
-
-def decoy_ranking(logits, data, preset) -> dict:
-    """Test auROC of the positives against each kind of negative of a pair-rule preset, from
-    the model's test ``logits`` (N, 1).
-
-    Negatives are sorted by their recorded instances: ``single`` (one motif only), ``spacing``
-    (both, in an allowed arrangement but at a wrong gap), ``arrangement`` (both, in a wrong
-    order or orientation). ``decoy_auroc_<kind>`` columns; NaN for presets of other rules.
-    """
-    from sklearn.metrics import roc_auc_score
-
-    from cislens.simulate.grammar import Inst, PairRule
-    from cislens.simulate.presets import load_preset
-
-    rule = load_preset(preset).tasks[0].rule
-    columns = {f"decoy_auroc_{kind}": float("nan") for kind in DECOY_KINDS}
-    if not isinstance(rule, PairRule):
-        return columns
-    labels = data.Y["test"][:, 0]
-    scores = logits[:, 0]
-    known = data.ground_truth.instances
-    known = known[(known["split"] == "test") & known["motif"].isin([rule.first, rule.second])]
-    kinds = {}
-    for sequence, group in known.groupby("sequence"):
-        if labels[sequence] == 1:
-            continue
-        insts = [
-            Inst(i, r.motif, int(r.start), int(r.end), r.strand)
-            for i, r in enumerate(group.itertuples())
-        ]
-        firsts = [a for a in insts if a.motif == rule.first]
-        seconds = [b for b in insts if b.motif == rule.second]
-        if not firsts or not seconds:
-            kinds[sequence] = "single"
-        elif len(insts) == 2:
-            a, b = firsts[0], seconds[0]
-            upstream = a.start < b.start
-            ok = rule.arrangement_ok(a.strand, b.strand, upstream)
-            kinds[sequence] = "spacing" if ok else "arrangement"
-    positives = scores[labels == 1]
-    for kind in DECOY_KINDS:
-        negatives = scores[[s for s, k in kinds.items() if k == kind]]
-        if len(negatives):
-            truth = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
-            columns[f"decoy_auroc_{kind}"] = float(
-                roc_auc_score(truth, np.r_[positives, negatives])
-            )
-    return columns
-
-
 def reread_rows(rows, args) -> list[dict]:
     """``--reread``: the readout columns of earlier rows again, from their saved ARGMINN models
     (``--save-models`` of that run) with the current readout code; training columns kept."""
@@ -341,7 +244,7 @@ def reread_rows(rows, args) -> list[dict]:
         updated.append(
             {
                 **row,
-                **_readout(model, data, args),
+                **readout_columns(model, data, args, row["preset"]),
                 **decoy_ranking(predict(model, data.X["test"]), data, row["preset"]),
                 "reread": True,
             }
@@ -460,7 +363,9 @@ def main(argv=None) -> pd.DataFrame:
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(
-        f"one-to-one on {int(table['one_to_one'].sum())}/{len(table)}; "
+        f"one-to-one on {int(table['one_to_one'].sum())}/{len(table)} "
+        f"({int(table.get('one_to_one_units', table['one_to_one']).sum())} counting composite "
+        "filters as units); "
         f"auROC within 0.02 of the CNN on {int((table['auroc_delta'] >= -0.02).sum())}/"
         f"{len(table)}; precision >= 0.9 on {int((table['precision'] >= 0.9).sum())}/"
         f"{len(table)}"

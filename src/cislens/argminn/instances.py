@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cislens.argminn.readout import ArgminnMotifs, _batches, _prepare
+from cislens.argminn._common import batches, prepare
+from cislens.argminn.readout import ArgminnMotifs
 
 INSTANCE_COLUMNS = (
     "example",
@@ -120,7 +121,35 @@ def argminn_instances(
     >>> list(table.columns) == list(INSTANCE_COLUMNS), bool((table["end"] > table["start"]).all())
     (True, True)
     """
-    X, batch_size = _prepare(model, X, batch_size)
+    X, batch_size = prepare(model, X, batch_size)
+    _check_call_rule(attention_threshold, activation_threshold, null_quantile)
+    n_filters = model.hparams["n_filters"]
+    if filters is None:
+        filters = motifs.passing if motifs is not None else list(range(n_filters))
+    filters = [int(k) for k in filters]
+    bad = [k for k in filters if not 0 <= k < n_filters]
+    if bad:
+        raise ValueError(f"filters must be in [0, {n_filters}); got {bad}.")
+    table, stats = _attended_activations(
+        model, X, filters, attention_threshold, batch_size, device, verbose
+    )
+    if activation_threshold is None:  # the mean positive activation
+        floor = (stats["positive_sum"] / stats["positive_count"].clamp_min(1)).numpy()
+    else:
+        floor = (activation_threshold * stats["peak"]).numpy()
+    chance = np.full(n_filters, -np.inf)
+    if null_quantile is not None:
+        peaks = _chance_peaks(model, X, batch_size, device, random_state)
+        chance = np.quantile(peaks, null_quantile, axis=0)
+    if table.empty:
+        return pd.DataFrame({c: [] for c in INSTANCE_COLUMNS})
+    called = table["filter"].to_numpy()
+    activation = table["activation"].to_numpy(dtype=np.float64)
+    table = table[(activation >= floor[called]) & (activation > chance[called])]
+    return _instance_table(model, table, motifs)
+
+
+def _check_call_rule(attention_threshold, activation_threshold, null_quantile) -> None:
     if not 0.0 <= attention_threshold < 1.0:
         raise ValueError(f"attention_threshold must be in [0, 1); got {attention_threshold!r}.")
     if activation_threshold is not None and (
@@ -136,22 +165,22 @@ def argminn_instances(
         raise ValueError(
             f"null_quantile must be in (0, 1) or None (no chance floor); got {null_quantile!r}."
         )
-    n_filters, width = model.hparams["n_filters"], model.hparams["filter_width"]
-    if filters is None:
-        filters = motifs.passing if motifs is not None else list(range(n_filters))
-    filters = [int(k) for k in filters]
-    bad = [k for k in filters if not 0 <= k < n_filters]
-    if bad:
-        raise ValueError(f"filters must be in [0, {n_filters}); got {bad}.")
-    positive_sum = torch.zeros(n_filters, dtype=torch.float64)
-    positive_count = torch.zeros(n_filters, dtype=torch.float64)
-    peak = torch.zeros(n_filters, dtype=torch.float64)
+
+
+def _attended_activations(model, X, filters, attention_threshold, batch_size, device, verbose):
+    """The positive activations of ``filters`` at the attended placements (one row each), and
+    every filter's activation statistics over X (sum and count of positive activations, peak)."""
+    n_filters = model.hparams["n_filters"]
+    stats = {
+        name: torch.zeros(n_filters, dtype=torch.float64)
+        for name in ("positive_sum", "positive_count", "peak")
+    }
     candidates = []
-    for lo, out in _batches(model, X, batch_size, device, verbose, "ARGMINN instances"):
+    for lo, out in batches(model, X, batch_size, device, verbose, "ARGMINN instances"):
         acts = out.activations
-        positive_sum += acts.double().sum((0, 2))
-        positive_count += (acts > 0).double().sum((0, 2))
-        peak = torch.maximum(peak, acts.double().amax((0, 2)))
+        stats["positive_sum"] += acts.double().sum((0, 2))
+        stats["positive_count"] += (acts > 0).double().sum((0, 2))
+        stats["peak"] = torch.maximum(stats["peak"], acts.double().amax((0, 2)))
         attention = out.attention.flatten(1, 2)  # (B, layers * heads, P)
         best, where = attention.max(1)
         n_over = (attention > attention_threshold).sum(1)
@@ -173,20 +202,14 @@ def argminn_instances(
                     }
                 )
             )
-    if activation_threshold is None:
-        floor = (positive_sum / positive_count.clamp_min(1)).numpy()
-    else:
-        floor = (activation_threshold * peak).numpy()
-    chance = np.full(n_filters, -np.inf)
-    if null_quantile is not None:
-        peaks = _chance_peaks(model, X, batch_size, device, random_state)
-        chance = np.quantile(peaks, null_quantile, axis=0)
     table = pd.concat(candidates, ignore_index=True) if candidates else pd.DataFrame()
-    if table.empty:
-        return pd.DataFrame({c: [] for c in INSTANCE_COLUMNS})
-    called = table["filter"].to_numpy()
-    activation = table["activation"].to_numpy(dtype=np.float64)
-    table = table[(activation >= floor[called]) & (activation > chance[called])]
+    return table, stats
+
+
+def _instance_table(model, table, motifs) -> pd.DataFrame:
+    """The called activations as :data:`INSTANCE_COLUMNS` rows, each covering its filter's
+    trimmed span (the whole window without ``motifs`` or for an untrimmed filter)."""
+    n_filters, width = model.hparams["n_filters"], model.hparams["filter_width"]
     span_start = np.zeros(n_filters, dtype=np.int64)
     span_end = np.full(n_filters, width, dtype=np.int64)
     if motifs is not None:
@@ -230,7 +253,7 @@ def _chance_peaks(model, X, batch_size, device, random_state) -> np.ndarray:
     peaks = []
     for lo in range(0, X.shape[0], batch_size):
         shuffled = dinucleotide_shuffle(X[lo : lo + batch_size], n=1, random_state=seed)[:, 0]
-        for _, (acts, _) in _batches(
+        for _, (acts, _) in batches(
             model, shuffled, batch_size, device, False, "ARGMINN chance", scan_only=True
         ):
             peaks.append(acts.amax(2).double().numpy())
@@ -253,10 +276,10 @@ def argminn_syntax(
     >>> maps.shape, bool(torch.allclose(maps.sum(-1), torch.ones(2, 3, 2)))
     (torch.Size([2, 3, 2, 26]), True)
     """
-    X, batch_size = _prepare(model, X, batch_size)
+    X, batch_size = prepare(model, X, batch_size)
     maps = [
         out.attention
-        for _, out in _batches(model, X, batch_size, device, verbose, "ARGMINN attention")
+        for _, out in batches(model, X, batch_size, device, verbose, "ARGMINN attention")
     ]
     return torch.cat(maps, 0).float()
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from cislens._version import __version__
+from cislens.argminn._common import batches, prepare
+from cislens.argminn.status import FILTER_STATUSES, filter_statuses, site_sharing
 from cislens.utils.reprs import compact_repr
 
 FILTER_COLUMNS = (
@@ -37,8 +38,15 @@ FILTER_COLUMNS = (
     "weight_mass",
     "influence",
     "passing",
+    "status",
+    "shares_sites_with",
+    "shared_fraction",
+    "parts",
+    "reason",
 )
-"""Columns of :attr:`ArgminnMotifs.filters` (``start``/``end``: trimmed span, filter columns)."""
+"""Columns of :attr:`ArgminnMotifs.filters` (``start``/``end``: trimmed span, filter columns;
+``status`` and ``reason``: why the filter is or is not a motif, :data:`FILTER_STATUSES`;
+``parts``: its informative runs, :func:`informative_runs`, as ``"start-end"`` joined by ``;``)."""
 
 
 @dataclass
@@ -77,49 +85,6 @@ class ArgminnMotifs:
         return [int(k) for k in self.filters.loc[self.filters["passing"], "filter"]]
 
 
-def _check_model(model):
-    from cislens.errors import UnsupportedModelError
-    from cislens.models import ARGMINN
-
-    if not isinstance(model, ARGMINN):
-        raise UnsupportedModelError(
-            f"model must be a cislens ARGMINN (cislens.argminn.ARGMINN); got "
-            f"{type(model).__name__}. Train one with `cislens train --model argminn`."
-        )
-
-
-def _prepare(model, X, batch_size):
-    from cislens.sequence.onehot import check_one_hot
-    from cislens.utils.arrays import as_numpy
-    from cislens.utils.batching import check_batch_size
-
-    _check_model(model)
-    check_one_hot(X, name="X")
-    X = torch.from_numpy(np.ascontiguousarray(as_numpy(X), dtype=np.float32))
-    if X.shape[2] < model.min_length:
-        raise ValueError(
-            f"X has length {X.shape[2]} but the model's filters are {model.min_length} bp wide; "
-            "pass longer sequences."
-        )
-    return X, check_batch_size(batch_size)
-
-
-def _batches(model, X, batch_size, device, verbose, desc, *, scan_only=False):
-    """Yield (offset, outputs on the CPU) over X in eval mode (model restored after): the
-    ARGMINNOutput, or with ``scan_only`` just (activations, strands) of the scanner."""
-    from cislens.utils.device import resolve_device, using_model
-
-    resolved = resolve_device(device)
-    with using_model(model, device=resolved), torch.no_grad():
-        for lo in tqdm(range(0, X.shape[0], batch_size), disable=not verbose, desc=desc):
-            batch = X[lo : lo + batch_size].to(resolved)
-            if scan_only:
-                yield lo, tuple(t.cpu() for t in model.scan(batch))
-            else:
-                out = model.forward_details(batch)
-                yield lo, type(out)(*(t.cpu() for t in out))
-
-
 def information_content(pfm: np.ndarray, *, pseudocount: float = 0.001) -> np.ndarray:
     """IC per column (bits): KL divergence of ``pfm`` (4, W) to a uniform background.
 
@@ -155,6 +120,38 @@ def trim_span(ic, trim_ic: float, *, max_gap: int = 2) -> tuple[int, int]:
     totals = [float(np.sum(ic[a:b])) for a, b in zip(starts, ends, strict=True)]
     best = int(np.argmax(totals))
     return int(starts[best]), int(ends[best])
+
+
+def informative_runs(
+    ic, *, gap_ic: float = 0.1, min_length: int = 4, min_mean_ic: float = 1.0
+) -> list[tuple[int, int]]:
+    """The separate informative blocks ``[start, end)`` of a filter, left to right: runs of
+    columns with IC >= ``gap_ic`` bits (a column below it carries no information, a spacer),
+    kept when at least ``min_length`` columns long with a mean IC of at least ``min_mean_ic``.
+
+    A filter with two blocks reads two pieces of sequence at a fixed distance: a composite of
+    two motifs (SOX2, 1 bp, POU5F1), a gapped motif, or a motif and part of a neighbour.
+    Unlike :func:`trim_span`, a one-column spacer splits (weak columns above ``gap_ic`` do not).
+
+    Examples
+    --------
+    >>> informative_runs(np.array([1.5, 1.8, 1.2, 1.9, 0.02, 1.9, 1.8, 1.7, 1.6]))
+    [(0, 4), (5, 9)]
+    >>> informative_runs(np.array([1.5, 1.8, 0.2, 1.9, 0.0, 0.0, 1.9, 1.8]))
+    [(0, 4)]
+    """
+    ic = np.asarray(ic, dtype=float)
+    keep = np.flatnonzero(ic >= gap_ic)
+    if keep.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(keep) > 1)
+    starts = np.concatenate([[keep[0]], keep[breaks + 1]])
+    ends = np.concatenate([keep[breaks], [keep[-1]]]) + 1
+    return [
+        (int(a), int(b))
+        for a, b in zip(starts, ends, strict=True)
+        if b - a >= min_length and ic[a:b].mean() >= min_mean_ic
+    ]
 
 
 def argminn_motifs(
@@ -222,7 +219,7 @@ def argminn_motifs(
     >>> result.motifs[0].consensus, result.passing
     ('ACGT', [0])
     """
-    X, batch_size = _prepare(model, X, batch_size)
+    X, batch_size = prepare(model, X, batch_size)
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1]; got {threshold!r}.")
     if not 0.0 <= min_influence <= 1.0:
@@ -233,7 +230,7 @@ def argminn_motifs(
     n_filters, width = model.hparams["n_filters"], model.hparams["filter_width"]
     maxima = torch.full((n_filters,), -torch.inf)
     minima = torch.full((n_filters,), torch.inf)
-    for _, (acts, _) in _batches(
+    for _, (acts, _) in batches(
         model, X, batch_size, device, verbose, "ARGMINN maxima", scan_only=True
     ):
         maxima = torch.maximum(maxima, acts.amax((0, 2)))
@@ -241,7 +238,7 @@ def argminn_motifs(
     counts = np.zeros((n_filters, 4, width))
     n_sites = np.zeros(n_filters, dtype=np.int64)
     cutoff = threshold * maxima
-    for lo, (acts, strands) in _batches(
+    for lo, (acts, strands) in batches(
         model, X, batch_size, device, verbose, "ARGMINN PFMs", scan_only=True
     ):
         windows = X[lo : lo + acts.shape[0]].unfold(2, width, 1)  # (B, 4, P, W)
@@ -257,25 +254,34 @@ def argminn_motifs(
             picked = torch.where(minus[:, None, None], picked.flip(1, 2), picked)
             counts[k] += picked.sum(0).double().numpy()
             n_sites[k] += int(hit.sum())
+    params = {
+        "threshold": threshold,
+        "trim_ic": trim_ic,
+        "min_length": min_length,
+        "min_mean_ic": min_mean_ic,
+        "min_sites": min_sites,
+        "min_influence": min_influence,
+        "n_sequences": int(X.shape[0]),
+        "annotate": annotate,
+        "cislens_version": __version__,
+    }
+    spans = [trim_span(information_content(pfm), trim_ic) for pfm in _pfms(counts)]
+    sharing = site_sharing(model, X, cutoff, spans, batch_size=batch_size, device=device)
     return _summarise(
         model,
         counts,
         n_sites,
         maxima.numpy(),
         (maxima - minima).numpy(),
-        params={
-            "threshold": threshold,
-            "trim_ic": trim_ic,
-            "min_length": min_length,
-            "min_mean_ic": min_mean_ic,
-            "min_sites": min_sites,
-            "min_influence": min_influence,
-            "n_sequences": int(X.shape[0]),
-            "annotate": annotate,
-            "cislens_version": __version__,
-        },
+        sharing,
+        params=params,
         database=database,
     )
+
+
+def _pfms(counts: np.ndarray) -> np.ndarray:
+    totals = counts.sum(1, keepdims=True)
+    return np.where(totals > 0, counts / np.maximum(totals, 1e-12), 0.25)
 
 
 def filter_influence(model, ranges) -> np.ndarray:
@@ -301,48 +307,57 @@ def filter_influence(model, ranges) -> np.ndarray:
     return reach / top if top > 0 else np.zeros(n_filters)
 
 
-def _summarise(model, counts, n_sites, maxima, ranges, *, params, database) -> ArgminnMotifs:
+def _summarise(
+    model, counts, n_sites, maxima, ranges, sharing, *, params, database
+) -> ArgminnMotifs:
     from cislens.pwm import Motif
 
     weight = model.scanner.weight.detach().cpu().double().numpy()
     influence = filter_influence(model, ranges)
-    totals = counts.sum(1, keepdims=True)
-    pfms = np.where(totals > 0, counts / np.maximum(totals, 1e-12), 0.25)
-    rows, motifs = [], []
+    pfms = _pfms(counts)
+    rows = []
     for k in range(counts.shape[0]):
         ic = information_content(pfms[k])
         start, end = trim_span(ic, params["trim_ic"])
         length = end - start
-        mean_ic = float(ic[start:end].mean()) if length else 0.0
-        passing = bool(
-            n_sites[k] >= params["min_sites"]
-            and length >= params["min_length"]
-            and mean_ic >= params["min_mean_ic"]
-            and influence[k] >= params.get("min_influence", 0.0)
-        )
-        name = f"filter_{k}"
+        partner = int(np.argmax(sharing[k])) if sharing[k].max() > 0 else -1
         rows.append(
             {
                 "filter": k,
-                "name": name,
+                "name": f"filter_{k}",
                 "n_sites": int(n_sites[k]),
                 "max_activation": float(maxima[k]),
                 "start": start,
                 "end": end,
                 "length": length,
-                "mean_ic": mean_ic,
+                "mean_ic": float(ic[start:end].mean()) if length else 0.0,
                 "weight_mass": float(np.abs(weight[k]).sum()),
                 "influence": float(influence[k]),
-                "passing": passing,
+                "shares_sites_with": partner,
+                "shared_fraction": float(sharing[k, partner]) if partner >= 0 else 0.0,
             }
         )
-        if passing:
-            trimmed = pfms[k][:, start:end] + 0.001
-            motifs.append(
-                Motif(
-                    name, trimmed / trimmed.sum(0), counts=counts[k][:, start:end], source="ARGMINN"
-                )
+    filters = pd.DataFrame(rows)
+    filters["status"], filters["reason"] = filter_statuses(filters, sharing, params)
+    filters["passing"] = filters["status"].isin(["passing", "redundant"])
+    filters["parts"] = [
+        ";".join(f"{a}-{b}" for a, b in informative_runs(information_content(pfms[k])))
+        if passing
+        else ""
+        for k, passing in enumerate(filters["passing"])
+    ]
+    motifs = []
+    for k in filters.loc[filters["passing"], "filter"]:
+        start, end = filters.loc[k, "start"], filters.loc[k, "end"]
+        trimmed = pfms[k][:, start:end] + 0.001
+        motifs.append(
+            Motif(
+                f"filter_{k}",
+                trimmed / trimmed.sum(0),
+                counts=counts[k][:, start:end],
+                source="ARGMINN",
             )
+        )
     annotation = pd.DataFrame()
     if params["annotate"] and motifs:
         from cislens.motifs import annotate as tomtom_annotate
@@ -355,7 +370,7 @@ def _summarise(model, counts, n_sites, maxima, ranges, *, params, database) -> A
     centred = weight - weight.mean(1, keepdims=True)
     return ArgminnMotifs(
         motifs,
-        pd.DataFrame(rows, columns=list(FILTER_COLUMNS)),
+        filters[list(FILTER_COLUMNS)],
         centred.astype(np.float32),
         pfms,
         annotation,
@@ -365,9 +380,13 @@ def _summarise(model, counts, n_sites, maxima, ranges, *, params, database) -> A
 
 __all__ = [
     "FILTER_COLUMNS",
+    "FILTER_STATUSES",
     "ArgminnMotifs",
     "argminn_motifs",
     "filter_influence",
+    "filter_statuses",
     "information_content",
+    "informative_runs",
+    "site_sharing",
     "trim_span",
 ]

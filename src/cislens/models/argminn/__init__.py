@@ -5,6 +5,8 @@ readout: :mod:`cislens.argminn` (motifs, instances and syntax read from a traine
 imports from here, never the other way round.
 """
 
+from cislens.models.argminn.config import ARGMINNConfig
+from cislens.models.argminn.layers import guide_weight
 from cislens.models.argminn.losses import (
     attention_entropy,
     column_mass,
@@ -16,12 +18,14 @@ from cislens.models.argminn.schedule import RegularizationSchedule, ramp_weight
 
 __all__ = [
     "ARGMINN",
+    "ARGMINNConfig",
     "ARGMINNOutput",
     "RegularizationSchedule",
     "attention_entropy",
     "column_mass",
     "filter_l1",
     "filter_overlap_penalty",
+    "guide_weight",
     "positional_encoding",
     "ramp_weight",
 ]

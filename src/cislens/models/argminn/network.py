@@ -37,22 +37,16 @@ once the regularisers start (``freeze_token_norm``).
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cislens.models._base import (
-    SequenceModel,
-    _check_input_hook,
-    check_length,
-    check_positive_int,
-    initialize_parameters,
-)
+from cislens.models._base import SequenceModel, _check_input_hook, initialize_parameters
+from cislens.models.argminn.config import ARGMINNConfig
+from cislens.models.argminn.layers import AttentionLayer, guide_weight, positional_encoding
 from cislens.models.argminn.losses import attention_entropy, filter_l1, filter_overlap_penalty
-from cislens.models.argminn.schedule import RegularizationSchedule
 from cislens.utils.random import derive_seed, resolve_seed
 from cislens.utils.types import RandomState
 
@@ -77,72 +71,6 @@ class ARGMINNOutput(NamedTuple):
     activations: torch.Tensor
     strands: torch.Tensor
     attention: torch.Tensor
-
-
-def positional_encoding(length: int, dim: int, *, device=None) -> torch.Tensor:
-    """Sinusoidal encoding (dim, length): ``pe[2i, p] = sin(p / 10000^(2i/dim))``, cos for 2i+1.
-
-    Examples
-    --------
-    >>> pe = positional_encoding(5, 4)
-    >>> pe.shape, float(pe[1, 0])
-    (torch.Size([4, 5]), 1.0)
-    """
-    position = torch.arange(length, dtype=torch.float32, device=device)
-    even = torch.arange(0, dim, 2, dtype=torch.float32, device=device)
-    angle = position[None, :] / torch.pow(10000.0, even / dim)[:, None]
-    pe = torch.zeros(dim, length, device=device)
-    pe[0::2] = torch.sin(angle)
-    pe[1::2] = torch.cos(angle[: dim // 2])
-    return pe
-
-
-def guide_weight(epoch: int, guide_epochs: int) -> float:
-    """Weight of ARGMINN's training guide at ``epoch`` (from 1): ``1 - (epoch - 1) / G`` for
-    the first ``G = guide_epochs`` epochs, then 0.
-
-    Examples
-    --------
-    >>> [round(guide_weight(e, 4), 2) for e in range(1, 7)]
-    [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
-    """
-    if guide_epochs <= 0 or epoch > guide_epochs:
-        return 0.0
-    return 1.0 - (epoch - 1) / guide_epochs
-
-
-class _AttentionLayer(nn.Module):
-    """One read of the tokens by the stream: query from the stream, keys = tokens."""
-
-    def __init__(self, stream_dim: int, token_dim: int, n_heads: int) -> None:
-        super().__init__()
-        self.n_heads = n_heads
-        self.query = nn.Linear(stream_dim, token_dim)
-        self.value = nn.Linear(token_dim, token_dim)
-        self.softmax = nn.Softmax(dim=-1)
-        self.output = nn.Linear(token_dim, token_dim)
-        self.norm_attention = nn.LayerNorm(token_dim)
-        self.mlp_in = nn.Linear(token_dim, token_dim)
-        self.mlp_relu = nn.ReLU()
-        self.mlp_out = nn.Linear(token_dim, stream_dim)
-        self.norm_update = nn.LayerNorm(stream_dim)
-
-    def forward(self, stream, tokens):
-        n, positions, dim = tokens.shape
-        head_dim = dim // self.n_heads
-        query = self.query(stream).reshape(n, self.n_heads, head_dim)
-        keys = tokens.reshape(n, positions, self.n_heads, head_dim)
-        logits = torch.einsum("nhd,nphd->nhp", query, keys) / math.sqrt(head_dim)
-        attention = self.softmax(logits)
-        # Each head reads sum_p a_p * value(t_p). The value map is affine and the weights sum to
-        # 1, so that is value_h(sum_p a_p * t_p): mixing the tokens first and projecting the
-        # mixture saves the projection of every placement (the same numbers up to rounding).
-        mixed = torch.einsum("nhp,npd->nhd", attention, tokens)
-        weight = self.value.weight.reshape(self.n_heads, head_dim, dim)
-        read = torch.einsum("nhd,hed->nhe", mixed, weight).reshape(n, dim) + self.value.bias
-        update = self.norm_attention(self.output(read))
-        update = self.norm_update(self.mlp_out(self.mlp_relu(self.mlp_in(update))))
-        return stream + update, attention
 
 
 class ARGMINN(SequenceModel):
@@ -288,100 +216,33 @@ class ARGMINN(SequenceModel):
         random_state: RandomState = None,
     ) -> None:
         super().__init__()
-        owner = "ARGMINN"
-        sizes = {
-            name: check_positive_int(value, name, owner)
-            for name, value in (
-                ("n_tasks", n_tasks),
-                ("n_filters", n_filters),
-                ("filter_width", filter_width),
-                ("position_dim", position_dim),
-                ("token_dim", token_dim),
-                ("stream_dim", stream_dim),
-                ("n_layers", n_layers),
-                ("n_heads", n_heads),
-            )
-        }
-        if guide_epochs is None:  # the first half of the warm-up
-            guide_epochs = warmup_epochs // 2 if isinstance(warmup_epochs, int) else 0
-        if (
-            isinstance(guide_epochs, bool)
-            or not isinstance(guide_epochs, int)
-            or not (0 <= guide_epochs <= warmup_epochs)
-        ):
-            raise ValueError(
-                f"{owner}: guide_epochs must be an int in [0, warmup_epochs={warmup_epochs}] (the "
-                f"guide must be gone before the regularisers start); got {guide_epochs!r}."
-            )
-        for name, value in (
-            ("reverse_complement", reverse_complement),
-            ("strand_tokens", strand_tokens),
-            ("token_batch_norm", token_batch_norm),
-            ("freeze_token_norm", freeze_token_norm),
-            ("overlap_scale_free", overlap_scale_free),
-        ):
-            if not isinstance(value, bool):
-                raise ValueError(f"{owner}: {name} must be True or False; got {value!r}.")
-        if sizes["token_dim"] % sizes["n_heads"]:
-            raise ValueError(
-                f"{owner}: token_dim ({token_dim}) must be divisible by n_heads ({n_heads}); "
-                "change one of them, e.g. token_dim=32 with n_heads=4."
-            )
-        if sizes["position_dim"] % 2:
-            raise ValueError(f"{owner}: position_dim must be even; got {position_dim}.")
-        schedule = RegularizationSchedule(
-            overlap_weight=overlap_weight,
-            overlap_start=overlap_start,
-            l1_weight=l1_weight,
-            l1_start=l1_start,
-            entropy_weight=entropy_weight,
-            warmup_epochs=warmup_epochs,
-            ramp_epochs=ramp_epochs,
-        )
-        self.hparams = {
-            "n_tasks": sizes["n_tasks"],
-            "input_length": check_length(input_length, owner, required=False),
-            "n_filters": sizes["n_filters"],
-            "filter_width": sizes["filter_width"],
-            "reverse_complement": reverse_complement,
-            "strand_tokens": strand_tokens,
-            "token_batch_norm": token_batch_norm,
-            "freeze_token_norm": freeze_token_norm,
-            "overlap_scale_free": overlap_scale_free,
-            "position_dim": sizes["position_dim"],
-            "token_dim": sizes["token_dim"],
-            "stream_dim": sizes["stream_dim"],
-            "n_layers": sizes["n_layers"],
-            "n_heads": sizes["n_heads"],
-            "guide_epochs": guide_epochs,
-            **schedule.to_dict(),
-        }
-        length = self.hparams["input_length"]
-        if length is not None and length < self.min_length:
-            raise ValueError(
-                f"{owner}: input_length={length} is shorter than filter_width={filter_width}; "
-                "use narrower filters."
-            )
-        self.schedule = schedule
-        h = self.hparams
-        channels = self.n_token_channels
-        with torch.device("meta"):
-            self.scanner = nn.Conv1d(4, h["n_filters"], h["filter_width"])
-            self.scanner_relu = nn.ReLU()
-            self.token_norm = nn.BatchNorm1d(channels) if token_batch_norm else None
-            self.tokenize = nn.Linear(channels + h["position_dim"], h["token_dim"])
-            self.layers = nn.ModuleList(
-                _AttentionLayer(h["stream_dim"], h["token_dim"], h["n_heads"])
-                for _ in range(h["n_layers"])
-            )
-            self.final_norm = nn.LayerNorm(h["stream_dim"])
-            self.head = nn.Linear(h["stream_dim"], h["n_tasks"])
-            # The training guide (see guide_epochs): a linear read of each filter's maximum.
-            self.guide = nn.Linear(h["n_filters"], h["n_tasks"]) if guide_epochs else None
+        config = ARGMINNConfig.from_arguments(locals())
+        self.hparams = config.hparams()
+        self.schedule = config.schedule()
+        self._build(config)
         self._train_cache: ARGMINNOutput | None = None
         self._norm_frozen = False  # set by on_epoch_start (see freeze_token_norm)
         self._guide_weight = 0.0  # set by on_epoch_start (see guide_epochs)
         self._initialize(random_state)
+
+    def _build(self, config: ARGMINNConfig) -> None:
+        """The layers, on the meta device (``_initialize`` allocates and fills them)."""
+        channels = config.n_token_channels
+        with torch.device("meta"):
+            self.scanner = nn.Conv1d(4, config.n_filters, config.filter_width)
+            self.scanner_relu = nn.ReLU()
+            self.token_norm = nn.BatchNorm1d(channels) if config.token_batch_norm else None
+            self.tokenize = nn.Linear(channels + config.position_dim, config.token_dim)
+            self.layers = nn.ModuleList(
+                AttentionLayer(config.stream_dim, config.token_dim, config.n_heads)
+                for _ in range(config.n_layers)
+            )
+            self.final_norm = nn.LayerNorm(config.stream_dim)
+            self.head = nn.Linear(config.stream_dim, config.n_tasks)
+            # The training guide (see guide_epochs): a linear read of each filter's maximum.
+            self.guide = (
+                nn.Linear(config.n_filters, config.n_tasks) if config.guide_epochs else None
+            )
 
     def _initialize(self, random_state) -> None:
         # initialize_parameters knows Conv1d / Linear / BatchNorm1d; LayerNorm starts at (1, 0).

@@ -1,0 +1,184 @@
+"""The readout columns of ``argminn_presets.py``: filters <-> simulated motifs (one-to-one,
+composite filters, statuses), instance-call precision / recall, and the decoy ranking of the
+pair-rule presets."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+UNMATCHED = "<unmatched>"
+
+
+def instance_scores(hits, truth, pattern_truth):
+    from cislens.motifs import instance_recovery
+
+    known = truth.instances
+    known = known[(known["split"] == "test") & (known["role"].astype(str) != "background")]
+    labelled = pd.DataFrame(
+        {
+            "sequence": hits["example"].to_numpy(dtype=int),
+            "start": hits["start"].to_numpy(dtype=int),
+            "end": hits["end"].to_numpy(dtype=int),
+            "motif": [pattern_truth.get(p, UNMATCHED) for p in hits["pattern"]],
+        }
+    )
+    table = instance_recovery(
+        labelled, known[["sequence", "start", "end", "motif"]], motifs=[*truth.motifs, UNMATCHED]
+    )
+    n_hits = table["n_hits"].sum()
+    true_hits = (table["precision"].fillna(0) * table["n_hits"]).sum()
+    found = (table["recall"].fillna(0) * table["n_true"]).sum()
+    precision = float(true_hits / n_hits) if n_hits else float("nan")
+    return precision, float(found / table["n_true"].sum()), int(n_hits), table
+
+
+def readout_columns(argminn, data, args, preset) -> dict:
+    """The readout columns of a row: filters <-> motifs, and the instance calls on test."""
+    from cislens.argminn import argminn_instances, argminn_motifs
+    from cislens.benchmark.motifs import benchmark_motifs
+
+    start = time.perf_counter()
+    motifs = argminn_motifs(argminn, data.X["test"], annotate=False)
+    bench = benchmark_motifs(motifs.motifs, data.ground_truth, q_threshold=0.05)
+    rule_motifs = preset_rule_motifs(preset, data.ground_truth.motifs)
+    hits = argminn_instances(argminn, data.X["test"], motifs=motifs, random_state=args.seed)
+    readout_seconds = time.perf_counter() - start
+    per_motif = {
+        m: sorted(p for p, t in bench.pattern_truth.items() if t == m)
+        for m in data.ground_truth.motifs
+    }
+    # One-to-one over the motifs the labels depend on; a distractor (planted in both classes)
+    # need not have a filter, and one that has is listed in `matches` but not held against it.
+    one_to_one = all(len(per_motif[m]) == 1 for m in rule_motifs) and bench.n_spurious == 0
+    composites = composite_filters(motifs, data.ground_truth, rule_motifs)
+    units = {m: set(p) for m, p in per_motif.items()}
+    for name, parts in composites.items():
+        for motif in parts.values():
+            units[motif].add(name)
+    one_to_one_units = all(len(units[m]) == 1 for m in rule_motifs) and bench.n_spurious == 0
+    statuses = motifs.filters["status"].value_counts()
+    precision, recall, n_hits, _ = instance_scores(hits, data.ground_truth, bench.pattern_truth)
+    # The reference's call rule (activation >= the filter's mean positive activation, no chance
+    # floor), for comparison with the default.
+    mean_rule = argminn_instances(
+        argminn, data.X["test"], motifs=motifs, activation_threshold=None, null_quantile=None
+    )
+    mean_precision, mean_recall, mean_hits, _ = instance_scores(
+        mean_rule, data.ground_truth, bench.pattern_truth
+    )
+    return {
+        "n_motifs": len(data.ground_truth.motifs),
+        "n_passing": len(motifs.motifs),
+        "one_to_one": bool(one_to_one),
+        "one_to_one_units": bool(one_to_one_units),
+        "composites": "; ".join(
+            f"{name}: " + " + ".join(f"{m} ({span})" for span, m in parts.items())
+            for name, parts in composites.items()
+        ),
+        "matches": "; ".join(f"{m}:{','.join(p) or '-'}" for m, p in per_motif.items()),
+        "n_unmatched": int(bench.n_spurious),
+        "rule_motifs": ",".join(rule_motifs),
+        "statuses": ", ".join(f"{name} {int(n)}" for name, n in statuses.items()),
+        "n_redundant": int(statuses.get("redundant", 0)),
+        "precision": precision,
+        "recall": recall,
+        "n_hits": n_hits,
+        "precision_mean_rule": mean_precision,
+        "recall_mean_rule": mean_recall,
+        "n_hits_mean_rule": mean_hits,
+        "readout_s": readout_seconds,
+        "filters": motifs.filters.to_dict(orient="records"),
+    }
+
+
+def composite_filters(motifs, truth, rule_motifs) -> dict:
+    """Passing filters whose informative runs (``parts``) match two or more different rule
+    motifs: ``{filter name: {"start-end": motif}}``. Each part is matched on its own, like the
+    trimmed cores (TOMTOM q < 0.05 against JASPAR plus the simulated matrices)."""
+    from cislens.benchmark.motifs import benchmark_motifs
+    from cislens.pwm import Motif
+
+    parts, owners = [], []
+    for row in motifs.filters[motifs.filters["passing"]].itertuples():
+        spans = [s for s in str(row.parts).split(";") if s]
+        if len(spans) < 2:
+            continue
+        for span in spans:
+            a, b = (int(v) for v in span.split("-"))
+            pfm = motifs.pfms[row.filter][:, a:b] + 0.001
+            parts.append(Motif(f"{row.name}:{span}", pfm / pfm.sum(0), source="ARGMINN"))
+            owners.append((row.name, span))
+    if not parts:
+        return {}
+    truth_of = benchmark_motifs(parts, truth, q_threshold=0.05).pattern_truth
+    found: dict = {}
+    for part, (name, span) in zip(parts, owners, strict=True):
+        if truth_of.get(part.name) in rule_motifs:
+            found.setdefault(name, {})[span] = truth_of[part.name]
+    return {name: p for name, p in found.items() if len(set(p.values())) >= 2}
+
+
+def preset_rule_motifs(preset, motifs) -> list[str]:
+    """The simulated motifs that the labels of ``preset`` depend on (its tasks' rules), in the
+    order of ``motifs``; distractors are left out."""
+    from cislens.simulate.presets import load_preset
+
+    used = set()
+    for task in load_preset(preset).tasks:
+        used.update(task.rule.motifs())
+    return [m for m in motifs if m in used]
+
+
+DECOY_KINDS = ("single", "spacing", "arrangement")
+
+
+def decoy_ranking(logits, data, preset) -> dict:
+    """Test auROC of the positives against each kind of negative of a pair-rule preset, from
+    the model's test ``logits`` (N, 1).
+
+    Negatives are sorted by their recorded instances: ``single`` (one motif only), ``spacing``
+    (both, in an allowed arrangement but at a wrong gap), ``arrangement`` (both, in a wrong
+    order or orientation). ``decoy_auroc_<kind>`` columns; NaN for presets of other rules.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from cislens.simulate.grammar import Inst, PairRule
+    from cislens.simulate.presets import load_preset
+
+    rule = load_preset(preset).tasks[0].rule
+    columns = {f"decoy_auroc_{kind}": float("nan") for kind in DECOY_KINDS}
+    if not isinstance(rule, PairRule):
+        return columns
+    labels = data.Y["test"][:, 0]
+    scores = logits[:, 0]
+    known = data.ground_truth.instances
+    known = known[(known["split"] == "test") & known["motif"].isin([rule.first, rule.second])]
+    kinds = {}
+    for sequence, group in known.groupby("sequence"):
+        if labels[sequence] == 1:
+            continue
+        insts = [
+            Inst(i, r.motif, int(r.start), int(r.end), r.strand)
+            for i, r in enumerate(group.itertuples())
+        ]
+        firsts = [a for a in insts if a.motif == rule.first]
+        seconds = [b for b in insts if b.motif == rule.second]
+        if not firsts or not seconds:
+            kinds[sequence] = "single"
+        elif len(insts) == 2:
+            a, b = firsts[0], seconds[0]
+            upstream = a.start < b.start
+            ok = rule.arrangement_ok(a.strand, b.strand, upstream)
+            kinds[sequence] = "spacing" if ok else "arrangement"
+    positives = scores[labels == 1]
+    for kind in DECOY_KINDS:
+        negatives = scores[[s for s, k in kinds.items() if k == kind]]
+        if len(negatives):
+            truth = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
+            columns[f"decoy_auroc_{kind}"] = float(
+                roc_auc_score(truth, np.r_[positives, negatives])
+            )
+    return columns
