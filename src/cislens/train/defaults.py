@@ -21,6 +21,18 @@ when nothing is given. Why these values (measured in ``benchmarks/train_presets.
   than any default run.
 - ``reverse_complement`` True: the simulated and most real regulatory labels do not depend on
   the strand, and the augmentation halves what a filter must learn.
+
+Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``):
+
+- ``epochs``: at the full preset sizes (14,000 training sequences, 20 epochs) LabCNN reaches
+  the PWM baseline on lab3, spi1, e2f6_max and tp53 (the chance-level runs at 2,100 training
+  sequences were a small-data effect); on tal_gata it plateaus at 0.93 from epoch 15 to 29 of
+  a 60-epoch run and on rest it stays at chance for all 60 epochs, so more epochs would only
+  cost time.
+- ``lr`` 1e-2 at the full sizes: tal_gata stays at 0.500 (units silenced), so 3e-3 stays.
+- Basset on small data: learning rates 1e-3 / 3e-3 / 1e-2, widths from 2.6 M down to 22 k
+  parameters, a global last pool, dropout 0.5, weight decay 0.05 and removing batch norm all
+  leave it memorising 1,400 sequences at chance; no architecture default fixes it.
 """
 
 from __future__ import annotations
