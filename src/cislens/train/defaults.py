@@ -22,6 +22,12 @@ when nothing is given. Why these values (measured in ``benchmarks/train_presets.
 - ``reverse_complement`` True: the simulated and most real regulatory labels do not depend on
   the strand, and the augmentation halves what a filter must learn.
 
+- ``restarts`` 1, but LabCNN's ``training_defaults`` race 3 seeds for ``selection_epochs``
+  (4) epochs (:func:`cislens.train.fit_restarts`): at the full preset sizes LabCNN with seed 0
+  collapsed at epoch 1 (validation auROC 0.50 for all 20 epochs) on jund_tead, grhl2_nfya and
+  nrf1_zeb1 although the same presets at 3,000 sequences learnt; with the race jund_tead went
+  0.500 -> 0.988 and grhl2_nfya 0.524 -> 1.000 (about 60 % more CPU).
+
 Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``):
 
 - ``epochs``: at the full preset sizes (14,000 training sequences, 20 epochs) LabCNN reaches
