@@ -35,7 +35,10 @@ Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``)
   sequences were a small-data effect); on tal_gata it plateaus at 0.93 from epoch 15 to 29 of
   a 60-epoch run and on rest it stays at chance for all 60 epochs, so more epochs would only
   cost time.
-- ``lr`` 1e-2 at the full sizes: tal_gata stays at 0.500 (units silenced), so 3e-3 stays.
+- ``lr`` at the full sizes: 1e-2 leaves tal_gata at 0.500 (units silenced); 1e-3 rescues
+  the runs that collapse at 3e-3 (nrf1_zeb1 0.49 -> 0.998, jund_tead 0.50 -> 0.985) but in 20
+  epochs loses spi1 (1.000 -> 0.871), e2f6_max (1.000 -> 0.878) and tal_gata (0.935 -> 0.698),
+  so 3e-3 stays from 2,000 training sequences.
 - Basset on small data: learning rates 1e-3 / 3e-3 / 1e-2, widths from 2.6 M down to 22 k
   parameters, a global last pool, dropout 0.5, weight decay 0.05 and removing batch norm all
   leave it memorising 1,400 sequences at chance; no architecture default fixes it.
