@@ -63,14 +63,18 @@ def own_data(seed: int = 0, n: int = 2000, length: int = 300, motif: str = "GATA
     return X[:a], y[:a, None], X[a:b], y[a:b, None], X[b:], y[b:, None]
 
 
-def train_default(arch: str, data, n_tasks: int, length: int, seed: int):
-    """Train ``arch`` with the shared defaults; (model, history, cpu seconds, peak MiB)."""
-    settings = training_settings(get_model_class(arch), {}, n_train=len(data[0]))
+def train_default(
+    arch: str, data, n_tasks: int, length: int, seed: int, model_args=None, train_args=None
+):
+    """Train ``arch`` with the shared defaults (``model_args`` / ``train_args`` override them,
+    for experiments); (model, history, cpu seconds, peak MiB)."""
+    settings = training_settings(get_model_class(arch), train_args or {}, n_train=len(data[0]))
     config = {
         "name": arch,
         "n_tasks": n_tasks,
         "input_length": length,
         **default_model_args(arch, length),
+        **(model_args or {}),
     }
     reset_peak_rss()
     base = status_kib("VmRSS")
@@ -103,7 +107,7 @@ def run_presets(args) -> pd.DataFrame:
         data = (dataset.X["train"], dataset.Y["train"], dataset.X["valid"], dataset.Y["valid"])
         for arch in args.archs:
             model, history, cpu, peak = train_default(
-                arch, data, dataset.n_tasks, dataset.length, args.seed
+                arch, data, dataset.n_tasks, dataset.length, args.seed, *args.overrides
             )
             table = evaluate(
                 model,
@@ -122,6 +126,8 @@ def run_presets(args) -> pd.DataFrame:
                         "auroc": row["auroc"],
                         "pwm_auroc": row["pwm_auroc"],
                         "ok": bool(row["auroc"] >= row["pwm_auroc"] - TOLERANCE),
+                        "lr": history.params["lr"],
+                        "params": sum(p.numel() for p in model.parameters()),
                         "epochs": history.n_epochs,
                         "best_epoch": history.best_epoch,
                         "cpu_s": round(cpu, 1),
@@ -136,7 +142,9 @@ def run_own(args) -> pd.DataFrame:
     data = own_data(args.seed)
     rows = []
     for arch in args.archs:
-        model, history, cpu, peak = train_default(arch, data[:4], 1, data[0].shape[2], args.seed)
+        model, history, cpu, peak = train_default(
+            arch, data[:4], 1, data[0].shape[2], args.seed, *args.overrides
+        )
         auroc = float(evaluate(model, data[4], data[5])["auroc"].iloc[0])
         rows.append(
             {
@@ -144,6 +152,8 @@ def run_own(args) -> pd.DataFrame:
                 "arch": arch,
                 "auroc": auroc,
                 "ok": auroc >= OWN_TARGET,
+                "lr": history.params["lr"],
+                "params": sum(p.numel() for p in model.parameters()),
                 "epochs": history.n_epochs,
                 "best_epoch": history.best_epoch,
                 "cpu_s": round(cpu, 1),
@@ -186,7 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tag", default="", help="suffix of the result files")
+    parser.add_argument(
+        "--model-args", default="{}", help="JSON: override the default model arguments"
+    )
+    parser.add_argument(
+        "--train-args", default="{}", help="JSON: override the default training settings"
+    )
     args = parser.parse_args(argv)
+    args.overrides = (json.loads(args.model_args), json.loads(args.train_args))
     torch.set_num_threads(args.threads)
     if args.archs is None:
         args.archs = sorted(MODELS) if args.own_data else ["labcnn", "basset"]

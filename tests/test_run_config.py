@@ -113,7 +113,7 @@ def test_training_defaults_follow_the_architecture():
         }
         return parse_run_config(raw, base_dir=".").model
 
-    generic = model("labcnn")
+    generic = model("deepbind")  # no training_defaults of its own
     # the library's defaults (cislens.train.defaults): epochs and lr chosen from the data size
     assert (generic.epochs, generic.lr, generic.train_batch_size) == (None, None, 64)
     argminn = model("argminn")  # its regularisation schedule needs 28 epochs at lr 3e-3
@@ -121,6 +121,7 @@ def test_training_defaults_follow_the_architecture():
     assert model("argminn", epochs=40, lr=1e-3).epochs == 40
     assert model("argminn", epochs=40, lr=1e-3).lr == 1e-3
     assert (generic.restarts, argminn.restarts, argminn.selection_epochs) == (1, 4, 5)
+    assert model("labcnn").restarts == 3  # LabCNN races three seeds (a seed can collapse)
     assert model("argminn", epochs=3).restarts == 1  # the default race does not fit 3 epochs
     with pytest.raises(ConfigError, match=r"model\.train\.selection_epochs: must be below"):
         model("argminn", epochs=3, restarts=2)

@@ -124,7 +124,7 @@ def test_train_and_run_share_one_set_of_defaults(tmp_path):
             cli["lr_schedule"],
             cli["reverse_complement"],
         )
-    generic = training_settings(get_model_class("labcnn"), {}, n_train=None)
+    generic = training_settings(get_model_class("deepbind"), {}, n_train=None)  # no own defaults
     assert {k: generic[k] for k in TRAINING_DEFAULTS} == TRAINING_DEFAULTS
     # what `cislens train` recorded equals the shared defaults resolved for its data
     data = simulate("spi1", n=200, random_state=0)
@@ -181,6 +181,18 @@ def test_labcnn_pools_globally_beyond_200_bp():
             }
         )
         assert model.feature_lengths[-1] == 1
+
+
+def test_labcnn_races_three_seeds_by_default():
+    labcnn, deepbind = get_model_class("labcnn"), get_model_class("deepbind")
+    settings = training_settings(labcnn, {}, n_train=14000)
+    assert settings["restarts"] == 3 and settings["selection_epochs"] < settings["epochs"]
+    # the generic default stays one seed; what the user gives wins
+    assert training_settings(deepbind, {}, n_train=14000)["restarts"] == 1
+    assert training_settings(labcnn, {"restarts": 1}, n_train=14000)["restarts"] == 1
+    # a run too short for the race (epochs <= selection_epochs) trains one seed
+    assert training_settings(labcnn, {"epochs": 4}, n_train=14000)["restarts"] == 1
+    assert training_settings(labcnn, {"epochs": 5}, n_train=14000)["restarts"] == 3
 
 
 def test_unknown_training_setting_is_refused():

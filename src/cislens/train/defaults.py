@@ -21,6 +21,27 @@ when nothing is given. Why these values (measured in ``benchmarks/train_presets.
   than any default run.
 - ``reverse_complement`` True: the simulated and most real regulatory labels do not depend on
   the strand, and the augmentation halves what a filter must learn.
+
+- ``restarts`` 1, but LabCNN's ``training_defaults`` race 3 seeds for ``selection_epochs``
+  (4) epochs (:func:`cislens.train.fit_restarts`): at the full preset sizes LabCNN with seed 0
+  collapsed at epoch 1 (validation auROC 0.50 for all 20 epochs) on jund_tead, grhl2_nfya and
+  nrf1_zeb1 although the same presets at 3,000 sequences learnt; with the race jund_tead went
+  0.500 -> 0.988 and grhl2_nfya 0.524 -> 1.000 (about 60 % more CPU).
+
+Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``):
+
+- ``epochs``: at the full preset sizes (14,000 training sequences, 20 epochs) LabCNN reaches
+  the PWM baseline on lab3, spi1, e2f6_max and tp53 (the chance-level runs at 2,100 training
+  sequences were a small-data effect); on tal_gata it plateaus at 0.93 from epoch 15 to 29 of
+  a 60-epoch run and on rest it stays at chance for all 60 epochs, so more epochs would only
+  cost time.
+- ``lr`` at the full sizes: 1e-2 leaves tal_gata at 0.500 (units silenced); 1e-3 rescues
+  the runs that collapse at 3e-3 (nrf1_zeb1 0.49 -> 0.998, jund_tead 0.50 -> 0.985) but in 20
+  epochs loses spi1 (1.000 -> 0.871), e2f6_max (1.000 -> 0.878) and tal_gata (0.935 -> 0.698),
+  so 3e-3 stays from 2,000 training sequences.
+- Basset on small data: learning rates 1e-3 / 3e-3 / 1e-2, widths from 2.6 M down to 22 k
+  parameters, a global last pool, dropout 0.5, weight decay 0.05 and removing batch norm all
+  leave it memorising 1,400 sequences at chance; no architecture default fixes it.
 """
 
 from __future__ import annotations

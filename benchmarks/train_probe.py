@@ -1,0 +1,89 @@
+"""One training run with chosen settings, printing the validation auROC of every epoch.
+
+Usage::
+
+    python benchmarks/train_probe.py own basset '{"pool_sizes": [3, 4, 15]}' '{"lr": 0.01}' 25
+    python benchmarks/train_probe.py rest labcnn '{}' '{"lr": 0.003, "patience": null}' 60
+
+The first argument is ``own`` (the issue's 2,000 x 300 bp GATAAG data of
+``train_presets.own_data``) or a preset (simulated at its full size, seed 0); then the
+architecture, JSON model arguments (over ``default_model_args``), JSON ``fit`` arguments and
+the maximum epochs. Settings not given: batch 64, plateau schedule, reverse-complement
+augmentation, monitor valid auROC, patience None (the whole run, to see a late exit from the
+flat phase). Prints ``epoch train_loss valid_auroc`` lines, then the test auROC (and the PWM
+baseline on presets), the CPU seconds (1 torch thread) and the load average. The experiments
+behind ``cislens.train.defaults`` are logged in ``benchmarks/results/train_probes.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from train_presets import own_data
+
+from cislens.models import build_model
+from cislens.simulate import simulate
+from cislens.train import evaluate, fit
+from cislens.train.defaults import default_model_args
+
+
+def main(argv: list[str]) -> int:
+    torch.set_num_threads(1)
+    case, arch, model_args, fit_args, epochs = argv
+    if case == "own":
+        arrays = own_data(0)
+        data, test, n_tasks, length, truth = arrays[:4], arrays[4:], 1, 300, None
+    else:
+        dataset = simulate(case, n=None, random_state=0)
+        data, test = dataset, (dataset.X["test"], dataset.Y["test"])
+        n_tasks, length, truth = dataset.n_tasks, dataset.length, dataset.ground_truth
+    config = {"name": arch, "n_tasks": n_tasks, "input_length": length}
+    config.update(default_model_args(arch, length), **json.loads(model_args))
+    model = build_model(config, random_state=0)
+    options = {
+        "batch_size": 64,
+        "monitor": "valid_auroc",
+        "lr_schedule": "plateau",
+        "reverse_complement": True,
+        "patience": None,
+        "random_state": 0,
+        **json.loads(fit_args),
+    }
+    start = time.process_time()
+    history = fit(
+        model,
+        data,
+        epochs=int(epochs),
+        callback=lambda r: print(
+            r["epoch"], round(r["train_loss"], 3), round(r["valid_auroc"], 3), flush=True
+        ),
+        **options,
+    )
+    table = evaluate(model, *test, truth=truth)
+    print(
+        "RESULT",
+        " ".join(argv),
+        "test",
+        [round(x, 3) for x in table["auroc"]],
+        "pwm",
+        [round(x, 3) for x in table.get("pwm_auroc", [])],
+        "best",
+        history.best_epoch,
+        "cpu",
+        round(time.process_time() - start, 1),
+        "load",
+        os.getloadavg(),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
