@@ -43,11 +43,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Lint (#23): ruff's checks and formatting, and the import graph (no cycle between packages, no
-# private name imported across them), and mypy on the public API (tools/check_types.py).
+# private name imported across them), the sizes (no function over 80 lines of code, no module over
+# 500 lines: tools/check_sizes.py) and mypy on the public API (tools/check_types.py).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/ruff format --check src tests benchmarks tools
 	$(BIN)/python tools/check_imports.py
+	$(BIN)/python tools/check_sizes.py
 	$(BIN)/python tools/check_types.py
 
 # Peer tools for side-by-side timings (modisco-lite pins its own leidenalg; benchmarks only).
