@@ -264,6 +264,11 @@ def test_report_section(stage):
     assert len(rows) == 2
     assert ">GATTCAGC<" in rows[0] and ">m0<" in rows[0]
     assert ">CCAGTTGA<" in rows[1] and ">m1<" in rows[1]
+    # each filter's status and the reason for it are shown, not only in filters.csv
+    for row, (_, filt) in zip(
+        rows, pd.read_csv(out / "argminn/filters.csv").iterrows(), strict=True
+    ):
+        assert f">{filt['status']}<" in row and str(filt["reason"])[:20] in row
     assert "at least 20 activating" in section
     assert "&lt;unmatched&gt;" in section and "<unmatched>" not in section
     images = re.findall(r'src="([^"]*)"', section)

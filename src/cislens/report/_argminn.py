@@ -23,6 +23,7 @@ FILTER_REPORT_COLUMNS = (
     "filter",
     "name",
     "passing",
+    "status",
     "consensus",
     "simulated_motif",
     "best_match",
@@ -35,8 +36,14 @@ FILTER_REPORT_COLUMNS = (
     "mean_ic",
     "max_activation",
     "weight_mass",
+    "shares_sites_with",
+    "shared_fraction",
+    "parts",
+    "reason",
 )
-"""Columns of ``filters.csv`` shown in the report (those entirely empty are dropped)."""
+"""Columns of ``filters.csv`` shown in the report (those entirely empty are dropped). ``status``
+and ``reason`` say why each filter is or is not read as a motif (a dead or redundant filter is
+explained, not hidden)."""
 
 
 @dataclass
