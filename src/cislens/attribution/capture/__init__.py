@@ -25,6 +25,7 @@ and caches (see :func:`~cislens.attribution._common.preserved_state`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import fx, nn
@@ -69,7 +70,7 @@ class Captured:
         >>> bool(torch.allclose(captured.run(X), net(X)))
         True
         """
-        values: dict[fx.Node, object] = {self.input: rows}
+        values: dict[fx.Node, Any] = {self.input: rows}
         for node in self.graph.nodes:
             if node.op == "output":
                 return values[node.args[0]]

@@ -27,6 +27,8 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -119,7 +121,7 @@ def source_line() -> tuple[str, int] | None:
     """``(file, line)`` of the innermost frame of the user's code (outside torch, cislens and
     einops) on the current stack. Walks the frames without reading source files (the capture
     calls it for every recorded call); :func:`describe_source` reads the line when needed."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(_SKIP_DIRS) and _EINOPS not in filename:
@@ -297,6 +299,8 @@ class Recorder(TorchFunctionMode):
 
     def _emit(self, func, name: str, args, kwargs) -> fx.Node:
         args, kwargs = self._convert(tuple(args)), self._convert(dict(kwargs))
+        op: str
+        target: str | Callable[..., Any]  # a method's name, or the function to call
         if name.startswith("get:"):
             attribute = name[4:]
             op, target = "call_method", "detach"
@@ -423,7 +427,7 @@ def call(node: fx.Node, args, kwargs):
     if kwargs.get("inplace"):
         kwargs = {**kwargs, "inplace": False}
     if node.op == "call_method":
-        name = node.target
+        name = cast(str, node.target)  # fx keeps a method's name as the target of call_method
         if name.endswith("_") and not name.startswith("_") and hasattr(torch.Tensor, name[:-1]):
             name = name[:-1]
         return getattr(args[0], name)(*args[1:], **kwargs)
