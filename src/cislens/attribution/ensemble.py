@@ -17,12 +17,17 @@ that model's attributions.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from cislens.attribution.registry import attribution_set
 from cislens.utils.random import resolve_seed
 from cislens.utils.validation import check_choice
+
+if TYPE_CHECKING:  # only for annotations: the registry imports cislens.io when it runs
+    from cislens.io.attributions import AttributionSet
 
 NORMALISATIONS = ("none", "percentile")
 """Values of ``normalise``."""
@@ -149,7 +154,10 @@ def ensemble_attribution_set(
     """
     models = _check(models, normalise, percentile)
     seed = resolve_seed(random_state)
-    total_attr, total_hyp, scales, first = None, None, [], None
+    total_attr: np.ndarray | None = None
+    total_hyp: np.ndarray | None = None
+    scales: list[float] = []
+    first: AttributionSet | None = None
     for index, model in enumerate(models):
         result = attribution_set(
             model, X, method=method, hypothetical=hypothetical, random_state=seed, **options
@@ -163,9 +171,11 @@ def ensemble_attribution_set(
             total_hyp = hyp if total_hyp is None else total_hyp + hyp
         if first is None:
             first = result
+    if first is None or total_attr is None:
+        raise AssertionError("_check refuses an empty sequence of models")
     k = len(models)
     first.attributions = (total_attr / k).astype(np.float32)
-    if hypothetical:
+    if hypothetical and total_hyp is not None:  # total_hyp is summed whenever hypothetical
         first.hypothetical = (total_hyp / k).astype(np.float32)
         first.attributions = first.hypothetical * first.X  # keeps projected == hyp * X exactly
     if k > 1 or normalise != "none":  # a single plain model stores what attribution_set does

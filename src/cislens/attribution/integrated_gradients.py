@@ -42,7 +42,7 @@ sum to (n - 1)/n, so its attributions are (n - 1)/n times these).
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 import torch
@@ -127,13 +127,14 @@ class _References:
 
     def __init__(self, baselines, X: torch.Tensor, n_baselines, random_state):
         self.X, self.baselines, self.n_baselines = X, baselines, n_baselines
-        self.full = None
+        self.full: torch.Tensor | None = None
         if isinstance(baselines, (torch.Tensor, np.ndarray)):
             self.full = resolve_baselines(baselines, X, n_baselines=n_baselines)
             self.seed = None
         else:
             self.seed = resolve_seed(random_state)
-        self.block, self.block_start = None, -1
+        self.block: torch.Tensor | None = None
+        self.block_start = -1
         self.n_refs = self.block_of(0).shape[1]
 
     def block_of(self, example: int) -> torch.Tensor:
@@ -156,7 +157,8 @@ class _References:
                         "must make the same number for every block of examples."
                     )
             self.block, self.block_start = block, start
-        return self.block
+            return block
+        return cast(torch.Tensor, self.block)  # made when block_start was set to this block
 
     def __getitem__(self, example: int) -> torch.Tensor:
         return self.block_of(example)[example - self.block_start]

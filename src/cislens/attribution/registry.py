@@ -433,6 +433,7 @@ def attribution_set(
     """
     from cislens.attribution._common import prepare_inputs
     from cislens.io.attributions import AttributionSet
+    from cislens.utils.arrays import as_numpy
 
     record = get_method(method)
     if hypothetical and not record.supports_hypothetical:
@@ -465,7 +466,7 @@ def attribution_set(
         X=X,
         attributions=attributions,
         method=method,
-        hypothetical=hyp,
+        hypothetical=None if hyp is None else as_numpy(hyp),
         target=label,
         params=params,
         random_state=seed,
