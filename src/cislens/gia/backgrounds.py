@@ -106,6 +106,31 @@ def _negatives(X, n, model, target, quantile, batch_size, device, rng) -> np.nda
     return X[np.sort(rng.choice(pool, size=n, replace=False))].astype(np.float32)
 
 
+def _random_null(
+    values: np.ndarray | None,
+    n: int,
+    length: int | None,
+    gc: float | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The "random" null: length from ``X`` or ``length=``, GC from ``X`` or ``gc=``."""
+    if values is not None:
+        if length is not None and length != values.shape[2]:
+            raise ValueError(f"length={length} disagrees with X's length {values.shape[2]}.")
+        length = values.shape[2]
+    elif length is None:
+        raise ValueError("null 'random' needs length= (or X to take the length from).")
+    check_positive_int(length, "length")
+    if gc is None:
+        if values is not None and values.sum() > 0:
+            gc = float(values[:, 1:3].sum() / values.sum())
+        else:
+            gc = 0.5
+    if not 0.0 <= gc <= 1.0:
+        raise ValueError(f"gc must be a fraction in [0, 1]; got {gc}.")
+    return _random(n, int(length), float(gc), rng)
+
+
 def null_backgrounds(
     kind: str,
     X=None,
@@ -174,38 +199,25 @@ def null_backgrounds(
     n = _check_n(n)
     seed = resolve_seed(random_state)
     rng = check_random_state(derive_seed(seed, 0))
-    values = None
+    values: np.ndarray | None = None
     if X is not None:
         check_one_hot(X, name="X")
         values = as_numpy(X).astype(np.float32)
-    elif kind in _NEEDS_X:
+    if kind == "random":
+        out = _random_null(values, n, length, gc, rng)
+    elif values is None:
         raise ValueError(
             f"null {kind!r} is built from observed sequences: pass X (M, 4, L); only 'random' "
             "works without them."
         )
-    if kind == "profile":
+    elif kind == "profile":
         out = _profile(values, n, rng)
     elif kind in ("shuffle", "dinucleotide_shuffle"):
         out = _shuffled(values, n, kind, seed)
-    elif kind == "negatives":
+    else:  # "negatives"
         if model is not None:
             model = explained_model(model, output=output, input_layout=input_layout)
         out = _negatives(values, n, model, target, quantile, batch_size, device, rng)
-    else:
-        if values is None and length is None:
-            raise ValueError("null 'random' needs length= (or X to take the length from).")
-        if values is not None and length is not None and length != values.shape[2]:
-            raise ValueError(f"length={length} disagrees with X's length {values.shape[2]}.")
-        length = values.shape[2] if values is not None else length
-        check_positive_int(length, "length")
-        if gc is None:
-            if values is not None and values.sum() > 0:
-                gc = float(values[:, 1:3].sum() / values.sum())
-            else:
-                gc = 0.5
-        if not 0.0 <= gc <= 1.0:
-            raise ValueError(f"gc must be a fraction in [0, 1]; got {gc}.")
-        out = _random(n, int(length), float(gc), rng)
     logger.info("null %s: %d backgrounds of length %d", kind, out.shape[0], out.shape[2])
     return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
 
