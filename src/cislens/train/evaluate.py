@@ -158,7 +158,7 @@ def metrics_table(
     rows = []
     for t, (name, kind) in enumerate(zip(task_names, task_types, strict=True)):
         y, z = Y[:, t], logits[:, t]
-        row = dict.fromkeys(METRIC_COLUMNS, float("nan"))
+        row: dict[str, object] = dict.fromkeys(METRIC_COLUMNS, float("nan"))
         row.update(task=name, task_type=kind, n=len(y))
         if kind == "binary":
             row["positives_fraction"] = float(np.mean(y == 1))
