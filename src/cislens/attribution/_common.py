@@ -14,7 +14,7 @@ holds the parts that must behave identically everywhere:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -76,7 +76,7 @@ def count_outputs(output: torch.Tensor) -> int:
     return int(output.shape[1])
 
 
-def resolve_target(target, n_outputs: int) -> Target:
+def resolve_target(target: object, n_outputs: int) -> Target:
     """Check ``target`` against a model with ``n_outputs`` outputs.
 
     Examples
@@ -109,7 +109,9 @@ def resolve_target(target, n_outputs: int) -> Target:
     raise TypeError(f"target must be an int, a callable or None; got {type(target).__name__}.")
 
 
-def parse_target(text: str | None, task_names, *, option: str = "--target") -> int | None:
+def parse_target(
+    text: str | None, task_names: Sequence[str], *, option: str = "--target"
+) -> int | None:
     """An output index from text: a (possibly negative) integer, or a task name.
 
     The one reading of a target given as text (the ``--target`` option of the commands);

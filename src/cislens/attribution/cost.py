@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from cislens.errors import CislensError
+from cislens.utils.types import ArrayLike
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +99,7 @@ def _rows_per_sequence(method: str, length: int, options: dict) -> int:
     return _SINGLE_PASS.get(method, 1)
 
 
-def estimate_cost(method: str, X, **options) -> CostEstimate:
+def estimate_cost(method: str, X: ArrayLike, **options: Any) -> CostEstimate:
     """Estimate the cost of ``attribute(model, X, method=method, **options)`` from shapes alone.
 
     Parameters

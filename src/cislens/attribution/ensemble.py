@@ -17,13 +17,16 @@ that model's attributions.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from cislens.attribution.registry import attribution_set
 from cislens.utils.random import resolve_seed
+from cislens.utils.types import ArrayLike, RandomState
 from cislens.utils.validation import check_choice
 
 if TYPE_CHECKING:  # only for annotations: the registry imports cislens.io when it runs
@@ -50,7 +53,9 @@ class ModelEnsemble(torch.nn.Module):
     True
     """
 
-    def __init__(self, members, *, normalise: str = "none", percentile: float = 99.0) -> None:
+    def __init__(
+        self, members: Sequence[nn.Module], *, normalise: str = "none", percentile: float = 99.0
+    ) -> None:
         super().__init__()
         members = _check(members, normalise, percentile)
         self.members = torch.nn.ModuleList(members)
@@ -61,11 +66,11 @@ class ModelEnsemble(torch.nn.Module):
         if names[0] is not None:
             self.task_names = list(names[0])
 
-    def forward(self, X):
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
         return torch.stack([member(X) for member in self.members]).mean(dim=0)
 
 
-def attribute_with(model, X, **options):
+def attribute_with(model: nn.Module, X: ArrayLike, **options: Any) -> AttributionSet:
     """:func:`attribution_set` for a model, :func:`ensemble_attribution_set` for a
     :class:`ModelEnsemble` (with its ``normalise`` and ``percentile``)."""
     if isinstance(model, ModelEnsemble):
@@ -104,16 +109,16 @@ def _check(models, normalise, percentile):
 
 
 def ensemble_attribution_set(
-    models,
-    X,
+    models: Sequence[nn.Module],
+    X: ArrayLike,
     *,
     method: str,
     normalise: str = "none",
     percentile: float = 99.0,
     hypothetical: bool = False,
-    random_state=None,
-    **options,
-):
+    random_state: RandomState = None,
+    **options: Any,
+) -> AttributionSet:
     """Attribute with every model and average; the result as an ``AttributionSet``.
 
     Parameters
@@ -192,15 +197,15 @@ def ensemble_attribution_set(
 
 
 def ensemble_attributions(
-    models,
-    X,
+    models: Sequence[nn.Module],
+    X: ArrayLike,
     *,
     method: str,
     normalise: str = "none",
     percentile: float = 99.0,
     hypothetical: bool = False,
-    random_state=None,
-    **options,
+    random_state: RandomState = None,
+    **options: Any,
 ) -> torch.Tensor:
     """The mean over ``models`` of ``method``'s attributions, optionally normalised per model.
 

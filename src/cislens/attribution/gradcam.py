@@ -35,6 +35,7 @@ from cislens.attribution.gradients import (
 from cislens.attribution.heads import ExplainedModel, explained_model
 from cislens.errors import UnsupportedModelError
 from cislens.utils.random import check_random_state_arg
+from cislens.utils.types import ArrayLike, Device, OutputSpec, RandomState, TargetLike
 from cislens.utils.validation import check_bool, check_choice, check_dtype
 
 INTERPOLATIONS = ("linear", "nearest")
@@ -159,19 +160,19 @@ def gradcam_maps(
 @shared_parameters
 def gradcam(
     model: nn.Module,
-    X,
+    X: ArrayLike,
     *,
-    target=None,
-    layer=None,
+    target: TargetLike = None,
+    layer: nn.Module | str | None = None,
     relu: bool = False,
     interpolation: str = "linear",
     hypothetical: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    device=None,
-    random_state=None,
+    device: Device = None,
+    random_state: RandomState = None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
-    output=None,
+    output: OutputSpec = None,
     input_layout: str = "NCL",
 ) -> torch.Tensor:
     """GradCAM at a convolutional layer, upsampled to the input length.

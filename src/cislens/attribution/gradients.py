@@ -38,6 +38,7 @@ from cislens.attribution._common import (
 from cislens.attribution._docs import shared_parameters
 from cislens.attribution.heads import explained_model
 from cislens.utils.random import check_random_state_arg
+from cislens.utils.types import ArrayLike, Device, OutputSpec, RandomState, TargetLike
 from cislens.utils.validation import check_bool, check_dtype
 
 DEFAULT_BATCH_SIZE = 128
@@ -187,16 +188,16 @@ def correct_gradients(grads: torch.Tensor) -> torch.Tensor:
 @shared_parameters
 def saliency(
     model: nn.Module,
-    X,
+    X: ArrayLike,
     *,
-    target=None,
+    target: TargetLike = None,
     gradient_correction: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    device=None,
-    random_state=None,
+    device: Device = None,
+    random_state: RandomState = None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
-    output=None,
+    output: OutputSpec = None,
     input_layout: str = "NCL",
 ) -> torch.Tensor:
     """Saliency: the gradient of the target output with respect to the input, on all 4 channels.
@@ -267,17 +268,17 @@ def saliency(
 @shared_parameters
 def grad_x_input(
     model: nn.Module,
-    X,
+    X: ArrayLike,
     *,
-    target=None,
+    target: TargetLike = None,
     hypothetical: bool = False,
     gradient_correction: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    device=None,
-    random_state=None,
+    device: Device = None,
+    random_state: RandomState = None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
-    output=None,
+    output: OutputSpec = None,
     input_layout: str = "NCL",
 ) -> torch.Tensor:
     """Gradient x input: ``X * d target / d X`` (captum ``InputXGradient``).

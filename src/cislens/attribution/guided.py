@@ -35,6 +35,7 @@ from cislens.attribution.gradients import (
 from cislens.attribution.heads import explained_model
 from cislens.errors import UnsupportedModelError
 from cislens.utils.random import check_random_state_arg
+from cislens.utils.types import ArrayLike, Device, OutputSpec, RandomState, TargetLike
 from cislens.utils.validation import check_dtype
 
 _FUNCTIONAL_RELUS = {torch.relu, torch.relu_, F.relu, F.relu_, torch.Tensor.relu}
@@ -104,15 +105,15 @@ def guided_relus(model: nn.Module):
 @shared_parameters
 def guided_backprop(
     model: nn.Module,
-    X,
+    X: ArrayLike,
     *,
-    target=None,
+    target: TargetLike = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    device=None,
-    random_state=None,
+    device: Device = None,
+    random_state: RandomState = None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
-    output=None,
+    output: OutputSpec = None,
     input_layout: str = "NCL",
 ) -> torch.Tensor:
     """Guided backpropagation: the input gradient with guided ReLU backward passes.
@@ -178,17 +179,17 @@ def guided_backprop(
 @shared_parameters
 def guided_gradcam(
     model: nn.Module,
-    X,
+    X: ArrayLike,
     *,
-    target=None,
-    layer=None,
+    target: TargetLike = None,
+    layer: nn.Module | str | None = None,
     interpolation: str = "linear",
     batch_size: int = DEFAULT_BATCH_SIZE,
-    device=None,
-    random_state=None,
+    device: Device = None,
+    random_state: RandomState = None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
-    output=None,
+    output: OutputSpec = None,
     input_layout: str = "NCL",
 ) -> torch.Tensor:
     """Guided GradCAM: guided backprop times the upsampled, rectified GradCAM map.

@@ -32,6 +32,7 @@ from cislens.attribution.gradients import (
 )
 from cislens.attribution.heads import explained_model
 from cislens.utils.random import resolve_seed
+from cislens.utils.types import ArrayLike, Baselines, Device, OutputSpec, RandomState, TargetLike
 from cislens.utils.validation import check_dtype
 
 
@@ -95,18 +96,18 @@ def _alphas(n_alphas) -> np.ndarray:
 
 def integrated_gradients_path_density(
     model: nn.Module,
-    X,
+    X: ArrayLike,
     *,
-    target=None,
-    baselines="dinucleotide",
+    target: TargetLike = None,
+    baselines: Baselines = "dinucleotide",
     n_baselines: int | None = 1,
-    n_alphas=11,
+    n_alphas: int = 11,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    device=None,
-    random_state=None,
+    device: Device = None,
+    random_state: RandomState = None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
-    output=None,
+    output: OutputSpec = None,
     input_layout: str = "NCL",
 ) -> IGPathDensity:
     """The model's predictions along the integrated-gradients path, per alpha.

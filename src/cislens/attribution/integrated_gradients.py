@@ -66,6 +66,7 @@ from cislens.attribution.gradients import (
 from cislens.attribution.heads import explained_model
 from cislens.utils.batching import predict_in_batches
 from cislens.utils.random import resolve_seed
+from cislens.utils.types import ArrayLike, Baselines, Device, OutputSpec, RandomState, TargetLike
 from cislens.utils.validation import check_bool, check_choice, check_dtype, check_positive_int
 
 QUADRATURES = (
@@ -245,20 +246,20 @@ def _prepare(X, baselines, n_baselines, random_state, dtype):
 @shared_parameters
 def integrated_gradients(
     model: nn.Module,
-    X,
+    X: ArrayLike,
     *,
-    target=None,
-    baselines="zeros",
+    target: TargetLike = None,
+    baselines: Baselines = "zeros",
     n_baselines: int | None = None,
     n_steps: int = 50,
     quadrature: str = "gausslegendre",
     hypothetical: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    device=None,
-    random_state=None,
+    device: Device = None,
+    random_state: RandomState = None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
-    output=None,
+    output: OutputSpec = None,
     input_layout: str = "NCL",
 ) -> torch.Tensor:
     """Integrated gradients, averaged over one or several references, in the projected form.
@@ -388,16 +389,16 @@ class IGCompleteness(NamedTuple):
 
 def integrated_gradients_completeness(
     model: nn.Module,
-    X,
+    X: ArrayLike,
     *,
-    target=None,
-    baselines="zeros",
+    target: TargetLike = None,
+    baselines: Baselines = "zeros",
     n_baselines: int | None = None,
     n_steps: int = 50,
     quadrature: str = "gausslegendre",
     batch_size: int = DEFAULT_BATCH_SIZE,
-    device=None,
-    random_state=None,
+    device: Device = None,
+    random_state: RandomState = None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
 ) -> IGCompleteness:

@@ -39,6 +39,7 @@ from cislens.attribution.gradients import (
 from cislens.attribution.heads import explained_model
 from cislens.utils.batching import predict_in_batches
 from cislens.utils.random import check_random_state_arg
+from cislens.utils.types import ArrayLike, Device, OutputSpec, RandomState, TargetLike
 from cislens.utils.validation import check_bool, check_choice, check_dtype
 
 SCORES = ("centred", "neg_mean", "delta")
@@ -113,20 +114,20 @@ def _naive_deltas(run, X, counts, first, stop, batch_size, bar, delta) -> None:
 @shared_parameters
 def ism(
     model: nn.Module,
-    X,
+    X: ArrayLike,
     *,
-    target=None,
+    target: TargetLike = None,
     scores: str = "centred",
     hypothetical: bool = False,
     start: int | None = 0,
     end: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    device=None,
-    random_state=None,
+    device: Device = None,
+    random_state: RandomState = None,
     verbose: bool = False,
     dtype: torch.dtype = torch.float32,
     fast: bool | None = None,
-    output=None,
+    output: OutputSpec = None,
     input_layout: str = "NCL",
     max_positions: float | None = DEFAULT_MAX_POSITIONS,
 ) -> torch.Tensor:

@@ -22,6 +22,7 @@ import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,6 +37,10 @@ from cislens.attribution.guided import guided_backprop, guided_gradcam
 from cislens.attribution.integrated_gradients import integrated_gradients
 from cislens.attribution.ism import ism
 from cislens.utils.random import resolve_seed
+from cislens.utils.types import ArrayLike, RandomState, TargetLike
+
+if TYPE_CHECKING:
+    from cislens.io.attributions import AttributionSet
 
 
 @dataclass(frozen=True)
@@ -315,11 +320,11 @@ def resolve_methods(
 
 def attribute(
     model: nn.Module,
-    X,
+    X: ArrayLike,
     *,
     method: str,
     max_positions: float | None = DEFAULT_MAX_POSITIONS,
-    **options,
+    **options: Any,
 ) -> torch.Tensor:
     """Run the attribution method named ``method``: ``METHODS[method](model, X, **options)``.
 
@@ -371,17 +376,17 @@ def _json_value(value):
 
 def attribution_set(
     model: nn.Module,
-    X,
+    X: ArrayLike,
     *,
     method: str,
-    target=None,
+    target: TargetLike = None,
     hypothetical: bool = False,
-    random_state=None,
-    example_index=None,
-    task_names=None,
+    random_state: RandomState = None,
+    example_index: ArrayLike | None = None,
+    task_names: list[str] | None = None,
     max_positions: float | None = DEFAULT_MAX_POSITIONS,
-    **options,
-):
+    **options: Any,
+) -> AttributionSet:
     """Run a method and package its result with its settings as an ``AttributionSet``.
 
     What ``cislens attribute`` calls. The projected scores are always stored; with

@@ -78,7 +78,7 @@ def attribute_block(block: Block, task: AttributeTask) -> dict:
         **json.loads(task.options),
     )
     values = {"sequences": np.asarray(rows, dtype=np.int8), "attributions": result.attributions}
-    if task.hypothetical:
+    if task.hypothetical and result.hypothetical is not None:  # always set when asked for
         values["hypothetical"] = result.hypothetical
     write_block(
         zarr.open_group(task.store, mode="r+"), block.index, block.start, block.stop, values

@@ -12,6 +12,7 @@ Examples
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
@@ -31,4 +32,28 @@ Array = Union[np.ndarray, "torch.Tensor"]
 ArrayLike = Any
 """Anything ``numpy.asarray`` reads (lists, arrays, tensors)."""
 
-__all__ = ["Array", "ArrayLike", "PathLike", "RandomState"]
+Device = Union[str, "torch.device", None]
+"""A device: ``"cpu"``, ``"cuda:0"``, a ``torch.device``, or None (cislens picks one)."""
+
+TargetLike = Union[int, np.integer, Callable[["torch.Tensor"], "torch.Tensor"], None]
+"""Which model output to explain: an index, a callable mapping the (N, T) output to (N,), or
+None (only for a model with a single output)."""
+
+OutputSpec = Union[int, str, Callable[..., Any], tuple[Any, ...], None]
+"""How to read a model's output (``output=``): an index or key of a tuple or dict output, a
+callable, ``(index or key, head)``, or None (the model returns one (N, T) tensor)."""
+
+Baselines = Union[str, np.ndarray, "torch.Tensor", Callable[..., Any]]
+"""References: a name from ``cislens.shuffle.REFERENCES``, an array or tensor, or a callable
+that makes them from the sequences."""
+
+__all__ = [
+    "Array",
+    "ArrayLike",
+    "Baselines",
+    "Device",
+    "OutputSpec",
+    "PathLike",
+    "RandomState",
+    "TargetLike",
+]

@@ -12,11 +12,13 @@ over the references and, unless ``hypothetical=True``, projects them onto the ob
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from cislens.attribution._common import check_batch_size, prepare_inputs, resolve_baselines
 from cislens.attribution.deeplift_engine import checks
 from cislens.attribution.deeplift_engine.pairs import Recorder, check_options, iterate_pairs
 from cislens.attribution.heads import explained_model
+from cislens.utils.types import ArrayLike, Baselines, Device, OutputSpec, RandomState, TargetLike
 from cislens.utils.validation import check_positive_int
 
 _PARAMETERS = {
@@ -189,24 +191,24 @@ def _run(
 
 @_doc(*_COMMON)
 def deeplift(
-    model,
-    X,
+    model: nn.Module,
+    X: ArrayLike,
     *,
-    target=None,
-    baselines="frequencies",
-    n_baselines=None,
-    rule="rescale",
-    hypothetical=False,
-    batch_size=128,
-    device=None,
-    random_state=None,
-    verbose=False,
-    dtype=torch.float32,
-    tolerance=1e-3,
-    on_check_failure="raise",
-    fast=None,
-    output=None,
-    input_layout="NCL",
+    target: TargetLike = None,
+    baselines: Baselines = "frequencies",
+    n_baselines: int | None = None,
+    rule: str = "rescale",
+    hypothetical: bool = False,
+    batch_size: int = 128,
+    device: Device = None,
+    random_state: RandomState = None,
+    verbose: bool = False,
+    dtype: torch.dtype = torch.float32,
+    tolerance: float = 1e-3,
+    on_check_failure: str = "raise",
+    fast: bool | None = None,
+    output: OutputSpec = None,
+    input_layout: str = "NCL",
 ) -> torch.Tensor:
     """DeepLIFT attributions (Shrikumar et al. 2017) against fixed references.
 
@@ -280,24 +282,24 @@ def deeplift(
 
 @_doc(*_COMMON)
 def deeplift_shap(
-    model,
-    X,
+    model: nn.Module,
+    X: ArrayLike,
     *,
-    target=None,
-    n_shuffles=20,
-    baselines="dinucleotide",
-    rule="rescale",
-    hypothetical=False,
-    batch_size=128,
-    device=None,
-    random_state=None,
-    verbose=False,
-    dtype=torch.float32,
-    tolerance=1e-3,
-    on_check_failure="raise",
-    fast=None,
-    output=None,
-    input_layout="NCL",
+    target: TargetLike = None,
+    n_shuffles: int = 20,
+    baselines: Baselines = "dinucleotide",
+    rule: str = "rescale",
+    hypothetical: bool = False,
+    batch_size: int = 128,
+    device: Device = None,
+    random_state: RandomState = None,
+    verbose: bool = False,
+    dtype: torch.dtype = torch.float32,
+    tolerance: float = 1e-3,
+    on_check_failure: str = "raise",
+    fast: bool | None = None,
+    output: OutputSpec = None,
+    input_layout: str = "NCL",
 ) -> torch.Tensor:
     """DeepLiftShap: DeepLIFT averaged over shuffled references of each sequence.
 
