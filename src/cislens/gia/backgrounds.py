@@ -25,12 +25,14 @@ import warnings
 
 import numpy as np
 import torch
+from torch import nn
 
 from cislens.attribution.heads import explained_model
 from cislens.errors import CislensWarning
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
 from cislens.utils.random import check_random_state, derive_seed, resolve_seed
+from cislens.utils.types import ArrayLike, Device, OutputSpec, RandomState, TargetLike
 from cislens.utils.validation import check_choice, check_positive_int
 
 logger = logging.getLogger(__name__)
@@ -133,18 +135,18 @@ def _random_null(
 
 def null_backgrounds(
     kind: str,
-    X=None,
+    X: ArrayLike | None = None,
     *,
     n: int,
     length: int | None = None,
-    model=None,
-    target=None,
+    model: nn.Module | None = None,
+    target: TargetLike = None,
     gc: float | None = None,
     quantile: float = 0.25,
     batch_size: int = 256,
-    device=None,
-    random_state=None,
-    output=None,
+    device: Device = None,
+    random_state: RandomState = None,
+    output: OutputSpec = None,
     input_layout: str = "NCL",
 ) -> torch.Tensor:
     """Draw ``n`` background sequences from a null model.

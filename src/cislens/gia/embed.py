@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 import torch
@@ -27,9 +28,14 @@ from cislens.pwm.motif import Motif
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy, like_input
 from cislens.utils.random import resolve_seed
+from cislens.utils.types import Array, ArrayLike, RandomState
 
 STRANDS = ("+", "-")
 _DNA = {"A": 0, "C": 1, "G": 2, "T": 3}
+
+PatternLike = Union[str, Path, Motif, np.ndarray, torch.Tensor, "EmbedPattern"]
+"""What :func:`as_pattern` reads: a DNA string, a motif spec (JASPAR name or ID, MEME file),
+a :class:`~cislens.pwm.Motif`, a one-hot array or tensor (4, W), or an :class:`EmbedPattern`."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,7 +56,9 @@ class EmbedPattern:
         """Number of positions W."""
         return int(self.onehot.shape[-1])
 
-    def instances(self, n: int, *, strand: str = "+", sample: bool = False, random_state=None):
+    def instances(
+        self, n: int, *, strand: str = "+", sample: bool = False, random_state: RandomState = None
+    ) -> np.ndarray:
         """The pattern to write into each of ``n`` backgrounds: (4, W) or (n, 4, W) float32.
 
         With ``sample=True`` each background gets its own draw from the PWM (reproducible with
@@ -92,7 +100,7 @@ def _from_string(text: str, name: str) -> EmbedPattern:
     return EmbedPattern(text.upper(), onehot)
 
 
-def as_pattern(pattern, *, name: str = "pattern") -> EmbedPattern:
+def as_pattern(pattern: PatternLike, *, name: str = "pattern") -> EmbedPattern:
     """Resolve any accepted pattern spec into a :class:`EmbedPattern`.
 
     Parameters
@@ -184,7 +192,15 @@ def write(X: np.ndarray, values: np.ndarray, position: int) -> None:
     window[...] = np.where(keep, window, values)
 
 
-def embed(X, pattern, *, position=None, strand: str = "+", sample: bool = False, random_state=None):
+def embed(
+    X: ArrayLike,
+    pattern: PatternLike,
+    *,
+    position: int | None = None,
+    strand: str = "+",
+    sample: bool = False,
+    random_state: RandomState = None,
+) -> Array:
     """Write ``pattern`` into every sequence of ``X`` (a copy), overwriting its bases.
 
     Parameters

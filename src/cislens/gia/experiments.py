@@ -14,39 +14,42 @@ live in :mod:`cislens.gia.pairs`.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from torch import nn
 
 from cislens.gia._evaluate import DEFAULT_BATCH_SIZE
 from cislens.gia._experiment import Experiment, check_ints, doc, options
-from cislens.gia.embed import check_position
+from cislens.gia.embed import PatternLike, check_position
 from cislens.gia.result import GIAResult
 from cislens.gia.stats import DEFAULT_CONFIDENCE, DEFAULT_N_BOOTSTRAP
+from cislens.utils.types import ArrayLike, Device, OutputSpec, RandomState
 from cislens.utils.validation import check_positive_int
 
 
 @doc
 def marginalize(
-    model,
-    backgrounds,
-    pattern,
+    model: nn.Module,
+    backgrounds: ArrayLike,
+    pattern: PatternLike,
     *,
-    position=None,
-    strand="+",
-    target=None,
-    func=None,
-    func_kwargs=None,
-    sample=False,
-    batch_size=DEFAULT_BATCH_SIZE,
-    device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP,
-    confidence=DEFAULT_CONFIDENCE,
-    random_state=None,
-    verbose=False,
-    output=None,
-    input_layout="NCL",
+    position: int | None = None,
+    strand: str = "+",
+    target: int | Sequence[int] | Callable[..., Any] | None = None,
+    func: str | Callable[..., Any] | None = None,
+    func_kwargs: dict[str, Any] | None = None,
+    sample: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: Device = None,
+    n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
+    confidence: float = DEFAULT_CONFIDENCE,
+    random_state: RandomState = None,
+    verbose: bool = False,
+    output: OutputSpec = None,
+    input_layout: str = "NCL",
 ) -> GIAResult:
     """Global importance of one pattern: ``mean_n [f(x_n + pattern) - f(x_n)]``.
 
@@ -91,24 +94,24 @@ def marginalize(
 
 @doc
 def position_effect(
-    model,
-    backgrounds,
-    pattern,
+    model: nn.Module,
+    backgrounds: ArrayLike,
+    pattern: PatternLike,
     *,
-    positions=None,
-    strand="+",
-    target=None,
-    func=None,
-    func_kwargs=None,
-    sample=False,
-    batch_size=DEFAULT_BATCH_SIZE,
-    device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP,
-    confidence=DEFAULT_CONFIDENCE,
-    random_state=None,
-    verbose=False,
-    output=None,
-    input_layout="NCL",
+    positions: Sequence[int] | None = None,
+    strand: str = "+",
+    target: int | Sequence[int] | Callable[..., Any] | None = None,
+    func: str | Callable[..., Any] | None = None,
+    func_kwargs: dict[str, Any] | None = None,
+    sample: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: Device = None,
+    n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
+    confidence: float = DEFAULT_CONFIDENCE,
+    random_state: RandomState = None,
+    verbose: bool = False,
+    output: OutputSpec = None,
+    input_layout: str = "NCL",
 ) -> pd.DataFrame:
     """The effect of one pattern embedded at each of several positions (positional bias).
 
@@ -153,25 +156,25 @@ def position_effect(
 
 @doc
 def count_effect(
-    model,
-    backgrounds,
-    pattern,
+    model: nn.Module,
+    backgrounds: ArrayLike,
+    pattern: PatternLike,
     *,
-    max_count=3,
-    positions=None,
-    strand="+",
-    target=None,
-    func=None,
-    func_kwargs=None,
-    sample=False,
-    batch_size=DEFAULT_BATCH_SIZE,
-    device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP,
-    confidence=DEFAULT_CONFIDENCE,
-    random_state=None,
-    verbose=False,
-    output=None,
-    input_layout="NCL",
+    max_count: int = 3,
+    positions: Sequence[int] | None = None,
+    strand: str = "+",
+    target: int | Sequence[int] | Callable[..., Any] | None = None,
+    func: str | Callable[..., Any] | None = None,
+    func_kwargs: dict[str, Any] | None = None,
+    sample: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: Device = None,
+    n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
+    confidence: float = DEFAULT_CONFIDENCE,
+    random_state: RandomState = None,
+    verbose: bool = False,
+    output: OutputSpec = None,
+    input_layout: str = "NCL",
 ) -> pd.DataFrame:
     """The effect of 1, 2, ..., ``max_count`` copies of a pattern (GIA ``multiple_sites``).
 
@@ -208,8 +211,8 @@ def count_effect(
     width = experiment.patterns[index].width
     check_positive_int(max_count, "max_count")
     if positions is None:
-        positions = np.linspace(0, experiment.length - width, max_count + 2)[1:-1].round()
-        positions = [int(p) for p in positions]
+        spread = np.linspace(0, experiment.length - width, max_count + 2)[1:-1].round()
+        positions = [int(p) for p in spread]
     positions = check_ints(positions, "positions")
     if len(positions) < max_count:
         raise ValueError(
@@ -243,25 +246,25 @@ def _flank_pair(flank, name: str) -> tuple[str, str, str]:
 
 @doc
 def flank_effect(
-    model,
-    backgrounds,
-    pattern,
-    flanks,
+    model: nn.Module,
+    backgrounds: ArrayLike,
+    pattern: PatternLike,
+    flanks: Sequence[str | tuple[str, str]],
     *,
-    position=None,
-    strand="+",
-    target=None,
-    func=None,
-    func_kwargs=None,
-    sample=False,
-    batch_size=DEFAULT_BATCH_SIZE,
-    device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP,
-    confidence=DEFAULT_CONFIDENCE,
-    random_state=None,
-    verbose=False,
-    output=None,
-    input_layout="NCL",
+    position: int | None = None,
+    strand: str = "+",
+    target: int | Sequence[int] | Callable[..., Any] | None = None,
+    func: str | Callable[..., Any] | None = None,
+    func_kwargs: dict[str, Any] | None = None,
+    sample: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: Device = None,
+    n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
+    confidence: float = DEFAULT_CONFIDENCE,
+    random_state: RandomState = None,
+    verbose: bool = False,
+    output: OutputSpec = None,
+    input_layout: str = "NCL",
 ) -> pd.DataFrame:
     """The effect of a pattern in different flanking contexts (GIA ``gc_bias``).
 

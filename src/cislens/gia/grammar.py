@@ -39,17 +39,22 @@ terms are cached per position and strand, so fewer in practice): ``K = 84`` (4 x
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from torch import nn
 
 from cislens.gia._evaluate import DEFAULT_BATCH_SIZE
 from cislens.gia._experiment import Experiment, check_ints, doc, options
+from cislens.gia.embed import PatternLike
 from cislens.gia.pairs import ORIENTATIONS, check_orientation, pair_values
 from cislens.gia.result import scalar_view
 from cislens.gia.stats import DEFAULT_CONFIDENCE, DEFAULT_N_BOOTSTRAP, bootstrap_ci
 from cislens.utils.random import check_random_state, derive_seed
+from cislens.utils.types import ArrayLike, Device, OutputSpec, RandomState
 from cislens.utils.validation import check_choice, check_fraction
 
 DEFAULT_GAPS = tuple(range(21))
@@ -90,7 +95,7 @@ class Grammar:
     best: pd.DataFrame
     value: str
 
-    def heatmap(self, target=None) -> pd.DataFrame:
+    def heatmap(self, target: int | str | None = None) -> pd.DataFrame:
         """``value`` as an orientation x spacing frame (rows ``++``, ``+-``, ``-+``, ``--``)."""
         targets = list(dict.fromkeys(self.table["target"]))
         if target is None:
@@ -102,7 +107,13 @@ class Grammar:
         return frame.reindex([o for o in ORIENTATIONS if o in frame.index])
 
 
-def no_preference_test(values, *, atol=0.0, n_bootstrap=DEFAULT_N_BOOTSTRAP, random_state=None):
+def no_preference_test(
+    values: ArrayLike,
+    *,
+    atol: float = 0.0,
+    n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
+    random_state: RandomState = None,
+) -> tuple[float, float]:
     """Centred-bootstrap max test of "every column has the same mean" for (n, K) ``values``.
 
     Returns ``(T, p)``: ``T = max_k |m_k - mean(m)|`` and its p-value (module docstring).
@@ -180,28 +191,28 @@ def _check_grammar_options(value, alpha) -> None:
 
 @doc
 def grammar(
-    model,
-    backgrounds,
-    a,
-    b,
+    model: nn.Module,
+    backgrounds: ArrayLike,
+    a: PatternLike,
+    b: PatternLike,
     *,
-    gaps=DEFAULT_GAPS,
-    orientations=ORIENTATIONS,
-    value="interaction",
-    alpha=DEFAULT_ALPHA,
-    start=None,
-    target=None,
-    func=None,
-    func_kwargs=None,
-    sample=False,
-    batch_size=DEFAULT_BATCH_SIZE,
-    device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP,
-    confidence=DEFAULT_CONFIDENCE,
-    random_state=None,
-    verbose=False,
-    output=None,
-    input_layout="NCL",
+    gaps: int | Sequence[int] = DEFAULT_GAPS,
+    orientations: Sequence[str] = ORIENTATIONS,
+    value: str = "interaction",
+    alpha: float = DEFAULT_ALPHA,
+    start: int | None = None,
+    target: int | Sequence[int] | Callable[..., Any] | None = None,
+    func: str | Callable[..., Any] | None = None,
+    func_kwargs: dict[str, Any] | None = None,
+    sample: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: Device = None,
+    n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
+    confidence: float = DEFAULT_CONFIDENCE,
+    random_state: RandomState = None,
+    verbose: bool = False,
+    output: OutputSpec = None,
+    input_layout: str = "NCL",
 ) -> Grammar:
     """Every orientation x gap of ``a`` then ``b``: tidy table, best arrangement, no-preference.
 

@@ -12,8 +12,12 @@ bootstrap CI, a Wilcoxon p-value and BH correction.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from torch import nn
 
 from cislens.gia._evaluate import DEFAULT_BATCH_SIZE, Runner
 from cislens.gia.result import condition_table, scalar_view
@@ -21,6 +25,7 @@ from cislens.gia.stats import DEFAULT_CONFIDENCE, DEFAULT_N_BOOTSTRAP, check_con
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
 from cislens.utils.random import derive_seed, resolve_seed
+from cislens.utils.types import ArrayLike, Device, OutputSpec, RandomState
 from cislens.utils.validation import check_choice, check_positive_int
 
 REPLACEMENTS = ("random", "shuffle", "dinucleotide_shuffle", "background")
@@ -79,21 +84,21 @@ def _replacements(X, row, start, end, method, n, seed, backgrounds) -> np.ndarra
 
 
 def occlude(
-    model,
-    X,
+    model: nn.Module,
+    X: ArrayLike,
     instances: pd.DataFrame,
     *,
     method: str = "random",
     n_occlusions: int = 20,
-    backgrounds=None,
-    target=None,
-    func=None,
-    func_kwargs=None,
+    backgrounds: ArrayLike | None = None,
+    target: int | Sequence[int] | Callable[..., Any] | None = None,
+    func: str | Callable[..., Any] | None = None,
+    func_kwargs: dict[str, Any] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    device=None,
-    random_state=None,
+    device: Device = None,
+    random_state: RandomState = None,
     verbose: bool = False,
-    output=None,
+    output: OutputSpec = None,
     input_layout: str = "NCL",
 ) -> pd.DataFrame:
     """Replace each instance's region and measure ``f(x) - mean_j f(x occluded)``.
@@ -213,7 +218,7 @@ def occlusion_summary(
     by: str | list[str] = "motif",
     n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
     confidence: float = DEFAULT_CONFIDENCE,
-    random_state=None,
+    random_state: RandomState = None,
 ) -> pd.DataFrame:
     """Pool :func:`occlude` rows per group: mean effect, bootstrap CI, Wilcoxon p, BH.
 

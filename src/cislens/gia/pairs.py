@@ -8,13 +8,19 @@ and ``b`` as the joint embedding (tangermeme's ``space`` computes no single-patt
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from torch import nn
 
 from cislens.gia._evaluate import DEFAULT_BATCH_SIZE
 from cislens.gia._experiment import Experiment, check_ints, doc, options
+from cislens.gia.embed import PatternLike
 from cislens.gia.result import GIAResult
 from cislens.gia.stats import DEFAULT_CONFIDENCE, DEFAULT_N_BOOTSTRAP
+from cislens.utils.types import ArrayLike, Device, OutputSpec, RandomState
 
 ORIENTATIONS = ("++", "+-", "-+", "--")
 """Strand of ``a`` then of ``b`` in pair experiments."""
@@ -64,26 +70,26 @@ def pair_values(experiment, ia, ib, gap, orientation, start):
 
 @doc
 def spacing(
-    model,
-    backgrounds,
-    a,
-    b,
-    spacings,
+    model: nn.Module,
+    backgrounds: ArrayLike,
+    a: PatternLike,
+    b: PatternLike,
+    spacings: int | Sequence[int],
     *,
-    orientations=("++",),
-    start=None,
-    target=None,
-    func=None,
-    func_kwargs=None,
-    sample=False,
-    batch_size=DEFAULT_BATCH_SIZE,
-    device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP,
-    confidence=DEFAULT_CONFIDENCE,
-    random_state=None,
-    verbose=False,
-    output=None,
-    input_layout="NCL",
+    orientations: Sequence[str] = ("++",),
+    start: int | None = None,
+    target: int | Sequence[int] | Callable[..., Any] | None = None,
+    func: str | Callable[..., Any] | None = None,
+    func_kwargs: dict[str, Any] | None = None,
+    sample: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: Device = None,
+    n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
+    confidence: float = DEFAULT_CONFIDENCE,
+    random_state: RandomState = None,
+    verbose: bool = False,
+    output: OutputSpec = None,
+    input_layout: str = "NCL",
 ) -> pd.DataFrame:
     """The joint effect of ``a`` then ``b`` at each gap and orientation, with the interaction.
 
@@ -146,26 +152,26 @@ def spacing(
 
 @doc
 def interaction(
-    model,
-    backgrounds,
-    a,
-    b,
-    spacing,
+    model: nn.Module,
+    backgrounds: ArrayLike,
+    a: PatternLike,
+    b: PatternLike,
+    spacing: int,
     *,
-    orientation="++",
-    start=None,
-    target=None,
-    func=None,
-    func_kwargs=None,
-    sample=False,
-    batch_size=DEFAULT_BATCH_SIZE,
-    device=None,
-    n_bootstrap=DEFAULT_N_BOOTSTRAP,
-    confidence=DEFAULT_CONFIDENCE,
-    random_state=None,
-    verbose=False,
-    output=None,
-    input_layout="NCL",
+    orientation: str = "++",
+    start: int | None = None,
+    target: int | Sequence[int] | Callable[..., Any] | None = None,
+    func: str | Callable[..., Any] | None = None,
+    func_kwargs: dict[str, Any] | None = None,
+    sample: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: Device = None,
+    n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
+    confidence: float = DEFAULT_CONFIDENCE,
+    random_state: RandomState = None,
+    verbose: bool = False,
+    output: OutputSpec = None,
+    input_layout: str = "NCL",
 ) -> GIAResult:
     """Interaction of two patterns: ``mean[f(x+a+b) - f(x+a) - f(x+b) + f(x)]``.
 

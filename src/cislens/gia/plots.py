@@ -6,7 +6,12 @@ when None) and returns the axes; none calls ``plt.show()``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 def _axes(ax):
@@ -37,10 +42,10 @@ def plot_curve(
     *,
     value: str = "effect",
     group: str | None = None,
-    target=None,
-    ax=None,
-    **line_kwargs,
-):
+    target: int | str | None = None,
+    ax: Axes | None = None,
+    **line_kwargs: Any,
+) -> Axes:
     """Plot ``value`` against column ``x`` with its CI band, one line per ``group`` value.
 
     Parameters
@@ -98,7 +103,13 @@ def plot_curve(
     return ax
 
 
-def plot_spacing(table: pd.DataFrame, *, value: str = "effect", target=None, ax=None):
+def plot_spacing(
+    table: pd.DataFrame,
+    *,
+    value: str = "effect",
+    target: int | str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
     """Effect (or ``value="interaction"``) vs spacing, one line per orientation, CI bands.
 
     Returns the axes; see :func:`plot_curve`.
@@ -109,12 +120,16 @@ def plot_spacing(table: pd.DataFrame, *, value: str = "effect", target=None, ax=
     return ax
 
 
-def plot_position(table: pd.DataFrame, *, target=None, ax=None):
+def plot_position(
+    table: pd.DataFrame, *, target: int | str | None = None, ax: Axes | None = None
+) -> Axes:
     """Effect vs the pattern's start position with its CI band; returns the axes."""
     return plot_curve(table, "position", target=target, ax=ax)
 
 
-def plot_count(table: pd.DataFrame, *, target=None, ax=None):
+def plot_count(
+    table: pd.DataFrame, *, target: int | str | None = None, ax: Axes | None = None
+) -> Axes:
     """Effect vs the number of copies with its CI band; returns the axes."""
     return plot_curve(table, "count", target=target, ax=ax)
 

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import stats
 
 from cislens.utils.random import check_random_state
+from cislens.utils.types import ArrayLike, RandomState
 from cislens.utils.validation import check_positive_int
 
 DEFAULT_N_BOOTSTRAP = 1000
@@ -50,11 +51,11 @@ def check_confidence(confidence) -> float:
 
 
 def bootstrap_ci(
-    differences,
+    differences: ArrayLike,
     *,
     n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
     confidence: float = DEFAULT_CONFIDENCE,
-    random_state=None,
+    random_state: RandomState = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap confidence interval of the mean along axis 0.
 
@@ -95,7 +96,7 @@ def bootstrap_ci(
     return low.reshape(values.shape[1:]), high.reshape(values.shape[1:])
 
 
-def wilcoxon_p(differences) -> np.ndarray:
+def wilcoxon_p(differences: ArrayLike) -> np.ndarray:
     """Two-sided Wilcoxon signed-rank p-values of ``median = 0`` along axis 0.
 
     Elements whose differences are all zero get p = 1 (no evidence of an effect). With fewer
@@ -123,7 +124,7 @@ def wilcoxon_p(differences) -> np.ndarray:
     return p.reshape(values.shape[1:])
 
 
-def standardized_effect(differences) -> np.ndarray:
+def standardized_effect(differences: ArrayLike) -> np.ndarray:
     """Mean over axis 0 divided by the standard deviation (ddof=1); 0 where both are 0.
 
     A non-zero mean with zero spread (a deterministic effect) gives +-inf.
@@ -141,7 +142,7 @@ def standardized_effect(differences) -> np.ndarray:
     return np.where((sd == 0) & (mean == 0), 0.0, out)
 
 
-def benjamini_hochberg(p_values) -> np.ndarray:
+def benjamini_hochberg(p_values: ArrayLike) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (false discovery rate), same shape as the input.
 
     Examples
