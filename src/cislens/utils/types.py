@@ -35,11 +35,11 @@ ArrayLike = Any
 Device = Union[str, "torch.device", None]
 """A device: ``"cpu"``, ``"cuda:0"``, a ``torch.device``, or None (cislens picks one)."""
 
-TargetLike = Union[int, np.integer, Callable[["torch.Tensor"], "torch.Tensor"], None]
+TargetLike = int | np.integer | Callable[["torch.Tensor"], "torch.Tensor"] | None
 """Which model output to explain: an index, a callable mapping the (N, T) output to (N,), or
 None (only for a model with a single output)."""
 
-OutputSpec = Union[int, str, Callable[..., Any], tuple[Any, ...], None]
+OutputSpec = int | str | Callable[..., Any] | tuple[Any, ...] | None
 """How to read a model's output (``output=``): an index or key of a tuple or dict output, a
 callable, ``(index or key, head)``, or None (the model returns one (N, T) tensor)."""
 
