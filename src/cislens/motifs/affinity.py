@@ -22,9 +22,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from cislens.utils.threads import torch_threads_kept
+from cislens.utils.types import ArrayLike
 
 
-def continuous_jaccard(a, b) -> float:
+def continuous_jaccard(a: ArrayLike, b: ArrayLike) -> float:
     """Continuous Jaccard similarity of two arrays of the same shape.
 
     ``J(a, b) = sum(min(|a|, |b|) * sign(a) * sign(b)) / sum(max(|a|, |b|))``, in [-1, 1];

@@ -19,12 +19,17 @@ A cluster becomes a :class:`Pattern` in four steps (:func:`aggregate_seqlets`):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from cislens.motifs.affinity import align_to_target, l1_tracks, min_overlap_positions
+
+if TYPE_CHECKING:  # annotations only: imported where used, when used
+    from cislens.pwm.motif import Motif
 
 PATTERN_SEQLET_COLUMNS = ("example", "start", "end", "strand")
 
@@ -77,7 +82,9 @@ class Pattern:
         """+1 for the positive metacluster, -1 for the negative one."""
         return 1 if self.metacluster == "pos" else -1
 
-    def information_content(self, background=(0.25, 0.25, 0.25, 0.25)) -> np.ndarray:
+    def information_content(
+        self, background: Sequence[float] = (0.25, 0.25, 0.25, 0.25)
+    ) -> np.ndarray:
         """Per-position information content of the PFM in bits, (W,)."""
         return information_content(self.sequence, background)
 
@@ -91,7 +98,9 @@ class Pattern:
             return 0, self.width
         return int(keep[0]), int(keep[-1] + 1)
 
-    def to_motif(self, *, kind: str = "pfm", trim: float | None = 0.3, pseudocount=1e-3):
+    def to_motif(
+        self, *, kind: str = "pfm", trim: float | None = 0.3, pseudocount: float = 1e-3
+    ) -> Motif:
         """The pattern as a :class:`cislens.pwm.Motif`.
 
         ``kind``: "pfm" (base frequencies), "cwm-pfm" (softmax of the CWM), "hcwm-pfm" (softmax

@@ -40,6 +40,9 @@ falls under the information gate.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -57,6 +60,10 @@ MATCH_COLUMNS = (
     "strand",
     "note",
 )
+
+if TYPE_CHECKING:  # annotations only: imported where used, when used
+    from cislens.motifs.aggregate import Pattern
+    from cislens.pwm.motif import Motif
 
 
 def benjamini_hochberg(p_values) -> np.ndarray:
@@ -198,9 +205,9 @@ def _unannotated(name, bits, strong, min_bits, min_strong_columns):
 
 
 def annotate(
-    patterns,
+    patterns: Sequence[Pattern | Motif],
     *,
-    database=None,
+    database: str | Sequence[Motif] | None = None,
     n_matches: int = 3,
     trim: float = 0.3,
     min_bits: float = MIN_BITS,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,7 @@ from cislens.motifs.significance import (
 )
 from cislens.motifs.source import WindowSource, check_array_like, is_in_memory, scan
 from cislens.utils.random import check_random_state, resolve_seed
+from cislens.utils.types import ArrayLike, RandomState
 
 logger = logging.getLogger(__name__)
 
@@ -228,14 +230,14 @@ def _metacluster_patterns(source, table, sign, p, rng, verbose, label, *, refine
 
 
 def discover_motifs(
-    X,
-    hypothetical,
+    X: ArrayLike,
+    hypothetical: ArrayLike,
     params: DiscoveryParams | None = None,
     *,
     chunk_size: int = 1024,
-    random_state=None,
+    random_state: RandomState = None,
     verbose: bool = False,
-    **options,
+    **options: Any,
 ) -> MotifDiscoveryResult:
     """Discover motifs (patterns) from hypothetical contribution scores.
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from cislens.pwm import Motif
+from cislens.utils.types import ArrayLike, Device
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +43,14 @@ def _first_conv(model: nn.Module, layer):
 
 def filter_motifs(
     model: nn.Module,
-    X,
+    X: ArrayLike,
     *,
-    layer=None,
+    layer: nn.Conv1d | str | None = None,
     threshold: float = 0.5,
     pseudocount: float = 0.0,
     min_sites: int = 1,
     batch_size: int = 256,
-    device=None,
+    device: Device = None,
 ) -> list[Motif]:
     """PFMs of a convolution layer's filters from the windows that activate them.
 

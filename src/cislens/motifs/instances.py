@@ -23,9 +23,14 @@ Both return one table with the columns :data:`HIT_COLUMNS`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 import pandas as pd
 import torch
+
+from cislens.utils.types import ArrayLike
 
 HIT_COLUMNS = (
     "example",
@@ -38,6 +43,10 @@ HIT_COLUMNS = (
     "contribution",
     "p_value",
 )
+
+if TYPE_CHECKING:  # annotations only: imported where used, when used
+    from cislens.motifs.aggregate import Pattern
+    from cislens.pwm.motif import Motif
 """Hit table columns: example (row of X), start / end (0-based, end exclusive), strand, pattern
 (name), score (similarity for CWM hits, log-odds for PWM hits), similarity, contribution (CWM
 hits; NaN for PWM hits) and p_value (PWM hits; NaN for CWM hits)."""
@@ -115,9 +124,9 @@ def _empty_hits():
 
 
 def call_instances(
-    patterns,
-    X,
-    attributions=None,
+    patterns: Sequence[Pattern | Motif],
+    X: ArrayLike,
+    attributions: ArrayLike | None = None,
     *,
     method: str = "cwm",
     trim: float = 0.3,
@@ -184,7 +193,8 @@ def call_instances(
         )
     contrib = attributions * X
     frames = []
-    for pattern in patterns:
+    # method="cwm" takes Patterns (their CWMs and instance thresholds); Motifs are for "pwm"
+    for pattern in cast("list[Pattern]", patterns):
         sim_thr = (
             similarity_threshold
             if similarity_threshold is not None
@@ -265,7 +275,11 @@ def _call_pwm(patterns, X, *, trim, p_threshold):
 
 
 def instance_recovery(
-    hits: pd.DataFrame, truth: pd.DataFrame, *, motifs=None, min_overlap: float = 0.5
+    hits: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    motifs: Sequence[Motif] | None = None,
+    min_overlap: float = 0.5,
 ) -> pd.DataFrame:
     """Precision and recall of hits against recorded instances, per motif.
 

@@ -8,6 +8,7 @@ arrays are (W, 4) / (n, W, 4) because that layout is modisco-lite's file format.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
@@ -28,6 +29,7 @@ from cislens.io.hdf5 import (
 )
 from cislens.motifs.aggregate import Pattern
 from cislens.motifs.discover import MotifDiscoveryResult
+from cislens.utils.types import ArrayLike, PathLike
 from cislens.utils.validation import check_choice
 
 FORMAT = "cislens-motifs"
@@ -60,7 +62,7 @@ def _read_pattern(group: h5py.Group, name: str, path) -> Pattern:
     )
 
 
-def save_motifs(path, result: MotifDiscoveryResult) -> Path:
+def save_motifs(path: PathLike, result: MotifDiscoveryResult) -> Path:
     """Write a :class:`MotifDiscoveryResult` to an HDF5 file (see ``docs/formats.md``).
 
     Examples
@@ -99,7 +101,7 @@ def save_motifs(path, result: MotifDiscoveryResult) -> Path:
     return path
 
 
-def load_motifs(path) -> MotifDiscoveryResult:
+def load_motifs(path: PathLike) -> MotifDiscoveryResult:
     """Read a file written by :func:`save_motifs`."""
     path = existing_file(path)
     with open_hdf5(path, what=FORMAT + " file") as handle:
@@ -130,7 +132,9 @@ def load_motifs(path) -> MotifDiscoveryResult:
         )
 
 
-def export_modisco_h5(path, result: MotifDiscoveryResult, X, hypothetical) -> Path:
+def export_modisco_h5(
+    path: PathLike, result: MotifDiscoveryResult, X: ArrayLike, hypothetical: ArrayLike
+) -> Path:
     """Write the patterns in modisco-lite's ``modisco motifs`` HDF5 layout.
 
     ``pos_patterns/pattern_<i>`` and ``neg_patterns/pattern_<i>`` hold ``sequence``,
@@ -182,7 +186,12 @@ def export_modisco_h5(path, result: MotifDiscoveryResult, X, hypothetical) -> Pa
 
 
 def write_patterns_meme(
-    path, patterns, *, kind: str = "pfm", trim: float | None = 0.3, allow_empty: bool = False
+    path: PathLike,
+    patterns: Sequence[Pattern],
+    *,
+    kind: str = "pfm",
+    trim: float | None = 0.3,
+    allow_empty: bool = False,
 ) -> Path:
     """Write patterns to a MEME motif file.
 

@@ -19,6 +19,7 @@ is listed in its provenance, ``stats["provenance"]``: ``[{"run", "pattern", "n_s
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -50,9 +51,9 @@ def _check_runs(results, labels):
 
 
 def merge_motif_sets(
-    results,
+    results: Sequence[MotifDiscoveryResult],
     *,
-    labels=None,
+    labels: Sequence[str] | None = None,
     threshold: float = 0.7,
     min_overlap: float = 0.7,
     trim: float = 0.3,

@@ -6,6 +6,7 @@ import difflib
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,7 @@ class DiscoveryParams:
             raise ValueError(f"{path} is not valid JSON / YAML: {error}") from None
         return cls.from_dict(values or {}, where=str(path))
 
-    def with_options(self, **options) -> DiscoveryParams:
+    def with_options(self, **options: Any) -> DiscoveryParams:
         """A copy with some fields changed (checked like the constructor's)."""
         return replace(self, **options) if options else self
 

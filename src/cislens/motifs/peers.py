@@ -19,6 +19,7 @@ import pandas as pd
 from cislens.io.hdf5 import existing_file, open_hdf5
 from cislens.motifs.aggregate import PATTERN_SEQLET_COLUMNS, Pattern
 from cislens.motifs.discover import MotifDiscoveryResult
+from cislens.utils.types import PathLike
 
 MODISCO_GROUPS = {"pos_patterns": "pos", "neg_patterns": "neg"}
 FINEMO_HIT_COLUMNS = (
@@ -77,7 +78,7 @@ def _read_modisco_pattern(group, metacluster: str, index: int, source: str) -> P
     )
 
 
-def load_modisco_h5(path) -> MotifDiscoveryResult:
+def load_modisco_h5(path: PathLike) -> MotifDiscoveryResult:
     """Read a modisco-lite ``modisco motifs`` results file as a :class:`MotifDiscoveryResult`.
 
     Patterns are named ``pos_<i>`` / ``neg_<i>`` in modisco-lite's order (``pattern_<i>``);
@@ -120,7 +121,7 @@ def load_modisco_h5(path) -> MotifDiscoveryResult:
     )
 
 
-def load_finemo_hits(path) -> pd.DataFrame:
+def load_finemo_hits(path: PathLike) -> pd.DataFrame:
     """Read Fi-NeMo's ``hits.tsv`` (or ``hits_unique.tsv``) with cislens's hit columns added.
 
     Added columns: ``example`` (= ``peak_id``, the region's row), ``pattern`` (=

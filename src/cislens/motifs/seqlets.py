@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from cislens.utils.reprs import compact_repr
+from cislens.utils.types import ArrayLike, RandomState
 from cislens.utils.validation import check_int
 
 logger = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ def _check_int(value, name, minimum):
 
 
 def extract_seqlets(
-    attributions,
+    attributions: ArrayLike,
     *,
     window_size: int = 21,
     flank: int = 10,
@@ -212,7 +213,7 @@ def extract_seqlets(
     max_passing_frac: float = 0.2,
     weak_threshold: float = 0.8,
     max_windows: int = 1_000_000,
-    random_state=1234,
+    random_state: RandomState = 1234,
 ) -> SeqletCalls:
     """Call seqlets on projected contribution scores.
 
