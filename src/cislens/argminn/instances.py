@@ -9,12 +9,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import torch
 
 from cislens.argminn._common import batches, prepare
 from cislens.argminn.readout import ArgminnMotifs
+from cislens.utils.types import ArrayLike, Device, RandomState
+
+if TYPE_CHECKING:  # annotations only
+    from cislens.models.argminn.network import ARGMINN
 
 INSTANCE_COLUMNS = (
     "example",
@@ -33,17 +40,17 @@ INSTANCE_COLUMNS = (
 
 
 def argminn_instances(
-    model,
-    X,
+    model: ARGMINN,
+    X: ArrayLike,
     *,
     attention_threshold: float = 0.9,
     activation_threshold: float | None = 0.5,
     null_quantile: float | None = 0.9,
-    filters=None,
+    filters: Sequence[int] | None = None,
     motifs: ArgminnMotifs | None = None,
     batch_size: int = 256,
-    device=None,
-    random_state=None,
+    device: Device = None,
+    random_state: RandomState = None,
     verbose: bool = False,
 ) -> pd.DataFrame:
     """Motif instances and the attention layer/head that used them, from one forward pass.
@@ -261,7 +268,12 @@ def _chance_peaks(model, X, batch_size, device, random_state) -> np.ndarray:
 
 
 def argminn_syntax(
-    model, X, *, batch_size: int = 256, device=None, verbose: bool = False
+    model: ARGMINN,
+    X: ArrayLike,
+    *,
+    batch_size: int = 256,
+    device: Device = None,
+    verbose: bool = False,
 ) -> torch.Tensor:
     """Attention maps of every layer and head: (N, n_layers, n_heads, P) float32 on the CPU.
 

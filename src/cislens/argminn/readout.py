@@ -15,7 +15,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,11 @@ from cislens._version import __version__
 from cislens.argminn._common import batches, prepare
 from cislens.argminn.status import FILTER_STATUSES, filter_statuses, site_sharing
 from cislens.utils.reprs import compact_repr
+from cislens.utils.types import ArrayLike, Device
+
+if TYPE_CHECKING:  # annotations only
+    from cislens.models.argminn.network import ARGMINN
+    from cislens.pwm.motif import Motif
 
 FILTER_COLUMNS = (
     "filter",
@@ -155,8 +162,8 @@ def informative_runs(
 
 
 def argminn_motifs(
-    model,
-    X,
+    model: ARGMINN,
+    X: ArrayLike,
     *,
     threshold: float = 0.5,
     trim_ic: float = 0.3,
@@ -165,9 +172,9 @@ def argminn_motifs(
     min_sites: int = 20,
     min_influence: float = 0.1,
     annotate: bool = True,
-    database=None,
+    database: str | Sequence[Motif] | None = None,
     batch_size: int = 256,
-    device=None,
+    device: Device = None,
     verbose: bool = False,
 ) -> ArgminnMotifs:
     """Motifs of a trained ARGMINN: filter weights and activation-aligned PFMs.

@@ -389,7 +389,7 @@ def read_state_dict(path: PathLike) -> dict[str, torch.Tensor]:
 
 
 def load_user_model(
-    spec: str, weights: PathLike, *, strict: bool = True, **init_kwargs
+    spec: str, weights: PathLike, *, strict: bool = True, **init_kwargs: Any
 ) -> nn.Module:
     """Build your own architecture from ``'module.py:ClassName'`` and load its weights.
 

@@ -15,6 +15,7 @@ from cislens.pipeline.analysis import AnalysisPlan
 from cislens.pipeline.stages import MOTIF_METHOD, log_epoch
 from cislens.run_folder import RunFolder
 from cislens.utils.reprs import compact_repr
+from cislens.utils.types import Device
 
 DEFAULT_PRESET = "lab3"
 
@@ -47,7 +48,7 @@ class DemoConfig:
     n_examples: int = 100
     ism_examples: int = 20
     seed: int = 0
-    device: object = None
+    device: Device = None
     out: object = "demo_out"
     batch_size = None  # the forward passes use each function's default
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -43,6 +45,10 @@ from cislens.train._data import (
 )
 from cislens.utils.batching import predict_in_batches
 from cislens.utils.device import resolve_device, using_model
+from cislens.utils.types import ArrayLike, Device
+
+if TYPE_CHECKING:  # annotations only
+    from cislens.io.dataset_schema import GroundTruth
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +97,10 @@ def predict_array(
 
 def predict(
     model: nn.Module,
-    X,
+    X: ArrayLike,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    device=None,
+    device: Device = None,
     apply_sigmoid: bool = False,
     verbose: bool = False,
 ) -> np.ndarray:
@@ -200,14 +206,14 @@ def default_task_names(model, n_tasks: int) -> list[str]:
 
 def evaluate(
     model: nn.Module,
-    X,
-    Y,
+    X: ArrayLike,
+    Y: ArrayLike,
     *,
-    task_names=None,
-    task_type=None,
-    truth=None,
+    task_names: Sequence[str] | None = None,
+    task_type: str | Sequence[str] | None = None,
+    truth: GroundTruth | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    device=None,
+    device: Device = None,
     verbose: bool = False,
 ) -> pd.DataFrame:
     """Per-task metrics of ``model`` on (X, Y): auROC, auPRC, accuracy, positives fraction.

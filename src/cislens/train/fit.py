@@ -7,7 +7,8 @@ The epoch loop lives in :mod:`cislens.train._loop`, the argument checks in
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -36,6 +37,10 @@ from cislens.train.denormals import denormals_flushed, flushing_denormals
 from cislens.train.history import History
 from cislens.utils.device import resolve_device, using_model
 from cislens.utils.random import derive_seed, resolve_seed
+from cislens.utils.types import Device, RandomState
+
+if TYPE_CHECKING:  # annotations only
+    from cislens.io.dataset import Dataset
 
 # The one set of defaults (cislens.train.defaults) is shared with `cislens train` and `run`.
 DEFAULT_EPOCHS = TRAINING_DEFAULTS["epochs"]  # None: epochs_for(n_train, batch_size)
@@ -46,14 +51,14 @@ DEFAULT_PATIENCE = TRAINING_DEFAULTS["patience"]
 
 def fit(
     model: nn.Module,
-    data,
+    data: Dataset | dict[str, Any] | tuple[Any, ...],
     *,
     epochs: int | None = DEFAULT_EPOCHS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     lr: float | None = DEFAULT_LR,
     optimizer: str = "adam",
     weight_decay: float = 0.0,
-    task_type=None,
+    task_type: str | Sequence[str] | None = None,
     class_weight: str | None = "balanced",
     monitor: str = "valid_loss",
     patience: int | None = DEFAULT_PATIENCE,
@@ -61,8 +66,8 @@ def fit(
     reverse_complement: bool = False,
     lr_schedule: str | None = None,
     callback: Callable[[dict], None] | None = None,
-    random_state=None,
-    device=None,
+    random_state: RandomState = None,
+    device: Device = None,
     verbose: bool = False,
 ) -> History:
     """Train ``model`` in place; keep the weights of the best validation epoch.

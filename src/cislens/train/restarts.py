@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,10 @@ from cislens.errors import CislensWarning
 from cislens.train.fit import MONITORS, fit
 from cislens.train.history import History
 from cislens.utils.random import derive_seed, resolve_seed
+from cislens.utils.types import RandomState
+
+if TYPE_CHECKING:  # annotations only
+    from cislens.io.dataset import Dataset
 
 RESTART_COLUMNS = ("restart", "seed", "valid_loss", "valid_auroc", "valid_auprc", "chosen")
 """Columns of the restarts table (one row per restart; metrics after ``selection_epochs``)."""
@@ -36,7 +41,7 @@ RESTART_COLUMNS = ("restart", "seed", "valid_loss", "valid_auroc", "valid_auprc"
 _RESTART_STREAM = 7919  # derive_seed stream of restarts 1, 2, ... (restart 0 is the seed itself)
 
 
-def restart_seeds(random_state, restarts: int) -> list[int]:
+def restart_seeds(random_state: RandomState, restarts: int) -> list[int]:
     """The seeds of the restarts: the resolved ``random_state``, then seeds derived from it.
 
     Examples
@@ -63,14 +68,14 @@ def _check_counts(restarts, selection_epochs, epochs) -> None:
 
 def fit_restarts(
     build: Callable[[int], nn.Module],
-    data,
+    data: Dataset | dict[str, Any] | tuple[Any, ...],
     *,
     restarts: int = 1,
     selection_epochs: int = 4,
     epochs: int = 10,
-    random_state=None,
-    callback=None,
-    **fit_options,
+    random_state: RandomState = None,
+    callback: Callable[[dict[str, Any]], Any] | None = None,
+    **fit_options: Any,
 ) -> tuple[nn.Module, History, pd.DataFrame]:
     """Race ``restarts`` initialisations for ``selection_epochs``, then fully train the best.
 

@@ -9,8 +9,10 @@ import math
 import torch
 from torch import nn
 
+from cislens.utils.types import Device
 
-def positional_encoding(length: int, dim: int, *, device=None) -> torch.Tensor:
+
+def positional_encoding(length: int, dim: int, *, device: Device = None) -> torch.Tensor:
     """Sinusoidal encoding (dim, length): ``pe[2i, p] = sin(p / 10000^(2i/dim))``, cos for 2i+1.
 
     Examples
