@@ -25,6 +25,7 @@ from torch import nn
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.batching import batch_slices, check_batch_size
 from cislens.utils.device import model_device, resolve_device
+from cislens.utils.types import Device
 from cislens.utils.validation import check_positive_int
 
 TargetLike = "int | Callable[[torch.Tensor], torch.Tensor] | None"
@@ -281,7 +282,7 @@ def preserved_state(model: nn.Module) -> Iterator[None]:
 
 @contextmanager
 def borrowed_model(
-    model: nn.Module, *, device=None, dtype: torch.dtype = torch.float32
+    model: nn.Module, *, device: Device = None, dtype: torch.dtype = torch.float32
 ) -> Iterator[tuple[nn.Module, torch.device]]:
     """Run ``model`` in eval mode on ``device`` with parameters of ``dtype``; restore on exit.
 

@@ -27,6 +27,7 @@ ratio ``mean |score| inside other (irrelevant) instances / mean |score| outside 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,12 @@ from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from cislens.utils.reprs import compact_repr
+from cislens.utils.types import ArrayLike
 from cislens.utils.validation import check_choice
+
+if TYPE_CHECKING:  # annotations only
+    from cislens.io.attributions import AttributionSet
+    from cislens.io.dataset_schema import GroundTruth
 
 SCORES = ("signed", "absolute")
 
@@ -90,7 +96,7 @@ class AttributionBenchmark:
         return None if rows.empty else str(rows.iloc[0]["method"])
 
 
-def position_scores(attributions, X, *, score: str = "signed") -> np.ndarray:
+def position_scores(attributions: ArrayLike, X: ArrayLike, *, score: str = "signed") -> np.ndarray:
     """Per-position importance (N, L) of attributions (N, 4, L) on one-hot X (N, 4, L).
 
     Examples
@@ -110,7 +116,12 @@ def position_scores(attributions, X, *, score: str = "signed") -> np.ndarray:
 
 
 def instance_mask(
-    instances: pd.DataFrame, sequences, length: int, *, task=None, relevant: bool = True
+    instances: pd.DataFrame,
+    sequences: ArrayLike,
+    length: int,
+    *,
+    task: str | None = None,
+    relevant: bool = True,
 ) -> np.ndarray:
     """Boolean (len(sequences), L) mask of positions inside instances of the given sequences.
 
@@ -180,7 +191,7 @@ def _ci(values, confidence=0.95):
     return mean, float(np.median(values)), mean - half, mean + half
 
 
-def score_sequences(scores, labels) -> pd.DataFrame:
+def score_sequences(scores: ArrayLike, labels: ArrayLike) -> pd.DataFrame:
     """Per-sequence auROC / auPRC (and signal-to-noise) of scores (N, L) against labels (N, L).
 
     Sequences whose labels are all 0 or all 1 get NaN.
@@ -245,11 +256,11 @@ def _summary_row(method, group, decoys, seconds_per_sequence, confidence) -> dic
 
 
 def benchmark_attributions(
-    attributions,
-    ground_truth,
+    attributions: AttributionSet | list[AttributionSet] | tuple[AttributionSet, ...],
+    ground_truth: GroundTruth | pd.DataFrame,
     *,
     split: str | None = "test",
-    timings=None,
+    timings: dict[str, float] | None = None,
     confidence: float = 0.95,
 ) -> AttributionBenchmark:
     """Score attribution maps against the recorded, rule-relevant motif instances.

@@ -16,12 +16,20 @@ simulated motif their pattern recovers and scored with
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from cislens.utils.reprs import compact_repr
+from cislens.utils.types import ArrayLike
+
+if TYPE_CHECKING:  # annotations only
+    from cislens.io.dataset_schema import GroundTruth
+    from cislens.motifs.aggregate import Pattern
+    from cislens.pwm.motif import Motif
 
 MOTIF_COLUMNS = ("motif", "recovered", "pattern", "q_value", "pattern_rank", "match_rank")
 """Columns of :attr:`MotifBenchmark.motifs`."""
@@ -64,15 +72,15 @@ def _pattern_name(item) -> str:
 
 
 def benchmark_motifs(
-    patterns,
-    truth,
+    patterns: Sequence[Pattern | Motif],
+    truth: GroundTruth,
     *,
-    database=None,
+    database: str | Sequence[Motif] | None = None,
     q_threshold: float = 0.05,
     n_matches: int = 10,
-    hits=None,
+    hits: pd.DataFrame | None = None,
     split: str | None = "test",
-    example_index=None,
+    example_index: ArrayLike | None = None,
 ) -> MotifBenchmark:
     """Recovery of the simulated motifs by discovered patterns, and instance-call accuracy.
 
