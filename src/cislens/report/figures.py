@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
+
+from cislens.utils.types import ArrayLike
+
+if TYPE_CHECKING:  # annotations only
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 BASES = ("A", "C", "G", "T")
 
@@ -26,7 +34,13 @@ def _axes(ax, size=(8, 1.6)):
     return ax
 
 
-def plot_logo(matrix, *, ax=None, title: str | None = None, information: bool = False):
+def plot_logo(
+    matrix: ArrayLike,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    information: bool = False,
+) -> Axes:
     """Draw a (4, W) matrix (A, C, G, T) as a sequence logo; return the axes.
 
     ``information=True`` scales a probability matrix by its information content (bits).
@@ -57,14 +71,14 @@ def plot_logo(matrix, *, ax=None, title: str | None = None, information: bool = 
 
 
 def plot_track(
-    attributions,
+    attributions: ArrayLike,
     *,
-    instances=(),
-    ax=None,
+    instances: Iterable[tuple[int, int, str]] = (),
+    ax: Axes | None = None,
     title: str | None = None,
     start: int = 0,
     end: int | None = None,
-):
+) -> Axes:
     """Draw a projected attribution track (4, L) as a logo, shading recorded instances.
 
     ``instances`` is an iterable of ``(start, end, label)`` in sequence coordinates.
@@ -90,15 +104,15 @@ def plot_track(
     return ax
 
 
-def figure_to_base64(figure, *, dpi: int = 80) -> str:
+def figure_to_base64(figure: Figure | Axes, *, dpi: int = 80) -> str:
     """PNG bytes of a matplotlib figure (or of the figure of an axes), base64 text; the figure
     is closed."""
     import matplotlib.pyplot as plt
 
-    figure = getattr(figure, "figure", figure)
+    whole = cast("Figure", getattr(figure, "figure", figure))  # an Axes: the figure it is on
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(figure)
+    whole.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(whole)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,16 @@ import pandas as pd
 from cislens._version import __version__
 from cislens.report.figures import figure_to_base64, plot_logo
 from cislens.utils.files import write_text
+from cislens.utils.types import PathLike, RandomState
+
+if TYPE_CHECKING:  # annotations only
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from cislens.benchmark.attributions import AttributionBenchmark
+    from cislens.benchmark.motifs import MotifBenchmark
+    from cislens.motifs.aggregate import Pattern
+    from cislens.report._argminn import ArgminnReport
 
 SECTIONS = ("data", "sequences", "tracks", "benchmark", "motifs", "gia", "ig-path", "parameters")
 """The ``id`` of every ``<section>`` the report always has, in order."""
@@ -202,24 +214,24 @@ def _timing_context(timings):
 
 
 def render_report(
-    path,
+    path: PathLike,
     *,
     title: str = "cislens report",
     summary: str | None = None,
     metrics: pd.DataFrame | None = None,
-    tracks=None,
-    benchmark=None,
-    patterns=None,
+    tracks: Sequence[tuple[str, Figure | Axes]] | None = None,
+    benchmark: AttributionBenchmark | pd.DataFrame | None = None,
+    patterns: Sequence[Pattern] | None = None,
     matches: pd.DataFrame | None = None,
-    motif_benchmark=None,
+    motif_benchmark: MotifBenchmark | None = None,
     filters: pd.DataFrame | None = None,
     gia_table: pd.DataFrame | None = None,
-    gia_figures=None,
-    ig_figures=None,
-    argminn=None,
+    gia_figures: Sequence[tuple[str, Figure | Axes]] | None = None,
+    ig_figures: Sequence[tuple[str, Figure | Axes]] | None = None,
+    argminn: ArgminnReport | None = None,
     params: dict | None = None,
     timings: dict | None = None,
-    random_state=None,
+    random_state: RandomState = None,
     max_patterns: int = 12,
     browser: dict | None = None,
     motif_pages: dict | None = None,
