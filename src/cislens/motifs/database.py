@@ -74,7 +74,7 @@ def jaspar_database(
     ]
 
 
-def load_database(database: str | Sequence[Motif] | None = None) -> list[Motif]:
+def load_database(database: str | Path | Sequence[Motif] | None = None) -> list[Motif]:
     """A motif database from a spec: None / "jaspar" (JASPAR CORE vertebrates), "jaspar:RELEASE",
     a MEME file path, or a list of :class:`Motif` (returned as a list).
 

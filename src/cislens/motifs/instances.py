@@ -278,7 +278,7 @@ def instance_recovery(
     hits: pd.DataFrame,
     truth: pd.DataFrame,
     *,
-    motifs: Sequence[Motif] | None = None,
+    motifs: Sequence[str] | None = None,
     min_overlap: float = 0.5,
 ) -> pd.DataFrame:
     """Precision and recall of hits against recorded instances, per motif.
