@@ -1,5 +1,6 @@
 """The package import graph stays clean (issue #23): no cycle between the packages under
-``cislens`` and no private name imported across them (``tools/check_imports.py``)."""
+``cislens`` or between the modules of one package, and no private name imported across packages
+(``tools/check_imports.py``)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,18 @@ def test_the_check_sees_a_cycle_and_a_private_import(tmp_path):
     problems, _ = _tool().check(root)
     assert any("cycle" in p and "cislens.a" in p and "cislens.b" in p for p in problems)
     assert any("private import across packages: cislens.a._hidden.secret" in p for p in problems)
+
+
+def test_the_check_sees_a_circle_of_modules_inside_a_package(tmp_path):
+    # the shape simulate/ had: config -> grammar at import time, grammar -> config lazily
+    root = tmp_path / "cislens"
+    (root / "s").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "s" / "__init__.py").write_text("from cislens.s.config import load\n")
+    (root / "s" / "config.py").write_text("from cislens.s.grammar import rule\nload = 1\n")
+    (root / "s" / "grammar.py").write_text(
+        "def rule():\n    from cislens.s import config\n    return config.load\n"
+    )
+    (root / "s" / "other.py").write_text("from cislens.s import load\n")  # the __init__: fine
+    problems, _ = _tool().check(root)
+    assert problems == ["import cycle between modules: cislens.s.config <-> cislens.s.grammar"]

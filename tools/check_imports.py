@@ -1,5 +1,5 @@
-"""Check the import graph of ``src/cislens``: no cycle between packages, no private name
-imported across packages.
+"""Check the import graph of ``src/cislens``: no cycle between packages, no cycle between the
+modules inside a package, no private name imported across packages.
 
 Usage::
 
@@ -12,7 +12,9 @@ level or inside functions count, wherever they are written (``TYPE_CHECKING`` bl
 since they still express a dependency). A *private import across packages* is
 ``from cislens.a._m import x``, ``from cislens.a.m import _x`` or ``import cislens.a._m`` written
 in a module of another package ``b``; importing ``cislens.a`` names defined in
-``cislens/a/__init__.py`` is the public way in.
+``cislens/a/__init__.py`` is the public way in. Inside a package, a module importing the
+package's own ``__init__`` does not count (the ``__init__`` gathers the package's names); any
+other circle of modules does, lazy imports included (a lazy import is how such circles hide).
 """
 
 from __future__ import annotations
@@ -113,6 +115,30 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def existing_module(target: str, name: str | None, root: Path) -> str | None:
+    """The module an import loads: ``target.name`` when that is a submodule, else ``target``."""
+    for candidate in ([f"{target}.{name}"] if name else []) + [target]:
+        rel = candidate.split(".")[1:]
+        if root.joinpath(*rel).with_suffix(".py").exists():
+            return candidate
+        if rel and (root.joinpath(*rel) / "__init__.py").exists():
+            return candidate
+    return None
+
+
+def module_cycles(root: Path = ROOT) -> list[list[str]]:
+    """Circles of modules inside one package (imports of the package's ``__init__`` excluded)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        module = module_name(path, root)
+        own = package_of(module)
+        for target, name, _ in imports_of(path, root):
+            loaded = existing_module(target, name, root)
+            if loaded and loaded not in (module, own) and package_of(loaded) == own:
+                graph.setdefault(module, set()).add(loaded)
+    return cycles(graph)
+
+
 def check(root: Path = ROOT) -> tuple[list[str], dict[str, set[str]]]:
     problems: list[str] = []
     graph: dict[str, set[str]] = {}
@@ -131,6 +157,8 @@ def check(root: Path = ROOT) -> tuple[list[str], dict[str, set[str]]]:
                 problems.append(f"{rel}:{line}: private import across packages: {shown}")
     for component in cycles(graph):
         problems.append("import cycle between packages: " + " <-> ".join(component))
+    for component in module_cycles(root):
+        problems.append("import cycle between modules: " + " <-> ".join(component))
     return problems, graph
 
 

@@ -56,7 +56,7 @@ class DemoConfig:
     def create(cls, *, methods="all", preset: str = DEFAULT_PRESET, n_sequences=None, **kwargs):
         """Validate the settings (no write) and return the config."""
         from cislens.attribution import resolve_methods
-        from cislens.simulate.config import as_config
+        from cislens.simulate import as_config
 
         names = resolve_methods(methods)
         sim_config = as_config(preset)

@@ -14,7 +14,6 @@ from cislens.simulate.backgrounds import (
 )
 from cislens.simulate.config import (
     SimulationConfig,
-    as_config,
     config_from_dict,
     load_config,
 )
@@ -26,10 +25,9 @@ from cislens.simulate.grammar import (
     MotifRule,
     NotRule,
     PairRule,
-    RuleLabels,
-    labels_from_instances,
     parse_rule,
 )
+from cislens.simulate.labels import RuleLabels, labels_from_instances
 from cislens.simulate.matching import (
     MatchModel,
     build_match_model,
@@ -37,6 +35,7 @@ from cislens.simulate.matching import (
     threshold_for_p_value,
 )
 from cislens.simulate.presets import list_presets, load_preset, preset_names, preset_path
+from cislens.simulate.resolve import as_config
 from cislens.simulate.simulator import load_simulation_motifs, simulate
 from cislens.simulate.specs import BackgroundSpec, DistractorSpec, MotifSpec, ScanSpec, TaskSpec
 

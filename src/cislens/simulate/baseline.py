@@ -25,9 +25,10 @@ import torch
 import torch.nn.functional as F
 
 from cislens.pwm import Motif
-from cislens.simulate.config import as_config
-from cislens.simulate.grammar import AnyRule, MotifRule, NotRule, iter_rules, labels_from_instances
+from cislens.simulate.grammar import AnyRule, MotifRule, NotRule, iter_rules
+from cislens.simulate.labels import labels_from_instances
 from cislens.simulate.matching import build_match_model
+from cislens.simulate.resolve import as_config
 
 
 def _composition(X: np.ndarray) -> np.ndarray:

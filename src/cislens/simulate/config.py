@@ -275,32 +275,6 @@ def load_config(path: PathLike) -> SimulationConfig:
         raise ConfigError(f"{path}: {error}") from None
 
 
-def as_config(config: str | Mapping | SimulationConfig | PathLike) -> SimulationConfig:
-    """A :class:`SimulationConfig` from a config, a mapping, JSON text, a file or a preset name."""
-    if isinstance(config, SimulationConfig):
-        return config
-    if isinstance(config, Mapping):
-        return config_from_dict(config)
-    if isinstance(config, Path):
-        return load_config(config)
-    if isinstance(config, str):
-        text = config.strip()
-        if text.startswith("{"):
-            try:
-                return config_from_dict(json.loads(text))
-            except json.JSONDecodeError as error:
-                raise ConfigError(f"config: not valid JSON text: {error}") from None
-        if text.lower().endswith((".yaml", ".yml", ".json")) or "/" in text:
-            return load_config(text)
-        from cislens.simulate.presets import load_preset
-
-        return load_preset(text)
-    raise TypeError(
-        "config must be a SimulationConfig, a mapping, JSON text, a config file path or a "
-        f"preset name; got {type(config).__name__}."
-    )
-
-
 __all__ = [
     "BACKGROUND_KINDS",
     "SPLIT_NAMES",
@@ -310,7 +284,6 @@ __all__ = [
     "ScanSpec",
     "SimulationConfig",
     "TaskSpec",
-    "as_config",
     "config_from_dict",
     "load_config",
     "scale_splits",

@@ -16,12 +16,10 @@ from __future__ import annotations
 import difflib
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
-if TYPE_CHECKING:
-    from cislens.simulate.config import SimulationConfig
+from cislens.simulate.config import SimulationConfig, load_config
 
 PRESET_ORDER = (
     "lab3",
@@ -85,8 +83,6 @@ def list_presets() -> dict[str, str]:
 
 def load_preset(name: str) -> SimulationConfig:
     """The :class:`SimulationConfig` of preset ``name``."""
-    from cislens.simulate.config import load_config
-
     return load_config(preset_path(name))
 
 

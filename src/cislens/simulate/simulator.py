@@ -19,7 +19,7 @@ from cislens.pwm.jaspar import default_release, load_motif
 from cislens.pwm.motif import Motif
 from cislens.sequence.onehot import one_hot_from_tokens
 from cislens.simulate.backgrounds import Background
-from cislens.simulate.config import SPLIT_NAMES, SimulationConfig, as_config
+from cislens.simulate.config import SPLIT_NAMES, SimulationConfig
 from cislens.simulate.embedding import (
     InstanceSampler,
     UnremovableMatches,
@@ -28,6 +28,7 @@ from cislens.simulate.embedding import (
     instance_scores,
 )
 from cislens.simulate.matching import build_match_model
+from cislens.simulate.resolve import as_config
 from cislens.simulate.scenarios import ROLES, Realised, Scenarios
 from cislens.utils.random import derive_seed, resolve_seed
 from cislens.utils.types import PathLike, RandomState
