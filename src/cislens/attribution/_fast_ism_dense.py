@@ -78,7 +78,10 @@ def dense_output(head: DenseHead, win, ref_out: torch.Tensor, reference) -> torc
     values, start = win.values, win.start
     batch, channels, width = values.shape
     starts, inverse = torch.unique(start, return_inverse=True)
-    if len(starts) > MAX_GROUPS:  # as captured: flatten the full-length layer, then linear
+    # as captured (flatten the full-length layer, then linear): with many starts, or windows
+    # wider than half the layer (one product over the whole layer costs at most twice the
+    # window's products, and saves a product, a selection and an addition per start)
+    if len(starts) > MAX_GROUPS or 2 * width >= head.columns.shape[0]:
         return F.linear(reference(win).flatten(1), head.weight, head.bias)
     change = values - windows(win.ref, start, width, win.seq)
     change = change.transpose(1, 2).reshape(batch, -1)
