@@ -37,12 +37,14 @@ from cislens.attribution._common import (
 )
 from cislens.attribution._docs import shared_parameters
 from cislens.attribution.heads import explained_model
+from cislens.utils.batching import DEFAULT_BATCH_SIZE as INFERENCE_BATCH_SIZE
 from cislens.utils.random import check_random_state_arg
 from cislens.utils.types import ArrayLike, Device, OutputSpec, RandomState, TargetLike
 from cislens.utils.validation import check_bool, check_dtype
 
-DEFAULT_BATCH_SIZE = 128
-"""Forward-pass rows per batch for every method of this package (``batch_size=``)."""
+DEFAULT_BATCH_SIZE = INFERENCE_BATCH_SIZE
+"""Forward-pass rows per batch for every method of this package (``batch_size=``); the one
+inference default of :data:`cislens.utils.batching.DEFAULT_BATCH_SIZE`."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,10 +31,12 @@ from cislens.attribution.heads import explained_model
 from cislens.gia.embed import write
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
+from cislens.utils.batching import DEFAULT_BATCH_SIZE as INFERENCE_BATCH_SIZE
 from cislens.utils.batching import check_batch_size, predict_in_batches
 
-DEFAULT_BATCH_SIZE = 256
-"""Forward-pass rows per batch for predictions."""
+DEFAULT_BATCH_SIZE = INFERENCE_BATCH_SIZE
+"""Forward-pass rows per batch for predictions: the one inference default,
+:data:`cislens.utils.batching.DEFAULT_BATCH_SIZE`."""
 
 
 def _output_selector(target, n_outputs: int) -> tuple[list, Callable]:

@@ -31,6 +31,7 @@ from cislens.attribution.heads import explained_model
 from cislens.errors import CislensWarning
 from cislens.sequence.onehot import check_one_hot
 from cislens.utils.arrays import as_numpy
+from cislens.utils.batching import DEFAULT_BATCH_SIZE
 from cislens.utils.random import check_random_state, derive_seed, resolve_seed
 from cislens.utils.types import ArrayLike, Device, OutputSpec, RandomState, TargetLike
 from cislens.utils.validation import check_choice, check_positive_int
@@ -143,7 +144,7 @@ def null_backgrounds(
     target: TargetLike = None,
     gc: float | None = None,
     quantile: float = 0.25,
-    batch_size: int = 256,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     device: Device = None,
     random_state: RandomState = None,
     output: OutputSpec = None,

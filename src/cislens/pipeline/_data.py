@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cislens.errors import ConfigError
+from cislens.utils.batching import DEFAULT_BATCH_SIZE
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +184,13 @@ def _split_rows(n: int, config, labels, need_train: bool, random_state) -> dict[
 
 
 def build_dataset(
-    config, *, model=None, need_train: bool, random_state=0, batch_size=256, device=None
+    config,
+    *,
+    model=None,
+    need_train: bool,
+    random_state=0,
+    batch_size=DEFAULT_BATCH_SIZE,
+    device=None,
 ):
     """The Dataset of a ``data:`` config (see the module docstring for the rules).
 

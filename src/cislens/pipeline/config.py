@@ -18,6 +18,7 @@ from cislens.errors import ConfigError
 from cislens.pipeline._gia import GiaConfig, parse_gia
 from cislens.pipeline.config_data import DataConfig, parse_data
 from cislens.pipeline.config_model import ModelConfig, parse_model
+from cislens.utils.batching import DEFAULT_BATCH_SIZE
 from cislens.utils.types import PathLike
 from cislens.utils.validation import (
     boolean,
@@ -85,7 +86,7 @@ class RunConfig:
     seed: int = 0
     device: str | None = None
     threads: int | None = None  # None: torch's count, at most the free cores
-    batch_size: int = 128
+    batch_size: int = DEFAULT_BATCH_SIZE
     tasks: list | None = None
     methods: list[str] = field(default_factory=list)
     n_examples: int = 100

@@ -32,6 +32,7 @@ from cislens.scale.engine import (
     worker_model,
 )
 from cislens.scale.store import open_store, write_block
+from cislens.utils.batching import DEFAULT_BATCH_SIZE
 from cislens.utils.types import PathLike, RandomState
 from cislens.utils.validation import check_non_negative_int, check_positive_int
 
@@ -211,7 +212,7 @@ def score_variants(
     input_layout: str = "NCL",
     n_top: int = 10,
     chunk_size: int = 1024,
-    batch_size: int = 256,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     weights: PathLike | None = None,
     model_args: dict | None = None,
     client: Any = None,

@@ -43,6 +43,7 @@ from cislens.train._data import (
     check_task_names,
     resolve_task_types,
 )
+from cislens.utils.batching import DEFAULT_BATCH_SIZE as INFERENCE_BATCH_SIZE
 from cislens.utils.batching import predict_in_batches
 from cislens.utils.device import resolve_device, using_model
 from cislens.utils.types import ArrayLike, Device
@@ -52,7 +53,9 @@ if TYPE_CHECKING:  # annotations only
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 256
+DEFAULT_BATCH_SIZE = INFERENCE_BATCH_SIZE
+"""Rows per forward pass of :func:`predict` / :func:`evaluate`: the one inference default,
+:data:`cislens.utils.batching.DEFAULT_BATCH_SIZE`."""
 METRIC_COLUMNS = [
     "task",
     "task_type",

@@ -12,6 +12,12 @@ import torch
 
 from cislens.utils.validation import check_positive_int
 
+DEFAULT_BATCH_SIZE = 128
+"""The default ``batch_size`` of every inference call (predictions, attribution, GIA, ISM):
+forward-pass rows per batch. Results never depend on it; it bounds memory. (Training's
+``batch_size`` is an optimisation setting with its own default, in
+:data:`cislens.train.defaults.TRAINING_DEFAULTS`.)"""
+
 
 def check_batch_size(batch_size, *, name: str = "batch_size") -> int:
     """Validate a positive integer batch size (forward-pass rows) and return it as an int.

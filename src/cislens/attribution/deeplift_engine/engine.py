@@ -18,6 +18,7 @@ from cislens.attribution._common import check_batch_size, prepare_inputs, resolv
 from cislens.attribution.deeplift_engine import checks
 from cislens.attribution.deeplift_engine.pairs import Recorder, check_options, iterate_pairs
 from cislens.attribution.heads import explained_model
+from cislens.utils.batching import DEFAULT_BATCH_SIZE
 from cislens.utils.types import ArrayLike, Baselines, Device, OutputSpec, RandomState, TargetLike
 from cislens.utils.validation import check_positive_int
 
@@ -199,7 +200,7 @@ def deeplift(
     n_baselines: int | None = None,
     rule: str = "rescale",
     hypothetical: bool = False,
-    batch_size: int = 128,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     device: Device = None,
     random_state: RandomState = None,
     verbose: bool = False,
@@ -290,7 +291,7 @@ def deeplift_shap(
     baselines: Baselines = "dinucleotide",
     rule: str = "rescale",
     hypothetical: bool = False,
-    batch_size: int = 128,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     device: Device = None,
     random_state: RandomState = None,
     verbose: bool = False,
@@ -379,7 +380,7 @@ def summation_deltas(
     baselines="frequencies",
     n_baselines=None,
     rule="rescale",
-    batch_size=128,
+    batch_size=DEFAULT_BATCH_SIZE,
     device=None,
     random_state=None,
     verbose=False,

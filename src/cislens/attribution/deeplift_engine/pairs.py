@@ -31,6 +31,7 @@ from cislens.attribution.deeplift_engine.graph import build_graph
 from cislens.attribution.deeplift_engine.ops import CONST, NONLINEAR, OUTPUT_ACT, RULES, refuse
 from cislens.attribution.deeplift_engine.propagate import propagate, run_real
 from cislens.errors import UnsupportedModelError
+from cislens.utils.batching import DEFAULT_BATCH_SIZE
 from cislens.utils.validation import check_choice
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def iterate_pairs(
     *,
     target=None,
     rule="rescale",
-    batch_size=128,
+    batch_size=DEFAULT_BATCH_SIZE,
     device=None,
     dtype=torch.float32,
     verbose=False,
@@ -237,7 +238,7 @@ def deeplift_pairs(
     *,
     target=None,
     rule="rescale",
-    batch_size=128,
+    batch_size=DEFAULT_BATCH_SIZE,
     device=None,
     dtype=torch.float32,
     tolerance=1e-3,
