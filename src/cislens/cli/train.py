@@ -9,12 +9,13 @@ import typer
 
 from cislens.cli._app import app, echo, state
 from cislens.train.defaults import TRAINING_DEFAULTS
+from cislens.utils.batching import DEFAULT_BATCH_SIZE
 
 # The one set of defaults (cislens.train.defaults), shared with `cislens run` and fit.
 _EPOCHS, _BATCH_SIZE, _LR, _PATIENCE = (
     TRAINING_DEFAULTS[key] for key in ("epochs", "batch_size", "lr", "patience")
 )
-_EVAL_BATCH_SIZE = 256
+_EVAL_BATCH_SIZE = DEFAULT_BATCH_SIZE  # inference rows per pass, as in cislens.train.evaluate
 
 
 def _parse_model_args(text: str | None) -> dict:
