@@ -59,6 +59,7 @@ TRAINING_DEFAULTS: dict = {
     "reverse_complement": True,
     "restarts": 1,
     "selection_epochs": 4,
+    "lr_candidates": None,  # None: only lr; a list: the rates race (fit_restarts)
 }
 """The generic defaults; an architecture's ``training_defaults`` override them."""
 
@@ -166,10 +167,48 @@ def training_settings(architecture, given: Mapping, *, n_train: int | None) -> d
     if n_train is not None and generic["lr"] is None and arch_defaults.get("lr") is None:
         generic["lr"] = lr_for(n_train)
     if architecture is not None and hasattr(architecture, "training_settings"):
-        return architecture.training_settings(dict(given), generic)
-    return {
-        key: given[key] if given.get(key) is not None else value for key, value in generic.items()
-    }
+        settings = architecture.training_settings(dict(given), generic)
+    else:
+        settings = {
+            key: given[key] if given.get(key) is not None else value
+            for key, value in generic.items()
+        }
+    return resolve_lr_candidates(settings, given, n_train=n_train)
+
+
+def resolve_lr_candidates(settings: dict, given: Mapping, *, n_train: int | None) -> dict:
+    """The learning-rate race of resolved ``settings``: a user's ``lr`` is one fixed choice
+    (no race), a race of rates replaces the default ``lr`` (set to None), and a default race
+    is dropped below :data:`SMALL_DATA` training sequences (there :func:`lr_for`'s 1e-2 was
+    measured) or when it does not fit in ``epochs``.
+
+    Examples
+    --------
+    >>> resolve_lr_candidates({"lr": 0.003, "lr_candidates": [0.003, 0.001]}, {}, n_train=14000)
+    {'lr': None, 'lr_candidates': [0.003, 0.001]}
+    >>> resolve_lr_candidates({"lr": 0.01, "lr_candidates": [0.003, 0.001]}, {"lr": 0.01},
+    ...                       n_train=14000)
+    {'lr': 0.01, 'lr_candidates': None}
+    """
+    settings = dict(settings)
+    candidates = settings.get("lr_candidates")
+    if given.get("lr") is not None and given.get("lr_candidates") is not None:
+        raise ValueError(
+            f"got both lr ({given['lr']!r}) and lr_candidates ({given['lr_candidates']!r}); "
+            "lr is one fixed rate, lr_candidates a race of rates. Give one of them."
+        )
+    epochs, selection = settings.get("epochs"), settings.get("selection_epochs")
+    by_default = given.get("lr_candidates") is None
+    if candidates is None or given.get("lr") is not None:
+        candidates = None
+    elif by_default and n_train is not None and n_train < SMALL_DATA:
+        candidates = None
+    elif by_default and isinstance(epochs, int) and isinstance(selection, int):
+        candidates = None if selection >= epochs else candidates
+    settings["lr_candidates"] = None if candidates is None else [float(v) for v in candidates]
+    if candidates is not None:
+        settings["lr"] = None
+    return settings
 
 
 __all__ = [
@@ -178,5 +217,6 @@ __all__ = [
     "default_model_args",
     "epochs_for",
     "lr_for",
+    "resolve_lr_candidates",
     "training_settings",
 ]
