@@ -141,9 +141,12 @@ def _announce(model: str, data: Path, dataset, settings: dict, restarts, default
         f"training {model} on {data} ({dataset.X['train'].shape[0]} train sequences, "
         f"{dataset.n_tasks} tasks, {dataset.length} bp)"
     )
-    if settings["restarts"] > 1:
+    rates = settings.get("lr_candidates") or []
+    if settings["restarts"] > 1 or len(rates) > 1:
         echo(
-            f"racing {settings['restarts']} seeds for {settings['selection_epochs']} epochs "
+            f"racing {settings['restarts']} seeds"
+            + (f" x learning rates {rates}" if rates else "")
+            + f" for {settings['selection_epochs']} epochs "
             f"each, then training the best for {settings['epochs']}"
         )
 
@@ -166,12 +169,13 @@ def _save(net, history, race, *, model: str, out: Path, data: Path, dataset, set
     with new_output_dir(out):
         save_model(net, out, task_names=dataset.task_names, training_summary=summary)
         write_table(history.to_frame(), Path(out) / "history.csv", index=False)
-        if settings["restarts"] > 1:
+        if len(race) > 1:
             write_table(race, Path(out) / "restarts.csv", index=False)
-    if settings["restarts"] > 1:
+    if len(race) > 1:
         chosen = race[race["chosen"]].iloc[0]
         echo(
-            f"restart {chosen['restart']} (seed {chosen['seed']}) won the race: "
+            f"restart {chosen['restart']} (seed {chosen['seed']}, lr {chosen['lr']:g}) won "
+            "the race: "
             f"{history.monitor} {chosen[history.monitor]:.4f} after "
             f"{settings['selection_epochs']} epochs"
         )
@@ -263,6 +267,7 @@ def train(
             epochs=settings["epochs"],
             batch_size=settings["batch_size"],
             lr=settings["lr"],
+            lr_candidates=settings["lr_candidates"],
             monitor=settings["monitor"],
             patience=settings["patience"] if settings["patience"] > 0 else None,
             max_batches=max_batches,

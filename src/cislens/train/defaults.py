@@ -205,7 +205,9 @@ def resolve_lr_candidates(settings: dict, given: Mapping, *, n_train: int | None
         candidates = None
     elif by_default and isinstance(epochs, int) and isinstance(selection, int):
         candidates = None if selection >= epochs else candidates
-    settings["lr_candidates"] = None if candidates is None else [float(v) for v in candidates]
+    if isinstance(candidates, tuple):
+        candidates = list(candidates)
+    settings["lr_candidates"] = candidates  # checked where it is used (fit_restarts, run config)
     if candidates is not None:
         settings["lr"] = None
     return settings

@@ -26,6 +26,7 @@ import pandas as pd
 from torch import nn
 
 from cislens.errors import CislensWarning
+from cislens.train.defaults import MIN_EPOCHS
 from cislens.train.fit import MONITORS, fit
 from cislens.train.history import History
 from cislens.utils.random import derive_seed, resolve_seed
@@ -64,7 +65,8 @@ def _check_counts(restarts, selection_epochs, epochs, lr_candidates) -> int:
                 f"rates > 0; got {lr_candidates!r}. Pass e.g. [0.003, 0.001] or None."
             )
     runs = restarts * (1 if lr_candidates is None else len(lr_candidates))
-    if runs > 1 and selection_epochs >= epochs:
+    # epochs None: fit's epochs_for of the data, which is never below MIN_EPOCHS.
+    if runs > 1 and selection_epochs >= (MIN_EPOCHS if epochs is None else epochs):
         raise ValueError(
             f"fit_restarts: selection_epochs ({selection_epochs}) must be smaller than epochs "
             f"({epochs}); the restarts are compared after the first selection_epochs epochs. "
@@ -113,7 +115,7 @@ def fit_restarts(
     *,
     restarts: int = 1,
     selection_epochs: int = 4,
-    epochs: int = 10,
+    epochs: int | None = 10,
     lr_candidates: Sequence[float] | None = None,
     random_state=None,
     callback=None,
@@ -132,8 +134,8 @@ def fit_restarts(
         Initialisations to compare (default 1: a plain ``fit`` with ``random_state``).
     selection_epochs : int
         Epochs each restart trains before they are compared (default 4; below ``epochs``).
-    epochs : int
-        Epochs of the full run of the chosen seed.
+    epochs : int or None
+        Epochs of the full run of the chosen seed (None: ``fit``'s default for the data).
     lr_candidates : list of float or None
         Learning rates that race too: every candidate with every seed (candidate-major; a tie
         goes to the earlier candidate), and the chosen pair's rate trains the full run. None
