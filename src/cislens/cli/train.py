@@ -32,6 +32,22 @@ def _parse_model_args(text: str | None) -> dict:
     return value
 
 
+def _parse_lr_candidates(text: str | None) -> list[float] | None:
+    """``--lr-candidates 3e-3,1e-3``: learning rates > 0 that race (None when not given)."""
+    if text is None:
+        return None
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or not all(0 < value < 10 for value in values):
+        raise ValueError(
+            f"--lr-candidates must be learning rates in (0, 10) separated by commas, such as "
+            f"'3e-3,1e-3'; got {text!r}."
+        )
+    return values
+
+
 def _baseline_truth(dataset):
     """The ground truth for the PWM baseline column (simulated data with its config), or None."""
     truth = dataset.ground_truth
@@ -66,6 +82,12 @@ _TRAIN_OPTIONS = {
         "--lr",
         help="Learning rate, Adam (default: 1e-2 below 2,000 training sequences, "
         "else 3e-3; argminn: 3e-3).",
+    ),
+    "lr_candidates": typer.Option(
+        None,
+        "--lr-candidates",
+        help="Learning rates that race with the seeds, e.g. '3e-3,1e-3' (not with --lr); the "
+        "best pair after --selection-epochs trains in full (default: none).",
     ),
     "patience": typer.Option(
         None,
@@ -214,6 +236,7 @@ def train(
     epochs: int = _TRAIN_OPTIONS["epochs"],
     batch_size: int = _TRAIN_OPTIONS["batch_size"],
     lr: float = _TRAIN_OPTIONS["lr"],
+    lr_candidates: str = _TRAIN_OPTIONS["lr_candidates"],
     patience: int = _TRAIN_OPTIONS["patience"],
     monitor: str = _TRAIN_OPTIONS["monitor"],
     max_batches: int = _TRAIN_OPTIONS["max_batches"],
@@ -247,6 +270,7 @@ def train(
         "epochs": epochs,
         "batch_size": batch_size,
         "lr": lr,
+        "lr_candidates": _parse_lr_candidates(lr_candidates),
         "restarts": restarts,
         "selection_epochs": selection_epochs,
         "patience": patience,
