@@ -194,6 +194,10 @@ def test_labcnn_races_three_seeds_by_default():
     # a run too short for the race (epochs <= selection_epochs) trains one seed
     assert training_settings(labcnn, {"epochs": 4}, n_train=14000)["restarts"] == 1
     assert training_settings(labcnn, {"epochs": 5}, n_train=14000)["restarts"] == 3
+    # and at two learning rates from 2,000 training sequences, unless lr is given
+    assert settings["lr_candidates"] == [3e-3, 1e-3] and settings["lr"] is None
+    assert training_settings(labcnn, {}, n_train=1400)["lr_candidates"] is None
+    assert training_settings(labcnn, {"lr": 1e-3}, n_train=14000)["lr_candidates"] is None
 
 
 def test_unknown_training_setting_is_refused():

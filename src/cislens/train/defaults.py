@@ -27,6 +27,17 @@ when nothing is given. Why these values (measured in ``benchmarks/train_presets.
   collapsed at epoch 1 (validation auROC 0.50 for all 20 epochs) on jund_tead, grhl2_nfya and
   nrf1_zeb1 although the same presets at 3,000 sequences learnt; with the race jund_tead went
   0.500 -> 0.988 and grhl2_nfya 0.524 -> 1.000 (about 60 % more CPU).
+- ``lr_candidates`` None (only ``lr``), but LabCNN's ``training_defaults`` race its 3 seeds at
+  each of 3e-3 and 1e-3 (6 runs of ``selection_epochs``; the best pair by the validation
+  monitor trains, :func:`resolve_lr_candidates`): a given ``lr`` is one fixed choice (no race),
+  and below :data:`SMALL_DATA` training sequences, or in a run shorter than the race, the
+  default race is dropped. Measured 2026-12-05 at the full preset sizes (seed 0, 1 thread,
+  load 4-6; ``python benchmarks/train_presets.py --archs labcnn --presets nrf1_zeb1 rest
+  tal_gata --tag lr_race --train-args '{"lr_candidates": [0.003, 0.001]}'`` and ``--presets
+  spi1 e2f6_max --tag lr_race_check``): nrf1_zeb1 0.490 -> 0.998 (chose 1e-3; 74 CPU s), rest
+  0.524 -> 0.999 (chose 1e-3; 105 CPU s), spi1 1.000 -> 1.000 (0.9996, chose 1e-3; 108 CPU s),
+  e2f6_max 1.000 -> 1.000 (chose 3e-3; 103 CPU s), tal_gata 0.938 (chose 3e-3; 91 CPU s; still
+  not met). Each preset costs about 2x the one-seed run.
 
 Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``):
 
@@ -38,7 +49,7 @@ Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``)
 - ``lr`` at the full sizes: 1e-2 leaves tal_gata at 0.500 (units silenced); 1e-3 rescues
   the runs that collapse at 3e-3 (nrf1_zeb1 0.49 -> 0.998, jund_tead 0.50 -> 0.985) but in 20
   epochs loses spi1 (1.000 -> 0.871), e2f6_max (1.000 -> 0.878) and tal_gata (0.935 -> 0.698),
-  so 3e-3 stays from 2,000 training sequences.
+  so 3e-3 stays from 2,000 training sequences; the rate race above takes 1e-3 where it helps.
 - Basset on small data: learning rates 1e-3 / 3e-3 / 1e-2, widths from 2.6 M down to 22 k
   parameters, a global last pool, dropout 0.5, weight decay 0.05 and removing batch norm all
   leave it memorising 1,400 sequences at chance; no architecture default fixes it.
