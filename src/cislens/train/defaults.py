@@ -37,7 +37,10 @@ when nothing is given. Why these values (measured in ``benchmarks/train_presets.
   spi1 e2f6_max --tag lr_race_check``): nrf1_zeb1 0.490 -> 0.998 (chose 1e-3; 74 CPU s), rest
   0.524 -> 0.999 (chose 1e-3; 105 CPU s), spi1 1.000 -> 1.000 (0.9996, chose 1e-3; 108 CPU s),
   e2f6_max 1.000 -> 1.000 (chose 3e-3; 103 CPU s), tal_gata 0.938 (chose 3e-3; 91 CPU s; still
-  not met). Each preset costs about 2x the one-seed run.
+  not met). Each preset costs about 2x the one-seed run. With the race as LabCNN's default
+  (tags ``lr_race_default_{a,b,c}``): lab3, spi1_ctcf, composite_pair, tp53 and jund_tead stay
+  met (all chose 3e-3), but grhl2_nfya falls 1.000 -> 0.884 (chose 1e-3 after 4 epochs, still
+  rising at its last epoch): 9 presets met instead of 8, so the race is the default.
 
 Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``):
 
