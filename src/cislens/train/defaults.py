@@ -40,7 +40,8 @@ when nothing is given. Why these values (measured in ``benchmarks/train_presets.
   not met). Each preset costs about 2x the one-seed run. With the race as LabCNN's default
   (tags ``lr_race_default_{a,b,c}``): lab3, spi1_ctcf, composite_pair, tp53 and jund_tead stay
   met (all chose 3e-3), but grhl2_nfya falls 1.000 -> 0.884 (chose 1e-3 after 4 epochs, still
-  rising at its last epoch): 9 presets met instead of 8, so the race is the default.
+  rising at its last epoch) and celltypes5 stays unmet (1 of 5 tasks, lymphoid 0.978;
+  tag ``lr_race_default_d``): 9 presets met instead of 8, so the race is the default.
 
 Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``):
 
