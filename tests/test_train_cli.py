@@ -243,3 +243,21 @@ def test_train_with_restarts_writes_the_race(data_file, tmp_path, capsys):
     assert summary["init_random_state"] == chosen_seed
     assert summary["history"]["params"]["random_state"] == chosen_seed
     assert len(summary["history"]["params"]["restarts"]) == 2
+
+
+def test_train_races_learning_rates(data_file, tmp_path, capsys):
+    out = tmp_path / "lr_race"
+    args = ["train", "--data", str(data_file), "--model", "deepbind", "--out", str(out)]
+    args += ["--epochs", "2", "--batch-size", "32", "--seed", "1", "--device", "cpu"]
+    args += ["--restarts", "1", "--selection-epochs", "1", "--lr-candidates", "3e-2,1e-4"]
+    args += ["--model-args", '{"n_filters": 4, "filter_width": 5, "n_hidden": 8}']
+    assert main(args) == 0
+    assert "x learning rates [0.03, 0.0001]" in capsys.readouterr().out
+    race = pd.read_csv(out / "restarts.csv")
+    assert race["lr"].tolist() == [3e-2, 1e-4] and race["chosen"].sum() == 1
+    params = read_model_config(out)["training_summary"]["history"]["params"]
+    assert params["lr"] == race.loc[race["chosen"], "lr"].item()
+    assert params["lr_candidates"] == [3e-2, 1e-4]
+    for bad in (["--lr-candidates", "0,1e-3"], ["--lr-candidates", "1e-3", "--lr", "1e-3"]):
+        assert main([*args[:-4], *bad, "--out", str(tmp_path / "bad")]) == 2
+        assert "lr" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -193,6 +194,10 @@ def test_labcnn_races_three_seeds_by_default():
     # a run too short for the race (epochs <= selection_epochs) trains one seed
     assert training_settings(labcnn, {"epochs": 4}, n_train=14000)["restarts"] == 1
     assert training_settings(labcnn, {"epochs": 5}, n_train=14000)["restarts"] == 3
+    # and at two learning rates from 2,000 training sequences, unless lr is given
+    assert settings["lr_candidates"] == [3e-3, 1e-3] and settings["lr"] is None
+    assert training_settings(labcnn, {}, n_train=1400)["lr_candidates"] is None
+    assert training_settings(labcnn, {"lr": 1e-3}, n_train=14000)["lr_candidates"] is None
 
 
 def test_unknown_training_setting_is_refused():
@@ -288,3 +293,40 @@ def test_run_cli_refuses_bad_threads(tmp_path, capsys):
     config.write_text("data: {hdf5: d.h5}\nmodel: {architecture: labcnn}\n")
     assert main(["run", str(config), "--threads", "0"]) != 0
     assert "--threads must be a positive int" in capsys.readouterr().err
+
+
+def test_learning_rate_race_settings():
+    class Racing(get_model_class("deepbind")):  # an architecture whose defaults race two rates
+        training_defaults: ClassVar[dict] = {"lr_candidates": [3e-3, 1e-3]}
+
+    race = [3e-3, 1e-3]
+    # a default race replaces the default lr
+    settings = training_settings(Racing, {}, n_train=14000)
+    assert settings["lr_candidates"] == race and settings["lr"] is None
+    # the user's lr is one fixed choice: no race
+    settings = training_settings(Racing, {"lr": 1e-2}, n_train=14000)
+    assert settings["lr"] == 1e-2 and settings["lr_candidates"] is None
+    # the user's race runs even where a default one would not
+    settings = training_settings(None, {"lr_candidates": race}, n_train=500)
+    assert settings["lr_candidates"] == race and settings["lr"] is None
+    # a default race gives way to the small-data rate and to a run too short for it
+    small = training_settings(Racing, {}, n_train=1400)
+    assert small["lr_candidates"] is None and small["lr"] == lr_for(1400)
+    assert training_settings(Racing, {"epochs": 4}, n_train=14000)["lr_candidates"] is None
+    assert training_settings(None, {}, n_train=14000)["lr_candidates"] is None  # generic
+    with pytest.raises(ValueError, match="got both lr"):
+        training_settings(None, {"lr": 1e-3, "lr_candidates": race}, n_train=14000)
+
+
+def test_run_config_takes_a_race_of_learning_rates():
+    def model(train):
+        raw = {"data": {"hdf5": "d.h5"}, "model": {"architecture": "labcnn", "train": train}}
+        return parse_run_config(raw, base_dir=".").model
+
+    assert model({"lr_candidates": [0.003, 0.001]}).lr_candidates == [0.003, 0.001]
+    assert model({}).lr_candidates is None  # a default race is resolved with the data
+    for bad in ([], [0], "0.001"):
+        with pytest.raises(Exception, match=r"model\.train\.lr_candidates"):
+            model({"lr_candidates": bad})
+    with pytest.raises(Exception, match=r"fixed model\.train\.lr"):
+        model({"lr_candidates": [0.003], "lr": 0.001})

@@ -99,3 +99,68 @@ def test_restart_seeds_start_with_the_given_seed():
     seeds = restart_seeds(11, 4)
     assert seeds[0] == 11 and len(set(seeds)) == 4
     assert restart_seeds(11, 2) == seeds[:2]
+
+
+def test_learning_rates_race_with_every_seed(data):
+    options = {key: value for key, value in OPTIONS.items() if key != "lr"}
+    model, history, table = fit_restarts(
+        build,
+        data,
+        restarts=2,
+        selection_epochs=2,
+        epochs=3,
+        lr_candidates=[3e-2, 1e-4],
+        random_state=4,
+        **options,
+    )
+    # every candidate runs with every seed, candidate-major
+    assert table["lr"].tolist() == [3e-2, 3e-2, 1e-4, 1e-4]
+    assert table["seed"].tolist() == restart_seeds(4, 2) * 2
+    chosen = table[table["chosen"]].iloc[0]
+    assert chosen["valid_loss"] == table["valid_loss"].min()
+    # the chosen rate trains the full run and is recorded in the history
+    assert history.params["lr"] == chosen["lr"]
+    assert history.params["lr_candidates"] == [3e-2, 1e-4]
+    assert [row["lr"] for row in history.params["restarts"]] == table["lr"].tolist()
+    assert history.valid_loss[1] == chosen["valid_loss"]
+    again = build(int(chosen["seed"]))
+    fit(again, data, epochs=3, random_state=int(chosen["seed"]), lr=chosen["lr"], **options)
+    assert _same_weights(model, again)
+
+
+def test_one_learning_rate_candidate_is_exactly_fit_at_that_rate(data):
+    options = {key: value for key, value in OPTIONS.items() if key != "lr"}
+    model, history, table = fit_restarts(
+        build, data, epochs=2, lr_candidates=[5e-3], random_state=3, **options
+    )
+    plain = build(3)
+    fit(plain, data, epochs=2, random_state=3, lr=5e-3, **options)
+    assert _same_weights(model, plain)
+    assert history.params["lr"] == 5e-3 and table["lr"].tolist() == [5e-3]
+    assert history.params["selection_epochs"] is None  # no race ran
+
+
+@pytest.mark.parametrize("candidates", [[], [0.0], [1e-3, -1e-3], "0.001", [True]])
+def test_bad_learning_rate_candidates_are_named(data, candidates):
+    with pytest.raises(ValueError, match="lr_candidates must be None or a non-empty list"):
+        fit_restarts(build, data, epochs=3, lr_candidates=candidates, random_state=0)
+
+
+def test_a_given_lr_and_candidates_together_are_refused(data):
+    with pytest.raises(ValueError, match="got both lr"):
+        fit_restarts(build, data, epochs=5, lr=1e-3, lr_candidates=[1e-2, 1e-3], random_state=0)
+
+
+def test_a_race_with_epochs_from_the_data(data):
+    # epochs None (cislens run's default) is fit's epochs_for, at least MIN_EPOCHS
+    _, history, table = fit_restarts(
+        build,
+        data,
+        restarts=2,
+        selection_epochs=1,
+        epochs=None,
+        random_state=0,
+        max_batches=1,
+        **OPTIONS,
+    )
+    assert len(table) == 2 and history.n_epochs >= 20

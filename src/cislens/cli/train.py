@@ -33,6 +33,22 @@ def _parse_model_args(text: str | None) -> dict:
     return value
 
 
+def _parse_lr_candidates(text: str | None) -> list[float] | None:
+    """``--lr-candidates 3e-3,1e-3``: learning rates > 0 that race (None when not given)."""
+    if text is None:
+        return None
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or not all(0 < value < 10 for value in values):
+        raise ValueError(
+            f"--lr-candidates must be learning rates in (0, 10) separated by commas, such as "
+            f"'3e-3,1e-3'; got {text!r}."
+        )
+    return values
+
+
 def _baseline_truth(dataset):
     """The ground truth for the PWM baseline column (simulated data with its config), or None."""
     truth = dataset.ground_truth
@@ -67,6 +83,12 @@ _TRAIN_OPTIONS = {
         "--lr",
         help="Learning rate, Adam (default: 1e-2 below 2,000 training sequences, "
         "else 3e-3; argminn: 3e-3).",
+    ),
+    "lr_candidates": typer.Option(
+        None,
+        "--lr-candidates",
+        help="Learning rates that race with the seeds, e.g. '3e-3,1e-3' (not with --lr); the "
+        "best pair after --selection-epochs trains in full (default: none).",
     ),
     "patience": typer.Option(
         None,
@@ -142,9 +164,12 @@ def _announce(model: str, data: Path, dataset, settings: dict, restarts, default
         f"training {model} on {data} ({dataset.X['train'].shape[0]} train sequences, "
         f"{dataset.n_tasks} tasks, {dataset.length} bp)"
     )
-    if settings["restarts"] > 1:
+    rates = settings.get("lr_candidates") or []
+    if settings["restarts"] > 1 or len(rates) > 1:
         echo(
-            f"racing {settings['restarts']} seeds for {settings['selection_epochs']} epochs "
+            f"racing {settings['restarts']} seeds"
+            + (f" x learning rates {rates}" if rates else "")
+            + f" for {settings['selection_epochs']} epochs "
             f"each, then training the best for {settings['epochs']}"
         )
 
@@ -167,12 +192,13 @@ def _save(net, history, race, *, model: str, out: Path, data: Path, dataset, set
     with new_output_dir(out):
         save_model(net, out, task_names=dataset.task_names, training_summary=summary)
         write_table(history.to_frame(), Path(out) / "history.csv", index=False)
-        if settings["restarts"] > 1:
+        if len(race) > 1:
             write_table(race, Path(out) / "restarts.csv", index=False)
-    if settings["restarts"] > 1:
+    if len(race) > 1:
         chosen = race[race["chosen"]].iloc[0]
         echo(
-            f"restart {chosen['restart']} (seed {chosen['seed']}) won the race: "
+            f"restart {chosen['restart']} (seed {chosen['seed']}, lr {chosen['lr']:g}) won "
+            "the race: "
             f"{history.monitor} {chosen[history.monitor]:.4f} after "
             f"{settings['selection_epochs']} epochs"
         )
@@ -211,6 +237,7 @@ def train(
     epochs: int = _TRAIN_OPTIONS["epochs"],
     batch_size: int = _TRAIN_OPTIONS["batch_size"],
     lr: float = _TRAIN_OPTIONS["lr"],
+    lr_candidates: str = _TRAIN_OPTIONS["lr_candidates"],
     patience: int = _TRAIN_OPTIONS["patience"],
     monitor: str = _TRAIN_OPTIONS["monitor"],
     max_batches: int = _TRAIN_OPTIONS["max_batches"],
@@ -244,6 +271,7 @@ def train(
         "epochs": epochs,
         "batch_size": batch_size,
         "lr": lr,
+        "lr_candidates": _parse_lr_candidates(lr_candidates),
         "restarts": restarts,
         "selection_epochs": selection_epochs,
         "patience": patience,
@@ -264,6 +292,7 @@ def train(
             epochs=settings["epochs"],
             batch_size=settings["batch_size"],
             lr=settings["lr"],
+            lr_candidates=settings["lr_candidates"],
             monitor=settings["monitor"],
             patience=settings["patience"] if settings["patience"] > 0 else None,
             max_batches=max_batches,

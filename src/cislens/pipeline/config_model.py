@@ -47,6 +47,7 @@ TRAIN_FIELDS = (
     "monitor",
     "lr_schedule",
     "reverse_complement",
+    "lr_candidates",
 )
 
 
@@ -82,6 +83,9 @@ class ModelConfig:
     monitor: str = TRAINING_DEFAULTS["monitor"]
     lr_schedule: str = TRAINING_DEFAULTS["lr_schedule"]
     reverse_complement: bool = TRAINING_DEFAULTS["reverse_complement"]
+    # The user's race of learning rates only; the architecture's default race is resolved
+    # with the data size in the train stage (cislens.train.defaults.resolve_lr_candidates).
+    lr_candidates: list | None = None
 
 
 def parse_output_field(value):
@@ -187,6 +191,11 @@ def _parse_architecture(raw, config: ModelConfig) -> None:
     check_keys(train, TRAIN_FIELDS, "model.train")
     # Left out: the architecture's own training defaults (ARGMINN's schedule needs more
     # epochs and a larger lr), then the generic ones - the same as `cislens train`.
+    if train.get("lr") is not None and train.get("lr_candidates") is not None:
+        raise fail(
+            "model.train.lr_candidates",
+            "a race of learning rates cannot go with a fixed model.train.lr; remove one.",
+        )
     settings = training_settings(MODELS[config.architecture], train, n_train=None)
     config.epochs = (
         None
@@ -200,6 +209,21 @@ def _parse_architecture(raw, config: ModelConfig) -> None:
     ):
         raise fail("model.train.lr", f"expected a number in (0, 10); got {describe(lr)}.")
     config.lr = None if lr is None else float(lr)
+    candidates = train.get("lr_candidates")
+    if candidates is not None:
+        if (
+            not isinstance(candidates, list)
+            or not candidates
+            or any(
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 10
+                for v in candidates
+            )
+        ):
+            raise fail(
+                "model.train.lr_candidates",
+                f"expected a non-empty list of numbers in (0, 10); got {describe(candidates)}.",
+            )
+        config.lr_candidates = [float(v) for v in candidates]
     config.patience = integer(settings["patience"], "model.train.patience", minimum=0)
     monitors = ["auto", "valid_auprc", "valid_auroc", "valid_loss"]
     config.monitor = choice(settings["monitor"], monitors, "model.train.monitor")

@@ -64,6 +64,7 @@ def model_record(config) -> dict:
             "monitor",
             "lr_schedule",
             "reverse_complement",
+            "lr_candidates",
         ):
             record.pop(key, None)
     if spec.kind != "checkpoints":  # the ensemble's settings
@@ -120,10 +121,10 @@ def train_stage(config, stages, dataset, data_params: dict, model, *, verbose=Fa
     it to ``model/``, or, resumed, load it; a given ``model`` skips it and is kept in
     ``model/`` when it is a checkpoint. Returns the model (in eval mode) and the stage's
     parameters (the data's and the model's record)."""
-    from cislens.models import build_model, load_model, save_model
+    from cislens.models import build_model, get_model_class, load_model, save_model
     from cislens.pipeline.stages import log_epoch
     from cislens.train import fit_restarts
-    from cislens.train.defaults import default_model_args
+    from cislens.train.defaults import default_model_args, resolve_lr_candidates
     from cislens.utils.threads import using_threads
 
     folder: RunFolder = stages.folder
@@ -145,6 +146,17 @@ def train_stage(config, stages, dataset, data_params: dict, model, *, verbose=Fa
             "name": spec.architecture,
             "n_tasks": dataset.n_tasks,
         }
+        race = resolve_lr_candidates(
+            {
+                "lr": spec.lr,
+                "lr_candidates": spec.lr_candidates
+                or get_model_class(spec.architecture).training_defaults.get("lr_candidates"),
+                "epochs": spec.epochs,
+                "selection_epochs": spec.selection_epochs,
+            },
+            {"lr": spec.lr, "lr_candidates": spec.lr_candidates},
+            n_train=len(dataset.X["train"]),
+        )
         with using_threads(config.threads):
             model, history, _ = fit_restarts(
                 lambda restart_seed: build_model(hyper, random_state=restart_seed),
@@ -153,7 +165,8 @@ def train_stage(config, stages, dataset, data_params: dict, model, *, verbose=Fa
                 selection_epochs=spec.selection_epochs,
                 epochs=spec.epochs,
                 batch_size=spec.train_batch_size,
-                lr=spec.lr,
+                lr=race["lr"],
+                lr_candidates=race["lr_candidates"],
                 patience=spec.patience or None,
                 monitor=spec.monitor,
                 lr_schedule=spec.lr_schedule,

@@ -27,6 +27,21 @@ when nothing is given. Why these values (measured in ``benchmarks/train_presets.
   collapsed at epoch 1 (validation auROC 0.50 for all 20 epochs) on jund_tead, grhl2_nfya and
   nrf1_zeb1 although the same presets at 3,000 sequences learnt; with the race jund_tead went
   0.500 -> 0.988 and grhl2_nfya 0.524 -> 1.000 (about 60 % more CPU).
+- ``lr_candidates`` None (only ``lr``), but LabCNN's ``training_defaults`` race its 3 seeds at
+  each of 3e-3 and 1e-3 (6 runs of ``selection_epochs``; the best pair by the validation
+  monitor trains, :func:`resolve_lr_candidates`): a given ``lr`` is one fixed choice (no race),
+  and below :data:`SMALL_DATA` training sequences, or in a run shorter than the race, the
+  default race is dropped. Measured 2026-12-05 at the full preset sizes (seed 0, 1 thread,
+  load 4-6; ``python benchmarks/train_presets.py --archs labcnn --presets nrf1_zeb1 rest
+  tal_gata --tag lr_race --train-args '{"lr_candidates": [0.003, 0.001]}'`` and ``--presets
+  spi1 e2f6_max --tag lr_race_check``): nrf1_zeb1 0.490 -> 0.998 (chose 1e-3; 74 CPU s), rest
+  0.524 -> 0.999 (chose 1e-3; 105 CPU s), spi1 1.000 -> 1.000 (0.9996, chose 1e-3; 108 CPU s),
+  e2f6_max 1.000 -> 1.000 (chose 3e-3; 103 CPU s), tal_gata 0.938 (chose 3e-3; 91 CPU s; still
+  not met). Each preset costs about 2x the one-seed run. With the race as LabCNN's default
+  (tags ``lr_race_default_{a,b,c}``): lab3, spi1_ctcf, composite_pair, tp53 and jund_tead stay
+  met (all chose 3e-3), but grhl2_nfya falls 1.000 -> 0.884 (chose 1e-3 after 4 epochs, still
+  rising at its last epoch) and celltypes5 stays unmet (1 of 5 tasks, lymphoid 0.978;
+  tag ``lr_race_default_d``): 9 presets met instead of 8, so the race is the default.
 
 Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``):
 
@@ -38,7 +53,7 @@ Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``)
 - ``lr`` at the full sizes: 1e-2 leaves tal_gata at 0.500 (units silenced); 1e-3 rescues
   the runs that collapse at 3e-3 (nrf1_zeb1 0.49 -> 0.998, jund_tead 0.50 -> 0.985) but in 20
   epochs loses spi1 (1.000 -> 0.871), e2f6_max (1.000 -> 0.878) and tal_gata (0.935 -> 0.698),
-  so 3e-3 stays from 2,000 training sequences.
+  so 3e-3 stays from 2,000 training sequences; the rate race above takes 1e-3 where it helps.
 - Basset on small data: learning rates 1e-3 / 3e-3 / 1e-2, widths from 2.6 M down to 22 k
   parameters, a global last pool, dropout 0.5, weight decay 0.05 and removing batch norm all
   leave it memorising 1,400 sequences at chance; no architecture default fixes it.
@@ -59,6 +74,7 @@ TRAINING_DEFAULTS: dict = {
     "reverse_complement": True,
     "restarts": 1,
     "selection_epochs": 4,
+    "lr_candidates": None,  # None: only lr; a list: the rates race (fit_restarts)
 }
 """The generic defaults; an architecture's ``training_defaults`` override them."""
 
@@ -166,10 +182,50 @@ def training_settings(architecture, given: Mapping, *, n_train: int | None) -> d
     if n_train is not None and generic["lr"] is None and arch_defaults.get("lr") is None:
         generic["lr"] = lr_for(n_train)
     if architecture is not None and hasattr(architecture, "training_settings"):
-        return architecture.training_settings(dict(given), generic)
-    return {
-        key: given[key] if given.get(key) is not None else value for key, value in generic.items()
-    }
+        settings = architecture.training_settings(dict(given), generic)
+    else:
+        settings = {
+            key: given[key] if given.get(key) is not None else value
+            for key, value in generic.items()
+        }
+    return resolve_lr_candidates(settings, given, n_train=n_train)
+
+
+def resolve_lr_candidates(settings: dict, given: Mapping, *, n_train: int | None) -> dict:
+    """The learning-rate race of resolved ``settings``: a user's ``lr`` is one fixed choice
+    (no race), a race of rates replaces the default ``lr`` (set to None), and a default race
+    is dropped below :data:`SMALL_DATA` training sequences (there :func:`lr_for`'s 1e-2 was
+    measured) or when it does not fit in ``epochs``.
+
+    Examples
+    --------
+    >>> resolve_lr_candidates({"lr": 0.003, "lr_candidates": [0.003, 0.001]}, {}, n_train=14000)
+    {'lr': None, 'lr_candidates': [0.003, 0.001]}
+    >>> resolve_lr_candidates({"lr": 0.01, "lr_candidates": [0.003, 0.001]}, {"lr": 0.01},
+    ...                       n_train=14000)
+    {'lr': 0.01, 'lr_candidates': None}
+    """
+    settings = dict(settings)
+    candidates = settings.get("lr_candidates")
+    if given.get("lr") is not None and given.get("lr_candidates") is not None:
+        raise ValueError(
+            f"got both lr ({given['lr']!r}) and lr_candidates ({given['lr_candidates']!r}); "
+            "lr is one fixed rate, lr_candidates a race of rates. Give one of them."
+        )
+    epochs, selection = settings.get("epochs"), settings.get("selection_epochs")
+    by_default = given.get("lr_candidates") is None
+    if candidates is None or given.get("lr") is not None:
+        candidates = None
+    elif by_default and n_train is not None and n_train < SMALL_DATA:
+        candidates = None
+    elif by_default and isinstance(epochs, int) and isinstance(selection, int):
+        candidates = None if selection >= epochs else candidates
+    if isinstance(candidates, tuple):
+        candidates = list(candidates)
+    settings["lr_candidates"] = candidates  # checked where it is used (fit_restarts, run config)
+    if candidates is not None:
+        settings["lr"] = None
+    return settings
 
 
 __all__ = [
@@ -178,5 +234,6 @@ __all__ = [
     "default_model_args",
     "epochs_for",
     "lr_for",
+    "resolve_lr_candidates",
     "training_settings",
 ]
