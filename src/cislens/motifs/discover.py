@@ -55,6 +55,7 @@ from cislens.motifs.significance import (
 from cislens.motifs.source import WindowSource, check_array_like, is_in_memory, scan
 from cislens.utils.random import check_random_state, resolve_seed
 from cislens.utils.types import ArrayLike, RandomState
+from cislens.utils.validation import check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -338,10 +339,7 @@ def _check_inputs(X, hypothetical, chunk_size):
         X, H = check_array_like(X, "X"), check_array_like(hypothetical, "hypothetical")
     if tuple(X.shape) != tuple(H.shape):
         raise ValueError(f"hypothetical must have the shape of X {X.shape}; got {H.shape}.")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
-        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}.")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}.")
+    check_positive_int(chunk_size, "chunk_size")
     return X, H, in_memory
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from cislens.utils.validation import check_positive_int
 
 # Fields that must be positive ints, and fractions in (0, 1]; checked on construction.
 _POSITIVE_INTS = ("n_neighbors", "min_cluster_size", "trim_width", "max_seqlets_per_metacluster")
@@ -92,9 +92,7 @@ class DiscoveryParams:
     def __post_init__(self) -> None:
         object.__setattr__(self, "revcomp", bool(self.revcomp))
         for name in _POSITIVE_INTS:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}.")
+            object.__setattr__(self, name, check_positive_int(getattr(self, name), name))
         for name in _FRACTIONS:
             if not 0.0 < float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1]; got {getattr(self, name)!r}.")

@@ -13,24 +13,18 @@ from cislens.errors import CislensWarning
 from cislens.models import SequenceModel
 from cislens.train._data import TrainingData, batch_tensor
 from cislens.utils.device import using_model
+from cislens.utils.validation import check_positive_int
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 MONITORS = {"valid_loss": "min", "valid_auprc": "max", "valid_auroc": "max"}
 LR_SCHEDULES = ("plateau", "none")
 
 
-def _is_count(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and value >= 1
-
-
 def validate_args(
     epochs, lr, optimizer, weight_decay, class_weight, monitor, patience, max_batches, callback
 ) -> None:
     """Raise ``ValueError`` / ``TypeError`` naming the first bad argument of ``fit``."""
-    if epochs is not None and not _is_count(epochs):
-        raise ValueError(
-            f"epochs must be a positive int or None (chosen from the data size); got {epochs!r}."
-        )
+    check_positive_int(epochs, "epochs", allow_none=True, detail=" (chosen from the data size)")
     if lr is not None and (
         isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf
     ):
@@ -43,12 +37,8 @@ def validate_args(
         raise ValueError(f"class_weight must be 'balanced' or None; got {class_weight!r}.")
     if monitor not in MONITORS and monitor != "auto":
         raise ValueError(f"monitor must be one of {sorted(MONITORS)} or 'auto'; got {monitor!r}.")
-    if patience is not None and not _is_count(patience):
-        raise ValueError(
-            f"patience must be a positive int or None (no early stop); got {patience!r}."
-        )
-    if max_batches is not None and not _is_count(max_batches):
-        raise ValueError(f"max_batches must be a positive int or None (all); got {max_batches!r}.")
+    check_positive_int(patience, "patience", allow_none=True, detail=" (no early stop)")
+    check_positive_int(max_batches, "max_batches", allow_none=True, detail=" (all)")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None; got {type(callback).__name__}.")
 
