@@ -10,6 +10,10 @@
   tokens: the range of its activations times its token batch-norm scale times the norm of its
   column in the token projection) must be at least ``min_influence`` (0.1) of the largest
   filter's; a filter the model has faded out is not one of its motifs, whatever its PFM.
+  And it must be *needed*: removing it must move the logits by at least ``min_effect`` (0.1)
+  of what removing the most needed filter does (:mod:`cislens.argminn.effect`).
+  A strand-symmetric filter (it scores a window and its reverse complement alike) has its
+  windows aligned by agreement, not by the winning strand (:mod:`cislens.argminn.orientation`).
   The passing motifs are annotated with TOMTOM (:func:`cislens.motifs.annotate`).
 """
 
@@ -25,6 +29,14 @@ import torch
 
 from cislens._version import __version__
 from cislens.argminn._common import batches, prepare
+from cislens.argminn.effect import filter_effects
+from cislens.argminn.orientation import (
+    SYMMETRY_THRESHOLD,
+    orient_windows,
+    other_strand_scores,
+    strand_scores,
+    strand_symmetry,
+)
 from cislens.argminn.status import FILTER_STATUSES, filter_statuses, site_sharing
 from cislens.utils.reprs import compact_repr
 from cislens.utils.types import ArrayLike, Device
@@ -44,6 +56,8 @@ FILTER_COLUMNS = (
     "mean_ic",
     "weight_mass",
     "influence",
+    "effect",
+    "strand_symmetry",
     "passing",
     "status",
     "shares_sites_with",
@@ -171,6 +185,7 @@ def argminn_motifs(
     min_mean_ic: float = 1.0,
     min_sites: int = 20,
     min_influence: float = 0.1,
+    min_effect: float = 0.1,
     annotate: bool = True,
     database: str | Sequence[Motif] | None = None,
     batch_size: int = 256,
@@ -197,6 +212,12 @@ def argminn_motifs(
         Passing criterion on use (default 0.1): the filter's influence on the tokens, relative to
         the most influential filter's (column ``influence``; see the module docstring). 0 turns
         the criterion off.
+    min_effect : float
+        Passing criterion on need (default 0.1): removing the filter must move the logits by
+        at least this fraction of what removing the most needed filter does (column
+        ``effect``, :func:`cislens.argminn.effect.filter_effects`, measured for the filters
+        with at least ``min_sites`` windows). 0 turns the criterion (and the extra forward
+        passes) off.
     annotate : bool
         Run TOMTOM on the passing motifs (default True).
     database : None, str or list of Motif
@@ -234,6 +255,11 @@ def argminn_motifs(
             f"min_influence must be in [0, 1] (a fraction of the most influential filter's); "
             f"got {min_influence!r}."
         )
+    if not 0.0 <= min_effect <= 1.0:
+        raise ValueError(
+            f"min_effect must be in [0, 1] (a fraction of the most needed filter's); "
+            f"got {min_effect!r}."
+        )
     n_filters, width = model.hparams["n_filters"], model.hparams["filter_width"]
     maxima = torch.full((n_filters,), -torch.inf)
     minima = torch.full((n_filters,), torch.inf)
@@ -242,14 +268,66 @@ def argminn_motifs(
     ):
         maxima = torch.maximum(maxima, acts.amax((0, 2)))
         minima = torch.minimum(minima, acts.amin((0, 2)))
+    cutoff = threshold * maxima
+    counts, n_sites, hits = _count_windows(model, X, cutoff, maxima, batch_size, device, verbose)
+    # A filter that scores a window and its reverse complement alike (strand-symmetric) gives
+    # no strand to align its windows by: align them by agreement instead (orientation.py).
+    symmetry = np.full(n_filters, np.nan)
+    for k, (where, minus, winning, other) in hits.items():
+        symmetry[k] = strand_symmetry(winning, other)
+        span = trim_span(information_content(_pfms(counts)[k]), trim_ic)
+        if symmetry[k] >= SYMMETRY_THRESHOLD and span[1] > span[0]:
+            windows, _ = orient_windows(X.numpy(), where, minus, span, width)
+            counts[k] = windows.sum(0)
+    params = {
+        "threshold": threshold,
+        "trim_ic": trim_ic,
+        "min_length": min_length,
+        "min_mean_ic": min_mean_ic,
+        "min_sites": min_sites,
+        "min_influence": min_influence,
+        "min_effect": min_effect,
+        "n_sequences": int(X.shape[0]),
+        "annotate": annotate,
+        "cislens_version": __version__,
+    }
+    spans = [trim_span(information_content(pfm), trim_ic) for pfm in _pfms(counts)]
+    sharing = site_sharing(model, X, cutoff, spans, batch_size=batch_size, device=device)
+    effects = np.full(n_filters, np.nan)
+    if min_effect > 0:
+        candidates = [k for k in range(n_filters) if n_sites[k] >= min_sites]
+        effects = filter_effects(model, X, candidates, batch_size=batch_size, device=device)
+    return _summarise(
+        model,
+        counts,
+        n_sites,
+        maxima.numpy(),
+        (maxima - minima).numpy(),
+        sharing,
+        (symmetry, effects),
+        params=params,
+        database=database,
+    )
+
+
+def _count_windows(model, X, cutoff, maxima, batch_size, device, verbose):
+    """Per filter: the counts (F, 4, W) of its activating windows (minus-strand windows
+    reverse-complemented), their number (F,), and ``hits[k] = (where, minus, winning,
+    other)``: (sequence, placement) pairs (n, 2), the winning strand, its score and the other
+    strand's nearby (:func:`other_strand_scores`), kept to test and undo the alignment."""
+    n_filters, width = len(maxima), model.hparams["filter_width"]
     counts = np.zeros((n_filters, 4, width))
     n_sites = np.zeros(n_filters, dtype=np.int64)
-    cutoff = threshold * maxima
+    found: dict[int, list] = {}
     for lo, (acts, strands) in batches(
         model, X, batch_size, device, verbose, "ARGMINN PFMs", scan_only=True
     ):
-        windows = X[lo : lo + acts.shape[0]].unfold(2, width, 1)  # (B, 4, P, W)
-        windows = windows.permute(0, 2, 1, 3)  # (B, P, 4, W)
+        batch = X[lo : lo + acts.shape[0]]
+        windows = batch.unfold(2, width, 1).permute(0, 2, 1, 3)  # (B, P, 4, W)
+        with torch.no_grad():
+            forward, reverse = (
+                t.cpu() for t in strand_scores(model, batch.to(model.scanner.weight.device))
+            )
         for k in range(n_filters):
             if maxima[k] <= 0:
                 continue
@@ -261,29 +339,15 @@ def argminn_motifs(
             picked = torch.where(minus[:, None, None], picked.flip(1, 2), picked)
             counts[k] += picked.sum(0).double().numpy()
             n_sites[k] += int(hit.sum())
-    params = {
-        "threshold": threshold,
-        "trim_ic": trim_ic,
-        "min_length": min_length,
-        "min_mean_ic": min_mean_ic,
-        "min_sites": min_sites,
-        "min_influence": min_influence,
-        "n_sequences": int(X.shape[0]),
-        "annotate": annotate,
-        "cislens_version": __version__,
+            n, p = torch.nonzero(hit, as_tuple=True)
+            where = np.stack([n.numpy() + lo, p.numpy()], 1)
+            other = other_strand_scores(forward[:, k], reverse[:, k], n, p, minus)
+            part = (where, minus.numpy(), acts[:, k][hit].numpy(), other.numpy())
+            found.setdefault(k, []).append(part)
+    hits = {
+        k: tuple(np.concatenate(c) for c in zip(*parts, strict=True)) for k, parts in found.items()
     }
-    spans = [trim_span(information_content(pfm), trim_ic) for pfm in _pfms(counts)]
-    sharing = site_sharing(model, X, cutoff, spans, batch_size=batch_size, device=device)
-    return _summarise(
-        model,
-        counts,
-        n_sites,
-        maxima.numpy(),
-        (maxima - minima).numpy(),
-        sharing,
-        params=params,
-        database=database,
-    )
+    return counts, n_sites, hits
 
 
 def _pfms(counts: np.ndarray) -> np.ndarray:
@@ -315,12 +379,13 @@ def filter_influence(model, ranges) -> np.ndarray:
 
 
 def _summarise(
-    model, counts, n_sites, maxima, ranges, sharing, *, params, database
+    model, counts, n_sites, maxima, ranges, sharing, measured, *, params, database
 ) -> ArgminnMotifs:
     from cislens.pwm import Motif
 
     weight = model.scanner.weight.detach().cpu().double().numpy()
     influence = filter_influence(model, ranges)
+    symmetry, effects = measured
     pfms = _pfms(counts)
     rows = []
     for k in range(counts.shape[0]):
@@ -340,6 +405,8 @@ def _summarise(
                 "mean_ic": float(ic[start:end].mean()) if length else 0.0,
                 "weight_mass": float(np.abs(weight[k]).sum()),
                 "influence": float(influence[k]),
+                "effect": float(effects[k]),
+                "strand_symmetry": float(symmetry[k]),
                 "shares_sites_with": partner,
                 "shared_fraction": float(sharing[k, partner]) if partner >= 0 else 0.0,
             }

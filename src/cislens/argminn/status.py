@@ -24,6 +24,8 @@ FILTER_STATUSES = {
     "rare": "activates, but on fewer than min_sites windows at the threshold",
     "faded": "the model barely reads it: influence below min_influence (its weight in the "
     "tokens was regularised away), whatever its PFM",
+    "minor": "the model reads it, but its predictions barely need it: removing it moves the "
+    "logits by less than min_effect of what removing the most needed filter does",
     "unspecific": "its activating windows share no motif: trimmed PFM shorter than min_length "
     "or mean IC below min_mean_ic",
 }
@@ -35,7 +37,7 @@ def filter_statuses(filters: pd.DataFrame, sharing: np.ndarray, params: dict):
     not one of the model's motifs (:data:`FILTER_STATUSES`), the reason with its numbers.
 
     The first failed criterion names a filter that does not pass (silent, rare, unspecific,
-    faded, in that order). Passing filters are taken by decreasing influence; one whose sites
+    faded, minor, in that order). Passing filters are taken by decreasing influence; one whose sites
     are at least half covered by an earlier (stronger) passing filter's calls is
     ``redundant``.
     """
@@ -67,6 +69,13 @@ def filter_statuses(filters: pd.DataFrame, sharing: np.ndarray, params: dict):
             reason[k] = (
                 f"influence {row.influence:.3f} of the strongest filter's "
                 f"(min_influence {params['min_influence']}): the model barely reads it"
+            )
+        elif row.effect < params.get("min_effect", 0.0):  # NaN (not measured) never is
+            status[k] = "minor"
+            reason[k] = (
+                f"removing it moves the logits by {row.effect:.3f} of what removing the most "
+                f"needed filter does (min_effect {params['min_effect']}): the predictions "
+                "barely depend on it"
             )
         else:
             covering = [j for j in kept if sharing[k, j] >= 0.5]
