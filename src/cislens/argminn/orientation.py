@@ -77,9 +77,9 @@ def strand_symmetry(winning: np.ndarray, other: np.ndarray) -> float:
     0.05
     """
     w = np.maximum(np.asarray(winning, dtype=float), 0.0)[:, None]
-    o = np.maximum(np.asarray(other, dtype=float).reshape(len(w), -1), 0.0)
     if w.size == 0:
         return float("nan")
+    o = np.maximum(np.asarray(other, dtype=float).reshape(len(w), -1), 0.0)
     ratio = np.minimum(w, o) / np.maximum(np.maximum(w, o), 1e-12)
     return float(np.median(ratio, axis=0).max())
 
