@@ -52,6 +52,7 @@ READOUT_DEFAULTS = {
     "min_mean_ic": 1.0,
     "min_sites": 20,
     "min_influence": 0.1,
+    "min_effect": 0.1,
     "attention_threshold": 0.9,
     "activation_threshold": 0.5,
     "null_quantile": 0.9,
