@@ -55,6 +55,8 @@ def test_a_strand_symmetric_filter_gets_one_orientation_and_an_asymmetric_one_ke
     result = argminn_motifs(model, X, annotate=False, min_sites=10, min_influence=0)
     table = result.filters.set_index("filter")
     assert table.loc[0, "strand_symmetry"] > 0.8 > table.loc[1, "strand_symmetry"]
+    assert "strand-symmetric" in table.loc[0, "reason"]  # the readout says so
+    assert "strand-symmetric" not in table.loc[1, "reason"]
     core = result.pfms[0][:, 1:7]
     # one orientation for all windows: every core column is one base (the winning strand
     # alone would mix CAGGTG and CACCTG into 50/50 columns 3 and 4)

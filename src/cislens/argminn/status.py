@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from cislens.argminn._common import batches, prepare
+from cislens.argminn.orientation import SYMMETRY_THRESHOLD
 
 FILTER_STATUSES = {
     "passing": "a motif: passes every criterion and shares fewer than half of its sites",
@@ -90,8 +91,20 @@ def filter_statuses(filters: pd.DataFrame, sharing: np.ndarray, params: dict):
                 status[k] = "passing"
                 reason[k] = f"{row.n_sites} sites, mean IC {row.mean_ic:.2f} bits"
                 kept.append(k)
+            reason[k] += _symmetric_note(row)
     keys = [int(k) for k in filters["filter"]]
     return [status[k] for k in keys], [reason[k] for k in keys]
+
+
+def _symmetric_note(row) -> str:
+    """The note a passing filter gets when its two orientations were read as one motif."""
+    symmetry = getattr(row, "strand_symmetry", float("nan"))
+    if not symmetry >= SYMMETRY_THRESHOLD:
+        return ""
+    return (
+        f"; strand-symmetric ({symmetry:.2f}: the model scores a window and its reverse "
+        "complement alike), so its windows are aligned by agreement, not by the winning strand"
+    )
 
 
 def _core_coverage(acts, strands, cutoff, spans, width, length) -> torch.Tensor:
