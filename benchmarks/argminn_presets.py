@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -253,6 +254,12 @@ def reread_rows(rows, args) -> list[dict]:
     return updated
 
 
+def _command() -> str:
+    """The command line of this run, with the load average when it started (recorded in the
+    JSON so the results say how they were made)."""
+    return f"python {' '.join(sys.argv)}  # load average {os.getloadavg()}"
+
+
 def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--presets", default=",".join(PRESETS))
@@ -325,6 +332,7 @@ def main(argv=None) -> pd.DataFrame:
             rows = reread_rows(rows, args)
         document = {
             "cislens_version": __version__,
+            "command": _command(),
             "params": [p["params"] for p in parts],
             "torch_threads": [p["torch_threads"] for p in parts],
             "rows": rows,
@@ -336,6 +344,7 @@ def main(argv=None) -> pd.DataFrame:
         print(json.dumps({k: v for k, v in row.items() if k != "filters"}), flush=True)
         document = {
             "cislens_version": __version__,
+            "command": _command(),
             "params": vars(args),
             "torch_threads": torch.get_num_threads(),
             "rows": rows,
