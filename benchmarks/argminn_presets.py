@@ -254,10 +254,15 @@ def reread_rows(rows, args) -> list[dict]:
     return updated
 
 
+_START_LOAD = os.getloadavg()
+
+
 def _command() -> str:
-    """The command line of this run, with the load average when it started (recorded in the
-    JSON so the results say how they were made)."""
-    return f"python {' '.join(sys.argv)}  # load average {os.getloadavg()}"
+    """The command line of this run, with the load average when it started and now (recorded
+    in the JSON so the results say how they were made)."""
+    now = tuple(round(v, 2) for v in os.getloadavg())
+    start = tuple(round(v, 2) for v in _START_LOAD)
+    return f"python {' '.join(sys.argv)}  # load average at start {start}, at writing {now}"
 
 
 def main(argv=None) -> pd.DataFrame:
