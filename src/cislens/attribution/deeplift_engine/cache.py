@@ -27,7 +27,7 @@ elements (the copy would cost too much memory). What no fingerprint sees is stat
 model that ``forward`` (or a hook) reads, such as a global variable of its module;
 :func:`no_capture_cache` turns the cache off for such models.
 
-At most :data:`MAX_ENTRIES` models are held; the copies cost as much memory as the model's
+At most :data:`MAX_ENTRIES` graphs are held; the copies cost as much memory as the model's
 tensors. :func:`clear_capture_cache` empties the cache.
 """
 
@@ -48,7 +48,8 @@ import torch
 from torch import nn
 
 MAX_ENTRIES = 4
-"""Models whose captured graphs are held at once (least recently used dropped first)."""
+"""Captured graphs held at once, one per model and call options (rule, dtype, device, input
+shape); the least recently used is dropped first."""
 MAX_ELEMENTS = 1 << 26
 """Largest number of tensor elements of a cached model (a content copy is kept: 256 MiB in
 float32); larger models are captured on every call."""
@@ -234,9 +235,11 @@ def model_state(model: nn.Module, *, root_identity: bool = True) -> ModelState:
     --------
     >>> net = nn.Sequential(nn.Linear(2, 1))
     >>> before = model_state(net)
-    >>> with torch.no_grad():
-    ...     net[0].weight.data.mul_(2)  # bypasses the version counter; the content shows it
-    >>> same_state(before, model_state(net), copies=[t.clone() for t in before.tensors])
+    >>> copies = [t.detach().clone() for t in before.tensors]
+    >>> same_state(before, model_state(net), copies)
+    True
+    >>> _ = net[0].weight.data.mul_(2)  # bypasses the version counter; the content shows it
+    >>> same_state(before, model_state(net), copies)
     False
     """
     modules = list(model.named_modules(remove_duplicate=False))
@@ -277,35 +280,37 @@ class _Entry:
 
 
 class _Cache:
+    """Entries by (model id, call key), least recently used first."""
+
     def __init__(self) -> None:
-        self.entries: OrderedDict[int, _Entry] = OrderedDict()
+        self.entries: OrderedDict[tuple, _Entry] = OrderedDict()
         self.lock = threading.RLock()  # RLock: a weak-reference callback may run inside
         self.enabled = True
 
     def get(self, model: nn.Module, key: tuple, state: ModelState):
         with self.lock:
-            entry = self.entries.get(id(model))
-            if entry is None or entry.ref() is not model or entry.key != key:
+            entry = self.entries.get((id(model), key))
+            if entry is None or entry.ref() is not model:
                 return None
-            self.entries.move_to_end(id(model))
+            self.entries.move_to_end((id(model), key))
         return entry.value if same_state(entry.state, state, entry.copies) else None
 
     def put(self, model: nn.Module, key: tuple, state: ModelState, copies: list, value) -> None:
         saved = ModelState(state.atoms, [_weak(obj) for obj in state.objects], [])
-        ident = id(model)
-        # the callback holds the id only: a dropped model takes its entry with it
-        ref = weakref.ref(model, functools.partial(self.dropped, ident))
+        slot = (id(model), key)
+        # the callback holds the slot only: a dropped model takes its entries with it
+        ref = weakref.ref(model, functools.partial(self.dropped, slot))
         with self.lock:
-            self.entries[ident] = _Entry(key, saved, copies, value, ref)
-            self.entries.move_to_end(ident)
+            self.entries[slot] = _Entry(key, saved, copies, value, ref)
+            self.entries.move_to_end(slot)
             while len(self.entries) > MAX_ENTRIES:
                 self.entries.popitem(last=False)
 
-    def dropped(self, ident: int, ref: weakref.ref) -> None:
+    def dropped(self, slot: tuple, ref: weakref.ref) -> None:
         with self.lock:
-            entry = self.entries.get(ident)
+            entry = self.entries.get(slot)
             if entry is not None and entry.ref is ref:
-                del self.entries[ident]
+                del self.entries[slot]
 
 
 _CACHE = _Cache()
@@ -334,6 +339,18 @@ class Probe:
         """Cache ``value`` for this model, key and state (nothing when uncacheable)."""
         if self.copies is not None:
             _CACHE.put(self.owner, self.key, self.state, self.copies, value)
+
+
+def cached_models() -> int:
+    """The number of cached graphs (one per model and call options).
+
+    Examples
+    --------
+    >>> clear_capture_cache(); cached_models()
+    0
+    """
+    with _CACHE.lock:
+        return len(_CACHE.entries)
 
 
 def clear_capture_cache() -> None:
@@ -370,6 +387,7 @@ __all__ = [
     "ModelState",
     "Probe",
     "Uncacheable",
+    "cached_models",
     "clear_capture_cache",
     "model_state",
     "no_capture_cache",
