@@ -289,8 +289,10 @@ def test_max_pool_indices_equals_max_pool1d_with_indices(k, length):
         got = max_pool_indices(z, k)
         assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
     z = torch.randn(2, 3, length, generator=g)
-    z[0, 1, 0] = z[0, 1, 1] = float("nan")  # NaN windows and overlapping windows: the fallback
-    for args in ((k,), (k, 1), (k, k, 0, 1, True)):
+    z[0, 1, 0] = z[0, 1, 1] = float("nan")  # a NaN window: NaN maximum either way
+    got, expected = max_pool_indices(z, k), F.max_pool1d_with_indices(z, k)
+    assert torch.equal(got[0].nan_to_num(7.0), expected[0].nan_to_num(7.0))
+    for args in ((k, 1), (k, k, 0, 1, True), (k, k, k // 2)):  # other settings: the fallback
         expected = F.max_pool1d_with_indices(z, *args)
         got = max_pool_indices(z, *args)
         assert torch.equal(got[1], expected[1])

@@ -82,6 +82,7 @@ _SCALARS = (
     enum.Enum,
     np.dtype,
 )
+_PLAIN = frozenset((type(None), bool, int, float, str))
 _IDENTITIES = (
     types.BuiltinFunctionType,
     types.BuiltinMethodType,
@@ -123,8 +124,13 @@ class _Walker:
 
     def freeze(self, value, depth: int = 0):
         """A value-comparable stand-in for ``value``."""
+        kind = type(value)
+        if kind in _PLAIN:  # the common case first: one set lookup
+            return (kind, value)
         if depth > _MAX_DEPTH or len(self.state.objects) > _MAX_ATOMS:
             raise Uncacheable("attributes nested too deeply or too many")
+        if (kind is dict or kind is OrderedDict) and not value:
+            return (kind,)
         if isinstance(value, torch.Tensor):
             return self.tensor(value)
         if isinstance(value, _SCALARS):

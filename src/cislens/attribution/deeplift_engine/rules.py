@@ -224,8 +224,9 @@ def max_pool_indices(z, kernel_size, stride=None, padding=0, dilation=1, ceil_mo
     Basset and DeepSTARR), the windows are the rows of a ``(..., L // k, k)`` view of ``z``,
     and the maxima and their indices are a reduction over its last axis: the same values and
     the same indices (the first maximum of each window; on the CPU ``max_pool1d_with_indices``
-    is 1.3-2x slower). A window holding a NaN (whose index the two rank differently) and
-    every other setting go to ``F.max_pool1d_with_indices``.
+    is 1.3-2x slower). Only a window holding a NaN may get another index (a NaN's, not the
+    last NaN's); its maximum is NaN either way, and so is every contribution it routes, which
+    the summation check reports. Every other setting goes to ``F.max_pool1d_with_indices``.
 
     Examples
     --------
@@ -247,8 +248,7 @@ def max_pool_indices(z, kernel_size, stride=None, padding=0, dilation=1, ceil_mo
     if tiles and not ceil_mode and z.ndim >= 2 and 0 < k <= z.shape[-1]:
         n = z.shape[-1] // k
         y, j = z[..., : n * k].unflatten(-1, (n, k)).max(-1)
-        if not bool(y.isnan().any()):
-            return y, j.add_(torch.arange(0, n * k, k, device=z.device))
+        return y, j.add_(torch.arange(0, n * k, k, device=z.device))
     return F.max_pool1d_with_indices(z, kernel_size, stride, padding, dilation, ceil_mode)
 
 
