@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/deeplift.py              # Basset 1 kb / 2 kb, DeepSTARR-like; 1 and 8 seqs
+    python benchmarks/deeplift.py              # Basset 1 kb / 2 kb, DeepSTARR-like; 1 and 4 seqs
     python benchmarks/deeplift.py --models basset --n-seqs 4 --tools floor,cislens
     python benchmarks/deeplift.py --out benchmarks/results/deeplift.json
 
@@ -183,7 +183,7 @@ def measure(args) -> dict:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="basset,basset2k,deepstarr")
-    parser.add_argument("--n-seqs", default="1,8", help="comma-separated sequence counts")
+    parser.add_argument("--n-seqs", default="1,4", help="comma-separated sequence counts")
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--batch-size", type=int, default=128, help="forward rows per batch")
     parser.add_argument("--repeats", type=int, default=3)
@@ -267,7 +267,13 @@ def main(argv=None) -> list[dict]:
     if args.out:
         given = sys.argv[1:] if argv is None else argv
         command = " ".join(["python benchmarks/deeplift.py", *given])
-        payload = {"command": command, "clock": "process_time", "rows": rows}
+        payload = {
+            "command": command,
+            "clock": "process_time",
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "torch": torch.__version__,
+            "rows": rows,
+        }
         Path(args.out).write_text(json.dumps(payload, indent=2))
     return rows
 

@@ -310,11 +310,11 @@ def borrowed_model(
         for name, tensor in [*model.named_parameters(), *model.named_buffers()]
         if tensor.is_floating_point()
     }
-    tensors = [*model.parameters(), *model.buffers()]
+    held = [*model.parameters(), *model.buffers()]
     # ``Module.to`` walks every module and tensor in Python even when nothing moves: skipped
     # when every tensor is already on the device (and every floating one in the dtype)
-    moved = any(t.device != target_device for t in tensors)
-    cast = any(t.dtype != dtype for t in tensors if t.is_floating_point())
+    moved = any(t.device != target_device for t in held)
+    cast = any(t.dtype != dtype for t in held if t.is_floating_point())
     try:
         if moved:
             model.to(device=target_device)

@@ -181,8 +181,7 @@ class _Walker:
         if isinstance(value, staticmethod | classmethod):
             return (type(value), self.freeze(value.__func__, depth + 1))
         if isinstance(value, functools.partial):
-            parts = (value.func, value.args, value.keywords)
-            return ("partial", self.freeze(parts, depth + 1))
+            return ("partial", self.freeze((value.func, value.args, value.keywords), depth + 1))
         raise Uncacheable(f"an attribute of type {type(value).__name__}")
 
     def tensor(self, value: torch.Tensor):
@@ -343,7 +342,7 @@ class Probe:
 
     def keep(self, value) -> None:
         """Cache ``value`` for this model, key and state (nothing when uncacheable)."""
-        if self.copies is not None:
+        if self.copies is not None and self.state is not None:
             _CACHE.put(self.owner, self.key, self.state, self.copies, value)
 
 
