@@ -372,7 +372,8 @@ def clear_capture_cache() -> None:
 @contextmanager
 def no_capture_cache() -> Iterator[None]:
     """Capture the model on every call inside this block (for a ``forward`` that reads state
-    outside the model, such as a global variable).
+    outside the model, such as a global variable). Process-wide: other threads' calls in the
+    meantime capture too.
 
     Examples
     --------
