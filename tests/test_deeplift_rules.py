@@ -275,3 +275,25 @@ def test_reveal_cancel_outside_the_domain_takes_the_secant():
     assert bool(m_pos.isfinite().all() and m_neg.isfinite().all())
     torch.testing.assert_close(m_pos * d_pos + m_neg * d_neg, x.sqrt() - r.sqrt())
     assert float(m_pos[0]) == float(m_neg[0])  # the Rescale secant for both parts
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+@pytest.mark.parametrize("length", [4, 9, 31])
+def test_max_pool_indices_equals_max_pool1d_with_indices(k, length):
+    from cislens.attribution.deeplift_engine.rules import max_pool_indices
+
+    g = torch.Generator().manual_seed(k * 100 + length)
+    ties = torch.randint(0, 3, (2, 3, length), generator=g).double()  # many equal maxima
+    for z in (torch.randn(2, 3, length, generator=g), ties):
+        expected = F.max_pool1d_with_indices(z, k)
+        got = max_pool_indices(z, k)
+        assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+    z = torch.randn(2, 3, length, generator=g)
+    z[0, 1, 0] = z[0, 1, 1] = float("nan")  # a NaN window: NaN maximum either way
+    got, expected = max_pool_indices(z, k), F.max_pool1d_with_indices(z, k)
+    assert torch.equal(got[0].nan_to_num(7.0), expected[0].nan_to_num(7.0))
+    for args in ((k, 1), (k, k, 0, 1, True), (k, k, k // 2)):  # other settings: the fallback
+        expected = F.max_pool1d_with_indices(z, *args)
+        got = max_pool_indices(z, *args)
+        assert torch.equal(got[1], expected[1])
+        assert torch.equal(got[0].nan_to_num(7.0), expected[0].nan_to_num(7.0))

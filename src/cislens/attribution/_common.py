@@ -310,15 +310,22 @@ def borrowed_model(
         for name, tensor in [*model.named_parameters(), *model.named_buffers()]
         if tensor.is_floating_point()
     }
+    held = [*model.parameters(), *model.buffers()]
+    # ``Module.to`` walks every module and tensor in Python even when nothing moves: skipped
+    # when every tensor is already on the device (and every floating one in the dtype)
+    moved = any(t.device != target_device for t in held)
+    cast = any(t.dtype != dtype for t in held if t.is_floating_point())
     try:
-        model.to(device=target_device)
-        if dtypes:
+        if moved:
+            model.to(device=target_device)
+        if cast:
             model.to(dtype=dtype)
         model.eval()
         with preserved_state(model):
             yield model, target_device
     finally:
-        model.to(device=original_device)
+        if moved:
+            model.to(device=original_device)
         tensors = dict([*model.named_parameters(), *model.named_buffers()])
         for name, original_dtype in dtypes.items():
             tensor = tensors[name]

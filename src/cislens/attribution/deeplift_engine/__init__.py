@@ -29,6 +29,11 @@ or softmax is explained at its logits. ``docs/deeplift_rules.md`` derives every 
 Every example-reference pair is checked for summation-to-delta before averaging and
 projection (:mod:`.checks`); :func:`summation_deltas` returns the diagnostics.
 
+The capture and the pre-flight checks (about five forward passes of two rows) are kept per
+model and reused by later calls while the model is provably unchanged (:mod:`.cache`: its
+module tree, attributes, hooks, and the identity, version and content of every tensor are
+compared before each call); :func:`no_capture_cache` captures on every call instead.
+
 Two exact paths compute the multipliers. When every nonlinearity uses Rescale (``rule="rescale"``
 or a model without dense-fed nonlinearities under ``"genomics_default"``), the fast path
 (:mod:`.fast`) runs one real forward pass per input and per reference and applies the
@@ -37,6 +42,7 @@ network (:mod:`.propagate`) runs. ``fast=False`` forces the difference network; 
 path ran.
 """
 
+from cislens.attribution.deeplift_engine.cache import clear_capture_cache, no_capture_cache
 from cislens.attribution.deeplift_engine.checks import SummationDeltas, SummationToDeltaError
 from cislens.attribution.deeplift_engine.engine import deeplift, deeplift_shap, summation_deltas
 from cislens.attribution.deeplift_engine.rules import NEAR_ZERO
@@ -45,7 +51,9 @@ __all__ = [
     "NEAR_ZERO",
     "SummationDeltas",
     "SummationToDeltaError",
+    "clear_capture_cache",
     "deeplift",
     "deeplift_shap",
+    "no_capture_cache",
     "summation_deltas",
 ]

@@ -87,7 +87,7 @@ def _classify_module(c: Call, module: nn.Module) -> Op:
         if module.return_indices:
             raise c.refuse("max pooling that returns indices is not supported")
         if isinstance(module, nn.MaxPool1d):
-            pool = lambda z: F.max_pool1d_with_indices(  # noqa: E731
+            pool = lambda z: rules.max_pool_indices(  # noqa: E731
                 z,
                 module.kernel_size,
                 module.stride,
@@ -429,7 +429,7 @@ def _maxpool_function(c: Call) -> Op:
         bound.update({k: v for k, v in kwargs.items() if k in names})
         if bound.get("stride") in ((), []):
             bound["stride"] = None
-        pool = lambda z: F.max_pool1d_with_indices(z, **bound)  # noqa: E731
+        pool = lambda z: rules.max_pool_indices(z, **bound)  # noqa: E731
     return c.op(MAXPOOL, var_inputs=(x,), pool=pool)
 
 

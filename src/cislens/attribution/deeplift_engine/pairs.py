@@ -25,13 +25,15 @@ from cislens.attribution._common import (
     count_outputs,
     resolve_target,
 )
-from cislens.attribution.deeplift_engine import checks
+from cislens.attribution.deeplift_engine import cache, checks
 from cislens.attribution.deeplift_engine.fast import fast_blocker, propagate_fast
 from cislens.attribution.deeplift_engine.graph import build_graph
 from cislens.attribution.deeplift_engine.ops import CONST, NONLINEAR, OUTPUT_ACT, RULES, refuse
 from cislens.attribution.deeplift_engine.propagate import propagate, run_real
+from cislens.attribution.heads import ExplainedModel
 from cislens.errors import UnsupportedModelError
 from cislens.utils.batching import DEFAULT_BATCH_SIZE
+from cislens.utils.device import resolve_device
 from cislens.utils.validation import check_choice
 
 logger = logging.getLogger(__name__)
@@ -66,8 +68,8 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.allclose(a, b, rtol=rtol, atol=rtol * scale))
 
 
-def _preflight(graph, consts, model, rows: torch.Tensor, target):
-    """Check the captured graph against the model on two rows; resolve the target."""
+def _preflight(graph, consts, model, rows: torch.Tensor) -> int:
+    """Check the captured graph against the model on two rows; the number of outputs."""
     with torch.no_grad():
         direct = model(rows)
     full = run_real(graph, consts, rows, strip=False)
@@ -100,10 +102,19 @@ def _preflight(graph, consts, model, rows: torch.Tensor, target):
                     "only a final softmax over the outputs of an (N, T) model is supported",
                 )
     # the explained logits (final sigmoid dropped, softmax centred) have the output's shape
-    resolved = resolve_target(target, count_outputs(traced))
-    if graph.activation is not None:
-        logger.info("DeepLIFT explains the logits before the final %s.", graph.activation)
-    return resolved
+    return count_outputs(traced)
+
+
+def _prepared(net, rows: torch.Tensor, rule: str, probe: cache.Probe):
+    """``(graph, constants, number of outputs)``: from the cache when ``probe`` found them
+    (the same model in the same state, see :mod:`.cache`), else captured, checked and kept."""
+    if probe.found is not None:
+        return probe.found
+    graph = build_graph(net, rule, example=rows)
+    consts = _constants(graph)
+    prepared = (graph, consts, _preflight(graph, consts, net, rows))
+    probe.keep(prepared)
+    return prepared
 
 
 def iterate_pairs(
@@ -127,11 +138,16 @@ def iterate_pairs(
     """
     n_examples, n_refs = R.shape[:2]
     total = n_examples * (n_refs + 1)
+    # the user's model, when ``model`` is the wrapper of ``output=`` made for this call
+    owner = model.model if type(model) is ExplainedModel else model
+    key = (rule, dtype, resolve_device(device), tuple(X.shape[1:]))
+    probe = cache.Probe(owner, model, key)  # before borrowing: the model as the user holds it
     with borrowed_model(model, device=device, dtype=dtype) as (net, dev):
         rows = torch.cat([X[:1], R[:1, 0]]).to(dev)
-        graph = build_graph(net, rule, example=rows)
-        consts = _constants(graph)
-        resolved = _preflight(graph, consts, net, rows, target)
+        graph, consts, n_outputs = _prepared(net, rows, rule, probe)
+        resolved = resolve_target(target, n_outputs)
+        if graph.activation is not None:
+            logger.info("DeepLIFT explains the logits before the final %s.", graph.activation)
         step = propagate
         if choose_path(graph, fast):  # buffers reused across this call's batches
             step = functools.partial(propagate_fast, workspace={})
