@@ -242,16 +242,25 @@ REFERENCE_BYTES = 256 * 2**20
 """About the most memory the batched reference runs hold (all layers' values of a batch)."""
 
 
-def batched_references(plan: FastISMPlan, X, batch_size: int, device, dtype):
-    """``(first example, sequences, reference values)`` for groups of consecutive sequences
-    of ``X``: at most ``batch_size`` sequences, and about :data:`REFERENCE_BYTES` of layer
-    values, per group."""
-    per_row = sum(
+def row_bytes(plan: FastISMPlan, dtype) -> int:
+    """Bytes of every layer's value for one sequence: what a reference run holds per row."""
+    return sum(
         math.prod(shape[1:]) * torch.empty((), dtype=dtype).element_size()
         for node in plan.captured.graph.nodes
         if isinstance(shape := node.meta.get("shape"), tuple) and len(shape) > 1
     )
-    batch_size = max(1, min(batch_size, REFERENCE_BYTES // max(per_row, 1)))
+
+
+def reference_rows(per_row: int, batch_size: int) -> int:
+    """Sequences per reference batch: ``batch_size``, capped by :data:`REFERENCE_BYTES`."""
+    return max(1, min(batch_size, REFERENCE_BYTES // max(per_row, 1)))
+
+
+def batched_references(plan: FastISMPlan, X, batch_size: int, device, dtype):
+    """``(first example, sequences, reference values)`` for groups of consecutive sequences
+    of ``X``: at most ``batch_size`` sequences, and about :data:`REFERENCE_BYTES` of layer
+    values, per group."""
+    batch_size = reference_rows(row_bytes(plan, dtype), batch_size)
     for lo in range(0, X.shape[0], batch_size):
         batch = X[lo : lo + batch_size].to(device=device, dtype=dtype)
         yield lo, batch, reference_values(plan, batch)
@@ -282,7 +291,9 @@ class _Runner:
             for node, op in plan.ops.items()
             if op.source is not None
         }
-        self.window_bytes = 0  # the largest window of one edit seen by run()
+        # set by a run with measure=True: the bytes of one edit's widest window, and of all
+        # the values one edit's run holds (windows, reductions, heads, full-length tensors)
+        self.window_bytes = self.edit_bytes = 0
         # run() reads the reference values of constants, reductions, dense heads and the
         # output only; the full-length values of the other layers of S sequences are dropped
         keep = (CONST, REDUCED, DENSE)
@@ -298,9 +309,10 @@ class _Runner:
         args, kwargs = fx.node.map_aggregate((args, kwargs), full)
         return call(node, args, kwargs)
 
-    def run(self, positions: torch.Tensor, columns: torch.Tensor, seq=None) -> torch.Tensor:
+    def run(self, positions, columns, seq=None, *, measure: bool = False) -> torch.Tensor:
         """Model outputs for the edits ``x[seq, :, positions] = columns`` (B,), (B, 4) and
-        (B,) (``seq`` None: all of sequence 0)."""
+        (B,) (``seq`` None: all of sequence 0); ``measure`` sets ``window_bytes`` and
+        ``edit_bytes`` (see :func:`chunk_size`)."""
         x = self.rows[self.input]
         if seq is None:
             seq = torch.zeros_like(positions)
@@ -312,6 +324,8 @@ class _Runner:
             if node.op == "placeholder":
                 env[node] = Win(columns[:, :, None], positions, x, seq, columns - old)
             elif node.op == "output":
+                if measure:
+                    self._measure(env, len(positions))
                 return materialize(env[node.args[0]])
             elif kind == CONST:
                 env[node] = self.ref[node]
@@ -322,21 +336,27 @@ class _Runner:
                 win = env[head.source]
                 env[node] = dense_output(head, win, self.ref[node], materialize)
             elif kind in (WINDOW, REDUCED):
-                value = apply(
-                    ops[node],
-                    node,
-                    env,
-                    self.ref.get(node),
-                    self.rows.get(node),
+                env[node] = apply(
+                    ops[node], node, env, self.ref.get(node), self.rows.get(node),
                     self.aux.get(node),
-                )
-                if isinstance(value, Win):
-                    window = value.values[0].numel() * value.values.element_size()
-                    self.window_bytes = max(self.window_bytes, window)
-                env[node] = value
+                )  # fmt: skip
             else:
                 env[node] = self._call(node, env, kind == SHAPE)
         raise RuntimeError("the captured graph has no output")
+
+    def _measure(self, env: dict, batch: int) -> None:
+        """Bytes per edit of the widest window and of every per-edit value of a run."""
+        widest = total = 0
+        for node, value in env.items():
+            if self.plan.kinds.get(node) in (CONST, SHAPE, SKIP):
+                continue  # shared by the batch (constants, shapes), or never made
+            tensor = value.values if isinstance(value, Win) else value
+            if isinstance(tensor, torch.Tensor) and tensor.ndim and len(tensor) == batch:
+                size = tensor[0].numel() * tensor.element_size()
+                total += size
+                if isinstance(value, Win) and node is not self.input:
+                    widest = max(widest, size)
+        self.window_bytes, self.edit_bytes = widest, total
 
 
 CACHE_BYTES = 4 * 2**20
@@ -348,17 +368,33 @@ BPNet-like (256 kB windows), ms per edit by batch: 4: 0.66, 8: 0.63, 16: 0.62, 3
 process contends for the L3, so the cap aims at 16."""
 
 
-def chunk_size(window_bytes: int, batch_size: int, device) -> int:
-    """Edits per window batch: ``batch_size``, capped on the CPU by :data:`CACHE_BYTES`.
+def chunk_size(
+    window_bytes: int, batch_size: int, device, edit_bytes: int = 0, row_bytes: int = 0
+) -> int:
+    """Edits per window batch: as many as the memory of a reference batch allows, capped on
+    the CPU by :data:`CACHE_BYTES`.
+
+    ``batch_size`` caps the rows of a forward batch. A reference batch of ``batch_size``
+    sequences (at most :data:`REFERENCE_BYTES`) holds ``row_bytes`` per sequence, all layers'
+    values; an edit's run holds ``edit_bytes`` (its windows, reductions, head and full-length
+    values). A window batch gets the edits that fit in the reference batch's memory: never
+    more memory than ``batch_size`` forward rows, but many more edits when windows are small
+    (LabCNN: ~7x; per-batch fixed costs, ~40 small tensor operations, then weigh less).
+    Without ``edit_bytes`` and ``row_bytes`` (0) a batch holds ``batch_size`` edits.
 
     Examples
     --------
     >>> chunk_size(400_000, 128, torch.device("cpu")), chunk_size(1_000, 128, "cpu")
     (10, 128)
+    >>> chunk_size(1_000, 128, "cpu", edit_bytes=4_000, row_bytes=40_000)  # 10 edits a row
+    1280
     """
-    if torch.device(device).type != "cpu" or window_bytes <= 0:
-        return batch_size
-    return max(1, min(batch_size, CACHE_BYTES // window_bytes))
+    edits = batch_size
+    if 0 < edit_bytes < row_bytes:
+        edits = reference_rows(row_bytes, batch_size) * row_bytes // edit_bytes
+    if torch.device(device).type == "cpu" and window_bytes > 0:
+        edits = min(edits, CACHE_BYTES // window_bytes)
+    return max(1, edits)
 
 
 def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved, bar, delta):
@@ -368,7 +404,7 @@ def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved
         retain_freed_memory()  # window batches reuse heap memory instead of fresh pages
     # a first small batch measures the windows; their widths depend on the plan only, so the
     # measure holds for every sequence
-    window_bytes, measured = 0, False
+    step, per_row = 0, row_bytes(plan, dtype)
     with torch.inference_mode():
         for example, x, ref in batched_references(plan, X, batch_size, device, dtype):
             runner = _Runner(plan, x, ref)
@@ -382,16 +418,16 @@ def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved
             positions = positions + first
             lo = 0
             while lo < len(positions):
-                step = (
-                    chunk_size(window_bytes, batch_size, device) if measured else min(batch_size, 4)
-                )
-                pos, base, seq = (v[lo : lo + step] for v in (positions, bases, seqs))
-                out = runner.run(pos.to(device), eye[base.to(device)], seq.to(device))
+                pos, base, seq = (v[lo : lo + (step or 4)] for v in (positions, bases, seqs))
+                out = runner.run(pos.to(device), eye[base.to(device)], seq.to(device),
+                                 measure=not step)  # fmt: skip
                 values = resolved.select(out).to("cpu", dtype) - reference[seq]
                 delta[example + seq, base, pos - first] = values
                 bar.update(len(pos))
-                lo, window_bytes = lo + len(pos), max(window_bytes, runner.window_bytes)
-                measured = True
+                lo += len(pos)
+                if not step:
+                    step = chunk_size(runner.window_bytes, batch_size, device,
+                                      runner.edit_bytes, per_row)  # fmt: skip
 
 
 def edit_runner(model: nn.Module, x: torch.Tensor, first: int = 0, stop: int | None = None):
