@@ -185,13 +185,28 @@ def _spread(weight, win: Win, out_row, start, width: int, left: int) -> torch.Te
     spread = F.conv_transpose1d(change, weight.flip(2).transpose(0, 1))  # (B, C_out, w + k - 1)
     natural = win.start + left - (k - 1)  # the output position of spread[..., 0]
     base = windows(out_row, start, width, win.seq)
-    if width == spread.shape[-1] and torch.equal(natural, start):
-        return base.add_(spread)
-    # windows shifted to stay inside the layer (near its ends): align, drop what falls outside
-    rel = start[:, None] + torch.arange(width, device=start.device) - natural[:, None]
-    inside = (rel >= 0) & (rel < spread.shape[-1])
-    index = rel.clamp(0, spread.shape[-1] - 1)[:, None, :].expand(-1, spread.shape[1], -1)
-    return base.add_(torch.where(inside[:, None, :], spread.gather(2, index), 0.0))
+    if width != spread.shape[-1]:  # the layer is narrower than the spread: align every row
+        return base.add_(_align(spread, natural, start, width))
+    shifted = (natural != start).nonzero().squeeze(1)
+    if len(shifted):  # windows shifted to stay inside the layer (edits near its ends)
+        spread[shifted] = _align(spread[shifted], natural[shifted], start[shifted], width)
+    return base.add_(spread)
+
+
+def _align(spread: torch.Tensor, natural, start, width: int) -> torch.Tensor:
+    """``spread`` (B, C, w) whose column 0 is at position ``natural`` (B,), on the positions
+    ``start + [0, width)`` (0 where it has no value).
+
+    Row b is the slice of the zero-padded ``spread[b]`` starting at ``start - natural``: one
+    ``index_select`` of width-wide slices of the flattened padding (as :func:`windows`)."""
+    batch, channels, w = spread.shape
+    shift = (start - natural).clamp(-width, w)  # beyond these: all zeros anyway
+    padded = F.pad(spread, (width, width)).reshape(batch * channels, -1)
+    row = padded.shape[1]
+    rows = torch.arange(batch * channels, device=start.device).view(batch, channels)
+    index = (rows * row + (width + shift)[:, None]).reshape(-1)
+    view = padded.as_strided((padded.numel() - width + 1, width), (1, 1))
+    return view.index_select(0, index).view(batch, channels, width)
 
 
 MAX_TAPS = 8
