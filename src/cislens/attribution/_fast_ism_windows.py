@@ -64,6 +64,11 @@ def windows(ref: torch.Tensor, start: torch.Tensor, width: int, seq=None) -> tor
     return view.index_select(0, start)
 
 
+MAX_RUNS = 16
+"""Up to this many runs of edits with a common offset in their slabs, a gather splices windows
+by one slice copy per run (a pool's windows, edits in position order); more take a scatter."""
+
+
 def gather(values, start, padded: torch.Tensor, left: int, first: torch.Tensor, n: int, seq):
     """Slabs (B, C, n) at positions ``first + [0, n)`` of a layer whose windows are ``values``
     (B, C, w) at ``start`` (B,) of sequences ``seq`` (B,), the reference elsewhere.
@@ -86,6 +91,12 @@ def gather(values, start, padded: torch.Tensor, left: int, first: torch.Tensor, 
     if low >= 0 and high + width <= n:  # every window inside its slab
         if low == high:  # one offset (convolutions): one slice copy
             slab[:, :, low : low + width] = values
+            return slab
+        runs, counts = torch.unique_consecutive(offset, return_counts=True)
+        if len(runs) <= MAX_RUNS:  # few runs of equal offsets (edits in position order)
+            ends = counts.cumsum(0).tolist()
+            for o, lo, hi in zip(runs.tolist(), [0, *ends[:-1]], ends, strict=True):
+                slab[lo:hi, :, o : o + width] = values[lo:hi]
             return slab
         index = offset[:, None] + torch.arange(width, device=first.device)
         return slab.scatter_(2, index[:, None, :].expand(-1, channels, -1), values)
@@ -155,12 +166,17 @@ def _conv(params: dict, win: Win, out_row: torch.Tensor, padded: torch.Tensor) -
         if d == 1 and width == k:
             # Away from the ends the output window starts `span` before the edit, so output
             # position i uses kernel tap k - 1 - i: the change is the flipped tap table.
-            change = torch.einsum("ock,bc->bok", weight.flip(2), win.point_delta)
+            # One product added in place: (B, C_in) changes times the (C_in, C_out * k) taps.
+            taps = params.get("taps")
+            if taps is None:  # made on the first batch, kept with the plan's parameters
+                taps = params["taps"] = weight.flip(2).transpose(0, 1).reshape(len(weight[0]), -1)
+            base.view(len(base), -1).addmm_(win.point_delta, taps)
             rows = (start != win.start + left - span).nonzero().squeeze(1)
-            if len(rows):  # windows shifted inside the sequence near its ends
-                table = change[rows].flip(2)
-                change[rows] = _taps(table, win.start[rows], start[rows], left, span, d)
-            return Win(base.add_(change), start, out_row, seq)
+            if len(rows):  # windows shifted inside the sequence near its ends: redo them
+                table = torch.einsum("ock,bc->bok", weight, win.point_delta[rows])
+                change = _taps(table, win.start[rows], start[rows], left, span, d)
+                base[rows] = windows(out_row, start[rows], width, seq[rows]).add_(change)
+            return Win(base, start, out_row, seq)
         table = torch.einsum("ock,bc->bok", weight, win.point_delta)  # (B, C_out, k)
         change = _taps(table, win.start, start, left, span, d, width)
         return Win(base.add_(change), start, out_row, seq)
