@@ -33,12 +33,17 @@ each call's function and arguments (:mod:`~cislens.attribution._fast_ism_rules`)
 - Any other node (flatten, linear, reshape, ...) gets full-length tensors (the window written
   into the reference) and runs as captured, so it is exact by construction.
 
-The reference runs of a call are batched across sequences; on the CPU the edits of a window
-batch are capped so that the widest layer's windows fit in about :data:`CACHE_BYTES` (batches
-of wide windows that spill out of the caches cost 2-3x more per edit). A batch of edits may
+The reference runs of a call are batched across sequences (``batch_size`` rows). A window
+batch takes as many edits as fit in the memory of that reference batch (an edit's windows are
+a fraction of a row: LabCNN 200 bp, 843 edits for ``batch_size=128``), so the ~40 small tensor
+operations a batch costs whatever its size weigh little; on the CPU the edits are capped so
+that the widest layer's windows fit in about :data:`CACHE_BYTES` (batches of wide windows that
+spill out of the caches cost 2-3x more per edit) (:func:`chunk_size`). A batch of edits may
 mix the sequences of one reference batch (each layer's reference rows are kept as (C, S, L), so
-each edit's window is gathered from its own sequence): models with small windows get full
-batches even when few positions per sequence are mutated. Freed memory is kept in the heap
+each edit's window is gathered from its own sequence), and edits run position by position
+across the sequences: a batch holds few positions, so its windows share their starts (a dense
+head takes one product per start, a pool's windows one slice copy per offset) and meet the
+ends of the layers (shifted windows, extra work) only near the ends. Freed memory is kept in the heap
 (:func:`cislens.utils.heap.retain_freed_memory`): the batches' few-MiB tensors would otherwise
 be page-faulted in afresh every time.
 
