@@ -181,13 +181,13 @@ def _conv(params: dict, win: Win, out_row: torch.Tensor, padded: torch.Tensor) -
         change = _taps(table, win.start, start, left, span, d, width)
         return Win(base.add_(change), start, out_row, seq)
     if d == 1 and groups == 1 and span >= win.width:
-        return Win(_spread(weight, win, out_row, start, width, left), start, out_row, seq)
+        return Win(_spread(params, win, out_row, start, width), start, out_row, seq)
     slab = gather(win.values, win.start, padded, left, start - left, width + span, seq)
     values = F.conv1d(slab, weight, bias, 1, 0, d, groups)
     return Win(values, start, out_row, seq)
 
 
-def _spread(weight, win: Win, out_row, start, width: int, left: int) -> torch.Tensor:
+def _spread(params: dict, win: Win, out_row, start, width: int) -> torch.Tensor:
     """Output windows as the reference plus the convolution of the input's change alone.
 
     A convolution is linear, so ``conv(ref + change) = conv(ref) + conv(change)`` (the bias is
@@ -196,9 +196,13 @@ def _spread(weight, win: Win, out_row, start, width: int, left: int) -> torch.Te
     pair where recomputing the output window takes ``(win.width + span) * k``: about half when
     the kernel is as wide as the window (Basset's 11- and 7-wide layers after pooling).
     """
-    k = weight.shape[-1]
     change = win.values - windows(win.ref, win.start, win.width, win.seq)
-    spread = F.conv_transpose1d(change, weight.flip(2).transpose(0, 1))  # (B, C_out, w + k - 1)
+    weight, left = params["weight"], params["left"]
+    k = weight.shape[-1]
+    flipped = params.get("flipped")
+    if flipped is None:  # contiguous (C_in, C_out, k): made once, kept with the parameters
+        flipped = params["flipped"] = weight.flip(2).transpose(0, 1).contiguous()
+    spread = F.conv_transpose1d(change, flipped)  # (B, C_out, w + k - 1)
     natural = win.start + left - (k - 1)  # the output position of spread[..., 0]
     base = windows(out_row, start, width, win.seq)
     if width != spread.shape[-1]:  # the layer is narrower than the spread: align every row
