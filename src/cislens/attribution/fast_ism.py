@@ -43,7 +43,8 @@ mix the sequences of one reference batch (each layer's reference rows are kept a
 each edit's window is gathered from its own sequence), and edits run position by position
 across the sequences: a batch holds few positions, so its windows share their starts (a dense
 head takes one product per start, a pool's windows one slice copy per offset) and meet the
-ends of the layers (shifted windows, extra work) only near the ends. Freed memory is kept in the heap
+ends of the layers (shifted windows, extra work) only near the ends. A run frees each value
+after its last read, and freed memory is kept in the heap
 (:func:`cislens.utils.heap.retain_freed_memory`): the batches' few-MiB tensors would otherwise
 be page-faulted in afresh every time.
 
@@ -271,6 +272,22 @@ def batched_references(plan: FastISMPlan, X, batch_size: int, device, dtype):
         yield lo, batch, reference_values(plan, batch)
 
 
+def _last_reads(plan: FastISMPlan) -> dict:
+    """``{node: the values that node reads for the last time in a run}`` (a dense head reads
+    its windowed layer, not its flatten)."""
+    last: dict = {}
+    for node in plan.captured.graph.nodes:  # the output's reads are never freed
+        reads = list(node.all_input_nodes)
+        if plan.kinds.get(node) == DENSE:
+            reads.append(plan.dense[node].source)
+        for value in reads:
+            last[value] = node
+    dead: dict = {}
+    for value, node in last.items():
+        dead.setdefault(node, []).append(value)
+    return dead
+
+
 class _Runner:
     """Runs reference sequences (S, 4, L), then batches of their edits, through a plan.
 
@@ -299,6 +316,7 @@ class _Runner:
         # set by a run with measure=True: the bytes of one edit's widest window, and of all
         # the values one edit's run holds (windows, reductions, heads, full-length tensors)
         self.window_bytes = self.edit_bytes = 0
+        self.dead = _last_reads(plan)
         # run() reads the reference values of constants, reductions, dense heads and the
         # output only; the full-length values of the other layers of S sequences are dropped
         keep = (CONST, REDUCED, DENSE)
@@ -347,6 +365,11 @@ class _Runner:
                 )  # fmt: skip
             else:
                 env[node] = self._call(node, env, kind == SHAPE)
+            if not measure and node in self.dead:
+                # values read for the last time: their memory, still in the caches, serves
+                # the next layers (rather than every layer writing to memory of its own)
+                for value in self.dead[node]:
+                    del env[value]
         raise RuntimeError("the captured graph has no output")
 
     def _measure(self, env: dict, batch: int) -> None:
