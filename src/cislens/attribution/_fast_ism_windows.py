@@ -21,13 +21,34 @@ from cislens.attribution._fast_ism_rules import CONV, CROP, PAD, POOL, POSITIONW
 from cislens.attribution.capture import call
 
 
+class LazyRows:
+    """A layer's reference rows as contiguous (C, S, L), copied from its (S, C, L) value when
+    first read (:func:`rows_of`); ``shape`` is known without the copy."""
+
+    __slots__ = ("_rows", "_source", "shape")
+
+    def __init__(self, source: torch.Tensor):
+        self._source, self._rows = source, None
+        self.shape = (source.shape[1], source.shape[0], *source.shape[2:])
+
+    def get(self) -> torch.Tensor:
+        if self._rows is None:
+            self._rows, self._source = self._source.transpose(0, 1).contiguous(), None
+        return self._rows
+
+
+def rows_of(ref) -> torch.Tensor:
+    """The tensor of reference rows: ``ref`` itself, or a :class:`LazyRows`' copy."""
+    return ref.get() if isinstance(ref, LazyRows) else ref
+
+
 @dataclass
 class Win:
     """Values of a (B, C, L) layer on positions ``[start, start + width)`` per edit."""
 
     values: torch.Tensor  # (B, C, width)
     start: torch.Tensor  # (B,) long
-    ref: torch.Tensor  # (C, S, L) contiguous: the layer's reference values of S sequences
+    ref: torch.Tensor | LazyRows  # (C, S, L) contiguous: the layer's reference values of S seqs
     seq: torch.Tensor  # (B,) long: each edit's sequence (its row of ``ref``)
     point_delta: torch.Tensor | None = None  # (B, C): the one-column change (the input only)
 
@@ -53,6 +74,7 @@ def windows(ref: torch.Tensor, start: torch.Tensor, width: int, seq=None) -> tor
     >>> windows(two, torch.tensor([1, 0]), 2, torch.tensor([0, 1])).tolist()
     [[[1.0, 2.0]], [[4.0, 5.0]]]
     """
+    ref = rows_of(ref)
     if ref.ndim == 3:
         channels, count, length = ref.shape
         if seq is not None and count > 1:
@@ -112,7 +134,7 @@ def materialize(value):
     if not isinstance(value, Win):
         return value
     _, channels, width = value.values.shape
-    full = value.ref.index_select(1, value.seq).transpose(0, 1).contiguous()
+    full = rows_of(value.ref).index_select(1, value.seq).transpose(0, 1).contiguous()
     index = value.start[:, None] + torch.arange(width, device=full.device)
     full.scatter_(2, index[:, None, :].expand(-1, channels, -1), value.values)
     return full
@@ -298,8 +320,9 @@ def _reduce(params: dict, win: Win, out: torch.Tensor, sums: dict) -> torch.Tens
     width = win.width
     channels, count, length = win.ref.shape
     if width not in sums:  # the reference's sums over every window of this width: (S, L', C)
-        ones = win.ref.new_ones(1, 1, width)
-        flat = win.ref.reshape(channels * count, 1, length)
+        rows = rows_of(win.ref)
+        ones = rows.new_ones(1, 1, width)
+        flat = rows.reshape(channels * count, 1, length)
         sums[width] = F.conv1d(flat, ones).view(channels, count, -1).permute(1, 2, 0).contiguous()
     change = win.values.sum(2, keepdim=True) - sums[width][win.seq, win.start][:, :, None]
     change = change.sum(params["dims"], keepdim=params["keepdim"])
@@ -358,4 +381,15 @@ def apply(op, node: fx.Node, env: dict, out: torch.Tensor, out_row: torch.Tensor
     raise AssertionError(f"unknown window operation {op.kind!r}")
 
 
-__all__ = ["MAX_TAPS", "Win", "apply", "gather", "materialize", "prepare", "strided_max", "windows"]
+__all__ = [
+    "MAX_TAPS",
+    "LazyRows",
+    "Win",
+    "apply",
+    "gather",
+    "materialize",
+    "prepare",
+    "rows_of",
+    "strided_max",
+    "windows",
+]

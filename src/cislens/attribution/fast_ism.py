@@ -66,7 +66,14 @@ from torch import fx, nn
 
 from cislens.attribution._fast_ism_dense import dense_heads, dense_output
 from cislens.attribution._fast_ism_rules import REDUCE, Context, classify
-from cislens.attribution._fast_ism_windows import Win, apply, materialize, prepare
+from cislens.attribution._fast_ism_windows import (
+    LazyRows,
+    Win,
+    apply,
+    materialize,
+    prepare,
+    rows_of,
+)
 from cislens.attribution.capture import Captured, call, capture
 from cislens.utils.heap import retain_freed_memory
 
@@ -227,7 +234,7 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
 def _batch_view(value):
     """A :class:`Win` as its reference expanded to the batch (right shape, dtype, device)."""
     if isinstance(value, Win):
-        return value.ref[:, 0].expand(value.values.shape[0], -1, -1)
+        return rows_of(value.ref)[:, 0].expand(value.values.shape[0], -1, -1)
     return value
 
 
@@ -302,12 +309,14 @@ class _Runner:
         if ref is None:
             ref = reference_values(plan, x)
         self.ref_output = ref["output"]
-        # contiguous (C, S, L) reference rows of the windowed layers: windows are strided views
+        # contiguous (C, S, L) reference rows of the windowed layers (windows are strided
+        # views), made when first read: many layers' rows never are (a convolution's output
+        # whose windows a ReLU reads whole), and copying them cost more per sequence than its
+        # reference run (ChromBPNet-like)
         self.rows = {
-            node: ref[node].transpose(0, 1).contiguous()
-            for node, kind in plan.kinds.items()
-            if kind in (INPUT, WINDOW)
+            node: LazyRows(ref[node]) for node, kind in plan.kinds.items() if kind == WINDOW
         }
+        self.rows[self.input] = ref[self.input].transpose(0, 1).contiguous()
         self.aux = {
             node: prepare(op, ref[op.source], ref[node])
             for node, op in plan.ops.items()
