@@ -154,8 +154,8 @@ def prepare(op, source: torch.Tensor, out: torch.Tensor):
         k, s, left = op.params["kernel"], op.params["stride"], op.params["left"]
         right = max(0, (out.shape[-1] - 1) * s + k - row.shape[-1] - left)
         return F.pad(row, (left, right), value=op.params["fill"]).contiguous()
-    if op.kind == CROP:
-        return row[op.params["channels"]].contiguous()
+    if op.kind == CROP:  # read only by windows that do not cover their slabs: made then
+        return LazyRows(source[:, op.params["channels"]])
     if op.kind == REDUCE:
         return {}  # the reference's window sums, by width (filled by _reduce)
     return None
