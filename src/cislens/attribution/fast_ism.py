@@ -58,12 +58,17 @@ relative in float64).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import fx, nn
 
+from cislens.attribution._fast_ism_batches import (
+    CACHE_BYTES,
+    chunk_size,
+    reference_rows,
+    row_bytes,
+)
 from cislens.attribution._fast_ism_dense import dense_heads, dense_output
 from cislens.attribution._fast_ism_rules import REDUCE, Context, classify
 from cislens.attribution._fast_ism_windows import (
@@ -251,28 +256,10 @@ def reference_values(plan: FastISMPlan, X: torch.Tensor) -> dict:
     return ref
 
 
-REFERENCE_BYTES = 256 * 2**20
-"""About the most memory the batched reference runs hold (all layers' values of a batch)."""
-
-
-def row_bytes(plan: FastISMPlan, dtype) -> int:
-    """Bytes of every layer's value for one sequence: what a reference run holds per row."""
-    return sum(
-        math.prod(shape[1:]) * torch.empty((), dtype=dtype).element_size()
-        for node in plan.captured.graph.nodes
-        if isinstance(shape := node.meta.get("shape"), tuple) and len(shape) > 1
-    )
-
-
-def reference_rows(per_row: int, batch_size: int) -> int:
-    """Sequences per reference batch: ``batch_size``, capped by :data:`REFERENCE_BYTES`."""
-    return max(1, min(batch_size, REFERENCE_BYTES // max(per_row, 1)))
-
-
 def batched_references(plan: FastISMPlan, X, batch_size: int, device, dtype):
     """``(first example, sequences, reference values)`` for groups of consecutive sequences
-    of ``X``: at most ``batch_size`` sequences, and about :data:`REFERENCE_BYTES` of layer
-    values, per group."""
+    of ``X``: at most ``batch_size`` sequences, and about
+    :data:`~cislens.attribution._fast_ism_batches.REFERENCE_BYTES` of layer values, per group."""
     batch_size = reference_rows(row_bytes(plan, dtype), batch_size)
     for lo in range(0, X.shape[0], batch_size):
         batch = X[lo : lo + batch_size].to(device=device, dtype=dtype)
@@ -396,44 +383,6 @@ class _Runner:
         self.window_bytes, self.edit_bytes = widest, total
 
 
-CACHE_BYTES = 4 * 2**20
-"""Edits per window batch on the CPU are capped so that the widest layer's windows of a batch
-stay near this size: a batch of wide windows (ChromBPNet's last dilated layers, 1,000+
-positions of 64 channels per edit) that spills out of the caches runs 2-3x slower per edit.
-BPNet-like (256 kB windows), ms per edit by batch: 4: 0.66, 8: 0.63, 16: 0.62, 32: 0.67,
-64: 1.27 on a 2-core EPYC (1 MiB L2 per core, shared L3); 32 already tips over when another
-process contends for the L3, so the cap aims at 16."""
-
-
-def chunk_size(
-    window_bytes: int, batch_size: int, device, edit_bytes: int = 0, row_bytes: int = 0
-) -> int:
-    """Edits per window batch: as many as the memory of a reference batch allows, capped on
-    the CPU by :data:`CACHE_BYTES`.
-
-    ``batch_size`` caps the rows of a forward batch. A reference batch of ``batch_size``
-    sequences (at most :data:`REFERENCE_BYTES`) holds ``row_bytes`` per sequence, all layers'
-    values; an edit's run holds ``edit_bytes`` (its windows, reductions, head and full-length
-    values). A window batch gets the edits that fit in the reference batch's memory: never
-    more memory than ``batch_size`` forward rows, but many more edits when windows are small
-    (LabCNN: ~7x; per-batch fixed costs, ~40 small tensor operations, then weigh less).
-    Without ``edit_bytes`` and ``row_bytes`` (0) a batch holds ``batch_size`` edits.
-
-    Examples
-    --------
-    >>> chunk_size(400_000, 128, torch.device("cpu")), chunk_size(1_000, 128, "cpu")
-    (10, 128)
-    >>> chunk_size(1_000, 128, "cpu", edit_bytes=4_000, row_bytes=40_000)  # 10 edits a row
-    1280
-    """
-    edits = batch_size
-    if 0 < edit_bytes < row_bytes:
-        edits = reference_rows(row_bytes, batch_size) * row_bytes // edit_bytes
-    if torch.device(device).type == "cpu" and window_bytes > 0:
-        edits = min(edits, CACHE_BYTES // window_bytes)
-    return max(1, edits)
-
-
 def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved, bar, delta):
     """Fill ``delta`` (N, 4, stop - first) with ``f(edit) - f(x)`` using ``plan``."""
     eye = torch.eye(4, dtype=dtype, device=device)
@@ -521,5 +470,5 @@ def choose_fast(model: nn.Module, fast: bool | None, example: torch.Tensor) -> F
 
 __all__ = [
     "CACHE_BYTES", "FastISMPlan", "FastISMUnsupported", "choose_fast", "chunk_size", "edit_runner",
-    "fast_ism_deltas", "plan_fast_ism",
+    "fast_ism_deltas", "plan_fast_ism", "row_bytes",
 ]  # fmt: skip
