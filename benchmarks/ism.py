@@ -207,7 +207,7 @@ class Recorder(TorchFunctionMode):
 def floor_per_edit(model, X, output, batch_size: int, first: int, stop: int, repeats: int):
     """Seconds per edit of the window path's arithmetic alone (the floor), on one batch."""
     from cislens.attribution._common import borrowed_model
-    from cislens.attribution.fast_ism import chunk_size, edit_runner
+    from cislens.attribution.fast_ism import chunk_size, edit_runner, row_bytes
     from cislens.attribution.heads import explained_model
     from cislens.utils.heap import retain_freed_memory
 
@@ -216,8 +216,11 @@ def floor_per_edit(model, X, output, batch_size: int, first: int, stop: int, rep
     x = X[:1]
     with borrowed_model(net, device="cpu") as (net, _), torch.inference_mode():
         runner, positions, columns = edit_runner(net, x, first, stop)
-        runner.run(positions[:1], columns[:1])  # the path's batch: capped by its windows
-        size = chunk_size(runner.window_bytes, batch_size, "cpu")
+        # the path's batch: the edits that fit in a reference batch's memory, capped by the
+        # cache (fast_ism.chunk_size)
+        runner.run(positions[:1], columns[:1], measure=True)
+        per_row = row_bytes(runner.plan, x.dtype)
+        size = chunk_size(runner.window_bytes, batch_size, "cpu", runner.edit_bytes, per_row)
         pos, col = positions[:size], columns[:size]
         recorder = Recorder()
         with recorder:

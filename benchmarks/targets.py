@@ -22,8 +22,10 @@ of the work itself. The fresh-clone ``make demo`` figure (motifs stage) is in
 
 Thresholds (``TARGETS``): DeepLiftShap at most 1.2x its floor (one forward + backward per pair)
 on Basset 1 kb / 2 kb and DeepSTARR-like, equal to the exact path (float64 multipliers within
-1e-9); ISM per edit at least as fast as tangermeme on every model, at most 1.5x its window
-floor, equal to naive ISM within 1e-9 (float64); discovery CPU exponent at most 1.2 and at least
+1e-9); ISM per edit (fixed costs excluded) at least 2x as fast as tangermeme's fast path on
+every model, in one-sequence calls and within a 64-sequence call, at most 1.5x its window floor,
+equal to naive ISM within 1e-10 (float64; ``ism.json``, rows of ``ism_labcnn_deepstarr.json``
+replacing its rows); discovery CPU exponent at most 1.2 and at least
 2x less CPU than modisco-lite at the largest common size; cold start under 40 CPU s.
 """
 
@@ -44,9 +46,9 @@ DLS_MODELS = ("basset", "basset2k", "deepstarr")
 TARGETS = {
     "dls_floor_max": 1.2,
     "dls_exact_max": 1e-9,
-    "ism_vs_tangermeme_min": 1.0,
+    "ism_vs_tangermeme_min": 2.0,
     "ism_floor_max": 1.5,
-    "ism_exact_max": 1e-9,
+    "ism_exact_max": 1e-10,
     "discovery_exponent_max": 1.2,
     "discovery_vs_modisco_min": 2.0,
     "cold_start_max_cpu_s": 40.0,
@@ -108,31 +110,46 @@ def dls_rows() -> list[tuple]:
     return out
 
 
+ISM_RESULTS = ("ism.json", "ism_labcnn_deepstarr.json")
+"""The ISM results, in order: a model's row in a later file replaces its row in an earlier
+one (``ism_labcnn_deepstarr.json`` re-measures two models after a change)."""
+
+
+def ism_summaries() -> list[dict]:
+    rows: dict = {}
+    for name in ISM_RESULTS:
+        for summary in (load(name) or {}).get("summary") or []:
+            rows[summary.get("model", "?")] = {**summary, "file": name}
+    return list(rows.values())
+
+
 def ism_rows() -> list[tuple]:
-    data = load("ism.json")
-    summary = (data or {}).get("summary") or []
-    if not summary:
+    summaries = ism_summaries()
+    if not summaries:
         return [("ISM per edit vs tangermeme, floor", "not measured", "", "", "", "not measured")]
+    least, most = TARGETS["ism_vs_tangermeme_min"], TARGETS["ism_floor_max"]
     out = []
-    for s in summary:
-        x_tm, x_floor = s.get("x_tm_per_edit"), s.get("x_floor")
-        exact = s.get("max_abs_diff_vs_naive_f64")
-        checks = [
-            None if x_tm is None else x_tm >= TARGETS["ism_vs_tangermeme_min"],
-            None if x_floor is None else x_floor <= TARGETS["ism_floor_max"],
-            None if exact is None else exact <= TARGETS["ism_exact_max"],
-        ]
-        known = [c for c in checks if c is not None]
+    for s in summaries:
+        x_tm, x_tm_n = s.get("x_tm_per_edit"), s.get("x_tm_per_edit_n")
+        x_floor, exact = s.get("x_floor"), s.get("max_abs_diff_vs_naive_f64")
+        checks = {
+            "tm 1 seq": None if x_tm is None else x_tm >= least,
+            f"tm {s.get('n_many', 'N')} seqs": None if x_tm_n is None else x_tm_n >= least,
+            "floor": None if x_floor is None else x_floor <= most,
+            "exact": None if exact is None else exact <= TARGETS["ism_exact_max"],
+        }
+        known = [c for c in checks.values() if c is not None]
         ok = None if not known else all(known)
+        missed = [name for name, c in checks.items() if c is False]
         out.append(
             (
-                f"ISM {s.get('model', '?')} "
-                f"(>= 1x tm per edit, <= {TARGETS['ism_floor_max']}x floor)",
-                f"tangermeme / cislens {fmt(x_tm)} per edit",
+                f"ISM {s.get('model', '?')} per edit (>= {least:g}x tm, <= {most}x floor)",
+                f"tm / cislens {fmt(x_tm)} (1 seq), {fmt(x_tm_n)} (in a "
+                f"{s.get('n_many', 'N')}-seq call) [{s['file']}]",
                 fmt(x_floor),
                 fmt(exact, ".0e"),
                 fmt(s.get("load"), ".1f"),
-                verdict(ok),
+                verdict(ok) + (f" ({', '.join(missed)})" if missed else ""),
             )
         )
     return out

@@ -222,3 +222,39 @@ def test_batches_mixing_sequences_equal_naive(make, length, output):
     naive = ism(model, X, fast=False, **options)
     assert float(naive.abs().max()) > 0
     assert float((fast - naive).abs().max()) <= 1e-10 * float(naive.abs().max())
+
+
+@pytest.mark.parametrize("k", range(1, _fast_ism_windows.MAX_TAPS + 2))
+def test_strided_max_is_max_pool(k):
+    """The strided maxima equal max_pool1d bit for bit, NaN and -inf included, for every
+    stride (overlapping, tiling and skipping pools)."""
+    g = torch.Generator().manual_seed(k)
+    slab = torch.randn(3, 2, 4 * k + 3, generator=g, dtype=F64)
+    slab[0, 0, 1], slab[1, 1, :3], slab[2, 0, -2] = float("nan"), float("-inf"), float("inf")
+    for s in range(1, k + 2):
+        width = (slab.shape[-1] - k) // s + 1
+        got = _fast_ism_windows.strided_max(slab, k, s, width)
+        torch.testing.assert_close(got, F.max_pool1d(slab, k, s), rtol=0, atol=0, equal_nan=True)
+
+
+def test_window_batches_fill_the_memory_of_a_reference_batch(monkeypatch):
+    """batch_size caps forward rows; a window batch takes the edits whose values fit in the
+    memory of the reference batch (more than batch_size when windows are small, never more
+    bytes), and the deltas stay naive ISM's."""
+    from cislens.attribution import fast_ism
+    from cislens.models import LabCNN
+
+    sizes = []
+    run = fast_ism._Runner.run
+    monkeypatch.setattr(fast_ism._Runner, "run", lambda self, p, *a, **k: sizes.append(len(p))
+                        or run(self, p, *a, **k))  # fmt: skip
+    model = LabCNN(n_tasks=2, input_length=60, random_state=0).eval()
+    X = _one_hot(3, 60, seed=8)
+    options = {"scores": "delta", "hypothetical": True, "dtype": F64, "target": 1}
+    fast = ism(model, X, batch_size=4, **options)
+    assert max(sizes) > 4 and sum(sizes) == 3 * 3 * 60 + 1  # the N column: 4 edits
+    naive = ism(model, X, fast=False, **options)
+    assert float((fast - naive).abs().max()) <= 1e-10 * float(naive.abs().max())
+    for window, edit, row in ((10**3, 10**4, 10**5), (10**5, 10**4, 10**5), (0, 0, 0)):
+        edits = chunk_size(window, 4, "cpu", edit, row)
+        assert edits * edit <= 4 * row and edits >= min(4, fast_ism.CACHE_BYTES // max(window, 1))

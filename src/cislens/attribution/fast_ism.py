@@ -33,12 +33,18 @@ each call's function and arguments (:mod:`~cislens.attribution._fast_ism_rules`)
 - Any other node (flatten, linear, reshape, ...) gets full-length tensors (the window written
   into the reference) and runs as captured, so it is exact by construction.
 
-The reference runs of a call are batched across sequences; on the CPU the edits of a window
-batch are capped so that the widest layer's windows fit in about :data:`CACHE_BYTES` (batches
-of wide windows that spill out of the caches cost 2-3x more per edit). A batch of edits may
+The reference runs of a call are batched across sequences (``batch_size`` rows). A window
+batch takes as many edits as fit in the memory of that reference batch (an edit's windows are
+a fraction of a row: LabCNN 200 bp, 843 edits for ``batch_size=128``), so the ~40 small tensor
+operations a batch costs whatever its size weigh little; on the CPU the edits are capped so
+that the widest layer's windows fit in about :data:`CACHE_BYTES` (batches of wide windows that
+spill out of the caches cost 2-3x more per edit) (:func:`chunk_size`). A batch of edits may
 mix the sequences of one reference batch (each layer's reference rows are kept as (C, S, L), so
-each edit's window is gathered from its own sequence): models with small windows get full
-batches even when few positions per sequence are mutated. Freed memory is kept in the heap
+each edit's window is gathered from its own sequence), and edits run position by position
+across the sequences: a batch holds few positions, so its windows share their starts (a dense
+head takes one product per start, a pool's windows one slice copy per offset) and meet the
+ends of the layers (shifted windows, extra work) only near the ends. A run frees each value
+after its last read, and freed memory is kept in the heap
 (:func:`cislens.utils.heap.retain_freed_memory`): the batches' few-MiB tensors would otherwise
 be page-faulted in afresh every time.
 
@@ -52,15 +58,27 @@ relative in float64).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import fx, nn
 
+from cislens.attribution._fast_ism_batches import (
+    CACHE_BYTES,
+    chunk_size,
+    reference_rows,
+    row_bytes,
+)
 from cislens.attribution._fast_ism_dense import dense_heads, dense_output
 from cislens.attribution._fast_ism_rules import REDUCE, Context, classify
-from cislens.attribution._fast_ism_windows import Win, apply, materialize, prepare
+from cislens.attribution._fast_ism_windows import (
+    LazyRows,
+    Win,
+    apply,
+    materialize,
+    prepare,
+    rows_of,
+)
 from cislens.attribution.capture import Captured, call, capture
 from cislens.utils.heap import retain_freed_memory
 
@@ -221,7 +239,7 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
 def _batch_view(value):
     """A :class:`Win` as its reference expanded to the batch (right shape, dtype, device)."""
     if isinstance(value, Win):
-        return value.ref[:, 0].expand(value.values.shape[0], -1, -1)
+        return rows_of(value.ref)[:, 0].expand(value.values.shape[0], -1, -1)
     return value
 
 
@@ -238,23 +256,30 @@ def reference_values(plan: FastISMPlan, X: torch.Tensor) -> dict:
     return ref
 
 
-REFERENCE_BYTES = 256 * 2**20
-"""About the most memory the batched reference runs hold (all layers' values of a batch)."""
-
-
 def batched_references(plan: FastISMPlan, X, batch_size: int, device, dtype):
     """``(first example, sequences, reference values)`` for groups of consecutive sequences
-    of ``X``: at most ``batch_size`` sequences, and about :data:`REFERENCE_BYTES` of layer
-    values, per group."""
-    per_row = sum(
-        math.prod(shape[1:]) * torch.empty((), dtype=dtype).element_size()
-        for node in plan.captured.graph.nodes
-        if isinstance(shape := node.meta.get("shape"), tuple) and len(shape) > 1
-    )
-    batch_size = max(1, min(batch_size, REFERENCE_BYTES // max(per_row, 1)))
+    of ``X``: at most ``batch_size`` sequences, and about
+    :data:`~cislens.attribution._fast_ism_batches.REFERENCE_BYTES` of layer values, per group."""
+    batch_size = reference_rows(row_bytes(plan, dtype), batch_size)
     for lo in range(0, X.shape[0], batch_size):
         batch = X[lo : lo + batch_size].to(device=device, dtype=dtype)
         yield lo, batch, reference_values(plan, batch)
+
+
+def _last_reads(plan: FastISMPlan) -> dict:
+    """``{node: the values that node reads for the last time in a run}`` (a dense head reads
+    its windowed layer, not its flatten)."""
+    last: dict = {}
+    for node in plan.captured.graph.nodes:  # the output's reads are never freed
+        reads = list(node.all_input_nodes)
+        if plan.kinds.get(node) == DENSE:
+            reads.append(plan.dense[node].source)
+        for value in reads:
+            last[value] = node
+    dead: dict = {}
+    for value, node in last.items():
+        dead.setdefault(node, []).append(value)
+    return dead
 
 
 class _Runner:
@@ -271,18 +296,23 @@ class _Runner:
         if ref is None:
             ref = reference_values(plan, x)
         self.ref_output = ref["output"]
-        # contiguous (C, S, L) reference rows of the windowed layers: windows are strided views
+        # contiguous (C, S, L) reference rows of the windowed layers (windows are strided
+        # views), made when first read: many layers' rows never are (a convolution's output
+        # whose windows a ReLU reads whole), and copying them cost more per sequence than its
+        # reference run (ChromBPNet-like)
         self.rows = {
-            node: ref[node].transpose(0, 1).contiguous()
-            for node, kind in plan.kinds.items()
-            if kind in (INPUT, WINDOW)
+            node: LazyRows(ref[node]) for node, kind in plan.kinds.items() if kind == WINDOW
         }
+        self.rows[self.input] = ref[self.input].transpose(0, 1).contiguous()
         self.aux = {
             node: prepare(op, ref[op.source], ref[node])
             for node, op in plan.ops.items()
             if op.source is not None
         }
-        self.window_bytes = 0  # the largest window of one edit seen by run()
+        # set by a run with measure=True: the bytes of one edit's widest window, and of all
+        # the values one edit's run holds (windows, reductions, heads, full-length tensors)
+        self.window_bytes = self.edit_bytes = 0
+        self.dead = _last_reads(plan)
         # run() reads the reference values of constants, reductions, dense heads and the
         # output only; the full-length values of the other layers of S sequences are dropped
         keep = (CONST, REDUCED, DENSE)
@@ -298,9 +328,10 @@ class _Runner:
         args, kwargs = fx.node.map_aggregate((args, kwargs), full)
         return call(node, args, kwargs)
 
-    def run(self, positions: torch.Tensor, columns: torch.Tensor, seq=None) -> torch.Tensor:
+    def run(self, positions, columns, seq=None, *, measure: bool = False) -> torch.Tensor:
         """Model outputs for the edits ``x[seq, :, positions] = columns`` (B,), (B, 4) and
-        (B,) (``seq`` None: all of sequence 0)."""
+        (B,) (``seq`` None: all of sequence 0); ``measure`` sets ``window_bytes`` and
+        ``edit_bytes`` (see :func:`chunk_size`)."""
         x = self.rows[self.input]
         if seq is None:
             seq = torch.zeros_like(positions)
@@ -312,6 +343,8 @@ class _Runner:
             if node.op == "placeholder":
                 env[node] = Win(columns[:, :, None], positions, x, seq, columns - old)
             elif node.op == "output":
+                if measure:
+                    self._measure(env, len(positions))
                 return materialize(env[node.args[0]])
             elif kind == CONST:
                 env[node] = self.ref[node]
@@ -322,43 +355,32 @@ class _Runner:
                 win = env[head.source]
                 env[node] = dense_output(head, win, self.ref[node], materialize)
             elif kind in (WINDOW, REDUCED):
-                value = apply(
-                    ops[node],
-                    node,
-                    env,
-                    self.ref.get(node),
-                    self.rows.get(node),
+                env[node] = apply(
+                    ops[node], node, env, self.ref.get(node), self.rows.get(node),
                     self.aux.get(node),
-                )
-                if isinstance(value, Win):
-                    window = value.values[0].numel() * value.values.element_size()
-                    self.window_bytes = max(self.window_bytes, window)
-                env[node] = value
+                )  # fmt: skip
             else:
                 env[node] = self._call(node, env, kind == SHAPE)
+            if not measure and node in self.dead:
+                # values read for the last time: their memory, still in the caches, serves
+                # the next layers (rather than every layer writing to memory of its own)
+                for value in self.dead[node]:
+                    del env[value]
         raise RuntimeError("the captured graph has no output")
 
-
-CACHE_BYTES = 4 * 2**20
-"""Edits per window batch on the CPU are capped so that the widest layer's windows of a batch
-stay near this size: a batch of wide windows (ChromBPNet's last dilated layers, 1,000+
-positions of 64 channels per edit) that spills out of the caches runs 2-3x slower per edit.
-BPNet-like (256 kB windows), ms per edit by batch: 4: 0.66, 8: 0.63, 16: 0.62, 32: 0.67,
-64: 1.27 on a 2-core EPYC (1 MiB L2 per core, shared L3); 32 already tips over when another
-process contends for the L3, so the cap aims at 16."""
-
-
-def chunk_size(window_bytes: int, batch_size: int, device) -> int:
-    """Edits per window batch: ``batch_size``, capped on the CPU by :data:`CACHE_BYTES`.
-
-    Examples
-    --------
-    >>> chunk_size(400_000, 128, torch.device("cpu")), chunk_size(1_000, 128, "cpu")
-    (10, 128)
-    """
-    if torch.device(device).type != "cpu" or window_bytes <= 0:
-        return batch_size
-    return max(1, min(batch_size, CACHE_BYTES // window_bytes))
+    def _measure(self, env: dict, batch: int) -> None:
+        """Bytes per edit of the widest window and of every per-edit value of a run."""
+        widest = total = 0
+        for node, value in env.items():
+            if self.plan.kinds.get(node) in (CONST, SHAPE, SKIP):
+                continue  # shared by the batch (constants, shapes), or never made
+            tensor = value.values if isinstance(value, Win) else value
+            if isinstance(tensor, torch.Tensor) and tensor.ndim and len(tensor) == batch:
+                size = tensor[0].numel() * tensor.element_size()
+                total += size
+                if isinstance(value, Win) and node is not self.input:
+                    widest = max(widest, size)
+        self.window_bytes, self.edit_bytes = widest, total
 
 
 def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved, bar, delta):
@@ -368,30 +390,32 @@ def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved
         retain_freed_memory()  # window batches reuse heap memory instead of fresh pages
     # a first small batch measures the windows; their widths depend on the plan only, so the
     # measure holds for every sequence
-    window_bytes, measured = 0, False
+    step, per_row = 0, row_bytes(plan, dtype)
     with torch.inference_mode():
         for example, x, ref in batched_references(plan, X, batch_size, device, dtype):
             runner = _Runner(plan, x, ref)
             del ref  # the runner keeps what it reads
             reference = resolved.select(runner.ref_output).to("cpu", dtype)
             bar.update(len(x))
-            # every edit of the group's sequences, batches mixing sequences (observed bases
-            # are no edits)
-            keep = (X[example : example + len(x), :, first:stop] == 0).transpose(1, 2)
-            seqs, positions, bases = torch.nonzero(keep, as_tuple=True)
+            # every edit of the group's sequences (observed bases are no edits), position by
+            # position across the sequences: a batch then holds few positions, so its edits
+            # share their windows' starts (one product per start in dense heads) and rarely
+            # meet the ends of the layers (shifted windows take extra work)
+            keep = (X[example : example + len(x), :, first:stop] == 0).permute(2, 0, 1)
+            positions, seqs, bases = torch.nonzero(keep, as_tuple=True)
             positions = positions + first
             lo = 0
             while lo < len(positions):
-                step = (
-                    chunk_size(window_bytes, batch_size, device) if measured else min(batch_size, 4)
-                )
-                pos, base, seq = (v[lo : lo + step] for v in (positions, bases, seqs))
-                out = runner.run(pos.to(device), eye[base.to(device)], seq.to(device))
+                pos, base, seq = (v[lo : lo + (step or 4)] for v in (positions, bases, seqs))
+                out = runner.run(pos.to(device), eye[base.to(device)], seq.to(device),
+                                 measure=not step)  # fmt: skip
                 values = resolved.select(out).to("cpu", dtype) - reference[seq]
                 delta[example + seq, base, pos - first] = values
                 bar.update(len(pos))
-                lo, window_bytes = lo + len(pos), max(window_bytes, runner.window_bytes)
-                measured = True
+                lo += len(pos)
+                if not step:
+                    step = chunk_size(runner.window_bytes, batch_size, device,
+                                      runner.edit_bytes, per_row)  # fmt: skip
 
 
 def edit_runner(model: nn.Module, x: torch.Tensor, first: int = 0, stop: int | None = None):
@@ -446,5 +470,5 @@ def choose_fast(model: nn.Module, fast: bool | None, example: torch.Tensor) -> F
 
 __all__ = [
     "CACHE_BYTES", "FastISMPlan", "FastISMUnsupported", "choose_fast", "chunk_size", "edit_runner",
-    "fast_ism_deltas", "plan_fast_ism",
+    "fast_ism_deltas", "plan_fast_ism", "row_bytes",
 ]  # fmt: skip

@@ -161,8 +161,10 @@ def ism(
         negative values count from the end, so ``end=-1`` leaves out the last base, unlike
         tangermeme; ``end=None``, the default, goes to the end). Scores outside are 0.
     batch_size : int
-        Forward-pass rows per batch: edited (and original) sequences, across examples. Results
-        do not depend on it. Default 128.
+        Forward-pass rows per batch: edited (and original) sequences, across examples. The
+        window path (``fast``) runs as many edits per batch as fit in the memory of
+        ``batch_size`` full rows (its windows are much smaller than a row), capped on the CPU
+        to stay in the caches. Results do not depend on it. Default 128.
     device : str, torch.device or None
         Where to run; None picks CUDA when available. Results come back on the CPU.
     random_state : int, numpy.random.Generator or None
