@@ -101,3 +101,20 @@ def test_tiny_basset_learns_a_planted_6mer_with_exp_first_activation():
     with_exp = _train_tiny("exp")
     assert with_exp >= 0.9
     assert with_exp > _train_tiny("relu") + 0.05
+
+
+def test_beluga_options_keep_the_published_default():
+    from cislens.models import DeepSEABeluga
+
+    published = DeepSEABeluga(n_tasks=1, input_length=400, n_filters=[4, 4, 4])
+    names = dict(published.named_modules())
+    assert "conv.relu1a" in names and "conv.pool3" not in names
+    assert published.dense.in_features == 4 * published.feature_lengths[-1]
+    model = DeepSEABeluga(
+        n_tasks=1, input_length=400, n_filters=[4, 4, 4], first_activation="exp", global_pool=True
+    )
+    names = dict(model.named_modules())
+    assert isinstance(names["conv.exp1a"], Exponential) and "conv.relu1b" in names
+    assert model.dense.in_features == 4 and model(torch.zeros(2, 4, 400)).shape == (2, 1)
+    with pytest.raises(ValueError, match="first_activation"):
+        DeepSEABeluga(n_tasks=1, input_length=400, first_activation="tanh")
