@@ -56,7 +56,10 @@ Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``)
   so 3e-3 stays from 2,000 training sequences; the rate race above takes 1e-3 where it helps.
 - Basset on small data: learning rates 1e-3 / 3e-3 / 1e-2, widths from 2.6 M down to 22 k
   parameters, a global last pool, dropout 0.5, weight decay 0.05 and removing batch norm all
-  leave it memorising 1,400 sequences at chance; no architecture default fixes it.
+  leave it memorising 1,400 sequences at chance. What fixes it (2026-12-05, helper h_basset)
+  is a sparse first layer (an exponential activation) with a global last pool and no dense
+  batch norm, at 64 / 32 / 32 filters: :func:`basset_model_args`, Basset's default below
+  :data:`SMALL_DATA` training sequences (own data, 3 seeds: 0.938 / 0.955 / 0.937).
 """
 
 from __future__ import annotations
