@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
         data, test = dataset, (dataset.X["test"], dataset.Y["test"])
         n_tasks, length, truth = dataset.n_tasks, dataset.length, dataset.ground_truth
     config = {"name": arch, "n_tasks": n_tasks, "input_length": length}
-    config.update(default_model_args(arch, length), **json.loads(model_args))
+    config.update(default_model_args(arch, length, len(data[0])), **json.loads(model_args))
     model = build_model(config, random_state=0)
     options = {
         "batch_size": 64,

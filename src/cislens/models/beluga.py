@@ -18,7 +18,9 @@ from cislens.models._base import (
     conv_length,
     pool_length,
 )
+from cislens.models.basset import FIRST_ACTIVATIONS, Exponential, check_flag
 from cislens.utils.types import RandomState
+from cislens.utils.validation import check_choice
 
 
 def _beluga_lengths(length: int, width: int, pool: int, padding: str) -> list[int]:
@@ -57,6 +59,12 @@ class DeepSEABeluga(SequenceModel):
         n_tasks + 1 (2,003 units for 2,002 tasks).
     dropout, dense_dropout : float
         Dropout after stages 1 and 2 (default 0.2) and before the dense layer (default 0.5).
+    first_activation : {"relu", "exp"}
+        Activation of the first convolution (default "relu", as published; "exp": Koo &
+        Ploenzke 2021, a sparse first-layer map, see :class:`cislens.models.Basset`).
+    global_pool : bool
+        A global max-pool over the last stage's positions before the dense layer (default
+        False: the published flatten of every position).
     padding : {"valid", "same"} or None
         None (default) picks "valid" (as Beluga) when the input is long enough (>= 310 bp with the
         default widths), else "same"; the choice is recorded in ``hparams``.
@@ -92,12 +100,15 @@ class DeepSEABeluga(SequenceModel):
         n_hidden: int | None = None,
         dropout: float = 0.2,
         dense_dropout: float = 0.5,
+        first_activation: str = "relu",
+        global_pool: bool = False,
         padding: str | None = None,
         random_state: RandomState = None,
     ) -> None:
         super().__init__()
         owner = "DeepSEABeluga"
         n_tasks = check_positive_int(n_tasks, "n_tasks", owner)
+        check_choice(first_activation, FIRST_ACTIVATIONS, name="DeepSEABeluga: first_activation")
         self.hparams = {
             "n_tasks": n_tasks,
             "input_length": check_length(input_length, owner, required=True),
@@ -109,6 +120,8 @@ class DeepSEABeluga(SequenceModel):
             else check_positive_int(n_hidden, "n_hidden", owner),
             "dropout": check_rate(dropout, "dropout", owner),
             "dense_dropout": check_rate(dense_dropout, "dense_dropout", owner),
+            "first_activation": first_activation,
+            "global_pool": check_flag(global_pool, "global_pool", owner),
             "padding": check_padding(padding, owner),
         }
         h = self.hparams
@@ -131,15 +144,22 @@ class DeepSEABeluga(SequenceModel):
                     layers[f"conv{stage}{sub}"] = nn.Conv1d(
                         in_channels, filters, h["filter_width"], padding=h["padding"]
                     )
-                    layers[f"relu{stage}{sub}"] = nn.ReLU()
+                    if stage == 1 and sub == "a" and h["first_activation"] == "exp":
+                        layers["exp1a"] = Exponential()
+                    else:
+                        layers[f"relu{stage}{sub}"] = nn.ReLU()
                     in_channels = filters
                 if stage < 3:
                     layers[f"dropout{stage}"] = nn.Dropout(h["dropout"])
                     layers[f"pool{stage}"] = nn.MaxPool1d(h["pool_size"])
+            positions = lengths[-1]
+            if h["global_pool"]:
+                layers["pool3"] = nn.MaxPool1d(positions)
+                positions = 1
             self.conv = nn.Sequential(layers)
             self.flatten = nn.Flatten()
             self.dense_dropout = nn.Dropout(h["dense_dropout"])
-            self.dense = nn.Linear(in_channels * lengths[-1], h["n_hidden"])
+            self.dense = nn.Linear(in_channels * positions, h["n_hidden"])
             self.relu_dense = nn.ReLU()
             self.out = nn.Linear(h["n_hidden"], n_tasks)
         self._initialize(random_state)
