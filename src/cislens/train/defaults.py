@@ -132,8 +132,10 @@ def default_model_args(name: str, input_length: int) -> dict:
 
     Examples
     --------
-    >>> default_model_args("labcnn", 200), default_model_args("labcnn", 500)
-    ({}, {'pool_sizes': [4, 114], 'dropout': 0.5})
+    >>> default_model_args("labcnn", 200)
+    {}
+    >>> default_model_args("labcnn", 500)
+    {'pool_sizes': [4, 114], 'dropout': 0.5, 'batch_norm': True, 'activation1': 'exp'}
     """
     if input_length <= 200:
         return {}
@@ -142,7 +144,12 @@ def default_model_args(name: str, input_length: int) -> dict:
     if name != "labcnn":
         return {}
     after_conv2 = math.ceil((input_length - 19 + 1) / 4) - 8 + 1
-    return {"pool_sizes": [4, max(1, after_conv2)], "dropout": 0.5}
+    return {
+        "pool_sizes": [4, max(1, after_conv2)],
+        "dropout": 0.5,
+        "batch_norm": True,
+        "activation1": "exp",
+    }
 
 
 def training_settings(architecture, given: Mapping, *, n_train: int | None) -> dict:
