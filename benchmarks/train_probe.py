@@ -13,6 +13,12 @@ augmentation, monitor valid auROC, patience None (the whole run, to see a late e
 flat phase). Prints ``epoch train_loss valid_auroc`` lines, then the test auROC (and the PWM
 baseline on presets), the CPU seconds (1 torch thread) and the load average. The experiments
 behind ``cislens.train.defaults`` are logged in ``benchmarks/results/train_probes.txt``.
+
+With ``--per-task`` (a sixth argument) each epoch line also shows the validation auROC of
+every task and, for LabCNN, the first- and second-layer channels that are silent (never above
+0 on 500 validation sequences: a silent ReLU channel before a global max pool gets no
+gradient again), e.g. ``python benchmarks/train_probe.py celltypes5 labcnn '{}' '{}' 10
+--per-task``.
 """
 
 from __future__ import annotations
@@ -33,18 +39,52 @@ from cislens.models import build_model
 from cislens.simulate import simulate
 from cislens.train import evaluate, fit
 from cislens.train.defaults import default_model_args
+from cislens.train.evaluate import binary_metrics, predict_array
+
+
+def silent_channels(model, X) -> str:
+    """LabCNN's first- and second-layer channels never above 0 on ``X`` (eval mode)."""
+    if not hasattr(model, "relu2"):
+        return ""
+    seen = {}
+    layers = {"conv1": model.pool1, "conv2": model.pool2}  # pools see the activations
+    handles = [
+        layer.register_forward_pre_hook(lambda m, args, n=n: seen.__setitem__(n, args[0]))
+        for n, layer in layers.items()
+    ]
+    with torch.no_grad():
+        model.eval()
+        model(torch.from_numpy(X))
+        model.train()
+    for handle in handles:
+        handle.remove()
+    # exp activations are never 0: count a channel as silent when its maximum is below 1e-6
+    counts = [int((a.amax(dim=(0, 2)) <= 1e-6).sum()) for a in seen.values()]
+    return f"silent {counts[0]}/{seen['conv1'].shape[1]} {counts[1]}/{seen['conv2'].shape[1]}"
+
+
+def per_task_line(model, X_valid, Y_valid) -> str:
+    """Validation auROC of every task and LabCNN's silent channels."""
+    logits = predict_array(model, X_valid, batch_size=256, device="cpu")
+    aurocs = [
+        round(binary_metrics(Y_valid[:, t], logits[:, t])[0], 3) for t in range(Y_valid.shape[1])
+    ]
+    return f"tasks {aurocs} {silent_channels(model, X_valid[:500])}"
 
 
 def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
-    case, arch, model_args, fit_args, epochs = argv
+    per_task = "--per-task" in argv
+    case, arch, model_args, fit_args, epochs = [a for a in argv if a != "--per-task"]
     if case == "own":
         arrays = own_data(0)
         data, test, n_tasks, length, truth = arrays[:4], arrays[4:], 1, 300, None
+        valid = arrays[2:4]
     else:
         dataset = simulate(case, n=None, random_state=0)
         data, test = dataset, (dataset.X["test"], dataset.Y["test"])
         n_tasks, length, truth = dataset.n_tasks, dataset.length, dataset.ground_truth
+        valid = dataset.X["valid"], dataset.Y["valid"]
     config = {"name": arch, "n_tasks": n_tasks, "input_length": length}
     config.update(default_model_args(arch, length, len(data[0])), **json.loads(model_args))
     model = build_model(config, random_state=0)
@@ -63,7 +103,11 @@ def main(argv: list[str]) -> int:
         data,
         epochs=int(epochs),
         callback=lambda r: print(
-            r["epoch"], round(r["train_loss"], 3), round(r["valid_auroc"], 3), flush=True
+            r["epoch"],
+            round(r["train_loss"], 3),
+            round(r["valid_auroc"], 3),
+            per_task_line(model, *valid) if per_task else "",
+            flush=True,
         ),
         **options,
     )

@@ -35,6 +35,18 @@ ZOO = {
         n_hidden=16,
         random_state=0,
     ),
+    # the defaults of `cislens train` beyond 200 bp: batch norm, exp first layer, global pool
+    "labcnn_bn_exp": lambda: LabCNN(
+        n_tasks=2,
+        input_length=L,
+        n_filters=(8, 8),
+        filter_widths=(9, 4),
+        pool_sizes=(2, 43),
+        n_hidden=16,
+        batch_norm=True,
+        activation1="exp",
+        random_state=0,
+    ),
     "basset": lambda: Basset(
         n_tasks=2,
         input_length=L,

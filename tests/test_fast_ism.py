@@ -31,6 +31,18 @@ MODELS = {
         LabCNN(3, 61, filter_widths=(7, 4), pool_sizes=(4, 3), pool="subsample", random_state=0),
         61,
     ),
+    "labcnn_bn_exp": lambda: (
+        LabCNN(
+            3,
+            60,
+            filter_widths=(7, 4),
+            pool_sizes=(4, 11),
+            batch_norm=True,
+            activation1="exp",
+            random_state=0,
+        ),
+        60,
+    ),
     "basset_valid": lambda: (
         Basset(2, 80, n_filters=[6, 5, 4], n_hidden=[8, 8], random_state=0),
         80,

@@ -113,6 +113,55 @@ def test_labcnn_other_lengths(length):
     assert model.dense.in_features == 16 * model.feature_lengths[-1]
 
 
+def _second_layer_output(model: LabCNN, x: torch.Tensor) -> torch.Tensor:
+    seen = {}
+    handle = model.relu2.register_forward_hook(lambda m, i, out: seen.__setitem__("a", out))
+    try:
+        loss = model(x).sum()
+    finally:
+        handle.remove()
+    loss.backward()
+    return seen["a"]
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_labcnn_batch_norm_keeps_every_second_layer_channel_alive(batch_norm):
+    # A second-layer channel whose pre-activation is negative everywhere (here: a bias of -50)
+    # is silent after its ReLU and gets no gradient through the global max pool, for good;
+    # batch norm (train mode) centres each channel over the batch and positions first.
+    model = LabCNN(
+        n_tasks=1, input_length=300, pool_sizes=(4, 64), batch_norm=batch_norm, random_state=0
+    )
+    with torch.no_grad():
+        model.conv2.bias.fill_(-50.0)
+    out = _second_layer_output(model.train(), random_one_hot(8, 300))
+    alive = out.amax(dim=(0, 2)) > 0
+    grad = model.conv2.weight.grad.abs().sum(dim=(1, 2))
+    if batch_norm:
+        assert bool(alive.all()) and bool((grad > 0).all())
+    else:  # every channel silent, no gradient reaches its filter
+        assert not bool(alive.any()) and float(grad.sum()) == 0.0
+
+
+def test_labcnn_exp_activation_and_batch_norm_layers():
+    x = random_one_hot(3, 300)
+    base = LabCNN(n_tasks=2, input_length=300, random_state=0).eval()
+    exp = LabCNN(n_tasks=2, input_length=300, activation1="exp", random_state=0).eval()
+    assert count_parameters(exp) == count_parameters(base)  # exp has no parameters
+    seen = {}
+    exp.pool1.register_forward_hook(lambda m, i, out: seen.__setitem__("in", i[0]))
+    exp(x)
+    assert torch.allclose(seen["in"], torch.exp(exp.conv1(x)))
+    # batch norm: a weight and a bias per channel of each convolution (2 x (32 + 16))
+    bn = LabCNN(n_tasks=2, input_length=300, batch_norm=True, random_state=0)
+    assert count_parameters(bn) == count_parameters(base) + 2 * (32 + 16)
+    assert build_model({"name": "labcnn", **bn.hparams}).hparams["batch_norm"] is True
+    with pytest.raises(ValueError, match="activation1 must be one of"):
+        LabCNN(activation1="gelu")
+    with pytest.raises(TypeError, match="batch_norm must be True or False"):
+        LabCNN(batch_norm=1)
+
+
 def test_labcnn_too_short_is_a_clear_error():
     with pytest.raises(ValueError, match="too short"):
         LabCNN(n_tasks=1, input_length=30)

@@ -182,6 +182,9 @@ def test_labcnn_pools_globally_beyond_200_bp():
             }
         )
         assert model.feature_lengths[-1] == 1
+        # batch norm and an exp first layer beyond 200 bp; the classic model up to 200 bp
+        assert model.hparams["batch_norm"] and model.hparams["activation1"] == "exp"
+    assert "batch_norm" not in default_model_args("labcnn", 200)
 
 
 def test_labcnn_races_three_seeds_by_default():
