@@ -30,6 +30,7 @@ smallest and the largest size. Output: ``--out`` JSON and a ``.txt`` with the co
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -42,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from motifs_vs_modisco import _run_worker, make_planted
 
 SEQLETS_PER_SEQUENCE = 3.17
+CLUSTERING_STAGES = ("graph", "leiden", "assign")
 ONE_THREAD = {k: "1" for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
@@ -109,15 +111,50 @@ def summarise(records: dict) -> dict:
         span = math.log(hi["n_seqlets"] / lo["n_seqlets"])
         summary["cislens_cpu_exponent"] = math.log(hi["cpu_seconds"] / lo["cpu_seconds"]) / span
         summary["exponent_between_seqlets"] = [lo["n_seqlets"], hi["n_seqlets"]]
+    timed = [s for s in sizes if clustering_cpu(records[str(s)]["cislens"])]
+    if len(timed) >= 2:
+        rows = [records[str(s)]["cislens"] for s in timed]
+        summary["clustering_cpu_seconds"] = {
+            str(s): clustering_cpu(r) for s, r in zip(timed, rows, strict=True)
+        }
+        summary["clustering_cpu_exponent"] = exponent(rows[0], rows[-1])
+        summary["clustering_exponent_between_seqlets"] = [
+            rows[0]["n_seqlets"],
+            rows[-1]["n_seqlets"],
+        ]
+        summary["clustering_cpu_exponent_steps"] = {
+            f"{a['n_seqlets']}-{b['n_seqlets']}": exponent(a, b)
+            for a, b in itertools.pairwise(rows)
+        }
     return summary
 
 
+def clustering_cpu(record: dict) -> float | None:
+    """CPU seconds of the clustering itself (graph, Leiden, assignment; both metaclusters)."""
+    stages = record.get("stage_cpu_seconds") or {}
+    total = sum(stages.get(k, 0.0) for k in CLUSTERING_STAGES)
+    return total or None
+
+
+def exponent(lo: dict, hi: dict) -> float:
+    """Slope of log clustering CPU against log seqlets between two records."""
+    span = math.log(hi["n_seqlets"] / lo["n_seqlets"])
+    return math.log(clustering_cpu(hi) / clustering_cpu(lo)) / span
+
+
 def print_table(records: dict) -> None:
-    print(f"{'size':>7} {'tool':>13} {'seqlets':>8} {'CPU s':>9} {'peak MB':>8} rec spur load")
+    print(
+        f"{'size':>7} {'tool':>13} {'seqlets':>8} {'CPU s':>9} {'clust s':>8} {'peak MB':>8} "
+        "rec spur load"
+    )
     for size, row in sorted(records.items(), key=lambda kv: int(kv[0])):
         for tool, r in row.items():
+            if "cpu_seconds" not in r:
+                continue
+            clustering = clustering_cpu(r)
             print(
                 f"{size:>7} {tool:>13} {r['n_seqlets']:>8} {r['cpu_seconds']:>9.1f} "
+                f"{clustering if clustering else float('nan'):>8.1f} "
                 f"{r['peak_rss_mb']:>8.0f} {r['n_recovered']}/4 {r['n_unexpected_patterns']:>4} "
                 f"{r['loadavg_before'][0]:.1f}"
             )

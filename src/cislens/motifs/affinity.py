@@ -295,7 +295,9 @@ def gapped_kmer_embedding(
     max_span: int = 15,
     max_entries: int = 500,
     revcomp: bool = True,
-) -> sp.csr_matrix:
+    vocabulary: np.ndarray | None = None,
+    return_vocabulary: bool = False,
+):
     """Sparse, L2-normalised gapped k-mer embeddings of (n, 4, W) seqlets: (n, n_kmers) CSR.
 
     For each seqlet, the ``top_n`` positions with the largest ``sign * contribution`` (and a
@@ -304,6 +306,12 @@ def gapped_kmer_embedding(
     at their offsets, gaps as wildcards) worth the mean contribution of its positions. Equal
     k-mers are summed, and a seqlet keeps its ``max_entries`` strongest k-mers (by ``|value|``,
     ties to the smaller key). One compiled pass does all seqlets.
+
+    Column ``j`` is the k-mer key ``vocabulary[j]`` (sorted). By default the vocabulary is the
+    seqlets' own keys; pass the vocabulary of another embedding (``return_vocabulary=True``
+    gives it) to embed new seqlets in its columns: keys it lacks are dropped after the
+    normalisation, so cosines with that embedding are exactly those of one joint embedding.
+    Each row depends on its own seqlet only, so embedding in chunks gives the same rows.
 
     Examples
     --------
@@ -330,25 +338,43 @@ def gapped_kmer_embedding(
         counts,
     )
     del per_pos, bases, known
-    if keys.size == 0:
-        return sp.csr_matrix((n, 1), dtype=np.float32)
+    columns = np.unique(keys) if vocabulary is None else np.asarray(vocabulary, dtype=np.int64)
+    if columns.size == 0:
+        empty = sp.csr_matrix((n, 1), dtype=np.float32)
+        return (empty, columns) if return_vocabulary else empty
     # Rows are already grouped, so the CSR arrays are built directly (no COO copies).
     # Column ids: ranks of the sorted distinct keys, looked up in blocks straight into int32
     # (np.unique's return_inverse would hold two more int64 copies of the keys).
-    columns = np.unique(keys)
     key_index = np.empty(keys.size, dtype=np.int32)
+    known_key = np.ones(keys.size, dtype=bool)
     for lo in range(0, keys.size, 1 << 20):
-        key_index[lo : lo + (1 << 20)] = np.searchsorted(columns, keys[lo : lo + (1 << 20)])
+        block = keys[lo : lo + (1 << 20)]
+        found = np.minimum(np.searchsorted(columns, block), columns.size - 1)
+        key_index[lo : lo + (1 << 20)] = found
+        known_key[lo : lo + (1 << 20)] = columns[found] == block
     del keys
+    if vocabulary is not None and not known_key.all():  # drop keys outside the vocabulary
+        row_of = np.repeat(np.arange(n), counts)[known_key]
+        counts = np.bincount(row_of, minlength=n)
+        key_index, values = key_index[known_key], values[known_key]
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return sp.csr_matrix((values, key_index, indptr), shape=(n, columns.size))
+    embedding = sp.csr_matrix((values, key_index, indptr), shape=(n, columns.size))
+    return (embedding, columns) if return_vocabulary else embedding
 
 
-def coarse_neighbors(embedding: sp.csr_matrix, *, n_neighbors: int = 100, chunk_size: int = 512):
+def coarse_neighbors(
+    embedding: sp.csr_matrix,
+    *,
+    n_neighbors: int = 100,
+    chunk_size: int = 512,
+    reference: sp.csr_matrix | None = None,
+):
     """Top ``n_neighbors`` cosine neighbours of each row (itself excluded), chunk by chunk.
 
     Returns ``(indices, similarities)``, both (n, k) with k = min(n_neighbors, n - 1), sorted by
-    decreasing similarity. Peak memory is O(chunk_size x n).
+    decreasing similarity. With ``reference`` (same columns), the neighbours are rows of
+    ``reference`` instead (nothing excluded; k = min(n_neighbors, n_reference)). Peak memory is
+    O(chunk_size x n); each row's result does not depend on ``chunk_size``.
 
     Examples
     --------
@@ -356,24 +382,38 @@ def coarse_neighbors(embedding: sp.csr_matrix, *, n_neighbors: int = 100, chunk_
     >>> idx, sim = coarse_neighbors(emb, n_neighbors=1)
     >>> idx.ravel().tolist()
     [1, 0, 1]
+    >>> coarse_neighbors(emb[:1], n_neighbors=2, reference=emb[1:])[0].tolist()
+    [[0, 1]]
     """
     n = embedding.shape[0]
-    k = min(n_neighbors, n - 1)
+    exclude_self = reference is None
+    if exclude_self:
+        reference = embedding
+    elif reference.shape[1] != embedding.shape[1]:
+        raise ValueError(
+            f"reference must have the columns of embedding ({embedding.shape[1]}); got "
+            f"{reference.shape[1]}. Embed both with the same vocabulary."
+        )
+    k = min(n_neighbors, reference.shape[0] - 1 if exclude_self else reference.shape[0])
     indices = np.zeros((n, max(k, 0)), dtype=np.int64)
     similarities = np.zeros((n, max(k, 0)), dtype=np.float32)
     if k <= 0:
         return indices, similarities
     # CSR once: a CSR @ CSC product would convert the right factor to CSR for every chunk.
-    transposed = embedding.T.tocsr()
+    transposed = reference.T.tocsr()
     for lo in range(0, n, chunk_size):
         hi = min(lo + chunk_size, n)
+        # Negated in place: one dense block per chunk, not two.
         block = (embedding[lo:hi] @ transposed).toarray()
-        block[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf
-        part = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        np.negative(block, out=block)
+        if exclude_self:
+            block[np.arange(hi - lo), np.arange(lo, hi)] = np.inf
+        part = np.argpartition(block, k - 1, axis=1)[:, :k]
         values = np.take_along_axis(block, part, axis=1)
-        order = np.argsort(-values, axis=1, kind="stable")
+        del block
+        order = np.argsort(values, axis=1, kind="stable")
         indices[lo:hi] = np.take_along_axis(part, order, axis=1)
-        similarities[lo:hi] = np.take_along_axis(values, order, axis=1)
+        similarities[lo:hi] = -np.take_along_axis(values, order, axis=1)
     return indices, similarities
 
 
