@@ -96,13 +96,21 @@ def summarise(records: dict) -> dict:
         summary["ratios"][size] = {
             f"{tool}_cpu_over_cislens": row[tool]["cpu_seconds"] / ours["cpu_seconds"]
             for tool in ("modisco-same", "modisco")
-            if tool in row
+            if "cpu_seconds" in row.get(tool, {})
         }
+        summary["ratios"][size].update(  # runs that did not finish: CPU read while running
+            {
+                f"{tool}_cpu_over_cislens_at_least": row[tool]["cpu_seconds_at_least"]
+                / ours["cpu_seconds"]
+                for tool in ("modisco-same", "modisco")
+                if "cpu_seconds_at_least" in row.get(tool, {})
+            }
+        )
         summary["ratios"][size].update(
             {
                 f"{tool}_peak_rss_over_cislens": row[tool]["peak_rss_mb"] / ours["peak_rss_mb"]
                 for tool in ("modisco-same", "modisco")
-                if tool in row
+                if "peak_rss_mb" in row.get(tool, {})
             }
         )
     sizes = sorted((int(s) for s, row in records.items() if "cislens" in row))
