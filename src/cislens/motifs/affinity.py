@@ -366,7 +366,7 @@ def coarse_neighbors(
     embedding: sp.csr_matrix,
     *,
     n_neighbors: int = 100,
-    chunk_size: int = 512,
+    chunk_size: int = 256,
     reference: sp.csr_matrix | None = None,
 ):
     """Top ``n_neighbors`` cosine neighbours of each row (itself excluded), chunk by chunk.
@@ -385,7 +385,6 @@ def coarse_neighbors(
     >>> coarse_neighbors(emb[:1], n_neighbors=2, reference=emb[1:])[0].tolist()
     [[0, 1]]
     """
-    n = embedding.shape[0]
     exclude_self = reference is None
     if exclude_self:
         reference = embedding
@@ -394,17 +393,44 @@ def coarse_neighbors(
             f"reference must have the columns of embedding ({embedding.shape[1]}); got "
             f"{reference.shape[1]}. Embed both with the same vocabulary."
         )
-    k = min(n_neighbors, reference.shape[0] - 1 if exclude_self else reference.shape[0])
+    # CSR once: a CSR @ CSC product would convert the right factor to CSR for every chunk.
+    return cosine_neighbors(
+        embedding,
+        reference.T.tocsr(),
+        n_neighbors=n_neighbors,
+        exclude_self=exclude_self,
+        chunk_size=chunk_size,
+    )
+
+
+def cosine_neighbors(
+    query: sp.csr_matrix,
+    reference_t: sp.csr_matrix,
+    *,
+    n_neighbors: int = 100,
+    exclude_self: bool = False,
+    chunk_size: int = 256,
+):
+    """:func:`coarse_neighbors` given the transposed reference ``reference.T.tocsr()`` (made
+    once by a caller that queries it repeatedly); ``exclude_self`` skips column ``i`` for row
+    ``i`` (query and reference the same rows).
+
+    Examples
+    --------
+    >>> emb = sp.csr_matrix(np.array([[1.0, 0], [0.9, 0.1], [0, 1.0]], dtype=np.float32))
+    >>> cosine_neighbors(emb[2:], emb.T.tocsr(), n_neighbors=1)[0].tolist()
+    [[2]]
+    """
+    n, n_ref = query.shape[0], reference_t.shape[1]
+    k = min(n_neighbors, n_ref - 1 if exclude_self else n_ref)
     indices = np.zeros((n, max(k, 0)), dtype=np.int64)
     similarities = np.zeros((n, max(k, 0)), dtype=np.float32)
     if k <= 0:
         return indices, similarities
-    # CSR once: a CSR @ CSC product would convert the right factor to CSR for every chunk.
-    transposed = reference.T.tocsr()
     for lo in range(0, n, chunk_size):
         hi = min(lo + chunk_size, n)
         # Negated in place: one dense block per chunk, not two.
-        block = (embedding[lo:hi] @ transposed).toarray()
+        block = (query[lo:hi] @ reference_t).toarray()
         np.negative(block, out=block)
         if exclude_self:
             block[np.arange(hi - lo), np.arange(lo, hi)] = np.inf
@@ -471,6 +497,7 @@ __all__ = [
     "align_to_target",
     "coarse_neighbors",
     "continuous_jaccard",
+    "cosine_neighbors",
     "gapped_kmer_embedding",
     "l1_tracks",
     "min_overlap_positions",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from cislens.motifs.affinity import coarse_neighbors, gapped_kmer_embedding, pairwise_jaccard
+from cislens.motifs.affinity import cosine_neighbors, gapped_kmer_embedding, pairwise_jaccard
 from cislens.utils.validation import check_positive_int
 
 
@@ -38,6 +38,7 @@ def assign_to_clusters(
     min_overlap: float = 0.7,
     revcomp: bool = True,
     chunk_size: int = 4096,
+    transposed: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster labels of further seqlets: the label of each one's most similar graph seqlet.
 
@@ -51,7 +52,8 @@ def assign_to_clusters(
         The graph seqlets' tracks.
     graph_embedding : scipy.sparse.csr_matrix (n, n_kmers)
         The graph seqlets' gapped k-mer embedding, made with ``return_vocabulary=True`` and
-        the default k-mer settings (the further seqlets are embedded with the same).
+        the default k-mer settings (the further seqlets are embedded with the same); or its
+        transpose ``graph_embedding.T.tocsr()`` (n_kmers, n) with ``transposed=True``.
     vocabulary : array of int64
         Its k-mer keys (the second value returned with ``return_vocabulary=True``).
     graph_labels : array (n,) of int
@@ -64,6 +66,8 @@ def assign_to_clusters(
         As for the graph (:func:`cislens.motifs.affinity.pairwise_jaccard`).
     chunk_size : int
         Further seqlets embedded and compared at a time (memory, not results).
+    transposed : bool
+        ``graph_embedding`` is given transposed (saves a copy when the caller has it).
 
     Returns
     -------
@@ -88,7 +92,9 @@ def assign_to_clusters(
     """
     check_positive_int(n_neighbors, "n_neighbors")
     check_positive_int(chunk_size, "chunk_size")
-    m, n_graph = onehot.shape[0], graph_embedding.shape[0]
+    # CSR of the transpose, made once for all chunks (a CSR @ CSC product would convert it).
+    graph_t = graph_embedding if transposed else graph_embedding.T.tocsr()
+    m, n_graph = onehot.shape[0], graph_t.shape[1]
     graph_labels = np.asarray(graph_labels)
     if n_graph == 0 or graph_labels.shape != (n_graph,) or graph_tracks.shape[0] != n_graph:
         raise ValueError(
@@ -103,9 +109,12 @@ def assign_to_clusters(
         embedding = gapped_kmer_embedding(
             onehot[lo:hi], contrib[lo:hi], sign=sign, revcomp=revcomp, vocabulary=vocabulary
         )
-        candidates, _ = coarse_neighbors(
-            embedding, n_neighbors=n_neighbors, reference=graph_embedding
-        )
+        if embedding.shape[1] != graph_t.shape[0]:
+            raise ValueError(
+                f"vocabulary ({embedding.shape[1]} k-mers) must be the graph embedding's "
+                f"({graph_t.shape[0]} columns); pass the one returned with it."
+            )
+        candidates, _ = cosine_neighbors(embedding, graph_t, n_neighbors=n_neighbors)
         k = candidates.shape[1]
         # Graph tracks first, then this chunk's: one array for the pair kernel.
         both = np.concatenate([graph_tracks, tracks[lo:hi]])

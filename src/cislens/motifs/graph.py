@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cislens.motifs.affinity import (
-    coarse_neighbors,
+    cosine_neighbors,
     gapped_kmer_embedding,
     l1_tracks,
     pairwise_jaccard,
@@ -82,7 +82,15 @@ def cluster_seqlets(onehot, hyp, sign, p, rng, verbose=False, label="seqlets", c
     embedding, vocabulary = gapped_kmer_embedding(
         onehot[:n_graph], contrib[:n_graph], sign=sign, revcomp=p.revcomp, return_vocabulary=True
     )
-    neighbors, _ = coarse_neighbors(embedding, n_neighbors=p.n_neighbors)
+    # The transpose is what the neighbour search (and the assignment) multiply by; the
+    # embedding itself is not needed after the search.
+    graph_t = embedding.T.tocsr()
+    neighbors, _ = cosine_neighbors(
+        embedding, graph_t, n_neighbors=p.n_neighbors, exclude_self=True
+    )
+    del embedding
+    if n_graph == onehot.shape[0]:
+        del graph_t
     sims = fine_graph(
         data[:n_graph],
         neighbors,
@@ -109,14 +117,16 @@ def cluster_seqlets(onehot, hyp, sign, p, rng, verbose=False, label="seqlets", c
             contrib[n_graph:],
             data[n_graph:],
             data[:n_graph],
-            embedding,
+            graph_t,
             vocabulary,
             labels,
             sign=sign,
             n_neighbors=min(p.assign_neighbors, n_graph),
             min_overlap=p.min_overlap,
             revcomp=p.revcomp,
+            transposed=True,
         )
+        del graph_t
         labels = np.concatenate([labels, rest])
     for stage, seconds in (
         ("graph", middle - start),
