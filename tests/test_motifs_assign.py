@@ -15,6 +15,7 @@ from cislens.motifs.affinity import (
 from cislens.motifs.assign import assign_to_clusters
 from cislens.motifs.graph import cluster_seqlets
 from cislens.motifs.params import DiscoveryParams
+from cislens.motifs.seqlets import call_seqlets, extract_seqlets, null_window_sample, window_sums
 
 
 def _seqlets(n=90, width=25, seed=0):
@@ -127,3 +128,23 @@ def test_discovery_with_a_small_graph_sample_keeps_every_seqlet():
         p.n_seqlets for p in full.patterns
     )
     assert small.cpu_seconds["assign"] > 0 and full.cpu_seconds["assign"] < 0.05
+
+
+def test_seqlet_calls_from_window_sums_with_the_null_drawn_first_are_extract_seqlets():
+    rng = np.random.default_rng(3)
+    scores = rng.laplace(0, 0.05, (40, 300))
+    scores[:, 100:110] += rng.uniform(0, 1.5, (40, 1))
+    expected = extract_seqlets(scores, window_size=11, flank=4, max_windows=2000, random_state=5)
+    generator = np.random.default_rng(5)
+    sample = null_window_sample(40 * 290, 2000, generator)  # drawn before the sums exist
+    assert sample is not None and sample.size == 2000
+    got = call_seqlets(
+        window_sums(scores, 11, chunk=7),
+        window_size=11,
+        flank=4,
+        max_windows=2000,
+        random_state=generator,
+        sample=sample,
+    )
+    assert got.table.equals(expected.table) and got.thresholds == expected.thresholds
+    assert null_window_sample(100, 2000, generator) is None

@@ -21,6 +21,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from cislens.motifs.neighbors import coarse_neighbors, cosine_neighbors
 from cislens.utils.threads import torch_threads_kept
 from cislens.utils.types import ArrayLike
 
@@ -57,7 +58,10 @@ def l1_tracks(hypothetical: np.ndarray, contrib: np.ndarray) -> np.ndarray:
         total = np.abs(values).sum(axis=(1, 2), keepdims=True)
         return values / np.where(total > 0, total, 1.0)
 
-    return np.concatenate([norm(hypothetical), norm(contrib)], axis=1).astype(np.float32)
+    # copy=False: the concatenation is already a new float32 array for float32 inputs.
+    return np.concatenate([norm(hypothetical), norm(contrib)], axis=1).astype(
+        np.float32, copy=False
+    )
 
 
 def reverse_tracks(data: np.ndarray) -> np.ndarray:
@@ -338,7 +342,11 @@ def gapped_kmer_embedding(
         counts,
     )
     del per_pos, bases, known
-    columns = np.unique(keys) if vocabulary is None else np.asarray(vocabulary, dtype=np.int64)
+    if vocabulary is None:  # distinct keys, block by block (np.unique would sort a full copy)
+        blocks = [np.unique(keys[lo : lo + (1 << 20)]) for lo in range(0, keys.size, 1 << 20)]
+        columns = np.unique(np.concatenate(blocks)) if blocks else keys[:0]
+    else:
+        columns = np.asarray(vocabulary, dtype=np.int64)
     if columns.size == 0:
         empty = sp.csr_matrix((n, 1), dtype=np.float32)
         return (empty, columns) if return_vocabulary else empty
@@ -360,87 +368,6 @@ def gapped_kmer_embedding(
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     embedding = sp.csr_matrix((values, key_index, indptr), shape=(n, columns.size))
     return (embedding, columns) if return_vocabulary else embedding
-
-
-def coarse_neighbors(
-    embedding: sp.csr_matrix,
-    *,
-    n_neighbors: int = 100,
-    chunk_size: int = 256,
-    reference: sp.csr_matrix | None = None,
-):
-    """Top ``n_neighbors`` cosine neighbours of each row (itself excluded), chunk by chunk.
-
-    Returns ``(indices, similarities)``, both (n, k) with k = min(n_neighbors, n - 1), sorted by
-    decreasing similarity. With ``reference`` (same columns), the neighbours are rows of
-    ``reference`` instead (nothing excluded; k = min(n_neighbors, n_reference)). Peak memory is
-    O(chunk_size x n); each row's result does not depend on ``chunk_size``.
-
-    Examples
-    --------
-    >>> emb = sp.csr_matrix(np.array([[1.0, 0], [0.9, 0.1], [0, 1.0]], dtype=np.float32))
-    >>> idx, sim = coarse_neighbors(emb, n_neighbors=1)
-    >>> idx.ravel().tolist()
-    [1, 0, 1]
-    >>> coarse_neighbors(emb[:1], n_neighbors=2, reference=emb[1:])[0].tolist()
-    [[0, 1]]
-    """
-    exclude_self = reference is None
-    if exclude_self:
-        reference = embedding
-    elif reference.shape[1] != embedding.shape[1]:
-        raise ValueError(
-            f"reference must have the columns of embedding ({embedding.shape[1]}); got "
-            f"{reference.shape[1]}. Embed both with the same vocabulary."
-        )
-    # CSR once: a CSR @ CSC product would convert the right factor to CSR for every chunk.
-    return cosine_neighbors(
-        embedding,
-        reference.T.tocsr(),
-        n_neighbors=n_neighbors,
-        exclude_self=exclude_self,
-        chunk_size=chunk_size,
-    )
-
-
-def cosine_neighbors(
-    query: sp.csr_matrix,
-    reference_t: sp.csr_matrix,
-    *,
-    n_neighbors: int = 100,
-    exclude_self: bool = False,
-    chunk_size: int = 256,
-):
-    """:func:`coarse_neighbors` given the transposed reference ``reference.T.tocsr()`` (made
-    once by a caller that queries it repeatedly); ``exclude_self`` skips column ``i`` for row
-    ``i`` (query and reference the same rows).
-
-    Examples
-    --------
-    >>> emb = sp.csr_matrix(np.array([[1.0, 0], [0.9, 0.1], [0, 1.0]], dtype=np.float32))
-    >>> cosine_neighbors(emb[2:], emb.T.tocsr(), n_neighbors=1)[0].tolist()
-    [[2]]
-    """
-    n, n_ref = query.shape[0], reference_t.shape[1]
-    k = min(n_neighbors, n_ref - 1 if exclude_self else n_ref)
-    indices = np.zeros((n, max(k, 0)), dtype=np.int64)
-    similarities = np.zeros((n, max(k, 0)), dtype=np.float32)
-    if k <= 0:
-        return indices, similarities
-    for lo in range(0, n, chunk_size):
-        hi = min(lo + chunk_size, n)
-        # Negated in place: one dense block per chunk, not two.
-        block = (query[lo:hi] @ reference_t).toarray()
-        np.negative(block, out=block)
-        if exclude_self:
-            block[np.arange(hi - lo), np.arange(lo, hi)] = np.inf
-        part = np.argpartition(block, k - 1, axis=1)[:, :k]
-        values = np.take_along_axis(block, part, axis=1)
-        del block
-        order = np.argsort(values, axis=1, kind="stable")
-        indices[lo:hi] = np.take_along_axis(part, order, axis=1)
-        similarities[lo:hi] = -np.take_along_axis(values, order, axis=1)
-    return indices, similarities
 
 
 @numba.njit(parallel=True, cache=True)

@@ -45,7 +45,12 @@ from cislens.motifs.aggregate import (
 from cislens.motifs.graph import cluster_seqlets
 from cislens.motifs.params import DiscoveryParams
 from cislens.motifs.refine import aggregate_rows, merge_patterns, split_pattern
-from cislens.motifs.seqlets import extract_seqlets
+from cislens.motifs.seqlets import (
+    MAX_NULL_WINDOWS,
+    call_seqlets,
+    check_seqlet_length,
+    null_window_sample,
+)
 from cislens.motifs.significance import (
     pattern_seqlet_similarity,
     permuted_source,
@@ -250,11 +255,23 @@ def discover_motifs(
     p = _check_params(params, options)
     seed = resolve_seed(random_state)
     rng = check_random_state(seed)
-    scores, largest, counts = scan(X, H, chunk_size)
-    calls = extract_seqlets(
-        scores, window_size=p.window_size, flank=p.flank, target_fdr=p.target_fdr, random_state=seed
+    check_seqlet_length(int(X.shape[2]), p.window_size, p.flank)
+    # As extract_seqlets(scores, random_state=seed), in less memory: the null windows are drawn
+    # first (a transient int64 array over all windows), then the scan makes the window sums
+    # directly (the per-position scores never exist whole).
+    seqlet_rng = check_random_state(seed)
+    n_windows = int(X.shape[0]) * (int(X.shape[2]) - p.window_size + 1)
+    sample = null_window_sample(n_windows, MAX_NULL_WINDOWS, seqlet_rng)
+    sums, largest, counts = scan(X, H, chunk_size, window_size=p.window_size)
+    calls = call_seqlets(
+        sums,
+        window_size=p.window_size,
+        flank=p.flank,
+        target_fdr=p.target_fdr,
+        random_state=seqlet_rng,
+        sample=sample,
     )
-    del scores
+    del sums, sample
     table = calls.table.copy()
     table["pattern"] = ""
     result = MotifDiscoveryResult([], table, [], calls.thresholds, p.to_dict(), seed)
