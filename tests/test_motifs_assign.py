@@ -100,11 +100,13 @@ def test_cluster_seqlets_assigns_every_seqlet_beyond_the_sample():
     onehot, hyp, kinds = _seqlets(n=120, seed=1)
     p = DiscoveryParams(max_seqlets_per_metacluster=70, n_neighbors=20, perplexity=5)
     clock = {}
-    labels, tracks = cluster_seqlets(onehot, hyp, 1, p, 0, clock=clock)
-    assert labels.shape == (120,) and tracks.shape == (120, 8, 25)
+    contrib = onehot * hyp
+    tracks = l1_tracks(hyp, contrib)
+    labels = cluster_seqlets(onehot, contrib, tracks, 1, p, 0, clock=clock)
+    assert labels.shape == (120,)
     assert set(clock) == {"graph", "leiden", "assign"} and clock["assign"] >= 0
     # The graph part equals clustering the sample alone (same seed): the rest changes nothing.
-    alone, _ = cluster_seqlets(onehot[:70], hyp[:70], 1, p, 0)
+    alone = cluster_seqlets(onehot[:70], contrib[:70], tracks[:70], 1, p, 0)
     assert np.array_equal(labels[:70], alone)
     # Every cluster holds one planted kind, assigned seqlets included.
     assert len(set(zip(labels.tolist(), kinds.tolist(), strict=True))) == len(set(labels))

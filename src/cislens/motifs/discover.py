@@ -181,8 +181,11 @@ def _metacluster_patterns(source, table, sign, p, rng, verbose, label, *, refine
         np.zeros(len(table), dtype=bool),
         width,
     )
-    labels, data = cluster_seqlets(onehot, hyp, sign, p, rng, verbose, label, clock)
-    del onehot, hyp
+    contrib = onehot * hyp
+    data = l1_tracks(hyp, contrib)
+    del hyp  # k-mers need the bases and contributions, similarities the tracks: memory
+    labels = cluster_seqlets(onehot, contrib, data, sign, p, rng, verbose, label, clock)
+    del onehot, contrib
     metacluster = "pos" if sign > 0 else "neg"
     patterns = []
     clusters = [c for c in range(labels.max() + 1) if (labels == c).sum() >= p.min_cluster_size]

@@ -18,7 +18,6 @@ from tqdm.auto import tqdm
 from cislens.motifs.affinity import (
     cosine_neighbors,
     gapped_kmer_embedding,
-    l1_tracks,
     pairwise_jaccard,
 )
 from cislens.motifs.assign import assign_to_clusters
@@ -53,44 +52,49 @@ def fine_graph(data, neighbors, *, min_overlap, revcomp, verbose=False, desc="si
     return sims[inverse].reshape(n, k)
 
 
-def cluster_seqlets(onehot, hyp, sign, p, rng, verbose=False, label="seqlets", clock=None):
-    """``(labels, tracks)`` of seqlets (n, 4, W), strongest first, of one metacluster.
+def cluster_seqlets(
+    onehot, contrib, data, sign, p, rng, verbose=False, label="seqlets", clock=None
+) -> np.ndarray:
+    """Cluster labels of seqlets (n, 4, W), strongest first, of one metacluster.
 
-    The graph sample (the first ``p.max_seqlets_per_metacluster``) is clustered by the coarse +
-    fine graph and Leiden, the rest by :func:`cislens.motifs.assign.assign_to_clusters`;
-    ``tracks`` are the (n, 8, W) :func:`~cislens.motifs.affinity.l1_tracks`. ``clock`` (a
-    dict) accumulates the CPU seconds of the stages ``graph``, ``leiden`` and ``assign``.
+    ``contrib`` is ``onehot * hypothetical`` and ``data`` the (n, 8, W)
+    :func:`~cislens.motifs.affinity.l1_tracks`. The graph sample (the first
+    ``p.max_seqlets_per_metacluster``) is clustered by the coarse + fine graph and Leiden, the
+    rest by :func:`cislens.motifs.assign.assign_to_clusters`. ``clock`` (a dict) accumulates
+    the CPU seconds of the stages ``graph``, ``leiden`` and ``assign``.
 
     Examples
     --------
+    >>> from cislens.motifs.affinity import l1_tracks
     >>> from cislens.motifs.params import DiscoveryParams
     >>> rng = np.random.default_rng(0)
     >>> kinds = np.tile([0, 1], 30)  # two motifs; the last 20 seqlets are assigned
     >>> motifs = rng.integers(0, 4, (2, 15))
     >>> onehot = np.eye(4, dtype=np.float32)[motifs[kinds]].transpose(0, 2, 1)
-    >>> hyp = onehot * rng.uniform(0.5, 1, (60, 1, 15)).astype(np.float32)
+    >>> contrib = onehot * rng.uniform(0.5, 1, (60, 1, 15)).astype(np.float32)
     >>> p = DiscoveryParams(max_seqlets_per_metacluster=40, n_neighbors=10, perplexity=5)
-    >>> labels, _ = cluster_seqlets(onehot, hyp, 1, p, 0)
+    >>> labels = cluster_seqlets(onehot, contrib, l1_tracks(contrib, contrib), 1, p, 0)
     >>> len(set(zip(labels, kinds))) == len(set(labels))  # no cluster mixes the motifs
     True
     """
     clock = {} if clock is None else clock
     start = time.process_time()
-    contrib = onehot * hyp
-    data = l1_tracks(hyp, contrib)
     n_graph = min(onehot.shape[0], p.max_seqlets_per_metacluster)
-    embedding, vocabulary = gapped_kmer_embedding(
-        onehot[:n_graph], contrib[:n_graph], sign=sign, revcomp=p.revcomp, return_vocabulary=True
-    )
-    # The transpose is what the neighbour search (and the assignment) multiply by; the
-    # embedding itself is not needed after the search.
-    graph_t = embedding.T.tocsr()
+
+    def graph_embedding():
+        return gapped_kmer_embedding(
+            onehot[:n_graph],
+            contrib[:n_graph],
+            sign=sign,
+            revcomp=p.revcomp,
+            return_vocabulary=True,
+        )
+
+    embedding, _ = graph_embedding()
     neighbors, _ = cosine_neighbors(
-        embedding, graph_t, n_neighbors=p.n_neighbors, exclude_self=True
+        embedding, embedding.T.tocsr(), n_neighbors=p.n_neighbors, exclude_self=True
     )
     del embedding
-    if n_graph == onehot.shape[0]:
-        del graph_t
     sims = fine_graph(
         data[:n_graph],
         neighbors,
@@ -112,6 +116,10 @@ def cluster_seqlets(onehot, hyp, sign, p, rng, verbose=False, label="seqlets", c
     end = time.process_time()
     if n_graph < onehot.shape[0]:
         logger.info("%s: %d seqlets beyond the graph sample", label, onehot.shape[0] - n_graph)
+        # Made again (the same embedding) rather than held through Leiden: memory, not time.
+        embedding, vocabulary = graph_embedding()
+        graph_t = embedding.T.tocsr()
+        del embedding
         rest, _ = assign_to_clusters(
             onehot[n_graph:],
             contrib[n_graph:],
@@ -134,7 +142,7 @@ def cluster_seqlets(onehot, hyp, sign, p, rng, verbose=False, label="seqlets", c
         ("assign", time.process_time() - end),
     ):
         clock[stage] = clock.get(stage, 0.0) + seconds
-    return labels, data
+    return labels
 
 
 __all__ = ["cluster_seqlets", "fine_graph"]

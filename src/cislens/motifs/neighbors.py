@@ -16,7 +16,7 @@ def coarse_neighbors(
     embedding: sp.csr_matrix,
     *,
     n_neighbors: int = 100,
-    chunk_size: int = 256,
+    chunk_size: int = 128,
     reference: sp.csr_matrix | None = None,
 ):
     """Top ``n_neighbors`` cosine neighbours of each row (itself excluded), chunk by chunk.
@@ -59,7 +59,7 @@ def cosine_neighbors(
     *,
     n_neighbors: int = 100,
     exclude_self: bool = False,
-    chunk_size: int = 256,
+    chunk_size: int = 128,
 ):
     """:func:`coarse_neighbors` given the transposed reference ``reference.T.tocsr()`` (made
     once by a caller that queries it repeatedly); ``exclude_self`` skips column ``i`` for row
