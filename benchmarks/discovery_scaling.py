@@ -18,13 +18,19 @@ RSS high-water mark (data, imports and all) and ``cpu_seconds`` its user + syste
 Tools: ``cislens`` (defaults), ``cislens-h5`` (the same, but given the file's h5py datasets,
 which ``discover_motifs`` reads chunk by chunk instead of holding the arrays), ``modisco-same``
 (modisco-lite 3.0.0 with cislens's clustering settings: 10 Leiden runs, 150 coarse neighbours)
-and ``modisco`` (modisco-lite's defaults: 50 runs, 500 neighbours). Both cap each metacluster
-at 20,000 seqlets (their default). One cislens
+and ``modisco`` (modisco-lite's defaults: 50 runs, 500 neighbours). modisco-lite keeps the
+20,000 strongest seqlets of each metacluster and drops the rest; cislens builds its similarity
+graph from those 20,000 and assigns every further seqlet to the cluster of its most similar
+graph seqlet (``max_seqlets_per_metacluster``), so it clusters all of them. One cislens
 warm-up run at the smallest size fills numba's on-disk cache first (modisco-lite compiles at
 import in every process). modisco-lite runs only up to ``--modisco-max-size`` seqlets.
 
-The exponent is the slope of log CPU against log seqlets (cislens's seqlet count) between the
-smallest and the largest size. Output: ``--out`` JSON and a ``.txt`` with the command.
+The exponents are slopes of log CPU against log seqlets (cislens's seqlet count) between the
+smallest and the largest size: ``cislens_cpu_exponent`` of the whole call, and
+``clustering_cpu_exponent`` of the clustering itself (``MotifDiscoveryResult.cpu_seconds``:
+graph, Leiden and assignment, both metaclusters; the null clustering of the significance test
+is not included), with the slope between each pair of consecutive sizes. Output: ``--out``
+JSON and a ``.txt`` with the command.
 """
 
 from __future__ import annotations
