@@ -36,9 +36,9 @@ Both get the same one-hot sequences and hypothetical scores and their API defaul
 flank 10, FDR 0.2, 20,000 seqlets per metacluster: modisco-lite drops the rest, cislens builds
 its graph from those and assigns the rest to its clusters), except that modisco-lite gets the
 (N, L, 4) layout it expects. Patterns of both are annotated with the same TOMTOM (memelite)
-against JASPAR CORE vertebrates; a motif is "recovered" when it is the best match (q < 0.05) of some pattern;
-every other pattern counts as noise-only ("unexpected"). Targets: same or better recovery,
->= 2x faster, <= half the peak memory, no noise-only patterns.
+against JASPAR CORE vertebrates; a motif is "recovered" when it is the best match (q < 0.05) of
+some pattern; every other pattern counts as noise-only ("unexpected"). Targets: same or better
+recovery, >= 2x faster, <= half the peak memory, no noise-only patterns.
 """
 
 from __future__ import annotations
