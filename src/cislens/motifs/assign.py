@@ -1,8 +1,9 @@
 """Seqlets beyond the graph sample: each joins the cluster of its most similar graph seqlet.
 
 The similarity graph and Leiden clustering of :func:`cislens.motifs.discover_motifs` use at most
-``max_seqlets_per_metacluster`` seqlets (the strongest). Every further seqlet is not dropped but
-assigned, with the same two similarity steps as the graph itself:
+``max_seqlets_per_metacluster`` seqlets (a seeded random sample: a sample of the strongest alone
+holds nearly no noise seqlets, and noise would then join motif clusters). Every further seqlet
+is not dropped but assigned, with the same two similarity steps as the graph itself:
 
 1. its gapped k-mer embedding, in the graph seqlets' k-mer columns
    (:func:`cislens.motifs.affinity.gapped_kmer_embedding` with their ``vocabulary``), gives its

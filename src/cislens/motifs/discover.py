@@ -4,7 +4,8 @@ Stages (per metacluster: positive and negative seqlets separately), each with a 
 when ``verbose``:
 
 1. seqlets (:func:`cislens.motifs.extract_seqlets`);
-2. for the ``max_seqlets_per_metacluster`` strongest (the graph sample): coarse gapped k-mer
+2. for at most ``max_seqlets_per_metacluster`` of them (the graph sample: all, or a seeded
+   random sample of that size): coarse gapped k-mer
    neighbours, then continuous Jaccard over alignments for those pairs only (a sparse
    k-nearest-neighbour graph; memory O(n k));
 3. density-adaptive affinities and Leiden clustering: ``n_leiden_runs`` seeds are screened
@@ -289,7 +290,8 @@ def discover_motifs(
     if p.background is None:
         composition = counts / max(counts.sum(), 1.0)
         p = p.with_options(background=tuple(np.clip(composition, 1e-3, 1)))
-    # Strongest first (extract_seqlets' order): the graph sample is the head of each table.
+    # Strongest first (extract_seqlets' order); above the cap the graph sample is drawn per
+    # metacluster in _discover_metacluster.
     tables = {
         metacluster: table[table["metacluster"] == metacluster] for metacluster in ("pos", "neg")
     }
@@ -375,6 +377,14 @@ def _discover_metacluster(result, source, sub, sign, p, rng, verbose) -> str | N
             )
         return None
     logger.info("%s: %d seqlets", label, len(sub))
+    if len(sub) > p.max_seqlets_per_metacluster:
+        # The graph sample (the first rows) is a seeded random sample, strongest first within
+        # it and within the rest: a representative sample, so that the seqlets assigned to
+        # their nearest graph seqlet find noise among it as well as motifs (the strongest
+        # seqlets alone are nearly all motif instances, and noise would join motif clusters).
+        chosen = np.zeros(len(sub), dtype=bool)
+        chosen[rng.choice(len(sub), p.max_seqlets_per_metacluster, replace=False)] = True
+        sub = pd.concat([sub[chosen], sub[~chosen]])
     patterns = _metacluster_patterns(
         source, sub, sign, p, rng, verbose, label, clock=result.cpu_seconds
     )

@@ -1,6 +1,6 @@
 """Clustering the seqlets of one metacluster: a sparse similarity graph, Leiden, assignment.
 
-For the graph sample (the ``max_seqlets_per_metacluster`` strongest seqlets): coarse gapped
+For the graph sample (the first ``max_seqlets_per_metacluster`` seqlets given): coarse gapped
 k-mer neighbours, continuous Jaccard over alignments for those pairs only (a sparse
 k-nearest-neighbour graph; memory O(n k)), density-adaptive affinities and Leiden
 (:func:`cislens.motifs.clustering.leiden_clusters`). Seqlets beyond the sample take the cluster

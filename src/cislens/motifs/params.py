@@ -31,8 +31,9 @@ class DiscoveryParams:
         Seqlet calling (:func:`cislens.motifs.extract_seqlets`): core 21 bp, flanks 10 bp,
         FDR 0.2.
     max_seqlets_per_metacluster : int
-        At most this many of the strongest seqlets per metacluster build the similarity graph
-        and are clustered by Leiden (default 20,000); this bounds the graph's memory and time.
+        At most this many seqlets per metacluster (all of them, or a seeded random sample of
+        this size) build the similarity graph and are clustered by Leiden (default 20,000);
+        this bounds the graph's memory and time.
         Every further seqlet is not dropped: it joins the cluster of its most similar graph
         seqlet (:func:`cislens.motifs.assign.assign_to_clusters`), at a cost linear in their
         number.
