@@ -18,18 +18,25 @@ RSS high-water mark (data, imports and all) and ``cpu_seconds`` its user + syste
 Tools: ``cislens`` (defaults), ``cislens-h5`` (the same, but given the file's h5py datasets,
 which ``discover_motifs`` reads chunk by chunk instead of holding the arrays), ``modisco-same``
 (modisco-lite 3.0.0 with cislens's clustering settings: 10 Leiden runs, 150 coarse neighbours)
-and ``modisco`` (modisco-lite's defaults: 50 runs, 500 neighbours). Both cap each metacluster
-at 20,000 seqlets (their default). One cislens
+and ``modisco`` (modisco-lite's defaults: 50 runs, 500 neighbours). modisco-lite keeps the
+20,000 strongest seqlets of each metacluster and drops the rest; cislens builds its similarity
+graph from those 20,000 and assigns every further seqlet to the cluster of its most similar
+graph seqlet (``max_seqlets_per_metacluster``), so it clusters all of them. One cislens
 warm-up run at the smallest size fills numba's on-disk cache first (modisco-lite compiles at
 import in every process). modisco-lite runs only up to ``--modisco-max-size`` seqlets.
 
-The exponent is the slope of log CPU against log seqlets (cislens's seqlet count) between the
-smallest and the largest size. Output: ``--out`` JSON and a ``.txt`` with the command.
+The exponents are slopes of log CPU against log seqlets (cislens's seqlet count) between the
+smallest and the largest size: ``cislens_cpu_exponent`` of the whole call, and
+``clustering_cpu_exponent`` of the clustering itself (``MotifDiscoveryResult.cpu_seconds``:
+graph, Leiden and assignment, both metaclusters; the null clustering of the significance test
+is not included), with the slope between each pair of consecutive sizes. Output: ``--out``
+JSON and a ``.txt`` with the command.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -42,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from motifs_vs_modisco import _run_worker, make_planted
 
 SEQLETS_PER_SEQUENCE = 3.17
+CLUSTERING_STAGES = ("graph", "leiden", "assign")
 ONE_THREAD = {k: "1" for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
@@ -94,13 +102,21 @@ def summarise(records: dict) -> dict:
         summary["ratios"][size] = {
             f"{tool}_cpu_over_cislens": row[tool]["cpu_seconds"] / ours["cpu_seconds"]
             for tool in ("modisco-same", "modisco")
-            if tool in row
+            if "cpu_seconds" in row.get(tool, {})
         }
+        summary["ratios"][size].update(  # runs that did not finish: CPU read while running
+            {
+                f"{tool}_cpu_over_cislens_at_least": row[tool]["cpu_seconds_at_least"]
+                / ours["cpu_seconds"]
+                for tool in ("modisco-same", "modisco")
+                if "cpu_seconds_at_least" in row.get(tool, {})
+            }
+        )
         summary["ratios"][size].update(
             {
                 f"{tool}_peak_rss_over_cislens": row[tool]["peak_rss_mb"] / ours["peak_rss_mb"]
                 for tool in ("modisco-same", "modisco")
-                if tool in row
+                if "peak_rss_mb" in row.get(tool, {})
             }
         )
     sizes = sorted((int(s) for s, row in records.items() if "cislens" in row))
@@ -109,15 +125,50 @@ def summarise(records: dict) -> dict:
         span = math.log(hi["n_seqlets"] / lo["n_seqlets"])
         summary["cislens_cpu_exponent"] = math.log(hi["cpu_seconds"] / lo["cpu_seconds"]) / span
         summary["exponent_between_seqlets"] = [lo["n_seqlets"], hi["n_seqlets"]]
+    timed = [s for s in sizes if clustering_cpu(records[str(s)]["cislens"])]
+    if len(timed) >= 2:
+        rows = [records[str(s)]["cislens"] for s in timed]
+        summary["clustering_cpu_seconds"] = {
+            str(s): clustering_cpu(r) for s, r in zip(timed, rows, strict=True)
+        }
+        summary["clustering_cpu_exponent"] = exponent(rows[0], rows[-1])
+        summary["clustering_exponent_between_seqlets"] = [
+            rows[0]["n_seqlets"],
+            rows[-1]["n_seqlets"],
+        ]
+        summary["clustering_cpu_exponent_steps"] = {
+            f"{a['n_seqlets']}-{b['n_seqlets']}": exponent(a, b)
+            for a, b in itertools.pairwise(rows)
+        }
     return summary
 
 
+def clustering_cpu(record: dict) -> float | None:
+    """CPU seconds of the clustering itself (graph, Leiden, assignment; both metaclusters)."""
+    stages = record.get("stage_cpu_seconds") or {}
+    total = sum(stages.get(k, 0.0) for k in CLUSTERING_STAGES)
+    return total or None
+
+
+def exponent(lo: dict, hi: dict) -> float:
+    """Slope of log clustering CPU against log seqlets between two records."""
+    span = math.log(hi["n_seqlets"] / lo["n_seqlets"])
+    return math.log(clustering_cpu(hi) / clustering_cpu(lo)) / span
+
+
 def print_table(records: dict) -> None:
-    print(f"{'size':>7} {'tool':>13} {'seqlets':>8} {'CPU s':>9} {'peak MB':>8} rec spur load")
+    print(
+        f"{'size':>7} {'tool':>13} {'seqlets':>8} {'CPU s':>9} {'clust s':>8} {'peak MB':>8} "
+        "rec spur load"
+    )
     for size, row in sorted(records.items(), key=lambda kv: int(kv[0])):
         for tool, r in row.items():
+            if "cpu_seconds" not in r:
+                continue
+            clustering = clustering_cpu(r)
             print(
                 f"{size:>7} {tool:>13} {r['n_seqlets']:>8} {r['cpu_seconds']:>9.1f} "
+                f"{clustering if clustering else float('nan'):>8.1f} "
                 f"{r['peak_rss_mb']:>8.0f} {r['n_recovered']}/4 {r['n_unexpected_patterns']:>4} "
                 f"{r['loadavg_before'][0]:.1f}"
             )

@@ -33,11 +33,12 @@ figure. Memory is measured the same way for both tools, two ways:
   moves with the other processes on the machine).
 
 Both get the same one-hot sequences and hypothetical scores and their API defaults (window 21,
-flank 10, FDR 0.2, 20,000 seqlets per metacluster), except that modisco-lite gets the (N, L, 4)
-layout it expects. Patterns of both are annotated with the same TOMTOM (memelite) against JASPAR
-CORE vertebrates; a motif is "recovered" when it is the best match (q < 0.05) of some pattern;
-every other pattern counts as noise-only ("unexpected"). Targets: same or better recovery,
->= 2x faster, <= half the peak memory, no noise-only patterns.
+flank 10, FDR 0.2, 20,000 seqlets per metacluster: modisco-lite drops the rest, cislens builds
+its graph from those and assigns the rest to its clusters), except that modisco-lite gets the
+(N, L, 4) layout it expects. Patterns of both are annotated with the same TOMTOM (memelite)
+against JASPAR CORE vertebrates; a motif is "recovered" when it is the best match (q < 0.05) of
+some pattern; every other pattern counts as noise-only ("unexpected"). Targets: same or better
+recovery, >= 2x faster, <= half the peak memory, no noise-only patterns.
 """
 
 from __future__ import annotations
@@ -218,6 +219,16 @@ def run_tool(tool: str, path: str, seed: int) -> dict:
         handle = h5py.File(path, "r")
         X, H = handle["X"], handle["hypothetical"]
         expected = json.loads(handle.attrs["params"]).get("planted", EXPECTED)
+    elif str(path).endswith((".h5", ".hdf5")):
+        # Only the two arrays the tools receive (float32, in memory): load_attributions would
+        # also read the unused projected attributions, and its peak (~2.2 GB at 31,546 x 1 kb)
+        # would then be the run's peak, not the tool's.
+        import h5py
+
+        with h5py.File(path, "r") as handle:
+            X = np.asarray(handle["X"][...], dtype=np.float32)
+            H = np.asarray(handle["hypothetical"][...], dtype=np.float32)
+            expected = json.loads(handle.attrs.get("params", "{}")).get("planted", EXPECTED)
     else:
         store = load_attributions(path)
         X, H = store.X, store.hypothetical
@@ -247,6 +258,11 @@ def run_tool(tool: str, path: str, seed: int) -> dict:
         elapsed = time.perf_counter() - start
         queries = [(p.to_motif(kind="pfm"), p.n_seqlets) for p in result.patterns]
         n_seqlets = int((result.seqlets["pattern"] != "").sum())
+        stage_cpu = dict(result.cpu_seconds)
+        tested = [
+            {k: p.stats.get(k) for k in ("median_similarity", "null_q95", "p_adjusted")}
+            for p in result.patterns
+        ]
         counts = result.seqlets["metacluster"].value_counts()
         print(f"Using {int(counts.get('pos', 0))} positive seqlets")
         print(f"Extracted {int(counts.get('neg', 0))} negative seqlets")
@@ -262,6 +278,7 @@ def run_tool(tool: str, path: str, seed: int) -> dict:
         )
         elapsed = time.perf_counter() - start
         queries = _queries_from_modisco({"pos": pos, "neg": neg})
+        stage_cpu, tested = {}, [{} for _ in queries]
         n_seqlets = sum(len(p.seqlets) for p in (pos or []) + (neg or []))
     cpu = _cpu_seconds() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -273,17 +290,20 @@ def run_tool(tool: str, path: str, seed: int) -> dict:
         "peak_minus_base_mb": peak - base,
         "n_patterns": len(queries),
         "seqlets_in_patterns": n_seqlets,
+        "rss_before_call_mb": base,
+        "stage_cpu_seconds": stage_cpu,
         "patterns": [],
     }
     if queries:
         matches = annotate([q for q, _ in queries], n_matches=1)
-        for (motif, n), row in zip(queries, matches.itertuples(), strict=True):
+        for (motif, n), row, stats in zip(queries, matches.itertuples(), tested, strict=True):
             record["patterns"].append(
                 {
                     "name": motif.name,
                     "n_seqlets": n,
                     "best": f"{row.target_id} {row.target_name}",
                     "q_value": row.q_value,
+                    **stats,
                 }
             )
     recovered = {}

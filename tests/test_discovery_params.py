@@ -15,7 +15,7 @@ from cislens.motifs import DiscoveryParams, discover_motifs
 def test_defaults_checks_and_frozen():
     params = DiscoveryParams()
     assert params.window_size == 21 and params.revcomp is True and params.background is None
-    assert "background" not in params.to_dict() and len(params.to_dict()) == 17
+    assert "background" not in params.to_dict() and len(params.to_dict()) == 18
     with pytest.raises(dataclasses.FrozenInstanceError):
         params.flank = 3
     for bad, message in (

@@ -61,7 +61,9 @@ _SPLIT = typer.Option("test", help="Split whose sequences --from-model reads.")
 _WINDOW_SIZE = typer.Option(21, help="Seqlet core width.")
 _FLANK = typer.Option(10, help="Seqlet flank width.")
 _TARGET_FDR = typer.Option(0.2, help="Seqlet FDR target.")
-_MAX_SEQLETS = typer.Option(20_000, help="Max seqlets per metacluster.")
+_MAX_SEQLETS = typer.Option(
+    20_000, help="Seqlets per metacluster in the similarity graph; the rest join its clusters."
+)
 _N_LEIDEN_RUNS = typer.Option(10, help="Leiden seeds (best after 2 iterations goes on).")
 _MIN_CLUSTER_SIZE = typer.Option(20, help="Smallest pattern, in seqlets.")
 _STRAND_SPECIFIC = typer.Option(

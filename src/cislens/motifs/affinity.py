@@ -21,6 +21,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from cislens.motifs.neighbors import coarse_neighbors, cosine_neighbors
 from cislens.utils.threads import torch_threads_kept
 from cislens.utils.types import ArrayLike
 
@@ -57,7 +58,10 @@ def l1_tracks(hypothetical: np.ndarray, contrib: np.ndarray) -> np.ndarray:
         total = np.abs(values).sum(axis=(1, 2), keepdims=True)
         return values / np.where(total > 0, total, 1.0)
 
-    return np.concatenate([norm(hypothetical), norm(contrib)], axis=1).astype(np.float32)
+    # copy=False: the concatenation is already a new float32 array for float32 inputs.
+    return np.concatenate([norm(hypothetical), norm(contrib)], axis=1).astype(
+        np.float32, copy=False
+    )
 
 
 def reverse_tracks(data: np.ndarray) -> np.ndarray:
@@ -295,7 +299,9 @@ def gapped_kmer_embedding(
     max_span: int = 15,
     max_entries: int = 500,
     revcomp: bool = True,
-) -> sp.csr_matrix:
+    vocabulary: np.ndarray | None = None,
+    return_vocabulary: bool = False,
+):
     """Sparse, L2-normalised gapped k-mer embeddings of (n, 4, W) seqlets: (n, n_kmers) CSR.
 
     For each seqlet, the ``top_n`` positions with the largest ``sign * contribution`` (and a
@@ -304,6 +310,12 @@ def gapped_kmer_embedding(
     at their offsets, gaps as wildcards) worth the mean contribution of its positions. Equal
     k-mers are summed, and a seqlet keeps its ``max_entries`` strongest k-mers (by ``|value|``,
     ties to the smaller key). One compiled pass does all seqlets.
+
+    Column ``j`` is the k-mer key ``vocabulary[j]`` (sorted). By default the vocabulary is the
+    seqlets' own keys; pass the vocabulary of another embedding (``return_vocabulary=True``
+    gives it) to embed new seqlets in its columns: keys it lacks are dropped after the
+    normalisation, so cosines with that embedding are exactly those of one joint embedding.
+    Each row depends on its own seqlet only, so embedding in chunks gives the same rows.
 
     Examples
     --------
@@ -330,51 +342,32 @@ def gapped_kmer_embedding(
         counts,
     )
     del per_pos, bases, known
-    if keys.size == 0:
-        return sp.csr_matrix((n, 1), dtype=np.float32)
+    if vocabulary is None:  # distinct keys, block by block (np.unique would sort a full copy)
+        blocks = [np.unique(keys[lo : lo + (1 << 20)]) for lo in range(0, keys.size, 1 << 20)]
+        columns = np.unique(np.concatenate(blocks)) if blocks else keys[:0]
+    else:
+        columns = np.asarray(vocabulary, dtype=np.int64)
+    if columns.size == 0:
+        empty = sp.csr_matrix((n, 1), dtype=np.float32)
+        return (empty, columns) if return_vocabulary else empty
     # Rows are already grouped, so the CSR arrays are built directly (no COO copies).
     # Column ids: ranks of the sorted distinct keys, looked up in blocks straight into int32
     # (np.unique's return_inverse would hold two more int64 copies of the keys).
-    columns = np.unique(keys)
     key_index = np.empty(keys.size, dtype=np.int32)
+    known_key = np.ones(keys.size, dtype=bool)
     for lo in range(0, keys.size, 1 << 20):
-        key_index[lo : lo + (1 << 20)] = np.searchsorted(columns, keys[lo : lo + (1 << 20)])
+        block = keys[lo : lo + (1 << 20)]
+        found = np.minimum(np.searchsorted(columns, block), columns.size - 1)
+        key_index[lo : lo + (1 << 20)] = found
+        known_key[lo : lo + (1 << 20)] = columns[found] == block
     del keys
+    if vocabulary is not None and not known_key.all():  # drop keys outside the vocabulary
+        row_of = np.repeat(np.arange(n), counts)[known_key]
+        counts = np.bincount(row_of, minlength=n)
+        key_index, values = key_index[known_key], values[known_key]
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return sp.csr_matrix((values, key_index, indptr), shape=(n, columns.size))
-
-
-def coarse_neighbors(embedding: sp.csr_matrix, *, n_neighbors: int = 100, chunk_size: int = 512):
-    """Top ``n_neighbors`` cosine neighbours of each row (itself excluded), chunk by chunk.
-
-    Returns ``(indices, similarities)``, both (n, k) with k = min(n_neighbors, n - 1), sorted by
-    decreasing similarity. Peak memory is O(chunk_size x n).
-
-    Examples
-    --------
-    >>> emb = sp.csr_matrix(np.array([[1.0, 0], [0.9, 0.1], [0, 1.0]], dtype=np.float32))
-    >>> idx, sim = coarse_neighbors(emb, n_neighbors=1)
-    >>> idx.ravel().tolist()
-    [1, 0, 1]
-    """
-    n = embedding.shape[0]
-    k = min(n_neighbors, n - 1)
-    indices = np.zeros((n, max(k, 0)), dtype=np.int64)
-    similarities = np.zeros((n, max(k, 0)), dtype=np.float32)
-    if k <= 0:
-        return indices, similarities
-    # CSR once: a CSR @ CSC product would convert the right factor to CSR for every chunk.
-    transposed = embedding.T.tocsr()
-    for lo in range(0, n, chunk_size):
-        hi = min(lo + chunk_size, n)
-        block = (embedding[lo:hi] @ transposed).toarray()
-        block[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf
-        part = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        values = np.take_along_axis(block, part, axis=1)
-        order = np.argsort(-values, axis=1, kind="stable")
-        indices[lo:hi] = np.take_along_axis(part, order, axis=1)
-        similarities[lo:hi] = np.take_along_axis(values, order, axis=1)
-    return indices, similarities
+    embedding = sp.csr_matrix((values, key_index, indptr), shape=(n, columns.size))
+    return (embedding, columns) if return_vocabulary else embedding
 
 
 @numba.njit(parallel=True, cache=True)
@@ -431,6 +424,7 @@ __all__ = [
     "align_to_target",
     "coarse_neighbors",
     "continuous_jaccard",
+    "cosine_neighbors",
     "gapped_kmer_embedding",
     "l1_tracks",
     "min_overlap_positions",

@@ -84,6 +84,7 @@ def leiden_clusters(
     graph = igraph.Graph(n=n, edges=edges)
     del edges
     graph.es["weight"] = upper.data[keep].astype(float).tolist()
+    del upper, keep  # the graph holds its own copies
     rng = check_random_state(random_state)
     seeds = rng.integers(0, 2**31 - 1, size=n_runs)
     screen = n_iterations

@@ -3,13 +3,17 @@
 Stages (per metacluster: positive and negative seqlets separately), each with a progress bar
 when ``verbose``:
 
-1. seqlets (:func:`cislens.motifs.extract_seqlets`), capped at the ``max_seqlets_per_metacluster``
-   strongest;
-2. coarse gapped k-mer neighbours, then continuous Jaccard over alignments for those pairs only
-   (a sparse k-nearest-neighbour graph; memory O(n k));
+1. seqlets (:func:`cislens.motifs.extract_seqlets`);
+2. for at most ``max_seqlets_per_metacluster`` of them (the graph sample: all, or a seeded
+   random sample of that size): coarse gapped k-mer
+   neighbours, then continuous Jaccard over alignments for those pairs only (a sparse
+   k-nearest-neighbour graph; memory O(n k));
 3. density-adaptive affinities and Leiden clustering: ``n_leiden_runs`` seeds are screened
    after 2 Leiden iterations and the one with the best modularity is run to convergence
-   (:func:`cislens.motifs.clustering.leiden_clusters`);
+   (:func:`cislens.motifs.clustering.leiden_clusters`); every seqlet beyond the graph sample
+   then takes the cluster of its most similar graph seqlet
+   (:func:`cislens.motifs.assign.assign_to_clusters`), so no seqlet is dropped and the work
+   beyond the sample grows linearly;
 4. aggregation of each cluster into a pattern; large patterns are split by subclustering their
    aligned seqlets, and similar patterns are merged (:mod:`cislens.motifs.refine`; similarity
    of their cores within each other's ``[hCWM ; CWM]`` at least ``merge_threshold``);
@@ -32,21 +36,22 @@ from tqdm.auto import tqdm
 from cislens._version import __version__
 from cislens.errors import CislensWarning
 from cislens.motifs.affinity import (
-    coarse_neighbors,
-    gapped_kmer_embedding,
     l1_tracks,
-    pairwise_jaccard,
 )
 from cislens.motifs.aggregate import (
     Pattern,
     SeqletSource,
     information_content,
 )
-from cislens.motifs.clustering import leiden_clusters
-from cislens.motifs.density import density_adapted_affinity
+from cislens.motifs.graph import cluster_seqlets
 from cislens.motifs.params import DiscoveryParams
 from cislens.motifs.refine import aggregate_rows, merge_patterns, split_pattern
-from cislens.motifs.seqlets import extract_seqlets
+from cislens.motifs.seqlets import (
+    MAX_NULL_WINDOWS,
+    call_seqlets,
+    check_seqlet_length,
+    null_window_sample,
+)
 from cislens.motifs.significance import (
     pattern_seqlet_similarity,
     permuted_source,
@@ -84,6 +89,10 @@ class MotifDiscoveryResult:
         Why nothing was found, when ``patterns`` is empty (all-zero attributions, no seqlet
         past the threshold, too few seqlets for a pattern, every pattern rejected by the
         significance test); None when patterns were found. Saved in ``motifs.h5``.
+    cpu_seconds : dict
+        Process CPU seconds of the clustering stages of the real seqlets (both metaclusters):
+        ``graph`` (embedding, coarse neighbours, fine similarities), ``leiden`` (affinities and
+        Leiden) and ``assign`` (seqlets beyond the graph sample); for benchmarks, not saved.
     """
 
     patterns: list
@@ -94,6 +103,7 @@ class MotifDiscoveryResult:
     random_state: int | None = None
     cislens_version: str = __version__
     empty_reason: str | None = None
+    cpu_seconds: dict = field(default_factory=dict)
 
     def pattern(self, name: str) -> Pattern:
         """The pattern called ``name``."""
@@ -151,47 +161,6 @@ def _pad(window_size, flank):
     return 2 * (window_size + 2 * flank)
 
 
-def _fine_graph(data, neighbors, *, min_overlap, revcomp, verbose, desc):
-    n, k = neighbors.shape
-    rows = np.repeat(np.arange(n), k)
-    cols = neighbors.ravel()
-    # The similarity is symmetric: compute each unordered pair once.
-    keys, inverse = np.unique(
-        np.minimum(rows, cols) * n + np.maximum(rows, cols), return_inverse=True
-    )
-    first, second = keys // n, keys % n
-    sims = np.empty(keys.size, dtype=np.float32)
-    step = 50_000
-    for lo in tqdm(range(0, keys.size, step), disable=not verbose, desc=desc, leave=False):
-        sims[lo : lo + step] = pairwise_jaccard(
-            data,
-            first[lo : lo + step],
-            second[lo : lo + step],
-            min_overlap=min_overlap,
-            revcomp=revcomp,
-        )[0]
-    return sims[inverse].reshape(n, k)
-
-
-def _cluster(onehot, hyp, sign, p, rng, verbose, label):
-    """Labels of the seqlets (n, 4, W) from the coarse + fine graph and Leiden."""
-    contrib = onehot * hyp
-    data = l1_tracks(hyp, contrib)
-    embedding = gapped_kmer_embedding(onehot, contrib, sign=sign, revcomp=p.revcomp)
-    neighbors, _ = coarse_neighbors(embedding, n_neighbors=p.n_neighbors)
-    sims = _fine_graph(
-        data,
-        neighbors,
-        min_overlap=p.min_overlap,
-        revcomp=p.revcomp,
-        verbose=verbose,
-        desc=f"{label}: similarities",
-    )
-    affinity = density_adapted_affinity(neighbors, sims, perplexity=p.perplexity)
-    labels = leiden_clusters(affinity, n_runs=p.n_leiden_runs, random_state=rng, verbose=verbose)
-    return labels, data
-
-
 def _passes_filters(pattern, p, sign):
     if pattern.n_seqlets < p.min_cluster_size:
         return False
@@ -202,8 +171,9 @@ def _passes_filters(pattern, p, sign):
     return float(np.convolve(ic, np.ones(window), mode="valid").max()) >= p.min_ic_in_window
 
 
-def _metacluster_patterns(source, table, sign, p, rng, verbose, label, *, refine=True):
-    """Patterns of one metacluster (table rows all of one width); source_rows are positions."""
+def _metacluster_patterns(source, table, sign, p, rng, verbose, label, *, refine=True, clock=None):
+    """Patterns of one metacluster (table rows all of one width, strongest first); source_rows
+    are positions."""
     table = table.reset_index(drop=True)
     width = int(table["end"].iloc[0] - table["start"].iloc[0])
     onehot, hyp, _ = source.windows(
@@ -212,7 +182,11 @@ def _metacluster_patterns(source, table, sign, p, rng, verbose, label, *, refine
         np.zeros(len(table), dtype=bool),
         width,
     )
-    labels, data = _cluster(onehot, hyp, sign, p, rng, verbose, label)
+    contrib = onehot * hyp
+    data = l1_tracks(hyp, contrib)
+    del hyp  # k-mers need the bases and contributions, similarities the tracks: memory
+    labels = cluster_seqlets(onehot, contrib, data, sign, p, rng, verbose, label, clock)
+    del onehot, contrib
     metacluster = "pos" if sign > 0 else "neg"
     patterns = []
     clusters = [c for c in range(labels.max() + 1) if (labels == c).sum() >= p.min_cluster_size]
@@ -285,11 +259,23 @@ def discover_motifs(
     p = _check_params(params, options)
     seed = resolve_seed(random_state)
     rng = check_random_state(seed)
-    scores, largest, counts = scan(X, H, chunk_size)
-    calls = extract_seqlets(
-        scores, window_size=p.window_size, flank=p.flank, target_fdr=p.target_fdr, random_state=seed
+    check_seqlet_length(int(X.shape[2]), p.window_size, p.flank)
+    # As extract_seqlets(scores, random_state=seed), in less memory: the null windows are drawn
+    # first (a transient int64 array over all windows), then the scan makes the window sums
+    # directly (the per-position scores never exist whole).
+    seqlet_rng = check_random_state(seed)
+    n_windows = int(X.shape[0]) * (int(X.shape[2]) - p.window_size + 1)
+    sample = null_window_sample(n_windows, MAX_NULL_WINDOWS, seqlet_rng)
+    sums, largest, counts = scan(X, H, chunk_size, window_size=p.window_size)
+    calls = call_seqlets(
+        sums,
+        window_size=p.window_size,
+        flank=p.flank,
+        target_fdr=p.target_fdr,
+        random_state=seqlet_rng,
+        sample=sample,
     )
-    del scores
+    del sums, sample
     table = calls.table.copy()
     table["pattern"] = ""
     result = MotifDiscoveryResult([], table, [], calls.thresholds, p.to_dict(), seed)
@@ -304,14 +290,15 @@ def discover_motifs(
     if p.background is None:
         composition = counts / max(counts.sum(), 1.0)
         p = p.with_options(background=tuple(np.clip(composition, 1e-3, 1)))
-    capped = {
-        metacluster: table[table["metacluster"] == metacluster].head(p.max_seqlets_per_metacluster)
-        for metacluster in ("pos", "neg")
+    # Strongest first (extract_seqlets' order); above the cap the graph sample is drawn per
+    # metacluster in _discover_metacluster.
+    tables = {
+        metacluster: table[table["metacluster"] == metacluster] for metacluster in ("pos", "neg")
     }
-    source = _seqlet_source(X, H, capped, p, in_memory=in_memory, chunk_size=chunk_size)
+    source = _seqlet_source(X, H, tables, p, in_memory=in_memory, chunk_size=chunk_size)
     messages = []
     for metacluster, sign in (("pos", 1), ("neg", -1)):
-        message = _discover_metacluster(result, source, capped[metacluster], sign, p, rng, verbose)
+        message = _discover_metacluster(result, source, tables[metacluster], sign, p, rng, verbose)
         if message:
             messages.append(message)
     if getattr(source, "n_fallback", 0):
@@ -361,7 +348,7 @@ def _check_params(params, options) -> DiscoveryParams:
     return params.with_options(**options)
 
 
-def _seqlet_source(X, H, capped, p, *, in_memory, chunk_size):
+def _seqlet_source(X, H, tables, p, *, in_memory, chunk_size):
     """What the windows of the seqlets are read from: the arrays, or the kept stretches."""
     if in_memory:
         return SeqletSource(X, H)
@@ -369,7 +356,7 @@ def _seqlet_source(X, H, capped, p, *, in_memory, chunk_size):
     source = WindowSource.from_chunks(
         X,
         H,
-        pd.concat(list(capped.values())),
+        pd.concat(list(tables.values())),
         pad=_pad(p.window_size, p.flank),
         chunk_size=chunk_size,
     )
@@ -390,7 +377,17 @@ def _discover_metacluster(result, source, sub, sign, p, rng, verbose) -> str | N
             )
         return None
     logger.info("%s: %d seqlets", label, len(sub))
-    patterns = _metacluster_patterns(source, sub, sign, p, rng, verbose, label)
+    if len(sub) > p.max_seqlets_per_metacluster:
+        # The graph sample (the first rows) is a seeded random sample, strongest first within
+        # it and within the rest: a representative sample, so that the seqlets assigned to
+        # their nearest graph seqlet find noise among it as well as motifs (the strongest
+        # seqlets alone are nearly all motif instances, and noise would join motif clusters).
+        chosen = np.zeros(len(sub), dtype=bool)
+        chosen[rng.choice(len(sub), p.max_seqlets_per_metacluster, replace=False)] = True
+        sub = pd.concat([sub[chosen], sub[~chosen]])
+    patterns = _metacluster_patterns(
+        source, sub, sign, p, rng, verbose, label, clock=result.cpu_seconds
+    )
     if not patterns:
         return (
             f"the {metacluster} metacluster ({len(sub)} seqlets) gave no pattern "

@@ -11,7 +11,13 @@ from typing import Any
 from cislens.utils.validation import check_positive_int
 
 # Fields that must be positive ints, and fractions in (0, 1]; checked on construction.
-_POSITIVE_INTS = ("n_neighbors", "min_cluster_size", "trim_width", "max_seqlets_per_metacluster")
+_POSITIVE_INTS = (
+    "n_neighbors",
+    "min_cluster_size",
+    "trim_width",
+    "max_seqlets_per_metacluster",
+    "assign_neighbors",
+)
 _FRACTIONS = ("min_overlap", "merge_threshold", "alpha")
 
 
@@ -25,8 +31,15 @@ class DiscoveryParams:
         Seqlet calling (:func:`cislens.motifs.extract_seqlets`): core 21 bp, flanks 10 bp,
         FDR 0.2.
     max_seqlets_per_metacluster : int
-        Keep at most this many of the strongest seqlets per metacluster (default 20,000); this
-        bounds memory and time.
+        At most this many seqlets per metacluster (all of them, or a seeded random sample of
+        this size) build the similarity graph and are clustered by Leiden (default 20,000);
+        this bounds the graph's memory and time.
+        Every further seqlet is not dropped: it joins the cluster of its most similar graph
+        seqlet (:func:`cislens.motifs.assign.assign_to_clusters`), at a cost linear in their
+        number.
+    assign_neighbors : int
+        Coarse candidates among the graph seqlets whose fine similarity is computed for each
+        seqlet beyond the graph sample (default 30).
     n_neighbors : int
         Coarse (gapped k-mer) neighbours per seqlet for which the fine similarity is computed
         (default 150).
@@ -74,6 +87,7 @@ class DiscoveryParams:
     flank: int = 10
     target_fdr: float = 0.2
     max_seqlets_per_metacluster: int = 20_000
+    assign_neighbors: int = 30
     n_neighbors: int = 150
     min_overlap: float = 0.7
     perplexity: float = 10.0

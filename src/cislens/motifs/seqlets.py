@@ -37,6 +37,9 @@ from cislens.utils.validation import check_int
 
 logger = logging.getLogger(__name__)
 
+MAX_NULL_WINDOWS = 1_000_000
+"""Windows that fit the null at most (a seeded subsample of them above this)."""
+
 SEQLET_COLUMNS = ("example", "start", "end", "strand", "score", "metacluster")
 """Columns of a seqlet table: example (row of X), start / end (0-based, end exclusive), strand
 ("+" as extracted; "-" once aligned on the reverse strand), score (core-window sum of projected
@@ -182,14 +185,21 @@ def _greedy_extract(window_sums, positive, negative, flank, suppress, out_exampl
     return count
 
 
-def _window_sums(scores: np.ndarray, window_size: int, chunk: int = 4096) -> np.ndarray:
+def window_sums(scores: np.ndarray, window_size: int, chunk: int = 4096, out=None) -> np.ndarray:
     """Sums of every ``window_size`` window of each row, (N, L - W + 1), by blocks of rows.
 
     Row by row this is the same cumulative-sum difference as on the whole array, but only one
-    block's cumulative sums exist at a time (not two more (N, L) float64 arrays).
+    block's cumulative sums exist at a time (not two more (N, L) float64 arrays); each row's
+    sums depend on that row only, so any blocking gives the same values. ``out``: an array to
+    write them into.
+
+    Examples
+    --------
+    >>> window_sums(np.array([[1.0, 2.0, 3.0, 4.0]]), 2).tolist()
+    [[3.0, 5.0, 7.0]]
     """
     n, length = scores.shape
-    sums = np.empty((n, length - window_size + 1), dtype=np.float64)
+    sums = np.empty((n, length - window_size + 1), dtype=np.float64) if out is None else out
     for lo in range(0, n, chunk):
         block = scores[lo : lo + chunk]
         cumulative = np.concatenate(
@@ -212,7 +222,7 @@ def extract_seqlets(
     min_passing_frac: float = 0.03,
     max_passing_frac: float = 0.2,
     weak_threshold: float = 0.8,
-    max_windows: int = 1_000_000,
+    max_windows: int = MAX_NULL_WINDOWS,
     random_state: RandomState = 1234,
 ) -> SeqletCalls:
     """Call seqlets on projected contribution scores.
@@ -251,9 +261,80 @@ def extract_seqlets(
     >>> bool((calls.table["start"] == 35).all()), len(calls) >= 20
     (True, True)
     """
+    scores = _as_scores(attributions)
+    check_seqlet_length(scores.shape[1], window_size, flank)
+    return call_seqlets(
+        window_sums(scores, window_size),
+        window_size=window_size,
+        flank=flank,
+        target_fdr=target_fdr,
+        min_passing_frac=min_passing_frac,
+        max_passing_frac=max_passing_frac,
+        weak_threshold=weak_threshold,
+        max_windows=max_windows,
+        random_state=random_state,
+    )
+
+
+def check_seqlet_length(length: int, window_size: int, flank: int) -> None:
+    """Refuse sequences shorter than one seqlet (``window_size + 2 flank``)."""
+    window_size = _check_int(window_size, "window_size", 1)
+    flank = _check_int(flank, "flank", 0)
+    if length < window_size + 2 * flank:
+        raise ValueError(
+            f"sequences of length {length} are shorter than a seqlet (window_size {window_size} "
+            f"+ 2 x flank {flank}); lower window_size or flank."
+        )
+
+
+def null_window_sample(n_windows: int, max_windows: int, rng) -> np.ndarray | None:
+    """Indices of the windows that fit the null, or None when all of them do.
+
+    ``rng.choice(n_windows, max_windows, replace=False)``: the same indices, from the same
+    draws, as ``rng.choice(values, max_windows, replace=False)`` takes from ``n_windows`` values,
+    so it can be drawn before the window sums exist (its (n_windows,) int64 working array then
+    never coexists with them).
+
+    Examples
+    --------
+    >>> values = np.arange(100.0) * 2
+    >>> a, b = np.random.default_rng(0), np.random.default_rng(0)
+    >>> bool((values[null_window_sample(100, 7, a)] == b.choice(values, 7, replace=False)).all())
+    True
+    """
+    if n_windows <= max_windows:
+        return None
+    return rng.choice(n_windows, size=max_windows, replace=False)
+
+
+def call_seqlets(
+    sums: np.ndarray,
+    *,
+    window_size: int = 21,
+    flank: int = 10,
+    target_fdr: float = 0.2,
+    min_passing_frac: float = 0.03,
+    max_passing_frac: float = 0.2,
+    weak_threshold: float = 0.8,
+    max_windows: int = MAX_NULL_WINDOWS,
+    random_state: RandomState = 1234,
+    sample: np.ndarray | None = None,
+) -> SeqletCalls:
+    """:func:`extract_seqlets` from the window sums (N, L - W + 1) of the per-position scores.
+
+    ``sample``: the null windows already drawn from ``random_state`` (a Generator) by
+    :func:`null_window_sample`; None draws them here. Otherwise as :func:`extract_seqlets`.
+
+    Examples
+    --------
+    >>> scores = np.random.default_rng(0).normal(0, 0.1, (20, 100))
+    >>> scores[:, 40:50] += 2.0
+    >>> calls = call_seqlets(window_sums(scores, 10), window_size=10, flank=5)
+    >>> calls.table.equals(extract_seqlets(scores, window_size=10, flank=5).table)
+    True
+    """
     from cislens.utils.random import check_random_state
 
-    scores = _as_scores(attributions)
     window_size = _check_int(window_size, "window_size", 1)
     flank = _check_int(flank, "flank", 0)
     for name, value in (
@@ -264,17 +345,13 @@ def extract_seqlets(
     ):
         if not 0.0 < float(value) <= 1.0:
             raise ValueError(f"{name} must be in (0, 1]; got {value!r}.")
-    length = scores.shape[1]
-    if length < window_size + 2 * flank:
-        raise ValueError(
-            f"sequences of length {length} are shorter than a seqlet (window_size {window_size} "
-            f"+ 2 x flank {flank}); lower window_size or flank."
-        )
-    sums = _window_sums(scores, window_size)
+    check_seqlet_length(sums.shape[1] + window_size - 1, window_size, flank)
     values = sums.ravel()
     rng = check_random_state(random_state)
-    if values.size > max_windows:
-        values = rng.choice(values, size=max_windows, replace=False)
+    if sample is None:
+        sample = null_window_sample(values.size, max_windows, rng)
+    if sample is not None:
+        values = values[sample]
     if np.abs(values).max() == 0:
         logger.info("all attributions are zero: no seqlets.")
         empty = SeqletCalls(_empty_table())
@@ -362,4 +439,14 @@ def _greedy_table(sums, thresholds, window_size, flank) -> pd.DataFrame:
     return table.drop(columns="order").reset_index(drop=True)
 
 
-__all__ = ["SEQLET_COLUMNS", "SeqletCalls", "extract_seqlets", "laplace_null"]
+__all__ = [
+    "MAX_NULL_WINDOWS",
+    "SEQLET_COLUMNS",
+    "SeqletCalls",
+    "call_seqlets",
+    "check_seqlet_length",
+    "extract_seqlets",
+    "laplace_null",
+    "null_window_sample",
+    "window_sums",
+]

@@ -233,15 +233,21 @@ def check_array_like(values, name):
     return values
 
 
-def scan(X, H, chunk_size):
+def scan(X, H, chunk_size, *, window_size: int | None = None):
     """One pass over the inputs, ``chunk_size`` sequences at a time.
 
     Returns the per-position projected scores ``sum_b X * H`` (N, L) float64 (what seqlet
     calling needs), the largest ``|X * H|`` and the base counts (4,) float64; raises on NaN or
     inf. Chunking keeps the full ``X * H`` product, and its float64 copy, from ever being held.
+    With ``window_size``, the first value is instead their window sums (N, L - W + 1)
+    (:func:`cislens.motifs.seqlets.window_sums`, the same values), made chunk by chunk, so the
+    (N, L) scores never exist whole.
     """
+    from cislens.motifs.seqlets import window_sums
+
     n, _, length = (int(d) for d in X.shape)
-    scores = np.empty((n, length), dtype=np.float64)
+    width = length if window_size is None else length - window_size + 1
+    scores = np.empty((n, width), dtype=np.float64)
     largest = 0.0
     counts = np.zeros(4, dtype=np.float64)
     for (start, x), (_, h) in zip(
@@ -251,7 +257,12 @@ def scan(X, H, chunk_size):
             if not np.isfinite(block).all():
                 raise ValueError(f"{name} contains NaN or infinite values.")
         contrib = x * h
-        scores[start : start + x.shape[0]] = contrib.astype(np.float64).sum(axis=1)
+        per_position = contrib.astype(np.float64).sum(axis=1)
+        rows = slice(start, start + x.shape[0])
+        if window_size is None:
+            scores[rows] = per_position
+        else:
+            window_sums(per_position, window_size, out=scores[rows])
         largest = max(largest, float(np.abs(contrib).max()))
         counts += x.sum(axis=2, dtype=np.float64).sum(axis=0)
     return scores, largest, counts

@@ -1,0 +1,148 @@
+"""Clustering the seqlets of one metacluster: a sparse similarity graph, Leiden, assignment.
+
+For the graph sample (the first ``max_seqlets_per_metacluster`` seqlets given): coarse gapped
+k-mer neighbours, continuous Jaccard over alignments for those pairs only (a sparse
+k-nearest-neighbour graph; memory O(n k)), density-adaptive affinities and Leiden
+(:func:`cislens.motifs.clustering.leiden_clusters`). Seqlets beyond the sample take the cluster
+of their most similar graph seqlet (:func:`cislens.motifs.assign.assign_to_clusters`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from cislens.motifs.affinity import (
+    cosine_neighbors,
+    gapped_kmer_embedding,
+    pairwise_jaccard,
+)
+from cislens.motifs.assign import assign_to_clusters
+from cislens.motifs.clustering import leiden_clusters
+from cislens.motifs.density import density_adapted_affinity
+from cislens.utils.random import check_random_state
+
+logger = logging.getLogger(__name__)
+
+
+def fine_graph(data, neighbors, *, min_overlap, revcomp, verbose=False, desc="similarities"):
+    """(n, k) fine similarities of each row of ``data`` to its ``neighbors`` (n, k), each
+    unordered pair computed once (:func:`cislens.motifs.affinity.pairwise_jaccard`)."""
+    n, k = neighbors.shape
+    rows = np.repeat(np.arange(n), k)
+    cols = neighbors.ravel()
+    # The similarity is symmetric: compute each unordered pair once.
+    keys, inverse = np.unique(
+        np.minimum(rows, cols) * n + np.maximum(rows, cols), return_inverse=True
+    )
+    first, second = keys // n, keys % n
+    sims = np.empty(keys.size, dtype=np.float32)
+    step = 50_000
+    for lo in tqdm(range(0, keys.size, step), disable=not verbose, desc=desc, leave=False):
+        sims[lo : lo + step] = pairwise_jaccard(
+            data,
+            first[lo : lo + step],
+            second[lo : lo + step],
+            min_overlap=min_overlap,
+            revcomp=revcomp,
+        )[0]
+    return sims[inverse].reshape(n, k)
+
+
+def cluster_seqlets(
+    onehot, contrib, data, sign, p, rng, verbose=False, label="seqlets", clock=None
+) -> np.ndarray:
+    """Cluster labels of seqlets (n, 4, W), strongest first, of one metacluster.
+
+    ``contrib`` is ``onehot * hypothetical`` and ``data`` the (n, 8, W)
+    :func:`~cislens.motifs.affinity.l1_tracks`. The graph sample (the first
+    ``p.max_seqlets_per_metacluster``) is clustered by the coarse + fine graph and Leiden, the
+    rest by :func:`cislens.motifs.assign.assign_to_clusters`. ``clock`` (a dict) accumulates
+    the CPU seconds of the stages ``graph``, ``leiden`` and ``assign``.
+
+    Examples
+    --------
+    >>> from cislens.motifs.affinity import l1_tracks
+    >>> from cislens.motifs.params import DiscoveryParams
+    >>> rng = np.random.default_rng(0)
+    >>> kinds = np.tile([0, 1], 30)  # two motifs; the last 20 seqlets are assigned
+    >>> motifs = rng.integers(0, 4, (2, 15))
+    >>> onehot = np.eye(4, dtype=np.float32)[motifs[kinds]].transpose(0, 2, 1)
+    >>> contrib = onehot * rng.uniform(0.5, 1, (60, 1, 15)).astype(np.float32)
+    >>> p = DiscoveryParams(max_seqlets_per_metacluster=40, n_neighbors=10, perplexity=5)
+    >>> labels = cluster_seqlets(onehot, contrib, l1_tracks(contrib, contrib), 1, p, 0)
+    >>> len(set(zip(labels, kinds))) == len(set(labels))  # no cluster mixes the motifs
+    True
+    """
+    clock = {} if clock is None else clock
+    start = time.process_time()
+    n_graph = min(onehot.shape[0], p.max_seqlets_per_metacluster)
+
+    def graph_embedding():
+        return gapped_kmer_embedding(
+            onehot[:n_graph],
+            contrib[:n_graph],
+            sign=sign,
+            revcomp=p.revcomp,
+            return_vocabulary=True,
+        )
+
+    embedding, _ = graph_embedding()
+    neighbors, _ = cosine_neighbors(
+        embedding, embedding.T.tocsr(), n_neighbors=p.n_neighbors, exclude_self=True
+    )
+    del embedding
+    sims = fine_graph(
+        data[:n_graph],
+        neighbors,
+        min_overlap=p.min_overlap,
+        revcomp=p.revcomp,
+        verbose=verbose,
+        desc=f"{label}: similarities",
+    )
+    middle = time.process_time()
+    affinity = density_adapted_affinity(neighbors, sims, perplexity=p.perplexity)
+    del neighbors, sims
+    labels = leiden_clusters(
+        affinity,
+        n_runs=p.n_leiden_runs,
+        random_state=check_random_state(rng),
+        verbose=verbose,
+    )
+    del affinity
+    end = time.process_time()
+    if n_graph < onehot.shape[0]:
+        logger.info("%s: %d seqlets beyond the graph sample", label, onehot.shape[0] - n_graph)
+        # Made again (the same embedding) rather than held through Leiden: memory, not time.
+        embedding, vocabulary = graph_embedding()
+        graph_t = embedding.T.tocsr()
+        del embedding
+        rest, _ = assign_to_clusters(
+            onehot[n_graph:],
+            contrib[n_graph:],
+            data[n_graph:],
+            data[:n_graph],
+            graph_t,
+            vocabulary,
+            labels,
+            sign=sign,
+            n_neighbors=min(p.assign_neighbors, n_graph),
+            min_overlap=p.min_overlap,
+            revcomp=p.revcomp,
+            transposed=True,
+        )
+        del graph_t
+        labels = np.concatenate([labels, rest])
+    for stage, seconds in (
+        ("graph", middle - start),
+        ("leiden", end - middle),
+        ("assign", time.process_time() - end),
+    ):
+        clock[stage] = clock.get(stage, 0.0) + seconds
+    return labels
+
+
+__all__ = ["cluster_seqlets", "fine_graph"]
