@@ -36,17 +36,16 @@ def coarse_neighbors(
     [[0, 1]]
     """
     exclude_self = reference is None
-    if exclude_self:
-        reference = embedding
-    elif reference.shape[1] != embedding.shape[1]:
+    ref = embedding if reference is None else reference
+    if ref.shape[1] != embedding.shape[1]:
         raise ValueError(
             f"reference must have the columns of embedding ({embedding.shape[1]}); got "
-            f"{reference.shape[1]}. Embed both with the same vocabulary."
+            f"{ref.shape[1]}. Embed both with the same vocabulary."
         )
     # CSR once: a CSR @ CSC product would convert the right factor to CSR for every chunk.
     return cosine_neighbors(
         embedding,
-        reference.T.tocsr(),
+        ref.T.tocsr(),
         n_neighbors=n_neighbors,
         exclude_self=exclude_self,
         chunk_size=chunk_size,
