@@ -3,9 +3,9 @@ for small data: a tiny Basset learns a planted 6-mer with ``exp`` where ReLU lag
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
+from testkit import planted_kmer_data
 
 from cislens.models import Basset, build_model
 from cislens.models.basset import Exponential, global_pool_sizes
@@ -15,18 +15,7 @@ from cislens.utils.threads import using_threads
 
 
 def planted(seed=0, n=2000, length=150, motif="GATAAG"):
-    """Random DNA with ``motif`` at a random position in half of the sequences."""
-    rng = np.random.default_rng(seed)
-    tokens = rng.integers(0, 4, (n, length))
-    y = np.zeros(n, np.float32)
-    y[rng.permutation(n)[: n // 2]] = 1
-    site = np.array(["ACGT".index(c) for c in motif])
-    for i in np.flatnonzero(y):
-        start = rng.integers(0, length - len(site) + 1)
-        tokens[i, start : start + len(site)] = site
-    X = np.eye(4, dtype=np.float32)[tokens].transpose(0, 2, 1)
-    a, b = int(0.7 * n), int(0.8 * n)
-    return X[:a], y[:a, None], X[a:b], y[a:b, None], X[b:], y[b:, None]
+    return planted_kmer_data(seed=seed, n=n, length=length, motif=motif)
 
 
 def test_published_topology_is_the_class_default():

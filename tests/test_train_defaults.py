@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
+from testkit import planted_kmer_data
 
 import cislens.cli.train  # noqa: F401  (registers the subcommands)
 from cislens.cli import main
@@ -30,18 +31,7 @@ from cislens.utils.threads import free_cores, using_threads
 
 
 def own_data(seed=0, n=2000, length=300, motif="GATAAG"):
-    """The issue's own-data case: random DNA, ``motif`` planted in half, labels = planted."""
-    rng = np.random.default_rng(seed)
-    tokens = rng.integers(0, 4, (n, length))
-    y = np.zeros(n, np.float32)
-    y[rng.permutation(n)[: n // 2]] = 1
-    site = np.array(["ACGT".index(c) for c in motif])
-    for i in np.flatnonzero(y):
-        start = rng.integers(0, length - len(site) + 1)
-        tokens[i, start : start + len(site)] = site
-    X = np.eye(4, dtype=np.float32)[tokens].transpose(0, 2, 1)
-    a, b = int(0.7 * n), int(0.8 * n)
-    return X[:a], y[:a, None], X[a:b], y[a:b, None], X[b:], y[b:, None]
+    return planted_kmer_data(seed=seed, n=n, length=length, motif=motif)
 
 
 # ----------------------------------------------------------------------------- PWM baseline

@@ -394,3 +394,19 @@ def check_truth(dataset):
             positive = set(np.flatnonzero(result.labels[:, t]))
             assert set(table.sequence[table[f"relevant_{task}"]]) <= positive
     return checked
+
+
+def planted_kmer_data(seed=0, n=2000, length=300, motif="GATAAG"):
+    """The #21 own-data case: random DNA, ``motif`` at a random position in half of the
+    sequences, labels = planted; (X, Y) for train / valid / test split 70 / 10 / 20."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, 4, (n, length))
+    y = np.zeros(n, np.float32)
+    y[rng.permutation(n)[: n // 2]] = 1
+    site = np.array(["ACGT".index(c) for c in motif])
+    for i in np.flatnonzero(y):
+        start = rng.integers(0, length - len(site) + 1)
+        tokens[i, start : start + len(site)] = site
+    X = np.eye(4, dtype=np.float32)[tokens].transpose(0, 2, 1)
+    a, b = int(0.7 * n), int(0.8 * n)
+    return X[:a], y[:a, None], X[a:b], y[a:b, None], X[b:], y[b:, None]
