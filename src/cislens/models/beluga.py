@@ -65,6 +65,10 @@ class DeepSEABeluga(SequenceModel):
     global_pool : bool
         A global max-pool over the last stage's positions before the dense layer (default
         False: the published flatten of every position).
+    batch_norm : bool
+        A ``BatchNorm1d`` after every convolution, before its activation (default False: Beluga
+        has no normalisation). It centres every channel over the batch, so a first-layer
+        ``exp`` is sparse (only filter matches are large) and no ReLU channel stays silent.
     padding : {"valid", "same"} or None
         None (default) picks "valid" (as Beluga) when the input is long enough (>= 310 bp with the
         default widths), else "same"; the choice is recorded in ``hparams``.
@@ -102,6 +106,7 @@ class DeepSEABeluga(SequenceModel):
         dense_dropout: float = 0.5,
         first_activation: str = "relu",
         global_pool: bool = False,
+        batch_norm: bool = False,
         padding: str | None = None,
         random_state: RandomState = None,
     ) -> None:
@@ -122,6 +127,7 @@ class DeepSEABeluga(SequenceModel):
             "dense_dropout": check_rate(dense_dropout, "dense_dropout", owner),
             "first_activation": first_activation,
             "global_pool": check_flag(global_pool, "global_pool", owner),
+            "batch_norm": check_flag(batch_norm, "batch_norm", owner),
             "padding": check_padding(padding, owner),
         }
         h = self.hparams
@@ -144,6 +150,8 @@ class DeepSEABeluga(SequenceModel):
                     layers[f"conv{stage}{sub}"] = nn.Conv1d(
                         in_channels, filters, h["filter_width"], padding=h["padding"]
                     )
+                    if h["batch_norm"]:
+                        layers[f"bn{stage}{sub}"] = nn.BatchNorm1d(filters)
                     if stage == 1 and sub == "a" and h["first_activation"] == "exp":
                         layers["exp1a"] = Exponential()
                     else:
