@@ -42,6 +42,11 @@ class DeepSEABeluga(SequenceModel):
     and MaxPool(4) after the first two stages; then Flatten, Dropout(0.5), Linear(-> n_hidden) +
     ReLU, Linear(-> T). For the original 2,000 bp input the flattened size is 640 x 106 = 67,840.
 
+    The class default is the published layout. ``cislens train`` and ``cislens run`` use a
+    compact Beluga with ``batch_norm=True`` below 2,000 training sequences
+    (:func:`cislens.train.defaults.beluga_model_args`): without normalisation the stage-1 ReLU
+    channels died on small data and the output was constant.
+
     Parameters
     ----------
     n_tasks : int

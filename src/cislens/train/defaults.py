@@ -67,6 +67,10 @@ Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``)
   is a sparse first layer (an exponential activation) with a global last pool and no dense
   batch norm, at 64 / 32 / 32 filters: :func:`basset_model_args`, Basset's default below
   :data:`SMALL_DATA` training sequences (own data, 3 seeds: 0.938 / 0.955 / 0.937).
+- Beluga on small data (2026-12-05, helper h_beluga): the published layout's stage-1 ReLU
+  channels die (output constant) at 1e-2, 3e-3 and 1e-3, with a ReLU or an exp first layer;
+  batch norm after every convolution at 32 / 32 / 32 filters learns:
+  :func:`beluga_model_args`, Beluga's default below :data:`SMALL_DATA` training sequences.
 """
 
 from __future__ import annotations
