@@ -115,3 +115,28 @@ def test_batch_norm_keeps_the_first_stage_alive_at_the_small_data_rate():
     # collapsed to a constant), with batch norm none of them (seeds 0-2)
     assert _dead_stage1_channels(False) >= 8
     assert _dead_stage1_channels(True) == 0
+
+
+def test_attributions_stay_exact_on_the_normalised_beluga():
+    """The small-data default puts batch norm in Beluga: DeepLIFT still sums to the output
+    difference and fast ISM still equals naive ISM (eval-mode batch norm is per-channel
+    affine)."""
+    from cislens.attribution.deeplift_engine import summation_deltas
+    from cislens.attribution.ism import ism
+
+    model = DeepSEABeluga(2, 100, n_filters=[6, 5, 4], n_hidden=8, batch_norm=True, random_state=0)
+    with torch.no_grad():  # move the running statistics away from (0, 1)
+        model.train()(torch.from_numpy(planted_kmer_data(n=200, length=100)[0][:64]))
+    model.eval()
+    g = torch.Generator().manual_seed(3)
+    X = torch.nn.functional.one_hot(torch.randint(0, 4, (3, 100), generator=g), 4)
+    X = X.permute(0, 2, 1).float()
+    R = X[:, :, torch.randperm(100, generator=g)][:, None].repeat(1, 2, 1, 1)
+    with using_threads(1):
+        result = summation_deltas(
+            model, X, target=1, baselines=R, rule="rescale", dtype=torch.float64, tolerance=1e-5
+        )
+        assert result.all_passed, result.describe()
+        fast = ism(model, X, target=0, fast=True, dtype=torch.float64)
+        slow = ism(model, X, target=0, fast=False, dtype=torch.float64)
+    assert torch.allclose(fast, slow, rtol=1e-5, atol=1e-5 * float(slow.abs().max()) + 1e-12)
