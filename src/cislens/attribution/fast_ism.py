@@ -66,10 +66,17 @@ from torch import fx, nn
 from cislens.attribution._fast_ism_batches import (
     CACHE_BYTES,
     chunk_size,
+    phase_order,
     reference_rows,
     row_bytes,
 )
 from cislens.attribution._fast_ism_dense import dense_heads, dense_output
+from cislens.attribution._fast_ism_fused import (
+    block_pool,
+    block_slab,
+    fused_blocks,
+    padded_reference,
+)
 from cislens.attribution._fast_ism_rules import REDUCE, Context, classify
 from cislens.attribution._fast_ism_windows import (
     LazyRows,
@@ -119,6 +126,8 @@ class FastISMPlan:
     stops: list  # names of the full-length nodes that read windows, reductions or dense heads
     dense: dict  # linear node -> DenseHead: dense heads updated from their window
     covers: bool  # no full-length tensor is ever made from a window (see plan_fast_ism)
+    blocks: dict  # conv node -> Block: conv -> position-wise -> pool computed on the pool's slab
+    strides: tuple  # the strides of the fused blocks' pools, in order (see phase_order)
 
 
 def _label(node: fx.Node) -> str:
@@ -230,9 +239,11 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
     )
     # covered: windows end only in reductions and dense heads, never in full-length tensors
     covers = not any(a in windowed for n in full for a in n.all_input_nodes)
+    blocks = fused_blocks(captured.graph, ops)
     return FastISMPlan(
         captured, kinds, ops, [node.name for node in ops], [node.name for node in full],
-        reason, [n.name for n in stop], dense, covers,
+        reason, [n.name for n in stop], dense, covers, blocks,
+        tuple(ops[b.pool].params["stride"] for b in blocks.values()),
     )  # fmt: skip
 
 
@@ -309,6 +320,11 @@ class _Runner:
             for node, op in plan.ops.items()
             if op.source is not None
         }
+        # a fused block's convolution reads its reference output on the pool's slabs
+        self.block_rows = {
+            conv: padded_reference(plan.ops[b.pool].params, ref[conv], ref[b.pool].shape[-1])
+            for conv, b in plan.blocks.items()
+        }
         # set by a run with measure=True: the bytes of one edit's widest window, and of all
         # the values one edit's run holds (windows, reductions, heads, full-length tensors)
         self.window_bytes = self.edit_bytes = 0
@@ -336,8 +352,9 @@ class _Runner:
         if seq is None:
             seq = torch.zeros_like(positions)
         old = x[:, seq, positions].T
-        kinds, ops = self.plan.kinds, self.plan.ops
+        kinds, ops, blocks = self.plan.kinds, self.plan.ops, self.plan.blocks
         env: dict = {}
+        slabs: dict = {}  # pool of a fused block -> its window (start, width, input length)
         for node in self.plan.captured.graph.nodes:
             kind = kinds.get(node)
             if node.op == "placeholder":
@@ -354,6 +371,11 @@ class _Runner:
                 head = self.plan.dense[node]
                 win = env[head.source]
                 env[node] = dense_output(head, win, self.ref[node], materialize)
+            elif node in slabs:  # the pool of a fused block
+                env[node] = block_pool(ops[node].params, env[ops[node].source], slabs.pop(node),
+                                       self.rows[node])  # fmt: skip
+            elif node in blocks and (made := self._block(blocks[node], env)) is not None:
+                env[node], slabs[blocks[node].pool] = made
             elif kind in (WINDOW, REDUCED):
                 env[node] = apply(
                     ops[node], node, env, self.ref.get(node), self.rows.get(node),
@@ -367,6 +389,13 @@ class _Runner:
                 for value in self.dead[node]:
                     del env[value]
         raise RuntimeError("the captured graph has no output")
+
+    def _block(self, block, env: dict):
+        """A fused block's slab and pool window (None: its convolution adds no change)."""
+        rows = self.rows
+        lengths = rows[block.conv].shape[-1], rows[block.pool].shape[-1]
+        source = env[self.plan.ops[block.conv].source]
+        return block_slab(block, self.plan.ops, source, self.block_rows[block.conv], *lengths)
 
     def _measure(self, env: dict, batch: int) -> None:
         """Bytes per edit of the widest window and of every per-edit value of a run."""
@@ -403,7 +432,8 @@ def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved
             # meet the ends of the layers (shifted windows take extra work)
             keep = (X[example : example + len(x), :, first:stop] == 0).permute(2, 0, 1)
             positions, seqs, bases = torch.nonzero(keep, as_tuple=True)
-            positions = positions + first
+            order = phase_order(positions + first, plan.strides)  # see phase_order
+            positions, seqs, bases = positions[order] + first, seqs[order], bases[order]
             lo = 0
             while lo < len(positions):
                 pos, base, seq = (v[lo : lo + (step or 4)] for v in (positions, bases, seqs))
