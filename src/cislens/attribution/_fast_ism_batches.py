@@ -67,31 +67,4 @@ def chunk_size(
     return max(1, edits)
 
 
-def phase_order(positions: torch.Tensor, strides: tuple) -> torch.Tensor:
-    """The order of edits (listed by position) that groups them by their phases in pools of
-    ``strides`` (input positions per output position, first pool first): by position modulo
-    the first stride, then the next digit of the position in the strides' mixed radix, ...,
-    then by position (a stable sort).
-
-    A pool's slabs start at multiples of its stride, so where an edit's window falls in its
-    slab depends on its phase; grouped, a batch's edits share that offset in runs (one slice
-    operation per run) in every pool, also when a batch holds many positions of one sequence.
-
-    Examples
-    --------
-    >>> phase_order(torch.arange(8), (2, 2)).tolist()
-    [0, 4, 2, 6, 1, 5, 3, 7]
-    """
-    if not strides or math.prod(strides) == 1:
-        return torch.arange(len(positions), device=positions.device)
-    key, scale, weight = torch.zeros_like(positions), 1, math.prod(strides)
-    for stride in strides:
-        weight //= stride
-        key += (positions // scale) % stride * weight
-        scale *= stride
-    return torch.sort(key, stable=True).indices
-
-
-__all__ = [
-    "CACHE_BYTES", "REFERENCE_BYTES", "chunk_size", "phase_order", "reference_rows", "row_bytes",
-]  # fmt: skip
+__all__ = ["CACHE_BYTES", "REFERENCE_BYTES", "chunk_size", "reference_rows", "row_bytes"]

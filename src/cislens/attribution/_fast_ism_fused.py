@@ -159,7 +159,7 @@ def block_pool(params: dict, win: Win, geometry, out_row) -> Win:
         for at in torch.unique(first[edge]).tolist():
             rows = (first == at).nonzero().squeeze(1)
             if at < 0:
-                slab[rows, :, : -at] = params["fill"]
+                slab[rows, :, :-at] = params["fill"]
             if at + n > length:
                 slab[rows, :, max(0, length - at) :] = params["fill"]
     k, s = params["kernel"], params["stride"]

@@ -66,7 +66,6 @@ from torch import fx, nn
 from cislens.attribution._fast_ism_batches import (
     CACHE_BYTES,
     chunk_size,
-    phase_order,
     reference_rows,
     row_bytes,
 )
@@ -127,7 +126,6 @@ class FastISMPlan:
     dense: dict  # linear node -> DenseHead: dense heads updated from their window
     covers: bool  # no full-length tensor is ever made from a window (see plan_fast_ism)
     blocks: dict  # conv node -> Block: conv -> position-wise -> pool computed on the pool's slab
-    strides: tuple  # the strides of the fused blocks' pools, in order (see phase_order)
 
 
 def _label(node: fx.Node) -> str:
@@ -243,7 +241,6 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
     return FastISMPlan(
         captured, kinds, ops, [node.name for node in ops], [node.name for node in full],
         reason, [n.name for n in stop], dense, covers, blocks,
-        tuple(ops[b.pool].params["stride"] for b in blocks.values()),
     )  # fmt: skip
 
 
@@ -432,8 +429,7 @@ def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved
             # meet the ends of the layers (shifted windows take extra work)
             keep = (X[example : example + len(x), :, first:stop] == 0).permute(2, 0, 1)
             positions, seqs, bases = torch.nonzero(keep, as_tuple=True)
-            order = phase_order(positions + first, plan.strides)  # see phase_order
-            positions, seqs, bases = positions[order] + first, seqs[order], bases[order]
+            positions = positions + first
             lo = 0
             while lo < len(positions):
                 pos, base, seq = (v[lo : lo + (step or 4)] for v in (positions, bases, seqs))
