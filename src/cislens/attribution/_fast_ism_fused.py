@@ -22,6 +22,7 @@ is position-wise on the one windowed input with constants per channel only
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -31,9 +32,9 @@ from torch import fx
 from cislens.attribution._fast_ism_rules import CONV, POOL, POSITIONWISE
 from cislens.attribution._fast_ism_windows import LazyRows, Win, align, strided_max, windows
 
-MAX_RUNS = 16
-"""Up to this many runs of edits sharing the change's offset in their slabs, the change is
-added by one slice addition per run; more take one aligned copy of the changes."""
+MAX_RUNS, MIN_RUN = 16, 8
+"""At most ``MAX_RUNS`` runs of at least ``MIN_RUN`` edits sharing the change's offset in their
+slabs take one slice addition each; the other edits one aligned copy (:func:`_add_at`)."""
 
 
 @dataclass
@@ -105,17 +106,51 @@ def _change(params: dict, win: Win):
 
 
 def _add_at(slab: torch.Tensor, change: torch.Tensor, offset: torch.Tensor) -> None:
-    """``slab[b, :, offset_b + j] += change[b, :, j]`` where that lies in the slab."""
+    """``slab[b, :, offset_b + j] += change[b, :, j]`` where that lies in the slab.
+
+    Runs of at least ``MIN_RUN`` edits sharing an offset (edits in position order, or grouped
+    by phase: :func:`phase_order`) take one slice addition each (at most ``MAX_RUNS``); the
+    other edits (near the ends, where clamped windows give each position an offset of its
+    own, or edits in no useful order) one aligned copy of their changes."""
     width, n = change.shape[-1], slab.shape[-1]
     runs, counts = torch.unique_consecutive(offset, return_counts=True)
-    if len(runs) > MAX_RUNS:  # edits in no useful order: one aligned copy of the changes
-        slab += align(change, offset, torch.zeros_like(offset), n)
-        return
-    ends = counts.cumsum(0).tolist()
-    for o, lo, hi in zip(runs.tolist(), [0, *ends[:-1]], ends, strict=True):
+    runs, counts = runs.tolist(), counts.tolist()
+    if len(runs) > MAX_RUNS:  # the short runs' edits (and long runs beyond MAX_RUNS): aligned
+        long = [i for i, c in enumerate(counts) if c >= MIN_RUN][:MAX_RUNS]
+        short = torch.ones(len(runs), dtype=torch.bool)
+        short[long] = False
+        rows = torch.repeat_interleave(short, torch.tensor(counts)).nonzero().squeeze(1)
+        rows = rows.to(offset.device)
+        if len(rows) == len(offset):
+            slab += align(change, offset, torch.zeros_like(offset), n)
+            return
+        slab.index_add_(0, rows, align(change[rows], offset[rows], torch.zeros_like(rows), n))
+    else:
+        long = range(len(runs))
+    ends = list(itertools.accumulate(counts))
+    for i in long:
+        o, lo, hi = runs[i], ends[i] - counts[i], ends[i]
         a, b = max(o, 0), min(o + width, n)  # the part of the change inside the slab
         if a < b:
             slab[lo:hi, :, a:b] += change[lo:hi, :, a - o : b - o]
+
+
+def phase_order(positions: torch.Tensor, stride: int) -> torch.Tensor:
+    """The order of edits (listed by position) that groups them by phase in a pool of
+    ``stride``: by position modulo ``stride``, then as listed (a stable sort).
+
+    A pool's slabs start at multiples of its stride, so where an edit's change falls in its
+    slab depends on its position modulo the stride: grouped, the edits of a batch share that
+    offset in a few long runs, also when the batch holds many positions of one sequence.
+
+    Examples
+    --------
+    >>> phase_order(torch.tensor([0, 1, 2, 3, 4, 5]), 2).tolist()
+    [0, 2, 4, 1, 3, 5]
+    """
+    if stride <= 1:
+        return torch.arange(len(positions), device=positions.device)
+    return torch.sort(positions % stride, stable=True).indices
 
 
 def block_slab(block: Block, ops: dict, win: Win, padded, length: int, length_out: int):
@@ -168,6 +203,6 @@ def block_pool(params: dict, win: Win, geometry, out_row) -> Win:
 
 
 __all__ = [
-    "MAX_RUNS", "Block", "block_pool", "block_slab", "fused_blocks", "padded_reference",
-    "pool_geometry",
+    "MAX_RUNS", "MIN_RUN", "Block", "block_pool", "block_slab", "fused_blocks", "padded_reference",
+    "phase_order", "pool_geometry",
 ]  # fmt: skip
