@@ -72,6 +72,14 @@ def fused_blocks(graph: fx.Graph, ops: dict) -> dict:
     return blocks
 
 
+def edit_order(blocks: dict, ops: dict, positions: torch.Tensor) -> torch.Tensor:
+    """The order in which fast ISM runs edits listed by position: grouped by their phase in
+    the first fused block's pool (:func:`phase_order`), if there is one."""
+    if not blocks:
+        return torch.arange(len(positions), device=positions.device)
+    return phase_order(positions, ops[next(iter(blocks.values())).pool].params["stride"])
+
+
 def pool_geometry(params: dict, natural: torch.Tensor, width: int, length_out: int):
     """The pool's output window ``(start, width)`` for changes at ``natural + [0, width)`` of
     its input, and its slab's first input position ``start * stride - left`` and width."""
@@ -203,6 +211,6 @@ def block_pool(params: dict, win: Win, geometry, out_row) -> Win:
 
 
 __all__ = [
-    "MAX_RUNS", "MIN_RUN", "Block", "block_pool", "block_slab", "fused_blocks", "padded_reference",
-    "phase_order", "pool_geometry",
+    "MAX_RUNS", "MIN_RUN", "Block", "block_pool", "block_slab", "edit_order", "fused_blocks",
+    "padded_reference", "phase_order", "pool_geometry",
 ]  # fmt: skip

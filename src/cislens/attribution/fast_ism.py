@@ -33,25 +33,16 @@ each call's function and arguments (:mod:`~cislens.attribution._fast_ism_rules`)
 - Any other node (flatten, linear, reshape, ...) gets full-length tensors (the window written
   into the reference) and runs as captured, so it is exact by construction.
 
-The reference runs of a call are batched across sequences (``batch_size`` rows). A window
-batch takes as many edits as fit in the memory of that reference batch (an edit's windows are
-a fraction of a row: LabCNN 200 bp, 843 edits for ``batch_size=128``), so the ~40 small tensor
-operations a batch costs whatever its size weigh little; on the CPU the edits are capped so
-that the widest layer's windows fit in about :data:`CACHE_BYTES` (batches of wide windows that
-spill out of the caches cost 2-3x more per edit) (:func:`chunk_size`). A batch of edits may
-mix the sequences of one reference batch (each layer's reference rows are kept as (C, S, L), so
-each edit's window is gathered from its own sequence), and edits run position by position
-across the sequences: a batch holds few positions, so its windows share their starts (a dense
-head takes one product per start, a pool's windows one slice copy per offset) and meet the
-ends of the layers (shifted windows, extra work) only near the ends. In a model with fused
-blocks (:mod:`~cislens.attribution._fast_ism_fused`: a convolution, its activations and its
-pool computed on the pool's slab), positions are first grouped by their phase in the first
-pool (:func:`~cislens.attribution._fast_ism_fused.phase_order`), so that a batch's changes fall
-at a few offsets of their slabs (LabCNN one sequence: 2.8-3.1 us per edit in position order,
-3.0-3.6 grouped; DeepSTARR-like 26.6-27.7 vs 24.5-25.7, load 12-13). A run frees each value
-after its last read, and freed memory is kept in the heap
-(:func:`cislens.utils.heap.retain_freed_memory`): the batches' few-MiB tensors would otherwise
-be page-faulted in afresh every time.
+The reference runs of a call are batched across sequences (``batch_size`` rows); a window
+batch takes the edits that fit in that batch's memory, capped on the CPU by the caches
+(:mod:`~cislens.attribution._fast_ism_batches`). Edits run position by position across the
+sequences (each layer's reference rows are kept as (C, S, L), so each edit's window is
+gathered from its own sequence): a batch holds few positions, so its windows share their
+starts and meet the ends of the layers only near the ends. A convolution whose change is added
+to its reference, its activations and its pool run as one block on the pool's slabs
+(:mod:`~cislens.attribution._fast_ism_fused`), with positions grouped by their phase in the
+first such pool (:func:`~cislens.attribution._fast_ism_fused.edit_order`). Runs free values
+after their last read; freed memory stays in the heap (:mod:`cislens.utils.heap`).
 
 Which path runs is decided by the model's structure (:func:`plan_fast_ism`); the reason, with
 the operations where the window path stops (``FastISMPlan.stops``), is logged. If the input
@@ -78,9 +69,9 @@ from cislens.attribution._fast_ism_dense import dense_heads, dense_output
 from cislens.attribution._fast_ism_fused import (
     block_pool,
     block_slab,
+    edit_order,
     fused_blocks,
     padded_reference,
-    phase_order,
 )
 from cislens.attribution._fast_ism_rules import REDUCE, Context, classify
 from cislens.attribution._fast_ism_windows import (
@@ -436,10 +427,8 @@ def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved
             keep = (X[example : example + len(x), :, first:stop] == 0).permute(2, 0, 1)
             positions, seqs, bases = torch.nonzero(keep, as_tuple=True)
             positions = positions + first
-            if plan.blocks:  # grouped by phase in the first fused pool (see phase_order)
-                pool = plan.ops[next(iter(plan.blocks.values())).pool]
-                order = phase_order(positions, pool.params["stride"])
-                positions, seqs, bases = positions[order], seqs[order], bases[order]
+            order = edit_order(plan.blocks, plan.ops, positions)
+            positions, seqs, bases = positions[order], seqs[order], bases[order]
             lo = 0
             while lo < len(positions):
                 pos, base, seq = (v[lo : lo + (step or 4)] for v in (positions, bases, seqs))
