@@ -45,15 +45,17 @@ widest: the dearest edits), 3 edits each, the same for both tools (``SPANS`` per
 
 The floor. The window path computes, for each edit, each layer on the window of positions the
 edit can change (the union of the windows of a layer's inputs, widened by a convolution's or
-pool's reach). The *floor* is the arithmetic of exactly those windows with everything else
-removed: the window path is run once on a batch of edits under a ``TorchFunctionMode`` that
-records every arithmetic call it makes (convolutions, pools, matrix products, element-wise
-functions and arithmetic on floating-point tensors, batch norm, reductions); gathering,
-splicing, indexing, copies, padding and index arithmetic are not recorded. The floor time per
-edit is the process time of replaying the recorded calls on their recorded inputs (best of
-``--repeats``), divided by the batch's edits. It is the cost of running only the minimal
-receptive-field windows of all edits through the network, batched as the path batches them, so
-``x_floor`` is the path's overhead (bookkeeping, gathers) over pure arithmetic.
+pool's reach; a fused block computes its convolution and activations on its pool's slab). The
+*floor* is the arithmetic of exactly those windows with everything else removed: the window
+path is run once on a batch of edits (the path's batch size and edit order) under a
+``TorchFunctionMode`` that records every arithmetic call it makes (convolutions, pools, matrix
+products, element-wise functions and arithmetic on floating-point tensors, batch norm,
+reductions); gathering, splicing, indexing, copies, padding and index arithmetic are not
+recorded. The floor time per edit is the process time of replaying the recorded calls on their
+recorded inputs (best of ``--repeats``), divided by the batch's edits. It is the cost of
+running only the minimal receptive-field windows of all edits through the network, batched as
+the path batches them, so ``x_floor`` is the path's overhead (bookkeeping, gathers) over pure
+arithmetic.
 
 Results go to stdout and to ``benchmarks/results/ism.csv`` and ``ism.json`` (``--out``) with
 the command line and the load averages.
@@ -207,6 +209,7 @@ class Recorder(TorchFunctionMode):
 def floor_per_edit(model, X, output, batch_size: int, first: int, stop: int, repeats: int):
     """Seconds per edit of the window path's arithmetic alone (the floor), on one batch."""
     from cislens.attribution._common import borrowed_model
+    from cislens.attribution._fast_ism_fused import edit_order
     from cislens.attribution.fast_ism import chunk_size, edit_runner, row_bytes
     from cislens.attribution.heads import explained_model
     from cislens.utils.heap import retain_freed_memory
@@ -216,6 +219,8 @@ def floor_per_edit(model, X, output, batch_size: int, first: int, stop: int, rep
     x = X[:1]
     with borrowed_model(net, device="cpu") as (net, _), torch.inference_mode():
         runner, positions, columns = edit_runner(net, x, first, stop)
+        order = edit_order(runner.plan.blocks, runner.plan.ops, positions)  # the path's order
+        positions, columns = positions[order], columns[order]
         # the path's batch: the edits that fit in a reference batch's memory, capped by the
         # cache (fast_ism.chunk_size)
         runner.run(positions[:1], columns[:1], measure=True)

@@ -125,13 +125,13 @@ def _add_at(slab: torch.Tensor, change: torch.Tensor, offset: torch.Tensor) -> N
     runs, counts = runs.tolist(), counts.tolist()
     if len(runs) > MAX_RUNS:  # the short runs' edits (and long runs beyond MAX_RUNS): aligned
         long = [i for i, c in enumerate(counts) if c >= MIN_RUN][:MAX_RUNS]
+        if not long:
+            slab += align(change, offset, torch.zeros_like(offset), n)
+            return
         short = torch.ones(len(runs), dtype=torch.bool)
         short[long] = False
         rows = torch.repeat_interleave(short, torch.tensor(counts)).nonzero().squeeze(1)
         rows = rows.to(offset.device)
-        if len(rows) == len(offset):
-            slab += align(change, offset, torch.zeros_like(offset), n)
-            return
         slab.index_add_(0, rows, align(change[rows], offset[rows], torch.zeros_like(rows), n))
     else:
         long = range(len(runs))
