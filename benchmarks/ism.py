@@ -30,7 +30,9 @@ widest: the dearest edits), 3 edits each, the same for both tools (``SPANS`` per
   runs; tangermeme's ``torch.export`` capture, its naive first batch and its self-check);
 - ``ms_per_edit``: ``(t(span b) - t(span a)) / (3 (b - a))`` from one-sequence calls at two
   spans a < b: every per-call and per-sequence cost cancels (both spans hold more than a batch
-  of edits, so tangermeme's naive first batch and self-check are the same in both);
+  of edits, so tangermeme's naive first batch and self-check are the same in both); the median
+  of ``2 --repeats + 1`` differences, each of two timings back to back (``ms_per_edit_pairs``:
+  all of them), so that load changing between the two spans' timings cancels;
 - ``ms_per_edit_n``: ``(callN - call1) / (edits of N - edits of 1)``: per edit in the
   N-sequence call with the per-call fixed costs removed (per-sequence costs such as reference
   runs stay in); steadier than ``ms_per_edit`` for tangermeme, whose fixed cost (about 1 s:
@@ -269,6 +271,25 @@ def _timed(call, repeats: int, *, peak: bool = False):
     return min(times), statistics.median(times), out, mib
 
 
+def _paired(short, long, repeats: int) -> list[float]:
+    """``repeats`` differences t(long) - t(short), the two timed back to back (each as the
+    mean of enough calls to fill 0.25 s, as :func:`_timed`), so that a change of the machine's
+    load between them cancels."""
+    inner = []
+    for call in (short, long):  # untimed: sets how many calls one timing holds
+        began = time.process_time()
+        call()
+        inner.append(max(1, min(50, int(0.25 / max(time.process_time() - began, 1e-4)))))
+
+    def timed(call, n):
+        began = time.process_time()
+        for _ in range(n):
+            call()
+        return (time.process_time() - began) / n
+
+    return [timed(long, inner[1]) - timed(short, inner[0]) for _ in range(repeats)]
+
+
 def child(args) -> dict:
     warnings.simplefilter("ignore")
     from bench_models import make_bench_model
@@ -298,11 +319,12 @@ def child(args) -> dict:
     call(1, span_of(length, 4))()  # warm-up: imports, first-call initialisation
     # per edit: one sequence, two spans; the difference removes every per-call and
     # per-sequence cost (capture, export, self-checks, reference runs)
-    short, *_ = _timed(call(1, span_of(length, lo)), args.repeats)
-    long, *_ = _timed(call(1, span_of(length, hi)), args.repeats)
     edits = 3 * (span_of(length, hi)[1] - span_of(length, hi)[0]
                  - span_of(length, lo)[1] + span_of(length, lo)[0])  # fmt: skip
-    row["ms_per_edit"] = 1e3 * (long - short) / edits
+    differences = _paired(call(1, span_of(length, lo)), call(1, span_of(length, hi)),
+                          2 * args.repeats + 1)  # fmt: skip
+    row["ms_per_edit"] = 1e3 * statistics.median(differences) / edits
+    row["ms_per_edit_pairs"] = [1e3 * d / edits for d in differences]
     row["call1_s"], row["call1_median_s"], out1, _ = _timed(call(1), args.repeats)
     n = args.n_many
     row["callN_s"], row["callN_median_s"], _, row["peak_mib"] = _timed(
