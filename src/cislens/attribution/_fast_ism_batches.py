@@ -49,10 +49,11 @@ def chunk_size(
 
     ``batch_size`` caps the rows of a forward batch. A reference batch of ``batch_size``
     sequences (at most :data:`REFERENCE_BYTES`) holds ``row_bytes`` per sequence, all layers'
-    values; an edit's run holds ``edit_bytes`` (its windows, reductions, head and full-length
-    values). A window batch gets the edits that fit in the reference batch's memory: never
-    more memory than ``batch_size`` forward rows, but many more edits when windows are small
-    (LabCNN: ~7x; per-batch fixed costs, ~40 small tensor operations, then weigh less).
+    values; an edit's run holds at most ``edit_bytes`` at once (its windows, reductions, head
+    and full-length values still to be read: a run frees each value after its last read). A
+    window batch gets the edits that fit in the reference batch's memory: never more memory
+    than ``batch_size`` forward rows, but many more edits when windows are small (LabCNN:
+    ~10x; per-batch fixed costs, a few dozen small tensor operations, then weigh less).
     Without ``edit_bytes`` and ``row_bytes`` (0) a batch holds ``batch_size`` edits.
 
     Examples

@@ -319,8 +319,8 @@ class _Runner:
             conv: padded_reference(plan.ops[b.pool].params, ref[conv], ref[b.pool].shape[-1])
             for conv, b in plan.blocks.items()
         }
-        # set by a run with measure=True: the bytes of one edit's widest window, and of all
-        # the values one edit's run holds (windows, reductions, heads, full-length tensors)
+        # set by a run with measure=True: the bytes of one edit's widest window, and the most
+        # one edit's run holds at once (windows, reductions, heads, full-length tensors)
         self.window_bytes = self.edit_bytes = 0
         self.dead = _last_reads(plan)
         # run() reads the reference values of constants, reductions, dense heads and the
@@ -354,8 +354,6 @@ class _Runner:
             if node.op == "placeholder":
                 env[node] = Win(columns[:, :, None], positions, x, seq, columns - old)
             elif node.op == "output":
-                if measure:
-                    self._measure(env, len(positions))
                 return materialize(env[node.args[0]])
             elif kind == CONST:
                 env[node] = self.ref[node]
@@ -377,7 +375,9 @@ class _Runner:
                 )  # fmt: skip
             else:
                 env[node] = self._call(node, env, kind == SHAPE)
-            if not measure and node in self.dead:
+            if measure:  # what one edit holds at once: the values still to be read
+                self._measure(env, len(positions))
+            if node in self.dead:
                 # values read for the last time: their memory, still in the caches, serves
                 # the next layers (rather than every layer writing to memory of its own)
                 for value in self.dead[node]:
@@ -392,8 +392,10 @@ class _Runner:
         return block_slab(block, self.plan.ops, source, self.block_rows[block.conv], *lengths)
 
     def _measure(self, env: dict, batch: int) -> None:
-        """Bytes per edit of the widest window and of every per-edit value of a run."""
-        widest = total = 0
+        """Raise ``window_bytes`` and ``edit_bytes`` to the bytes per edit of the widest window
+        and of the per-edit values alive now (``env`` after a node ran, before it frees the
+        values it read last)."""
+        widest, total = self.window_bytes, 0
         for node, value in env.items():
             if self.plan.kinds.get(node) in (CONST, SHAPE, SKIP):
                 continue  # shared by the batch (constants, shapes), or never made
@@ -403,7 +405,7 @@ class _Runner:
                 total += size
                 if isinstance(value, Win) and node is not self.input:
                     widest = max(widest, size)
-        self.window_bytes, self.edit_bytes = widest, total
+        self.window_bytes, self.edit_bytes = widest, max(self.edit_bytes, total)
 
 
 def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved, bar, delta):
