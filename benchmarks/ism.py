@@ -38,6 +38,7 @@ widest: the dearest edits), 3 edits each, the same for both tools (``SPANS`` per
   runs stay in); steadier than ``ms_per_edit`` for tangermeme, whose fixed cost (about 1 s:
   capture, naive first batch, self-check) varies by more than the edits of a short span cost;
 - ``x_tm``: tangermeme's figure over cislens' (> 1: cislens faster), per edit and per call;
+  NaN per edit where either figure is lost in its tool's call-to-call noise (:func:`unresolved`);
 - ``x_floor``: cislens' per-edit time over the floor's (>= 1);
 - ``max_abs_diff``: cislens ``fast=True`` against naive ISM (``fast=False``), both float64, on
   1 sequence (positions at both ends and the centre); for tangermeme, its float32 scores
@@ -365,6 +366,18 @@ def exactness(model, x, output, length: int, batch_size: int) -> float:
 # --- the parent: one child per (model, tool), then the table -----------------------------------
 
 
+def unresolved(row: dict) -> bool:
+    """A one-sequence per-edit figure lost in the noise of its tool's fixed costs: its paired
+    differences spread (interquartile range) wider than their median (tangermeme on LabCNN and
+    DeepSTARR-like: its per-call cost, a choice between its fast and naive paths included,
+    varies by more than the edits of the longer span cost)."""
+    pairs = sorted(row.get("ms_per_edit_pairs") or [])
+    if len(pairs) < 3:
+        return False
+    q1, q3 = pairs[len(pairs) // 4], pairs[(3 * len(pairs)) // 4]
+    return q3 - q1 > abs(statistics.median(pairs))
+
+
 def summarise(rows: list[dict]) -> list[dict]:
     by = {(r["model"], r["tool"]): r for r in rows}
     out = []
@@ -377,6 +390,8 @@ def summarise(rows: list[dict]) -> list[dict]:
             diff_tm = float((torch.tensor(row["scores"]) - torch.tensor(tm["scores"])).abs().max())
 
         def ratio(key, tm=tm, row=row):
+            if key == "ms_per_edit" and (unresolved(tm) or unresolved(row)):
+                return float("nan")
             return tm[key] / row[key] if tm.get(key) and row.get(key) else float("nan")
 
         floor = fl.get("floor_ms_per_edit")
@@ -402,6 +417,7 @@ def summarise(rows: list[dict]) -> list[dict]:
             "cislens_peak_mib": row.get("peak_mib"), "tm_peak_mib": tm.get("peak_mib"),
             "load": max(r.get("load_end", 0) for r in (row, tm, fl) if r),
             "tm_note": tm.get("note", ""),
+            "tm_ms_per_edit_unresolved": unresolved(tm) if tm else None,
         })  # fmt: skip
     return out
 

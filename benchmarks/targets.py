@@ -73,7 +73,7 @@ def load(name: str):
 
 
 def fmt(value, spec=".2f") -> str:
-    return "n/a" if value is None else format(value, spec)
+    return "n/a" if value is None or value != value else format(value, spec)
 
 
 def verdict(ok) -> str:
