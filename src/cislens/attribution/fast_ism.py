@@ -319,8 +319,8 @@ class _Runner:
             conv: padded_reference(plan.ops[b.pool].params, ref[conv], ref[b.pool].shape[-1])
             for conv, b in plan.blocks.items()
         }
-        # set by a run with measure=True: the bytes of one edit's widest window, and the most
-        # one edit's run holds at once (windows, reductions, heads, full-length tensors)
+        # set by a run with measure=True: bytes of one edit's widest window, and the most one
+        # edit's run holds at once
         self.window_bytes = self.edit_bytes = 0
         self.dead = _last_reads(plan)
         # run() reads the reference values of constants, reductions, dense heads and the
@@ -392,9 +392,8 @@ class _Runner:
         return block_slab(block, self.plan.ops, source, self.block_rows[block.conv], *lengths)
 
     def _measure(self, env: dict, batch: int) -> None:
-        """Raise ``window_bytes`` and ``edit_bytes`` to the bytes per edit of the widest window
-        and of the per-edit values alive now (``env`` after a node ran, before it frees the
-        values it read last)."""
+        """Raise ``window_bytes`` / ``edit_bytes`` to the bytes per edit of the widest window /
+        of the per-edit values alive now (after a node ran, before it frees its last reads)."""
         widest, total = self.window_bytes, 0
         for node, value in env.items():
             if self.plan.kinds.get(node) in (CONST, SHAPE, SKIP):
