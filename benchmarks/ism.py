@@ -55,7 +55,8 @@ path is run once on a batch of edits (the path's batch size and edit order) unde
 products, element-wise functions and arithmetic on floating-point tensors, batch norm,
 reductions); gathering, splicing, indexing, copies, padding and index arithmetic are not
 recorded. The floor time per edit is the process time of replaying the recorded calls on their
-recorded inputs (best of ``--repeats``), divided by the batch's edits. It is the cost of
+recorded inputs (the median of ``2 --repeats + 1`` timings, each the mean of enough replays to
+fill 0.25 s, as the path's figure), divided by the batch's edits. It is the cost of
 running only the minimal receptive-field windows of all edits through the network, batched as
 the path batches them, so ``x_floor`` is the path's overhead (bookkeeping, gathers) over pure
 arithmetic.
@@ -233,13 +234,15 @@ def floor_per_edit(model, X, output, batch_size: int, first: int, stop: int, rep
         recorder = Recorder()
         with recorder:
             runner.run(pos, col)
-        best = float("inf")
-        for _ in range(repeats):
-            began = time.process_time()
+
+        def replay():
             for func, args, kwargs in recorder.calls:
                 func(*args, **kwargs)
-            best = min(best, time.process_time() - began)
-    return best / len(pos)
+
+        # timed as the path's per-edit figure is: the median of 2 repeats + 1 timings, each the
+        # mean of enough replays to fill 0.25 s (a best-of-3 of single 1-ms replays read low)
+        times = [_timed(replay, 1)[0] for _ in range(2 * repeats + 1)]
+    return statistics.median(times) / len(pos)
 
 
 # --- one (model, tool) in a child process ------------------------------------------------------
