@@ -30,12 +30,15 @@ widest: the dearest edits), 3 edits each, the same for both tools (``SPANS`` per
   runs; tangermeme's ``torch.export`` capture, its naive first batch and its self-check);
 - ``ms_per_edit``: ``(t(span b) - t(span a)) / (3 (b - a))`` from one-sequence calls at two
   spans a < b: every per-call and per-sequence cost cancels (both spans hold more than a batch
-  of edits, so tangermeme's naive first batch and self-check are the same in both);
+  of edits, so tangermeme's naive first batch and self-check are the same in both); the median
+  of ``2 --repeats + 1`` differences, each of two timings back to back (``ms_per_edit_pairs``:
+  all of them), so that load changing between the two spans' timings cancels;
 - ``ms_per_edit_n``: ``(callN - call1) / (edits of N - edits of 1)``: per edit in the
   N-sequence call with the per-call fixed costs removed (per-sequence costs such as reference
   runs stay in); steadier than ``ms_per_edit`` for tangermeme, whose fixed cost (about 1 s:
   capture, naive first batch, self-check) varies by more than the edits of a short span cost;
 - ``x_tm``: tangermeme's figure over cislens' (> 1: cislens faster), per edit and per call;
+  NaN per edit where either figure is lost in its tool's call-to-call noise (:func:`unresolved`);
 - ``x_floor``: cislens' per-edit time over the floor's (>= 1);
 - ``max_abs_diff``: cislens ``fast=True`` against naive ISM (``fast=False``), both float64, on
   1 sequence (positions at both ends and the centre); for tangermeme, its float32 scores
@@ -45,15 +48,18 @@ widest: the dearest edits), 3 edits each, the same for both tools (``SPANS`` per
 
 The floor. The window path computes, for each edit, each layer on the window of positions the
 edit can change (the union of the windows of a layer's inputs, widened by a convolution's or
-pool's reach). The *floor* is the arithmetic of exactly those windows with everything else
-removed: the window path is run once on a batch of edits under a ``TorchFunctionMode`` that
-records every arithmetic call it makes (convolutions, pools, matrix products, element-wise
-functions and arithmetic on floating-point tensors, batch norm, reductions); gathering,
-splicing, indexing, copies, padding and index arithmetic are not recorded. The floor time per
-edit is the process time of replaying the recorded calls on their recorded inputs (best of
-``--repeats``), divided by the batch's edits. It is the cost of running only the minimal
-receptive-field windows of all edits through the network, batched as the path batches them, so
-``x_floor`` is the path's overhead (bookkeeping, gathers) over pure arithmetic.
+pool's reach; a fused block computes its convolution and activations on its pool's slab). The
+*floor* is the arithmetic of exactly those windows with everything else removed: the window
+path is run once on a batch of edits (the path's batch size and edit order) under a
+``TorchFunctionMode`` that records every arithmetic call it makes (convolutions, pools, matrix
+products, element-wise functions and arithmetic on floating-point tensors, batch norm,
+reductions); gathering, splicing, indexing, copies, padding and index arithmetic are not
+recorded. The floor time per edit is the process time of replaying the recorded calls on their
+recorded inputs (the median of ``2 --repeats + 1`` timings, each the mean of enough replays to
+fill 0.25 s, as the path's figure), divided by the batch's edits. It is the cost of
+running only the minimal receptive-field windows of all edits through the network, batched as
+the path batches them, so ``x_floor`` is the path's overhead (bookkeeping, gathers) over pure
+arithmetic.
 
 Results go to stdout and to ``benchmarks/results/ism.csv`` and ``ism.json`` (``--out``) with
 the command line and the load averages.
@@ -207,6 +213,7 @@ class Recorder(TorchFunctionMode):
 def floor_per_edit(model, X, output, batch_size: int, first: int, stop: int, repeats: int):
     """Seconds per edit of the window path's arithmetic alone (the floor), on one batch."""
     from cislens.attribution._common import borrowed_model
+    from cislens.attribution._fast_ism_fused import edit_order
     from cislens.attribution.fast_ism import chunk_size, edit_runner, row_bytes
     from cislens.attribution.heads import explained_model
     from cislens.utils.heap import retain_freed_memory
@@ -216,6 +223,8 @@ def floor_per_edit(model, X, output, batch_size: int, first: int, stop: int, rep
     x = X[:1]
     with borrowed_model(net, device="cpu") as (net, _), torch.inference_mode():
         runner, positions, columns = edit_runner(net, x, first, stop)
+        order = edit_order(runner.plan.blocks, runner.plan.ops, positions)  # the path's order
+        positions, columns = positions[order], columns[order]
         # the path's batch: the edits that fit in a reference batch's memory, capped by the
         # cache (fast_ism.chunk_size)
         runner.run(positions[:1], columns[:1], measure=True)
@@ -225,13 +234,15 @@ def floor_per_edit(model, X, output, batch_size: int, first: int, stop: int, rep
         recorder = Recorder()
         with recorder:
             runner.run(pos, col)
-        best = float("inf")
-        for _ in range(repeats):
-            began = time.process_time()
+
+        def replay():
             for func, args, kwargs in recorder.calls:
                 func(*args, **kwargs)
-            best = min(best, time.process_time() - began)
-    return best / len(pos)
+
+        # timed as the path's per-edit figure is: the median of 2 repeats + 1 timings, each the
+        # mean of enough replays to fill 0.25 s (a best-of-3 of single 1-ms replays read low)
+        times = [_timed(replay, 1)[0] for _ in range(2 * repeats + 1)]
+    return statistics.median(times) / len(pos)
 
 
 # --- one (model, tool) in a child process ------------------------------------------------------
@@ -264,6 +275,25 @@ def _timed(call, repeats: int, *, peak: bool = False):
     return min(times), statistics.median(times), out, mib
 
 
+def _paired(short, long, repeats: int) -> list[float]:
+    """``repeats`` differences t(long) - t(short), the two timed back to back (each as the
+    mean of enough calls to fill 0.25 s, as :func:`_timed`), so that a change of the machine's
+    load between them cancels."""
+    inner = []
+    for call in (short, long):  # untimed: sets how many calls one timing holds
+        began = time.process_time()
+        call()
+        inner.append(max(1, min(50, int(0.25 / max(time.process_time() - began, 1e-4)))))
+
+    def timed(call, n):
+        began = time.process_time()
+        for _ in range(n):
+            call()
+        return (time.process_time() - began) / n
+
+    return [timed(long, inner[1]) - timed(short, inner[0]) for _ in range(repeats)]
+
+
 def child(args) -> dict:
     warnings.simplefilter("ignore")
     from bench_models import make_bench_model
@@ -293,11 +323,12 @@ def child(args) -> dict:
     call(1, span_of(length, 4))()  # warm-up: imports, first-call initialisation
     # per edit: one sequence, two spans; the difference removes every per-call and
     # per-sequence cost (capture, export, self-checks, reference runs)
-    short, *_ = _timed(call(1, span_of(length, lo)), args.repeats)
-    long, *_ = _timed(call(1, span_of(length, hi)), args.repeats)
     edits = 3 * (span_of(length, hi)[1] - span_of(length, hi)[0]
                  - span_of(length, lo)[1] + span_of(length, lo)[0])  # fmt: skip
-    row["ms_per_edit"] = 1e3 * (long - short) / edits
+    differences = _paired(call(1, span_of(length, lo)), call(1, span_of(length, hi)),
+                          2 * args.repeats + 1)  # fmt: skip
+    row["ms_per_edit"] = 1e3 * statistics.median(differences) / edits
+    row["ms_per_edit_pairs"] = [1e3 * d / edits for d in differences]
     row["call1_s"], row["call1_median_s"], out1, _ = _timed(call(1), args.repeats)
     n = args.n_many
     row["callN_s"], row["callN_median_s"], _, row["peak_mib"] = _timed(
@@ -338,6 +369,18 @@ def exactness(model, x, output, length: int, batch_size: int) -> float:
 # --- the parent: one child per (model, tool), then the table -----------------------------------
 
 
+def unresolved(row: dict) -> bool:
+    """A one-sequence per-edit figure lost in the noise of its tool's fixed costs: its paired
+    differences spread (interquartile range) wider than their median (tangermeme on LabCNN and
+    DeepSTARR-like: its per-call cost, a choice between its fast and naive paths included,
+    varies by more than the edits of the longer span cost)."""
+    pairs = sorted(row.get("ms_per_edit_pairs") or [])
+    if len(pairs) < 3:
+        return False
+    q1, q3 = pairs[len(pairs) // 4], pairs[(3 * len(pairs)) // 4]
+    return q3 - q1 > abs(statistics.median(pairs))
+
+
 def summarise(rows: list[dict]) -> list[dict]:
     by = {(r["model"], r["tool"]): r for r in rows}
     out = []
@@ -350,6 +393,8 @@ def summarise(rows: list[dict]) -> list[dict]:
             diff_tm = float((torch.tensor(row["scores"]) - torch.tensor(tm["scores"])).abs().max())
 
         def ratio(key, tm=tm, row=row):
+            if key == "ms_per_edit" and (unresolved(tm) or unresolved(row)):
+                return float("nan")
             return tm[key] / row[key] if tm.get(key) and row.get(key) else float("nan")
 
         floor = fl.get("floor_ms_per_edit")
@@ -375,6 +420,7 @@ def summarise(rows: list[dict]) -> list[dict]:
             "cislens_peak_mib": row.get("peak_mib"), "tm_peak_mib": tm.get("peak_mib"),
             "load": max(r.get("load_end", 0) for r in (row, tm, fl) if r),
             "tm_note": tm.get("note", ""),
+            "tm_ms_per_edit_unresolved": unresolved(tm) if tm else None,
         })  # fmt: skip
     return out
 

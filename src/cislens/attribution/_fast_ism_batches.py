@@ -2,7 +2,10 @@
 
 A reference batch holds every layer's values of up to ``batch_size`` sequences (at most
 :data:`REFERENCE_BYTES`); a window batch takes the edits whose values fit in that memory, capped
-on the CPU so that the widest layer's windows stay in the caches (:data:`CACHE_BYTES`).
+on the CPU so that the widest layer's windows stay in the caches (:data:`CACHE_BYTES`). An
+edit's windows are a fraction of a row (LabCNN 200 bp: 843 edits for ``batch_size=128``), so
+the few dozen small tensor operations a batch costs whatever its size weigh little; batches of
+wide windows that spill out of the caches cost 2-3x more per edit.
 """
 
 from __future__ import annotations
@@ -46,10 +49,11 @@ def chunk_size(
 
     ``batch_size`` caps the rows of a forward batch. A reference batch of ``batch_size``
     sequences (at most :data:`REFERENCE_BYTES`) holds ``row_bytes`` per sequence, all layers'
-    values; an edit's run holds ``edit_bytes`` (its windows, reductions, head and full-length
-    values). A window batch gets the edits that fit in the reference batch's memory: never
-    more memory than ``batch_size`` forward rows, but many more edits when windows are small
-    (LabCNN: ~7x; per-batch fixed costs, ~40 small tensor operations, then weigh less).
+    values; an edit's run holds at most ``edit_bytes`` at once (its windows, reductions, head
+    and full-length values still to be read: a run frees each value after its last read). A
+    window batch gets the edits that fit in the reference batch's memory: never more memory
+    than ``batch_size`` forward rows, but many more edits when windows are small (LabCNN:
+    ~10x; per-batch fixed costs, a few dozen small tensor operations, then weigh less).
     Without ``edit_bytes`` and ``row_bytes`` (0) a batch holds ``batch_size`` edits.
 
     Examples

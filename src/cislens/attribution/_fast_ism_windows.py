@@ -23,17 +23,23 @@ from cislens.attribution.capture import call
 
 class LazyRows:
     """A layer's reference rows as contiguous (C, S, L), copied from its (S, C, L) value when
-    first read (:func:`rows_of`); ``shape`` is known without the copy."""
+    first read (:func:`rows_of`), padded by ``pad = (left, right, value)`` on the length axis
+    if given; ``shape`` (padding included) is known without the copy."""
 
-    __slots__ = ("_rows", "_source", "shape")
+    __slots__ = ("_pad", "_rows", "_source", "shape")
 
-    def __init__(self, source: torch.Tensor):
-        self._source, self._rows = source, None
-        self.shape = (source.shape[1], source.shape[0], *source.shape[2:])
+    def __init__(self, source: torch.Tensor, pad: tuple | None = None):
+        self._source, self._rows, self._pad = source, None, pad
+        extra = 0 if pad is None else pad[0] + pad[1]
+        self.shape = (source.shape[1], source.shape[0], source.shape[2] + extra)
 
     def get(self) -> torch.Tensor:
         if self._rows is None:
-            self._rows, self._source = self._source.transpose(0, 1).contiguous(), None
+            rows = self._source.transpose(0, 1)
+            if self._pad is not None:
+                left, right, value = self._pad
+                rows = F.pad(rows, (left, right), value=value)
+            self._rows, self._source = rows.contiguous(), None
         return self._rows
 
 
@@ -144,16 +150,17 @@ def prepare(op, source: torch.Tensor, out: torch.Tensor):
     """What an operation needs from the reference run: the padded input rows of a convolution
     or pool, the channel-sliced input rows of a crop (``source`` and ``out`` are (S, C, L);
     the rows are (C, S, L'), see :func:`windows`)."""
-    row = source.transpose(0, 1)
+    # made when first read: the first layer's table lookup, the transposed convolutions and
+    # the fused blocks (:mod:`~cislens.attribution._fast_ism_fused`) never read them
     if op.kind == CONV:
         span = op.params["dilation"] * (op.params["weight"].shape[-1] - 1)
         left = op.params["left"]
-        right = out.shape[-1] + span - row.shape[-1] - left
-        return F.pad(row, (left, right)).contiguous()
+        right = out.shape[-1] + span - source.shape[-1] - left
+        return LazyRows(source, (left, right, 0.0))
     if op.kind == POOL:
         k, s, left = op.params["kernel"], op.params["stride"], op.params["left"]
-        right = max(0, (out.shape[-1] - 1) * s + k - row.shape[-1] - left)
-        return F.pad(row, (left, right), value=op.params["fill"]).contiguous()
+        right = max(0, (out.shape[-1] - 1) * s + k - source.shape[-1] - left)
+        return LazyRows(source, (left, right, op.params["fill"]))
     if op.kind == CROP:  # read only by windows that do not cover their slabs: made then
         return LazyRows(source[:, op.params["channels"]])
     if op.kind == REDUCE:
@@ -228,14 +235,14 @@ def _spread(params: dict, win: Win, out_row, start, width: int) -> torch.Tensor:
     natural = win.start + left - (k - 1)  # the output position of spread[..., 0]
     base = windows(out_row, start, width, win.seq)
     if width != spread.shape[-1]:  # the layer is narrower than the spread: align every row
-        return base.add_(_align(spread, natural, start, width))
+        return base.add_(align(spread, natural, start, width))
     shifted = (natural != start).nonzero().squeeze(1)
     if len(shifted):  # windows shifted to stay inside the layer (edits near its ends)
-        spread[shifted] = _align(spread[shifted], natural[shifted], start[shifted], width)
+        spread[shifted] = align(spread[shifted], natural[shifted], start[shifted], width)
     return base.add_(spread)
 
 
-def _align(spread: torch.Tensor, natural, start, width: int) -> torch.Tensor:
+def align(spread: torch.Tensor, natural, start, width: int) -> torch.Tensor:
     """``spread`` (B, C, w) whose column 0 is at position ``natural`` (B,), on the positions
     ``start + [0, width)`` (0 where it has no value).
 
@@ -385,6 +392,7 @@ __all__ = [
     "MAX_TAPS",
     "LazyRows",
     "Win",
+    "align",
     "apply",
     "gather",
     "materialize",

@@ -33,20 +33,16 @@ each call's function and arguments (:mod:`~cislens.attribution._fast_ism_rules`)
 - Any other node (flatten, linear, reshape, ...) gets full-length tensors (the window written
   into the reference) and runs as captured, so it is exact by construction.
 
-The reference runs of a call are batched across sequences (``batch_size`` rows). A window
-batch takes as many edits as fit in the memory of that reference batch (an edit's windows are
-a fraction of a row: LabCNN 200 bp, 843 edits for ``batch_size=128``), so the ~40 small tensor
-operations a batch costs whatever its size weigh little; on the CPU the edits are capped so
-that the widest layer's windows fit in about :data:`CACHE_BYTES` (batches of wide windows that
-spill out of the caches cost 2-3x more per edit) (:func:`chunk_size`). A batch of edits may
-mix the sequences of one reference batch (each layer's reference rows are kept as (C, S, L), so
-each edit's window is gathered from its own sequence), and edits run position by position
-across the sequences: a batch holds few positions, so its windows share their starts (a dense
-head takes one product per start, a pool's windows one slice copy per offset) and meet the
-ends of the layers (shifted windows, extra work) only near the ends. A run frees each value
-after its last read, and freed memory is kept in the heap
-(:func:`cislens.utils.heap.retain_freed_memory`): the batches' few-MiB tensors would otherwise
-be page-faulted in afresh every time.
+The reference runs of a call are batched across sequences (``batch_size`` rows); a window
+batch takes the edits that fit in that batch's memory, capped on the CPU by the caches
+(:mod:`~cislens.attribution._fast_ism_batches`). Edits run position by position across the
+sequences (each layer's reference rows are kept as (C, S, L), so each edit's window is
+gathered from its own sequence): a batch holds few positions, so its windows share their
+starts and meet the ends of the layers only near the ends. A convolution whose change is added
+to its reference, its activations and its pool run as one block on the pool's slabs
+(:mod:`~cislens.attribution._fast_ism_fused`), with positions grouped by their phase in the
+first such pool (:func:`~cislens.attribution._fast_ism_fused.edit_order`). Runs free values
+after their last read; freed memory stays in the heap (:mod:`cislens.utils.heap`).
 
 Which path runs is decided by the model's structure (:func:`plan_fast_ism`); the reason, with
 the operations where the window path stops (``FastISMPlan.stops``), is logged. If the input
@@ -70,6 +66,13 @@ from cislens.attribution._fast_ism_batches import (
     row_bytes,
 )
 from cislens.attribution._fast_ism_dense import dense_heads, dense_output
+from cislens.attribution._fast_ism_fused import (
+    block_pool,
+    block_slab,
+    edit_order,
+    fused_blocks,
+    padded_reference,
+)
 from cislens.attribution._fast_ism_rules import REDUCE, Context, classify
 from cislens.attribution._fast_ism_windows import (
     LazyRows,
@@ -119,6 +122,7 @@ class FastISMPlan:
     stops: list  # names of the full-length nodes that read windows, reductions or dense heads
     dense: dict  # linear node -> DenseHead: dense heads updated from their window
     covers: bool  # no full-length tensor is ever made from a window (see plan_fast_ism)
+    blocks: dict  # conv node -> Block: conv -> position-wise -> pool computed on the pool's slab
 
 
 def _label(node: fx.Node) -> str:
@@ -230,9 +234,10 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
     )
     # covered: windows end only in reductions and dense heads, never in full-length tensors
     covers = not any(a in windowed for n in full for a in n.all_input_nodes)
+    blocks = fused_blocks(captured.graph, ops)
     return FastISMPlan(
         captured, kinds, ops, [node.name for node in ops], [node.name for node in full],
-        reason, [n.name for n in stop], dense, covers,
+        reason, [n.name for n in stop], dense, covers, blocks,
     )  # fmt: skip
 
 
@@ -309,8 +314,13 @@ class _Runner:
             for node, op in plan.ops.items()
             if op.source is not None
         }
-        # set by a run with measure=True: the bytes of one edit's widest window, and of all
-        # the values one edit's run holds (windows, reductions, heads, full-length tensors)
+        # a fused block's convolution reads its reference output on the pool's slabs
+        self.block_rows = {
+            conv: padded_reference(plan.ops[b.pool].params, ref[conv], ref[b.pool].shape[-1])
+            for conv, b in plan.blocks.items()
+        }
+        # set by a run with measure=True: bytes of one edit's widest window, and the most one
+        # edit's run holds at once
         self.window_bytes = self.edit_bytes = 0
         self.dead = _last_reads(plan)
         # run() reads the reference values of constants, reductions, dense heads and the
@@ -336,15 +346,14 @@ class _Runner:
         if seq is None:
             seq = torch.zeros_like(positions)
         old = x[:, seq, positions].T
-        kinds, ops = self.plan.kinds, self.plan.ops
+        kinds, ops, blocks = self.plan.kinds, self.plan.ops, self.plan.blocks
         env: dict = {}
+        slabs: dict = {}  # pool of a fused block -> its window (start, width, input length)
         for node in self.plan.captured.graph.nodes:
             kind = kinds.get(node)
             if node.op == "placeholder":
                 env[node] = Win(columns[:, :, None], positions, x, seq, columns - old)
             elif node.op == "output":
-                if measure:
-                    self._measure(env, len(positions))
                 return materialize(env[node.args[0]])
             elif kind == CONST:
                 env[node] = self.ref[node]
@@ -354,6 +363,11 @@ class _Runner:
                 head = self.plan.dense[node]
                 win = env[head.source]
                 env[node] = dense_output(head, win, self.ref[node], materialize)
+            elif node in slabs:  # the pool of a fused block
+                env[node] = block_pool(ops[node].params, env[ops[node].source], slabs.pop(node),
+                                       self.rows[node])  # fmt: skip
+            elif node in blocks and (made := self._block(blocks[node], env)) is not None:
+                env[node], slabs[blocks[node].pool] = made
             elif kind in (WINDOW, REDUCED):
                 env[node] = apply(
                     ops[node], node, env, self.ref.get(node), self.rows.get(node),
@@ -361,16 +375,26 @@ class _Runner:
                 )  # fmt: skip
             else:
                 env[node] = self._call(node, env, kind == SHAPE)
-            if not measure and node in self.dead:
+            if measure:  # what one edit holds at once: the values still to be read
+                self._measure(env, len(positions))
+            if node in self.dead:
                 # values read for the last time: their memory, still in the caches, serves
                 # the next layers (rather than every layer writing to memory of its own)
                 for value in self.dead[node]:
                     del env[value]
         raise RuntimeError("the captured graph has no output")
 
+    def _block(self, block, env: dict):
+        """A fused block's slab and pool window (None: its convolution adds no change)."""
+        rows = self.rows
+        lengths = rows[block.conv].shape[-1], rows[block.pool].shape[-1]
+        source = env[self.plan.ops[block.conv].source]
+        return block_slab(block, self.plan.ops, source, self.block_rows[block.conv], *lengths)
+
     def _measure(self, env: dict, batch: int) -> None:
-        """Bytes per edit of the widest window and of every per-edit value of a run."""
-        widest = total = 0
+        """Raise ``window_bytes`` / ``edit_bytes`` to the bytes per edit of the widest window /
+        of the per-edit values alive now (after a node ran, before it frees its last reads)."""
+        widest, total = self.window_bytes, 0
         for node, value in env.items():
             if self.plan.kinds.get(node) in (CONST, SHAPE, SKIP):
                 continue  # shared by the batch (constants, shapes), or never made
@@ -380,7 +404,7 @@ class _Runner:
                 total += size
                 if isinstance(value, Win) and node is not self.input:
                     widest = max(widest, size)
-        self.window_bytes, self.edit_bytes = widest, total
+        self.window_bytes, self.edit_bytes = widest, max(self.edit_bytes, total)
 
 
 def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved, bar, delta):
@@ -404,6 +428,8 @@ def fast_ism_deltas(plan, X, *, first, stop, batch_size, device, dtype, resolved
             keep = (X[example : example + len(x), :, first:stop] == 0).permute(2, 0, 1)
             positions, seqs, bases = torch.nonzero(keep, as_tuple=True)
             positions = positions + first
+            order = edit_order(plan.blocks, plan.ops, positions)
+            positions, seqs, bases = positions[order], seqs[order], bases[order]
             lo = 0
             while lo < len(positions):
                 pos, base, seq = (v[lo : lo + (step or 4)] for v in (positions, bases, seqs))
