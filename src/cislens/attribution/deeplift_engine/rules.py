@@ -347,11 +347,13 @@ def _coefficients(y_x, r_ix, y_r, x_ir, out):
     return c_x, c_r
 
 
-def relu_max_rule_pooled(z_x, z_r, x_in, r_in, y_x, i_x, y_r, i_r, out=(None, None)):
+def relu_max_rule_pooled(z_x, z_r, y_x, i_x, y_r, i_r, out=(None, None)):
     """The max rule of ``max_pool(relu(z))`` with the ReLU's Rescale multipliers folded in.
 
-    ``x_in = relu(z_x)`` and ``r_in = relu(z_r)`` are the pool's inputs, ``(y_x, i_x)`` and
-    ``(y_r, i_r)`` their pooled maxima and argmaxes (as :func:`max_rule_pooled`). The backward
+    ``z_x`` and ``z_r`` are the ReLU's inputs, ``(y_x, i_x)`` and ``(y_r, i_r)`` the pooled
+    maxima of ``relu(z)`` and their argmaxes, taken over ``relu(z)`` (as
+    :func:`max_rule_pooled`) or over ``z`` (the same positions except in windows whose values
+    are all <= 0, where ``y = 0`` and both coefficients are 0 at any position). The backward
     of the pool only reaches the two argmaxes of each window, so the ReLU's multipliers are
     needed there only: returns ``c_x * m[i_x]`` and ``c_r * m[i_r]`` with ``(c_x, c_r)`` =
     :func:`max_rule_pooled` and ``m`` = :func:`relu_rescale` of ``(z_x, z_r)``, the
@@ -364,7 +366,7 @@ def relu_max_rule_pooled(z_x, z_r, x_in, r_in, y_x, i_x, y_r, i_r, out=(None, No
     y_r) / (a - b)`` (``M - y_r = relu(y_x - y_r)``, the same rounding); likewise ``c_r
     m[i_r] = min(y_x - y_r, 0) / (z_x[i_r] - z_r[i_r])``, where ``z_r[i_r] = y_r`` when ``y_r
     > 0`` and the product is 0 whatever ``z_r[i_r]`` when ``y_r = 0`` (then ``M = y_x``), so
-    ``y_r`` stands in for it. Where the two factors' numerator is 0 and the difference is not
+    ``y_r`` stands in for it (likewise ``c_x m[i_x] = 0`` when ``y_x = 0``, at any ``i_x``). Where the two factors' numerator is 0 and the difference is not
     small, both forms give 0. The ReLU's multiplier only departs from its secant where
     ``|a - b| <= 2 atol`` (:func:`relu_rescale`), and only there can the denominators vanish
     (0 / 0): those few elements are recomputed as the product of the two rules
@@ -377,7 +379,7 @@ def relu_max_rule_pooled(z_x, z_r, x_in, r_in, y_x, i_x, y_r, i_r, out=(None, No
     >>> z_x, z_r = torch.tensor([[2.0, -1.0]]), torch.tensor([[-2.0, 3.0]])
     >>> x, r = torch.relu(z_x), torch.relu(z_r)
     >>> (y_x, i_x), (y_r, i_r) = [torch.nn.functional.max_pool1d_with_indices(v, 2) for v in (x, r)]
-    >>> c_x, c_r = relu_max_rule_pooled(z_x, z_r, x, r, y_x, i_x, y_r, i_r)
+    >>> c_x, c_r = relu_max_rule_pooled(z_x, z_r, y_x, i_x, y_r, i_r)
     >>> c_x.item() * 4.0 + c_r.item() * (-1.0 - 3.0)  # = y_x - y_r
     -1.0
     """
