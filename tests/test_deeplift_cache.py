@@ -104,14 +104,14 @@ def test_kept_workspace_is_reused_without_leaking_into_results(builds, monkeypat
     first, bufs = buffers_of(X=X)
     kept = first.clone()
     again, reused = buffers_of(X=X)
-    assert len(bufs) == len(reused) > 0 and all(a is b for a, b in zip(bufs, reused))
+    assert len(bufs) == len(reused) > 0 and all(a is b for a, b in zip(bufs, reused, strict=True))
     other, _ = buffers_of(X=X[:2])  # other shapes: new buffers, kept in their place
     assert torch.equal(first, kept)  # results are never views of reused buffers
     assert torch.equal(again, first) and torch.equal(other, _uncached(net, X[:2]))
     monkeypatch.setattr(pairs, "KEEP_WORKSPACE_BYTES", 0)
     _, dropped = buffers_of(X=X)  # takes the kept workspace, now too large: not kept
     last, fresh = buffers_of(X=X)
-    assert torch.equal(last, first) and not any(a is b for a, b in zip(dropped, fresh))
+    assert torch.equal(last, first) and not any(a is b for a, b in zip(dropped, fresh, strict=True))
 
 
 @pytest.mark.parametrize(

@@ -366,8 +366,9 @@ def relu_max_rule_pooled(z_x, z_r, y_x, i_x, y_r, i_r, out=(None, None)):
     y_r) / (a - b)`` (``M - y_r = relu(y_x - y_r)``, the same rounding); likewise ``c_r
     m[i_r] = min(y_x - y_r, 0) / (z_x[i_r] - z_r[i_r])``, where ``z_r[i_r] = y_r`` when ``y_r
     > 0`` and the product is 0 whatever ``z_r[i_r]`` when ``y_r = 0`` (then ``M = y_x``), so
-    ``y_r`` stands in for it (likewise ``c_x m[i_x] = 0`` when ``y_x = 0``, at any ``i_x``). Where the two factors' numerator is 0 and the difference is not
-    small, both forms give 0. The ReLU's multiplier only departs from its secant where
+    ``y_r`` stands in for it (likewise ``c_x m[i_x] = 0`` when ``y_x = 0``, at any ``i_x``).
+    Where the two factors' numerator is 0 and the difference is not small, both forms give 0.
+    The ReLU's multiplier only departs from its secant where
     ``|a - b| <= 2 atol`` (:func:`relu_rescale`), and only there can the denominators vanish
     (0 / 0): those few elements are recomputed as the product of the two rules
     (:func:`_fold_in_turn`). Equal to applying the two rules one after the other up to
