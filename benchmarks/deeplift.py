@@ -30,7 +30,9 @@ Timing: ``time.process_time()`` of the child (all its threads), after a warm-up 
 sequence; ``--repeats`` calls, the best and the median kept; ``os.getloadavg()`` is recorded
 before and after each job (CPU time is steadier than the wall clock on a shared machine, but a
 loaded machine still slows memory-bound work). Peak memory: the rise of the peak resident set
-during a call (``VmHWM`` after a reset through ``/proc/self/clear_refs``; Linux), else n/a.
+during a call (``VmHWM`` after a reset through ``/proc/self/clear_refs``; Linux), else n/a; it
+leaves out memory held from the warm-up call, such as cislens's fast-path workspace kept with
+its cached graph (at most ``pairs.KEEP_WORKSPACE_BYTES``).
 Checks: the completeness error of each tool's map,
 ``max_i |sum(attr_i) - (f(x_i) - mean_j f(r_ij))| / |f(x_i) - mean_j f(r_ij)|`` (float64
 forward), and for cislens the equality with its exact path: the float64 multipliers of the

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from cislens.attribution.deeplift_engine import cache, deeplift_shap, pairs
+from cislens.attribution.deeplift_engine import cache, deeplift_shap, fast, pairs
 from cislens.attribution.deeplift_engine.cache import (
     Uncacheable,
     clear_capture_cache,
@@ -81,6 +81,37 @@ def test_second_call_reuses_the_capture_and_equals_a_fresh_one(builds):
     assert torch.equal(first, second)
     assert torch.equal(second, _uncached(net, X))
     assert builds["n"] == 2  # no_capture_cache captured again
+
+
+def test_kept_workspace_is_reused_without_leaking_into_results(builds, monkeypatch):
+    """The fast path's buffers stay with the cached graph for the next call when small: the
+    next call reuses the same tensors, calls of other sizes and earlier results are untouched,
+    and a workspace over :data:`pairs.KEEP_WORKSPACE_BYTES` is not kept."""
+    net, X = _model(), _data()
+    handed: list = []
+    original = fast._buffer
+
+    def spy(*args, **kwargs):
+        handed.append(original(*args, **kwargs))
+        return handed[-1]
+
+    def buffers_of(**kwargs):
+        handed.clear()
+        out = _explain(net, **kwargs)
+        return out, list(handed)
+
+    monkeypatch.setattr(fast, "_buffer", spy)
+    first, bufs = buffers_of(X=X)
+    kept = first.clone()
+    again, reused = buffers_of(X=X)
+    assert len(bufs) == len(reused) > 0 and all(a is b for a, b in zip(bufs, reused, strict=True))
+    other, _ = buffers_of(X=X[:2])  # other shapes: new buffers, kept in their place
+    assert torch.equal(first, kept)  # results are never views of reused buffers
+    assert torch.equal(again, first) and torch.equal(other, _uncached(net, X[:2]))
+    monkeypatch.setattr(pairs, "KEEP_WORKSPACE_BYTES", 0)
+    _, dropped = buffers_of(X=X)  # takes the kept workspace, now too large: not kept
+    last, fresh = buffers_of(X=X)
+    assert torch.equal(last, first) and not any(a is b for a, b in zip(dropped, fresh, strict=True))
 
 
 @pytest.mark.parametrize(

@@ -325,10 +325,13 @@ def test_relus_feeding_only_a_max_pool_are_folded_into_it():
 @pytest.mark.parametrize("dtype", [torch.float32, F64])
 def test_relu_max_rule_equals_the_two_rules_applied_in_turn(dtype):
     """The folded coefficients are the max rule's times the ReLU's Rescale multipliers at the
-    argmaxes, element by element, with ties, equal inputs and all-negative windows."""
+    argmaxes, element by element up to rounding (one quotient instead of the product of two),
+    exactly at equal and near-equal inputs (0 / 0 and the midpoint slope), with ties and
+    all-negative windows."""
     g = torch.Generator().manual_seed(3)
     z_x = torch.randn(1, 3, 40, generator=g, dtype=dtype)
     z_r = torch.randn(5, 3, 40, generator=g, dtype=dtype)
+    z_x[0, 0, :4] = torch.tensor([-3.0, -1.0, -2.0, -4.0])  # an all-negative x window
     z_r[0] = z_x[0]  # x == r: 0 / 0 in both rules
     z_r[1, :, :10] = z_x[0, :, :10]  # equal in part
     z_r[2] = -z_r[2].abs()  # every window all zero after the ReLU: tied argmaxes
@@ -338,9 +341,21 @@ def test_relu_max_rule_equals_the_two_rules_applied_in_turn(dtype):
     m = rules.relu_rescale(z_x, z_r, x, r)
     i_all = i_x.expand_as(i_r)
     c_x, c_r = rules.max_rule_pooled(x, r, y_x, i_all, y_r, i_r)
-    got_x, got_r = rules.relu_max_rule_pooled(z_x, z_r, x, r, y_x, i_x, y_r, i_r)
-    assert torch.equal(got_x + 0.0, c_x * m.gather(-1, i_all) + 0.0)
-    assert torch.equal(got_r + 0.0, c_r * m.gather(-1, i_r) + 0.0)
+    got_x, got_r = rules.relu_max_rule_pooled(z_x, z_r, y_x, i_x, y_r, i_r)
+    want_x, want_r = c_x * m.gather(-1, i_all), c_r * m.gather(-1, i_r)
+    eps = torch.finfo(dtype).eps
+    for got, want in ((got_x, want_x), (got_r, want_r)):
+        torch.testing.assert_close(got, want, rtol=4 * eps, atol=0.0)
+        assert torch.equal(got == 0, want == 0)  # zeros stay zeros
+        assert torch.equal(got[[0, 3]] + 0.0, want[[0, 3]] + 0.0)  # the recomputed elements
+    assert bool((want_x != got_x).any())  # the cancelled form was exercised, not only fix-ups
+    # the argmaxes of z instead of relu(z) (as the fast path pools): other positions only in
+    # all-negative windows, where both coefficients are 0
+    (_, j_x), (_, j_r) = F.max_pool1d_with_indices(z_x, 4), F.max_pool1d_with_indices(z_r, 4)
+    assert bool((j_r != i_r).any()) and bool((j_x != i_x).any())
+    from_z = rules.relu_max_rule_pooled(z_x, z_r, y_x, j_x, y_r, j_r)
+    assert torch.equal(from_z[0] + 0.0, got_x + 0.0) and torch.equal(from_z[1] + 0.0, got_r + 0.0)
+    assert bool(((want_x > 0) & (want_x < 1)).any() and (want_r > 0).any())
     # the contributions at the two argmaxes add up to each window's pooled difference
     dz = z_x - z_r
     total = got_x * dz.gather(-1, i_all) + got_r * dz.gather(-1, i_r)

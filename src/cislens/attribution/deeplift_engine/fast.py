@@ -17,13 +17,16 @@ multiplication with its DeepLIFT multiplier and each max pool's backward by the 
   :mod:`.propagate` (the same :func:`.rules.rescale` and :func:`.rules.max_rule`, or their
   equal closed forms :func:`.rules.relu_rescale` and :func:`.rules.max_rule_pooled`, which
   take a few passes instead of a dozen: on small models the rules cost as much as the
-  forward pass). Per-batch buffers are reused across batches (fewer page faults);
+  forward pass). Per-batch buffers are reused across batches, and across calls with a
+  cached graph when small (:data:`.pairs.KEEP_WORKSPACE_BYTES`): fewer page faults;
 - a plain ReLU whose output only a max pool reads (conv -> ReLU -> max pool, as in Basset or
-  DeepSTARR) gets no multiplier pass of its own: the pool's backward reaches only the two
-  argmaxes of each window, so the ReLU's multipliers are computed there and folded into the
-  max rule's coefficients (:func:`.rules.relu_max_rule_pooled`, the route going straight to the
-  ReLU's input), a pass over the pooled size instead of several over the full activation;
-  the x argmaxes are broadcast per example, not copied per pair.
+  DeepSTARR) gets no multiplier pass of its own, and its output is never formed: the pool
+  runs on its input (``max relu(z) = relu(max z)``), its backward reaches only the two
+  argmaxes of each window, so the ReLU's multipliers are needed there only and cancel
+  against the max rule's denominators (:func:`.rules.relu_max_rule_pooled`, about 12 passes
+  at the pooled size; the route goes straight to the ReLU's input); tiling pools find their
+  argmaxes from running maxima (:func:`.rules.max_pool_indices`); the x argmaxes are
+  broadcast per example, not copied per pair.
 
 So the cost is one forward pass over the inputs x (without autograd), one over the references
 and one backward pass over the references: the difference network's own forward pass, which
@@ -158,8 +161,15 @@ dozen elementwise passes of a rule run in the processor's cache instead of main 
 times faster on large activations); every element is computed exactly as in one pass."""
 
 
-def _chunks(pair_bank: torch.Tensor, row_numel: int):
-    """``(pairs, rows)``: chunks of at most about :data:`CHUNK_ELEMENTS` elements. ``rows`` is
+POOLED_CHUNK_ELEMENTS = 1 << 19
+"""Elements per chunk (at the pooled size) of the max rule's coefficients: they take a dozen
+passes at the pooled size and a few gathers from the full activation, so larger chunks than
+:data:`CHUNK_ELEMENTS` pay off (fewer calls into torch per pass)."""
+
+
+def _chunks(pair_bank: torch.Tensor, row_numel: int, budget: int | None = None):
+    """``(pairs, rows)``: chunks of at most about ``budget`` elements (default
+    :data:`CHUNK_ELEMENTS`). ``rows`` is
     the bank row of the chunk's x when all its pairs share one example (broadcast without a
     copy), else the bank rows of its pairs (gathered). Pairs come grouped by example, so a
     chunk that would straddle examples is cut at the boundary unless the whole batch fits in
@@ -168,7 +178,8 @@ def _chunks(pair_bank: torch.Tensor, row_numel: int):
     if pair_bank.device.type != "cpu":  # accelerators: one launch per op beats cache-sized chunks
         yield slice(0, n_pairs), pair_bank
         return
-    step = max(1, CHUNK_ELEMENTS // max(1, row_numel))
+    budget = CHUNK_ELEMENTS if budget is None else budget
+    step = max(1, budget // max(1, row_numel))
     if n_pairs <= step:
         first, last = int(pair_bank[0]), int(pair_bank[-1])
         yield slice(0, n_pairs), (first if first == last else pair_bank)
@@ -238,37 +249,33 @@ def _rescale(op, z_r: torch.Tensor, lookup, x_in, x_out, pair_bank, workspace):
     return y, m
 
 
-def _real_at(op, z: torch.Tensor, lookup) -> torch.Tensor:
-    """The real output of a one-input op at ``z`` (no autograd)."""
-    (x,) = op.var_inputs
-    with torch.no_grad():
-        return op.real(lambda n: z if n is x else lookup(n))
-
-
-def _max_rule(op, r_in, x_in, pair_bank, workspace, relu=None):
+def _max_rule(op, r_in, x_in, pair_bank, workspace, relu=False):
     """The real max-pool output at the references and the max rule's coefficients, argmaxes and
     x-argmax groups (see :class:`_Route`).
 
-    ``relu``: ``(z_r, z_x)``, the pre-activations of a ReLU whose output only this pool uses;
-    its multipliers are then folded into the coefficients at the argmaxes
-    (:func:`.rules.relu_max_rule_pooled`) and the route goes to the ReLU's input.
+    ``relu``: ``r_in`` and ``x_in`` are the pre-activations ``z`` of a ReLU whose output only
+    this pool uses. The pool then runs on ``z`` (``max relu(z) = relu(max z)``: the same
+    maxima, with no pass over the whole activation for the ReLU's output; the argmaxes differ
+    only in windows whose values are all <= 0, where the folded coefficients are 0 whichever
+    argmax is taken, see :func:`.rules.relu_max_rule_pooled`), the ReLU's multipliers are
+    folded into the coefficients at the argmaxes and the route goes to the ReLU's input.
     """
     with torch.no_grad():
         y_r, i_r = op.pool(r_in)
         y_bank, i_bank = op.pool(x_in)
+        if relu:  # the pool's outputs are fresh tensors
+            y_r, y_bank = y_r.relu_(), y_bank.relu_()
         c_x, c_r = _buffer(workspace, (op.node, "x"), y_r), _buffer(workspace, (op.node, "r"), y_r)
         groups = []
-        for part, row in _chunks(pair_bank, r_in[:1].numel()):
+        for part, row in _chunks(pair_bank, y_r[:1].numel(), POOLED_CHUNK_ELEMENTS):
             r_part, y_part, i_part = r_in[part], y_r[part], i_r[part]
             i_x = _one(i_bank, row, i_part, True)
             x_side = (_one(x_in, row, r_part, True), r_part, _one(y_bank, row, y_part, True), i_x)
             out = (c_x[part], c_r[part])
-            if relu is None:
-                rules.max_rule_pooled(*x_side, y_part, i_part, out=out)  # = rules.max_rule
+            if relu:
+                rules.relu_max_rule_pooled(*x_side, y_part, i_part, out=out)
             else:
-                z_r, z_x = relu
-                z_x = _one(z_x, row, r_part, True)
-                rules.relu_max_rule_pooled(z_x, z_r[part], *x_side, y_part, i_part, out=out)
+                rules.max_rule_pooled(*x_side, y_part, i_part, out=out)  # = rules.max_rule
             groups.append((part, i_x))
     return y_r, c_x, c_r, i_r, _buffer(workspace, (op.node, "0"), r_in), groups
 
@@ -329,8 +336,9 @@ def propagate_fast(
 ) -> tuple[PairResult | None, dict]:
     """The fast equivalent of :func:`.propagate.propagate` (same arguments and results).
 
-    ``workspace``: a dict kept across the batches of one call, holding buffers reused from
-    batch to batch (see :func:`_buffer`); None: fresh buffers.
+    ``workspace``: a dict kept across the batches of one call (and, for a cached graph,
+    across calls; see :func:`.pairs.iterate_pairs`), holding buffers reused from batch to
+    batch (see :func:`_buffer`); None: fresh buffers.
     """
     workspace = {} if workspace is None else workspace
     xbank = _forward_x(graph, consts, rows[:n_x], bank)
@@ -359,8 +367,7 @@ def propagate_fast(
                 real[node] = d_in
             elif op.kind == NONLINEAR and node in fused:  # its rule runs with the pool's
                 (x,) = op.var_inputs
-                real[node] = _real_at(op, real[x].detach(), lookup)
-                pending[node] = (real[x], xbank[x])
+                pending[node] = (real[x], xbank[x])  # its output is never formed
             elif op.kind == NONLINEAR:
                 (x,) = op.var_inputs
                 y, m = _rescale(
@@ -369,13 +376,9 @@ def propagate_fast(
                 real[node] = _Multiply.apply(real[x], y, m)
             elif op.kind == MAXPOOL:
                 (x,) = op.var_inputs
-                z, relu = real[x], None
-                if x in pending:  # route to the ReLU's input, its multipliers folded in
-                    z, z_x = pending.pop(x)
-                    relu = (z.detach(), z_x)
-                y, *coefficients = _max_rule(
-                    op, real[x].detach(), xbank[x], pair_bank, workspace, relu
-                )
+                relu = x in pending  # pool the ReLU's input, its multipliers folded in
+                z, z_x = pending.pop(x) if relu else (real[x], xbank[x])
+                y, *coefficients = _max_rule(op, z.detach(), z_x, pair_bank, workspace, relu)
                 real[node] = _Route.apply(z, y, *coefficients)
             elif op.kind == BILINEAR:
                 real[node] = _bilinear(op, real, lookup, xs)

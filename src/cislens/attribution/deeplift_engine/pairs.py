@@ -106,15 +106,31 @@ def _preflight(graph, consts, model, rows: torch.Tensor) -> int:
 
 
 def _prepared(net, rows: torch.Tensor, rule: str, probe: cache.Probe):
-    """``(graph, constants, number of outputs)``: from the cache when ``probe`` found them
-    (the same model in the same state, see :mod:`.cache`), else captured, checked and kept."""
+    """``(graph, constants, number of outputs, spare workspaces)``: from the cache when
+    ``probe`` found them (the same model in the same state, see :mod:`.cache`), else captured,
+    checked and kept."""
     if probe.found is not None:
         return probe.found
     graph = build_graph(net, rule, example=rows)
     consts = _constants(graph)
-    prepared = (graph, consts, _preflight(graph, consts, net, rows))
+    prepared = (graph, consts, _preflight(graph, consts, net, rows), [])
     probe.keep(prepared)
     return prepared
+
+
+KEEP_WORKSPACE_BYTES = 64 << 20
+"""Largest fast-path workspace (its per-batch buffers, :func:`.fast.propagate_fast`) kept with
+a cached graph for the next call. Fresh buffers cost page faults on first touch, about as much
+as an elementwise pass over them (0.1x of the floor on a small model such as DeepSTARR); a
+larger workspace is dropped after the call."""
+
+
+def _give_back(spare: list, workspace: dict) -> None:
+    """Keep ``workspace`` for the cached graph's next call if it is small (one at a time: a call
+    takes it with ``spare.pop()``, so concurrent calls never share buffers)."""
+    size = sum(t.nbytes for t in workspace.values() if isinstance(t, torch.Tensor))
+    if not spare and size <= KEEP_WORKSPACE_BYTES:
+        spare.append(workspace)
 
 
 def iterate_pairs(
@@ -144,13 +160,17 @@ def iterate_pairs(
     probe = cache.Probe(owner, model, key)  # before borrowing: the model as the user holds it
     with borrowed_model(model, device=device, dtype=dtype) as (net, dev):
         rows = torch.cat([X[:1], R[:1, 0]]).to(dev)
-        graph, consts, n_outputs = _prepared(net, rows, rule, probe)
+        graph, consts, n_outputs, spare = _prepared(net, rows, rule, probe)
         resolved = resolve_target(target, n_outputs)
         if graph.activation is not None:
             logger.info("DeepLIFT explains the logits before the final %s.", graph.activation)
-        step = propagate
-        if choose_path(graph, fast):  # buffers reused across this call's batches
-            step = functools.partial(propagate_fast, workspace={})
+        step, workspace = propagate, None
+        if choose_path(graph, fast):  # buffers reused across batches (and calls, if small)
+            try:
+                workspace = spare.pop()
+            except IndexError:  # none kept, or another thread's call holds it
+                workspace = {}
+            step = functools.partial(propagate_fast, workspace=workspace)
         bank: dict = {}
         cached: list[int] = []
         starts = range(0, total, batch_size)
@@ -177,6 +197,8 @@ def iterate_pairs(
                 result.output = result.output.cpu()
                 result.reference_output = result.reference_output.cpu()
                 yield pair_examples, pair_refs, result
+        if workspace is not None:
+            _give_back(spare, workspace)
 
 
 def choose_path(graph, fast) -> bool:
