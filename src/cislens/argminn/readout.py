@@ -199,23 +199,7 @@ def argminn_motifs(
     ('ACGT', [0])
     """
     X, batch_size = prepare(model, X, batch_size)
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"threshold must be in (0, 1]; got {threshold!r}.")
-    if not 0.0 <= min_influence <= 1.0:
-        raise ValueError(
-            f"min_influence must be in [0, 1] (a fraction of the most influential filter's); "
-            f"got {min_influence!r}."
-        )
-    if not 0.0 <= min_effect <= 1.0:
-        raise ValueError(
-            f"min_effect must be in [0, 1] (a fraction of the most needed filter's); "
-            f"got {min_effect!r}."
-        )
-    if not min_cooccurrence > 0.0:
-        raise ValueError(
-            f"min_cooccurrence must be > 0 (a share of each filter's windows; above 1 joins "
-            f"no filters); got {min_cooccurrence!r}."
-        )
+    _check_settings(threshold, min_influence, min_effect, min_cooccurrence)
     n_filters, width = model.hparams["n_filters"], model.hparams["filter_width"]
     maxima = torch.full((n_filters,), -torch.inf)
     minima = torch.full((n_filters,), torch.inf)
@@ -266,6 +250,27 @@ def argminn_motifs(
         database=database,
     )
     return _with_units(result, X.numpy(), hits, width, database)
+
+
+def _check_settings(threshold, min_influence, min_effect, min_cooccurrence) -> None:
+    """Refuse readout settings outside their ranges, naming the parameter."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1]; got {threshold!r}.")
+    if not 0.0 <= min_influence <= 1.0:
+        raise ValueError(
+            f"min_influence must be in [0, 1] (a fraction of the most influential filter's); "
+            f"got {min_influence!r}."
+        )
+    if not 0.0 <= min_effect <= 1.0:
+        raise ValueError(
+            f"min_effect must be in [0, 1] (a fraction of the most needed filter's); "
+            f"got {min_effect!r}."
+        )
+    if not min_cooccurrence > 0.0:
+        raise ValueError(
+            f"min_cooccurrence must be > 0 (a share of each filter's windows; above 1 joins "
+            f"no filters); got {min_cooccurrence!r}."
+        )
 
 
 def _with_units(result: ArgminnMotifs, X, hits, width, database) -> ArgminnMotifs:
