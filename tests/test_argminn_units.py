@@ -117,6 +117,9 @@ def test_unit_counts_need_every_member_in_place():
     b = (np.array([0, 1, 2]), np.array([4, 4, 5]), np.zeros(3, bool))  # row 2: out of place
     counts, n = unit_counts(X, {0: a, 1: b}, [(0, 0, False), (1, 2, False)], 4)
     assert n == 2 and counts.shape == (4, 6) and np.allclose(counts.sum(0), 2)
+    # no site with the member in place (here: 7 columns on): nothing to count
+    counts, n = unit_counts(X, {0: a, 1: b}, [(0, 0, False), (1, 7, False)], 4)
+    assert n == 0 and counts.shape == (4, 11) and counts.sum() == 0
 
 
 def test_min_cooccurrence_must_be_positive():

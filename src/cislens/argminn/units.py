@@ -292,6 +292,8 @@ def readout_units(X, hits, passing, pfms, spans, width, *, trim_ic, min_cooccurr
                 if k != leader:
                     strand = ", opposite strand" if flipped else ""
                     notes[k] += f" (its window at {offset:+d} from filter_{leader}'s{strand})"
+        if end <= start:  # nothing informative (or no window in place): keep every column
+            start, end = 0, pfm.shape[1]
         trimmed = pfm[:, start:end]
         runs = informative_runs(information_content(trimmed))
         rows.append(
