@@ -54,11 +54,13 @@ def readout_columns(argminn, data, args, preset) -> dict:
     # need not have a filter, and one that has is listed in `matches` but not held against it.
     one_to_one = all(len(per_motif[m]) == 1 for m in rule_motifs) and bench.n_spurious == 0
     composites = composite_filters(motifs, data.ground_truth, rule_motifs)
-    units = {m: set(p) for m, p in per_motif.items()}
-    for name, parts in composites.items():
-        for motif in parts.values():
-            units[motif].add(name)
-    one_to_one_units = all(len(units[m]) == 1 for m in rule_motifs) and bench.n_spurious == 0
+    claims, unit_parts = unit_claims(
+        motifs, data.ground_truth, bench.pattern_truth, composites, rule_motifs
+    )
+    claimed_by = {m: {u for u, c in claims.items() if m in c} for m in data.ground_truth.motifs}
+    # As units: every rule motif claimed by exactly one readout unit (a passing filter, or
+    # filters that read one unit at a fixed arrangement), and no unit that claims nothing.
+    one_to_one_units = all(len(claimed_by[m]) == 1 for m in rule_motifs) and all(claims.values())
     statuses = motifs.filters["status"].value_counts()
     precision, recall, n_hits, _ = instance_scores(hits, data.ground_truth, bench.pattern_truth)
     # The reference's call rule (activation >= the filter's mean positive activation, no chance
@@ -78,6 +80,20 @@ def readout_columns(argminn, data, args, preset) -> dict:
             f"{name}: " + " + ".join(f"{m} ({span})" for span, m in parts.items())
             for name, parts in composites.items()
         ),
+        "units": "; ".join(
+            f"{u}: "
+            + ("+".join(f"f{k}" for k in str(row.filters).split(";")))
+            + (
+                f" (offsets {row.offsets}, share {row.share:.2f})"
+                if ";" in str(row.filters)
+                else ""
+            )
+            + " -> "
+            + (",".join(sorted(claims[u])) or "-")
+            for u, row in zip(motifs.units["unit"], motifs.units.itertuples(), strict=True)
+        ),
+        "n_units": len(motifs.units),
+        "unit_parts": unit_parts,
         "matches": "; ".join(f"{m}:{','.join(p) or '-'}" for m, p in per_motif.items()),
         "n_unmatched": int(bench.n_spurious),
         "rule_motifs": ",".join(rule_motifs),
@@ -92,6 +108,37 @@ def readout_columns(argminn, data, args, preset) -> dict:
         "readout_s": readout_seconds,
         "filters": motifs.filters.to_dict(orient="records"),
     }
+
+
+def unit_claims(motifs, truth, pattern_truth, composites, rule_motifs) -> dict:
+    """``({unit: set of simulated motifs}, text)``: what each readout unit (``motifs.units``) stands
+    for. A unit claims the motifs its filters' trimmed cores match (``pattern_truth``), the
+    rule motifs of a composite member's parts (``composites``), and, for a unit of several
+    filters, the rule motifs that the informative parts of its stitched PFM match on their own
+    (TOMTOM q < 0.05 against JASPAR plus the simulated matrices); ``text`` lists each such
+    part with the simulated motif it matches (``-``: none)."""
+    from cislens.benchmark.motifs import benchmark_motifs
+    from cislens.pwm import Motif
+
+    claims, parts, owners, found = {}, [], [], []
+    by_name = {m.name: m for m in motifs.unit_motifs}
+    for row in motifs.units.itertuples():
+        members = [f"filter_{k}" for k in str(row.filters).split(";")]
+        claims[row.unit] = {pattern_truth[f] for f in members if f in pattern_truth}
+        for f in members:
+            claims[row.unit].update(composites.get(f, {}).values())
+        for span in [s for s in str(row.parts).split(";") if s]:
+            a, b = (int(v) for v in span.split("-"))
+            pfm = by_name[row.unit].probabilities[:, a:b]
+            parts.append(Motif(f"{row.unit}:{span}", pfm / pfm.sum(0), source="ARGMINN"))
+            owners.append(row.unit)
+    if parts:
+        truth_of = benchmark_motifs(parts, truth, q_threshold=0.05).pattern_truth
+        for part, unit in zip(parts, owners, strict=True):
+            found.append(f"{part.name} {truth_of.get(part.name, '-')}")
+            if truth_of.get(part.name) in rule_motifs:
+                claims[unit].add(truth_of[part.name])
+    return claims, "; ".join(found)
 
 
 def composite_filters(motifs, truth, rule_motifs) -> dict:

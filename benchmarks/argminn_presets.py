@@ -378,8 +378,8 @@ def main(argv=None) -> pd.DataFrame:
         print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(
         f"one-to-one on {int(table['one_to_one'].sum())}/{len(table)} "
-        f"({int(table.get('one_to_one_units', table['one_to_one']).sum())} counting composite "
-        "filters as units); "
+        f"({int(table.get('one_to_one_units', table['one_to_one']).sum())} counting readout "
+        "units: composite filters, filters that read one unit); "
         f"auROC within 0.02 of the CNN on {int((table['auroc_delta'] >= -0.02).sum())}/"
         f"{len(table)}; precision >= 0.9 on {int((table['precision'] >= 0.9).sum())}/"
         f"{len(table)}"

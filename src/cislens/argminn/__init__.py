@@ -11,7 +11,9 @@ section 7; the reference code was not read.
 - :func:`filter_overlap_penalty`, :func:`filter_l1`, :func:`attention_entropy`,
   :class:`RegularizationSchedule`: the regularisers and their per-epoch weights
   (:func:`cislens.train.fit` adds ``model.regularization_loss(epoch)`` to the task loss);
-- :func:`argminn_motifs`, :func:`argminn_instances`, :func:`argminn_syntax`: the readout.
+- :func:`argminn_motifs`, :func:`argminn_instances`, :func:`argminn_syntax`: the readout
+  (passing filters that read one unit at a fixed arrangement are grouped by
+  :mod:`cislens.argminn.units` into ``ArgminnMotifs.units``).
 """
 
 from cislens.argminn.instances import argminn_instances, argminn_syntax

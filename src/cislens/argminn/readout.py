@@ -30,6 +30,7 @@ import torch
 from cislens._version import __version__
 from cislens.argminn._common import batches, prepare
 from cislens.argminn.effect import filter_effects
+from cislens.argminn.information import information_content, informative_runs, trim_span
 from cislens.argminn.orientation import (
     SYMMETRY_THRESHOLD,
     orient_windows,
@@ -38,6 +39,7 @@ from cislens.argminn.orientation import (
     strand_symmetry,
 )
 from cislens.argminn.status import FILTER_STATUSES, filter_statuses, site_sharing
+from cislens.argminn.units import UNIT_COLUMNS, readout_units
 from cislens.utils.reprs import compact_repr
 from cislens.utils.types import ArrayLike, Device
 
@@ -89,6 +91,16 @@ class ArgminnMotifs:
         annotated.
     params : dict
         The parameters of the call and the cislens version.
+    units : pandas.DataFrame
+        One row per unit of passing filters (:data:`cislens.argminn.units.UNIT_COLUMNS`):
+        filters whose windows co-occur at one arrangement on at least ``min_cooccurrence`` of
+        the sites of each read one unit; a passing filter on its own is a unit of one.
+    unit_motifs : list of cislens.pwm.Motif
+        The units' trimmed PFMs, named ``unit_<leader>`` (stitched for a unit of several
+        filters), in the order of ``units``.
+    unit_annotation : pandas.DataFrame
+        TOMTOM matches of each informative part (``unit_<leader>:<start>-<end>``) of the
+        units of several filters; empty when not annotated or when there are none.
     """
 
     __repr__ = compact_repr
@@ -99,80 +111,14 @@ class ArgminnMotifs:
     pfms: np.ndarray
     annotation: pd.DataFrame
     params: dict = field(default_factory=dict)
+    units: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(UNIT_COLUMNS)))
+    unit_motifs: list = field(default_factory=list)
+    unit_annotation: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def passing(self) -> list[int]:
         """Indices of the passing filters."""
         return [int(k) for k in self.filters.loc[self.filters["passing"], "filter"]]
-
-
-def information_content(pfm: np.ndarray, *, pseudocount: float = 0.001) -> np.ndarray:
-    """IC per column (bits): KL divergence of ``pfm`` (4, W) to a uniform background.
-
-    Examples
-    --------
-    >>> information_content(np.array([[1.0, 0.25], [0, 0.25], [0, 0.25], [0, 0.25]])).round(2)
-    array([1.97, 0.  ])
-    """
-    p = (np.asarray(pfm, dtype=np.float64) + pseudocount) / (1.0 + 4 * pseudocount)
-    return (p * np.log2(p / 0.25)).sum(0)
-
-
-def trim_span(ic, trim_ic: float, *, max_gap: int = 2) -> tuple[int, int]:
-    """The informative core ``[start, end)`` of a filter: columns with IC >= ``trim_ic``,
-    joined across gaps of at most ``max_gap`` columns, the run with the most total IC.
-
-    A 15 bp filter can hold a motif plus a few informative columns of a neighbour at a fixed
-    spacing; keeping the richest run (not first-to-last informative column) keeps the motif.
-
-    Examples
-    --------
-    >>> trim_span(np.array([0.0, 1.5, 1.8, 0.1, 1.2, 0.0, 0.0, 0.0, 1.9, 0.0]), 0.3)
-    (1, 5)
-    >>> trim_span(np.zeros(4), 0.3)
-    (0, 0)
-    """
-    keep = np.flatnonzero(np.asarray(ic) >= trim_ic)
-    if keep.size == 0:
-        return 0, 0
-    breaks = np.flatnonzero(np.diff(keep) > max_gap + 1)
-    starts = np.concatenate([[keep[0]], keep[breaks + 1]])
-    ends = np.concatenate([keep[breaks], [keep[-1]]]) + 1
-    totals = [float(np.sum(ic[a:b])) for a, b in zip(starts, ends, strict=True)]
-    best = int(np.argmax(totals))
-    return int(starts[best]), int(ends[best])
-
-
-def informative_runs(
-    ic, *, gap_ic: float = 0.1, min_length: int = 4, min_mean_ic: float = 1.0
-) -> list[tuple[int, int]]:
-    """The separate informative blocks ``[start, end)`` of a filter, left to right: runs of
-    columns with IC >= ``gap_ic`` bits (a column below it carries no information, a spacer),
-    kept when at least ``min_length`` columns long with a mean IC of at least ``min_mean_ic``.
-
-    A filter with two blocks reads two pieces of sequence at a fixed distance: a composite of
-    two motifs (SOX2, 1 bp, POU5F1), a gapped motif, or a motif and part of a neighbour.
-    Unlike :func:`trim_span`, a one-column spacer splits (weak columns above ``gap_ic`` do not).
-
-    Examples
-    --------
-    >>> informative_runs(np.array([1.5, 1.8, 1.2, 1.9, 0.02, 1.9, 1.8, 1.7, 1.6]))
-    [(0, 4), (5, 9)]
-    >>> informative_runs(np.array([1.5, 1.8, 0.2, 1.9, 0.0, 0.0, 1.9, 1.8]))
-    [(0, 4)]
-    """
-    ic = np.asarray(ic, dtype=float)
-    keep = np.flatnonzero(ic >= gap_ic)
-    if keep.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(keep) > 1)
-    starts = np.concatenate([[keep[0]], keep[breaks + 1]])
-    ends = np.concatenate([keep[breaks], [keep[-1]]]) + 1
-    return [
-        (int(a), int(b))
-        for a, b in zip(starts, ends, strict=True)
-        if b - a >= min_length and ic[a:b].mean() >= min_mean_ic
-    ]
 
 
 def argminn_motifs(
@@ -186,6 +132,7 @@ def argminn_motifs(
     min_sites: int = 20,
     min_influence: float = 0.1,
     min_effect: float = 0.1,
+    min_cooccurrence: float = 0.5,
     annotate: bool = True,
     database: str | Sequence[Motif] | None = None,
     batch_size: int = 256,
@@ -218,6 +165,10 @@ def argminn_motifs(
         ``effect``, :func:`cislens.argminn.effect.filter_effects`, measured for the filters
         with at least ``min_sites`` windows). 0 turns the criterion (and the extra forward
         passes) off.
+    min_cooccurrence : float
+        Two passing filters read one *unit* (``units``) when their windows co-occur at one
+        arrangement (offset, relative strand) on at least this share of the windows of each
+        (default 0.5; :mod:`cislens.argminn.units`). 1.01 never joins filters.
     annotate : bool
         Run TOMTOM on the passing motifs (default True).
     database : None, str or list of Motif
@@ -248,18 +199,7 @@ def argminn_motifs(
     ('ACGT', [0])
     """
     X, batch_size = prepare(model, X, batch_size)
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"threshold must be in (0, 1]; got {threshold!r}.")
-    if not 0.0 <= min_influence <= 1.0:
-        raise ValueError(
-            f"min_influence must be in [0, 1] (a fraction of the most influential filter's); "
-            f"got {min_influence!r}."
-        )
-    if not 0.0 <= min_effect <= 1.0:
-        raise ValueError(
-            f"min_effect must be in [0, 1] (a fraction of the most needed filter's); "
-            f"got {min_effect!r}."
-        )
+    _check_settings(threshold, min_influence, min_effect, min_cooccurrence)
     n_filters, width = model.hparams["n_filters"], model.hparams["filter_width"]
     maxima = torch.full((n_filters,), -torch.inf)
     minima = torch.full((n_filters,), torch.inf)
@@ -287,6 +227,7 @@ def argminn_motifs(
         "min_sites": min_sites,
         "min_influence": min_influence,
         "min_effect": min_effect,
+        "min_cooccurrence": min_cooccurrence,
         "n_sequences": int(X.shape[0]),
         "annotate": annotate,
         "cislens_version": __version__,
@@ -297,7 +238,7 @@ def argminn_motifs(
     if min_effect > 0:
         candidates = [k for k in range(n_filters) if n_sites[k] >= min_sites]
         effects = filter_effects(model, X, candidates, batch_size=batch_size, device=device)
-    return _summarise(
+    result = _summarise(
         model,
         counts,
         n_sites,
@@ -308,6 +249,68 @@ def argminn_motifs(
         params=params,
         database=database,
     )
+    return _with_units(result, X.numpy(), hits, width, database)
+
+
+def _check_settings(threshold, min_influence, min_effect, min_cooccurrence) -> None:
+    """Refuse readout settings outside their ranges, naming the parameter."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1]; got {threshold!r}.")
+    if not 0.0 <= min_influence <= 1.0:
+        raise ValueError(
+            f"min_influence must be in [0, 1] (a fraction of the most influential filter's); "
+            f"got {min_influence!r}."
+        )
+    if not 0.0 <= min_effect <= 1.0:
+        raise ValueError(
+            f"min_effect must be in [0, 1] (a fraction of the most needed filter's); "
+            f"got {min_effect!r}."
+        )
+    if not min_cooccurrence > 0.0:
+        raise ValueError(
+            f"min_cooccurrence must be > 0 (a share of each filter's windows; above 1 joins "
+            f"no filters); got {min_cooccurrence!r}."
+        )
+
+
+def _with_units(result: ArgminnMotifs, X, hits, width, database) -> ArgminnMotifs:
+    """Group the passing filters into units (:func:`cislens.argminn.units.readout_units`),
+    note the grouping in the members' reasons, and annotate the parts of stitched units."""
+    from cislens.pwm import Motif
+
+    params, filters = result.params, result.filters
+    passing = filters[filters["passing"]].sort_values(
+        ["influence", "filter"], ascending=[False, True]
+    )
+    windows = {k: (where[:, 0], where[:, 1], minus) for k, (where, minus, _, _) in hits.items()}
+    spans = {int(r.filter): (int(r.start), int(r.end)) for r in passing.itertuples()}
+    table, pfms, notes = readout_units(
+        X,
+        windows,
+        [int(k) for k in passing["filter"]],
+        result.pfms,
+        spans,
+        width,
+        trim_ic=params["trim_ic"],
+        min_cooccurrence=params["min_cooccurrence"],
+    )
+    for k, note in notes.items():
+        filters.loc[filters["filter"] == k, "reason"] += note
+    motifs, parts = [], []
+    for row in table.itertuples():
+        pfm, (start, end) = pfms[row.unit]
+        trimmed = pfm[:, start:end] + 0.001
+        motifs.append(Motif(row.unit, trimmed / trimmed.sum(0), source="ARGMINN"))
+        for span in [s for s in row.parts.split(";") if s]:
+            a, b = (int(v) for v in span.split("-"))
+            piece = pfm[:, start:end][:, a:b] + 0.001
+            parts.append(Motif(f"{row.unit}:{span}", piece / piece.sum(0), source="ARGMINN"))
+    result.units, result.unit_motifs = table, motifs
+    if params["annotate"] and parts:
+        from cislens.motifs import annotate as tomtom_annotate
+
+        result.unit_annotation = tomtom_annotate(parts, database=database)
+    return result
 
 
 def _count_windows(model, X, cutoff, maxima, batch_size, device, verbose):
