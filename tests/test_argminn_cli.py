@@ -95,6 +95,8 @@ def test_train_argminn_then_read_its_motifs(tmp_path, capsys):
     instances = pd.read_csv(out / "instances.tsv", sep="\t")
     assert {"example", "start", "end", "filter", "layer", "head"} <= set(instances.columns)
     assert (out / "motifs.meme").exists() == bool(filters["passing"].any())
+    units = pd.read_csv(out / "units.tsv", sep="\t")
+    assert len(units) <= int(filters["passing"].sum())  # every passing filter in one unit
 
 
 def test_a_race_the_user_asked_for_is_run_and_not_reported_as_dropped(tmp_path, capsys):

@@ -170,6 +170,13 @@ def test_filter_table_and_motifs(stage):
     assert [m.name for m in meme] == ["filter_0", "filter_1"]
     assert [m.consensus for m in meme] == list(MOTIFS.values())
     assert pd.read_csv(out / "argminn/matches.csv").empty  # annotate=False
+    # two filters for two motifs at changing places: two units of one filter each
+    units = pd.read_csv(out / "argminn/units.csv", dtype={"filters": str})
+    assert units["unit"].tolist() == ["unit_0", "unit_1"]
+    assert units["filters"].tolist() == ["0", "1"]
+    assert units["consensus"].tolist() == list(MOTIFS.values())
+    assert [m.name for m in read_meme(out / "argminn/units.meme")] == ["unit_0", "unit_1"]
+    assert pd.read_csv(out / "argminn/unit_matches.csv").empty
 
 
 def test_instances_are_the_planted_copies(stage, inputs):

@@ -55,6 +55,9 @@ class ArgminnFiles:
     FILTER_WEIGHTS = "filters.npz"
     MOTIFS_MEME = "motifs.meme"
     MATCHES = "matches.csv"
+    UNITS = "units.csv"
+    UNITS_MEME = "units.meme"
+    UNIT_MATCHES = "unit_matches.csv"
     INSTANCES = "instances.csv"
     ATTENTION = "attention.npz"
     MOTIF_RECOVERY = "motif_recovery.csv"
@@ -66,6 +69,9 @@ class ArgminnFiles:
         FILTER_WEIGHTS,
         MOTIFS_MEME,
         MATCHES,
+        UNITS,
+        UNITS_MEME,
+        UNIT_MATCHES,
         INSTANCES,
         ATTENTION,
         MOTIF_RECOVERY,

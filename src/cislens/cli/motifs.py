@@ -205,12 +205,21 @@ def _argminn_motifs(model_path, data, split, out, database, annotate_patterns, s
     ensure_dir(out)
     write_table(result.filters, out / "filters.tsv", sep="\t", index=False)
     write_table(hits, out / "instances.tsv", sep="\t", index=False)
+    # passing filters that read one arrangement together are one unit (docs/argminn.md)
+    write_table(result.units, out / "units.tsv", sep="\t", index=False)
     passing = result.filters[result.filters["passing"]]
-    echo(f"{len(passing)} of {len(result.filters)} filters pass; {len(hits)} instances")
+    echo(
+        f"{len(passing)} of {len(result.filters)} filters pass in {len(result.units)} units; "
+        f"{len(hits)} instances"
+    )
     if result.motifs:
         write_meme(out / "motifs.meme", result.motifs)
+        if result.unit_motifs:
+            write_meme(out / "units.meme", result.unit_motifs)
         if annotate_patterns:
             write_table(result.annotation, out / "annotation.tsv", sep="\t", index=False)
+            unit_table = out / "unit_annotation.tsv"
+            write_table(result.unit_annotation, unit_table, sep="\t", index=False)
             best = result.annotation[result.annotation["rank"] == 1]
             for row in best.itertuples():
                 echo(_match_line(row))

@@ -11,6 +11,9 @@ and ``docs/formats.md``):
 - ``filters.npz``: ``weights`` (F, 4, W), the mean-centred filter weights, and ``pfms`` (F, 4, W);
 - ``motifs.meme``: the passing filters' trimmed PFMs (only when at least one filter passes);
 - ``matches.csv``: TOMTOM matches of the passing filters (:data:`cislens.motifs.MATCH_COLUMNS`);
+- ``units.csv``: the passing filters grouped into units (:data:`cislens.argminn.units.UNIT_COLUMNS`;
+  filters that read one arrangement together are one unit), ``units.meme`` their (stitched)
+  PFMs, ``unit_matches.csv`` TOMTOM matches of the parts of units of several filters;
 - ``instances.csv``: :data:`cislens.argminn.instances.INSTANCE_COLUMNS`; ``example`` is the test
   row;
 - ``attention.npz``: ``attention`` (n, layers, heads, P), ``example_index`` (n,) test rows (the
@@ -79,6 +82,8 @@ class ArgminnStageResult:
         ``argminn/instances.csv``.
     motif_recovery, instance_recovery : pandas.DataFrame or None
         The recovery tables; None when there was no ground truth to score against.
+    units : pandas.DataFrame or None
+        ``argminn/units.csv``; None in a folder written before units existed.
     """
 
     __repr__ = compact_repr
@@ -87,6 +92,7 @@ class ArgminnStageResult:
     instances: pd.DataFrame
     motif_recovery: pd.DataFrame | None = None
     instance_recovery: pd.DataFrame | None = None
+    units: pd.DataFrame | None = None
 
     def summary(self) -> str:
         """One line: passing filters (with the simulated motif they recover, else their TOMTOM
@@ -103,9 +109,11 @@ class ArgminnStageResult:
             )
             for row in passing.itertuples()
         ]
+        joined = self.units is not None and len(self.units) < len(passing)
         return (
             f"ARGMINN readout: {len(passing)} of {len(self.filters)} filters pass"
-            f"{': ' + ', '.join(names) if names else ''}; "
+            f"{': ' + ', '.join(names) if names else ''}"
+            f"{f' (in {len(self.units)} units)' if joined else ''}; "
             f"{len(self.instances)} instance calls"
         )
 
@@ -175,15 +183,26 @@ def _read_model(model, X, settings, annotate, random_state, options):
 
 
 def _write_readout(folder, found, hits, pattern_truth) -> None:
-    """filters.csv, filters.npz, matches.csv, motifs.meme (when a filter passes), instances.csv."""
+    """filters.csv, filters.npz, matches.csv, motifs.meme (when a filter passes), units.csv,
+    units.meme (when a unit exists), unit_matches.csv, instances.csv."""
     write_table(_filter_table(found, pattern_truth), folder / ArgminnFiles.FILTERS, index=False)
     with atomic_open(folder / ArgminnFiles.FILTER_WEIGHTS, "wb") as handle:
         np.savez(handle, weights=found.weights, pfms=found.pfms.astype(np.float32))
     write_table(found.annotation, folder / ArgminnFiles.MATCHES, index=False)
-    if found.motifs:
-        from cislens.pwm import write_meme
+    from cislens.pwm import write_meme
 
+    if found.motifs:
         write_meme(folder / ArgminnFiles.MOTIFS_MEME, found.motifs)
+    # units: passing filters that read one arrangement together, reported once (docs/argminn.md)
+    write_table(found.units, folder / ArgminnFiles.UNITS, index=False)
+    if found.unit_motifs:
+        write_meme(folder / ArgminnFiles.UNITS_MEME, found.unit_motifs)
+    unit_matches = found.unit_annotation
+    if not len(unit_matches.columns):  # none to annotate: still a readable table
+        from cislens.motifs import MATCH_COLUMNS
+
+        unit_matches = pd.DataFrame(columns=list(MATCH_COLUMNS))
+    write_table(unit_matches, folder / ArgminnFiles.UNIT_MATCHES, index=False)
     write_table(hits, folder / ArgminnFiles.INSTANCES, index=False)
 
 
@@ -311,6 +330,7 @@ def load_argminn_result(folder) -> ArgminnStageResult:
         table(ArgminnFiles.INSTANCES),
         table(ArgminnFiles.MOTIF_RECOVERY),
         table(ArgminnFiles.INSTANCE_RECOVERY),
+        table(ArgminnFiles.UNITS),
     )
 
 
