@@ -86,7 +86,8 @@ def main(argv: list[str]) -> int:
         n_tasks, length, truth = dataset.n_tasks, dataset.length, dataset.ground_truth
         valid = dataset.X["valid"], dataset.Y["valid"]
     config = {"name": arch, "n_tasks": n_tasks, "input_length": length}
-    config.update(default_model_args(arch, length, len(data[0])), **json.loads(model_args))
+    n_train = len(data[0]) if isinstance(data, tuple) else len(data.X["train"])
+    config.update(default_model_args(arch, length, n_train), **json.loads(model_args))
     model = build_model(config, random_state=0)
     options = {
         "batch_size": 64,
