@@ -49,22 +49,29 @@ def layer_maxima(model, X: np.ndarray, batch: int = 500):
         model.pool1.register_forward_pre_hook(lambda m, a: seen.__setitem__("c1", a[0])),
         model.pool2.register_forward_hook(lambda m, a, out: seen.__setitem__("c2", out)),
     ]
-    out = {"logits": [], "c1": [], "c2": []}
+    if getattr(model, "mean2", None) is not None:
+        hooks.append(model.mean2.register_forward_hook(lambda m, a, o: seen.__setitem__("m2", o)))
+    out = {"logits": [], "c1": [], "c2": [], "m2": []}
     model.eval()
     with torch.no_grad():
         for i in range(0, len(X), batch):
             out["logits"].append(model(torch.from_numpy(X[i : i + batch])).numpy())
             out["c1"].append(seen["c1"].amax(dim=2).numpy())
             out["c2"].append(seen["c2"].amax(dim=2).numpy())
+            out["m2"].append(seen["m2"].mean(dim=2).numpy() if "m2" in seen else np.zeros((0,)))
     for hook in hooks:
         hook.remove()
-    return {k: np.concatenate(v) for k, v in out.items()}
+    result = {k: np.concatenate(v) for k, v in out.items() if k != "m2"}
+    result["m2"] = np.concatenate(out["m2"]) if "m2" in seen else None
+    return result
 
 
-def head_logits(model, c2: np.ndarray) -> np.ndarray:
-    """The logits from the pooled second-layer features (global pool: one value per channel)."""
+def head_logits(model, c2: np.ndarray, m2=None) -> np.ndarray:
+    """The logits from the pooled second-layer features (global pool: one value per channel;
+    with ``mean_pool`` the means ``m2`` follow the maxima)."""
+    features = c2 if m2 is None else np.concatenate([c2, m2], axis=1)
     with torch.no_grad():
-        h = model.relu3(model.dense(torch.from_numpy(c2.astype(np.float32))))
+        h = model.relu3(model.dense(torch.from_numpy(features.astype(np.float32))))
         return model.out(h).numpy()
 
 
@@ -114,11 +121,15 @@ def main(argv=None) -> int:
     c2 = acts["c2"]
     silent = int((c2.max(axis=0) <= 1e-6).sum())
     print(f"\n== conv2 channels: {silent}/{c2.shape[1]} silent on {len(X)} test sequences")
-    base = [auroc(Y[:, t], head_logits(model, c2)[:, t]) for t in range(Y.shape[1])]
+    m2 = acts["m2"]
+    base_logits = head_logits(model, c2, m2)
+    base = [auroc(Y[:, t], base_logits[:, t]) for t in range(Y.shape[1])]
     for c in range(c2.shape[1]):
-        ablated = c2.copy()
+        ablated, ablated_mean = c2.copy(), None if m2 is None else m2.copy()
         ablated[:, c] = c2[:, c].mean()
-        logits = head_logits(model, ablated)
+        if m2 is not None:
+            ablated_mean[:, c] = m2[:, c].mean()
+        logits = head_logits(model, ablated, ablated_mean)
         drops = [base[t] - auroc(Y[:, t], logits[:, t]) for t in range(Y.shape[1])]
         best = max(motifs, key=lambda m: auroc(presence[m], c2[:, c]))
         print(f"  ch {c:2d} max {c2[:, c].max():6.2f} best motif {best:6s} {auroc(presence[best], c2[:, c]):.3f}  auROC drop per task " + " ".join(f"{d:+.3f}" for d in drops))
