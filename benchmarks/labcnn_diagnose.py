@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import time
 
 import numpy as np
@@ -75,19 +76,62 @@ def head_logits(model, c2: np.ndarray, m2=None) -> np.ndarray:
         return model.out(h).numpy()
 
 
-def task_report(name, motifs, y, score, presence):
-    """Positives against negatives grouped by which of ``motifs`` they carry."""
+def task_report(name, motifs, y, score, presence) -> None:
+    """Positives against negatives grouped by which of ``motifs`` they carry: each group's
+    mean logit and the auROC of that group against all sequences of the other label."""
     print(f"\n== {name}: test auROC {auroc(y, score):.3f}; positives {int(y.sum())}")
     pos = y == 1
     for combo in itertools.product([0, 1], repeat=len(motifs)):
-        carry = np.all([presence[m] == c for m, c in zip(motifs, combo)], axis=0)
-        label = "+".join(m for m, c in zip(motifs, combo) if c) or "none"
+        carry = np.all([presence[m] == c for m, c in zip(motifs, combo, strict=True)], axis=0)
+        label = "+".join(m for m, c in zip(motifs, combo, strict=True) if c) or "none"
         for group, mask in (("neg", ~pos & carry), ("pos", pos & carry)):
             if mask.sum() == 0:
                 continue
-            others = pos if group == "neg" else ~pos
-            a = auroc(np.r_[np.ones(others.sum()), np.zeros(mask.sum())], np.r_[score[others], score[mask]]) if group == "neg" else auroc(np.r_[np.ones(mask.sum()), np.zeros(others.sum())], np.r_[score[mask], score[others]])
-            print(f"  {group} {label:24s} n={int(mask.sum()):5d} mean logit {score[mask].mean():7.2f}  auROC vs all {'pos' if group == 'neg' else 'neg'}: {a:.3f}")
+            # positives score high: a group of negatives is ranked against all positives
+            high, low = (pos, mask) if group == "neg" else (mask, ~pos)
+            labels = np.r_[np.ones(high.sum()), np.zeros(low.sum())]
+            a = auroc(labels, np.r_[score[high], score[low]])
+            print(
+                f"  {group} {label:24s} n={int(mask.sum()):5d} "
+                f"mean logit {score[mask].mean():7.2f}  auROC vs the other label: {a:.3f}"
+            )
+
+
+def detector_report(motifs, presence, counts, acts) -> None:
+    """The best first-layer filter and second-layer channel for each motif."""
+    print("\n== detectors: best channel per motif (auROC of its per-sequence max for presence)")
+    for m in motifs:
+        line = f"  {m:6s} present in {presence[m].mean():.2f} "
+        line += f"(mean count {counts[m][presence[m]].mean():.1f});"
+        for layer in ("c1", "c2"):
+            values = acts[layer]
+            best = max(range(values.shape[1]), key=lambda c: auroc(presence[m], values[:, c]))
+            line += f" {layer} #{best:2d} auROC {auroc(presence[m], values[:, best]):.3f}"
+        print(line)
+
+
+def channel_report(model, Y, motifs, presence, acts) -> None:
+    """Silent second-layer channels, and each channel's use: the drop in every task's
+    auROC when the channel's pooled features are replaced by their mean."""
+    c2, m2 = acts["c2"], acts["m2"]
+    silent = int((c2.max(axis=0) <= 1e-6).sum())
+    print(f"\n== conv2 channels: {silent}/{c2.shape[1]} silent on {len(Y)} test sequences")
+    base_logits = head_logits(model, c2, m2)
+    base = [auroc(Y[:, t], base_logits[:, t]) for t in range(Y.shape[1])]
+    for c in range(c2.shape[1]):
+        ablated, ablated_mean = c2.copy(), None if m2 is None else m2.copy()
+        ablated[:, c] = c2[:, c].mean()
+        if m2 is not None:
+            ablated_mean[:, c] = m2[:, c].mean()
+        logits = head_logits(model, ablated, ablated_mean)
+        drops = " ".join(
+            f"{base[t] - auroc(Y[:, t], logits[:, t]):+.3f}" for t in range(Y.shape[1])
+        )
+        best = max(motifs, key=lambda m: auroc(presence[m], c2[:, c]))
+        print(
+            f"  ch {c:2d} max {c2[:, c].max():6.2f} best motif {best:6s} "
+            f"{auroc(presence[best], c2[:, c]):.3f}  auROC drop per task {drops}"
+        )
 
 
 def main(argv=None) -> int:
@@ -104,8 +148,9 @@ def main(argv=None) -> int:
     inst = data.ground_truth.instances
     inst = inst[inst["split"] == "test"]
     motifs = list(data.ground_truth.motifs)
-    presence = {m: np.isin(np.arange(len(X)), inst.loc[inst.motif == m, "sequence"]) for m in motifs}
-    counts = {m: np.bincount(inst.loc[inst.motif == m, "sequence"], minlength=len(X)) for m in motifs}
+    rows = {m: inst.loc[inst.motif == m, "sequence"] for m in motifs}
+    presence = {m: np.isin(np.arange(len(X)), rows[m]) for m in motifs}
+    counts = {m: np.bincount(rows[m], minlength=len(X)) for m in motifs}
     acts = layer_maxima(model, X)
     print("model", model.hparams)
     config = json.loads(data.ground_truth.config)
@@ -113,27 +158,9 @@ def main(argv=None) -> int:
         rule = json.dumps(config["tasks"][t]["rule"])
         used = [m for m in motifs if f'"{m}"' in rule]
         task_report(name, used, Y[:, t], acts["logits"][:, t], presence)
-    print("\n== detectors: best channel per motif (auROC of its per-sequence max for presence)")
-    for m in motifs:
-        best1 = max(range(acts["c1"].shape[1]), key=lambda c: auroc(presence[m], acts["c1"][:, c]))
-        best2 = max(range(acts["c2"].shape[1]), key=lambda c: auroc(presence[m], acts["c2"][:, c]))
-        print(f"  {m:6s} present in {presence[m].mean():.2f} (mean count {counts[m][presence[m]].mean():.1f}); conv1 filter {best1:2d} auROC {auroc(presence[m], acts['c1'][:, best1]):.3f}; conv2 channel {best2:2d} auROC {auroc(presence[m], acts['c2'][:, best2]):.3f}")
-    c2 = acts["c2"]
-    silent = int((c2.max(axis=0) <= 1e-6).sum())
-    print(f"\n== conv2 channels: {silent}/{c2.shape[1]} silent on {len(X)} test sequences")
-    m2 = acts["m2"]
-    base_logits = head_logits(model, c2, m2)
-    base = [auroc(Y[:, t], base_logits[:, t]) for t in range(Y.shape[1])]
-    for c in range(c2.shape[1]):
-        ablated, ablated_mean = c2.copy(), None if m2 is None else m2.copy()
-        ablated[:, c] = c2[:, c].mean()
-        if m2 is not None:
-            ablated_mean[:, c] = m2[:, c].mean()
-        logits = head_logits(model, ablated, ablated_mean)
-        drops = [base[t] - auroc(Y[:, t], logits[:, t]) for t in range(Y.shape[1])]
-        best = max(motifs, key=lambda m: auroc(presence[m], c2[:, c]))
-        print(f"  ch {c:2d} max {c2[:, c].max():6.2f} best motif {best:6s} {auroc(presence[best], c2[:, c]):.3f}  auROC drop per task " + " ".join(f"{d:+.3f}" for d in drops))
-    print(f"cpu {time.process_time() - start:.1f}")
+    detector_report(motifs, presence, counts, acts)
+    channel_report(model, Y, motifs, presence, acts)
+    print(f"cpu {time.process_time() - start:.1f} load {os.getloadavg()}")
     return 0
 
 

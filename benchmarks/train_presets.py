@@ -111,7 +111,9 @@ def run_presets(args) -> pd.DataFrame:
                 arch, data, dataset.n_tasks, dataset.length, args.seed, *args.overrides
             )
             if args.save_dir:
-                save_model(model, Path(args.save_dir) / f"{preset}_{arch}", training_summary=history)
+                save_model(
+                    model, Path(args.save_dir) / f"{preset}_{arch}", training_summary=history
+                )
             table = evaluate(
                 model,
                 dataset.X["test"],
