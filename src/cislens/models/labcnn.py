@@ -64,8 +64,9 @@ class LabCNN(SequenceModel):
         200 bp) and give the dense layer these means next to the maxima (default False). A max
         pool passes gradient to one position per channel, so a motif that only matters in
         combination (a repressor under ``NOT``, the second motif of "2 of 3") is never found
-        when no channel happens to peak on it; the mean passes gradient to every position, and
-        the difference between sequences with and without the motif points at it.
+        when no channel happens to peak on it; the mean passes gradient to every position.
+        Not a default: on celltypes5 it found neither missing motif and, trained from scratch,
+        lost three tasks (``benchmarks/results/train_presets.md``, 2026-12-05, h_c5).
     activation1 : {"relu", "exp"}
         Activation of the first convolution (default "relu"). "exp": the exponential of Koo &
         Ploenzke (2021, Nat. Mach. Intell.), which suppresses weak matches and amplifies

@@ -141,12 +141,7 @@ def train_stage(config, stages, dataset, data_params: dict, model, *, verbose=Fa
         spec = config.model
         hyper = {
             "input_length": dataset.length,
-            **default_model_args(
-                spec.architecture,
-                dataset.length,
-                len(dataset.X["train"]),
-                n_tasks=dataset.n_tasks,
-            ),
+            **default_model_args(spec.architecture, dataset.length, len(dataset.X["train"])),
             **spec.args,
             "name": spec.architecture,
             "n_tasks": dataset.n_tasks,

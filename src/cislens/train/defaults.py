@@ -95,8 +95,6 @@ SMALL_DATA = 2000
 TARGET_STEPS = 4000
 """Optimizer steps that :func:`epochs_for` aims at."""
 MIN_EPOCHS, MAX_EPOCHS = 20, 100
-MEAN_POOL_MIN_TASKS = 2
-"""From this many tasks LabCNN beyond 200 bp also mean-pools (:func:`default_model_args`)."""
 
 
 def epochs_for(n_train: int, batch_size: int) -> int:
@@ -133,13 +131,10 @@ def lr_for(n_train: int) -> float:
     return 1e-2 if n_train < SMALL_DATA else 3e-3
 
 
-def default_model_args(
-    name: str, input_length: int, n_train: int | None = None, *, n_tasks: int | None = None
-) -> dict:
+def default_model_args(name: str, input_length: int, n_train: int | None = None) -> dict:
     """Architecture hyperparameters chosen by the input length (and, for Basset, the number
-    of training sequences ``n_train``; None: not known, no small-data change; for LabCNN the
-    number of tasks ``n_tasks``; None: one) when the user gives none. The user's own
-    arguments are merged after these and win.
+    of training sequences ``n_train``; None: not known, no small-data change) when the user
+    gives none. The user's own arguments are merged after these and win.
 
     LabCNN's second pool is 8 (the classic model, made for 200 bp) up to 200 bp; for longer
     inputs it covers the whole second feature map (a global max-pool) and dropout 0.5 comes
@@ -148,12 +143,6 @@ def default_model_args(
     Beyond 200 bp LabCNN also gets ``batch_norm`` (no second-layer channel falls silent for
     good under the global pool) and ``activation1="exp"`` (Koo & Ploenzke 2021): tal_gata
     0.938 -> 0.999 test auROC at the full size (``benchmarks/results/train_presets.md``).
-    Beyond 200 bp with several tasks LabCNN also averages its second feature map
-    (``mean_pool``, next to the max; :data:`MEAN_POOL_MIN_TASKS`): on celltypes5 (5 tasks)
-    no channel detected the repressor REST (``RFX3 AND NOT REST``: the negatives with both
-    scored like the positives) nor HNF4A ("2 of 3"), while 6 of the 16 channels were idle;
-    the max passes gradient to one position per channel, so a motif that only matters in
-    combination with another task's motif is never found.
     BPNetLike beyond 200 bp pools globally with the max instead of the mean: the mean of 300
     positions drowned the one planted 6-mer (test auROC 0.51; 0.93 with the max). Basset
     below 2,000 training sequences: :func:`basset_model_args`. Other architectures: no change
@@ -165,8 +154,6 @@ def default_model_args(
     {}
     >>> default_model_args("labcnn", 500)
     {'pool_sizes': [4, 114], 'dropout': 0.5, 'batch_norm': True, 'activation1': 'exp'}
-    >>> default_model_args("labcnn", 500, n_tasks=5)["mean_pool"]
-    True
     """
     if name == "basset":
         return basset_model_args(input_length, n_train)
@@ -177,15 +164,12 @@ def default_model_args(
     if name != "labcnn":
         return {}
     after_conv2 = math.ceil((input_length - 19 + 1) / 4) - 8 + 1
-    args = {
+    return {
         "pool_sizes": [4, max(1, after_conv2)],
         "dropout": 0.5,
         "batch_norm": True,
         "activation1": "exp",
     }
-    if n_tasks is not None and n_tasks >= MEAN_POOL_MIN_TASKS:
-        args["mean_pool"] = True
-    return args
 
 
 def basset_model_args(input_length: int, n_train: int | None = None) -> dict:
@@ -307,7 +291,6 @@ def resolve_lr_candidates(settings: dict, given: Mapping, *, n_train: int | None
 
 
 __all__ = [
-    "MEAN_POOL_MIN_TASKS",
     "TARGET_STEPS",
     "TRAINING_DEFAULTS",
     "basset_model_args",
