@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _memory import reset_peak_rss, status_kib
 
 from cislens._version import __version__
-from cislens.models import MODELS, build_model, get_model_class
+from cislens.models import MODELS, build_model, get_model_class, save_model
 from cislens.simulate import preset_names, simulate
 from cislens.train import evaluate, fit_restarts
 from cislens.train.defaults import default_model_args, training_settings
@@ -110,6 +110,10 @@ def run_presets(args) -> pd.DataFrame:
             model, history, cpu, peak = train_default(
                 arch, data, dataset.n_tasks, dataset.length, args.seed, *args.overrides
             )
+            if args.save_dir:
+                save_model(
+                    model, Path(args.save_dir) / f"{preset}_{arch}", training_summary=history
+                )
             table = evaluate(
                 model,
                 dataset.X["test"],
@@ -198,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tag", default="", help="suffix of the result files")
+    parser.add_argument("--save-dir", default=None, help="save each model to SAVE_DIR/PRESET_ARCH")
     parser.add_argument(
         "--model-args", default="{}", help="JSON: override the default model arguments"
     )

@@ -14,7 +14,8 @@ flat phase). Prints ``epoch train_loss valid_auroc`` lines, then the test auROC 
 baseline on presets), the CPU seconds (1 torch thread) and the load average. The experiments
 behind ``cislens.train.defaults`` are logged in ``benchmarks/results/train_probes.txt``.
 
-With ``--per-task`` (a sixth argument) each epoch line also shows the validation auROC of
+With ``--task=NAME`` only that task of a multi-task preset is trained (alone). With
+``--per-task`` (a sixth argument) each epoch line also shows the validation auROC of
 every task and, for LabCNN, the first- and second-layer channels that are silent (never above
 0 on 500 validation sequences: a silent ReLU channel before a global max pool gets no
 gradient again), e.g. ``python benchmarks/train_probe.py celltypes5 labcnn '{}' '{}' 10
@@ -75,6 +76,8 @@ def per_task_line(model, X_valid, Y_valid) -> str:
 def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
     per_task = "--per-task" in argv
+    only = [a.split("=", 1)[1] for a in argv if a.startswith("--task=")]
+    argv = [a for a in argv if not a.startswith("--task=")]
     case, arch, model_args, fit_args, epochs = [a for a in argv if a != "--per-task"]
     if case == "own":
         arrays = own_data(0)
@@ -85,8 +88,14 @@ def main(argv: list[str]) -> int:
         data, test = dataset, (dataset.X["test"], dataset.Y["test"])
         n_tasks, length, truth = dataset.n_tasks, dataset.length, dataset.ground_truth
         valid = dataset.X["valid"], dataset.Y["valid"]
+        if only:  # one task of a multi-task preset, alone (no PWM baseline column)
+            t = dataset.task_names.index(only[0])
+            X, Y = dataset.X, {k: v[:, [t]] for k, v in dataset.Y.items()}
+            data = X["train"], Y["train"], X["valid"], Y["valid"]
+            test, valid, n_tasks, truth = (X["test"], Y["test"]), data[2:], 1, None
     config = {"name": arch, "n_tasks": n_tasks, "input_length": length}
-    config.update(default_model_args(arch, length, len(data[0])), **json.loads(model_args))
+    n_train = len(data[0]) if isinstance(data, tuple) else len(data.X["train"])
+    config.update(default_model_args(arch, length, n_train), **json.loads(model_args))
     model = build_model(config, random_state=0)
     options = {
         "batch_size": 64,

@@ -59,6 +59,14 @@ class LabCNN(SequenceModel):
         classic model has none). It keeps every second-layer channel alive: without it, a
         channel whose pre-activation is negative at every position gets no gradient through
         its ReLU and the global max pool, and stays silent for good.
+    mean_pool : bool
+        Also average the second feature map over each pool window (the global mean beyond
+        200 bp) and give the dense layer these means next to the maxima (default False). A max
+        pool passes gradient to one position per channel, so a motif that only matters in
+        combination (a repressor under ``NOT``, the second motif of "2 of 3") is never found
+        when no channel happens to peak on it; the mean passes gradient to every position.
+        Not a default: on celltypes5 it found neither missing motif and, trained from scratch,
+        lost three tasks (``benchmarks/results/train_presets.md``, 2026-12-05, h_c5).
     activation1 : {"relu", "exp"}
         Activation of the first convolution (default "relu"). "exp": the exponential of Koo &
         Ploenzke (2021, Nat. Mach. Intell.), which suppresses weak matches and amplifies
@@ -117,6 +125,7 @@ class LabCNN(SequenceModel):
         dropout: float = 0.0,
         batch_norm: bool = False,
         activation1: str = "relu",
+        mean_pool: bool = False,
         random_state: RandomState = None,
     ) -> None:
         super().__init__()
@@ -133,6 +142,7 @@ class LabCNN(SequenceModel):
             "dropout": check_rate(dropout, "dropout", owner),
             "batch_norm": _check_bool(batch_norm, "batch_norm", owner),
             "activation1": check_choice(activation1, _ACTIVATIONS, name="LabCNN: activation1"),
+            "mean_pool": _check_bool(mean_pool, "mean_pool", owner),
         }
         lengths = self.feature_lengths
         if min(lengths) < 1:
@@ -156,8 +166,11 @@ class LabCNN(SequenceModel):
                 self.bn2 = nn.BatchNorm1d(f2)
             self.relu2 = nn.ReLU()
             self.pool2 = self._make_pool(p2)
+            if self.hparams["mean_pool"]:
+                self.mean2 = nn.AvgPool1d(p2, stride=p2, ceil_mode=True)
             self.flatten = nn.Flatten()
-            self.dense = nn.Linear(f2 * lengths[-1], self.hparams["n_hidden"])
+            n_pooled = 2 if self.hparams["mean_pool"] else 1
+            self.dense = nn.Linear(n_pooled * f2 * lengths[-1], self.hparams["n_hidden"])
             self.relu3 = nn.ReLU()
             self.dropout = nn.Dropout(self.hparams["dropout"])
             self.out = nn.Linear(self.hparams["n_hidden"], self.hparams["n_tasks"])
@@ -190,8 +203,12 @@ class LabCNN(SequenceModel):
         x = self.conv2(x)
         if self.hparams["batch_norm"]:
             x = self.bn2(x)
-        x = self.pool2(self.relu2(x))
-        x = self.relu3(self.dense(self.flatten(x)))
+        x = self.relu2(x)
+        if self.hparams["mean_pool"]:
+            x = torch.cat([self.flatten(self.pool2(x)), self.flatten(self.mean2(x))], dim=1)
+        else:
+            x = self.flatten(self.pool2(x))
+        x = self.relu3(self.dense(x))
         return self.out(self.dropout(x))
 
 
