@@ -44,8 +44,11 @@ recovery, >= 2x faster, <= half the peak memory, no noise-only patterns.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -349,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         make_planted(args.attributions, args.make_planted, seed=args.seed)
         return 0
     if args.worker:
+        if os.environ.get("CISLENS_BENCH_DUMP_ON_XCPU"):
+            # Under a CPU-time cap (RLIMIT_CPU): at the soft limit the kernel sends SIGXCPU;
+            # dump every thread's Python stack (what the tool was doing when stopped) to stderr.
+            faulthandler.register(signal.SIGXCPU, file=sys.stderr, all_threads=True)
         print("RESULT " + json.dumps(run_tool(args.worker, args.attributions, args.seed)))
         return 0
     records = {}

@@ -52,16 +52,25 @@ def continuous_jaccard(a: ArrayLike, b: ArrayLike) -> float:
 
 
 def l1_tracks(hypothetical: np.ndarray, contrib: np.ndarray) -> np.ndarray:
-    """``[hyp / sum|hyp| ; contrib / sum|contrib|]`` per seqlet: (n, 4, W) x 2 -> (n, 8, W)."""
+    """``[hyp / sum|hyp| ; contrib / sum|contrib|]`` per seqlet: (n, 4, W) x 2 -> (n, 8, W).
 
-    def norm(values):
+    Each half is divided straight into the float32 result (no normalised copies and no
+    concatenation: for 64,000 seqlets that is 80 MB less at once); the values are those of
+    dividing in the inputs' precision and rounding to float32.
+
+    Examples
+    --------
+    >>> hyp = np.array([[[1.0, -3.0]] * 4])  # (1, 4, 2): sum |hyp| = 16
+    >>> l1_tracks(hyp, np.zeros_like(hyp))[0, :, 1].tolist()
+    [-0.1875, -0.1875, -0.1875, -0.1875, 0.0, 0.0, 0.0, 0.0]
+    """
+    hypothetical, contrib = np.asarray(hypothetical), np.asarray(contrib)
+    n, c, width = hypothetical.shape
+    out = np.empty((n, 2 * c, width), dtype=np.float32)
+    for half, values in enumerate((hypothetical, contrib)):
         total = np.abs(values).sum(axis=(1, 2), keepdims=True)
-        return values / np.where(total > 0, total, 1.0)
-
-    # copy=False: the concatenation is already a new float32 array for float32 inputs.
-    return np.concatenate([norm(hypothetical), norm(contrib)], axis=1).astype(
-        np.float32, copy=False
-    )
+        np.divide(values, np.where(total > 0, total, 1.0), out=out[:, half * c : (half + 1) * c])
+    return out
 
 
 def reverse_tracks(data: np.ndarray) -> np.ndarray:
