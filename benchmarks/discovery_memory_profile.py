@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"{value:9.1f}  {path}" for path, value in ranked[:40]]
     peak, path, arrays = hook.best
     lines.append(
-        f"## arrays (>= 1 MiB) in the locals of the stack when the stretch peaking at {peak:.1f} MiB ended ({path})"
+        f"## arrays (>= 1 MiB) in the locals of the stack when the stretch peaking at "
+        f"{peak:.1f} MiB ended ({path})"
     )
     lines += [
         f"  {fn}.{name} {shape} {dtype} {mib} MiB {note}"

@@ -397,6 +397,7 @@ def _discover_metacluster(result, source, sub, sign, p, rng, verbose) -> str | N
             f"the {metacluster} metacluster ({len(sub)} seqlets) gave no pattern "
             f"of >= {p.min_cluster_size} seqlets"
         )
+    logger.info("%s: %d candidate patterns; null patterns next", label, len(patterns))
     null_values = _null_similarities(source, sub, sign, p, rng, verbose, label)
     passed, failed = test_patterns(source, patterns, null_values, alpha=p.alpha)
     for group in (passed, failed):

@@ -130,6 +130,7 @@ def cluster_seqlets(
         desc=f"{label}: similarities",
     )
     middle = time.process_time()
+    logger.info("%s: similarity graph of %d seqlets", label, n_graph)
     affinity = density_adapted_affinity(neighbors, sims, perplexity=p.perplexity)
     del neighbors, sims
     labels = leiden_clusters(
@@ -140,6 +141,7 @@ def cluster_seqlets(
     )
     del affinity
     end = time.process_time()
+    logger.info("%s: %d Leiden clusters", label, int(labels.max()) + 1 if labels.size else 0)
     if n_graph < onehot.shape[0]:
         logger.info("%s: %d seqlets beyond the graph sample", label, onehot.shape[0] - n_graph)
         # Made again (the same embedding) rather than held through Leiden: memory, not time.
