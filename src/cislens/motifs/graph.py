@@ -61,7 +61,7 @@ def embedding_inputs(onehot: np.ndarray, contrib: np.ndarray) -> tuple[np.ndarra
     float32. :func:`~cislens.motifs.affinity.gapped_kmer_embedding` (and so
     :func:`cluster_seqlets`) gives exactly the same result for them as for ``(onehot,
     contrib)``: it reads only which positions are known, their most likely base and the
-    per-position sums. They take 5/32 of the two float32 windows' memory.
+    per-position sums. They take a quarter of the two float32 windows' memory.
 
     Examples
     --------

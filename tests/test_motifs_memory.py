@@ -1,0 +1,107 @@
+"""The memory-saving forms of discovery's window reads, tracks and clustering inputs are exact:
+the same values as the plain formulas, the same embedding, the same cluster labels."""
+
+import numpy as np
+import pytest
+
+from cislens.motifs.affinity import gapped_kmer_embedding, l1_tracks
+from cislens.motifs.aggregate import SeqletSource
+from cislens.motifs.graph import cluster_seqlets, embedding_inputs
+from cislens.motifs.params import DiscoveryParams
+from cislens.motifs.source import WindowSource, merged_segments
+
+
+def _plain_l1(hyp, contrib):
+    """The textbook form: normalised copies, concatenated, then rounded to float32."""
+
+    def norm(values):
+        total = np.abs(values).sum(axis=(1, 2), keepdims=True)
+        return values / np.where(total > 0, total, 1.0)
+
+    return np.concatenate([norm(hyp), norm(contrib)], axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_l1_tracks_in_place_equals_the_plain_formula(dtype):
+    rng = np.random.default_rng(0)
+    hyp = rng.normal(size=(40, 4, 13)).astype(dtype)
+    contrib = hyp * (rng.random(hyp.shape) < 0.3)
+    contrib[5] = 0.0  # an all-zero row keeps its zeros (no division by zero)
+    got = l1_tracks(hyp, contrib)
+    assert got.dtype == np.float32 and got.shape == (40, 8, 13)
+    np.testing.assert_array_equal(got, _plain_l1(hyp, contrib))
+    np.testing.assert_allclose(np.abs(got[:, :4]).sum(axis=(1, 2)), 1.0, rtol=1e-5)
+    assert not got[5, 4:].any()
+
+
+def _reference_windows(X, H, example, start, rc, width):
+    """Window by window: positions outside the sequence are zero, rc rows reverse-complemented."""
+    n, length = len(example), X.shape[2]
+    onehot = np.zeros((n, 4, width), dtype=np.float32)
+    hyp = np.zeros_like(onehot)
+    for i in range(n):
+        for j in range(width):
+            pos = start[i] + j
+            if 0 <= pos < length:
+                onehot[i, :, j], hyp[i, :, j] = X[example[i], :, pos], H[example[i], :, pos]
+        if rc[i]:
+            onehot[i], hyp[i] = onehot[i, ::-1, ::-1], hyp[i, ::-1, ::-1]
+    return onehot, hyp
+
+
+@pytest.mark.parametrize("flips", ["none", "some"])
+@pytest.mark.parametrize("inside", [True, False])
+def test_windows_equal_the_window_by_window_reference(flips, inside):
+    rng = np.random.default_rng(1)
+    X = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (6, 50))].transpose(0, 2, 1).copy()
+    H = rng.normal(size=X.shape).astype(np.float32)
+    example = rng.integers(0, 6, 30)
+    start = rng.integers(0, 40, 30) if inside else rng.integers(-8, 48, 30)
+    rc = rng.random(30) < 0.5 if flips == "some" else np.zeros(30, dtype=bool)
+    expected = _reference_windows(X, H, example, start, rc, 10)
+    full = SeqletSource(X, H)
+    ex, lo, hi = merged_segments(example, start, start + 10, 3, 50)
+    offsets = np.concatenate([[0], np.cumsum(hi - lo)])
+    segments = list(zip(ex, lo, hi, strict=True))
+    kept = [np.concatenate([A[e, :, a:b] for e, a, b in segments], axis=1) for A in (X, H)]
+    window = WindowSource(50, ex, lo, hi, *kept, fallback=full)
+    assert offsets[-1] == kept[0].shape[1]
+    for source in (full, window):
+        onehot, hyp, mask = source.windows(example, start, rc, 10)
+        assert onehot.dtype == hyp.dtype == np.float32
+        np.testing.assert_array_equal(onehot, expected[0])
+        np.testing.assert_array_equal(hyp, expected[1])
+        assert mask.all() == inside
+        onehot[:] = -1.0  # a new array each time, never a view of the source's values
+        assert not (X == -1.0).any() and not (window.X == -1.0).any()
+
+
+def _windows(seed=0, n=120, width=21):
+    rng = np.random.default_rng(seed)
+    motifs = rng.integers(0, 4, (2, 8))
+    tokens = rng.integers(0, 4, (n, width))
+    hyp = rng.normal(0, 0.05, (n, 4, width)).astype(np.float32)
+    for i in range(n):
+        site, at = motifs[i % 2], int(rng.integers(2, width - 10))
+        tokens[i, at : at + 8] = site
+        hyp[i, site, np.arange(at, at + 8)] += 1.0
+    onehot = np.eye(4, dtype=np.float32)[tokens].transpose(0, 2, 1).copy()
+    onehot[:3, :, :4] = 0.0  # unknown bases (N): all-zero columns
+    return onehot, onehot * hyp, hyp
+
+
+def test_compact_inputs_give_the_same_embedding_and_labels():
+    onehot, contrib, hyp = _windows()
+    bases, per_position = embedding_inputs(onehot, contrib)
+    assert bases.dtype == np.int8 and per_position.shape == (120, 1, 21)
+    assert bases.nbytes + per_position.nbytes == (onehot.nbytes + contrib.nbytes) // 4
+    for sign in (1, -1):
+        full = gapped_kmer_embedding(onehot, contrib, sign=sign)
+        compact = gapped_kmer_embedding(bases, per_position, sign=sign)
+        assert (full != compact).nnz == 0 and full.shape == compact.shape
+    data = l1_tracks(hyp, contrib)
+    # max 80 < 120: the last 40 seqlets go through the assignment, which embeds them too
+    p = DiscoveryParams(max_seqlets_per_metacluster=80, n_neighbors=20, perplexity=5)
+    labels = cluster_seqlets(onehot, contrib, data, 1, p, 0)
+    np.testing.assert_array_equal(cluster_seqlets(bases, per_position, data, 1, p, 0), labels)
+    assert len(set(zip(labels, np.arange(120) % 2, strict=True))) == len(set(labels))
