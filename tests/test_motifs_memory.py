@@ -105,3 +105,55 @@ def test_compact_inputs_give_the_same_embedding_and_labels():
     labels = cluster_seqlets(onehot, contrib, data, 1, p, 0)
     np.testing.assert_array_equal(cluster_seqlets(bases, per_position, data, 1, p, 0), labels)
     assert len(set(zip(labels, np.arange(120) % 2, strict=True))) == len(set(labels))
+
+
+def _plain_density_affinity(neighbors, similarities, perplexity, min_affinity=1e-4):
+    """Sparse-matrix arithmetic spelled out: mean of both directions, row-wise conditional
+    probabilities, geometric mean with the transpose, small values dropped."""
+    import scipy.sparse as sp
+
+    from cislens.motifs.density import _all_betas, similarity_to_distance
+
+    n, k = neighbors.shape
+    rows, cols = np.repeat(np.arange(n), k), neighbors.ravel()
+    valid = (cols >= 0) & (cols != rows)
+    d = similarity_to_distance(similarities.ravel()[valid]) + 1e-9
+    forward = sp.csr_matrix((d, (rows[valid], cols[valid])), shape=(n, n))
+    forward.sum_duplicates()
+    present = sp.csr_matrix((np.ones(forward.nnz), forward.indices, forward.indptr), (n, n))
+    symmetric = (forward + forward.T).multiply((present + present.T).power(-1)).tocsr()
+    symmetric.sort_indices()
+    betas = np.zeros(n)
+    _all_betas(symmetric.indptr, symmetric.data, np.log(perplexity), 1e-5, 100, betas)
+    rows = np.repeat(np.arange(n), np.diff(symmetric.indptr))
+    row_min = np.zeros(n)
+    filled = np.diff(symmetric.indptr) > 0
+    row_min[filled] = np.minimum.reduceat(symmetric.data, symmetric.indptr[:-1][filled])
+    weights = np.exp(-(symmetric.data - row_min[rows]) * betas[rows])
+    totals = np.bincount(rows, weights=weights, minlength=n)
+    conditional = sp.csr_matrix((weights / totals[rows], symmetric.indices, symmetric.indptr))
+    affinity = conditional.multiply(conditional.T).sqrt().tocsr()
+    affinity.data[affinity.data < min_affinity] = 0.0
+    affinity.eliminate_zeros()
+    return affinity
+
+
+@pytest.mark.parametrize("n, k, holes", [(40, 8, False), (400, 30, True)])
+def test_density_affinity_equals_the_plain_sparse_arithmetic(n, k, holes):
+    from cislens.motifs.density import density_adapted_affinity
+
+    rng = np.random.default_rng(n)
+    neighbors = np.stack([rng.choice(n - 1, k, replace=False) for _ in range(n)])
+    neighbors += neighbors >= np.arange(n)[:, None]  # never itself
+    if holes:
+        neighbors[rng.random(neighbors.shape) < 0.1] = -1
+    sims = rng.random((n, k)).astype(np.float32)
+    sims[rng.random(sims.shape) < 0.05] = 0.0
+    got = density_adapted_affinity(neighbors, sims, perplexity=5.0)
+    expected = _plain_density_affinity(neighbors, sims, 5.0)
+    expected.sort_indices()
+    assert got.nnz > 2 * n  # a real graph, not an empty one
+    np.testing.assert_array_equal(got.indptr, expected.indptr)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_array_equal(got.data, expected.data)
+    assert abs(got - got.T).max() == 0.0
