@@ -44,6 +44,7 @@ from cislens.motifs.aggregate import (
     information_content,
 )
 from cislens.motifs.graph import cluster_seqlets, embedding_inputs
+from cislens.motifs.memory import release_free_memory
 from cislens.motifs.params import DiscoveryParams
 from cislens.motifs.refine import aggregate_rows, merge_patterns, split_pattern
 from cislens.motifs.seqlets import (
@@ -191,6 +192,7 @@ def _metacluster_patterns(source, table, sign, p, rng, verbose, label, *, refine
     del onehot, contrib
     labels = cluster_seqlets(bases, per_position, data, sign, p, rng, verbose, label, clock)
     del bases, per_position
+    release_free_memory()
     metacluster = "pos" if sign > 0 else "neg"
     patterns = []
     clusters = [c for c in range(labels.max() + 1) if (labels == c).sum() >= p.min_cluster_size]
@@ -280,6 +282,7 @@ def discover_motifs(
         sample=sample,
     )
     del sums, sample
+    release_free_memory()  # the scan's per-chunk blocks stay resident in the C heap otherwise
     table = calls.table.copy()
     table["pattern"] = ""
     result = MotifDiscoveryResult([], table, [], calls.thresholds, p.to_dict(), seed)

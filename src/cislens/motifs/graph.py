@@ -23,6 +23,7 @@ from cislens.motifs.affinity import (
 from cislens.motifs.assign import assign_to_clusters
 from cislens.motifs.clustering import leiden_clusters
 from cislens.motifs.density import density_adapted_affinity
+from cislens.motifs.memory import release_free_memory
 from cislens.utils.random import check_random_state
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ def cluster_seqlets(
         embedding, embedding.T.tocsr(), n_neighbors=p.n_neighbors, exclude_self=True
     )
     del embedding
+    release_free_memory()
     sims = fine_graph(
         data[:n_graph],
         neighbors,
@@ -131,8 +133,10 @@ def cluster_seqlets(
     )
     middle = time.process_time()
     logger.info("%s: similarity graph of %d seqlets", label, n_graph)
+    release_free_memory()
     affinity = density_adapted_affinity(neighbors, sims, perplexity=p.perplexity)
     del neighbors, sims
+    release_free_memory()
     labels = leiden_clusters(
         affinity,
         n_runs=p.n_leiden_runs,
@@ -140,6 +144,7 @@ def cluster_seqlets(
         verbose=verbose,
     )
     del affinity
+    release_free_memory()
     end = time.process_time()
     logger.info("%s: %d Leiden clusters", label, int(labels.max()) + 1 if labels.size else 0)
     if n_graph < onehot.shape[0]:
@@ -148,6 +153,7 @@ def cluster_seqlets(
         embedding, vocabulary = graph_embedding()
         graph_t = embedding.T.tocsr()
         del embedding
+        release_free_memory()
         rest, _ = assign_to_clusters(
             onehot[n_graph:],
             contrib[n_graph:],
