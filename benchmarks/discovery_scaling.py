@@ -40,13 +40,14 @@ import itertools
 import json
 import math
 import os
+import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from motifs_vs_modisco import _run_worker, make_planted
+from motifs_vs_modisco import _descendants, _run_worker, _tree_pss_mb, make_planted
 
 SEQLETS_PER_SEQUENCE = 3.17
 CLUSTERING_STAGES = ("graph", "leiden", "assign")
@@ -89,6 +90,144 @@ def run_once(tool: str, path: Path, seed: int) -> dict:
     record["loadavg_after"] = list(os.getloadavg())
     record["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     record["n_recovered"] = sum(v is not None for v in record["recovered"].values())
+    return record
+
+
+def _tree_cpu_and_peak(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of ``pid``, its live descendants and its reaped children,
+    and the resident high-water mark of ``pid`` in MiB, read from ``/proc``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = 0.0
+    for child in _descendants(pid):
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cpu += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if child == pid:
+            cpu += (int(fields[13]) + int(fields[14])) / tick  # its reaped children
+    peak = 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return cpu, peak
+
+
+def run_capped(command: list[str], *, cpu_cap: float, wall_cap: float, memory_cap_gb: float):
+    """Run a worker until it ends or reaches a CPU-time, wall-clock or memory cap.
+
+    Returns ``(stdout, stderr, state)``. The driver reads the worker's CPU time (itself, its
+    live descendants and its reaped children; ``/proc``) every second and counts it from the
+    worker's ``START`` line (data loaded, tool imported), as the worker's own ``cpu_seconds``
+    does. At a cap it sends SIGXCPU, on which the worker dumps its Python stacks
+    (``faulthandler``) to stderr, then SIGKILL. ``state`` holds the last CPU time of the call
+    and the peak resident size (``VmHWM``) read while it ran - lower bounds when it was
+    stopped - and why it stopped. ``RLIMIT_CPU`` (twice the cap plus 10 minutes) and
+    ``RLIMIT_AS`` (twice the memory cap) are backstops only.
+    """
+    import signal
+    import subprocess
+
+    def limits():  # in the child, before exec
+        backstop = int(2 * cpu_cap + 600)
+        resource.setrlimit(resource.RLIMIT_CPU, (backstop, backstop + 5))
+        cap = int(2 * memory_cap_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    env = dict(os.environ, CISLENS_BENCH_DUMP_ON_XCPU="1", PYTHONUNBUFFERED="1")
+    out_path = Path(f"/tmp/capped_{os.getpid()}.out")
+    err_path = out_path.with_suffix(".err")
+    start = time.monotonic()
+    state = {"stopped_by": None, "cpu_seconds": 0.0, "cpu_at_start": None, "peak_rss_mb": 0.0}
+    with out_path.open("w") as out, err_path.open("w") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=env, preexec_fn=limits)
+        while process.poll() is None:
+            cpu, peak = _tree_cpu_and_peak(process.pid)
+            if state["cpu_at_start"] is None and "START" in out_path.read_text():
+                state["cpu_at_start"] = cpu
+            if state["cpu_at_start"] is not None:
+                state["cpu_seconds"] = max(cpu - state["cpu_at_start"], state["cpu_seconds"])
+            state["peak_rss_mb"] = max(peak, state["peak_rss_mb"])
+            reasons = {
+                "CPU-time cap": state["cpu_seconds"] >= cpu_cap,
+                "wall-clock cap": time.monotonic() - start > wall_cap,
+                "memory cap": _tree_pss_mb(process.pid) > memory_cap_gb * 1024,
+            }
+            stop = [name for name, hit in reasons.items() if hit]
+            if stop and state["stopped_by"] is None:
+                state["stopped_by"] = stop[0]
+                process.send_signal(signal.SIGXCPU)  # the stack dump
+                time.sleep(3)
+                process.kill()
+            time.sleep(1.0)
+    state["returncode"] = process.returncode
+    state["wall_seconds"] = time.monotonic() - start
+    return out_path.read_text(), err_path.read_text(), state
+
+
+def first_dump(errors: str) -> list[str]:
+    """The first ``faulthandler`` dump in a worker's stderr (all its threads)."""
+    lines = errors.splitlines()
+    heads = [i for i, x in enumerate(lines) if x.startswith(("Current thread", "Thread 0x"))]
+    return lines[heads[0] :] if heads else lines[-40:]
+
+
+def run_once_capped(tool: str, path: Path, seed: int, args) -> dict:
+    """:func:`run_once` for a peer under the caps of ``args``; an unfinished run gives lower
+    bounds (``cpu_seconds_at_least``, ``peak_rss_mb_at_least``) and where it was stopped."""
+    command = [sys.executable, str(Path(__file__).parent / "motifs_vs_modisco.py")]
+    command += ["--attributions", str(path), "--seed", str(seed), "--worker", tool]
+    env_before = {k: os.environ.get(k) for k in ONE_THREAD}
+    os.environ.update(ONE_THREAD)
+    load_before = os.getloadavg()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    try:
+        output, errors, state = run_capped(
+            command,
+            cpu_cap=args.cpu_cap,
+            wall_cap=args.wall_cap,
+            memory_cap_gb=args.memory_cap_gb,
+        )
+    finally:
+        for key, value in env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    lines = output.splitlines()
+    results = [x for x in lines if x.startswith("RESULT ")]
+    if results:
+        record = json.loads(results[-1][len("RESULT ") :])
+        record["n_recovered"] = sum(v is not None for v in record["recovered"].values())
+    else:
+        record = {
+            "tool": tool,
+            "complete": False,
+            "cpu_seconds_at_least": state["cpu_seconds"],
+            "peak_rss_mb_at_least": state["peak_rss_mb"],
+            "stopped_by": state["stopped_by"],
+            "returncode": state["returncode"],
+            "wall_seconds": state["wall_seconds"],
+            "stdout_tail": lines[-20:],
+            "stack_when_stopped": first_dump(errors)[:60],
+        }
+    record["caps"] = {
+        "cpu_seconds": args.cpu_cap,
+        "wall_seconds": args.wall_cap,
+        "memory_gb": args.memory_cap_gb,
+    }
+    for key, prefix in (("pos", "Using "), ("neg", "Extracted ")):
+        found = [x for x in lines if x.startswith(prefix) and x.endswith(" seqlets")]
+        if found:
+            record[f"n_seqlets_{key}"] = int(found[-1].split()[1])
+    record["n_seqlets"] = record.get("n_seqlets_pos", 0) + record.get("n_seqlets_neg", 0)
+    record["started_utc"] = started
+    record["loadavg_before"] = list(load_before)
+    record["loadavg_after"] = list(os.getloadavg())
+    record["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return record
 
 
@@ -184,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--previous", action="append", default=[])
     parser.add_argument("--no-warmup", action="store_true", help="numba's cache is warm")
     parser.add_argument("--out", default="benchmarks/results/discovery_scaling.json")
+    parser.add_argument(
+        "--cpu-cap", type=float, help="modisco-lite runs: stop at this many CPU seconds"
+    )
+    parser.add_argument("--wall-cap", type=float, default=4 * 3600.0)
+    parser.add_argument("--memory-cap-gb", type=float, default=8.0)
     args = parser.parse_args(argv)
     records: dict = {}
     for previous in args.previous:
@@ -199,7 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         for tool in tools:
             if tool.startswith("modisco") and size > args.modisco_max_size:
                 continue
-            record = run_once(tool, path, args.seed)
+            if tool.startswith("modisco") and args.cpu_cap:
+                record = run_once_capped(tool, path, args.seed, args)
+            else:
+                record = run_once(tool, path, args.seed)
             records.setdefault(str(size), {})[tool] = record
             print(size, tool, json.dumps({k: record[k] for k in list(record)[:6]}), flush=True)
             Path(args.out).write_text(json.dumps({"records": records}, indent=1))

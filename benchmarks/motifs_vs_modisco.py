@@ -44,8 +44,11 @@ recovery, >= 2x faster, <= half the peak memory, no noise-only patterns.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -200,6 +203,46 @@ def _run_worker(command: list[str]) -> tuple[str, float | None]:
     return "".join(lines), (None if base is None else max(state["peak"] - base, 0.0))
 
 
+def _start_memory_log(path: str) -> None:
+    """Log where the resident high-water mark rises, with the cislens.motifs log lines.
+
+    A daemon thread reads ``VmHWM`` every 0.2 s and writes ``process CPU s, VmHWM, VmRSS`` (MiB)
+    to ``path`` whenever the high-water mark rose by more than 1 MiB; cislens.motifs INFO log
+    lines go to the same file with the process CPU time, so each rise can be placed between
+    stages. A thread cannot run while compiled code holds the interpreter, so a rise is
+    reported at the end of such a stretch, never missed (the mark is the kernel's).
+    """
+    import logging
+
+    handle = open(path, "w", buffering=1)  # kept open for the process's lifetime
+
+    def status(field):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def sample():
+        last = 0.0
+        while True:
+            peak = status("VmHWM")
+            if peak > last + 1.0:
+                handle.write(
+                    f"{time.process_time():9.1f} HWM {peak:8.1f} RSS {status('VmRSS'):8.1f}\n"
+                )
+                last = peak
+            time.sleep(0.2)
+
+    class ToFile(logging.Handler):
+        def emit(self, record):
+            handle.write(f"{time.process_time():9.1f} LOG {record.getMessage()}\n")
+
+    logger = logging.getLogger("cislens.motifs")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(ToFile())
+    threading.Thread(target=sample, daemon=True).start()
+
+
 # modisco-lite with cislens's clustering settings (Leiden runs, coarse neighbours).
 MODISCO_SAME_SETTINGS = {"n_leiden_runs": 10, "nearest_neighbors_to_compute": 150}
 
@@ -247,6 +290,8 @@ def run_tool(tool: str, path: str, seed: int) -> dict:
         numba.njit(lambda x: x + 1)(1)
     else:
         import modiscolite.tfmodisco  # noqa: F401
+    if os.environ.get("CISLENS_BENCH_MEMLOG"):
+        _start_memory_log(os.environ["CISLENS_BENCH_MEMLOG"])
     base = _rss_mb()
     print("START", flush=True)  # the driver's memory sampler takes its baseline now
     cpu_start = _cpu_seconds()
@@ -349,6 +394,10 @@ def main(argv: list[str] | None = None) -> int:
         make_planted(args.attributions, args.make_planted, seed=args.seed)
         return 0
     if args.worker:
+        if os.environ.get("CISLENS_BENCH_DUMP_ON_XCPU"):
+            # Under a CPU-time cap (RLIMIT_CPU): at the soft limit the kernel sends SIGXCPU;
+            # dump every thread's Python stack (what the tool was doing when stopped) to stderr.
+            faulthandler.register(signal.SIGXCPU, file=sys.stderr, all_threads=True)
         print("RESULT " + json.dumps(run_tool(args.worker, args.attributions, args.seed)))
         return 0
     records = {}

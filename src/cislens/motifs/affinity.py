@@ -52,16 +52,25 @@ def continuous_jaccard(a: ArrayLike, b: ArrayLike) -> float:
 
 
 def l1_tracks(hypothetical: np.ndarray, contrib: np.ndarray) -> np.ndarray:
-    """``[hyp / sum|hyp| ; contrib / sum|contrib|]`` per seqlet: (n, 4, W) x 2 -> (n, 8, W)."""
+    """``[hyp / sum|hyp| ; contrib / sum|contrib|]`` per seqlet: (n, 4, W) x 2 -> (n, 8, W).
 
-    def norm(values):
+    Each half is divided straight into the float32 result (no normalised copies and no
+    concatenation: for 64,000 seqlets that is 80 MB less at once); the values are those of
+    dividing in the inputs' precision and rounding to float32.
+
+    Examples
+    --------
+    >>> hyp = np.array([[[1.0, -3.0]] * 4])  # (1, 4, 2): sum |hyp| = 16
+    >>> l1_tracks(hyp, np.zeros_like(hyp))[0, :, 1].tolist()
+    [-0.1875, -0.1875, -0.1875, -0.1875, 0.0, 0.0, 0.0, 0.0]
+    """
+    hypothetical, contrib = np.asarray(hypothetical), np.asarray(contrib)
+    n, c, width = hypothetical.shape
+    out = np.empty((n, 2 * c, width), dtype=np.float32)
+    for half, values in enumerate((hypothetical, contrib)):
         total = np.abs(values).sum(axis=(1, 2), keepdims=True)
-        return values / np.where(total > 0, total, 1.0)
-
-    # copy=False: the concatenation is already a new float32 array for float32 inputs.
-    return np.concatenate([norm(hypothetical), norm(contrib)], axis=1).astype(
-        np.float32, copy=False
-    )
+        np.divide(values, np.where(total > 0, total, 1.0), out=out[:, half * c : (half + 1) * c])
+    return out
 
 
 def reverse_tracks(data: np.ndarray) -> np.ndarray:
@@ -288,6 +297,30 @@ def _embed_all(per_pos, bases, top_n, min_k, max_k, max_span, max_entries, revco
     return out_keys[:filled], out_values[:filled]
 
 
+def distinct_sorted(keys: np.ndarray, *, block: int = 1 << 20) -> np.ndarray:
+    """``np.unique(keys)``, made block by block in memory O(distinct keys + block).
+
+    Each block's distinct keys are merged into the sorted result so far (the ones it lacks are
+    inserted at their ``searchsorted`` places): neither a sorted copy of all the keys nor the
+    blocks' distinct keys side by side are ever held. A 20,000-seqlet embedding has 10 million
+    keys (76 MB) and about 2 million distinct ones.
+
+    Examples
+    --------
+    >>> distinct_sorted(np.array([5, 3, 5, 1, 3, 9]), block=2).tolist()
+    [1, 3, 5, 9]
+    """
+    columns = keys[:0].copy()
+    for lo in range(0, keys.size, block):
+        part = np.unique(keys[lo : lo + block])
+        at = np.searchsorted(columns, part)
+        new = np.ones(part.size, dtype=bool)
+        if columns.size:
+            new = columns[np.minimum(at, columns.size - 1)] != part
+        columns = np.insert(columns, at[new], part[new])
+    return columns
+
+
 def gapped_kmer_embedding(
     X_seqlets: np.ndarray,
     contrib_seqlets: np.ndarray,
@@ -342,9 +375,8 @@ def gapped_kmer_embedding(
         counts,
     )
     del per_pos, bases, known
-    if vocabulary is None:  # distinct keys, block by block (np.unique would sort a full copy)
-        blocks = [np.unique(keys[lo : lo + (1 << 20)]) for lo in range(0, keys.size, 1 << 20)]
-        columns = np.unique(np.concatenate(blocks)) if blocks else keys[:0]
+    if vocabulary is None:
+        columns = distinct_sorted(keys)
     else:
         columns = np.asarray(vocabulary, dtype=np.int64)
     if columns.size == 0:
@@ -425,6 +457,7 @@ __all__ = [
     "coarse_neighbors",
     "continuous_jaccard",
     "cosine_neighbors",
+    "distinct_sorted",
     "gapped_kmer_embedding",
     "l1_tracks",
     "min_overlap_positions",

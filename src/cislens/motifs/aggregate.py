@@ -164,10 +164,26 @@ class SeqletSource:
         rows = example[:, None]
         onehot = self.X[rows, :, clipped].transpose(0, 2, 1)  # (n, 4, width)
         hyp = self.H[rows, :, clipped].transpose(0, 2, 1)
-        flip = np.asarray(rc)
-        onehot = np.where(flip[:, None, None], onehot[:, ::-1], onehot) * mask[:, None]
-        hyp = np.where(flip[:, None, None], hyp[:, ::-1], hyp) * mask[:, None]
-        return onehot.astype(np.float32), hyp.astype(np.float32), mask
+        return (*oriented(onehot, hyp, np.asarray(rc, dtype=bool), mask), mask)
+
+
+def oriented(onehot, hyp, flip, mask):
+    """Windows read at their positions, as new float32 arrays: channels of the ``flip`` rows
+    reversed (the reverse complement), positions outside the sequence (``~mask``) zeroed.
+
+    The reversal and the masking are skipped when no row needs them (multiplying by a mask of
+    ones and taking the unflipped branch change nothing), so the usual case makes one copy of
+    each array instead of three: discovery reads windows for tens of thousands of seqlets.
+    The copies keep the memory layout of the gathered values (``astype``'s order "K"), as the
+    three copies did, so sums over them add in the same order.
+    """
+    if flip.any():
+        onehot = np.where(flip[:, None, None], onehot[:, ::-1], onehot)
+        hyp = np.where(flip[:, None, None], hyp[:, ::-1], hyp)
+    if not mask.all():
+        onehot = onehot * mask[:, None]
+        hyp = hyp * mask[:, None]
+    return onehot.astype(np.float32), hyp.astype(np.float32)
 
 
 def _means(onehot, hyp, mask):
@@ -309,6 +325,7 @@ __all__ = [
     "information_content",
     "member_tracks",
     "min_overlap_positions",
+    "oriented",
     "pattern_similarity",
     "pattern_tracks",
 ]

@@ -85,19 +85,70 @@ def conditional_probabilities(
     """
     distances = distances.tocsr().astype(np.float64, copy=False)
     distances.sort_indices()
-    betas = np.zeros(distances.shape[0])
+    n = distances.shape[0]
+    betas = np.zeros(n)
     target = np.log(perplexity)
     _all_betas(distances.indptr, distances.data, target, tolerance, max_steps, betas)
-    rows = np.repeat(np.arange(distances.shape[0]), np.diff(distances.indptr))
-    row_min = np.full(distances.shape[0], 0.0)
-    nonempty = np.diff(distances.indptr) > 0
+    counts = np.diff(distances.indptr)
+    rows = np.repeat(np.arange(n, dtype=np.int32), counts)  # int32: n < 2**31 rows
+    row_min = np.full(n, 0.0)
+    nonempty = counts > 0
     row_min[nonempty] = np.minimum.reduceat(distances.data, distances.indptr[:-1][nonempty])
-    weights = np.exp(-(distances.data - row_min[rows]) * betas[rows])
-    totals = np.bincount(rows, weights=weights, minlength=distances.shape[0])
-    probabilities = weights / totals[rows]
+    # exp(-(d - min_i) beta_i), then / Z_i, in one array (the values of the plain formula:
+    # -(x) * y and -(x * y) are the same number); one entry-sized temporary at a time.
+    weights = distances.data - row_min[rows]
+    np.negative(weights, out=weights)
+    np.multiply(weights, betas[rows], out=weights)
+    np.exp(weights, out=weights)
+    totals = np.bincount(rows, weights=weights, minlength=n)
+    np.divide(weights, totals[rows], out=weights)
+    del rows
     return sp.csr_matrix(
-        (probabilities, distances.indices.copy(), distances.indptr.copy()), shape=distances.shape
+        (weights, distances.indices.copy(), distances.indptr.copy()), shape=distances.shape
     )
+
+
+def _symmetric_mean(forward: sp.csr_matrix) -> sp.csr_matrix:
+    """Distances on the union of both neighbour lists: the mean where both hold the pair.
+
+    ``(F + F.T) / (P + P.T)`` with ``P`` the pattern of ``F`` (every stored distance is > 0),
+    with the counts as int8 and the division done in place on the sum (dividing by 1 or 2 is
+    multiplying by 1.0 or 0.5 exactly): the values of the plain sparse formula.
+    """
+    n = forward.shape[0]
+    present = sp.csr_matrix(
+        (np.ones(forward.data.size, dtype=np.int8), forward.indices, forward.indptr), shape=(n, n)
+    )
+    total = (forward + forward.T).tocsr()
+    count = (present + present.T).tocsr()
+    del present
+    total.sort_indices()
+    count.sort_indices()
+    if not (
+        np.array_equal(total.indptr, count.indptr) and np.array_equal(total.indices, count.indices)
+    ):  # never expected (both are the union pattern); the plain formula then
+        return total.multiply(count.astype(np.float64).power(-1)).tocsr()
+    total.data *= np.power(count.data.astype(np.float64), -1)
+    return total
+
+
+def _geometric_mean_with_transpose(conditional: sp.csr_matrix) -> sp.csr_matrix:
+    """``sqrt(C * C.T)`` elementwise; for a symmetric pattern, the transpose's values are
+    aligned entry by entry with ``C``'s own (canonical CSR of both), so no sparse product (and
+    its twice-the-entries workspace) is needed. Entries whose product is 0 are kept as zeros
+    here; the caller's threshold removes them, as the sparse product would have."""
+    conditional.sort_indices()
+    transposed = conditional.T.tocsr()
+    transposed.sort_indices()
+    if not (
+        np.array_equal(transposed.indptr, conditional.indptr)
+        and np.array_equal(transposed.indices, conditional.indices)
+    ):  # an asymmetric pattern: the plain sparse product
+        return conditional.multiply(conditional.T).sqrt().tocsr()
+    values = transposed.data
+    np.multiply(conditional.data, values, out=values)
+    np.sqrt(values, out=values)
+    return sp.csr_matrix((values, conditional.indices, conditional.indptr), shape=conditional.shape)
 
 
 def density_adapted_affinity(
@@ -146,19 +197,12 @@ def density_adapted_affinity(
     del rows, cols, d, valid
     forward.sum_duplicates()
     # Every stored distance is > 0, so forward's own pattern marks the pairs present.
-    present = sp.csr_matrix(
-        (np.ones(forward.data.size), forward.indices, forward.indptr), shape=(n, n)
-    )
-    total = forward + forward.T
+    symmetric = _symmetric_mean(forward)
     del forward
-    count = present + present.T
-    count.data = np.maximum(count.data, 1.0)
-    del present
-    symmetric = total.multiply(count.power(-1)).tocsr()
-    del total, count
     conditional = conditional_probabilities(symmetric, perplexity=perplexity)
     del symmetric
-    affinity = conditional.multiply(conditional.T).sqrt().tocsr()
+    affinity = _geometric_mean_with_transpose(conditional)
+    del conditional
     affinity.data[affinity.data < min_affinity] = 0.0
     affinity.eliminate_zeros()
     return affinity

@@ -23,6 +23,7 @@ from cislens.motifs.affinity import (
 from cislens.motifs.assign import assign_to_clusters
 from cislens.motifs.clustering import leiden_clusters
 from cislens.motifs.density import density_adapted_affinity
+from cislens.motifs.memory import release_free_memory
 from cislens.utils.random import check_random_state
 
 logger = logging.getLogger(__name__)
@@ -52,13 +53,39 @@ def fine_graph(data, neighbors, *, min_overlap, revcomp, verbose=False, desc="si
     return sims[inverse].reshape(n, k)
 
 
+def embedding_inputs(onehot: np.ndarray, contrib: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What the gapped k-mer embedding reads of (n, 4, W) seqlet windows, in less memory.
+
+    Returns ``(bases, per_position)``: an int8 one-hot (n, 4, W) with a 1 at the most likely
+    base (the first maximum) of each position whose largest entry is positive and zeros
+    elsewhere, and the per-position contribution sums ``contrib.sum(axis=1)`` as (n, 1, W)
+    float32. :func:`~cislens.motifs.affinity.gapped_kmer_embedding` (and so
+    :func:`cluster_seqlets`) gives exactly the same result for them as for ``(onehot,
+    contrib)``: it reads only which positions are known, their most likely base and the
+    per-position sums. They take a quarter of the two float32 windows' memory.
+
+    Examples
+    --------
+    >>> onehot = np.array([[[1.0, 0, 0], [0, 0, 0], [0, 1.0, 0], [0, 0, 0]]], dtype=np.float32)
+    >>> bases, per_position = embedding_inputs(onehot, onehot * 2)
+    >>> bases[0].tolist(), per_position.tolist()
+    ([[1, 0, 0], [0, 0, 0], [0, 1, 0], [0, 0, 0]], [[[2.0, 2.0, 0.0]]])
+    """
+    known = onehot.max(axis=1, keepdims=True) > 0
+    bases = np.zeros(onehot.shape, dtype=np.int8)
+    np.put_along_axis(bases, onehot.argmax(axis=1)[:, None], known.astype(np.int8), axis=1)
+    per_position = contrib.sum(axis=1, keepdims=True).astype(np.float32, copy=False)
+    return bases, per_position
+
+
 def cluster_seqlets(
     onehot, contrib, data, sign, p, rng, verbose=False, label="seqlets", clock=None
 ) -> np.ndarray:
     """Cluster labels of seqlets (n, 4, W), strongest first, of one metacluster.
 
     ``contrib`` is ``onehot * hypothetical`` and ``data`` the (n, 8, W)
-    :func:`~cislens.motifs.affinity.l1_tracks`. The graph sample (the first
+    :func:`~cislens.motifs.affinity.l1_tracks`; ``onehot`` and ``contrib`` may be the compact
+    :func:`embedding_inputs` (the same labels, in less memory). The graph sample (the first
     ``p.max_seqlets_per_metacluster``) is clustered by the coarse + fine graph and Leiden, the
     rest by :func:`cislens.motifs.assign.assign_to_clusters`. ``clock`` (a dict) accumulates
     the CPU seconds of the stages ``graph``, ``leiden`` and ``assign``.
@@ -95,6 +122,7 @@ def cluster_seqlets(
         embedding, embedding.T.tocsr(), n_neighbors=p.n_neighbors, exclude_self=True
     )
     del embedding
+    release_free_memory()
     sims = fine_graph(
         data[:n_graph],
         neighbors,
@@ -104,8 +132,11 @@ def cluster_seqlets(
         desc=f"{label}: similarities",
     )
     middle = time.process_time()
+    logger.info("%s: similarity graph of %d seqlets", label, n_graph)
+    release_free_memory()
     affinity = density_adapted_affinity(neighbors, sims, perplexity=p.perplexity)
     del neighbors, sims
+    release_free_memory()
     labels = leiden_clusters(
         affinity,
         n_runs=p.n_leiden_runs,
@@ -113,13 +144,16 @@ def cluster_seqlets(
         verbose=verbose,
     )
     del affinity
+    release_free_memory()
     end = time.process_time()
+    logger.info("%s: %d Leiden clusters", label, int(labels.max()) + 1 if labels.size else 0)
     if n_graph < onehot.shape[0]:
         logger.info("%s: %d seqlets beyond the graph sample", label, onehot.shape[0] - n_graph)
         # Made again (the same embedding) rather than held through Leiden: memory, not time.
         embedding, vocabulary = graph_embedding()
         graph_t = embedding.T.tocsr()
         del embedding
+        release_free_memory()
         rest, _ = assign_to_clusters(
             onehot[n_graph:],
             contrib[n_graph:],
@@ -145,4 +179,4 @@ def cluster_seqlets(
     return labels
 
 
-__all__ = ["cluster_seqlets", "fine_graph"]
+__all__ = ["cluster_seqlets", "embedding_inputs", "fine_graph"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cislens.motifs.aggregate import SeqletSource
+from cislens.motifs.aggregate import SeqletSource, oriented
 
 
 def is_in_memory(values) -> bool:
@@ -208,9 +208,7 @@ class WindowSource:
         else:
             onehot = np.zeros((example.size, 4, width), dtype=np.float32)
             hyp = np.zeros_like(onehot)
-        onehot = np.where(flip[:, None, None], onehot[:, ::-1], onehot) * mask[:, None]
-        hyp = np.where(flip[:, None, None], hyp[:, ::-1], hyp) * mask[:, None]
-        onehot, hyp = onehot.astype(np.float32), hyp.astype(np.float32)
+        onehot, hyp = oriented(onehot, hyp, flip, mask)
         if miss.size:
             self.n_fallback += int(miss.size)
             onehot[miss], hyp[miss], _ = self.fallback.windows(
