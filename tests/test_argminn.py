@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from testkit import zeroed_argminn
 
 from cislens.argminn import (
     ARGMINN,
@@ -469,20 +470,8 @@ MOTIFS = {0: "GATAAG", 2: "CACGTA"}  # filter -> planted motif (neither is a pal
 def hand_set_model() -> ARGMINN:
     """Filters 0 and 2 are exact PWMs of the planted motifs, filter 1 is all zero; the attention
     query is a large constant, so each head attends to the strongest activation."""
-    model = ARGMINN(
-        n_tasks=1,
-        n_filters=3,
-        filter_width=6,
-        token_batch_norm=False,
-        token_dim=8,
-        stream_dim=8,
-        n_heads=2,
-        position_dim=4,
-        random_state=0,
-    )
+    model = zeroed_argminn(3)
     with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.zero_()
         for k, word in MOTIFS.items():
             model.scanner.weight[k] = one_hot_encode([word])[0] * 2.0
             model.scanner.bias[k] = -10.0  # fires (2.0) only on a perfect match (12 - 10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from testkit import zeroed_argminn
 
 from cislens.argminn import ARGMINN, argminn_motifs
 from cislens.argminn.readout import FILTER_COLUMNS, FILTER_STATUSES, site_sharing
@@ -22,20 +23,8 @@ N_FILTERS = len(DESIGN)
 
 
 def status_model() -> ARGMINN:
-    model = ARGMINN(
-        n_tasks=1,
-        n_filters=N_FILTERS,
-        filter_width=6,
-        token_batch_norm=False,
-        token_dim=8,
-        stream_dim=8,
-        n_heads=2,
-        position_dim=4,
-        random_state=0,
-    )
+    model = zeroed_argminn(N_FILTERS)
     with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.zero_()
         for k, (word, column) in DESIGN.items():
             if word is None:
                 model.scanner.bias[k] = -1.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from testkit import zeroed_argminn
 
 from cislens.argminn import ARGMINN, argminn_motifs
 from cislens.argminn.units import arrangement, group_units, unit_counts
@@ -17,20 +18,8 @@ WORDS = {0: UNIT[:6], 1: UNIT[2:], 2: "GATAAG", 3: "CTTCGA"}  # 2 and 3 only co-
 
 def word_model() -> ARGMINN:
     """Filter k fires (2.0) on an exact match of WORDS[k], on either strand."""
-    model = ARGMINN(
-        n_tasks=1,
-        n_filters=len(WORDS),
-        filter_width=6,
-        token_batch_norm=False,
-        token_dim=8,
-        stream_dim=8,
-        n_heads=2,
-        position_dim=4,
-        random_state=0,
-    )
+    model = zeroed_argminn(len(WORDS))
     with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.zero_()
         for k, word in WORDS.items():
             model.scanner.weight[k] = one_hot_encode([word])[0] * 2.0
             model.scanner.bias[k] = -2.0 * len(word) + 2.0

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 import torch
+from testkit import single_thread  # noqa: F401 (autouse fixture: many small ops)
 from torch import nn
 
 from cislens.attribution.fast_ism import (
@@ -111,15 +112,6 @@ OPTIONS = [
     {"start": 1, "end": -2},
     {"hypothetical": True, "start": -5, "end": None, "batch_size": 5},
 ]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Many small operations: one thread is faster and steadier on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize(

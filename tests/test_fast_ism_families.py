@@ -9,6 +9,7 @@ import logging
 import pytest
 import torch
 import torch.nn.functional as F
+from testkit import single_thread  # noqa: F401 (autouse fixture: many small ops)
 from torch import nn
 
 from cislens.attribution import _fast_ism_dense, _fast_ism_windows
@@ -105,14 +106,6 @@ def _fast_and_naive(model, x, output):
         if output is not None:
             naive, out = naive[output], out[output]
         return fast - runner.ref_output, naive - out, runner
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_cropped_residual_blocks_run_on_windows_and_equal_naive():

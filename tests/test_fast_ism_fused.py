@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from testkit import single_thread  # noqa: F401 (autouse fixture: many small ops)
 from torch import nn
 
 from cislens.attribution import _fast_ism_fused, fast_ism
@@ -49,14 +50,6 @@ def _one_hot(n: int, length: int, seed: int) -> torch.Tensor:
     X = F.one_hot(torch.randint(0, 4, (n, length), generator=g), 4).permute(0, 2, 1).to(F64)
     X[0, :, 0] = X[-1, :, -1] = 0  # N columns at both ends: four edits each
     return X.contiguous()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("pool", sorted(POOLS))

@@ -8,6 +8,7 @@ import logging
 import pytest
 import torch
 from fast_ism_models import NAMES, Tails, build
+from testkit import single_thread  # noqa: F401 (autouse fixture: many small ops)
 from torch import nn
 
 from cislens.attribution._common import borrowed_model
@@ -16,14 +17,6 @@ from cislens.attribution.gradients import LazyTarget
 from cislens.attribution.ism import ism
 
 F64 = torch.float64
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _one_hot(n: int, length: int, seed: int) -> torch.Tensor:

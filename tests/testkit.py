@@ -198,6 +198,28 @@ def assert_unchanged(model: nn.Module, snapshot: dict) -> None:
     assert all(grad is None for grad in after["grads"])
 
 
+def zeroed_argminn(n_filters: int):
+    """A one-task ARGMINN (6-wide filters, 8-wide tokens and stream, 2 heads) with every
+    parameter zero, for tests that write exact filters and tokens by hand."""
+    from cislens.argminn import ARGMINN
+
+    model = ARGMINN(
+        n_tasks=1,
+        n_filters=n_filters,
+        filter_width=6,
+        token_batch_norm=False,
+        token_dim=8,
+        stream_dim=8,
+        n_heads=2,
+        position_dim=4,
+        random_state=0,
+    )
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.zero_()
+    return model
+
+
 @pytest.fixture(autouse=True)
 def single_thread():
     """Run torch single-threaded during a test (tiny models; avoids thread contention)."""
