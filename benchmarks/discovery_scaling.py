@@ -36,6 +36,7 @@ JSON and a ``.txt`` with the command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
@@ -54,6 +55,21 @@ CLUSTERING_STAGES = ("graph", "leiden", "assign")
 ONE_THREAD = {k: "1" for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
+@contextlib.contextmanager
+def one_thread_env():
+    """Workers inherit one thread per library; the caller's environment is restored after."""
+    before = {k: os.environ.get(k) for k in ONE_THREAD}
+    os.environ.update(ONE_THREAD)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def data_file(folder: Path, size: int, seed: int) -> Path:
     """The planted attribution file for a target of ``size`` seqlets (made when missing)."""
     n = math.ceil(size / SEQLETS_PER_SEQUENCE)
@@ -68,17 +84,9 @@ def run_once(tool: str, path: Path, seed: int) -> dict:
     """One fresh single-threaded worker; its record plus the load average around it."""
     command = [sys.executable, str(Path(__file__).parent / "motifs_vs_modisco.py")]
     command += ["--attributions", str(path), "--seed", str(seed), "--worker", tool]
-    env_before = {k: os.environ.get(k) for k in ONE_THREAD}
-    os.environ.update(ONE_THREAD)
     load_before = os.getloadavg()
-    try:
+    with one_thread_env():
         output, _ = _run_worker(command)
-    finally:
-        for key, value in env_before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     lines = output.splitlines()
     record = json.loads([x for x in lines if x.startswith("RESULT ")][-1][len("RESULT ") :])
     for key, prefix in (("pos", "Using "), ("neg", "Extracted ")):
@@ -180,23 +188,15 @@ def run_once_capped(tool: str, path: Path, seed: int, args) -> dict:
     bounds (``cpu_seconds_at_least``, ``peak_rss_mb_at_least``) and where it was stopped."""
     command = [sys.executable, str(Path(__file__).parent / "motifs_vs_modisco.py")]
     command += ["--attributions", str(path), "--seed", str(seed), "--worker", tool]
-    env_before = {k: os.environ.get(k) for k in ONE_THREAD}
-    os.environ.update(ONE_THREAD)
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    try:
+    with one_thread_env():
         output, errors, state = run_capped(
             command,
             cpu_cap=args.cpu_cap,
             wall_cap=args.wall_cap,
             memory_cap_gb=args.memory_cap_gb,
         )
-    finally:
-        for key, value in env_before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     lines = output.splitlines()
     results = [x for x in lines if x.startswith("RESULT ")]
     if results:
