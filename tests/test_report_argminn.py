@@ -108,6 +108,20 @@ def _decoys():
     return [Motif(f"decoy_{i}", rng.dirichlet(np.ones(4), 8).T) for i in range(30)]
 
 
+def _read_first_run(stages, model, dataset):
+    """The stage as the first run reads it (no annotation, the decoy database; the effect
+    criterion off for the hand-set model, see the ``stage`` fixture)."""
+    return argminn_stage(
+        stages,
+        {"random_state": 5},
+        model,
+        dataset,
+        annotate=False,
+        database=_decoys(),
+        readout={"min_effect": 0.0},
+    )
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     torch.set_num_threads(1)
@@ -129,15 +143,7 @@ def stage(inputs, tmp_path_factory):
     # The hand-set tokens feed random attention and head weights, through which the output
     # depends on filter 0 at 7.5 % of filter 1 (ablation; it would be `minor`): this test is
     # about the counts, so the effect criterion is off (tests/test_argminn_orientation_effect.py).
-    result = argminn_stage(
-        stages,
-        {"random_state": 5},
-        model,
-        dataset,
-        annotate=False,
-        database=_decoys(),
-        readout={"min_effect": 0.0},
-    )
+    result = _read_first_run(stages, model, dataset)
     render_demo_report(out, dataset=dataset)
     return out, result, stages
 
@@ -234,15 +240,7 @@ def test_resume_loads_and_changed_settings_recompute(stage, inputs):
     _, model, dataset = inputs
     before = {f: (out / f).stat().st_mtime_ns for f in ARGMINN_FILES if (out / f).exists()}
     again = Stages(out, resume=True)
-    result = argminn_stage(
-        again,
-        {"random_state": 5},
-        model,
-        dataset,
-        annotate=False,
-        database=_decoys(),
-        readout={"min_effect": 0.0},
-    )
+    result = _read_first_run(again, model, dataset)
     assert again.resumed == ["argminn"]
     assert before == {f: (out / f).stat().st_mtime_ns for f in before}
     pd.testing.assert_frame_equal(result.instances, first.instances, check_dtype=False)
@@ -266,15 +264,7 @@ def test_resume_loads_and_changed_settings_recompute(stage, inputs):
     with pytest.raises(ValueError, match="unknown setting"):
         argminn_stage(strict, {}, model, dataset, readout={"min_site": 3})
     # restore the first run for the tests that read the folder afterwards
-    argminn_stage(
-        Stages(out, resume=True),
-        {"random_state": 5},
-        model,
-        dataset,
-        annotate=False,
-        database=_decoys(),
-        readout={"min_effect": 0.0},
-    )
+    _read_first_run(Stages(out, resume=True), model, dataset)
 
 
 def test_report_section(stage):
