@@ -7,7 +7,7 @@ import pytest
 import torch
 from testkit import planted_kmer_data
 
-from cislens.models import Basset, build_model
+from cislens.models import Basset, basset_unseen_bases, build_model
 from cislens.models.basset import Exponential, global_pool_sizes
 from cislens.train import evaluate, fit
 from cislens.train.defaults import basset_model_args, default_model_args
@@ -49,8 +49,11 @@ def test_small_data_default_pools_globally_at_every_length(length):
     assert model.feature_lengths[-1] == 1 and model.dense1.in_features == 32
     assert global_pool_sizes(length)[:2] == [3, 4]
     # from 2,000 training sequences (or when the size is not known) the published topology
-    assert default_model_args("basset", length, 2000) == {}
-    assert default_model_args("basset", length) == {}
+    # (with the pools' last partial windows where the published pools leave bases unread)
+    ceil = {"pool_ceil": True} if basset_unseen_bases(length) else {}
+    assert default_model_args("basset", length, 2000) == ceil
+    assert default_model_args("basset", length) == ceil
+    assert model.unseen_bases == 0
     # a user's own arguments are merged after the default and win
     given = {**args, "pool_sizes": [3, 4, 4], "first_activation": "relu"}
     hparams = build_model({"name": "basset", "n_tasks": 1, "input_length": 600, **given}).hparams

@@ -48,16 +48,17 @@ def test_batch_norm_sits_after_every_convolution_before_its_activation():
         DeepSEABeluga(n_tasks=1, input_length=400, batch_norm="yes")
 
 
-@pytest.mark.parametrize("length", [100, 300, 2000])
-def test_small_data_default_is_chosen_by_the_data_size(length):
+@pytest.mark.parametrize(("length", "ceil"), [(100, {}), (300, {}), (2000, {"pool_ceil": True})])
+def test_small_data_default_is_chosen_by_the_data_size(length, ceil):
     small = default_model_args("beluga", length, SMALL_DATA - 1)
-    assert small == beluga_model_args(SMALL_DATA - 1)
-    assert small == {"n_filters": [32, 32, 32], "batch_norm": True}
+    assert small == beluga_model_args(length, SMALL_DATA - 1)
+    assert small == {"n_filters": [32, 32, 32], "batch_norm": True, **ceil}
     model = build_model({"name": "beluga", "n_tasks": 1, "input_length": length, **small})
     assert sum(isinstance(m, nn.BatchNorm1d) for m in model.modules()) == 6
     # from SMALL_DATA training sequences, or when the size is not known: the published layout
-    assert default_model_args("beluga", length, SMALL_DATA) == {}
-    assert default_model_args("beluga", length) == {}
+    # (with the pools' last partial windows where the published pools leave bases unread)
+    assert default_model_args("beluga", length, SMALL_DATA) == ceil
+    assert default_model_args("beluga", length) == ceil
 
 
 def _train_cli(tmp_path, n_train: int, model_args: dict | None):

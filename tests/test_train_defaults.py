@@ -160,7 +160,7 @@ def test_epochs_and_lr_follow_the_data_size():
 
 
 def test_labcnn_pools_globally_beyond_200_bp():
-    assert default_model_args("labcnn", 200) == {} and default_model_args("basset", 500) == {}
+    assert default_model_args("labcnn", 200) == {} and default_model_args("basset", 600) == {}
     assert default_model_args("bpnet", 500) == {"pooling": "max"}
     for length in (201, 300, 500, 1000):
         model = build_model(

@@ -18,8 +18,8 @@ attribution methods need). Checkpoints: :func:`save_model` / :func:`load_model` 
 
 from cislens.models._base import SequenceModel, initialize_parameters
 from cislens.models.argminn import ARGMINN
-from cislens.models.basset import Basset
-from cislens.models.beluga import DeepSEABeluga
+from cislens.models.basset import Basset, basset_unseen_bases
+from cislens.models.beluga import DeepSEABeluga, beluga_unseen_bases
 from cislens.models.bpnet import BPNetLike
 from cislens.models.checkpoint import (
     load_model,
@@ -49,6 +49,8 @@ __all__ = [
     "DeepSEABeluga",
     "LabCNN",
     "SequenceModel",
+    "basset_unseen_bases",
+    "beluga_unseen_bases",
     "build_model",
     "count_parameters",
     "get_model_class",

@@ -18,6 +18,7 @@ pre-hook, so it is active in eager calls and invisible to ``torch.fx`` tracing.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -240,6 +241,39 @@ def pool_length(length: int, kernel: int, stride: int, *, ceil_mode: bool = Fals
     return (length - kernel) // stride + 1
 
 
+def unseen_tail(lengths: Sequence[int], windows: Sequence[tuple[int, int, int]]) -> int:
+    """Input bases at the end of the sequence that no output position depends on.
+
+    A chain of sliding windows (convolutions and pools) whose lengths do not divide drops
+    the last positions of a map (a floor pool skips an incomplete last window), so the last
+    bases of the input can never reach the output: their attributions are exactly 0 and a
+    motif there is invisible to the model.
+
+    Parameters
+    ----------
+    lengths : sequence of int
+        The input length, then the output length of each window layer, in order.
+    windows : sequence of (kernel, stride, left_padding)
+        One per layer (dilation 1).
+
+    Returns
+    -------
+    int
+        The number of trailing input bases that no position of the last map reads.
+
+    Examples
+    --------
+    >>> unseen_tail([200, 182, 60], [(19, 1, 0), (3, 3, 0)])  # the floor pool drops 2 of 182
+    2
+    >>> unseen_tail([200, 182, 61], [(19, 1, 0), (3, 3, 0)])  # ceil mode keeps them
+    0
+    """
+    last = lengths[-1] - 1
+    for (kernel, stride, left), n_in in zip(reversed(windows), reversed(lengths[:-1]), strict=True):
+        last = min(n_in - 1, last * stride - left + kernel - 1)
+    return lengths[0] - 1 - last
+
+
 def check_positive_int(value, name: str, owner: str) -> int:
     """Return ``value`` as an int after checking it is a positive integer."""
     return shared_check_positive_int(value, f"{owner}: {name}")
@@ -296,4 +330,5 @@ __all__ = [
     "conv_length",
     "initialize_parameters",
     "pool_length",
+    "unseen_tail",
 ]

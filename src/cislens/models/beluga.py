@@ -17,22 +17,58 @@ from cislens.models._base import (
     check_rate,
     conv_length,
     pool_length,
+    unseen_tail,
 )
 from cislens.models.basset import FIRST_ACTIVATIONS, Exponential, check_flag
 from cislens.utils.types import RandomState
 from cislens.utils.validation import check_choice
 
 
-def _beluga_lengths(length: int, width: int, pool: int, padding: str) -> list[int]:
+def _beluga_lengths(
+    length: int, width: int, pool: int, padding: str, ceil: bool = False
+) -> list[int]:
     out = []
     for stage in range(3):
         for _ in range(2):
             length = conv_length(length, width, padding=padding) if length > 0 else 0
             out.append(length)
         if stage < 2:
-            length = pool_length(length, pool, pool) if length > 0 else 0
+            length = pool_length(length, pool, pool, ceil_mode=ceil) if length > 0 else 0
             out.append(length)
     return out
+
+
+def beluga_unseen_bases(
+    input_length: int,
+    filter_width: int = 8,
+    pool_size: int = 4,
+    *,
+    padding: str | None = None,
+    pool_ceil: bool = False,
+    global_pool: bool = False,
+) -> int:
+    """Trailing input bases that a :class:`DeepSEABeluga` with these settings never reads.
+
+    ``padding`` None: the one :class:`DeepSEABeluga` picks. A global last pool reads every
+    position of the last map, so it adds nothing to what the stages drop.
+
+    Examples
+    --------
+    >>> [beluga_unseen_bases(n) for n in (300, 500, 1000, 2000)]
+    [0, 14, 2, 10]
+    >>> beluga_unseen_bases(500, pool_ceil=True)
+    0
+    """
+    if padding is None:
+        valid = _beluga_lengths(input_length, filter_width, pool_size, "valid", pool_ceil)
+        padding = "valid" if min(valid) >= 1 else "same"
+    lengths = [
+        input_length,
+        *_beluga_lengths(input_length, filter_width, pool_size, padding, pool_ceil),
+    ]
+    conv = (filter_width, 1, (filter_width - 1) // 2 if padding == "same" else 0)
+    pool = (pool_size, pool_size, 0)
+    return unseen_tail(lengths, [conv, conv, pool, conv, conv, pool, conv, conv])
 
 
 class DeepSEABeluga(SequenceModel):
@@ -74,6 +110,12 @@ class DeepSEABeluga(SequenceModel):
         A ``BatchNorm1d`` after every convolution, before its activation (default False: Beluga
         has no normalisation). It centres every channel over the batch, so a first-layer
         ``exp`` is sparse (only filter matches are large) and no ReLU channel stays silent.
+    pool_ceil : bool
+        Keep each max-pool's last, partial window (PyTorch's ``ceil_mode``) so that every input
+        base reaches the output (default False, as published). With the published pools the
+        last bases of some lengths never reach the output (:func:`beluga_unseen_bases`: 14 of
+        500 bp, 2 of 1,000, 10 of Beluga's own 2,000); ``cislens train`` / ``run`` set it
+        where needed (:func:`cislens.train.defaults.beluga_model_args`).
     padding : {"valid", "same"} or None
         None (default) picks "valid" (as Beluga) when the input is long enough (>= 310 bp with the
         default widths), else "same"; the choice is recorded in ``hparams``.
@@ -112,6 +154,7 @@ class DeepSEABeluga(SequenceModel):
         first_activation: str = "relu",
         global_pool: bool = False,
         batch_norm: bool = False,
+        pool_ceil: bool = False,
         padding: str | None = None,
         random_state: RandomState = None,
     ) -> None:
@@ -133,11 +176,14 @@ class DeepSEABeluga(SequenceModel):
             "first_activation": first_activation,
             "global_pool": check_flag(global_pool, "global_pool", owner),
             "batch_norm": check_flag(batch_norm, "batch_norm", owner),
+            "pool_ceil": check_flag(pool_ceil, "pool_ceil", owner),
             "padding": check_padding(padding, owner),
         }
         h = self.hparams
         if h["padding"] is None:
-            valid = _beluga_lengths(h["input_length"], h["filter_width"], h["pool_size"], "valid")
+            valid = _beluga_lengths(
+                h["input_length"], h["filter_width"], h["pool_size"], "valid", h["pool_ceil"]
+            )
             h["padding"] = "valid" if min(valid) >= 1 else "same"
         lengths = self.feature_lengths
         if min(lengths) < 1:
@@ -164,7 +210,7 @@ class DeepSEABeluga(SequenceModel):
                     in_channels = filters
                 if stage < 3:
                     layers[f"dropout{stage}"] = nn.Dropout(h["dropout"])
-                    layers[f"pool{stage}"] = nn.MaxPool1d(h["pool_size"])
+                    layers[f"pool{stage}"] = nn.MaxPool1d(h["pool_size"], ceil_mode=h["pool_ceil"])
             positions = lengths[-1]
             if h["global_pool"]:
                 layers["pool3"] = nn.MaxPool1d(positions)
@@ -181,11 +227,25 @@ class DeepSEABeluga(SequenceModel):
     def feature_lengths(self) -> list[int]:
         """Lengths after each convolution and pool (8 entries; the last is the flattened length)."""
         h = self.hparams
-        return _beluga_lengths(h["input_length"], h["filter_width"], h["pool_size"], h["padding"])
+        return _beluga_lengths(
+            h["input_length"], h["filter_width"], h["pool_size"], h["padding"], h["pool_ceil"]
+        )
+
+    @property
+    def unseen_bases(self) -> int:
+        """Trailing input bases that never reach the output (0 with ``pool_ceil=True``)."""
+        h = self.hparams
+        return beluga_unseen_bases(
+            h["input_length"],
+            h["filter_width"],
+            h["pool_size"],
+            padding=h["padding"],
+            pool_ceil=h["pool_ceil"],
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.dense_dropout(self.flatten(self.conv(x)))
         return self.out(self.relu_dense(self.dense(x)))
 
 
-__all__ = ["DeepSEABeluga"]
+__all__ = ["DeepSEABeluga", "beluga_unseen_bases"]
