@@ -96,11 +96,14 @@ class ArgminnMotifs:
         filters whose windows co-occur at one arrangement on at least ``min_cooccurrence`` of
         the sites of each read one unit; a passing filter on its own is a unit of one.
     unit_motifs : list of cislens.pwm.Motif
-        The units' trimmed PFMs, named ``unit_<leader>`` (stitched for a unit of several
-        filters), in the order of ``units``.
+        The units' PFMs, named ``unit_<leader>``, in the order of ``units``: a composite unit
+        (several filters, or one filter with two or more parts) read from the sequences at its
+        joint sites and extended while the columns keep information; any other unit its
+        filter's trimmed PFM.
     unit_annotation : pandas.DataFrame
         TOMTOM matches of each informative part (``unit_<leader>:<start>-<end>``) of the
-        units of several filters; empty when not annotated or when there are none.
+        composite units; empty when not annotated or when there are none. Their rank-1
+        matches also fill ``units.reading``.
     """
 
     __repr__ = compact_repr

@@ -14,7 +14,11 @@ positives, at positions of their own) meet at many different offsets instead.
   ``min_cooccurrence`` for both filters, each member placed relative to the unit's leader (its
   most influential filter);
 - :func:`unit_counts`: the base counts of the sequence a unit covers, over the leader's windows
-  at which every member fires at its place: the unit's stitched PFM.
+  at which every member fires at its place, optionally with flanks;
+- :func:`extend_span`: from the columns the filters cover, outward while the columns keep
+  information, so a composite unit (several filters, or one filter with two parts) is read
+  whole from the sequences (:func:`readout_units`), split into parts at its uninformative gaps
+  and described in words (:func:`reading`, :func:`named_readings`).
 """
 
 from __future__ import annotations
@@ -245,11 +249,11 @@ def extend_span(
     ic: np.ndarray, core: tuple[int, int], trim_ic: float, *, max_gap: int = 2
 ) -> tuple[int, int]:
     """Grow ``core`` ``[start, end)`` outward over columns with IC >= ``trim_ic`` (across
-    gaps of at most ``max_gap`` columns), then trim it to its first and last such column.
+    gaps of at most ``max_gap`` columns), starting from the core's first and last such column.
 
     Inside the core nothing splits (a composite's spacer stays); outside it, the span keeps
     growing while the columns keep information, so a motif that the filters see only in part
-    is read whole from the sequences. ``(0, 0)`` when no column is informative.
+    is read whole from the sequences. ``(0, 0)`` when no column of the core is informative.
 
     Examples
     --------
@@ -258,7 +262,11 @@ def extend_span(
     (1, 9)
     """
     informative = np.asarray(ic) >= trim_ic
-    start, end = core
+    inside = np.flatnonzero(informative[core[0] : core[1]])
+    if inside.size == 0:
+        return 0, 0
+    # from the core's own first and last informative columns, so a flat edge bridges nothing
+    start, end = core[0] + int(inside[0]), core[0] + int(inside[-1]) + 1
     while True:
         near = [i for i in range(max(start - max_gap - 1, 0), start) if informative[i]]
         if not near:
@@ -269,8 +277,7 @@ def extend_span(
         if not near:
             break
         end = near[-1] + 1
-    keep = np.flatnonzero(informative[start:end])
-    return (start + int(keep[0]), start + int(keep[-1]) + 1) if keep.size else (0, 0)
+    return start, end
 
 
 def _consensus(pfm: np.ndarray, trim_ic: float) -> str:
