@@ -115,9 +115,9 @@ def unit_claims(motifs, truth, pattern_truth, composites, rule_motifs) -> dict:
     """``({unit: set of simulated motifs}, text)``: what each readout unit (``motifs.units``) stands
     for. A unit claims the motifs its filters' trimmed cores match (``pattern_truth``), the
     rule motifs of a composite member's parts (``composites``), and, for a composite unit
-    (``units.parts`` set), the rule motifs that the informative parts of its unit PFM match on their own
-    (TOMTOM q < 0.05 against JASPAR plus the simulated matrices); ``text`` lists each such
-    part with the simulated motif it matches (``-``: none)."""
+    (``units.parts`` set), the rule motifs that the informative parts of its unit PFM match
+    on their own (TOMTOM q < 0.05 against JASPAR plus the simulated matrices); ``text`` lists
+    each such part with the simulated motif it matches (``-``: none)."""
     from cislens.benchmark.motifs import benchmark_motifs
     from cislens.pwm import Motif
 
