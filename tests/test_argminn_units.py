@@ -123,13 +123,14 @@ def test_min_cooccurrence_must_be_positive():
 PART_A, PART_B, SPACER = "GATTCAGC", "CCAGTTGA", 5
 
 
-def junction_model() -> ARGMINN:
-    """One 15 bp filter firing (2.0) on an exact ``TCAGCnnnnnCCAGT``, on either strand."""
+def junction_model(part_a: str = PART_A, part_b: str = PART_B, spacer: int = SPACER) -> ARGMINN:
+    """One filter firing (2.0) on an exact match of the last 5 bp of ``part_a``, ``spacer`` bp
+    of anything and the first 5 bp of ``part_b`` (``TCAGCnnnnnCCAGT``), on either strand."""
     model = ARGMINN(
         n_tasks=1,
         input_length=70,
         n_filters=1,
-        filter_width=15,
+        filter_width=10 + spacer,
         token_batch_norm=False,
         token_dim=8,
         stream_dim=8,
@@ -140,22 +141,24 @@ def junction_model() -> ARGMINN:
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.zero_()
-        word = PART_A[3:] + "N" * SPACER + PART_B[:5]
+        word = part_a[-5:] + "N" * spacer + part_b[:5]
         model.scanner.weight[0] = one_hot_encode([word])[0] * 2.0
         model.scanner.bias[0] = -2.0 * 10 + 2.0
         model.tokenize.weight[:, [0, 1]] = 1.0
     return model.eval()
 
 
-def composite_sequences(n: int = 60, length: int = 70) -> torch.Tensor:
+def composite_sequences(
+    n: int = 60, length: int = 70, part_a: str = PART_A, part_b: str = PART_B, spacer: int = SPACER
+) -> torch.Tensor:
     """The composite (random spacer) in every sequence, every third one on the minus strand."""
     rng = np.random.default_rng(5)
     X = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (n, length))].transpose(0, 2, 1).copy()
-    size = len(PART_A) + SPACER + len(PART_B)
+    size = len(part_a) + spacer + len(part_b)
     for i in range(n):
         unit = X[i, :, :size].copy()  # the spacer stays random
-        unit[:, : len(PART_A)] = one_hot_encode([PART_A])[0].numpy()
-        unit[:, -len(PART_B) :] = one_hot_encode([PART_B])[0].numpy()
+        unit[:, : len(part_a)] = one_hot_encode([part_a])[0].numpy()
+        unit[:, -len(part_b) :] = one_hot_encode([part_b])[0].numpy()
         if i % 3 == 0:
             unit = unit[::-1, ::-1]
         at = int(rng.integers(0, length - size))
@@ -259,3 +262,34 @@ def test_motifs_from_model_writes_the_unit_reading_and_its_parts_matches(tmp_pat
         "unit_0:0-8": "A",
         "unit_0:13-21": "B",
     }
+
+
+def test_the_pipeline_stage_writes_the_unit_reading_and_its_parts_jaspar_matches(tmp_path):
+    from cislens.io import Dataset
+    from cislens.pipeline._argminn import argminn_stage
+    from cislens.pipeline.stages import Stages
+
+    # jund_tead's planted unit: JUND's and TEAD1's consensus, 6 bp apart (JASPAR names them)
+    jund, tead1 = "ATGACTCAT", "ACATTCCAG"
+    # 200 sites: at 60, chance alone gives a spacer column 0.1 bit (the split's threshold)
+    X = composite_sequences(200, part_a=jund, part_b=tead1, spacer=6).numpy()
+    dataset = Dataset({"test": X}, {"test": np.ones((len(X), 1), np.float32)}, ["t0"])
+    argminn_stage(
+        Stages(tmp_path, resume=True),
+        {"random_state": 0},
+        junction_model(jund, tead1, 6),
+        dataset,
+        annotate=True,
+        benchmark=False,
+    )
+    units = pd.read_csv(tmp_path / "argminn/units.csv", dtype=str, keep_default_na=False)
+    assert units[["parts", "gaps", "consensus"]].values.tolist() == [
+        ["0-9;15-24", "6", f"{jund}nnnnnn{tead1}"]
+    ]
+    matches = pd.read_csv(tmp_path / "argminn/unit_matches.csv").query("rank == 1")
+    assert sorted(matches["pattern"]) == ["unit_0:0-9", "unit_0:15-24"]
+    assert (matches["q_value"] < 0.05).all()
+    best = matches.set_index("pattern")["target_name"]
+    reading = units.loc[0, "reading"]
+    assert reading.startswith(f"{jund} [{best['unit_0:0-9']} q ")
+    assert f"] + 6 bp + {tead1} [{best['unit_0:15-24']} q " in reading
