@@ -208,7 +208,7 @@ def unit_counts(
     *,
     flank: int = 0,
 ) -> tuple[np.ndarray, int]:
-    """The stitched counts (4, span + 2 flank) of a unit and the number of windows they come from.
+    """The counts (4, span + 2 flank) of a unit and the number of windows they come from.
 
     The span runs, in the leader's orientation, from the leftmost to the rightmost column that
     a member's window covers, plus ``flank`` columns on each side; the counts are taken at the
