@@ -94,6 +94,7 @@ def readout_columns(argminn, data, args, preset) -> dict:
         ),
         "n_units": len(motifs.units),
         "unit_parts": unit_parts,
+        "unit_readings": unit_readings(motifs),
         "matches": "; ".join(f"{m}:{','.join(p) or '-'}" for m, p in per_motif.items()),
         "n_unmatched": int(bench.n_spurious),
         "rule_motifs": ",".join(rule_motifs),
@@ -113,10 +114,10 @@ def readout_columns(argminn, data, args, preset) -> dict:
 def unit_claims(motifs, truth, pattern_truth, composites, rule_motifs) -> dict:
     """``({unit: set of simulated motifs}, text)``: what each readout unit (``motifs.units``) stands
     for. A unit claims the motifs its filters' trimmed cores match (``pattern_truth``), the
-    rule motifs of a composite member's parts (``composites``), and, for a unit of several
-    filters, the rule motifs that the informative parts of its stitched PFM match on their own
-    (TOMTOM q < 0.05 against JASPAR plus the simulated matrices); ``text`` lists each such
-    part with the simulated motif it matches (``-``: none)."""
+    rule motifs of a composite member's parts (``composites``), and, for a composite unit
+    (``units.parts`` set), the rule motifs that the informative parts of its unit PFM match
+    on their own (TOMTOM q < 0.05 against JASPAR plus the simulated matrices); ``text`` lists
+    each such part with the simulated motif it matches (``-``: none)."""
     from cislens.benchmark.motifs import benchmark_motifs
     from cislens.pwm import Motif
 
@@ -139,6 +140,29 @@ def unit_claims(motifs, truth, pattern_truth, composites, rule_motifs) -> dict:
             if truth_of.get(part.name) in rule_motifs:
                 claims[unit].add(truth_of[part.name])
     return claims, "; ".join(found)
+
+
+def unit_readings(motifs) -> str:
+    """The composite units in words (``units.reading``): each part's consensus with its rank-1
+    TOMTOM match against JASPAR (name, q-value, strand; ``-`` above q 0.05) and the gaps, e.g.
+    ``unit_3: CTGGAATGT [TEAD1 q 1.2e-07 -] + 6 bp + ATGAGTCAT [JUND q 3.3e-07 -]``; ``""``
+    when no unit has two parts."""
+    from cislens.argminn.units import named_readings
+    from cislens.motifs import annotate
+    from cislens.pwm import Motif
+
+    composite = motifs.units[motifs.units["parts"].astype(str).str.contains(";")]
+    if composite.empty:
+        return ""
+    pfms = {m.name: np.asarray(m.probabilities) for m in motifs.unit_motifs}
+    parts = []
+    for row in composite.itertuples():
+        for span in str(row.parts).split(";"):
+            a, b = (int(v) for v in span.split("-"))
+            piece = pfms[row.unit][:, a:b]
+            parts.append(Motif(f"{row.unit}:{span}", piece / piece.sum(0), source="ARGMINN"))
+    texts = named_readings(composite, annotate(parts), pfms)
+    return "; ".join(f"{u}: {t}" for u, t in zip(composite["unit"], texts, strict=True))
 
 
 def composite_filters(motifs, truth, rule_motifs) -> dict:

@@ -4,12 +4,14 @@ motifs that merely co-occur are not (cislens.argminn.units)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from testkit import zeroed_argminn
 
 from cislens.argminn import ARGMINN, argminn_motifs
-from cislens.argminn.units import arrangement, group_units, unit_counts
+from cislens.argminn.units import arrangement, extend_span, group_units, unit_counts
+from cislens.pwm import Motif
 from cislens.sequence import one_hot_encode
 
 UNIT = "ACGTTGCA"  # read by two filters: columns 0-5 and 2-7
@@ -114,3 +116,180 @@ def test_unit_counts_need_every_member_in_place():
 def test_min_cooccurrence_must_be_positive():
     with pytest.raises(ValueError, match="min_cooccurrence"):
         argminn_motifs(word_model(), planted(), annotate=False, min_cooccurrence=0.0)
+
+
+# A composite: PART_A, a 5 bp spacer, PART_B. One 15 bp filter reads only the junction (the
+# last 5 bp of PART_A, the spacer, the first 5 bp of PART_B); the unit is read whole.
+PART_A, PART_B, SPACER = "GATTCAGC", "CCAGTTGA", 5
+
+
+def junction_model(part_a: str = PART_A, part_b: str = PART_B, spacer: int = SPACER) -> ARGMINN:
+    """One filter firing (2.0) on an exact match of the last 5 bp of ``part_a``, ``spacer`` bp
+    of anything and the first 5 bp of ``part_b`` (``TCAGCnnnnnCCAGT``), on either strand."""
+    model = ARGMINN(
+        n_tasks=1,
+        input_length=70,
+        n_filters=1,
+        filter_width=10 + spacer,
+        token_batch_norm=False,
+        token_dim=8,
+        stream_dim=8,
+        n_heads=2,
+        position_dim=4,
+        random_state=0,
+    )
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.zero_()
+        word = part_a[-5:] + "N" * spacer + part_b[:5]
+        model.scanner.weight[0] = one_hot_encode([word])[0] * 2.0
+        model.scanner.bias[0] = -2.0 * 10 + 2.0
+        model.tokenize.weight[:, [0, 1]] = 1.0
+    return model.eval()
+
+
+def composite_sequences(
+    n: int = 60, length: int = 70, part_a: str = PART_A, part_b: str = PART_B, spacer: int = SPACER
+) -> torch.Tensor:
+    """The composite (random spacer) in every sequence, every third one on the minus strand."""
+    rng = np.random.default_rng(5)
+    X = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (n, length))].transpose(0, 2, 1).copy()
+    size = len(part_a) + spacer + len(part_b)
+    for i in range(n):
+        unit = X[i, :, :size].copy()  # the spacer stays random
+        unit[:, : len(part_a)] = one_hot_encode([part_a])[0].numpy()
+        unit[:, -len(part_b) :] = one_hot_encode([part_b])[0].numpy()
+        if i % 3 == 0:
+            unit = unit[::-1, ::-1]
+        at = int(rng.integers(0, length - size))
+        X[i, :, at : at + size] = unit
+    return torch.from_numpy(np.ascontiguousarray(X))
+
+
+def test_extend_span_grows_over_informative_columns_and_stops_at_a_long_gap():
+    ic = np.array([1.0, 0.0, 0.0, 0.0, 1.2, 0.0, 1.1, 1.5, 0.0, 0.0, 0.0, 0.0, 1.0, 0.5])
+    # core 6-8: grows left over one flat column (gap <= 2) to 4, not over three to 0;
+    # right, four flat columns stop it
+    assert extend_span(ic, (6, 8), 0.3) == (4, 8)
+    assert extend_span(ic, (6, 8), 0.3, max_gap=3) == (0, 8)
+    # inside the core nothing splits, and a flat core edge is trimmed
+    assert extend_span(ic, (3, 13), 0.3) == (4, 14)
+    assert extend_span(np.zeros(5), (1, 3), 0.3) == (0, 0)
+
+
+def test_a_composite_filter_is_read_whole_split_into_its_parts_with_the_gap():
+    # the two parts and 30 random 8-mers (TOMTOM's p-values want >= 25 targets)
+    rng = np.random.default_rng(0)
+    words = [PART_A, PART_B, *("".join(rng.choice(list("ACGT"), 8)) for _ in range(30))]
+    names = ["A", "B", *(f"r{i}" for i in range(30))]
+    database = [
+        Motif(name, one_hot_encode([word])[0].numpy() * 0.97 + 0.0075)
+        for name, word in zip(names, words, strict=True)
+    ]
+    result = argminn_motifs(
+        junction_model(), composite_sequences(), min_sites=10, database=database
+    )
+    assert result.passing == [0]
+    assert result.filters.loc[0, "parts"] == "0-5;10-15"  # the filter sees 5 bp of each part
+    unit = result.units.iloc[0]
+    # the unit reaches 3 columns before and after the filter's window: both parts whole
+    assert (unit["start"], unit["end"], unit["length"]) == (-3, 18, 21)
+    assert unit["consensus"] == PART_A + "n" * SPACER + PART_B
+    assert (unit["parts"], unit["gaps"]) == ("0-8;13-21", "5")
+    assert unit["n_sites"] == 60
+    assert result.unit_motifs[0].probabilities.shape == (4, 21)
+    best = result.unit_annotation.query("rank == 1").set_index("pattern")
+    assert best.loc["unit_0:0-8", "target_name"] == "A" and best.loc["unit_0:0-8", "q_value"] < 0.05
+    assert best.loc["unit_0:13-21", "target_name"] == "B"
+    assert (
+        unit["reading"].startswith(f"{PART_A} [A q ")
+        and f"+ {SPACER} bp + {PART_B} [B q " in unit["reading"]
+    )
+    # without annotation: the same parts, the reading without names
+    plain = argminn_motifs(junction_model(), composite_sequences(), min_sites=10, annotate=False)
+    assert plain.units.iloc[0]["reading"] == f"{PART_A} + {SPACER} bp + {PART_B}"
+    assert plain.unit_annotation.empty
+
+
+def test_a_single_part_filter_keeps_its_own_pfm():
+    # filter 2 alone (GATAAG, one part): its unit is its trimmed PFM, no parts, no reading
+    result = argminn_motifs(word_model(), planted(), annotate=False, min_sites=10)
+    row = result.units.set_index("unit").loc["unit_2"]
+    own = result.filters.set_index("filter").loc[2]
+    assert (row["start"], row["end"]) == (own["start"], own["end"])
+    assert (row["parts"], row["gaps"], row["reading"]) == ("", "", "")
+    k = result.passing.index(2)
+    np.testing.assert_allclose(
+        result.unit_motifs[1].probabilities, result.motifs[k].probabilities, atol=1e-9
+    )
+
+
+def test_motifs_from_model_writes_the_unit_reading_and_its_parts_matches(tmp_path, capsys):
+    import cislens.cli.motifs  # noqa: F401  (registers the subcommands)
+    from cislens.cli import main
+    from cislens.io.dataset import Dataset, save_dataset
+    from cislens.models import save_model
+    from cislens.pwm import write_meme
+
+    X = composite_sequences().numpy()
+    Y = np.ones((len(X), 1), dtype=np.float32)
+    save_dataset(
+        tmp_path / "data.h5",
+        Dataset(X={"test": X}, Y={"test": Y}, task_names=["unit"], attrs={"random_state": 0}),
+    )
+    save_model(junction_model(), tmp_path / "model", task_names=["unit"])
+    rng = np.random.default_rng(1)
+    words = [PART_A, PART_B, *("".join(rng.choice(list("ACGT"), 8)) for _ in range(30))]
+    write_meme(
+        tmp_path / "db.meme",
+        [
+            Motif(name, one_hot_encode([word])[0].numpy() * 0.97 + 0.0075)
+            for name, word in zip(["A", "B", *(f"r{i}" for i in range(30))], words, strict=True)
+        ],
+    )
+    out = tmp_path / "out"
+    args = ["motifs", "--from-model", str(tmp_path / "model"), "--data", str(tmp_path / "data.h5")]
+    assert main([*args, "--database", str(tmp_path / "db.meme"), "--out", str(out)]) == 0
+    capsys.readouterr()
+    units = pd.read_csv(out / "units.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert units[["unit", "parts", "gaps", "length"]].values.tolist() == [
+        ["unit_0", "0-8;13-21", "5", "21"]
+    ]
+    assert units.loc[0, "reading"].startswith(f"{PART_A} [A q ")
+    assert f"+ {SPACER} bp + {PART_B} [B q " in units.loc[0, "reading"]
+    matches = pd.read_csv(out / "unit_annotation.tsv", sep="\t").query("rank == 1")
+    assert matches.set_index("pattern")["target_name"].to_dict() == {
+        "unit_0:0-8": "A",
+        "unit_0:13-21": "B",
+    }
+
+
+def test_the_pipeline_stage_writes_the_unit_reading_and_its_parts_jaspar_matches(tmp_path):
+    from cislens.io import Dataset
+    from cislens.pipeline._argminn import argminn_stage
+    from cislens.pipeline.stages import Stages
+
+    # jund_tead's planted unit: JUND's and TEAD1's consensus, 6 bp apart (JASPAR names them)
+    jund, tead1 = "ATGACTCAT", "ACATTCCAG"
+    # 200 sites: at 60, chance alone gives a spacer column 0.1 bit (the split's threshold)
+    X = composite_sequences(200, part_a=jund, part_b=tead1, spacer=6).numpy()
+    dataset = Dataset({"test": X}, {"test": np.ones((len(X), 1), np.float32)}, ["t0"])
+    argminn_stage(
+        Stages(tmp_path, resume=True),
+        {"random_state": 0},
+        junction_model(jund, tead1, 6),
+        dataset,
+        annotate=True,
+        benchmark=False,
+    )
+    units = pd.read_csv(tmp_path / "argminn/units.csv", dtype=str, keep_default_na=False)
+    assert units[["parts", "gaps", "consensus"]].values.tolist() == [
+        ["0-9;15-24", "6", f"{jund}nnnnnn{tead1}"]
+    ]
+    matches = pd.read_csv(tmp_path / "argminn/unit_matches.csv").query("rank == 1")
+    assert sorted(matches["pattern"]) == ["unit_0:0-9", "unit_0:15-24"]
+    assert (matches["q_value"] < 0.05).all()
+    best = matches.set_index("pattern")["target_name"]
+    reading = units.loc[0, "reading"]
+    assert reading.startswith(f"{jund} [{best['unit_0:0-9']} q ")
+    assert f"] + 6 bp + {tead1} [{best['unit_0:15-24']} q " in reading

@@ -39,7 +39,7 @@ from cislens.argminn.orientation import (
     strand_symmetry,
 )
 from cislens.argminn.status import FILTER_STATUSES, filter_statuses, site_sharing
-from cislens.argminn.units import UNIT_COLUMNS, readout_units
+from cislens.argminn.units import UNIT_COLUMNS, named_readings, readout_units
 from cislens.utils.reprs import compact_repr
 from cislens.utils.types import ArrayLike, Device
 
@@ -96,11 +96,14 @@ class ArgminnMotifs:
         filters whose windows co-occur at one arrangement on at least ``min_cooccurrence`` of
         the sites of each read one unit; a passing filter on its own is a unit of one.
     unit_motifs : list of cislens.pwm.Motif
-        The units' trimmed PFMs, named ``unit_<leader>`` (stitched for a unit of several
-        filters), in the order of ``units``.
+        The units' PFMs, named ``unit_<leader>``, in the order of ``units``: a composite unit
+        (several filters, or one filter with two or more parts) read from the sequences at its
+        joint sites and extended while the columns keep information; any other unit its
+        filter's trimmed PFM.
     unit_annotation : pandas.DataFrame
         TOMTOM matches of each informative part (``unit_<leader>:<start>-<end>``) of the
-        units of several filters; empty when not annotated or when there are none.
+        composite units; empty when not annotated or when there are none. Their rank-1
+        matches also fill ``units.reading``.
     """
 
     __repr__ = compact_repr
@@ -275,7 +278,7 @@ def _check_settings(threshold, min_influence, min_effect, min_cooccurrence) -> N
 
 def _with_units(result: ArgminnMotifs, X, hits, width, database) -> ArgminnMotifs:
     """Group the passing filters into units (:func:`cislens.argminn.units.readout_units`),
-    note the grouping in the members' reasons, and annotate the parts of stitched units."""
+    note the grouping in the members' reasons, and annotate the parts of composite units."""
     from cislens.pwm import Motif
 
     params, filters = result.params, result.filters
@@ -284,6 +287,13 @@ def _with_units(result: ArgminnMotifs, X, hits, width, database) -> ArgminnMotif
     )
     windows = {k: (where[:, 0], where[:, 1], minus) for k, (where, minus, _, _) in hits.items()}
     spans = {int(r.filter): (int(r.start), int(r.end)) for r in passing.itertuples()}
+    # A filter whose own PFM has two parts reads a composite: read it whole from the sequences.
+    # Not a strand-symmetric one: its winning strand (which orients the read) is a coin toss.
+    composite = {
+        int(r.filter)
+        for r in passing.itertuples()
+        if ";" in str(r.parts) and not r.strand_symmetry >= SYMMETRY_THRESHOLD
+    }
     table, pfms, notes = readout_units(
         X,
         windows,
@@ -293,23 +303,26 @@ def _with_units(result: ArgminnMotifs, X, hits, width, database) -> ArgminnMotif
         width,
         trim_ic=params["trim_ic"],
         min_cooccurrence=params["min_cooccurrence"],
+        composite=composite,
     )
     for k, note in notes.items():
         filters.loc[filters["filter"] == k, "reason"] += note
     motifs, parts = [], []
     for row in table.itertuples():
-        pfm, (start, end) = pfms[row.unit]
-        trimmed = pfm[:, start:end] + 0.001
+        trimmed = pfms[row.unit] + 0.001
         motifs.append(Motif(row.unit, trimmed / trimmed.sum(0), source="ARGMINN"))
         for span in [s for s in row.parts.split(";") if s]:
             a, b = (int(v) for v in span.split("-"))
-            piece = pfm[:, start:end][:, a:b] + 0.001
+            piece = pfms[row.unit][:, a:b] + 0.001
             parts.append(Motif(f"{row.unit}:{span}", piece / piece.sum(0), source="ARGMINN"))
     result.units, result.unit_motifs = table, motifs
     if params["annotate"] and parts:
         from cislens.motifs import annotate as tomtom_annotate
 
         result.unit_annotation = tomtom_annotate(parts, database=database)
+        result.units["reading"] = named_readings(
+            result.units, result.unit_annotation, pfms, trim_ic=params["trim_ic"]
+        )
     return result
 
 

@@ -14,11 +14,16 @@ positives, at positions of their own) meet at many different offsets instead.
   ``min_cooccurrence`` for both filters, each member placed relative to the unit's leader (its
   most influential filter);
 - :func:`unit_counts`: the base counts of the sequence a unit covers, over the leader's windows
-  at which every member fires at its place: the unit's stitched PFM.
+  at which every member fires at its place, optionally with flanks;
+- :func:`extend_span`: from the columns the filters cover, outward while the columns keep
+  information, so a composite unit (several filters, or one filter with two parts) is read
+  whole from the sequences (:func:`readout_units`), split into parts at its uninformative gaps
+  and described in words (:func:`reading`, :func:`named_readings`).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -196,14 +201,21 @@ def unit_sites(hits: dict[int, Hits], members: list[tuple[int, int, bool]]) -> n
 
 
 def unit_counts(
-    X: np.ndarray, hits: dict[int, Hits], members: list[tuple[int, int, bool]], width: int
+    X: np.ndarray,
+    hits: dict[int, Hits],
+    members: list[tuple[int, int, bool]],
+    width: int,
+    *,
+    flank: int = 0,
 ) -> tuple[np.ndarray, int]:
-    """The stitched counts (4, span) of a unit and the number of windows they come from.
+    """The counts (4, span + 2 flank) of a unit and the number of windows they come from.
 
     The span runs, in the leader's orientation, from the leftmost to the rightmost column that
-    a member's window covers; the counts are taken at the leader's windows where every member
-    fires at its place (:func:`unit_sites`), each read in the leader's orientation (minus
-    strand: reverse-complemented). Windows whose span leaves the sequence are skipped.
+    a member's window covers, plus ``flank`` columns on each side; the counts are taken at the
+    leader's windows where every member fires at its place (:func:`unit_sites`), each read in
+    the leader's orientation (minus strand: reverse-complemented). Windows whose span (without
+    the flanks) leaves the sequence are skipped; flank columns beyond the sequence's ends are
+    not counted (their column totals are smaller).
 
     Examples
     --------
@@ -214,6 +226,8 @@ def unit_counts(
     >>> counts, n = unit_counts(X, {0: a, 1: b}, [(0, 0, False), (1, 2, False)], 4)
     >>> "".join("ACGT"[i] for i in counts.argmax(0)), n
     ('ACGTCC', 2)
+    >>> unit_counts(X, {0: a, 1: b}, [(0, 0, False), (1, 2, False)], 4, flank=1)[0].sum(0)
+    array([2., 2., 2., 2., 2., 2., 2., 2.])
     """
     lo = min(0, *(d for _, d, _ in members))
     hi = max(width, *(d + width for _, d, _ in members))
@@ -222,11 +236,48 @@ def unit_counts(
     n, p, minus = n[rows], p[rows], minus[rows]
     first = np.where(minus, p + width - hi, p + lo)  # sequence start of the span
     ok = (first >= 0) & (first + hi - lo <= X.shape[2])
-    n, first, minus = n[ok], first[ok], minus[ok]
-    idx = first[:, None] + np.arange(hi - lo)[None]
-    windows = X[n[:, None], :, idx].transpose(0, 2, 1)  # (m, 4, span)
+    n, first, minus = n[ok], first[ok] - flank, minus[ok]
+    idx = first[:, None] + np.arange(hi - lo + 2 * flank)[None]
+    inside = (idx >= 0) & (idx < X.shape[2])
+    windows = X[n[:, None], :, np.clip(idx, 0, X.shape[2] - 1)].transpose(0, 2, 1)
+    windows = windows * inside[:, None, :]  # (m, 4, span): flank columns off the ends count 0
     windows = np.where(minus[:, None, None], windows[:, ::-1, ::-1], windows)
     return windows.sum(0).astype(np.float64), len(n)
+
+
+def extend_span(
+    ic: np.ndarray, core: tuple[int, int], trim_ic: float, *, max_gap: int = 2
+) -> tuple[int, int]:
+    """Grow ``core`` ``[start, end)`` outward over columns with IC >= ``trim_ic`` (across
+    gaps of at most ``max_gap`` columns), starting from the core's first and last such column.
+
+    Inside the core nothing splits (a composite's spacer stays); outside it, the span keeps
+    growing while the columns keep information, so a motif that the filters see only in part
+    is read whole from the sequences. ``(0, 0)`` when no column of the core is informative.
+
+    Examples
+    --------
+    >>> ic = np.array([0.0, 1.2, 0.1, 1.5, 1.9, 0.0, 0.0, 0.0, 1.8, 0.0, 0.0, 0.0, 1.0])
+    >>> extend_span(ic, (3, 9), 0.3)
+    (1, 9)
+    """
+    informative = np.asarray(ic) >= trim_ic
+    inside = np.flatnonzero(informative[core[0] : core[1]])
+    if inside.size == 0:
+        return 0, 0
+    # from the core's own first and last informative columns, so a flat edge bridges nothing
+    start, end = core[0] + int(inside[0]), core[0] + int(inside[-1]) + 1
+    while True:
+        near = [i for i in range(max(start - max_gap - 1, 0), start) if informative[i]]
+        if not near:
+            break
+        start = near[0]
+    while True:
+        near = [i for i in range(end, min(end + max_gap + 1, len(informative))) if informative[i]]
+        if not near:
+            break
+        end = near[-1] + 1
+    return start, end
 
 
 def _consensus(pfm: np.ndarray, trim_ic: float) -> str:
@@ -249,53 +300,75 @@ UNIT_COLUMNS = (
     "end",
     "length",
     "parts",
+    "gaps",
     "consensus",
+    "reading",
 )
 """Columns of :attr:`cislens.argminn.readout.ArgminnMotifs.units`: ``unit`` (``unit_<leader>``),
 ``filters`` / ``offsets`` / ``flipped`` (``;``-joined, leader first: each member's start
 relative to the leader's window and whether its strand is the opposite), ``share`` (the
 smallest share of both filters' windows at the arrangement that joined them; 1 for a unit of one
 filter), ``n_sites`` (the leader's windows where the whole unit fires), ``start`` / ``end`` /
-``length`` (the stitched PFM's trimmed span), ``parts`` (its informative runs, ``start-end``
-in the trimmed PFM's columns, joined by ``;``; units of several filters only), ``consensus``."""
+``length`` (the unit PFM's span in the leader's columns, 0 = the first column of the leader's
+window; negative or beyond the filter width where the read unit extends past the filters),
+``parts`` (the informative runs of a composite unit's PFM, ``start-end`` in its own columns,
+joined by ``;``), ``gaps`` (bp between consecutive parts, ``;``-joined), ``consensus``, and
+``reading`` (a composite unit in words: each part's consensus, with its TOMTOM match when
+annotated, and the gaps between them). A *composite* unit is one of several filters, or one
+filter whose own PFM has two or more parts; other units keep their filter's PFM and leave
+``parts``, ``gaps`` and ``reading`` empty."""
 
 
-def readout_units(X, hits, passing, pfms, spans, width, *, trim_ic, min_cooccurrence):
+def _read_composite(X, hits, members, width, trim_ic):
+    """A composite unit's PFM read from the sequences at its joint sites: ``(pfm, (start, end),
+    n_sites)``, the span in the leader's columns (:func:`unit_counts` with ``width`` columns of
+    flank each side, extended and trimmed by :func:`extend_span`)."""
+    lo = min(0, *(d for _, d, _ in members))
+    hi = max(width, *(d + width for _, d, _ in members))
+    counts, n_sites = unit_counts(X, hits, members, width, flank=width)
+    total = counts.sum(0, keepdims=True)
+    pfm = counts / np.maximum(total, 1e-12) if n_sites else np.full(counts.shape, 0.25)
+    ic = information_content(pfm)
+    # a flank column seen at fewer than half of the sites (near a sequence end) says too little
+    ic[total[0] < 0.5 * max(n_sites, 1)] = 0.0
+    start, end = extend_span(ic, (width, width + hi - lo), trim_ic)
+    if end <= start:  # nothing informative (or no window in place): keep the filters' columns
+        start, end = width, width + hi - lo
+    return pfm[:, start:end], (start - width + lo, end - width + lo), n_sites
+
+
+def _parts_and_gaps(pfm: np.ndarray) -> tuple[list[tuple[int, int]], list[int]]:
+    runs = informative_runs(information_content(pfm))
+    return runs, [b[0] - a[1] for a, b in itertools.pairwise(runs)]
+
+
+def readout_units(X, hits, passing, pfms, spans, width, *, trim_ic, min_cooccurrence, composite=()):
     """The readout's units: ``(table, pfms, notes)``.
 
     ``hits``: filter -> :data:`Hits`; ``passing``: the passing filters, strongest first;
-    ``pfms`` (F, 4, W) and ``spans`` (filter -> trimmed ``(start, end)``): the filters' own.
-    A unit of one filter keeps its filter's PFM and span; a unit of several gets the stitched
-    PFM (:func:`unit_counts`), trimmed from its first to its last column with IC >= ``trim_ic``
-    (both blocks of a composite are kept). ``pfms`` of the result: unit name -> trimmed PFM.
+    ``pfms`` (F, 4, W) and ``spans`` (filter -> trimmed ``(start, end)``): the filters' own;
+    ``composite``: the filters whose own PFM has two or more parts. A unit of one filter keeps
+    its filter's PFM and span; a composite unit (several filters, or one filter in
+    ``composite``) is read from the sequences at its joint sites over the span its filters
+    cover, extended while the columns keep information (:func:`_read_composite`), and split
+    into parts at its uninformative gaps. ``pfms`` of the result: unit name -> trimmed PFM.
     ``notes``: filter -> the sentence its ``reason`` gets when it shares a unit.
     """
     units, _ = group_units(hits, list(passing), min_cooccurrence=min_cooccurrence)
     rows, out, notes = [], {}, {}
     for unit in units:
         leader, members = unit["leader"], unit["members"]
-        if len(members) == 1:
-            pfm, n_sites = pfms[leader], len(hits[leader][0])
-            start, end = spans[leader]
+        whole = len(members) > 1 or leader in composite
+        if whole:
+            trimmed, (start, end), n_sites = _read_composite(X, hits, members, width, trim_ic)
         else:
-            counts, n_sites = unit_counts(X, hits, members, width)
-            total = counts.sum(0, keepdims=True)
-            pfm = counts / np.maximum(total, 1e-12) if n_sites else np.full(counts.shape, 0.25)
-            keep = np.flatnonzero(information_content(pfm) >= trim_ic)
-            start, end = (int(keep[0]), int(keep[-1]) + 1) if keep.size else (0, 0)
-            for k, offset, flipped in members:
-                others = ", ".join(f"filter_{m}" for m, _, _ in members if m != k)
-                notes[k] = (
-                    f"; one unit (unit_{leader}) with {others}: their windows co-occur at one "
-                    f"arrangement on >= {unit['share']:.0%} of the sites of each"
-                )
-                if k != leader:
-                    strand = ", opposite strand" if flipped else ""
-                    notes[k] += f" (its window at {offset:+d} from filter_{leader}'s{strand})"
-        if end <= start:  # nothing informative (or no window in place): keep every column
-            start, end = 0, pfm.shape[1]
-        trimmed = pfm[:, start:end]
-        runs = informative_runs(information_content(trimmed))
+            (start, end), n_sites = spans[leader], len(hits[leader][0])
+            if end <= start:
+                start, end = 0, pfms[leader].shape[1]
+            trimmed = pfms[leader][:, start:end]
+        if len(members) > 1:
+            notes.update(_member_notes(unit))
+        runs, gaps = _parts_and_gaps(trimmed) if whole else ([], [])
         rows.append(
             {
                 "unit": f"unit_{leader}",
@@ -308,13 +381,94 @@ def readout_units(X, hits, passing, pfms, spans, width, *, trim_ic, min_cooccurr
                 "start": int(start),
                 "end": int(end),
                 "length": int(end - start),
-                "parts": ";".join(f"{a}-{b}" for a, b in runs) if len(members) > 1 else "",
+                "parts": ";".join(f"{a}-{b}" for a, b in runs),
+                "gaps": ";".join(str(g) for g in gaps),
                 "consensus": _consensus(trimmed, trim_ic),
+                "reading": reading(trimmed, runs, trim_ic=trim_ic),
             }
         )
-        out[f"unit_{leader}"] = (pfm, (start, end))
+        out[f"unit_{leader}"] = trimmed
     table = pd.DataFrame(rows, columns=list(UNIT_COLUMNS))
     return table, out, notes
+
+
+def _member_notes(unit: dict) -> dict[int, str]:
+    """The sentence each member's ``reason`` gets: which unit, with whom, at which offset."""
+    leader, members, notes = unit["leader"], unit["members"], {}
+    for k, offset, flipped in members:
+        others = ", ".join(f"filter_{m}" for m, _, _ in members if m != k)
+        notes[k] = (
+            f"; one unit (unit_{leader}) with {others}: their windows co-occur at one "
+            f"arrangement on >= {unit['share']:.0%} of the sites of each"
+        )
+        if k != leader:
+            strand = ", opposite strand" if flipped else ""
+            notes[k] += f" (its window at {offset:+d} from filter_{leader}'s{strand})"
+    return notes
+
+
+def reading(
+    pfm: np.ndarray,
+    runs: list[tuple[int, int]],
+    *,
+    trim_ic: float = 0.3,
+    matches: list[str] | None = None,
+) -> str:
+    """A composite unit in words: each part's consensus (with ``matches[i]``, e.g. its TOMTOM
+    match, in brackets), joined by the gaps between them; ``""`` with fewer than two parts.
+
+    Examples
+    --------
+    >>> pfm = np.full((4, 10), 0.25)
+    >>> pfm[:, :4] = np.eye(4)
+    >>> pfm[:, 6:] = np.eye(4)[::-1]
+    >>> reading(pfm, [(0, 4), (6, 10)], matches=["X (q 0.001, +)", "-"])
+    'ACGT [X (q 0.001, +)] + 2 bp + TGCA [-]'
+    """
+    if len(runs) < 2:
+        return ""
+    words = []
+    for i, (a, b) in enumerate(runs):
+        word = _consensus(pfm[:, a:b], trim_ic)
+        if matches is not None:
+            word += f" [{matches[i]}]"
+        if i:
+            words.append(f"{a - runs[i - 1][1]} bp")
+        words.append(word)
+    return " + ".join(words)
+
+
+def named_readings(
+    units: pd.DataFrame, annotation: pd.DataFrame, pfms: dict, *, trim_ic: float = 0.3
+) -> list[str]:
+    """Each unit's ``reading`` with its parts' rank-1 TOMTOM matches (``annotation``, patterns
+    named ``unit_<leader>:<start>-<end>``): name, q-value and strand, ``-`` where q >= 0.05 or
+    the part was not annotated; ``""`` for a unit with fewer than two parts.
+
+    Examples
+    --------
+    >>> pfm = np.full((4, 10), 0.25)
+    >>> pfm[:, :4], pfm[:, 6:] = np.eye(4), np.eye(4)[::-1]
+    >>> units = pd.DataFrame({"unit": ["unit_0"], "parts": ["0-4;6-10"]})
+    >>> found = pd.DataFrame({"pattern": ["unit_0:0-4", "unit_0:6-10"], "rank": [1, 1],
+    ...     "target_name": ["X", "Y"], "q_value": [0.001, 0.2], "strand": ["+", "-"]})
+    >>> named_readings(units, found, {"unit_0": pfm})
+    ['ACGT [X q 0.001 +] + 2 bp + TGCA [-]']
+    """
+    best = annotation[annotation["rank"] == 1].set_index("pattern")
+    out = []
+    for row in units.itertuples():
+        runs = [tuple(int(v) for v in s.split("-")) for s in str(row.parts).split(";") if s]
+        named = []
+        for a, b in runs:
+            name = f"{row.unit}:{a}-{b}"
+            match = best.loc[name] if name in best.index else None
+            ok = match is not None and match["q_value"] < 0.05
+            named.append(
+                f"{match['target_name']} q {match['q_value']:.2g} {match['strand']}" if ok else "-"
+            )
+        out.append(reading(pfms[row.unit], runs, trim_ic=trim_ic, matches=named))
+    return out
 
 
 __all__ = [
@@ -322,7 +476,10 @@ __all__ = [
     "Arrangement",
     "Hits",
     "arrangement",
+    "extend_span",
     "group_units",
+    "named_readings",
+    "reading",
     "readout_units",
     "unit_counts",
     "unit_sites",
