@@ -12,8 +12,9 @@ and ``docs/formats.md``):
 - ``motifs.meme``: the passing filters' trimmed PFMs (only when at least one filter passes);
 - ``matches.csv``: TOMTOM matches of the passing filters (:data:`cislens.motifs.MATCH_COLUMNS`);
 - ``units.csv``: the passing filters grouped into units (:data:`cislens.argminn.units.UNIT_COLUMNS`;
-  filters that read one arrangement together are one unit), ``units.meme`` their (stitched)
-  PFMs, ``unit_matches.csv`` TOMTOM matches of the parts of units of several filters;
+  filters that read one arrangement together are one unit), ``units.meme`` their PFMs (a
+  composite unit's read from the input at its joint sites, over every informative column),
+  ``unit_matches.csv`` TOMTOM matches of each part of a composite unit;
 - ``instances.csv``: :data:`cislens.argminn.instances.INSTANCE_COLUMNS`; ``example`` is the test
   row;
 - ``attention.npz``: ``attention`` (n, layers, heads, P), ``example_index`` (n,) test rows (the
