@@ -227,6 +227,6 @@ def block_pool(params: dict, win: Win, geometry, out_row) -> Win:
 
 
 __all__ = [
-    "MAX_OFFSETS", "MAX_RUNS", "MIN_RUN", "Block", "block_pool", "block_slab", "edit_order", "fused_blocks",
-    "padded_reference", "phase_order", "pool_geometry",
+    "MAX_OFFSETS", "MAX_RUNS", "MIN_RUN", "Block", "block_pool", "block_slab", "edit_order",
+    "fused_blocks", "padded_reference", "phase_order", "pool_geometry",
 ]  # fmt: skip
