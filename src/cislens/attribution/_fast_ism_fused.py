@@ -147,7 +147,8 @@ def _add_at(slab: torch.Tensor, change: torch.Tensor, offset: torch.Tensor,
         o, lo, hi = runs[i], ends[i] - counts[i], ends[i]
         a, b = max(o, 0), min(o + width, n)  # the part of the change inside the slab
         if a < b:
-            slab[lo:hi, :, a:b] += change[lo:hi, :, a - o : b - o]
+            # add_ on the view: `slab[...] += x` would copy the sum onto itself once more
+            slab[lo:hi, :, a:b].add_(change[lo:hi, :, a - o : b - o])
 
 
 def phase_order(positions: torch.Tensor, stride: int) -> torch.Tensor:
@@ -187,7 +188,9 @@ def block_slab(block: Block, ops: dict, win: Win, padded, length: int, length_ou
         distinct = torch.unique(offset)
         if len(distinct) <= MAX_OFFSETS:  # one slice addition per offset (MAX_OFFSETS)
             order, runs = torch.sort(offset, stable=True).indices, len(distinct)
-            change, offset, first, seq = (v[order] for v in (change, offset, first, seq))
+            change, offset, first, seq = (
+                v.index_select(0, order) for v in (change, offset, first, seq)
+            )
     slab = windows(padded, first + pool["left"], n, seq)  # a copy: added to in place
     _add_at(slab, change, offset, runs)
     return Win(slab, first, padded, seq), (start, width, length, order)
