@@ -153,7 +153,8 @@ def materialize(value):
     if not isinstance(value, Win):
         return value
     _, channels, width = value.values.shape
-    full = rows_of(value.ref).index_select(1, value.seq).transpose(0, 1).contiguous()
+    ref = rows_of(value.ref)  # (C, S, L): each edit's sequence's row, one selection
+    full = windows(ref, torch.zeros_like(value.start), ref.shape[-1], value.seq)
     index = value.start[:, None] + torch.arange(width, device=full.device)
     full.scatter_(2, index[:, None, :].expand(-1, channels, -1), value.values)
     return full
