@@ -156,7 +156,7 @@ def profile(model_name: str, n: int, repeats: int, batch_size: int, span: int = 
         "call_ms_best": 1e3 * min(totals),
         "call_ms_median": 1e3 * statistics.median(totals),
         "profiled_call_ms": 1e3 * profiled,
-        "batches": len(sizes),
+        "batches_all_repeats": len(sizes),
         "batch_sizes": sizes[:8] + (["..."] if len(sizes) > 8 else []),
         "batches_per_call": len(sizes) // repeats,
         "parts_ms": dict(sorted(parts.items(), key=lambda kv: -kv[1])),
@@ -219,7 +219,7 @@ def main(argv=None) -> None:
         f"{result['model']} n={result['n']}: {result['edits']} edits, call "
         f"{result['call_ms_best']:.2f} ms best ({result['us_per_edit_call']:.2f} us/edit), "
         f"runs {result['us_per_edit_runs']:.2f} us/edit, floor {result['floor_us_per_edit']:.2f}"
-        f" us/edit, {result['batches']} batches {result['batch_sizes']}, "
+        f" us/edit, {result['batches_per_call']} batches {result['batch_sizes']}, "
         f"load {result['load']:.1f}"
     )
     for key, value in result["parts_ms"].items():

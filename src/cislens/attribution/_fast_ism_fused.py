@@ -172,7 +172,15 @@ def phase_order(positions: torch.Tensor, stride: int) -> torch.Tensor:
 def block_slab(block: Block, ops: dict, win: Win, padded, length: int, length_out: int):
     """The fused block's slab: its convolution's output on the pool's slab positions, as a
     :class:`Win` starting at the slab's first position (which may lie outside the layer), and
-    the pool's window ``(start, width)``; None when the convolution adds no change.
+    what :func:`block_pool` needs: the pool's window ``(start, width)``, the convolution's
+    length and the order the block sorted the edits in (None: the batch's own); None when the
+    convolution adds no change.
+
+    Where the batch's order gives more than ``MAX_RUNS`` runs of edits sharing the change's
+    offset in their slabs (one sequence in a batch: the three edits of a position share an
+    offset, and edits near the ends, whose pool windows are clamped, one each), the block
+    sorts its edits by offset (at most :data:`MAX_OFFSETS` distinct): one slice addition per
+    offset instead of an aligned copy per edit; :func:`block_pool` puts them back.
 
     ``padded`` is the convolution's reference output as (C, S, length + pads), padded on the
     left by the pool's padding (:func:`padded_reference`); ``length`` and ``length_out`` are
@@ -206,7 +214,8 @@ def padded_reference(pool_params: dict, out: torch.Tensor, length_out: int) -> L
 
 
 def block_pool(params: dict, win: Win, geometry, out_row) -> Win:
-    """Pool the slab ``win`` (its positions outside the input set to the pool's fill)."""
+    """Pool the slab ``win`` (its positions outside the input set to the pool's fill), in the
+    batch's order (``geometry``: from :func:`block_slab`)."""
     start, width, length, order = geometry
     slab, first = win.values, win.start
     n = slab.shape[-1]
