@@ -71,11 +71,12 @@ def test_fused_blocks_run_and_equal_naive(pool, dilation, padding, monkeypatch):
     assert float((fast - naive).abs().max()) <= 1e-10 * float(naive.abs().max())
 
 
-@pytest.mark.parametrize("max_runs", [0, 16])
-def test_fused_results_do_not_depend_on_batch_size(max_runs, monkeypatch):
-    """Batches of 1 edit, of a few positions and of all edits (runs of offsets, or the aligned
-    copy when runs are not allowed) give the same deltas."""
+@pytest.mark.parametrize(("max_runs", "max_offsets"), [(0, 0), (0, 64), (16, 64)])
+def test_fused_results_do_not_depend_on_batch_size(max_runs, max_offsets, monkeypatch):
+    """Batches of 1 edit, of a few positions and of all edits (runs of offsets, edits sorted by
+    offset in the block, or the aligned copy when neither is allowed) give the same deltas."""
     monkeypatch.setattr(_fast_ism_fused, "MAX_RUNS", max_runs)
+    monkeypatch.setattr(_fast_ism_fused, "MAX_OFFSETS", max_offsets)
     model = PoolBlocks("max_ceil").eval()
     X = _one_hot(3, 41, seed=2)
     options = {"scores": "delta", "hypothetical": True, "dtype": F64, "target": 0}
@@ -120,3 +121,49 @@ def test_chains_with_a_second_reader_or_residual_are_not_fused():
     fast = ism(model, X, dtype=F64, scores="delta", hypothetical=True, target=0)
     naive = ism(model, X, dtype=F64, scores="delta", hypothetical=True, target=0, fast=False)
     assert float((fast - naive).abs().max()) <= 1e-10 * float(naive.abs().max())
+
+
+def test_one_sequence_sorts_edits_by_offset_and_equals_naive(monkeypatch):
+    """One sequence in one batch: the edits of a position share their offsets and those near
+    the ends differ, so the blocks sort the batch by offset (more runs than MAX_RUNS) and put
+    the pooled windows back in order; deltas equal naive ISM."""
+    model = PoolBlocks("max_ceil").eval()
+    X = _one_hot(1, 60, seed=4)
+    orders = []
+    block_pool = fast_ism.block_pool
+
+    def spy(params, win, geometry, out_row):
+        orders.append(geometry[-1])  # the order the block sorted its edits in, or None
+        return block_pool(params, win, geometry, out_row)
+
+    monkeypatch.setattr(fast_ism, "block_pool", spy)
+    options = {"scores": "delta", "hypothetical": True, "dtype": F64, "target": 0}
+    fast = ism(model, X, batch_size=1000, **options)
+    assert any(order is not None for order in orders)  # a block sorted its edits
+    naive = ism(model, X, fast=False, **options)
+    assert float((fast - naive).abs().max()) <= 1e-10 * float(naive.abs().max())
+
+
+@pytest.mark.parametrize(("run_elements", "max_runs"), [(1, 16), (10**9, 0)])
+def test_gather_splices_windows_over_slab_edges(run_elements, max_runs, monkeypatch):
+    """Windows inside, across the edges of and outside their slabs, by one slice copy per run
+    of equal offsets or by one selection over the batch: the reference with each window's
+    overlap written in."""
+    from cislens.attribution import _fast_ism_windows as windows_module
+
+    monkeypatch.setattr(windows_module, "RUN_ELEMENTS", run_elements)
+    monkeypatch.setattr(windows_module, "MAX_RUNS", max_runs)
+    g = torch.Generator().manual_seed(1)
+    channels, count, length, left, width, n = 2, 3, 12, 2, 4, 5
+    padded = torch.randn(channels, count, length + left + 3, generator=g, dtype=F64)
+    start = torch.tensor([0, 0, 3, 5, 6, 6, 8, 1, 9])  # windows of the layer
+    first = torch.tensor([-2, 1, 3, 2, 4, 4, 6, 7, 8])  # their slabs' first positions
+    seq = torch.tensor([0, 1, 2, 0, 1, 1, 2, 0, 1])
+    values = torch.randn(len(start), channels, width, generator=g, dtype=F64)
+    got = windows_module.gather(values, start, padded, left, first, n, seq)
+    for b in range(len(start)):
+        for j in range(n):
+            p = int(first[b]) + j
+            inside = 0 <= p - int(start[b]) < width
+            want = values[b, :, p - start[b]] if inside else padded[:, seq[b], p + left]
+            torch.testing.assert_close(got[b, :, j], want, rtol=0, atol=0)

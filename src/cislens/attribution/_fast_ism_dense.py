@@ -77,11 +77,13 @@ def dense_output(head: DenseHead, win, ref_out: torch.Tensor, reference) -> torc
     its reference output on the sequences, ``reference`` makes a full-length tensor from ``win``."""
     values, start = win.values, win.start
     batch, channels, width = values.shape
-    starts, inverse = torch.unique(start, return_inverse=True)
     # as captured (flatten the full-length layer, then linear): with many starts, or windows
     # wider than half the layer (one product over the whole layer costs at most twice the
     # window's products, and saves a product, a selection and an addition per start)
-    if len(starts) > MAX_GROUPS or 2 * width >= head.columns.shape[0]:
+    if 2 * width >= head.columns.shape[0]:
+        return F.linear(reference(win).flatten(1), head.weight, head.bias)
+    starts, inverse = torch.unique(start, return_inverse=True)
+    if len(starts) > MAX_GROUPS:
         return F.linear(reference(win).flatten(1), head.weight, head.bias)
     change = values - windows(win.ref, start, width, win.seq)
     change = change.transpose(1, 2).reshape(batch, -1)
@@ -91,7 +93,7 @@ def dense_output(head: DenseHead, win, ref_out: torch.Tensor, reference) -> torc
         ends = counts.cumsum(0).tolist()
         for s, lo, hi in zip(runs.tolist(), [0, *ends[:-1]], ends, strict=True):
             block = head.columns[s : s + width].view(width * channels, -1)
-            out[lo:hi] += change[lo:hi] @ block
+            out[lo:hi].addmm_(change[lo:hi], block)  # in place (`+=` copies once more)
         return out
     for group, s in enumerate(starts.tolist()):
         rows = (inverse == group).nonzero().squeeze(1)

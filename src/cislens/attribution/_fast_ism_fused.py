@@ -36,6 +36,12 @@ MAX_RUNS, MIN_RUN = 16, 8
 """At most ``MAX_RUNS`` runs of at least ``MIN_RUN`` edits sharing the change's offset in their
 slabs take one slice addition each; the other edits one aligned copy (:func:`_add_at`)."""
 
+MAX_OFFSETS = 64
+"""A batch whose edits give more than ``MAX_RUNS`` runs of equal offsets but at most this many
+distinct offsets (one sequence: the edits of a position share an offset, those near the ends
+one each) is sorted by offset in the block, then each offset takes one slice addition (a few
+microseconds each, where an aligned copy costs about 0.5 per edit)."""
+
 
 @dataclass
 class Block:
@@ -113,7 +119,8 @@ def _change(params: dict, win: Win):
     return F.conv_transpose1d(change, flipped), win.start + left - (k - 1)
 
 
-def _add_at(slab: torch.Tensor, change: torch.Tensor, offset: torch.Tensor) -> None:
+def _add_at(slab: torch.Tensor, change: torch.Tensor, offset: torch.Tensor,
+            max_runs: int = MAX_RUNS) -> None:  # fmt: skip
     """``slab[b, :, offset_b + j] += change[b, :, j]`` where that lies in the slab.
 
     Runs of at least ``MIN_RUN`` edits sharing an offset (edits in position order, or grouped
@@ -123,8 +130,8 @@ def _add_at(slab: torch.Tensor, change: torch.Tensor, offset: torch.Tensor) -> N
     width, n = change.shape[-1], slab.shape[-1]
     runs, counts = torch.unique_consecutive(offset, return_counts=True)
     runs, counts = runs.tolist(), counts.tolist()
-    if len(runs) > MAX_RUNS:  # the short runs' edits (and long runs beyond MAX_RUNS): aligned
-        long = [i for i, c in enumerate(counts) if c >= MIN_RUN][:MAX_RUNS]
+    if len(runs) > max_runs:  # the short runs' edits (and long runs beyond max_runs): aligned
+        long = [i for i, c in enumerate(counts) if c >= MIN_RUN][:max_runs]
         if not long:
             slab += align(change, offset, torch.zeros_like(offset), n)
             return
@@ -140,7 +147,8 @@ def _add_at(slab: torch.Tensor, change: torch.Tensor, offset: torch.Tensor) -> N
         o, lo, hi = runs[i], ends[i] - counts[i], ends[i]
         a, b = max(o, 0), min(o + width, n)  # the part of the change inside the slab
         if a < b:
-            slab[lo:hi, :, a:b] += change[lo:hi, :, a - o : b - o]
+            # add_ on the view: `slab[...] += x` would copy the sum onto itself once more
+            slab[lo:hi, :, a:b].add_(change[lo:hi, :, a - o : b - o])
 
 
 def phase_order(positions: torch.Tensor, stride: int) -> torch.Tensor:
@@ -164,7 +172,15 @@ def phase_order(positions: torch.Tensor, stride: int) -> torch.Tensor:
 def block_slab(block: Block, ops: dict, win: Win, padded, length: int, length_out: int):
     """The fused block's slab: its convolution's output on the pool's slab positions, as a
     :class:`Win` starting at the slab's first position (which may lie outside the layer), and
-    the pool's window ``(start, width)``; None when the convolution adds no change.
+    what :func:`block_pool` needs: the pool's window ``(start, width)``, the convolution's
+    length and the order the block sorted the edits in (None: the batch's own); None when the
+    convolution adds no change.
+
+    Where the batch's order gives more than ``MAX_RUNS`` runs of edits sharing the change's
+    offset in their slabs (one sequence in a batch: the three edits of a position share an
+    offset, and edits near the ends, whose pool windows are clamped, one each), the block
+    sorts its edits by offset (at most :data:`MAX_OFFSETS` distinct): one slice addition per
+    offset instead of an aligned copy per edit; :func:`block_pool` puts them back.
 
     ``padded`` is the convolution's reference output as (C, S, length + pads), padded on the
     left by the pool's padding (:func:`padded_reference`); ``length`` and ``length_out`` are
@@ -175,9 +191,17 @@ def block_slab(block: Block, ops: dict, win: Win, padded, length: int, length_ou
         return None
     change, natural = made
     start, width, first, n = pool_geometry(pool, natural, change.shape[-1], length_out)
-    slab = windows(padded, first + pool["left"], n, win.seq)  # a copy: added to in place
-    _add_at(slab, change, natural - first)
-    return Win(slab, first, padded, win.seq), (start, width, length)
+    offset, seq, order, runs = natural - first, win.seq, None, MAX_RUNS
+    if len(torch.unique_consecutive(offset)) > MAX_RUNS:
+        distinct = torch.unique(offset)
+        if len(distinct) <= MAX_OFFSETS:  # one slice addition per offset (MAX_OFFSETS)
+            order, runs = torch.sort(offset, stable=True).indices, len(distinct)
+            change, offset, first, seq = (
+                v.index_select(0, order) for v in (change, offset, first, seq)
+            )
+    slab = windows(padded, first + pool["left"], n, seq)  # a copy: added to in place
+    _add_at(slab, change, offset, runs)
+    return Win(slab, first, padded, seq), (start, width, length, order)
 
 
 def padded_reference(pool_params: dict, out: torch.Tensor, length_out: int) -> LazyRows:
@@ -190,8 +214,9 @@ def padded_reference(pool_params: dict, out: torch.Tensor, length_out: int) -> L
 
 
 def block_pool(params: dict, win: Win, geometry, out_row) -> Win:
-    """Pool the slab ``win`` (its positions outside the input set to the pool's fill)."""
-    start, width, length = geometry
+    """Pool the slab ``win`` (its positions outside the input set to the pool's fill), in the
+    batch's order (``geometry``: from :func:`block_slab`)."""
+    start, width, length, order = geometry
     slab, first = win.values, win.start
     n = slab.shape[-1]
     low, high = (int(v) for v in first.aminmax())
@@ -207,10 +232,13 @@ def block_pool(params: dict, win: Win, geometry, out_row) -> Win:
                 slab[rows, :, max(0, length - at) :] = params["fill"]
     k, s = params["kernel"], params["stride"]
     values = strided_max(slab, k, s, width) if params["max"] else F.avg_pool1d(slab, k, s)
-    return Win(values, start, out_row, win.seq)
+    if order is None:
+        return Win(values, start, out_row, win.seq)
+    back = torch.argsort(order)  # the edits sorted by offset in block_slab: back in order
+    return Win(values.index_select(0, back), start, out_row, win.seq.index_select(0, back))
 
 
 __all__ = [
-    "MAX_RUNS", "MIN_RUN", "Block", "block_pool", "block_slab", "edit_order", "fused_blocks",
-    "padded_reference", "phase_order", "pool_geometry",
+    "MAX_OFFSETS", "MAX_RUNS", "MIN_RUN", "Block", "block_pool", "block_slab", "edit_order",
+    "fused_blocks", "padded_reference", "phase_order", "pool_geometry",
 ]  # fmt: skip
