@@ -38,6 +38,29 @@ def _beluga_lengths(
     return out
 
 
+def _stage_layers(h: dict) -> OrderedDict[str, nn.Module]:
+    """The three stages of two convolutions (each with its batch norm and activation), with
+    dropout and a max-pool after the first two."""
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    in_channels = 4
+    for stage, filters in enumerate(h["n_filters"], start=1):
+        for sub in "ab":
+            layers[f"conv{stage}{sub}"] = nn.Conv1d(
+                in_channels, filters, h["filter_width"], padding=h["padding"]
+            )
+            if h["batch_norm"]:
+                layers[f"bn{stage}{sub}"] = nn.BatchNorm1d(filters)
+            if stage == 1 and sub == "a" and h["first_activation"] == "exp":
+                layers["exp1a"] = Exponential()
+            else:
+                layers[f"relu{stage}{sub}"] = nn.ReLU()
+            in_channels = filters
+        if stage < 3:
+            layers[f"dropout{stage}"] = nn.Dropout(h["dropout"])
+            layers[f"pool{stage}"] = nn.MaxPool1d(h["pool_size"], ceil_mode=h["pool_ceil"])
+    return layers
+
+
 def beluga_unseen_bases(
     input_length: int,
     filter_width: int = 8,
@@ -193,24 +216,9 @@ class DeepSEABeluga(SequenceModel):
                 f"{h['pool_size']} (layer lengths {lengths}); use longer sequences, "
                 "padding='same' or a smaller pool_size."
             )
-        layers: OrderedDict[str, nn.Module] = OrderedDict()
         with torch.device("meta"):
-            in_channels = 4
-            for stage, filters in enumerate(h["n_filters"], start=1):
-                for sub in "ab":
-                    layers[f"conv{stage}{sub}"] = nn.Conv1d(
-                        in_channels, filters, h["filter_width"], padding=h["padding"]
-                    )
-                    if h["batch_norm"]:
-                        layers[f"bn{stage}{sub}"] = nn.BatchNorm1d(filters)
-                    if stage == 1 and sub == "a" and h["first_activation"] == "exp":
-                        layers["exp1a"] = Exponential()
-                    else:
-                        layers[f"relu{stage}{sub}"] = nn.ReLU()
-                    in_channels = filters
-                if stage < 3:
-                    layers[f"dropout{stage}"] = nn.Dropout(h["dropout"])
-                    layers[f"pool{stage}"] = nn.MaxPool1d(h["pool_size"], ceil_mode=h["pool_ceil"])
+            layers = _stage_layers(h)
+            in_channels = h["n_filters"][-1]
             positions = lengths[-1]
             if h["global_pool"]:
                 layers["pool3"] = nn.MaxPool1d(positions)
