@@ -4,12 +4,16 @@ predicts the dropped tail exactly, and the training defaults of Basset and Belug
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
+from cislens.errors import CislensWarning
 from cislens.models import DeepSEABeluga, basset_unseen_bases, beluga_unseen_bases, build_model
 from cislens.models.basset import Basset, global_pool_sizes
+from cislens.train import fit
 from cislens.train.defaults import SMALL_DATA, default_model_args
 
 
@@ -66,3 +70,16 @@ def test_the_flag_is_saved_with_the_model():
     assert model.hparams["pool_ceil"] is True and model.feature_lengths[-1] == 2
     with pytest.raises(ValueError, match="pool_ceil"):
         Basset(1, 200, pool_ceil="yes")
+
+
+def test_training_a_model_that_drops_bases_warns():
+    rng = np.random.default_rng(0)
+    X = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (24, 200))].transpose(0, 2, 1).copy()
+    Y = (rng.random((24, 1)) < 0.5).astype(np.float32)
+    data = (X[:16], Y[:16], X[16:], Y[16:])
+    small = {"n_filters": [4, 4, 4], "n_hidden": [8], "random_state": 0}
+    with pytest.warns(CislensWarning, match="reads only the first 168 of 200 bp"):
+        fit(Basset(1, 200, **small), data, epochs=1, batch_size=8, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CislensWarning)
+        fit(Basset(1, 200, pool_ceil=True, **small), data, epochs=1, batch_size=8, random_state=0)

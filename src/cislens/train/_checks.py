@@ -63,7 +63,8 @@ def resolve_monitor(monitor: str, task_types) -> str:
 
 
 def probe_model(model: nn.Module, data: TrainingData, device) -> None:
-    """Run two training sequences through the model to check its input and output shapes."""
+    """Run two training sequences through the model to check its input and output shapes;
+    warn when the model never reads the sequences' last bases (``unseen_bases``)."""
     expected = data.n_tasks
     if isinstance(model, SequenceModel) and model.n_tasks != expected:
         raise ValueError(
@@ -91,6 +92,16 @@ def probe_model(model: nn.Module, data: TrainingData, device) -> None:
         raise ValueError(
             f"the model must return (N, T) with T={expected} (the number of label columns); it "
             f"returned {shape} for 2 sequences."
+        )
+    unseen = getattr(model, "unseen_bases", 0)
+    if unseen:  # Basset / Beluga with the published pools at a length they do not divide
+        warnings.warn(
+            f"{type(model).__name__} reads only the first {data.length - unseen} of "
+            f"{data.length} bp: its pools drop the last {unseen} bases, so a motif there is "
+            "invisible and their attributions will be exactly 0; build it with pool_ceil=True "
+            "(cislens train and run do where it is needed).",
+            CislensWarning,
+            stacklevel=4,
         )
 
 
