@@ -126,21 +126,8 @@ PART_A, PART_B, SPACER = "GATTCAGC", "CCAGTTGA", 5
 def junction_model(part_a: str = PART_A, part_b: str = PART_B, spacer: int = SPACER) -> ARGMINN:
     """One filter firing (2.0) on an exact match of the last 5 bp of ``part_a``, ``spacer`` bp
     of anything and the first 5 bp of ``part_b`` (``TCAGCnnnnnCCAGT``), on either strand."""
-    model = ARGMINN(
-        n_tasks=1,
-        input_length=70,
-        n_filters=1,
-        filter_width=10 + spacer,
-        token_batch_norm=False,
-        token_dim=8,
-        stream_dim=8,
-        n_heads=2,
-        position_dim=4,
-        random_state=0,
-    )
+    model = zeroed_argminn(1, input_length=70, filter_width=10 + spacer)
     with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.zero_()
         word = part_a[-5:] + "N" * spacer + part_b[:5]
         model.scanner.weight[0] = one_hot_encode([word])[0] * 2.0
         model.scanner.bias[0] = -2.0 * 10 + 2.0

@@ -198,15 +198,16 @@ def assert_unchanged(model: nn.Module, snapshot: dict) -> None:
     assert all(grad is None for grad in after["grads"])
 
 
-def zeroed_argminn(n_filters: int):
-    """A one-task ARGMINN (6-wide filters, 8-wide tokens and stream, 2 heads) with every
-    parameter zero, for tests that write exact filters and tokens by hand."""
+def zeroed_argminn(n_filters: int, **overrides):
+    """A one-task ARGMINN (6-wide filters, 8-wide tokens and stream, 2 heads; ``overrides``
+    replace these arguments) with every parameter zero, for tests that write exact filters and
+    tokens by hand."""
     from cislens.argminn import ARGMINN
 
     model = ARGMINN(
+        **{"filter_width": 6, **overrides},
         n_tasks=1,
         n_filters=n_filters,
-        filter_width=6,
         token_batch_norm=False,
         token_dim=8,
         stream_dim=8,
