@@ -67,6 +67,14 @@ class LabCNN(SequenceModel):
         when no channel happens to peak on it; the mean passes gradient to every position.
         Not a default: on celltypes5 it found neither missing motif and, trained from scratch,
         lost three tasks (``benchmarks/results/train_presets.md``, 2026-12-05, h_c5).
+    task_towers : bool
+        One tower per task after the shared first layer (default False): the second
+        convolution has ``n_filters[1]`` channels *per task* and each task has its own dense
+        layer of ``n_hidden`` units over its own channels only (grouped 1x1 convolutions),
+        so a task's gradient reaches only its own second-layer channels and no task's
+        features compete with another's. With 5 tasks on celltypes5 the shared model never
+        learnt the repressor REST of ``RFX3 AND NOT REST`` (trained alone it did at once);
+        see ``benchmarks/results/train_presets.md`` (2026-12-05, h_c5b).
     activation1 : {"relu", "exp"}
         Activation of the first convolution (default "relu"). "exp": the exponential of Koo &
         Ploenzke (2021, Nat. Mach. Intell.), which suppresses weak matches and amplifies
@@ -126,6 +134,7 @@ class LabCNN(SequenceModel):
         batch_norm: bool = False,
         activation1: str = "relu",
         mean_pool: bool = False,
+        task_towers: bool = False,
         random_state: RandomState = None,
     ) -> None:
         super().__init__()
@@ -143,6 +152,7 @@ class LabCNN(SequenceModel):
             "batch_norm": _check_bool(batch_norm, "batch_norm", owner),
             "activation1": check_choice(activation1, _ACTIVATIONS, name="LabCNN: activation1"),
             "mean_pool": _check_bool(mean_pool, "mean_pool", owner),
+            "task_towers": _check_bool(task_towers, "task_towers", owner),
         }
         lengths = self.feature_lengths
         if min(lengths) < 1:
@@ -151,7 +161,14 @@ class LabCNN(SequenceModel):
                 f"{self.hparams['filter_widths']} and pools {self.hparams['pool_sizes']} "
                 f"(layer lengths {lengths}); use longer sequences or smaller widths/pools."
             )
+        if self.hparams["task_towers"] and self.hparams["mean_pool"]:
+            raise ValueError(
+                "LabCNN: task_towers=True and mean_pool=True cannot be combined (the towers "
+                "need each task's features contiguous); set one of them to False."
+            )
         f1, f2 = self.hparams["n_filters"]
+        if self.hparams["task_towers"]:
+            f2 *= self.hparams["n_tasks"]  # n_filters[1] channels per task
         w1, w2 = self.hparams["filter_widths"]
         p1, p2 = self.hparams["pool_sizes"]
         with torch.device("meta"):
@@ -170,11 +187,22 @@ class LabCNN(SequenceModel):
                 self.mean2 = nn.AvgPool1d(p2, stride=p2, ceil_mode=True)
             self.flatten = nn.Flatten()
             n_pooled = 2 if self.hparams["mean_pool"] else 1
-            self.dense = nn.Linear(n_pooled * f2 * lengths[-1], self.hparams["n_hidden"])
+            if self.hparams["task_towers"]:
+                self._build_towers(n_pooled * f2 * lengths[-1])
+            else:
+                self.dense = nn.Linear(n_pooled * f2 * lengths[-1], self.hparams["n_hidden"])
+                self.out = nn.Linear(self.hparams["n_hidden"], self.hparams["n_tasks"])
             self.relu3 = nn.ReLU()
             self.dropout = nn.Dropout(self.hparams["dropout"])
-            self.out = nn.Linear(self.hparams["n_hidden"], self.hparams["n_tasks"])
         self._initialize(random_state)
+
+    def _build_towers(self, n_features: int) -> None:
+        """The dense layers of one tower per task (``task_towers``) over ``n_features``."""
+        n_tasks, hidden = self.hparams["n_tasks"], self.hparams["n_hidden"]
+        # channel-major flattening keeps each task's channels (and their positions) contiguous,
+        # so groups=n_tasks gives every task a dense layer over its own features only
+        self.dense = nn.Conv1d(n_features, hidden * n_tasks, 1, groups=n_tasks)
+        self.out = nn.Conv1d(hidden * n_tasks, n_tasks, 1, groups=n_tasks)
 
     def _make_pool(self, size: int) -> nn.Module:
         if self.hparams["pool"] == "max":
@@ -208,8 +236,10 @@ class LabCNN(SequenceModel):
             x = torch.cat([self.flatten(self.pool2(x)), self.flatten(self.mean2(x))], dim=1)
         else:
             x = self.flatten(self.pool2(x))
-        x = self.relu3(self.dense(x))
-        return self.out(self.dropout(x))
+        if self.hparams["task_towers"]:
+            x = x.unsqueeze(-1)
+        x = self.out(self.dropout(self.relu3(self.dense(x))))
+        return x.squeeze(-1) if self.hparams["task_towers"] else x
 
 
 __all__ = ["LabCNN"]
