@@ -22,9 +22,10 @@ gradient again), e.g. ``python benchmarks/train_probe.py celltypes5 labcnn '{}' 
 --per-task``.
 
 With ``--plant=M1,M2`` (LabCNN on a preset) first-layer filters 0, 1, ... start as the
-log-odds of the preset's motifs M1, M2, ... (centred in the filter, against the simulator's
-background composition) instead of random weights: does the model keep and use a detector
-it was given (the motif is then not to be *found*, only kept)?
+log-odds of the preset's motifs M1, M1's reverse complement, M2, ... (centred in the filter,
+against the simulator's background composition) instead of random weights: does the model
+keep and use a detector it was given (the motif is then not to be *found*, only kept)? The
+2026-12-05 REST run planted the forward strand only (filter 0).
 """
 
 from __future__ import annotations
@@ -80,19 +81,22 @@ def per_task_line(model, X_valid, Y_valid) -> str:
 
 
 def plant_motifs(model, truth, names: list[str], composition) -> None:
-    """First-layer filters 0.. of a LabCNN start as the log-odds (natural log) of ``names``."""
+    """First-layer filters 0.. of a LabCNN start as the log-odds (natural log) of ``names``,
+    each motif followed by its reverse complement (a filter reads one strand)."""
     from cislens.pwm import Motif
 
     width = model.conv1.weight.shape[2]
+    motifs = [Motif(name, truth.motifs[name]) for name in names]
+    motifs = [m for motif in motifs for m in (motif, motif.reverse_complement())]
     with torch.no_grad():
-        for i, name in enumerate(names):
-            table = np.maximum(Motif(name, truth.motifs[name]).log_odds(composition), -10.0)
+        for i, motif in enumerate(motifs):
+            table = np.maximum(motif.log_odds(composition), -10.0)
             if table.shape[1] > width:  # a longer motif keeps its central columns
                 cut = (table.shape[1] - width) // 2
                 table = table[:, cut : cut + width]
             left = (width - table.shape[1]) // 2
             weight = torch.zeros(4, width)
-            weight[:, left : left + table.shape[1]] = torch.from_numpy(table * 0.6931)
+            weight[:, left : left + table.shape[1]] = torch.from_numpy(table * np.log(2.0))
             model.conv1.weight[i] = weight
             model.conv1.bias[i] = 0.0
 

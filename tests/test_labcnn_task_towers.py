@@ -16,13 +16,15 @@ def _onehot(n: int, length: int, seed: int) -> torch.Tensor:
 
 
 def _towers(n_tasks: int, length: int = 200, **kwargs) -> LabCNN:
-    args = {"n_filters": [8, 3], "n_hidden": 5, "batch_norm": True, "task_towers": True}
+    args = {"n_filters": [8, 3], "n_hidden": 5, "batch_norm": True, "task_towers": "second"}
     return LabCNN(n_tasks, length, **{**args, **kwargs}, random_state=0).eval()
 
 
 def _tower_as_single_task(model: LabCNN, t: int) -> LabCNN:
-    """A plain one-task LabCNN holding the first layer and task ``t``'s tower of ``model``."""
+    """A plain one-task LabCNN holding task ``t``'s tower of ``model`` (and its first layer)."""
     h = model.hparams
+    f = h["n_filters"][0]
+    first = slice(t * f, (t + 1) * f) if h["task_towers"] == "all" else slice(0, f)
     single = LabCNN(
         1,
         h["input_length"],
@@ -34,8 +36,10 @@ def _tower_as_single_task(model: LabCNN, t: int) -> LabCNN:
     c, k = h["n_filters"][1], h["n_hidden"]
     own, hidden = slice(t * c, (t + 1) * c), slice(t * k, (t + 1) * k)
     with torch.no_grad():
-        single.conv1.load_state_dict(model.conv1.state_dict())
-        single.bn1.load_state_dict(model.bn1.state_dict())
+        for name in ("weight", "bias"):
+            getattr(single.conv1, name).copy_(getattr(model.conv1, name)[first])
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            getattr(single.bn1, name).copy_(getattr(model.bn1, name)[first])
         single.conv2.weight.copy_(model.conv2.weight[own])
         single.conv2.bias.copy_(model.conv2.bias[own])
         for name in ("weight", "bias", "running_mean", "running_var"):
@@ -47,12 +51,13 @@ def _tower_as_single_task(model: LabCNN, t: int) -> LabCNN:
     return single
 
 
+@pytest.mark.parametrize("towers", ["second", "all"])
 @pytest.mark.parametrize("length", [200, 400])
-def test_each_task_output_is_its_own_tower_over_the_shared_first_layer(length):
+def test_each_task_output_is_its_own_one_task_labcnn(length, towers):
     # 200 bp keeps 5 positions after the last pool: the flattening must keep each task's
     # channels and positions together; 400 bp with a global pool has one position
     pools = [4, 8] if length == 200 else [4, 91]
-    model = _towers(3, length, pool_sizes=pools)
+    model = _towers(3, length, pool_sizes=pools, task_towers=towers)
     with torch.no_grad():  # non-trivial batch-norm statistics
         model.bn2.running_mean.uniform_(-1, 1, generator=torch.Generator().manual_seed(1))
     x = _onehot(4, length, 0)
@@ -62,13 +67,19 @@ def test_each_task_output_is_its_own_tower_over_the_shared_first_layer(length):
             torch.testing.assert_close(out[:, t : t + 1], _tower_as_single_task(model, t)(x))
 
 
-def test_a_task_gradient_reaches_only_its_own_second_layer_channels():
-    model = _towers(3)
+@pytest.mark.parametrize("towers", ["second", "all"])
+def test_a_task_gradient_reaches_only_its_own_tower(towers):
+    model = _towers(3, task_towers=towers)
     model(_onehot(6, 200, 2))[:, 1].sum().backward()
     per_channel = model.conv2.weight.grad.abs().sum(dim=(1, 2)).reshape(3, 3)
     assert torch.all(per_channel[[0, 2]] == 0)
     assert torch.all(per_channel[1] > 0)
-    assert model.conv1.weight.grad.abs().sum() > 0  # the first layer is shared
+    per_filter = model.conv1.weight.grad.abs().sum(dim=(1, 2))
+    if towers == "second":  # the first layer is shared
+        assert per_filter.sum() > 0 and len(per_filter) == 8
+    else:
+        per_filter = per_filter.reshape(3, 8).sum(dim=1)
+        assert per_filter[0] == 0 and per_filter[2] == 0 and per_filter[1] > 0
 
 
 def test_towers_multiply_the_second_layer_and_rebuild_from_hparams():
@@ -80,8 +91,8 @@ def test_towers_multiply_the_second_layer_and_rebuild_from_hparams():
 
 
 def test_towers_are_off_by_default_and_checked():
-    assert LabCNN(random_state=0).hparams["task_towers"] is False
-    with pytest.raises(TypeError, match="task_towers"):
-        LabCNN(task_towers=1)
-    with pytest.raises(ValueError, match="task_towers=True and mean_pool=True"):
-        LabCNN(task_towers=True, mean_pool=True)
+    assert LabCNN(random_state=0).hparams["task_towers"] == "none"
+    with pytest.raises(ValueError, match="task_towers"):
+        LabCNN(task_towers=True)
+    with pytest.raises(ValueError, match="task_towers='all' and mean_pool=True"):
+        LabCNN(task_towers="all", mean_pool=True)
