@@ -96,3 +96,16 @@ def test_towers_are_off_by_default_and_checked():
         LabCNN(task_towers=True)
     with pytest.raises(ValueError, match="task_towers='all' and mean_pool=True"):
         LabCNN(task_towers="all", mean_pool=True)
+
+
+def test_window_restricted_ism_equals_naive_ism_through_the_towers():
+    # fast ISM plans its windows from the traced graph: the grouped convolutions and the
+    # unsqueeze / squeeze of the heads must not break it
+    from cislens.attribution.ism import ism
+
+    model = _towers(2, 300, pool_sizes=[4, 64], task_towers="all", activation1="exp")
+    X = _onehot(2, 300, 4).numpy()
+    fast = np.asarray(ism(model, X, target=1, fast=True))
+    naive = np.asarray(ism(model, X, target=1, fast=False))
+    np.testing.assert_allclose(fast, naive, atol=1e-6)
+    assert np.abs(naive).max() > 1e-4

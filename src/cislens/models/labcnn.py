@@ -74,10 +74,11 @@ class LabCNN(SequenceModel):
         has its own dense layer of ``n_hidden`` units over its own channels only (grouped
         convolutions), so a task's gradient reaches only its own second-layer channels.
         "all": the first convolution too has ``n_filters[0]`` filters per task, i.e. T
-        independent one-task LabCNNs in one module (T times the compute). Not a default: on
-        celltypes5 the 5-task model never learns the repressor REST of ``RFX3 AND NOT REST``
-        (trained alone it does at once) and "second" did not change that
-        (``benchmarks/results/train_presets.md``, 2026-12-05, h_c5b).
+        independent one-task LabCNNs in one module (about T times the compute). On
+        celltypes5 the shared 5-task model never finds the repressor REST of ``RFX3 AND NOT
+        REST`` (neural 0.90; 0.997 when REST is planted as a first-layer filter); "second"
+        left it at 0.905, "all" reached 1.000 from epoch 3 at ~8x the CPU per epoch, so
+        neither is a default (``benchmarks/results/train_presets.md``, 2026-12-05, h_c5b).
     activation1 : {"relu", "exp"}
         Activation of the first convolution (default "relu"). "exp": the exponential of Koo &
         Ploenzke (2021, Nat. Mach. Intell.), which suppresses weak matches and amplifies
