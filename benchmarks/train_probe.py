@@ -20,6 +20,12 @@ every task and, for LabCNN, the first- and second-layer channels that are silent
 0 on 500 validation sequences: a silent ReLU channel before a global max pool gets no
 gradient again), e.g. ``python benchmarks/train_probe.py celltypes5 labcnn '{}' '{}' 10
 --per-task``.
+
+With ``--plant=M1,M2`` (LabCNN on a preset) first-layer filters 0, 1, ... start as the
+log-odds of the preset's motifs M1, M1's reverse complement, M2, ... (centred in the filter,
+against the simulator's background composition) instead of random weights: does the model
+keep and use a detector it was given (the motif is then not to be *found*, only kept)? The
+2026-12-05 REST run planted the forward strand only (filter 0).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -73,11 +80,33 @@ def per_task_line(model, X_valid, Y_valid) -> str:
     return f"tasks {aurocs} {silent_channels(model, X_valid[:500])}"
 
 
+def plant_motifs(model, truth, names: list[str], composition) -> None:
+    """First-layer filters 0.. of a LabCNN start as the log-odds (natural log) of ``names``,
+    each motif followed by its reverse complement (a filter reads one strand)."""
+    from cislens.pwm import Motif
+
+    width = model.conv1.weight.shape[2]
+    motifs = [Motif(name, truth.motifs[name]) for name in names]
+    motifs = [m for motif in motifs for m in (motif, motif.reverse_complement())]
+    with torch.no_grad():
+        for i, motif in enumerate(motifs):
+            table = np.maximum(motif.log_odds(composition), -10.0)
+            if table.shape[1] > width:  # a longer motif keeps its central columns
+                cut = (table.shape[1] - width) // 2
+                table = table[:, cut : cut + width]
+            left = (width - table.shape[1]) // 2
+            weight = torch.zeros(4, width)
+            weight[:, left : left + table.shape[1]] = torch.from_numpy(table * np.log(2.0))
+            model.conv1.weight[i] = weight
+            model.conv1.bias[i] = 0.0
+
+
 def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
     per_task = "--per-task" in argv
     only = [a.split("=", 1)[1] for a in argv if a.startswith("--task=")]
-    argv = [a for a in argv if not a.startswith("--task=")]
+    plant = [a.split("=", 1)[1].split(",") for a in argv if a.startswith("--plant=")]
+    argv = [a for a in argv if not a.startswith(("--task=", "--plant="))]
     case, arch, model_args, fit_args, epochs = [a for a in argv if a != "--per-task"]
     if case == "own":
         arrays = own_data(0)
@@ -97,6 +126,9 @@ def main(argv: list[str]) -> int:
     n_train = len(data[0]) if isinstance(data, tuple) else len(data.X["train"])
     config.update(default_model_args(arch, length, n_train), **json.loads(model_args))
     model = build_model(config, random_state=0)
+    if plant:
+        composition = dataset.attrs["background_composition"]
+        plant_motifs(model, dataset.ground_truth, plant[0], composition)
     options = {
         "batch_size": 64,
         "monitor": "valid_auroc",

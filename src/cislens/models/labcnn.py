@@ -22,6 +22,7 @@ from cislens.utils.validation import check_choice
 
 _POOLS = ("max", "subsample")
 _ACTIVATIONS = ("relu", "exp")
+_TOWERS = ("none", "second", "all")
 
 
 def _check_bool(value, name: str, owner: str) -> bool:
@@ -67,6 +68,17 @@ class LabCNN(SequenceModel):
         when no channel happens to peak on it; the mean passes gradient to every position.
         Not a default: on celltypes5 it found neither missing motif and, trained from scratch,
         lost three tasks (``benchmarks/results/train_presets.md``, 2026-12-05, h_c5).
+    task_towers : {"none", "second", "all"}
+        One tower per task (default "none": every layer shared). "second": the first layer is
+        shared, the second convolution has ``n_filters[1]`` channels *per task* and each task
+        has its own dense layer of ``n_hidden`` units over its own channels only (grouped
+        convolutions), so a task's gradient reaches only its own second-layer channels.
+        "all": the first convolution too has ``n_filters[0]`` filters per task, i.e. T
+        independent one-task LabCNNs in one module (about T times the compute). On
+        celltypes5 the shared 5-task model never finds the repressor REST of ``RFX3 AND NOT
+        REST`` (neural 0.90; 0.997 when REST is planted as a first-layer filter); "second"
+        left it at 0.905, "all" reached 1.000 from epoch 3 at ~8x the CPU per epoch, so
+        neither is a default (``benchmarks/results/train_presets.md``, 2026-12-05, h_c5b).
     activation1 : {"relu", "exp"}
         Activation of the first convolution (default "relu"). "exp": the exponential of Koo &
         Ploenzke (2021, Nat. Mach. Intell.), which suppresses weak matches and amplifies
@@ -126,6 +138,7 @@ class LabCNN(SequenceModel):
         batch_norm: bool = False,
         activation1: str = "relu",
         mean_pool: bool = False,
+        task_towers: str = "none",
         random_state: RandomState = None,
     ) -> None:
         super().__init__()
@@ -143,6 +156,7 @@ class LabCNN(SequenceModel):
             "batch_norm": _check_bool(batch_norm, "batch_norm", owner),
             "activation1": check_choice(activation1, _ACTIVATIONS, name="LabCNN: activation1"),
             "mean_pool": _check_bool(mean_pool, "mean_pool", owner),
+            "task_towers": check_choice(task_towers, _TOWERS, name="LabCNN: task_towers"),
         }
         lengths = self.feature_lengths
         if min(lengths) < 1:
@@ -151,7 +165,17 @@ class LabCNN(SequenceModel):
                 f"{self.hparams['filter_widths']} and pools {self.hparams['pool_sizes']} "
                 f"(layer lengths {lengths}); use longer sequences or smaller widths/pools."
             )
+        towers = self.hparams["task_towers"] != "none"
+        if towers and self.hparams["mean_pool"]:
+            raise ValueError(
+                f"LabCNN: task_towers={task_towers!r} and mean_pool=True cannot be combined (the "
+                "towers need each task's features contiguous); use task_towers='none' or "
+                "mean_pool=False."
+            )
         f1, f2 = self.hparams["n_filters"]
+        n_groups = self.hparams["n_tasks"] if task_towers == "all" else 1
+        if towers:  # n_filters[1] channels per task ("all": n_filters[0] filters too)
+            f1, f2 = f1 * n_groups, f2 * self.hparams["n_tasks"]
         w1, w2 = self.hparams["filter_widths"]
         p1, p2 = self.hparams["pool_sizes"]
         with torch.device("meta"):
@@ -161,7 +185,7 @@ class LabCNN(SequenceModel):
             if activation1 == "relu":
                 self.relu1 = nn.ReLU()
             self.pool1 = self._make_pool(p1)
-            self.conv2 = nn.Conv1d(f1, f2, w2)
+            self.conv2 = nn.Conv1d(f1, f2, w2, groups=n_groups)
             if self.hparams["batch_norm"]:
                 self.bn2 = nn.BatchNorm1d(f2)
             self.relu2 = nn.ReLU()
@@ -170,11 +194,22 @@ class LabCNN(SequenceModel):
                 self.mean2 = nn.AvgPool1d(p2, stride=p2, ceil_mode=True)
             self.flatten = nn.Flatten()
             n_pooled = 2 if self.hparams["mean_pool"] else 1
-            self.dense = nn.Linear(n_pooled * f2 * lengths[-1], self.hparams["n_hidden"])
+            if towers:
+                self._build_towers(n_pooled * f2 * lengths[-1])
+            else:
+                self.dense = nn.Linear(n_pooled * f2 * lengths[-1], self.hparams["n_hidden"])
+                self.out = nn.Linear(self.hparams["n_hidden"], self.hparams["n_tasks"])
             self.relu3 = nn.ReLU()
             self.dropout = nn.Dropout(self.hparams["dropout"])
-            self.out = nn.Linear(self.hparams["n_hidden"], self.hparams["n_tasks"])
         self._initialize(random_state)
+
+    def _build_towers(self, n_features: int) -> None:
+        """The dense layers of one tower per task (``task_towers``) over ``n_features``."""
+        n_tasks, hidden = self.hparams["n_tasks"], self.hparams["n_hidden"]
+        # channel-major flattening keeps each task's channels (and their positions) contiguous,
+        # so groups=n_tasks gives every task a dense layer over its own features only
+        self.dense = nn.Conv1d(n_features, hidden * n_tasks, 1, groups=n_tasks)
+        self.out = nn.Conv1d(hidden * n_tasks, n_tasks, 1, groups=n_tasks)
 
     def _make_pool(self, size: int) -> nn.Module:
         if self.hparams["pool"] == "max":
@@ -208,8 +243,11 @@ class LabCNN(SequenceModel):
             x = torch.cat([self.flatten(self.pool2(x)), self.flatten(self.mean2(x))], dim=1)
         else:
             x = self.flatten(self.pool2(x))
-        x = self.relu3(self.dense(x))
-        return self.out(self.dropout(x))
+        towers = self.hparams["task_towers"] != "none"
+        if towers:
+            x = x.unsqueeze(-1)
+        x = self.out(self.dropout(self.relu3(self.dense(x))))
+        return x.squeeze(-1) if towers else x
 
 
 __all__ = ["LabCNN"]

@@ -67,6 +67,12 @@ Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``)
   is a sparse first layer (an exponential activation) with a global last pool and no dense
   batch norm, at 64 / 32 / 32 filters: :func:`basset_model_args`, Basset's default below
   :data:`SMALL_DATA` training sequences (own data, 3 seeds: 0.938 / 0.955 / 0.937).
+- LabCNN on several tasks (celltypes5, 2026-12-05, helper h_c5b): one second convolution and
+  head per task (``task_towers="second"``) left the repressor REST unfound (neural 0.905), 64
+  shared first-layer filters did not find RFX3 in 8 epochs, and a first layer per task
+  (``"all"``) found REST (1.000) at ~8x the CPU per epoch: not a default, its full run not
+  measured. pos_weight balancing is already ``fit``'s ``class_weight="balanced"``.
+  Hepatocyte's miss is the preset's weak HNF4A matrix (``benchmarks/motif_separability.py``).
 - Beluga on small data (2026-12-05, helper h_beluga): the published layout's stage-1 ReLU
   channels die (output constant) at 1e-2, 3e-3 and 1e-3, with a ReLU or an exp first layer;
   batch norm after every convolution at 32 / 32 / 32 filters learns:
