@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from testkit import random_one_hot
+from testkit import random_one_hot, zeroed_argminn
 
 from cislens.argminn import ARGMINN, argminn_instances
 from cislens.models.argminn.network import guide_weight
@@ -75,21 +75,8 @@ WORD = "GATAAG"
 def graded_model() -> ARGMINN:
     """Filter 0 scores matches to WORD: 4.0 on a perfect match, 2.0 with one mismatch, 0 below;
     each head attends to the strongest activation of the sequence."""
-    model = ARGMINN(
-        n_tasks=1,
-        n_filters=1,
-        filter_width=6,
-        token_batch_norm=False,
-        token_dim=4,
-        stream_dim=4,
-        n_heads=1,
-        position_dim=4,
-        guide_epochs=0,
-        random_state=0,
-    )
+    model = zeroed_argminn(1, token_dim=4, stream_dim=4, n_heads=1, guide_epochs=0)
     with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.zero_()
         model.scanner.weight[0] = one_hot_encode([WORD])[0] * 2.0
         model.scanner.bias[0] = -8.0
         model.tokenize.weight[:, 0] = 1.0

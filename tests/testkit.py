@@ -204,16 +204,14 @@ def zeroed_argminn(n_filters: int, **overrides):
     tokens by hand."""
     from cislens.argminn import ARGMINN
 
+    settings = {"filter_width": 6, "token_dim": 8, "stream_dim": 8, "n_heads": 2, **overrides}
     model = ARGMINN(
-        **{"filter_width": 6, **overrides},
         n_tasks=1,
         n_filters=n_filters,
         token_batch_norm=False,
-        token_dim=8,
-        stream_dim=8,
-        n_heads=2,
         position_dim=4,
         random_state=0,
+        **settings,
     )
     with torch.no_grad():
         for parameter in model.parameters():
