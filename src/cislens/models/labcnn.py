@@ -110,6 +110,9 @@ class LabCNN(SequenceModel):
     """
 
     name = "labcnn"
+    # a Linear each, or a grouped 1x1 Conv1d each with task towers
+    dense: nn.Module
+    out: nn.Module
     fixed_length = True
     # Three seeds race for selection_epochs (4) epochs and the best by the validation monitor
     # trains (cislens.train.restarts). At the full preset sizes a seed can collapse at epoch 1
