@@ -61,6 +61,14 @@ def readout_columns(argminn, data, args, preset) -> dict:
     # As units: every rule motif claimed by exactly one readout unit (a passing filter, or
     # filters that read one unit at a fixed arrangement), and no unit that claims nothing.
     one_to_one_units = all(len(claimed_by[m]) == 1 for m in rule_motifs) and all(claims.values())
+    # Strictly: as units, and every unit is one filter, and a unit stands for two motifs only
+    # when the rule makes them one (a pair at one gap, orientation and order).
+    joined = inseparable_pairs(preset)
+    one_to_one_strict = (
+        one_to_one_units
+        and all(";" not in str(f) for f in motifs.units["filters"])
+        and all(len(c) < 2 or frozenset(c) in joined for c in claims.values())
+    )
     statuses = motifs.filters["status"].value_counts()
     precision, recall, n_hits, _ = instance_scores(hits, data.ground_truth, bench.pattern_truth)
     # The reference's call rule (activation >= the filter's mean positive activation, no chance
@@ -76,6 +84,7 @@ def readout_columns(argminn, data, args, preset) -> dict:
         "n_passing": len(motifs.motifs),
         "one_to_one": bool(one_to_one),
         "one_to_one_units": bool(one_to_one_units),
+        "one_to_one_strict": bool(one_to_one_strict),
         "composites": "; ".join(
             f"{name}: " + " + ".join(f"{m} ({span})" for span, m in parts.items())
             for name, parts in composites.items()
@@ -201,6 +210,26 @@ def preset_rule_motifs(preset, motifs) -> list[str]:
     for task in load_preset(preset).tasks:
         used.update(task.rule.motifs())
     return [m for m in motifs if m in used]
+
+
+def inseparable_pairs(preset) -> set:
+    """The motif pairs of ``preset`` whose rule makes them one unit: a pair rule at a single
+    gap, a fixed orientation and a fixed order (``composite_pair``, ``jund_tead``). The labels
+    then depend on the arrangement only, so one filter reading it whole is one motif's worth."""
+    from cislens.simulate.grammar import PairRule
+    from cislens.simulate.presets import load_preset
+
+    pairs = set()
+    for task in load_preset(preset).tasks:
+        rule = task.rule
+        if (
+            isinstance(rule, PairRule)
+            and len(frozenset(rule.spacing.gaps)) == 1
+            and rule.orientation != "any"
+            and rule.order == "fixed"
+        ):
+            pairs.add(frozenset((rule.first, rule.second)))
+    return pairs
 
 
 DECOY_KINDS = ("single", "spacing", "arrangement")

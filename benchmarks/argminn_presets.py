@@ -157,6 +157,7 @@ def run_preset(preset: str, args) -> dict:
         data,
         args,
     )
+    argminn, auroc, logits, pruning = _pruned(argminn, auroc, logits, data, args)
     if args.save_models:  # before the CNN trains: a run stopped there keeps the ARGMINN
         from cislens.models import save_model
 
@@ -182,8 +183,44 @@ def run_preset(preset: str, args) -> dict:
         **readout_columns(argminn, data, args, preset),
         **decoy_ranking(logits, data, preset),
         **_training_columns("argminn", argminn, seconds, history, restarts),
+        **pruning,
         **cnn_row,
     }
+
+
+def _pruned(argminn, auroc, logits, data, args):
+    """What ``cislens train`` does after training (``prune_redundant``, the model's default):
+    ``(model, test auROC, test logits, prune_* columns)``, the model pruned and fine-tuned
+    when it had redundant filters and its validation score held (``--no-prune``: as trained)."""
+    from cislens.argminn import prune_after_training
+    from cislens.train import predict
+    from cislens.train.evaluate import metrics_table
+
+    columns = {"prune_unpruned_auroc": auroc, "prune_applied": False, "prune_redundant": ""}
+    cpu_start = time.process_time()
+    result = None if args.no_prune else prune_after_training(argminn, data, random_state=args.seed)
+    if result is None:
+        return argminn, auroc, logits, {**columns, "prune_reason": "not run (--no-prune)"}
+    if result.applied:
+        argminn, logits = result.model, predict(result.model, data.X["test"])
+        table = metrics_table(data.Y["test"], logits, data.task_names, ["binary"] * data.n_tasks)
+        auroc = float(table["auroc"].mean())
+    return (
+        argminn,
+        auroc,
+        logits,
+        {
+            **columns,
+            "prune_applied": result.applied,
+            "prune_redundant": ";".join(f"filter_{k}" for k in result.redundant),
+            "prune_valid_before": result.score_before,
+            "prune_valid_zeroed": result.score_zeroed,
+            "prune_valid_after": result.score_after,
+            "prune_epochs": result.history.n_epochs if result.history else 0,
+            "prune_cpu_s": time.process_time() - cpu_start,
+            "prune_reason": result.reason,
+        },
+    )
 
 
 def _training_columns(prefix, model, seconds, history, restarts) -> dict:
@@ -242,11 +279,18 @@ def reread_rows(rows, args) -> list[dict]:
     for row in rows:
         data = simulate(row["preset"], n=args.n, random_state=args.seed)
         model = load_model(Path(args.save_models) / row["preset"])
+        logits = predict(model, data.X["test"])
+        # The saved model is the trained one; prune it as training now would (a model saved
+        # after pruning has nothing redundant left, so this is then a no-op).
+        model, auroc, logits, pruning = _pruned(model, row["argminn_auroc"], logits, data, args)
         updated.append(
             {
                 **row,
+                "argminn_auroc": auroc,
+                "auroc_delta": auroc - row["cnn_auroc"],
+                **pruning,
                 **readout_columns(model, data, args, row["preset"]),
-                **decoy_ranking(predict(model, data.X["test"]), data, row["preset"]),
+                **decoy_ranking(logits, data, row["preset"]),
                 "reread": True,
             }
         )
@@ -323,6 +367,12 @@ def main(argv=None) -> pd.DataFrame:
         help="With --combine: recompute the readout columns from the models in "
         "--save-models (same --seed and --n as that run) instead of copying them.",
     )
+    parser.add_argument(
+        "--no-prune",
+        action="store_true",
+        help="Keep ARGMINN as trained: no removal of redundant filters "
+        "(cislens.argminn.prune_redundant, which training does by default).",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from cislens._version import __version__
@@ -367,6 +417,7 @@ def main(argv=None) -> pd.DataFrame:
         "auroc_delta",
         "n_passing",
         "one_to_one",
+        "one_to_one_strict",
         "matches",
         "precision",
         "recall",
@@ -377,6 +428,8 @@ def main(argv=None) -> pd.DataFrame:
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(
+        f"one filter per motif or per inseparable unit (one_to_one_strict) on "
+        f"{int(table.get('one_to_one_strict', table['one_to_one']).sum())}/{len(table)}; "
         f"one-to-one on {int(table['one_to_one'].sum())}/{len(table)} "
         f"({int(table.get('one_to_one_units', table['one_to_one']).sum())} counting readout "
         "units: composite filters, filters that read one unit); "

@@ -63,6 +63,7 @@ def test_train_argminn_then_read_its_motifs(tmp_path, capsys):
     assert "epoch 3/3" in printed
     # ARGMINN's default race (4 seeds x 5 epochs) does not fit 3 epochs: one seed, said so.
     assert "training one seed" in printed and not (run / "restarts.csv").exists()
+    assert "ARGMINN pruning: " in printed  # prune_redundant (default True) ran after training
     config = read_model_config(run)
     assert config["architecture"] == "argminn"
     assert config["hyperparameters"]["warmup_epochs"] == 1

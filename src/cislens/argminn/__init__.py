@@ -13,10 +13,14 @@ section 7; the reference code was not read.
   (:func:`cislens.train.fit` adds ``model.regularization_loss(epoch)`` to the task loss);
 - :func:`argminn_motifs`, :func:`argminn_instances`, :func:`argminn_syntax`: the readout
   (passing filters that read one unit at a fixed arrangement are grouped by
-  :mod:`cislens.argminn.units` into ``ArgminnMotifs.units``).
+  :mod:`cislens.argminn.units` into ``ArgminnMotifs.units``);
+- :func:`prune_redundant`: after training, remove the filters the readout calls ``redundant``
+  and fine-tune without them (``cislens train`` / ``cislens run`` do it when the model's
+  ``prune_redundant`` is True, the default).
 """
 
 from cislens.argminn.instances import argminn_instances, argminn_syntax
+from cislens.argminn.prune import PruneResult, prune_after_training, prune_redundant
 from cislens.argminn.readout import ArgminnMotifs, argminn_motifs
 from cislens.models.argminn import (
     ARGMINN,
@@ -34,6 +38,7 @@ __all__ = [
     "ARGMINN",
     "ARGMINNOutput",
     "ArgminnMotifs",
+    "PruneResult",
     "RegularizationSchedule",
     "argminn_instances",
     "argminn_motifs",
@@ -43,5 +48,7 @@ __all__ = [
     "filter_l1",
     "filter_overlap_penalty",
     "positional_encoding",
+    "prune_after_training",
+    "prune_redundant",
     "ramp_weight",
 ]

@@ -255,6 +255,7 @@ def train(
     OUT/history.csv; when the dataset has a test split, also prints the test metrics and writes
     OUT/metrics_test.csv. With --restarts > 1, also OUT/restarts.csv (the race of the seeds).
     """
+    from cislens.argminn import prune_after_training
     from cislens.io.dataset import load_dataset
     from cislens.models import build_model
     from cislens.train import fit_restarts, format_epoch
@@ -303,6 +304,12 @@ def train(
             device=device,
             verbose=state.verbose,
         )
+        pruned = prune_after_training(
+            net, dataset, random_state=seed, device=device, verbose=state.verbose
+        )
+    if pruned is not None:  # ARGMINN: the filters read twice removed, the model fine-tuned
+        echo(pruned.summary())
+        net = pruned.model
     history.params["threads"] = n_threads
     _save(net, history, race, model=model, out=out, data=data, dataset=dataset, settings=settings)
     _test_metrics(net, dataset, out, batch_size=settings["batch_size"], device=device)

@@ -121,6 +121,7 @@ def train_stage(config, stages, dataset, data_params: dict, model, *, verbose=Fa
     it to ``model/``, or, resumed, load it; a given ``model`` skips it and is kept in
     ``model/`` when it is a checkpoint. Returns the model (in eval mode) and the stage's
     parameters (the data's and the model's record)."""
+    from cislens.argminn import prune_after_training
     from cislens.models import build_model, get_model_class, load_model, save_model
     from cislens.pipeline.stages import log_epoch
     from cislens.train import fit_restarts
@@ -176,6 +177,12 @@ def train_stage(config, stages, dataset, data_params: dict, model, *, verbose=Fa
                 verbose=verbose,
                 callback=log_epoch,
             )
+            pruned = prune_after_training(
+                model, dataset, random_state=config.seed, device=config.device, verbose=verbose
+            )
+        if pruned is not None:  # ARGMINN: the filters read twice removed, the model fine-tuned
+            logger.info("%s", pruned.summary())
+            model = pruned.model
         save_model(
             model, folder / RunFolder.MODEL, task_names=dataset.task_names, training_summary=history
         )

@@ -29,6 +29,7 @@ SWITCHES = (
     "token_batch_norm",
     "freeze_token_norm",
     "overlap_scale_free",
+    "prune_redundant",
 )
 SCHEDULE = (
     "overlap_weight",
@@ -67,6 +68,7 @@ class ARGMINNConfig:
     token_batch_norm: bool = True
     freeze_token_norm: bool = True
     overlap_scale_free: bool = False
+    prune_redundant: bool = True
     position_dim: int = 16
     token_dim: int = 32
     stream_dim: int = 128

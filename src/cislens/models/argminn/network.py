@@ -111,6 +111,12 @@ class ARGMINN(SequenceModel):
         False: with the token norm frozen, a redundant filter should escape the penalty by
         fading out, which the division would hide; see
         :func:`cislens.models.argminn.losses.filter_overlap_penalty`).
+    prune_redundant : bool
+        After training, ``cislens train`` and ``cislens run`` remove the filters the readout
+        calls ``redundant`` (a second filter on the same sites) and fine-tune the model without
+        them, keeping the result only if its validation score holds (default True; see
+        :func:`cislens.argminn.prune_redundant`, which library users call after ``fit``). The
+        overlap penalty alone left ``jund_tead`` with two filters one column apart on one unit.
     position_dim, token_dim, stream_dim : int
         Positional-encoding size (16), token size (32), memory-stream size (128).
     n_layers, n_heads : int
@@ -200,6 +206,7 @@ class ARGMINN(SequenceModel):
         token_batch_norm: bool = True,
         freeze_token_norm: bool = True,
         overlap_scale_free: bool = False,
+        prune_redundant: bool = True,
         position_dim: int = 16,
         token_dim: int = 32,
         stream_dim: int = 128,
