@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+from testkit import TINY_ARGMINN
 
 import cislens.cli.motifs  # registers the subcommands
 import cislens.cli.train  # noqa: F401  (registers the subcommands)
@@ -32,15 +33,7 @@ def _data_file(path):
 def test_train_argminn_then_read_its_motifs(tmp_path, capsys):
     data = _data_file(tmp_path / "data.h5")
     run = tmp_path / "runs" / "argminn"
-    model_args = {
-        "n_filters": 3,
-        "filter_width": 6,
-        "token_dim": 8,
-        "stream_dim": 8,
-        "n_heads": 2,
-        "warmup_epochs": 1,
-        "ramp_epochs": 1,
-    }
+    model_args = TINY_ARGMINN
     args = [
         "train",
         "--data",

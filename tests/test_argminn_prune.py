@@ -6,22 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from testkit import TINY_ARGMINN
 
 import cislens.argminn.prune as prune
 from cislens.argminn import ARGMINN, prune_after_training, prune_redundant
 from cislens.io.dataset import Dataset
 from cislens.models import DeepBind
 from cislens.sequence import one_hot_encode
-
-SMALL = {
-    "n_filters": 3,
-    "filter_width": 6,
-    "token_dim": 8,
-    "stream_dim": 8,
-    "n_heads": 2,
-    "warmup_epochs": 1,
-    "ramp_epochs": 1,
-}
 
 
 def _data(n_train=96, n_valid=48, length=40):
@@ -37,7 +28,7 @@ def _data(n_train=96, n_valid=48, length=40):
 
 
 def _model(**args):
-    model = ARGMINN(1, **{**SMALL, **args}, random_state=0)
+    model = ARGMINN(1, **{**TINY_ARGMINN, **args}, random_state=0)
     with torch.no_grad():  # a running mean / variance that a live batch norm would move
         model.token_norm.running_mean.fill_(0.3)
         model.token_norm.running_var.fill_(2.0)
@@ -142,7 +133,7 @@ def test_the_pipeline_prunes_the_argminn_it_trains(tmp_path, monkeypatch, caplog
     config = parse_run_config(
         {
             "data": {"hdf5": str(tmp_path / "data.h5")},
-            "model": {"architecture": "argminn", "args": SMALL, "train": train},
+            "model": {"architecture": "argminn", "args": TINY_ARGMINN, "train": train},
             "seed": 0,
         }
     )

@@ -198,6 +198,18 @@ def assert_unchanged(model: nn.Module, snapshot: dict) -> None:
     assert all(grad is None for grad in after["grads"])
 
 
+TINY_ARGMINN = {
+    "n_filters": 3,
+    "filter_width": 6,
+    "token_dim": 8,
+    "stream_dim": 8,
+    "n_heads": 2,
+    "warmup_epochs": 1,
+    "ramp_epochs": 1,
+}
+"""Hyperparameters of an ARGMINN small enough to train in a test (3 filters of 6 bp)."""
+
+
 def zeroed_argminn(n_filters: int, **overrides):
     """A one-task ARGMINN (6-wide filters, 8-wide tokens and stream, 2 heads; ``overrides``
     replace these arguments) with every parameter zero, for tests that write exact filters and

@@ -123,6 +123,7 @@ def _held_at_zero(scanner: nn.Conv1d, rows: list[int]) -> Iterator[None]:
     zero gradients from the start, Adam never moves them: its moments stay zero)."""
     keep = torch.ones(scanner.out_channels, dtype=scanner.weight.dtype)
     keep[rows] = 0.0
+    keep = keep.to(scanner.weight.device)
     with torch.no_grad():
         scanner.weight.mul_(keep[:, None, None])
         scanner.bias.mul_(keep)
