@@ -102,7 +102,7 @@ class _Continued(nn.Module):
     training guide) continued after the schedule's settled epoch, so that ``fit``'s epoch 1 is
     trained like the original run's last epochs, not like its warm-up."""
 
-    def __init__(self, model: nn.Module, offset: int) -> None:
+    def __init__(self, model: ARGMINN, offset: int) -> None:
         super().__init__()
         self.inner = model
         self.offset = offset
@@ -124,13 +124,14 @@ def _held_at_zero(scanner: nn.Conv1d, rows: list[int]) -> Iterator[None]:
     keep = torch.ones(scanner.out_channels, dtype=scanner.weight.dtype)
     keep[rows] = 0.0
     keep = keep.to(scanner.weight.device)
-    with torch.no_grad():
-        scanner.weight.mul_(keep[:, None, None])
-        scanner.bias.mul_(keep)
-    hooks = [
-        scanner.weight.register_hook(lambda g: g * keep.to(g)[:, None, None]),
-        scanner.bias.register_hook(lambda g: g * keep.to(g)),
-    ]
+    hooks = []
+    for param in (scanner.weight, scanner.bias):
+        if param is None:  # a scanner without a bias
+            continue
+        mask = keep.reshape(-1, *[1] * (param.ndim - 1))
+        with torch.no_grad():
+            param.mul_(mask)
+        hooks.append(param.register_hook(lambda g, m=mask: g * m))
     try:
         yield
     finally:
