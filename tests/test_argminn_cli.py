@@ -62,6 +62,7 @@ def test_train_argminn_then_read_its_motifs(tmp_path, capsys):
     assert config["hyperparameters"]["warmup_epochs"] == 1
     params = config["training_summary"]["history"]["params"]
     assert len(params["regularization_loss"]) == 3 and params["regularization_loss"][0] == 0.0
+    assert params["pruning"]["reason"] in printed  # the checkpoint records the pruning
     # --lr left out: ARGMINN's own training default, not the generic 1e-3
     assert params["lr"] == ARGMINN.training_defaults["lr"] == 3e-3 and params["batch_size"] == 32
     assert config["training_summary"]["history"]["best_epoch"] >= 2  # settled from epoch 2

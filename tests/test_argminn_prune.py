@@ -121,7 +121,7 @@ def test_a_model_that_is_not_argminn_is_refused():
 
 def test_the_pipeline_prunes_the_argminn_it_trains(tmp_path, monkeypatch, caplog):
     from cislens.io.dataset import save_dataset
-    from cislens.models import load_model
+    from cislens.models import load_model, read_model_config
     from cislens.pipeline.config import parse_run_config
     from cislens.pipeline.model_stage import train_stage
     from cislens.pipeline.stages import Stages
@@ -143,3 +143,6 @@ def test_the_pipeline_prunes_the_argminn_it_trains(tmp_path, monkeypatch, caplog
     saved = load_model(tmp_path / "run" / "model")
     assert torch.count_nonzero(saved.scanner.weight.detach()[1]) == 0  # the pruned model is kept
     assert torch.equal(saved.scanner.weight, model.scanner.weight)
+    recorded = read_model_config(tmp_path / "run" / "model")["training_summary"]
+    pruning = recorded["params"]["pruning"]  # the pipeline stores the History itself
+    assert pruning["applied"] and pruning["redundant"] == [1] and pruning["fine_tune_epochs"] >= 1

@@ -96,6 +96,26 @@ class PruneResult:
         """One line for logs and reports."""
         return f"ARGMINN pruning: {self.reason}"
 
+    def to_dict(self) -> dict:
+        """What a checkpoint records (``training_summary``): everything but the model and the
+        history, NaN scores as None."""
+        scores = {
+            name: (None if np.isnan(value) else float(value))
+            for name, value in (
+                ("score_before", self.score_before),
+                ("score_zeroed", self.score_zeroed),
+                ("score_after", self.score_after),
+            )
+        }
+        return {
+            "redundant": list(self.redundant),
+            "applied": bool(self.applied),
+            **scores,
+            "metric": self.metric,
+            "fine_tune_epochs": self.history.n_epochs if self.history is not None else 0,
+            "reason": self.reason,
+        }
+
 
 class _Continued(nn.Module):
     """The model with its epoch-dependent behaviour (regulariser weights, frozen token norm,

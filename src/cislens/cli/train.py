@@ -310,6 +310,7 @@ def train(
     if pruned is not None:  # ARGMINN: the filters read twice removed, the model fine-tuned
         echo(pruned.summary())
         net = pruned.model
+        history.params["pruning"] = pruned.to_dict()
     history.params["threads"] = n_threads
     _save(net, history, race, model=model, out=out, data=data, dataset=dataset, settings=settings)
     _test_metrics(net, dataset, out, batch_size=settings["batch_size"], device=device)

@@ -183,6 +183,7 @@ def train_stage(config, stages, dataset, data_params: dict, model, *, verbose=Fa
         if pruned is not None:  # ARGMINN: the filters read twice removed, the model fine-tuned
             logger.info("%s", pruned.summary())
             model = pruned.model
+            history.params["pruning"] = pruned.to_dict()
         save_model(
             model, folder / RunFolder.MODEL, task_names=dataset.task_names, training_summary=history
         )
