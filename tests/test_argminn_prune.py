@@ -112,6 +112,17 @@ def test_bad_settings_are_refused(settings, message):
         prune_redundant(_model(), _data(), **settings)
 
 
+def test_data_without_a_validation_split_is_refused():
+    data = _data()
+    train_only = Dataset(
+        X={"train": data.X["train"]}, Y={"train": data.Y["train"]}, task_names=["GATA"]
+    )
+    with pytest.raises(ValueError, match=r"'train' and 'valid' splits .* splits \['train'\]"):
+        prune_redundant(_model(), train_only)
+    with pytest.raises(ValueError, match="got tuple"):
+        prune_redundant(_model(), (data.X["train"], data.Y["train"]))
+
+
 def test_a_model_that_is_not_argminn_is_refused():
     from cislens.errors import UnsupportedModelError
 

@@ -262,6 +262,14 @@ def prune_redundant(
 
     check_model(model)
     options = _check_settings(settings)
+    splits = getattr(data, "X", None)
+    if not isinstance(splits, dict) or not {"train", "valid"} <= set(splits):
+        raise ValueError(
+            "prune_redundant: data must be a cislens Dataset with 'train' and 'valid' splits "
+            f"(statuses and the acceptance are read on 'valid'); got {type(data).__name__}"
+            + (f" with splits {sorted(splits)}" if isinstance(splits, dict) else "")
+            + ". Build one with cislens.io.Dataset or cislens.simulate."
+        )
     X_valid, Y_valid = data.X["valid"], data.Y["valid"]
     redundant = redundant_filters(model, X_valid[: options["max_sequences"]], device=device)
     if not redundant:
