@@ -37,6 +37,14 @@ from torch import fx
 CONV, POOL, CROP, PAD, REDUCE = "conv", "pool", "crop", "pad", "reduce"
 POSITIONWISE = "positionwise"
 
+# calls that read only the shape, dtype and device of their tensor arguments
+FROM_SHAPE_METHODS = frozenset(
+    {"size", "dim", "new_ones", "new_zeros", "new_full", "new_empty", "new_tensor"}
+)
+FROM_SHAPE_FUNCTIONS = frozenset(
+    {torch.zeros_like, torch.ones_like, torch.full_like, torch.empty_like}
+)
+
 
 @dataclass
 class WindowOp:
@@ -367,6 +375,7 @@ def classify(node: fx.Node, ctx: Context) -> WindowOp | str:
 
 
 __all__ = [
-    "CONV", "CROP", "FUNCTION_RULES", "METHOD_RULES", "PAD", "POOL", "POSITIONWISE", "REDUCE",
+    "CONV", "CROP", "FROM_SHAPE_FUNCTIONS", "FROM_SHAPE_METHODS", "FUNCTION_RULES", "METHOD_RULES",
+    "PAD", "POOL", "POSITIONWISE", "REDUCE",
     "Context", "WindowOp", "classify",
 ]  # fmt: skip

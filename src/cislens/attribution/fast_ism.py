@@ -66,6 +66,7 @@ from cislens.attribution._fast_ism_batches import (
     row_bytes,
 )
 from cislens.attribution._fast_ism_dense import dense_heads, dense_output
+from cislens.attribution._fast_ism_fold import fold_batch_norms
 from cislens.attribution._fast_ism_fused import (
     block_pool,
     block_slab,
@@ -73,7 +74,13 @@ from cislens.attribution._fast_ism_fused import (
     fused_blocks,
     padded_reference,
 )
-from cislens.attribution._fast_ism_rules import REDUCE, Context, classify
+from cislens.attribution._fast_ism_rules import (
+    FROM_SHAPE_FUNCTIONS,
+    FROM_SHAPE_METHODS,
+    REDUCE,
+    Context,
+    classify,
+)
 from cislens.attribution._fast_ism_windows import (
     LazyRows,
     Win,
@@ -94,15 +101,6 @@ size, ``zeros_like(x)``); constants; computed on windows; a reduction of a windo
 tensor, cheaply); computed on full-length tensors; a dense head ``linear(flatten(window))``
 updated from the window (:mod:`~cislens.attribution._fast_ism_dense`) and its ``flatten``,
 never computed."""
-
-
-# calls that read only the shape, dtype and device of their tensor arguments
-_FROM_SHAPE_METHODS = frozenset(
-    {"size", "dim", "new_ones", "new_zeros", "new_full", "new_empty", "new_tensor"}
-)
-_FROM_SHAPE_FUNCTIONS = frozenset(
-    {torch.zeros_like, torch.ones_like, torch.full_like, torch.empty_like}
-)
 
 
 class FastISMUnsupported(ValueError):
@@ -147,8 +145,8 @@ def _kinds(captured: Captured) -> tuple[dict, dict, dict]:
         if node.op in ("placeholder", "output"):
             continue
         inputs = {kinds[n] for n in node.all_input_nodes}
-        if (node.op == "call_method" and node.target in _FROM_SHAPE_METHODS) or (
-            node.op == "call_function" and node.target in _FROM_SHAPE_FUNCTIONS
+        if (node.op == "call_method" and node.target in FROM_SHAPE_METHODS) or (
+            node.op == "call_function" and node.target in FROM_SHAPE_FUNCTIONS
         ):
             kinds[node] = SHAPE
         elif inputs <= {SHAPE, CONST}:
@@ -214,6 +212,7 @@ def plan_fast_ism(model: nn.Module, example: torch.Tensor) -> FastISMPlan:
             "the captured graph does not reproduce the model's output (state that changes "
             "between calls, or randomness in forward)"
         )
+    fold_batch_norms(captured.graph)  # conv -> eval batch_norm: one call (exact to rounding)
     kinds, ops, why = _kinds(captured)
     for user in captured.input.users:
         if kinds.get(user) == FULL:
