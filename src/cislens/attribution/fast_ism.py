@@ -25,7 +25,8 @@ each call's function and arguments (:mod:`~cislens.attribution._fast_ism_rules`)
   change, about half the products.
 - Position-wise calls (activations, eval batch norm, dropout, arithmetic with constants per
   channel or per position, residual sums of two windowed layers on the union of their
-  windows) run on the window only.
+  windows) run on the window only; an eval batch norm that alone reads a convolution is first
+  folded into it (:mod:`~cislens.attribution._fast_ism_fold`).
 - Max / average pools recompute the pooling windows that overlap the change.
 - Crops ``h[:, :, a:b]`` shift the window by ``a``; constant pads shift it the other way.
 - A mean or sum over the length axis is the reference's plus the window's change (the
