@@ -19,17 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx
 
+from cislens.attribution._fast_ism_rules import _BATCH_NORM, _bind
+
 _CONV = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
-_NORM = ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps")
-
-
-def _bound(node: fx.Node, names: tuple, defaults: dict) -> dict | None:
-    if len(node.args) > len(names) or any(key not in names for key in node.kwargs):
-        return None
-    bound = dict(defaults)
-    bound.update(zip(names, node.args, strict=False))
-    bound.update(node.kwargs)
-    return bound
 
 
 def _constant(value) -> bool:
@@ -77,7 +69,9 @@ def fold_batch_norms(graph: fx.Graph) -> int:
     for node in list(graph.nodes):
         if node.op != "call_function" or node.target is not F.batch_norm:
             continue
-        norm = _bound(node, _NORM, {"weight": None, "bias": None, "training": False, "eps": 1e-5})
+        norm = _bind(
+            node, _BATCH_NORM, {"weight": None, "bias": None, "training": False, "eps": 1e-5}
+        )
         conv_node = norm["input"] if norm is not None else None
         if (
             norm is None
@@ -88,7 +82,7 @@ def fold_batch_norms(graph: fx.Graph) -> int:
             or len(conv_node.users) != 1
         ):
             continue
-        conv = _bound(
+        conv = _bind(
             conv_node, _CONV, {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1}
         )
         parameters = _folded(conv, norm) if conv is not None else None
