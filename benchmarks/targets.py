@@ -117,19 +117,27 @@ def dls_rows() -> list[tuple]:
     return out
 
 
-ISM_RESULTS = ("ism.json", "ism_h_ism4.json")
+ISM_RESULTS = (
+    "ism.json",
+    "ism_h_ism4.json",
+    "ism_s6_lowload_1.json",
+    "ism_s6_bnfold_after_1.json",
+)
 """The ISM results, in order: a model's row in a later file replaces its row in an earlier one
 (``ism.json`` holds every model's rows as of branch h_ism3; ``ism_h_ism4.json`` the LabCNN and
-DeepSTARR-like rows re-measured on h_ism4, all three tools, 5 repeats)."""
+DeepSTARR-like rows re-measured on h_ism4, all three tools, 5 repeats; ``ism_s6_lowload_1``
+both again at load 1-2; ``ism_s6_bnfold_after_1`` DeepSTARR-like with its batch norms folded,
+the current code; ``ism_s6_bnfold.txt`` and ``ism_s6_lowload.txt`` give the commands)."""
 ISM_EXTRA = {
     "ism_basset_tm1.json": "1 seq, spans 64-1000",
-    "ism_repeat_h_ism4.json": "second run, no tm",
+    "ism_s6_lowload_2.json": "second low-load run, DeepSTARR unfolded",
+    "ism_s6_bnfold_after_2.json": "second run, folded",
 }
 """Extra ISM rows shown beside (not replacing) the main ones, with what differs: the Basset
 1 kb one-sequence per-edit figure re-measured over spans 64 and 1,000 (2,808 more edits; the
 default 64 / 256 leave 576, whose cost is within the noise of tangermeme's ~1 s fixed cost);
-a second cislens + floor run of LabCNN and DeepSTARR-like right after the main one (the floor
-ratio moves by 0.1-0.4 between runs on the loaded machine)."""
+the second run, back to back, of the LabCNN (low load) and DeepSTARR-like (folded) rows: the
+floor ratio moves by 0.1-0.8 between runs."""
 
 
 def ism_summaries() -> list[dict]:
