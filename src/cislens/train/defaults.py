@@ -72,7 +72,10 @@ Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``)
   shared first-layer filters did not find RFX3 in 8 epochs, and a first layer per task
   (``"all"``) found REST (1.000) at ~8x the CPU per epoch: not a default, its full run not
   measured. pos_weight balancing is already ``fit``'s ``class_weight="balanced"``.
-  Hepatocyte's miss is the preset's weak HNF4A matrix (``benchmarks/motif_separability.py``).
+  Hepatocyte's miss was the preset's weak HNF4A matrix (``benchmarks/motif_separability.py``),
+  since replaced (MA0114.3). Measured then (7th session): ``"all"`` with the race, 20 epochs,
+  3 of 5 tasks; seed 0 for 40 epochs, 4 of 5 (lymphoid 0.951, where the shared model gets
+  0.984): not a default either.
 - Beluga on small data (2026-12-05, helper h_beluga): the published layout's stage-1 ReLU
   channels die (output constant) at 1e-2, 3e-3 and 1e-3, with a ReLU or an exp first layer;
   batch norm after every convolution at 32 / 32 / 32 filters learns:
