@@ -26,6 +26,9 @@ log-odds of the preset's motifs M1, M1's reverse complement, M2, ... (centred in
 against the simulator's background composition) instead of random weights: does the model
 keep and use a detector it was given (the motif is then not to be *found*, only kept)? The
 2026-12-05 REST run planted the forward strand only (filter 0).
+
+With ``--seed=N`` the model's initialisation and ``fit`` use seed N instead of 0 (the seeds
+of LabCNN's default race are ``cislens.train.restart_seeds(0, 3)``).
 """
 
 from __future__ import annotations
@@ -106,7 +109,8 @@ def main(argv: list[str]) -> int:
     per_task = "--per-task" in argv
     only = [a.split("=", 1)[1] for a in argv if a.startswith("--task=")]
     plant = [a.split("=", 1)[1].split(",") for a in argv if a.startswith("--plant=")]
-    argv = [a for a in argv if not a.startswith(("--task=", "--plant="))]
+    seed = int(next((a.split("=", 1)[1] for a in argv if a.startswith("--seed=")), 0))
+    argv = [a for a in argv if not a.startswith(("--task=", "--plant=", "--seed="))]
     case, arch, model_args, fit_args, epochs = [a for a in argv if a != "--per-task"]
     if case == "own":
         arrays = own_data(0)
@@ -125,7 +129,7 @@ def main(argv: list[str]) -> int:
     config = {"name": arch, "n_tasks": n_tasks, "input_length": length}
     n_train = len(data[0]) if isinstance(data, tuple) else len(data.X["train"])
     config.update(default_model_args(arch, length, n_train), **json.loads(model_args))
-    model = build_model(config, random_state=0)
+    model = build_model(config, random_state=seed)
     if plant:
         composition = dataset.attrs["background_composition"]
         plant_motifs(model, dataset.ground_truth, plant[0], composition)
@@ -135,7 +139,7 @@ def main(argv: list[str]) -> int:
         "lr_schedule": "plateau",
         "reverse_complement": True,
         "patience": None,
-        "random_state": 0,
+        "random_state": seed,
         **json.loads(fit_args),
     }
     start = time.process_time()

@@ -31,6 +31,18 @@ def _check_bool(value, name: str, owner: str) -> bool:
     return value
 
 
+def _check_shared(value, task_towers: str, owner: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{owner}: shared_channels must be an int >= 0; got {value!r}.")
+    if value and task_towers != "second":
+        raise ValueError(
+            f"{owner}: shared_channels={value} needs task_towers='second' (the towers read "
+            f"the shared channels beside their own); got task_towers={task_towers!r}. Pass "
+            "task_towers='second' or shared_channels=0."
+        )
+    return value
+
+
 class LabCNN(SequenceModel):
     """Conv(4->32, w19)+ReLU, pool 4, Conv(32->16, w8)+ReLU, pool 8, Dense(128)+ReLU, Dense(T).
 
@@ -142,6 +154,7 @@ class LabCNN(SequenceModel):
         activation1: str = "relu",
         mean_pool: bool = False,
         task_towers: str = "none",
+        shared_channels: int = 0,
         random_state: RandomState = None,
     ) -> None:
         super().__init__()
@@ -160,6 +173,7 @@ class LabCNN(SequenceModel):
             "activation1": check_choice(activation1, _ACTIVATIONS, name="LabCNN: activation1"),
             "mean_pool": _check_bool(mean_pool, "mean_pool", owner),
             "task_towers": check_choice(task_towers, _TOWERS, name="LabCNN: task_towers"),
+            "shared_channels": _check_shared(shared_channels, task_towers, owner),
         }
         lengths = self.feature_lengths
         if min(lengths) < 1:
@@ -202,6 +216,8 @@ class LabCNN(SequenceModel):
             else:
                 self.dense = nn.Linear(n_pooled * f2 * lengths[-1], self.hparams["n_hidden"])
                 self.out = nn.Linear(self.hparams["n_hidden"], self.hparams["n_tasks"])
+            if self.hparams["shared_channels"]:
+                self._build_shared(f1, lengths[-1])
             self.relu3 = nn.ReLU()
             self.dropout = nn.Dropout(self.hparams["dropout"])
         self._initialize(random_state)
@@ -213,6 +229,24 @@ class LabCNN(SequenceModel):
         # so groups=n_tasks gives every task a dense layer over its own features only
         self.dense = nn.Conv1d(n_features, hidden * n_tasks, 1, groups=n_tasks)
         self.out = nn.Conv1d(hidden * n_tasks, n_tasks, 1, groups=n_tasks)
+
+    def _build_shared(self, n_inputs: int, n_positions: int) -> None:
+        """Second-layer channels that every task's dense layer reads beside its own."""
+        shared, (_, w2) = self.hparams["shared_channels"], self.hparams["filter_widths"]
+        self.conv2s = nn.Conv1d(n_inputs, shared, w2)
+        if self.hparams["batch_norm"]:
+            self.bn2s = nn.BatchNorm1d(shared)
+        self.relu2s = nn.ReLU()
+        self.pool2s = self._make_pool(self.hparams["pool_sizes"][1])
+        self.flatten_s = nn.Flatten()  # one module per call site, for module hooks
+        hidden = self.hparams["n_hidden"] * self.hparams["n_tasks"]
+        self.dense_shared = nn.Conv1d(shared * n_positions, hidden, 1)
+
+    def _shared_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv2s(x)
+        if self.hparams["batch_norm"]:
+            x = self.bn2s(x)
+        return self.dense_shared(self.flatten_s(self.pool2s(self.relu2s(x))).unsqueeze(-1))
 
     def _make_pool(self, size: int) -> nn.Module:
         if self.hparams["pool"] == "max":
@@ -238,6 +272,7 @@ class LabCNN(SequenceModel):
             x = self.bn1(x)
         # torch.exp rather than a module: attribution rules know the function (rescale)
         x = self.pool1(self.relu1(x) if self.hparams["activation1"] == "relu" else torch.exp(x))
+        first = x
         x = self.conv2(x)
         if self.hparams["batch_norm"]:
             x = self.bn2(x)
@@ -249,7 +284,10 @@ class LabCNN(SequenceModel):
         towers = self.hparams["task_towers"] != "none"
         if towers:
             x = x.unsqueeze(-1)
-        x = self.out(self.dropout(self.relu3(self.dense(x))))
+        x = self.dense(x)
+        if self.hparams["shared_channels"]:
+            x = x + self._shared_features(first)
+        x = self.out(self.dropout(self.relu3(x)))
         return x.squeeze(-1) if towers else x
 
 
