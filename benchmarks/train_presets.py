@@ -73,7 +73,7 @@ def train_default(
         "name": arch,
         "n_tasks": n_tasks,
         "input_length": length,
-        **default_model_args(arch, length, len(data[0])),
+        **default_model_args(arch, length, len(data[0]), n_tasks=n_tasks, given=model_args),
         **(model_args or {}),
     }
     reset_peak_rss()

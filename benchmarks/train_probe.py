@@ -128,7 +128,8 @@ def main(argv: list[str]) -> int:
             test, valid, n_tasks, truth = (X["test"], Y["test"]), data[2:], 1, None
     config = {"name": arch, "n_tasks": n_tasks, "input_length": length}
     n_train = len(data[0]) if isinstance(data, tuple) else len(data.X["train"])
-    config.update(default_model_args(arch, length, n_train), **json.loads(model_args))
+    given = json.loads(model_args)
+    config.update(default_model_args(arch, length, n_train, n_tasks, given), **given)
     model = build_model(config, random_state=seed)
     if plant:
         composition = dataset.attrs["background_composition"]

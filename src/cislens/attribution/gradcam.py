@@ -46,7 +46,9 @@ def resolve_layer(model: nn.Module, layer) -> tuple[str, nn.Module]:
     """Return ``(qualified name, module)`` of the layer GradCAM reads.
 
     ``layer`` is a submodule of ``model``, its qualified name (``"conv2"``, ``"body.3"``), or
-    None for the last ``nn.Conv1d`` in registration order.
+    None: the model's ``gradcam_layer`` attribute when it names one (LabCNN's ``"conv2"``:
+    with task towers its last ``nn.Conv1d`` modules are the 1 x 1 heads, one position long),
+    else the last ``nn.Conv1d`` in registration order.
 
     Examples
     --------
@@ -60,6 +62,8 @@ def resolve_layer(model: nn.Module, layer) -> tuple[str, nn.Module]:
         model = model.model
     named = list(model.named_modules())
     convs = [name for name, module in named if isinstance(module, nn.Conv1d)]
+    if layer is None and isinstance(getattr(model, "gradcam_layer", None), str):
+        layer = model.gradcam_layer
     if layer is None:
         if not convs:
             raise ValueError(

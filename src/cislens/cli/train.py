@@ -145,7 +145,13 @@ def _model_config(model: str, dataset, model_args: str | None):
     # Hyperparameters left out that depend on the input length (cislens.train.defaults).
     config = {
         "input_length": dataset.length,
-        **default_model_args(architecture.name, dataset.length, len(dataset.X["train"])),
+        **default_model_args(
+            architecture.name,
+            dataset.length,
+            len(dataset.X["train"]),
+            n_tasks=dataset.n_tasks,
+            given=hyperparameters,
+        ),
         **hyperparameters,
     }
     config.update(name=model, n_tasks=dataset.n_tasks)

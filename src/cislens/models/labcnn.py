@@ -91,6 +91,14 @@ class LabCNN(SequenceModel):
         REST`` (neural 0.90; 0.997 when REST is planted as a first-layer filter); "second"
         left it at 0.905, "all" reached 1.000 from epoch 3 at ~8x the CPU per epoch, so
         neither is a default (``benchmarks/results/train_presets.md``, 2026-12-05, h_c5b).
+    shared_channels : int
+        With ``task_towers="second"``: this many second-layer channels (with their own batch
+        norm and pool) that *every* task's dense layer reads beside its own ``n_filters[1]``
+        (default 0: none). A motif that several tasks need (SPI1 in two of celltypes5's AND
+        rules) is learnt once for all of them, while each task still gets channels of its
+        own for its other motifs (the repressor REST). Beyond 200 bp with two or more tasks,
+        ``cislens train`` and ``run`` use 64 ReLU filters, 16 shared and 8 own channels and
+        32 hidden units per task (:data:`cislens.train.defaults.LABCNN_MULTITASK_ARGS`).
     activation1 : {"relu", "exp"}
         Activation of the first convolution (default "relu"). "exp": the exponential of Koo &
         Ploenzke (2021, Nat. Mach. Intell.), which suppresses weak matches and amplifies
@@ -126,6 +134,9 @@ class LabCNN(SequenceModel):
     dense: nn.Module
     out: nn.Module
     fixed_length = True
+    # GradCAM's default layer (cislens.attribution.gradcam.resolve_layer): the towers' heads
+    # are 1 x 1 convolutions registered after it, one position long
+    gradcam_layer: ClassVar[str] = "conv2"
     # Three seeds race for selection_epochs (4) epochs and the best by the validation monitor
     # trains (cislens.train.restarts). At the full preset sizes a seed can collapse at epoch 1
     # (constant outputs, validation auROC 0.50 for all 20 epochs: jund_tead, grhl2_nfya,

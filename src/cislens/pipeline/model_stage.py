@@ -142,7 +142,13 @@ def train_stage(config, stages, dataset, data_params: dict, model, *, verbose=Fa
         spec = config.model
         hyper = {
             "input_length": dataset.length,
-            **default_model_args(spec.architecture, dataset.length, len(dataset.X["train"])),
+            **default_model_args(
+                spec.architecture,
+                dataset.length,
+                len(dataset.X["train"]),
+                n_tasks=dataset.n_tasks,
+                given=spec.args,
+            ),
             **spec.args,
             "name": spec.architecture,
             "n_tasks": dataset.n_tasks,

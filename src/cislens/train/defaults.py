@@ -104,6 +104,17 @@ TRAINING_DEFAULTS: dict = {
 }
 """The generic defaults; an architecture's ``training_defaults`` override them."""
 
+LABCNN_MULTITASK_ARGS: dict = {
+    "task_towers": "second",
+    "shared_channels": 16,
+    "n_filters": [64, 8],
+    "n_hidden": 32,
+    "activation1": "relu",
+}
+"""LabCNN beyond 200 bp with two or more tasks (:func:`default_model_args`): a shared first
+layer of 64 filters (ReLU), then 16 second-layer channels that every task reads and 8 of each
+task's own, and a dense layer of 32 units per task."""
+
 SMALL_DATA = 2000
 """Below this many training sequences the default learning rate is 1e-2, else 3e-3."""
 TARGET_STEPS = 4000
@@ -145,10 +156,18 @@ def lr_for(n_train: int) -> float:
     return 1e-2 if n_train < SMALL_DATA else 3e-3
 
 
-def default_model_args(name: str, input_length: int, n_train: int | None = None) -> dict:
+def default_model_args(
+    name: str,
+    input_length: int,
+    n_train: int | None = None,
+    n_tasks: int | None = None,
+    given: Mapping | None = None,
+) -> dict:
     """Architecture hyperparameters chosen by the input length (and, for Basset, the number
-    of training sequences ``n_train``; None: not known, no small-data change) when the user
-    gives none. The user's own arguments are merged after these and win.
+    of training sequences ``n_train``; None: not known, no small-data change; for LabCNN, the
+    number of tasks ``n_tasks``) when the user gives none. The user's own arguments are merged
+    after these and win; ``given`` (the user's arguments) only leaves out LabCNN's several-task
+    layout when the user chose ``task_towers`` themselves (its settings belong together).
 
     LabCNN's second pool is 8 (the classic model, made for 200 bp) up to 200 bp; for longer
     inputs it covers the whole second feature map (a global max-pool) and dropout 0.5 comes
@@ -170,6 +189,8 @@ def default_model_args(name: str, input_length: int, n_train: int | None = None)
     {}
     >>> default_model_args("labcnn", 500)
     {'pool_sizes': [4, 114], 'dropout': 0.5, 'batch_norm': True, 'activation1': 'exp'}
+    >>> default_model_args("labcnn", 1000, 21000, n_tasks=5)["task_towers"]
+    'second'
     """
     if name == "basset":
         return basset_model_args(input_length, n_train)
@@ -182,12 +203,15 @@ def default_model_args(name: str, input_length: int, n_train: int | None = None)
     if name != "labcnn":
         return {}
     after_conv2 = math.ceil((input_length - 19 + 1) / 4) - 8 + 1
-    return {
+    args = {
         "pool_sizes": [4, max(1, after_conv2)],
         "dropout": 0.5,
         "batch_norm": True,
         "activation1": "exp",
     }
+    if n_tasks is not None and n_tasks >= 2 and "task_towers" not in (given or {}):
+        args.update(LABCNN_MULTITASK_ARGS)
+    return args
 
 
 def basset_model_args(input_length: int, n_train: int | None = None) -> dict:
