@@ -90,7 +90,8 @@ class LabCNN(SequenceModel):
         celltypes5 the shared 5-task model never finds the repressor REST of ``RFX3 AND NOT
         REST`` (neural 0.90; 0.997 when REST is planted as a first-layer filter); "second"
         left it at 0.905, "all" reached 1.000 from epoch 3 at ~8x the CPU per epoch, so
-        neither is a default (``benchmarks/results/train_presets.md``, 2026-12-05, h_c5b).
+        neither is a default (``benchmarks/results/train_presets.md``, 2026-12-05, h_c5b);
+        "second" with ``shared_channels`` is (beyond 200 bp, two or more tasks).
     shared_channels : int
         With ``task_towers="second"``: this many second-layer channels (with their own batch
         norm and pool) that *every* task's dense layer reads beside its own ``n_filters[1]``
@@ -186,20 +187,8 @@ class LabCNN(SequenceModel):
             "task_towers": check_choice(task_towers, _TOWERS, name="LabCNN: task_towers"),
             "shared_channels": _check_shared(shared_channels, task_towers, owner),
         }
-        lengths = self.feature_lengths
-        if min(lengths) < 1:
-            raise ValueError(
-                f"LabCNN: input_length={input_length} is too short for filter widths "
-                f"{self.hparams['filter_widths']} and pools {self.hparams['pool_sizes']} "
-                f"(layer lengths {lengths}); use longer sequences or smaller widths/pools."
-            )
+        lengths = self._checked_lengths()
         towers = self.hparams["task_towers"] != "none"
-        if towers and self.hparams["mean_pool"]:
-            raise ValueError(
-                f"LabCNN: task_towers={task_towers!r} and mean_pool=True cannot be combined (the "
-                "towers need each task's features contiguous); use task_towers='none' or "
-                "mean_pool=False."
-            )
         f1, f2 = self.hparams["n_filters"]
         n_groups = self.hparams["n_tasks"] if task_towers == "all" else 1
         if towers:  # n_filters[1] channels per task ("all": n_filters[0] filters too)
@@ -232,6 +221,23 @@ class LabCNN(SequenceModel):
             self.relu3 = nn.ReLU()
             self.dropout = nn.Dropout(self.hparams["dropout"])
         self._initialize(random_state)
+
+    def _checked_lengths(self) -> list[int]:
+        """:attr:`feature_lengths`, after the checks that need several hyperparameters."""
+        h, lengths = self.hparams, self.feature_lengths
+        if min(lengths) < 1:
+            raise ValueError(
+                f"LabCNN: input_length={h['input_length']} is too short for filter widths "
+                f"{h['filter_widths']} and pools {h['pool_sizes']} "
+                f"(layer lengths {lengths}); use longer sequences or smaller widths/pools."
+            )
+        if h["task_towers"] != "none" and h["mean_pool"]:
+            raise ValueError(
+                f"LabCNN: task_towers={h['task_towers']!r} and mean_pool=True cannot be combined "
+                "(the towers need each task's features contiguous); use task_towers='none' or "
+                "mean_pool=False."
+            )
+        return lengths
 
     def _build_towers(self, n_features: int) -> None:
         """The dense layers of one tower per task (``task_towers``) over ``n_features``."""

@@ -50,6 +50,25 @@ when nothing is given. Why these values (measured in ``benchmarks/train_presets.
   auROC 0.938) and celltypes5 one of five tasks. Measured with both at the full preset sizes:
   ``benchmarks/results/train_presets.md`` (tags ``h_fit_bnexp_*``).
 
+- LabCNN on several tasks beyond 200 bp (:data:`LABCNN_MULTITASK_ARGS`, 2026-12-05, 8th
+  session): 64 ReLU first-layer filters, then per task 8 second-layer channels of its own
+  (``task_towers="second"``) beside 16 that every task reads (``shared_channels``), 32 hidden
+  units per task. On celltypes5 the shared model (32 / 16, exp) learnt 3 of 5 tasks: every
+  (rate, seed) pair of its race missed at least two tasks after 20 epochs, so no race rule
+  (the worst task instead of the mean included) could pick a good one, and 60 epochs, 64 / 64
+  filters or one first layer per task did not help. What was missing differed by layout:
+  the stalls at myeloid 0.91-0.93 and lymphoid 0.95 are exactly what a head on CEBPB alone
+  (0.912) or EBF1 alone (0.956) gives, i.e. SPI1, which both AND rules need, went unfound
+  in towers with their own channels only; the repressor REST (neural 0.90) and the GATA1-KLF1
+  pair went unfound in the shared model. The mixed layout learnt all five (test auROC 0.978 /
+  0.989 / 0.971 / 0.996 / 0.996 against the PWM baseline's 1.000; 1,251 CPU s with the default
+  race, 3.2x the shared model, a quarter of Basset's). Earlier (h_c5b, 7th session): towers
+  with a shared first layer only (``"second"``) left REST unfound, a first layer per task
+  (``"all"``) reached 3 of 5 tasks with the race at ~9x the CPU. Probes:
+  ``benchmarks/results/train_probes_s8_celltypes5.json``; runs:
+  ``benchmarks/results/train_presets.md``. Hepatocyte's earlier miss was the preset's weak
+  HNF4A matrix, since replaced (MA0114.3).
+
 Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``):
 
 - ``epochs``: at the full preset sizes (14,000 training sequences, 20 epochs) LabCNN reaches
@@ -67,15 +86,6 @@ Checked and left unchanged (2026-12-05, ``benchmarks/results/train_presets.md``)
   is a sparse first layer (an exponential activation) with a global last pool and no dense
   batch norm, at 64 / 32 / 32 filters: :func:`basset_model_args`, Basset's default below
   :data:`SMALL_DATA` training sequences (own data, 3 seeds: 0.938 / 0.955 / 0.937).
-- LabCNN on several tasks (celltypes5, 2026-12-05, helper h_c5b): one second convolution and
-  head per task (``task_towers="second"``) left the repressor REST unfound (neural 0.905), 64
-  shared first-layer filters did not find RFX3 in 8 epochs, and a first layer per task
-  (``"all"``) found REST (1.000) at ~8x the CPU per epoch: not a default, its full run not
-  measured. pos_weight balancing is already ``fit``'s ``class_weight="balanced"``.
-  Hepatocyte's miss was the preset's weak HNF4A matrix (``benchmarks/motif_separability.py``),
-  since replaced (MA0114.3). Measured then (7th session): ``"all"`` with the race, 20 epochs,
-  3 of 5 tasks; seed 0 for 40 epochs, 4 of 5 (lymphoid 0.951, where the shared model gets
-  0.984): not a default either.
 - Beluga on small data (2026-12-05, helper h_beluga): the published layout's stage-1 ReLU
   channels die (output constant) at 1e-2, 3e-3 and 1e-3, with a ReLU or an exp first layer;
   batch norm after every convolution at 32 / 32 / 32 filters learns:
