@@ -62,7 +62,8 @@ when nothing is given. Why these values (measured in ``benchmarks/train_presets.
   in towers with their own channels only; the repressor REST (neural 0.90) and the GATA1-KLF1
   pair went unfound in the shared model. The mixed layout learnt all five (test auROC 0.978 /
   0.989 / 0.971 / 0.996 / 0.996 against the PWM baseline's 1.000; 1,251 CPU s with the default
-  race, 3.2x the shared model, a quarter of Basset's). Earlier (h_c5b, 7th session): towers
+  race, 3.2x the shared model, a quarter of Basset's; with seed 1, other data, 0.991 / 0.990 /
+  0.991 / 0.972 / 0.991). Earlier (h_c5b, 7th session): towers
   with a shared first layer only (``"second"``) left REST unfound, a first layer per task
   (``"all"``) reached 3 of 5 tasks with the race at ~9x the CPU. Probes:
   ``benchmarks/results/train_probes_s8_celltypes5.json``; runs:
